@@ -1,0 +1,163 @@
+package io.bonestream.engine.adapters;
+
+import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.adapters.bat.BatAdapter;
+import io.bonestream.engine.adapters.bone.BoneAdapter;
+import io.bonestream.engine.adapters.lora.LoraAdapter;
+import io.bonestream.engine.model.BaseModel;
+import io.bonestream.engine.model.Linear;
+import io.bonestream.engine.model.Projection;
+import io.bonestream.engine.train.Rng;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.jspecify.annotations.Nullable;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * All adapters of one model, one per (layer, target projection), in a fixed order: layers
+ * ascending, projections in {@link Projection} order. That order is the order of parameters in
+ * the optimizer, the gradient-norm sum and the training state.
+ */
+public final class AdapterSet {
+  /** PEFT's key prefix for a LlamaForCausalLM wrapped in a PeftModel. */
+  public static final String PEFT_PREFIX = "base_model.model.";
+
+  private final AdapterConfig config;
+  private final Map<String, Adapter> byPath; // module path → adapter, in canonical order
+  private final int numLayers;
+
+  private AdapterSet(AdapterConfig config, Map<String, Adapter> byPath, int numLayers) {
+    this.config = config;
+    this.byPath = Collections.unmodifiableMap(byPath);
+    this.numLayers = numLayers;
+  }
+
+  /**
+   * Creates fresh adapters (zero for bat/bone, PEFT's init for LoRA from {@code rng}), after
+   * checking every target's shape: nothing is built if one layer is wrong.
+   */
+  public static AdapterSet create(BaseModel model, AdapterConfig config, Rng rng) {
+    validate(model, config);
+    Map<String, Adapter> m = new LinkedHashMap<>();
+    for (int l = 0; l < model.config().numLayers(); l++) {
+      for (Projection p : config.targets()) {
+        Linear base = model.layer(l).projection(p);
+        String path = p.modulePath(l);
+        Adapter a = switch (config.method()) {
+          case BAT -> new BatAdapter(base, config.r(), path);
+          case BONE -> new BoneAdapter(base, config.r());
+          case LORA -> new LoraAdapter(base, config.r(), config.loraAlpha(), rng);
+        };
+        m.put(path, a);
+      }
+    }
+    return new AdapterSet(config, m, model.config().numLayers());
+  }
+
+  /** Refuses shapes the method cannot take, naming the layer and the numbers. */
+  public static void validate(BaseModel model, AdapterConfig config) {
+    int r = config.r();
+    for (int l = 0; l < model.config().numLayers(); l++) {
+      for (Projection p : config.targets()) {
+        Linear base = model.layer(l).projection(p);
+        long out = base.outFeatures();
+        long in = base.inFeatures();
+        if (config.method() == AdapterMethod.BAT && (in % r != 0 || out % r != 0)) {
+          throw new BonestreamException("bat needs r to divide both dimensions of every target: r="
+              + r + " does not divide " + p.modulePath(l) + " (in " + in + ", out " + out + ")");
+        }
+        if (config.method() == AdapterMethod.LORA && r > Math.min(in, out)) {
+          throw new BonestreamException("lora rank r=" + r + " exceeds the smaller dimension of "
+              + p.modulePath(l) + " (in " + in + ", out " + out + ")");
+        }
+      }
+    }
+  }
+
+  public AdapterConfig config() {
+    return config;
+  }
+
+  public int numLayers() {
+    return numLayers;
+  }
+
+  /** The adapter of one projection, or null when it is not a target. */
+  public @Nullable Adapter adapter(int layer, Projection p) {
+    return byPath.get(p.modulePath(layer));
+  }
+
+  public List<Adapter> adapters() {
+    return List.copyOf(byPath.values());
+  }
+
+  public List<INDArray> parameters() {
+    List<INDArray> out = new ArrayList<>();
+    for (Adapter a : byPath.values()) {
+      out.addAll(a.parameters());
+    }
+    return out;
+  }
+
+  public List<INDArray> gradients() {
+    List<INDArray> out = new ArrayList<>();
+    for (Adapter a : byPath.values()) {
+      out.addAll(a.gradients());
+    }
+    return out;
+  }
+
+  public void zeroGradients() {
+    for (Adapter a : byPath.values()) {
+      a.zeroGradients();
+    }
+  }
+
+  public long parameterCount() {
+    long n = 0;
+    for (Adapter a : byPath.values()) {
+      n += a.parameterCount();
+    }
+    return n;
+  }
+
+  /**
+   * The trainable tensors under their PEFT keys, e.g.
+   * {@code base_model.model.model.layers.0.self_attn.q_proj.miss_block}, in canonical order.
+   */
+  public Map<String, INDArray> peftTensors() {
+    Map<String, INDArray> out = new LinkedHashMap<>();
+    byPath.forEach((path, a) -> a.namedParameters()
+        .forEach((suffix, t) -> out.put(PEFT_PREFIX + path + "." + suffix, t)));
+    return out;
+  }
+
+  /**
+   * Copies tensors (keyed like {@link #peftTensors()}) into the adapters. Every adapter tensor must
+   * be present with its shape; a key that matches no adapter is an error.
+   */
+  public void loadPeftTensors(Map<String, INDArray> tensors, String source) {
+    Map<String, INDArray> own = peftTensors();
+    for (String key : tensors.keySet()) {
+      if (!own.containsKey(key)) {
+        throw new BonestreamException("adapter tensor " + key + " in " + source
+            + " matches no " + config.method() + " target of this model");
+      }
+    }
+    for (Map.Entry<String, INDArray> e : own.entrySet()) {
+      INDArray t = tensors.get(e.getKey());
+      if (t == null) {
+        throw new BonestreamException("adapter tensor " + e.getKey() + " missing from " + source);
+      }
+      if (!Arrays.equals(t.shape(), e.getValue().shape())) {
+        throw new BonestreamException("adapter tensor " + e.getKey() + " in " + source + " has shape "
+            + Arrays.toString(t.shape()) + ", expected " + Arrays.toString(e.getValue().shape()));
+      }
+      e.getValue().assign(t.castTo(e.getValue().dataType()));
+    }
+  }
+}

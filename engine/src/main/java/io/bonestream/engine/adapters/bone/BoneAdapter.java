@@ -1,0 +1,127 @@
+package io.bonestream.engine.adapters.bone;
+
+import io.bonestream.engine.adapters.Adapter;
+import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.engine.model.Linear;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+/**
+ * Bone with shard sharing (PEFT's default Bone, MiSS "balance"): one block B (r, O), zero at start.
+ *
+ * <pre>
+ * K = ceil(I / r), x_pad = [x | 0]                    (pad only when I % r ≠ 0)
+ * S[n, j] = Σ_k x_pad[n, k·r + j]                     (N, r): the sum of the K chunks of x
+ * y = x Wᵀ + S B                                      ΔW[o, i] = B[i mod r, o]
+ * dB = Sᵀ G,  dS = G Bᵀ,  dx = G W + tile(dS)[:, :I]
+ * </pre>
+ */
+public final class BoneAdapter implements Adapter {
+  private final Linear base;
+  private final int r;
+  private final INDArray block;
+  private final INDArray grad;
+  private INDArray chunkSum;
+
+  public BoneAdapter(Linear base, int r) {
+    this.base = base;
+    this.r = r;
+    this.block = Nd4j.zeros(base.weight().dataType(), r, base.outFeatures());
+    this.grad = block.ulike().assign(0);
+  }
+
+  @Override
+  public AdapterMethod method() {
+    return AdapterMethod.BONE;
+  }
+
+  @Override
+  public Linear base() {
+    return base;
+  }
+
+  @Override
+  public INDArray forward(INDArray x) {
+    INDArray y = base.forward(x);
+    chunkSum = chunkSum(x);
+    Nd4j.gemm(chunkSum, block, y, false, false, 1.0, 1.0);
+    return y;
+  }
+
+  @Override
+  public INDArray backward(INDArray gradOut) {
+    Nd4j.gemm(chunkSum, gradOut, grad, true, false, 1.0, 1.0);
+    INDArray dS = Nd4j.createUninitialized(gradOut.dataType(), gradOut.size(0), r);
+    Nd4j.gemm(gradOut, block, dS, false, true, 1.0, 0.0);
+    INDArray dx = base.backward(gradOut);
+    addTiled(dx, dS);
+    return dx;
+  }
+
+  /** x (N, I) → S (N, r). */
+  private INDArray chunkSum(INDArray x) {
+    long n = x.size(0);
+    long in = x.size(1);
+    long whole = in / r;
+    int rem = (int) (in % r);
+    if (rem == 0) {
+      return x.reshape('c', n, whole, r).sum(1);
+    }
+    INDArray s = whole == 0 ? Nd4j.zeros(x.dataType(), n, r)
+        : x.get(NDArrayIndex.all(), NDArrayIndex.interval(0, whole * r)).dup('c')
+            .reshape('c', n, whole, r).sum(1);
+    s.get(NDArrayIndex.all(), NDArrayIndex.interval(0, rem))
+        .addi(x.get(NDArrayIndex.all(), NDArrayIndex.interval(whole * r, in)));
+    return s;
+  }
+
+  /** dx (N, I) += dS tiled along the columns and cut at I. */
+  private void addTiled(INDArray dx, INDArray dS) {
+    long n = dx.size(0);
+    long in = dx.size(1);
+    if (in % r == 0) {
+      dx.reshape('c', n, in / r, r).addi(dS.reshape('c', n, 1, r));
+      return;
+    }
+    long k = (in + r - 1) / r;
+    dx.addi(Nd4j.tile(dS, 1, (int) k).get(NDArrayIndex.all(), NDArrayIndex.interval(0, in)));
+  }
+
+  /** ΔW (O, I) with ΔW[o, i] = B[i mod r, o]. */
+  private INDArray deltaWeight() {
+    long in = base.inFeatures();
+    long k = (in + r - 1) / r;
+    return Nd4j.tile(block, (int) k, 1).get(NDArrayIndex.interval(0, in), NDArrayIndex.all())
+        .transpose().dup('c');
+  }
+
+  @Override
+  public INDArray mergedWeight() {
+    return base.weight().add(deltaWeight());
+  }
+
+  @Override
+  public INDArray unmergedWeight(INDArray merged) {
+    return merged.sub(deltaWeight());
+  }
+
+  @Override
+  public Map<String, INDArray> namedParameters() {
+    Map<String, INDArray> m = new LinkedHashMap<>();
+    m.put("miss_block", block);
+    return m;
+  }
+
+  @Override
+  public List<INDArray> gradients() {
+    return List.of(grad);
+  }
+
+  public int r() {
+    return r;
+  }
+}

@@ -1,0 +1,104 @@
+package io.bonestream.engine.adapters.lora;
+
+import io.bonestream.engine.adapters.Adapter;
+import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.engine.model.Linear;
+import io.bonestream.engine.train.Rng;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * LoRA, the baseline: A (r, I) with PEFT's init (Kaiming-uniform, a = √5, i.e. U(±1/√I)),
+ * B (O, r) zero, scale s = alpha / r.
+ *
+ * <pre>
+ * y = x Wᵀ + s · (x Aᵀ) Bᵀ
+ * dB = s · Gᵀ (x Aᵀ),  dA = s · (G B)ᵀ x,  dx = G W + s · (G B) A
+ * </pre>
+ */
+public final class LoraAdapter implements Adapter {
+  private final Linear base;
+  private final double scale;
+  private final INDArray a;
+  private final INDArray b;
+  private final INDArray gradA;
+  private final INDArray gradB;
+  private INDArray input;
+  private INDArray projected;
+
+  public LoraAdapter(Linear base, int r, double alpha, Rng rng) {
+    this.base = base;
+    this.scale = alpha / r;
+    long in = base.inFeatures();
+    double bound = 1.0 / Math.sqrt(in);
+    double[] init = new double[(int) (r * in)];
+    for (int i = 0; i < init.length; i++) {
+      init[i] = (2 * rng.nextDouble() - 1) * bound;
+    }
+    this.a = Nd4j.create(init, new long[] {r, in}, 'c').castTo(base.weight().dataType());
+    this.b = Nd4j.zeros(base.weight().dataType(), base.outFeatures(), r);
+    this.gradA = a.ulike().assign(0);
+    this.gradB = b.ulike().assign(0);
+  }
+
+  @Override
+  public AdapterMethod method() {
+    return AdapterMethod.LORA;
+  }
+
+  @Override
+  public Linear base() {
+    return base;
+  }
+
+  public double scale() {
+    return scale;
+  }
+
+  @Override
+  public INDArray forward(INDArray x) {
+    input = x;
+    INDArray y = base.forward(x);
+    projected = Nd4j.createUninitialized(x.dataType(), x.size(0), a.size(0));
+    Nd4j.gemm(x, a, projected, false, true, 1.0, 0.0); // x Aᵀ (N, r)
+    Nd4j.gemm(projected, b, y, false, true, scale, 1.0);
+    return y;
+  }
+
+  @Override
+  public INDArray backward(INDArray gradOut) {
+    Nd4j.gemm(gradOut, projected, gradB, true, false, scale, 1.0);
+    INDArray gb = Nd4j.createUninitialized(gradOut.dataType(), gradOut.size(0), a.size(0));
+    Nd4j.gemm(gradOut, b, gb, false, false, 1.0, 0.0); // G B (N, r)
+    Nd4j.gemm(gb, input, gradA, true, false, scale, 1.0);
+    INDArray dx = base.backward(gradOut);
+    Nd4j.gemm(gb, a, dx, false, false, scale, 1.0);
+    return dx;
+  }
+
+  @Override
+  public INDArray mergedWeight() {
+    return base.weight().add(b.mmul(a).muli(scale));
+  }
+
+  @Override
+  public INDArray unmergedWeight(INDArray merged) {
+    return merged.sub(b.mmul(a).muli(scale));
+  }
+
+  @Override
+  public Map<String, INDArray> namedParameters() {
+    Map<String, INDArray> m = new LinkedHashMap<>();
+    m.put("lora_A.weight", a);
+    m.put("lora_B.weight", b);
+    return m;
+  }
+
+  @Override
+  public List<INDArray> gradients() {
+    return List.of(gradA, gradB);
+  }
+}

@@ -1,0 +1,267 @@
+package io.bonestream.engine.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.util.Json;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.EnumMap;
+import java.util.HexFormat;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * The frozen weights of a LLaMA-family model, loaded once and shared read-only by every adapter.
+ *
+ * <p>The fingerprint is the SHA-256 of every stored tensor, in name order, of: the UTF-8 name, a
+ * zero byte, the dtype, a zero byte, the shape as comma-separated decimals, a zero byte, and the
+ * raw stored bytes. It does not depend on how the checkpoint is sharded.
+ */
+public final class BaseModel {
+  /** One decoder layer: its two RMSNorm weights and seven projections. */
+  public record Layer(INDArray inputNorm, INDArray postAttentionNorm, Map<Projection, Linear> projections) {
+    public Linear projection(Projection p) {
+      return projections.get(p);
+    }
+  }
+
+  private final String name;
+  private final ModelConfig config;
+  private final String fingerprint;
+  private final DataType dataType;
+  private final INDArray embedTokens;
+  private final INDArray finalNorm;
+  private final INDArray lmHead;
+  private final List<Layer> layers;
+
+  private BaseModel(String name, ModelConfig config, String fingerprint, DataType dataType,
+      INDArray embedTokens, INDArray finalNorm, INDArray lmHead, List<Layer> layers) {
+    this.name = name;
+    this.config = config;
+    this.fingerprint = fingerprint;
+    this.dataType = dataType;
+    this.embedTokens = embedTokens;
+    this.finalNorm = finalNorm;
+    this.lmHead = lmHead;
+    this.layers = List.copyOf(layers);
+  }
+
+  /** Loads a Hugging Face model folder, computing in float32. */
+  public static BaseModel load(Path dir) {
+    return load(dir, DataType.FLOAT);
+  }
+
+  /**
+   * Loads a Hugging Face model folder ({@code config.json} and {@code model.safetensors} or a
+   * sharded {@code model.safetensors.index.json}); F32, F16, BF16 and F64 tensors are converted to
+   * {@code dataType} (FLOAT, or DOUBLE for gradient checks).
+   */
+  public static BaseModel load(Path dir, DataType dataType) {
+    if (!Files.isDirectory(dir)) {
+      throw new BonestreamException("model folder not found: " + dir);
+    }
+    ModelConfig config = ModelConfig.read(dir);
+    Map<String, SafeTensors.Entry> entries = weightEntries(dir);
+    MessageDigest sha = sha256();
+    Map<String, INDArray> tensors = new TreeMap<>();
+    for (SafeTensors.Entry e : entries.values()) {
+      ByteBuffer raw = SafeTensors.rawBytes(e);
+      sha.update(e.name().getBytes(StandardCharsets.UTF_8));
+      sha.update((byte) 0);
+      sha.update(e.dtype().getBytes(StandardCharsets.UTF_8));
+      sha.update((byte) 0);
+      sha.update(shapeString(e.shape()).getBytes(StandardCharsets.UTF_8));
+      sha.update((byte) 0);
+      sha.update(raw.duplicate());
+      tensors.put(e.name(), Dtypes.toArray(raw, e.dtype(), e.shape(), dataType));
+    }
+    String name = dir.toAbsolutePath().normalize().getFileName().toString();
+    return fromTensors(name, config, tensors, HexFormat.of().formatHex(sha.digest()));
+  }
+
+  /** Builds a model from tensors under Hugging Face names (used for loaded and random models). */
+  public static BaseModel fromTensors(String name, ModelConfig c, Map<String, INDArray> t,
+      String fingerprint) {
+    DataType type = t.get("model.embed_tokens.weight") == null
+        ? DataType.FLOAT : t.get("model.embed_tokens.weight").dataType();
+    int d = c.hiddenSize();
+    INDArray embed = tensor(t, "model.embed_tokens.weight", c.vocabSize(), d);
+    INDArray norm = tensor(t, "model.norm.weight", d);
+    INDArray head;
+    if (t.containsKey("lm_head.weight")) {
+      head = tensor(t, "lm_head.weight", c.vocabSize(), d);
+    } else if (c.tieWordEmbeddings()) {
+      head = embed;
+    } else {
+      throw new BonestreamException(
+          "model weights lack lm_head.weight and config.json does not set tie_word_embeddings");
+    }
+    int q = c.numHeads() * c.headDim();
+    int kv = c.numKvHeads() * c.headDim();
+    int f = c.intermediateSize();
+    List<Layer> layers = new ArrayList<>();
+    for (int i = 0; i < c.numLayers(); i++) {
+      Map<Projection, Linear> p = new EnumMap<>(Projection.class);
+      p.put(Projection.Q_PROJ, linear(t, Projection.Q_PROJ.modulePath(i), q, d));
+      p.put(Projection.K_PROJ, linear(t, Projection.K_PROJ.modulePath(i), kv, d));
+      p.put(Projection.V_PROJ, linear(t, Projection.V_PROJ.modulePath(i), kv, d));
+      p.put(Projection.O_PROJ, linear(t, Projection.O_PROJ.modulePath(i), d, q));
+      p.put(Projection.GATE_PROJ, linear(t, Projection.GATE_PROJ.modulePath(i), f, d));
+      p.put(Projection.UP_PROJ, linear(t, Projection.UP_PROJ.modulePath(i), f, d));
+      p.put(Projection.DOWN_PROJ, linear(t, Projection.DOWN_PROJ.modulePath(i), d, f));
+      String prefix = "model.layers." + i + ".";
+      layers.add(new Layer(tensor(t, prefix + "input_layernorm.weight", d),
+          tensor(t, prefix + "post_attention_layernorm.weight", d), p));
+    }
+    return new BaseModel(name, c, fingerprint, type, embed, norm, head, layers);
+  }
+
+  private static Linear linear(Map<String, INDArray> t, String path, int out, int in) {
+    INDArray w = tensor(t, path + ".weight", out, in);
+    INDArray b = t.containsKey(path + ".bias") ? tensor(t, path + ".bias", out) : null;
+    return new Linear(w, b);
+  }
+
+  private static INDArray tensor(Map<String, INDArray> t, String key, long... shape) {
+    INDArray a = t.get(key);
+    if (a == null) {
+      throw new BonestreamException("model weights lack tensor " + key);
+    }
+    if (!Arrays.equals(a.shape(), shape)) {
+      throw new BonestreamException("tensor " + key + " has shape " + Arrays.toString(a.shape())
+          + ", config.json implies " + Arrays.toString(shape));
+    }
+    return a;
+  }
+
+  /** Finds the tensors of a model folder: one file or shards listed in the index. */
+  static Map<String, SafeTensors.Entry> weightEntries(Path dir) {
+    Path single = dir.resolve("model.safetensors");
+    Path index = dir.resolve("model.safetensors.index.json");
+    if (Files.isRegularFile(single)) {
+      return SafeTensors.readHeader(single);
+    }
+    if (!Files.isRegularFile(index)) {
+      throw new BonestreamException("no model weights in " + dir
+          + " (expected model.safetensors or model.safetensors.index.json)");
+    }
+    JsonNode map = Json.readTree(index).path("weight_map");
+    if (!map.isObject() || map.isEmpty()) {
+      throw new BonestreamException("no weight_map in " + index);
+    }
+    Map<String, Map<String, SafeTensors.Entry>> shards = new TreeMap<>();
+    Map<String, SafeTensors.Entry> out = new TreeMap<>();
+    for (Iterator<Map.Entry<String, JsonNode>> it = map.fields(); it.hasNext(); ) {
+      Map.Entry<String, JsonNode> e = it.next();
+      String shard = e.getValue().asText();
+      Map<String, SafeTensors.Entry> h =
+          shards.computeIfAbsent(shard, s -> SafeTensors.readHeader(dir.resolve(s)));
+      SafeTensors.Entry entry = h.get(e.getKey());
+      if (entry == null) {
+        throw new BonestreamException("tensor " + e.getKey() + " listed in " + index
+            + " is missing from " + shard);
+      }
+      out.put(e.getKey(), entry);
+    }
+    return out;
+  }
+
+  static String shapeString(long[] shape) {
+    StringBuilder sb = new StringBuilder();
+    for (int i = 0; i < shape.length; i++) {
+      sb.append(i == 0 ? "" : ",").append(shape[i]);
+    }
+    return sb.toString();
+  }
+
+  static MessageDigest sha256() {
+    try {
+      return MessageDigest.getInstance("SHA-256");
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  public String name() {
+    return name;
+  }
+
+  public ModelConfig config() {
+    return config;
+  }
+
+  /** SHA-256 (hex) of the stored weights; pairs adapters with the base they were trained on. */
+  public String fingerprint() {
+    return fingerprint;
+  }
+
+  public DataType dataType() {
+    return dataType;
+  }
+
+  /** (vocab, hidden). */
+  public INDArray embedTokens() {
+    return embedTokens;
+  }
+
+  /** (hidden). */
+  public INDArray finalNorm() {
+    return finalNorm;
+  }
+
+  /** (vocab, hidden); the same array as {@link #embedTokens()} when tied. */
+  public INDArray lmHead() {
+    return lmHead;
+  }
+
+  public List<Layer> layers() {
+    return layers;
+  }
+
+  public Layer layer(int i) {
+    return layers.get(i);
+  }
+
+  /** Every tensor under its Hugging Face name (tied head omitted), e.g. for a merged export. */
+  public Map<String, INDArray> namedTensors() {
+    Map<String, INDArray> out = new TreeMap<>();
+    out.put("model.embed_tokens.weight", embedTokens);
+    out.put("model.norm.weight", finalNorm);
+    if (lmHead != embedTokens) {
+      out.put("lm_head.weight", lmHead);
+    }
+    for (int i = 0; i < layers.size(); i++) {
+      Layer l = layers.get(i);
+      out.put("model.layers." + i + ".input_layernorm.weight", l.inputNorm());
+      out.put("model.layers." + i + ".post_attention_layernorm.weight", l.postAttentionNorm());
+      for (Projection p : Projection.values()) {
+        Linear lin = l.projection(p);
+        out.put(p.modulePath(i) + ".weight", lin.weight());
+        if (lin.bias() != null) {
+          out.put(p.modulePath(i) + ".bias", lin.bias());
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Parameter count of the base model (tied head counted once). */
+  public long parameterCount() {
+    long n = 0;
+    for (INDArray a : namedTensors().values()) {
+      n += a.length();
+    }
+    return n;
+  }
+
+}

@@ -1,0 +1,45 @@
+package io.bonestream.engine.model;
+
+import io.bonestream.engine.BonestreamException;
+import java.util.Arrays;
+import java.util.stream.Collectors;
+
+/** The seven linear projections of a LLaMA decoder layer, by their Hugging Face module names. */
+public enum Projection {
+  Q_PROJ("q_proj", "self_attn"),
+  K_PROJ("k_proj", "self_attn"),
+  V_PROJ("v_proj", "self_attn"),
+  O_PROJ("o_proj", "self_attn"),
+  GATE_PROJ("gate_proj", "mlp"),
+  UP_PROJ("up_proj", "mlp"),
+  DOWN_PROJ("down_proj", "mlp");
+
+  private final String moduleName;
+  private final String block;
+
+  Projection(String moduleName, String block) {
+    this.moduleName = moduleName;
+    this.block = block;
+  }
+
+  /** The module name used in PEFT's {@code target_modules}, e.g. {@code q_proj}. */
+  public String moduleName() {
+    return moduleName;
+  }
+
+  /** The module path inside a decoder, e.g. {@code model.layers.3.self_attn.q_proj}. */
+  public String modulePath(int layer) {
+    return "model.layers." + layer + "." + block + "." + moduleName;
+  }
+
+  public static Projection fromModuleName(String name) {
+    for (Projection p : values()) {
+      if (p.moduleName.equals(name)) {
+        return p;
+      }
+    }
+    throw new BonestreamException("unknown target module '" + name + "' (known: "
+        + Arrays.stream(values()).map(Projection::moduleName).collect(Collectors.joining(","))
+        + ")");
+  }
+}

@@ -1,0 +1,204 @@
+package io.bonestream.engine.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.util.Json;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Reads and writes the safetensors format: an 8-byte little-endian header length, a JSON header
+ * ({@code name -> {dtype, shape, data_offsets}}), then the raw little-endian tensor bytes.
+ * Tensors are memory-mapped one at a time, so files larger than the heap can be read.
+ */
+public final class SafeTensors {
+  private SafeTensors() {}
+
+  /** One tensor's place in a file; offsets are absolute file positions. */
+  public record Entry(Path file, String name, String dtype, long[] shape, long begin, long end) {
+    public long elementCount() {
+      long n = 1;
+      for (long d : shape) {
+        n *= d;
+      }
+      return n;
+    }
+  }
+
+  /** Parses the header of {@code file} and checks every tensor lies inside the file. */
+  public static Map<String, Entry> readHeader(Path file) {
+    long size;
+    JsonNode header;
+    long dataStart;
+    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+      size = ch.size();
+      if (size < 8) {
+        throw new BonestreamException(
+            "truncated safetensors file " + file + ": " + size + " bytes, not even a header");
+      }
+      ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+      readFully(ch, lenBuf, 0);
+      long headerLen = lenBuf.getLong(0);
+      if (headerLen <= 0 || headerLen > 100_000_000L || 8 + headerLen > size) {
+        throw new BonestreamException(
+            "truncated or corrupt safetensors file " + file + ": header of " + headerLen
+                + " bytes does not fit in a file of " + size + " bytes");
+      }
+      ByteBuffer hb = ByteBuffer.allocate((int) headerLen);
+      readFully(ch, hb, 8);
+      try {
+        header = Json.MAPPER.readTree(new String(hb.array(), StandardCharsets.UTF_8));
+      } catch (IOException e) {
+        throw new BonestreamException("corrupt safetensors header in " + file);
+      }
+      dataStart = 8 + headerLen;
+    } catch (NoSuchFileException e) {
+      throw new BonestreamException("file not found: " + file);
+    } catch (IOException e) {
+      throw new BonestreamException("cannot read " + file + ": " + e.getMessage());
+    }
+    Map<String, Entry> entries = new TreeMap<>();
+    for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
+      Map.Entry<String, JsonNode> f = it.next();
+      if (f.getKey().equals("__metadata__")) {
+        continue;
+      }
+      JsonNode t = f.getValue();
+      String dtype = t.path("dtype").asText();
+      JsonNode shapeNode = t.path("shape");
+      long[] shape = new long[shapeNode.size()];
+      for (int i = 0; i < shape.length; i++) {
+        shape[i] = shapeNode.get(i).asLong();
+      }
+      long begin = dataStart + t.path("data_offsets").path(0).asLong();
+      long end = dataStart + t.path("data_offsets").path(1).asLong();
+      Entry e = new Entry(file, f.getKey(), dtype, shape, begin, end);
+      long expected = e.elementCount() * Dtypes.byteSize(dtype, file, f.getKey());
+      if (end - begin != expected) {
+        throw new BonestreamException(
+            "corrupt safetensors file " + file + ": tensor " + f.getKey() + " has "
+                + (end - begin) + " bytes, its shape needs " + expected);
+      }
+      if (end > size) {
+        throw new BonestreamException(
+            "truncated safetensors file " + file + ": tensor " + f.getKey() + " ends at byte "
+                + end + " but the file has " + size + " bytes");
+      }
+      entries.put(f.getKey(), e);
+    }
+    return entries;
+  }
+
+  /** The raw stored bytes of one tensor, little-endian. */
+  public static ByteBuffer rawBytes(Entry e) {
+    try (FileChannel ch = FileChannel.open(e.file(), StandardOpenOption.READ)) {
+      return ch.map(FileChannel.MapMode.READ_ONLY, e.begin(), e.end() - e.begin())
+          .order(ByteOrder.LITTLE_ENDIAN);
+    } catch (IOException ex) {
+      throw new BonestreamException("cannot read " + e.file() + ": " + ex.getMessage());
+    }
+  }
+
+  /** Reads one tensor, converted to {@code type} (FLOAT or DOUBLE), C order. */
+  public static INDArray read(Entry e, DataType type) {
+    return Dtypes.toArray(rawBytes(e), e.dtype(), e.shape(), type);
+  }
+
+  /** Reads every tensor of a file. */
+  public static Map<String, INDArray> readAll(Path file, DataType type) {
+    Map<String, INDArray> out = new TreeMap<>();
+    for (Entry e : readHeader(file).values()) {
+      out.put(e.name(), read(e, type));
+    }
+    return out;
+  }
+
+  /**
+   * Writes tensors as F32 (sorted by name, as the reference tools do) with optional string
+   * metadata; the file appears atomically (written beside, then renamed).
+   */
+  public static void writeF32(Path file, Map<String, INDArray> tensors, Map<String, String> metadata) {
+    List<String> names = new ArrayList<>(tensors.keySet());
+    Collections.sort(names);
+    ObjectNode header = Json.MAPPER.createObjectNode();
+    long offset = 0;
+    Map<String, INDArray> asFloat = new LinkedHashMap<>();
+    for (String name : names) {
+      INDArray t = tensors.get(name).castTo(DataType.FLOAT);
+      asFloat.put(name, t);
+      long bytes = t.length() * 4;
+      ObjectNode n = header.putObject(name);
+      n.put("dtype", "F32");
+      var shape = n.putArray("shape");
+      for (long d : t.shape()) {
+        shape.add(d);
+      }
+      n.putArray("data_offsets").add(offset).add(offset + bytes);
+      offset += bytes;
+    }
+    if (!metadata.isEmpty()) {
+      ObjectNode md = header.putObject("__metadata__");
+      metadata.forEach(md::put);
+    }
+    byte[] hj = Json.toCompactString(header).getBytes(StandardCharsets.UTF_8);
+    int pad = (8 - hj.length % 8) % 8;
+    Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+    try (OutputStream out = Files.newOutputStream(tmp)) {
+      ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+      len.putLong(hj.length + pad);
+      out.write(len.array());
+      out.write(hj);
+      for (int i = 0; i < pad; i++) {
+        out.write(' ');
+      }
+      for (INDArray t : asFloat.values()) {
+        float[] data = t.dup('c').data().asFloat();
+        ByteBuffer bb = ByteBuffer.allocate(data.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        bb.asFloatBuffer().put(data);
+        out.write(bb.array());
+      }
+    } catch (IOException e) {
+      throw new BonestreamException("cannot write " + file + ": " + e.getMessage());
+    }
+    try {
+      Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+          java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    } catch (IOException e) {
+      throw new BonestreamException("cannot write " + file + ": " + e.getMessage());
+    }
+  }
+
+  /** Creates an array from float data in C order, in the given dtype. */
+  static INDArray create(float[] data, long[] shape, DataType type) {
+    INDArray a = Nd4j.create(data, shape, 'c');
+    return type == DataType.FLOAT ? a : a.castTo(type);
+  }
+
+  private static void readFully(FileChannel ch, ByteBuffer buf, long pos) throws IOException {
+    while (buf.hasRemaining()) {
+      int n = ch.read(buf, pos + buf.position());
+      if (n < 0) {
+        throw new IOException("unexpected end of file");
+      }
+    }
+  }
+}
