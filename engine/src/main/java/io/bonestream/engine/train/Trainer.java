@@ -1,0 +1,251 @@
+package io.bonestream.engine.train;
+
+import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.adapters.AdapterConfig;
+import io.bonestream.engine.adapters.AdapterSet;
+import io.bonestream.engine.data.Example;
+import io.bonestream.engine.model.BaseModel;
+import io.bonestream.engine.model.CrossEntropy;
+import io.bonestream.engine.model.TokenBatch;
+import io.bonestream.engine.model.Transformer;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Trains one adapter set on a frozen base model, one optimizer step at a time. Deterministic:
+ * the same state and the same examples give the same bytes (for a fixed ND4J thread count).
+ *
+ * <p>A step whose loss or gradient is not finite changes nothing but the counters: it is counted
+ * in {@link #skippedSteps()} and reported in its {@link StepResult}.
+ */
+public final class Trainer {
+  private final BaseModel base;
+  private final AdapterSet adapters;
+  private final TrainConfig config;
+  private final Transformer model;
+  private final Optimizer optimizer;
+  private final Rng rng;
+  private long step;
+  private long updates;
+  private long skippedSteps;
+  private long tokensSeen;
+  private long examplesSeen;
+
+  private Trainer(BaseModel base, AdapterSet adapters, TrainConfig config, Rng rng) {
+    this.base = base;
+    this.adapters = adapters;
+    this.config = config;
+    this.model = new Transformer(base, adapters);
+    this.optimizer = new Optimizer(config, adapters.parameters());
+    this.rng = rng;
+  }
+
+  /** A fresh adapter (zero for bat/bone; LoRA's A drawn from the seed) and optimizer. */
+  public static Trainer create(BaseModel base, AdapterConfig adapterConfig, TrainConfig config) {
+    Rng rng = new Rng(config.seed());
+    AdapterSet adapters = AdapterSet.create(base, adapterConfig, rng);
+    return new Trainer(base, adapters, config, rng);
+  }
+
+  /** Continues from a saved state; the base model must be the one it was trained on. */
+  public static Trainer restore(BaseModel base, TrainingState state) {
+    return restore(base, state, state.trainConfig());
+  }
+
+  /**
+   * Continues from a saved state with possibly changed hyperparameters (e.g. more total steps);
+   * the optimizer kind must stay the same.
+   */
+  public static Trainer restore(BaseModel base, TrainingState state, TrainConfig config) {
+    if (!state.baseFingerprint().equals(base.fingerprint())) {
+      throw new BonestreamException("the training state was made on base model "
+          + shortHash(state.baseFingerprint()) + ", not on " + base.name() + " ("
+          + shortHash(base.fingerprint()) + ")");
+    }
+    if (config.optimizer() != state.trainConfig().optimizer()) {
+      throw new BonestreamException("the training state holds " + state.trainConfig().optimizer()
+          + " moments; it cannot continue with " + config.optimizer());
+    }
+    Trainer t = new Trainer(base, AdapterSet.create(base, state.adapterConfig(), new Rng(0)), config,
+        new Rng(state.rngState()));
+    Map<String, INDArray> adapterTensors = new LinkedHashMap<>();
+    state.tensors().forEach((k, v) -> {
+      if (!k.startsWith("optimizer.")) {
+        adapterTensors.put(k, v);
+      }
+    });
+    t.adapters.loadPeftTensors(adapterTensors, "the training state");
+    if (config.optimizer() == OptimizerKind.ADAMW) {
+      List<INDArray> own = t.optimizer.stateTensors();
+      int i = 0;
+      for (String prefix : List.of(TrainingState.EXP_AVG, TrainingState.EXP_AVG_SQ)) {
+        for (String key : t.adapters.peftTensors().keySet()) {
+          INDArray saved = state.tensors().get(prefix + key);
+          if (saved == null) {
+            throw new BonestreamException("training state lacks " + prefix + key);
+          }
+          own.get(i++).assign(saved);
+        }
+      }
+    }
+    t.step = state.step();
+    t.updates = state.updates();
+    t.skippedSteps = state.skippedSteps();
+    t.tokensSeen = state.tokensSeen();
+    t.examplesSeen = state.examplesSeen();
+    return t;
+  }
+
+  private static String shortHash(String h) {
+    return h.length() > 12 ? h.substring(0, 12) : h;
+  }
+
+  /** One optimizer step over {@code examples}, cut into micro-batches of the configured size. */
+  public StepResult step(List<Example> examples) {
+    List<List<Example>> micro = new ArrayList<>();
+    for (int i = 0; i < examples.size(); i += config.batchSize()) {
+      micro.add(examples.subList(i, Math.min(examples.size(), i + config.batchSize())));
+    }
+    return stepMicroBatches(micro);
+  }
+
+  /**
+   * One optimizer step whose gradient is accumulated over the given micro-batches; the loss is the
+   * mean over every target token of all of them.
+   */
+  public StepResult stepMicroBatches(List<List<Example>> microBatches) {
+    long started = System.nanoTime();
+    if (microBatches.isEmpty()) {
+      throw new IllegalArgumentException("a step needs at least one example");
+    }
+    List<TokenBatch> batches = new ArrayList<>();
+    long targets = 0;
+    long tokens = 0;
+    int count = 0;
+    for (List<Example> mb : microBatches) {
+      TokenBatch b = Example.batch(mb);
+      batches.add(b);
+      targets += b.targetCount();
+      for (Example e : mb) {
+        tokens += e.length();
+      }
+      count += mb.size();
+    }
+    adapters.zeroGradients();
+    double lossSum = 0;
+    for (TokenBatch b : batches) {
+      CrossEntropy.Output out = model.forwardBackward(b, targets);
+      lossSum += out.lossSum();
+    }
+    double loss = lossSum / targets;
+    List<INDArray> grads = adapters.gradients();
+    double gradNorm = globalNorm(grads);
+    double lr = config.learningRate(step);
+    boolean skip = !Double.isFinite(loss) || !Double.isFinite(gradNorm);
+    if (skip) {
+      skippedSteps++;
+    } else {
+      if (config.maxGradNorm() > 0) {
+        double coef = config.maxGradNorm() / (gradNorm + 1e-6); // clip_grad_norm_
+        if (coef < 1.0) {
+          for (INDArray g : grads) {
+            g.muli(coef);
+          }
+        }
+      }
+      updates++;
+      optimizer.step(adapters.parameters(), grads, lr, updates);
+    }
+    StepResult r = new StepResult(step, loss, gradNorm, lr, skip, count, tokens, targets,
+        (System.nanoTime() - started) / 1e9);
+    step++;
+    tokensSeen += tokens;
+    examplesSeen += count;
+    return r;
+  }
+
+  private static double globalNorm(List<INDArray> grads) {
+    double sq = 0;
+    for (INDArray g : grads) {
+      double n = g.norm2Number().doubleValue();
+      sq += n * n;
+    }
+    return Math.sqrt(sq);
+  }
+
+  /** Mean loss over the target tokens of {@code examples}, without training. */
+  public double evaluate(List<Example> examples) {
+    return evaluate(model, examples, config.batchSize());
+  }
+
+  /** Mean loss of any model (e.g. the base alone) over the target tokens of {@code examples}. */
+  public static double evaluate(Transformer model, List<Example> examples, int batchSize) {
+    double sum = 0;
+    long count = 0;
+    for (int i = 0; i < examples.size(); i += batchSize) {
+      CrossEntropy.Output out = model.loss(
+          Example.batch(examples.subList(i, Math.min(examples.size(), i + batchSize))));
+      sum += out.lossSum();
+      count += out.targetCount();
+    }
+    return sum / count;
+  }
+
+  /** A copy of the whole training state, safe to keep while training goes on. */
+  public TrainingState state() {
+    Map<String, INDArray> tensors = new LinkedHashMap<>();
+    Map<String, INDArray> params = adapters.peftTensors();
+    params.forEach((k, v) -> tensors.put(k, v.dup('c')));
+    if (config.optimizer() == OptimizerKind.ADAMW) {
+      List<INDArray> st = optimizer.stateTensors();
+      List<String> keys = new ArrayList<>(params.keySet());
+      for (int i = 0; i < keys.size(); i++) {
+        tensors.put(TrainingState.EXP_AVG + keys.get(i), st.get(i).dup('c'));
+      }
+      for (int i = 0; i < keys.size(); i++) {
+        tensors.put(TrainingState.EXP_AVG_SQ + keys.get(i), st.get(keys.size() + i).dup('c'));
+      }
+    }
+    return new TrainingState(adapters.config(), config, base.fingerprint(), step, updates,
+        skippedSteps, rng.state(), tokensSeen, examplesSeen, tensors);
+  }
+
+  public AdapterSet adapters() {
+    return adapters;
+  }
+
+  public Transformer model() {
+    return model;
+  }
+
+  public BaseModel base() {
+    return base;
+  }
+
+  public TrainConfig config() {
+    return config;
+  }
+
+  public Rng rng() {
+    return rng;
+  }
+
+  public long step() {
+    return step;
+  }
+
+  public long skippedSteps() {
+    return skippedSteps;
+  }
+
+  public long tokensSeen() {
+    return tokensSeen;
+  }
+
+  public long examplesSeen() {
+    return examplesSeen;
+  }
+}
