@@ -91,6 +91,18 @@ public final class AdapterSet {
     return byPath.get(p.modulePath(layer));
   }
 
+  /** Adapters by module path (e.g. {@code model.layers.0.self_attn.q_proj}), canonical order. */
+  public Map<String, Adapter> byModulePath() {
+    return byPath;
+  }
+
+  /** The base model with every adapter merged into its weights (for fast inference). */
+  public BaseModel mergedInto(BaseModel base) {
+    Map<String, INDArray> merged = new LinkedHashMap<>();
+    byPath.forEach((path, a) -> merged.put(path, a.mergedWeight()));
+    return base.withProjectionWeights(merged);
+  }
+
   public List<Adapter> adapters() {
     return List.copyOf(byPath.values());
   }

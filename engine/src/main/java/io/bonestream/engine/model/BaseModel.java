@@ -255,6 +255,25 @@ public final class BaseModel {
     return out;
   }
 
+  /**
+   * A model that shares this one's tensors except the projection weights given, keyed by module
+   * path (e.g. {@code model.layers.0.self_attn.q_proj}): how adapters are merged for inference.
+   */
+  public BaseModel withProjectionWeights(Map<String, INDArray> weights) {
+    List<Layer> out = new ArrayList<>();
+    for (int i = 0; i < layers.size(); i++) {
+      Layer l = layers.get(i);
+      Map<Projection, Linear> p = new EnumMap<>(Projection.class);
+      for (Projection proj : Projection.values()) {
+        INDArray w = weights.get(proj.modulePath(i));
+        Linear old = l.projection(proj);
+        p.put(proj, w == null ? old : new Linear(w, old.bias()));
+      }
+      out.add(new Layer(l.inputNorm(), l.postAttentionNorm(), p));
+    }
+    return new BaseModel(name, config, fingerprint, dataType, embedTokens, finalNorm, lmHead, out);
+  }
+
   /** Parameter count of the base model (tied head counted once). */
   public long parameterCount() {
     long n = 0;

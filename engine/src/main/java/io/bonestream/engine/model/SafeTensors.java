@@ -108,6 +108,23 @@ public final class SafeTensors {
     return entries;
   }
 
+  /** The string metadata of a file ({@code __metadata__}), empty if none. */
+  public static Map<String, String> readMetadata(Path file) {
+    readHeader(file); // validates
+    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+      ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+      readFully(ch, lenBuf, 0);
+      ByteBuffer hb = ByteBuffer.allocate((int) lenBuf.getLong(0));
+      readFully(ch, hb, 8);
+      JsonNode md = Json.MAPPER.readTree(new String(hb.array(), StandardCharsets.UTF_8)).path("__metadata__");
+      Map<String, String> out = new TreeMap<>();
+      md.fields().forEachRemaining(e -> out.put(e.getKey(), e.getValue().asText()));
+      return out;
+    } catch (IOException e) {
+      throw new BonestreamException("cannot read " + file + ": " + e.getMessage());
+    }
+  }
+
   /** The raw stored bytes of one tensor, little-endian. */
   public static ByteBuffer rawBytes(Entry e) {
     try (FileChannel ch = FileChannel.open(e.file(), StandardOpenOption.READ)) {

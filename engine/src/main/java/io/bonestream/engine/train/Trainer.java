@@ -50,6 +50,11 @@ public final class Trainer {
     return new Trainer(base, adapters, config, rng);
   }
 
+  /** Trains existing adapters (e.g. imported from a PEFT folder) with a fresh optimizer. */
+  public static Trainer withAdapters(BaseModel base, AdapterSet adapters, TrainConfig config) {
+    return new Trainer(base, adapters, config, new Rng(config.seed()));
+  }
+
   /** Continues from a saved state; the base model must be the one it was trained on. */
   public static Trainer restore(BaseModel base, TrainingState state) {
     return restore(base, state, state.trainConfig());

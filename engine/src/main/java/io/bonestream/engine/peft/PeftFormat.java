@@ -1,0 +1,39 @@
+package io.bonestream.engine.peft;
+
+import io.bonestream.engine.BonestreamException;
+
+/**
+ * Adapter folder formats: {@code miss} (PEFT ≥ 0.17, {@code .miss_block}), {@code bone} (PEFT
+ * 0.14–0.18, {@code .bone_block}), {@code lora} (PEFT LoRA, what serving engines load) and
+ * {@code merged} (a full Hugging Face model folder with the adapter folded into the weights).
+ */
+public enum PeftFormat {
+  MISS("miss"),
+  BONE("bone"),
+  LORA("lora"),
+  MERGED("merged");
+
+  private final String id;
+
+  PeftFormat(String id) {
+    this.id = id;
+  }
+
+  public String id() {
+    return id;
+  }
+
+  public static PeftFormat fromId(String id) {
+    for (PeftFormat f : values()) {
+      if (f.id.equals(id)) {
+        return f;
+      }
+    }
+    throw new BonestreamException("unknown format '" + id + "' (known: miss, bone, lora, merged)");
+  }
+
+  @Override
+  public String toString() {
+    return id;
+  }
+}

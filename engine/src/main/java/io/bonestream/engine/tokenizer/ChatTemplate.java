@@ -1,0 +1,113 @@
+package io.bonestream.engine.tokenizer;
+
+import com.hubspot.jinjava.Jinjava;
+import com.hubspot.jinjava.JinjavaConfig;
+import com.hubspot.jinjava.interpret.RenderResult;
+import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import io.bonestream.engine.BonestreamException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Renders conversations to text: the model's Jinja {@code chat_template} (through Jinjava) when it
+ * renders, otherwise a plain template:
+ *
+ * <pre>
+ * System: {content}\n   User: {content}\n   Assistant: {content}{eos}\n
+ * </pre>
+ *
+ * with {@code Assistant:} as the generation prompt.
+ */
+public final class ChatTemplate {
+  private static final Logger LOG = LoggerFactory.getLogger(ChatTemplate.class);
+
+  private final @Nullable String jinja;
+  private final String bosToken;
+  private final String eosToken;
+  private final @Nullable Jinjava engine;
+
+  private ChatTemplate(@Nullable String jinja, String bosToken, String eosToken) {
+    this.jinja = jinja;
+    this.bosToken = bosToken;
+    this.eosToken = eosToken;
+    this.engine = jinja == null ? null : newEngine();
+  }
+
+  /** The model's template if Jinjava renders a probe conversation with it, else the plain one. */
+  static ChatTemplate of(@Nullable String jinja, String bosToken, String eosToken) {
+    if (jinja != null) {
+      ChatTemplate t = new ChatTemplate(jinja, bosToken, eosToken);
+      try {
+        t.render(List.of(new ChatMessage("user", "hi"), new ChatMessage("assistant", "hello")), false);
+        return t;
+      } catch (RuntimeException e) {
+        LOG.warn("the model's chat_template does not render here ({}); using the plain template",
+            e.getMessage());
+      }
+    }
+    return new ChatTemplate(null, bosToken, eosToken);
+  }
+
+  /** A template from Jinja source (for tests and custom templates). */
+  public static ChatTemplate ofJinja(String jinja, String bosToken, String eosToken) {
+    return new ChatTemplate(jinja, bosToken, eosToken);
+  }
+
+  public static ChatTemplate plain(String eosToken) {
+    return new ChatTemplate(null, "", eosToken);
+  }
+
+  public boolean isPlain() {
+    return jinja == null;
+  }
+
+  private static Jinjava newEngine() {
+    Jinjava j = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(false).withLstripBlocks(false)
+        .build());
+    j.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception",
+        ChatTemplate.class, "raiseException", String.class));
+    return j;
+  }
+
+  /** Called by templates through {@code raise_exception(msg)}. */
+  public static String raiseException(String message) {
+    throw new BonestreamException("chat template: " + message);
+  }
+
+  /** The text of a conversation, with the assistant's generation prompt if asked. */
+  public String render(List<ChatMessage> messages, boolean addGenerationPrompt) {
+    if (engine == null) {
+      StringBuilder sb = new StringBuilder();
+      for (ChatMessage m : messages) {
+        switch (m.role()) {
+          case "system" -> sb.append("System: ").append(m.content()).append('\n');
+          case "user" -> sb.append("User: ").append(m.content()).append('\n');
+          default -> sb.append("Assistant: ").append(m.content()).append(eosToken).append('\n');
+        }
+      }
+      if (addGenerationPrompt) {
+        sb.append("Assistant:");
+      }
+      return sb.toString();
+    }
+    List<Map<String, Object>> msgs = new ArrayList<>();
+    for (ChatMessage m : messages) {
+      msgs.add(Map.of("role", m.role(), "content", m.content()));
+    }
+    Map<String, Object> ctx = new HashMap<>();
+    ctx.put("messages", msgs);
+    ctx.put("bos_token", bosToken);
+    ctx.put("eos_token", eosToken);
+    ctx.put("add_generation_prompt", addGenerationPrompt);
+    RenderResult r = engine.renderForResult(jinja, ctx);
+    if (!r.getErrors().isEmpty()) {
+      throw new BonestreamException("chat template: " + r.getErrors().get(0).getMessage());
+    }
+    return r.getOutput();
+  }
+}

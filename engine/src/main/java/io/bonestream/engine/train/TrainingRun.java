@@ -1,0 +1,133 @@
+package io.bonestream.engine.train;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.adapters.AdapterConfig;
+import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.engine.adapters.AdapterSet;
+import io.bonestream.engine.data.Example;
+import io.bonestream.engine.data.ExampleEncoder;
+import io.bonestream.engine.data.JsonlDataset;
+import io.bonestream.engine.data.RecordParser;
+import io.bonestream.engine.model.BaseModel;
+import io.bonestream.engine.peft.PeftExporter;
+import io.bonestream.engine.peft.PeftFormat;
+import io.bonestream.engine.peft.PeftImporter;
+import io.bonestream.engine.tokenizer.Tokenizer;
+import io.bonestream.engine.util.Json;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Offline training from a JSONL file to an adapter folder: what {@code bonestream train} runs.
+ * Writes the adapter (PEFT), {@code losses.json} (the loss of each step) and
+ * {@code trainer_state.bin} (to resume exactly) into the output folder.
+ */
+public final class TrainingRun {
+  public static final String LOSSES = "losses.json";
+  public static final String STATE = "trainer_state.bin";
+
+  private TrainingRun() {}
+
+  /**
+   * @param steps total optimizer steps (a resumed run continues up to this count); or 0 with
+   *     {@code epochs} > 0 to derive it from the data size
+   * @param resume an earlier output folder: its {@code trainer_state.bin} if present, else its
+   *     PEFT adapter with a fresh optimizer
+   */
+  public record Options(Path model, Path data, AdapterConfig adapter, TrainConfig train, long steps,
+      int epochs, boolean shuffle, Path out, @Nullable Path resume) {}
+
+  /** Receives progress. */
+  public interface Listener {
+    void info(String message);
+
+    void step(StepResult result, long totalSteps);
+  }
+
+  public record Summary(long steps, long skippedSteps, double firstLoss, double lastLoss,
+      double tokensPerSecond, Path out) {}
+
+  public static Summary run(Options o, Listener listener) {
+    BaseModel base = BaseModel.load(o.model());
+    listener.info("model " + base.name() + ": " + base.config().modelType() + ", "
+        + base.parameterCount() + " parameters, weights sha256 " + base.fingerprint().substring(0, 12));
+    List<Example> examples;
+    try (Tokenizer tokenizer = Tokenizer.load(o.model(), base.config())) {
+      ExampleEncoder encoder = new ExampleEncoder(tokenizer, o.train().maxSeqLen(), base.config().vocabSize());
+      examples = JsonlDataset.read(o.data(), new RecordParser(encoder));
+    }
+    int perStep = o.train().batchSize() * o.train().gradAccum();
+    long steps = o.steps();
+    if (steps <= 0) {
+      if (o.epochs() <= 0) {
+        throw new BonestreamException("give --steps or --epochs");
+      }
+      steps = ((long) o.epochs() * examples.size() + perStep - 1) / perStep;
+    }
+    TrainConfig config = o.train().toBuilder().totalSteps(steps).build();
+    Trainer trainer = startTrainer(o, base, config, listener);
+    listener.info(examples.size() + " examples, " + steps + " steps of " + perStep + " examples; "
+        + trainer.adapters().config().method() + " r=" + trainer.adapters().config().r() + " on "
+        + trainer.adapters().config().targetModuleNames() + ": "
+        + trainer.adapters().parameterCount() + " trainable parameters");
+    ExampleOrder order = new ExampleOrder(examples.size(), config.seed(), o.shuffle());
+    List<Double> losses = new ArrayList<>();
+    long tokens = 0;
+    double seconds = 0;
+    for (long s = trainer.step(); s < steps; s++) {
+      List<Example> batch = new ArrayList<>(perStep);
+      for (int j = 0; j < perStep; j++) {
+        batch.add(examples.get(order.at(s * perStep + j)));
+      }
+      StepResult r = trainer.step(batch);
+      losses.add(r.loss());
+      tokens += r.tokens();
+      seconds += r.seconds();
+      listener.step(r, steps);
+    }
+    write(trainer, o, base, losses);
+    return new Summary(steps, trainer.skippedSteps(), losses.isEmpty() ? Double.NaN : losses.get(0),
+        losses.isEmpty() ? Double.NaN : losses.get(losses.size() - 1),
+        seconds == 0 ? 0 : tokens / seconds, o.out());
+  }
+
+  private static Trainer startTrainer(Options o, BaseModel base, TrainConfig config, Listener listener) {
+    if (o.resume() == null) {
+      return Trainer.create(base, o.adapter(), config);
+    }
+    Path stateFile = o.resume().resolve(STATE);
+    if (Files.isRegularFile(stateFile)) {
+      TrainingState state;
+      try {
+        state = TrainingStateCodec.decode(Files.readAllBytes(stateFile));
+      } catch (IOException e) {
+        throw new BonestreamException("cannot read " + stateFile + ": " + e.getMessage());
+      }
+      listener.info("resuming from " + stateFile + " at step " + state.step());
+      return Trainer.restore(base, state, config);
+    }
+    AdapterSet imported = PeftImporter.read(o.resume(), base);
+    listener.info("continuing the adapter in " + o.resume() + " with a fresh optimizer");
+    return Trainer.withAdapters(base, imported, config);
+  }
+
+  private static void write(Trainer trainer, Options o, BaseModel base, List<Double> losses) {
+    PeftFormat format = trainer.adapters().config().method() == AdapterMethod.LORA
+        ? PeftFormat.LORA : PeftFormat.MISS;
+    PeftExporter.export(trainer.adapters(), base, o.model(), format, trainer.adapters().config().r(), o.out());
+    ObjectNode l = Json.MAPPER.createObjectNode();
+    var arr = l.putArray("losses");
+    losses.forEach(arr::add);
+    Json.write(o.out().resolve(LOSSES), l);
+    try {
+      Files.write(o.out().resolve(STATE), TrainingStateCodec.encode(trainer.state()));
+    } catch (IOException e) {
+      throw new BonestreamException("cannot write " + o.out().resolve(STATE) + ": " + e.getMessage());
+    }
+  }
+}

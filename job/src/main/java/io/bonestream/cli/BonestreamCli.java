@@ -1,0 +1,75 @@
+package io.bonestream.cli;
+
+import io.bonestream.engine.BonestreamException;
+import java.io.PrintWriter;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The {@code bonestream} command line. Exit codes: 0 success, 1 runtime error (bad data, missing
+ * files, ...), 2 usage error. Every user mistake prints one line, never a stack trace; set
+ * {@code BONESTREAM_DEBUG=1} to see the stack trace of an unexpected error.
+ */
+@Command(
+    name = "bonestream",
+    mixinStandardHelpOptions = true,
+    versionProvider = BonestreamCli.Version.class,
+    description = "Continuous fine-tuning of Bone adapters for LLaMA-family models.",
+    subcommands = {
+      TrainCommand.class,
+      GenerateCommand.class,
+      ExportCommand.class,
+      BenchCommand.class,
+      CommandLine.HelpCommand.class
+    })
+public final class BonestreamCli implements Runnable {
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  public static void main(String[] args) {
+    System.exit(run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
+  }
+
+  /** Runs a command line with the given output streams and returns the exit code. */
+  public static int run(String[] args, PrintWriter out, PrintWriter err) {
+    CommandLine cli = commandLine();
+    cli.setOut(out);
+    cli.setErr(err);
+    return cli.execute(args);
+  }
+
+  static CommandLine commandLine() {
+    CommandLine cli = new CommandLine(new BonestreamCli());
+    cli.setParameterExceptionHandler((ex, args) -> {
+      CommandLine cmd = ex.getCommandLine();
+      cmd.getErr().println("error: " + ex.getMessage().split("\n")[0] + " (see '"
+          + cmd.getCommandSpec().qualifiedName() + " --help')");
+      return 2;
+    });
+    cli.setExecutionExceptionHandler((ex, cmd, parseResult) -> {
+      if (ex instanceof BonestreamException) {
+        cmd.getErr().println("error: " + ex.getMessage());
+      } else {
+        cmd.getErr().println("error: unexpected " + ex.getClass().getSimpleName() + ": "
+            + ex.getMessage() + " (set BONESTREAM_DEBUG=1 for details)");
+        if (System.getenv("BONESTREAM_DEBUG") != null) {
+          ex.printStackTrace(cmd.getErr());
+        }
+      }
+      return 1;
+    });
+    return cli;
+  }
+
+  @Override
+  public void run() {
+    throw new CommandLine.ParameterException(spec.commandLine(), "missing command");
+  }
+
+  static final class Version implements CommandLine.IVersionProvider {
+    @Override
+    public String[] getVersion() {
+      String v = BonestreamCli.class.getPackage().getImplementationVersion();
+      return new String[] {"bonestream " + (v == null ? "development build" : v)};
+    }
+  }
+}

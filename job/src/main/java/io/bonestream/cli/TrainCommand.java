@@ -1,0 +1,162 @@
+package io.bonestream.cli;
+
+import io.bonestream.engine.adapters.AdapterConfig;
+import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.engine.train.OptimizerKind;
+import io.bonestream.engine.train.ScheduleKind;
+import io.bonestream.engine.train.StepResult;
+import io.bonestream.engine.train.TrainConfig;
+import io.bonestream.engine.train.TrainingRun;
+import io.bonestream.engine.util.Threads;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+    description = {"Trains an adapter offline on a JSONL file.",
+        "Writes the adapter as a PEFT folder, with losses.json (the loss of each step)",
+        "and trainer_state.bin (to resume with --resume)."})
+final class TrainCommand implements Callable<Integer> {
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  @Option(names = "--model", required = true, paramLabel = "DIR", description = "Hugging Face model folder")
+  Path model;
+
+  @Option(names = "--data", required = true, paramLabel = "FILE.jsonl",
+      description = "records: {prompt,response}, {instruction,input,output}, {messages}, or {input_ids,labels}")
+  Path data;
+
+  @Option(names = "--method", paramLabel = "bat|bone|lora", converter = Converters.Method.class,
+      defaultValue = "bat", description = "adapter kind (default: ${DEFAULT-VALUE})")
+  AdapterMethod method;
+
+  @Option(names = "--r", required = true, paramLabel = "N", description = "block size (bat, bone) or rank (lora)")
+  int r;
+
+  @Option(names = "--targets", split = ",", paramLabel = "q_proj,...",
+      description = "target modules (default: all seven projections)")
+  List<String> targets = AdapterConfig.builder().build().targetModuleNames();
+
+  @Option(names = "--lora-alpha", paramLabel = "X", description = "LoRA alpha (default: r)")
+  Double loraAlpha;
+
+  @Option(names = "--optimizer", paramLabel = "adamw|sgd", converter = Converters.Optimizer.class,
+      defaultValue = "adamw", description = "(default: ${DEFAULT-VALUE})")
+  OptimizerKind optimizer;
+
+  @Option(names = "--lr", defaultValue = "1e-4", paramLabel = "X", description = "learning rate (default: ${DEFAULT-VALUE})")
+  double lr;
+
+  @Option(names = "--weight-decay", defaultValue = "0", paramLabel = "X", description = "(default: ${DEFAULT-VALUE})")
+  double weightDecay;
+
+  @Option(names = "--beta1", defaultValue = "0.9", paramLabel = "X", description = "(default: ${DEFAULT-VALUE})")
+  double beta1;
+
+  @Option(names = "--beta2", defaultValue = "0.999", paramLabel = "X", description = "(default: ${DEFAULT-VALUE})")
+  double beta2;
+
+  @Option(names = "--eps", defaultValue = "1e-8", paramLabel = "X", description = "(default: ${DEFAULT-VALUE})")
+  double eps;
+
+  @Option(names = "--max-grad-norm", defaultValue = "1.0", paramLabel = "X",
+      description = "global gradient-norm clip, 0 = off (default: ${DEFAULT-VALUE})")
+  double maxGradNorm;
+
+  @Option(names = "--schedule", paramLabel = "constant|linear|cosine", converter = Converters.Schedule.class,
+      defaultValue = "constant", description = "(default: ${DEFAULT-VALUE})")
+  ScheduleKind schedule;
+
+  @Option(names = "--warmup-steps", defaultValue = "0", paramLabel = "N", description = "(default: ${DEFAULT-VALUE})")
+  long warmupSteps;
+
+  @CommandLine.ArgGroup(exclusive = true, multiplicity = "1")
+  Length length;
+
+  static final class Length {
+    @Option(names = "--steps", required = true, paramLabel = "N", description = "optimizer steps")
+    long steps;
+
+    @Option(names = "--epochs", required = true, paramLabel = "N", description = "passes over the data")
+    int epochs;
+  }
+
+  @Option(names = "--batch-size", defaultValue = "4", paramLabel = "N", description = "(default: ${DEFAULT-VALUE})")
+  int batchSize;
+
+  @Option(names = "--grad-accum", defaultValue = "1", paramLabel = "N",
+      description = "micro-batches per step (default: ${DEFAULT-VALUE})")
+  int gradAccum;
+
+  @Option(names = "--max-seq-len", defaultValue = "512", paramLabel = "N", description = "(default: ${DEFAULT-VALUE})")
+  int maxSeqLen;
+
+  @Option(names = "--seed", defaultValue = "42", paramLabel = "N", description = "(default: ${DEFAULT-VALUE})")
+  long seed;
+
+  @Option(names = "--shuffle", defaultValue = "true", arity = "1", paramLabel = "true|false",
+      description = "shuffle each epoch; false = file order (default: ${DEFAULT-VALUE})")
+  boolean shuffle;
+
+  @Option(names = "--resume", paramLabel = "DIR", description = "continue from an earlier --out folder")
+  Path resume;
+
+  @Option(names = "--threads", defaultValue = "0", paramLabel = "N",
+      description = "compute threads, 0 = ND4J default (default: ${DEFAULT-VALUE})")
+  int threads;
+
+  @Option(names = "--out", required = true, paramLabel = "DIR", description = "output folder")
+  Path out;
+
+  @Override
+  public Integer call() {
+    PrintWriter o = spec.commandLine().getOut();
+    Threads.configure(threads);
+    AdapterConfig.Builder adapter = AdapterConfig.builder().method(method).r(r).targetModules(targets);
+    if (loraAlpha != null) {
+      adapter.loraAlpha(loraAlpha);
+    }
+    TrainConfig train = TrainConfig.builder().optimizer(optimizer).lr(lr).weightDecay(weightDecay)
+        .beta1(beta1).beta2(beta2).eps(eps).maxGradNorm(maxGradNorm).schedule(schedule)
+        .warmupSteps(warmupSteps).totalSteps(Math.max(1, length.steps)).batchSize(batchSize)
+        .gradAccum(gradAccum).maxSeqLen(maxSeqLen).seed(seed).build();
+    TrainingRun.Options options = new TrainingRun.Options(model, data, adapter.build(), train,
+        length.steps, length.epochs, shuffle, out, resume);
+    TrainingRun.Summary s = TrainingRun.run(options, new ProgressPrinter(o));
+    o.printf(Locale.ROOT, "done: %d steps (%d skipped), loss %.4f -> %.4f, %.0f tokens/s; adapter in %s%n",
+        s.steps(), s.skippedSteps(), s.firstLoss(), s.lastLoss(), s.tokensPerSecond(), s.out());
+    return 0;
+  }
+
+  /** One line per step, at most about one per second after the first ten, and always the last. */
+  static final class ProgressPrinter implements TrainingRun.Listener {
+    private final PrintWriter out;
+    private long lastPrint;
+
+    ProgressPrinter(PrintWriter out) {
+      this.out = out;
+    }
+
+    @Override
+    public void info(String message) {
+      out.println(message);
+    }
+
+    @Override
+    public void step(StepResult r, long total) {
+      long now = System.nanoTime();
+      boolean last = r.step() + 1 == total;
+      if (r.step() < 10 || last || r.skipped() || now - lastPrint > 1_000_000_000L) {
+        out.printf(Locale.ROOT, "step %d/%d  loss %.4f  lr %.3g  grad-norm %.3g  %.0f tokens/s%s%n",
+            r.step() + 1, total, r.loss(), r.lr(), r.gradNorm(), r.tokens() / r.seconds(),
+            r.skipped() ? "  SKIPPED (non-finite loss or gradient)" : "");
+        lastPrint = now;
+      }
+    }
+  }
+}
