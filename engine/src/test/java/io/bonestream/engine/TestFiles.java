@@ -22,12 +22,8 @@ public final class TestFiles {
     return models().resolve("stories260K");
   }
 
-  /** A folder of the engine's test resources, e.g. {@code golden}. */
-  public static Path resource(String name) {
-    try {
-      return Paths.get(TestFiles.class.getResource("/" + name).toURI());
-    } catch (Exception e) {
-      throw new IllegalStateException("test resource not found: " + name, e);
-    }
+  /** The reference training runs (PyTorch, float64) and their data. */
+  public static Path golden() {
+    return models().getParent().resolve("engine/src/test/resources/golden");
   }
 }

@@ -39,6 +39,7 @@ public final class BonestreamCli implements Runnable {
 
   static CommandLine commandLine() {
     CommandLine cli = new CommandLine(new BonestreamCli());
+    cli.setOverwrittenOptionsAllowed(true); // a later --flag wins, as in most tools
     cli.setParameterExceptionHandler((ex, args) -> {
       CommandLine cmd = ex.getCommandLine();
       cmd.getErr().println("error: " + ex.getMessage().split("\n")[0] + " (see '"

@@ -7,6 +7,7 @@ import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.model.Transformer;
 import io.bonestream.engine.peft.PeftImporter;
 import io.bonestream.engine.tokenizer.Tokenizer;
+import io.bonestream.engine.model.ModelConfig;
 import io.bonestream.engine.util.Threads;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -57,7 +58,7 @@ final class GenerateCommand implements Callable<Integer> {
       description = "text, or the generated ids as one JSON array (default: ${DEFAULT-VALUE})")
   String output;
 
-  @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = "compute threads, 0 = default")
+  @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = "compute threads; 0 = auto: 1 below hidden size 512, else one per core")
   int threads;
 
   @Override
@@ -67,7 +68,7 @@ final class GenerateCommand implements Callable<Integer> {
           "Invalid value for option '--output': expected text or ids (was '" + output + "')");
     }
     Sampling sampling = new Sampling(maxNewTokens, temperature, topP, seed, true);
-    Threads.configure(threads);
+    Threads.configure(Threads.auto(threads, ModelConfig.read(model).hiddenSize()));
     PrintWriter out = spec.commandLine().getOut();
     BaseModel base = BaseModel.load(model);
     try (Tokenizer tokenizer = Tokenizer.load(model, base.config())) {

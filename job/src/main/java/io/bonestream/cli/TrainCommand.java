@@ -7,6 +7,7 @@ import io.bonestream.engine.train.ScheduleKind;
 import io.bonestream.engine.train.StepResult;
 import io.bonestream.engine.train.TrainConfig;
 import io.bonestream.engine.train.TrainingRun;
+import io.bonestream.engine.model.ModelConfig;
 import io.bonestream.engine.util.Threads;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -107,7 +108,7 @@ final class TrainCommand implements Callable<Integer> {
   Path resume;
 
   @Option(names = "--threads", defaultValue = "0", paramLabel = "N",
-      description = "compute threads, 0 = ND4J default (default: ${DEFAULT-VALUE})")
+      description = "compute threads; 0 = auto: 1 below hidden size 512, else one per core")
   int threads;
 
   @Option(names = "--out", required = true, paramLabel = "DIR", description = "output folder")
@@ -116,7 +117,7 @@ final class TrainCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     PrintWriter o = spec.commandLine().getOut();
-    Threads.configure(threads);
+    Threads.configure(Threads.auto(threads, ModelConfig.read(model).hiddenSize()));
     AdapterConfig.Builder adapter = AdapterConfig.builder().method(method).r(r).targetModules(targets);
     if (loraAlpha != null) {
       adapter.loraAlpha(loraAlpha);

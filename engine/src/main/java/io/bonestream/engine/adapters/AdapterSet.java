@@ -28,11 +28,13 @@ public final class AdapterSet {
 
   private final AdapterConfig config;
   private final Map<String, Adapter> byPath; // module path → adapter, in canonical order
+  private final ParameterStore store;
   private final int numLayers;
 
-  private AdapterSet(AdapterConfig config, Map<String, Adapter> byPath, int numLayers) {
+  private AdapterSet(AdapterConfig config, Map<String, Adapter> byPath, ParameterStore store, int numLayers) {
     this.config = config;
     this.byPath = Collections.unmodifiableMap(byPath);
+    this.store = store;
     this.numLayers = numLayers;
   }
 
@@ -42,20 +44,32 @@ public final class AdapterSet {
    */
   public static AdapterSet create(BaseModel model, AdapterConfig config, Rng rng) {
     validate(model, config);
+    long size = 0;
+    for (int l = 0; l < model.config().numLayers(); l++) {
+      for (Projection p : config.targets()) {
+        Linear base = model.layer(l).projection(p);
+        size += switch (config.method()) {
+          case BAT -> BatAdapter.parameterCount(base, config.r());
+          case BONE -> BoneAdapter.parameterCount(base, config.r());
+          case LORA -> LoraAdapter.parameterCount(base, config.r());
+        };
+      }
+    }
+    ParameterStore store = new ParameterStore(model.dataType(), size);
     Map<String, Adapter> m = new LinkedHashMap<>();
     for (int l = 0; l < model.config().numLayers(); l++) {
       for (Projection p : config.targets()) {
         Linear base = model.layer(l).projection(p);
         String path = p.modulePath(l);
         Adapter a = switch (config.method()) {
-          case BAT -> new BatAdapter(base, config.r(), path);
-          case BONE -> new BoneAdapter(base, config.r());
-          case LORA -> new LoraAdapter(base, config.r(), config.loraAlpha(), rng);
+          case BAT -> new BatAdapter(base, config.r(), path, store);
+          case BONE -> new BoneAdapter(base, config.r(), store);
+          case LORA -> new LoraAdapter(base, config.r(), config.loraAlpha(), rng, store);
         };
         m.put(path, a);
       }
     }
-    return new AdapterSet(config, m, model.config().numLayers());
+    return new AdapterSet(config, m, store, model.config().numLayers());
   }
 
   /** Refuses shapes the method cannot take, naming the layer and the numbers. */
@@ -124,17 +138,21 @@ public final class AdapterSet {
   }
 
   public void zeroGradients() {
-    for (Adapter a : byPath.values()) {
-      a.zeroGradients();
-    }
+    store.grads().assign(0);
   }
 
   public long parameterCount() {
-    long n = 0;
-    for (Adapter a : byPath.values()) {
-      n += a.parameterCount();
-    }
-    return n;
+    return store.values().length();
+  }
+
+  /** Every trainable value in one flat array (the adapters' tensors are views of it). */
+  public INDArray flatParameters() {
+    return store.values();
+  }
+
+  /** Every gradient in one flat array, aligned with {@link #flatParameters()}. */
+  public INDArray flatGradients() {
+    return store.grads();
   }
 
   /**

@@ -3,9 +3,11 @@ package io.bonestream.engine.model;
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.adapters.Adapter;
 import io.bonestream.engine.adapters.AdapterSet;
+import io.bonestream.engine.util.Workspaces;
 import java.util.ArrayList;
 import java.util.List;
 import org.jspecify.annotations.Nullable;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -49,29 +51,39 @@ public final class Transformer {
 
   // ---------------------------------------------------------------- training and evaluation
 
+  /** The summed token loss of a batch and the number of target tokens in it. */
+  public record LossSum(double sum, int targets) {}
+
   /**
    * Forward and backward over one micro-batch: adds dLoss/dθ to the adapters' gradients, where
    * loss = (sum of the batch's token losses) / {@code lossDenominator}. Returns the loss sum.
    */
-  public CrossEntropy.Output forwardBackward(TokenBatch batch, double lossDenominator) {
+  public LossSum forwardBackward(TokenBatch batch, double lossDenominator) {
     if (adapters == null) {
       throw new IllegalStateException("no adapters to train");
     }
-    Tape tape = forward(batch, true);
-    INDArray logits = logits(tape.normed());
-    CrossEntropy.Output loss = CrossEntropy.forwardBackward(logits, batch.targets(), lossDenominator);
-    backward(tape, loss.gradLogits());
-    return loss;
+    try (MemoryWorkspace ws = Workspaces.open(Workspaces.PASS)) {
+      Tape tape = forward(batch, true);
+      INDArray logits = logits(tape.normed());
+      CrossEntropy.Output loss = CrossEntropy.forwardBackward(logits, batch.targets(), lossDenominator);
+      backward(tape, loss.gradLogits());
+      return new LossSum(loss.lossSum(), loss.targetCount());
+    }
   }
 
   /** Loss sum and target count of a batch, no gradients. */
-  public CrossEntropy.Output loss(TokenBatch batch) {
-    return CrossEntropy.forward(logits(batch), batch.targets());
+  public LossSum loss(TokenBatch batch) {
+    try (MemoryWorkspace ws = Workspaces.open(Workspaces.PASS)) {
+      CrossEntropy.Output out = CrossEntropy.forward(logits(forward(batch, false).normed()), batch.targets());
+      return new LossSum(out.lossSum(), out.targetCount());
+    }
   }
 
   /** Logits of every position, (B·T, V). */
   public INDArray logits(TokenBatch batch) {
-    return logits(forward(batch, false).normed());
+    try (MemoryWorkspace ws = Workspaces.open(Workspaces.PASS)) {
+      return logits(forward(batch, false).normed()).detach();
+    }
   }
 
   private INDArray logits(INDArray normed) {
@@ -164,15 +176,17 @@ public final class Transformer {
       throw new BonestreamException("sequence of " + (start + tokens.length)
           + " tokens exceeds the cache capacity " + cache.capacity());
     }
-    INDArray x = Nd4j.pullRows(base.embedTokens(), 1, tokens);
-    Rope.Tables tables = rope.tables(start, tokens.length, base.dataType());
-    for (int l = 0; l < c.numLayers(); l++) {
-      x = layer(l, x, 1, tokens.length, tables, cache.layer(l), start, null);
+    try (MemoryWorkspace ws = Workspaces.open(Workspaces.PASS)) {
+      INDArray x = Nd4j.pullRows(base.embedTokens(), 1, tokens);
+      Rope.Tables tables = rope.tables(start, tokens.length, base.dataType());
+      for (int l = 0; l < c.numLayers(); l++) {
+        x = layer(l, x, 1, tokens.length, tables, cache.layer(l), start, null);
+      }
+      cache.advance(tokens.length);
+      INDArray last = x.getRow(tokens.length - 1, true); // (1, D)
+      INDArray normed = RmsNorm.forward(last, base.finalNorm(), c.rmsNormEps()).y();
+      return logits(normed).getRow(0).detach();
     }
-    cache.advance(tokens.length);
-    INDArray last = x.getRow(tokens.length - 1, true); // (1, D)
-    INDArray normed = RmsNorm.forward(last, base.finalNorm(), c.rmsNormEps()).y();
-    return logits(normed).getRow(0);
   }
 
   private void checkLength(int length) {

@@ -18,10 +18,11 @@ import org.slf4j.LoggerFactory;
  * renders, otherwise a plain template:
  *
  * <pre>
- * System: {content}\n   User: {content}\n   Assistant: {content}{eos}\n
+ * System: {content}\n   User: {content}\n   Assistant: {content}{eos}
  * </pre>
  *
- * with {@code Assistant:} as the generation prompt.
+ * where a newline opens the turn that follows an answer (so it is not part of the answer), and
+ * {@code Assistant:} is the generation prompt.
  */
 public final class ChatTemplate {
   private static final Logger LOG = LoggerFactory.getLogger(ChatTemplate.class);
@@ -83,15 +84,18 @@ public final class ChatTemplate {
   public String render(List<ChatMessage> messages, boolean addGenerationPrompt) {
     if (engine == null) {
       StringBuilder sb = new StringBuilder();
+      boolean afterAssistant = false;
       for (ChatMessage m : messages) {
+        sb.append(afterAssistant ? "\n" : ""); // the newline after an answer opens the next turn
         switch (m.role()) {
           case "system" -> sb.append("System: ").append(m.content()).append('\n');
           case "user" -> sb.append("User: ").append(m.content()).append('\n');
-          default -> sb.append("Assistant: ").append(m.content()).append(eosToken).append('\n');
+          default -> sb.append("Assistant: ").append(m.content()).append(eosToken);
         }
+        afterAssistant = m.isAssistant();
       }
       if (addGenerationPrompt) {
-        sb.append("Assistant:");
+        sb.append(afterAssistant ? "\n" : "").append("Assistant:");
       }
       return sb.toString();
     }

@@ -5,13 +5,14 @@ import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.adapters.AdapterSet;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.model.BaseModel;
-import io.bonestream.engine.model.CrossEntropy;
 import io.bonestream.engine.model.TokenBatch;
 import io.bonestream.engine.model.Transformer;
+import io.bonestream.engine.util.Workspaces;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -39,7 +40,7 @@ public final class Trainer {
     this.adapters = adapters;
     this.config = config;
     this.model = new Transformer(base, adapters);
-    this.optimizer = new Optimizer(config, adapters.parameters());
+    this.optimizer = new Optimizer(config, adapters.flatParameters());
     this.rng = rng;
   }
 
@@ -83,18 +84,15 @@ public final class Trainer {
       }
     });
     t.adapters.loadPeftTensors(adapterTensors, "the training state");
-    if (config.optimizer() == OptimizerKind.ADAMW) {
-      List<INDArray> own = t.optimizer.stateTensors();
-      int i = 0;
-      for (String prefix : List.of(TrainingState.EXP_AVG, TrainingState.EXP_AVG_SQ)) {
-        for (String key : t.adapters.peftTensors().keySet()) {
-          INDArray saved = state.tensors().get(prefix + key);
-          if (saved == null) {
-            throw new BonestreamException("training state lacks " + prefix + key);
-          }
-          own.get(i++).assign(saved);
-        }
+    List<INDArray> own = t.optimizer.stateTensors();
+    List<String> names = List.of(TrainingState.EXP_AVG, TrainingState.EXP_AVG_SQ);
+    for (int i = 0; i < own.size(); i++) {
+      INDArray saved = state.tensors().get(names.get(i));
+      if (saved == null || saved.length() != own.get(i).length()) {
+        throw new BonestreamException("training state lacks " + names.get(i) + " of "
+            + own.get(i).length() + " values");
       }
+      own.get(i).assign(saved);
     }
     t.step = state.step();
     t.updates = state.updates();
@@ -142,27 +140,17 @@ public final class Trainer {
     adapters.zeroGradients();
     double lossSum = 0;
     for (TokenBatch b : batches) {
-      CrossEntropy.Output out = model.forwardBackward(b, targets);
-      lossSum += out.lossSum();
+      lossSum += model.forwardBackward(b, targets).sum();
     }
     double loss = lossSum / targets;
-    List<INDArray> grads = adapters.gradients();
-    double gradNorm = globalNorm(grads);
+    INDArray grads = adapters.flatGradients();
+    double gradNorm = grads.norm2Number().doubleValue();
     double lr = config.learningRate(step);
     boolean skip = !Double.isFinite(loss) || !Double.isFinite(gradNorm);
     if (skip) {
       skippedSteps++;
     } else {
-      if (config.maxGradNorm() > 0) {
-        double coef = config.maxGradNorm() / (gradNorm + 1e-6); // clip_grad_norm_
-        if (coef < 1.0) {
-          for (INDArray g : grads) {
-            g.muli(coef);
-          }
-        }
-      }
-      updates++;
-      optimizer.step(adapters.parameters(), grads, lr, updates);
+      update(grads, gradNorm, lr);
     }
     StepResult r = new StepResult(step, loss, gradNorm, lr, skip, count, tokens, targets,
         (System.nanoTime() - started) / 1e9);
@@ -172,13 +160,17 @@ public final class Trainer {
     return r;
   }
 
-  private static double globalNorm(List<INDArray> grads) {
-    double sq = 0;
-    for (INDArray g : grads) {
-      double n = g.norm2Number().doubleValue();
-      sq += n * n;
+  private void update(INDArray grads, double gradNorm, double lr) {
+    try (MemoryWorkspace ws = Workspaces.open(Workspaces.UPDATE)) {
+      if (config.maxGradNorm() > 0) {
+        double coef = config.maxGradNorm() / (gradNorm + 1e-6); // clip_grad_norm_
+        if (coef < 1.0) {
+          grads.muli(coef);
+        }
+      }
+      updates++;
+      optimizer.step(adapters.flatParameters(), grads, lr, updates);
     }
-    return Math.sqrt(sq);
   }
 
   /** Mean loss over the target tokens of {@code examples}, without training. */
@@ -191,10 +183,10 @@ public final class Trainer {
     double sum = 0;
     long count = 0;
     for (int i = 0; i < examples.size(); i += batchSize) {
-      CrossEntropy.Output out = model.loss(
+      Transformer.LossSum out = model.loss(
           Example.batch(examples.subList(i, Math.min(examples.size(), i + batchSize))));
-      sum += out.lossSum();
-      count += out.targetCount();
+      sum += out.sum();
+      count += out.targets();
     }
     return sum / count;
   }
@@ -204,15 +196,10 @@ public final class Trainer {
     Map<String, INDArray> tensors = new LinkedHashMap<>();
     Map<String, INDArray> params = adapters.peftTensors();
     params.forEach((k, v) -> tensors.put(k, v.dup('c')));
-    if (config.optimizer() == OptimizerKind.ADAMW) {
-      List<INDArray> st = optimizer.stateTensors();
-      List<String> keys = new ArrayList<>(params.keySet());
-      for (int i = 0; i < keys.size(); i++) {
-        tensors.put(TrainingState.EXP_AVG + keys.get(i), st.get(i).dup('c'));
-      }
-      for (int i = 0; i < keys.size(); i++) {
-        tensors.put(TrainingState.EXP_AVG_SQ + keys.get(i), st.get(keys.size() + i).dup('c'));
-      }
+    List<INDArray> st = optimizer.stateTensors();
+    if (!st.isEmpty()) {
+      tensors.put(TrainingState.EXP_AVG, st.get(0).dup('c'));
+      tensors.put(TrainingState.EXP_AVG_SQ, st.get(1).dup('c'));
     }
     return new TrainingState(adapters.config(), config, base.fingerprint(), step, updates,
         skippedSteps, rng.state(), tokensSeen, examplesSeen, tensors);

@@ -12,8 +12,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * @param step optimizer steps taken, skipped ones included (the schedule position)
  * @param updates steps that updated the adapter (AdamW's bias-correction count)
  * @param skippedSteps steps skipped because of a non-finite loss or gradient
- * @param tensors adapter tensors under their PEFT keys, then optimizer tensors under
- *     {@code optimizer.exp_avg/<key>} and {@code optimizer.exp_avg_sq/<key>}
+ * @param tensors adapter tensors under their PEFT keys, then, for AdamW, the moments of all
+ *     parameters as flat arrays (in the order of the adapter tensors) under
+ *     {@code optimizer.exp_avg} and {@code optimizer.exp_avg_sq}
  */
 public record TrainingState(
     AdapterConfig adapterConfig,
@@ -27,8 +28,8 @@ public record TrainingState(
     long examplesSeen,
     Map<String, INDArray> tensors) {
 
-  public static final String EXP_AVG = "optimizer.exp_avg/";
-  public static final String EXP_AVG_SQ = "optimizer.exp_avg_sq/";
+  public static final String EXP_AVG = "optimizer.exp_avg";
+  public static final String EXP_AVG_SQ = "optimizer.exp_avg_sq";
 
   /** Bytes of tensor data (the bulk of the encoded size). */
   public long tensorBytes() {

@@ -2,6 +2,7 @@ package io.bonestream.engine.util;
 
 import io.bonestream.engine.BonestreamException;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.nativeblas.NativeOpsHolder;
 
 /**
  * ND4J's thread settings. Results are bit-reproducible for a fixed thread count; a different
@@ -19,11 +20,23 @@ public final class Threads {
     if (threads > 0) {
       Nd4j.getEnvironment().setMaxMasterThreads(threads);
       Nd4j.getEnvironment().setMaxThreads(threads);
+      NativeOpsHolder.getInstance().getDeviceNativeOps().setOmpNumThreads(threads);
       Nd4j.factory().blas().setMaxThreads(threads);
     }
   }
 
+  /**
+   * The thread count to use for a model when none is asked for: one for small models (hidden size
+   * below 512), whose many tiny operations lose more to thread hand-offs than they gain, else 0
+   * (ND4J's default: one per core).
+   */
+  public static int auto(int requested, int hiddenSize) {
+    return requested > 0 ? requested : hiddenSize < 512 ? 1 : 0;
+  }
+
+  /** The OpenMP threads ND4J's ops use now. */
   public static int current() {
-    return Nd4j.getEnvironment().maxThreads();
+    Nd4j.getEnvironment(); // loads the backend first
+    return NativeOpsHolder.getInstance().getDeviceNativeOps().ompGetMaxThreads();
   }
 }

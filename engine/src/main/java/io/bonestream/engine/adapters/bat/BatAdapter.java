@@ -3,6 +3,7 @@ package io.bonestream.engine.adapters.bat;
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.adapters.Adapter;
 import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.engine.adapters.ParameterStore;
 import io.bonestream.engine.model.Linear;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -38,7 +39,7 @@ public final class BatAdapter implements Adapter {
   private INDArray input;
   private INDArray effectiveWeight;
 
-  public BatAdapter(Linear base, int r, String name) {
+  public BatAdapter(Linear base, int r, String name, ParameterStore store) {
     this.base = base;
     this.name = name;
     this.r = r;
@@ -46,8 +47,14 @@ public final class BatAdapter implements Adapter {
     this.q = base.inFeatures() / r;
     INDArray eye = Nd4j.eye(r).castTo(base.weight().dataType()).reshape(1, 1, r, r);
     this.guide = toBlocks(base.weight()).reshape('c', p, q, r, r).addi(eye).reshape('c', p, q * r, r);
-    this.block = Nd4j.zeros(base.weight().dataType(), p, r, r);
-    this.grad = block.ulike().assign(0);
+    ParameterStore.Slot slot = store.take(p, r, r);
+    this.block = slot.value();
+    this.grad = slot.grad();
+  }
+
+  /** Trainable values of a bat adapter on {@code base}: (O/r)·r·r = r·O. */
+  public static long parameterCount(Linear base, int r) {
+    return r * base.outFeatures();
   }
 
   @Override

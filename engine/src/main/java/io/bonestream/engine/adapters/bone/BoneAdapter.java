@@ -2,6 +2,7 @@ package io.bonestream.engine.adapters.bone;
 
 import io.bonestream.engine.adapters.Adapter;
 import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.engine.adapters.ParameterStore;
 import io.bonestream.engine.model.Linear;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -27,11 +28,17 @@ public final class BoneAdapter implements Adapter {
   private final INDArray grad;
   private INDArray chunkSum;
 
-  public BoneAdapter(Linear base, int r) {
+  public BoneAdapter(Linear base, int r, ParameterStore store) {
     this.base = base;
     this.r = r;
-    this.block = Nd4j.zeros(base.weight().dataType(), r, base.outFeatures());
-    this.grad = block.ulike().assign(0);
+    ParameterStore.Slot slot = store.take(r, base.outFeatures());
+    this.block = slot.value();
+    this.grad = slot.grad();
+  }
+
+  /** Trainable values of a bone adapter on {@code base}: r·O. */
+  public static long parameterCount(Linear base, int r) {
+    return r * base.outFeatures();
   }
 
   @Override

@@ -2,6 +2,7 @@ package io.bonestream.engine.adapters.lora;
 
 import io.bonestream.engine.adapters.Adapter;
 import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.engine.adapters.ParameterStore;
 import io.bonestream.engine.model.Linear;
 import io.bonestream.engine.train.Rng;
 import java.util.LinkedHashMap;
@@ -29,7 +30,7 @@ public final class LoraAdapter implements Adapter {
   private INDArray input;
   private INDArray projected;
 
-  public LoraAdapter(Linear base, int r, double alpha, Rng rng) {
+  public LoraAdapter(Linear base, int r, double alpha, Rng rng, ParameterStore store) {
     this.base = base;
     this.scale = alpha / r;
     long in = base.inFeatures();
@@ -38,10 +39,17 @@ public final class LoraAdapter implements Adapter {
     for (int i = 0; i < init.length; i++) {
       init[i] = (2 * rng.nextDouble() - 1) * bound;
     }
-    this.a = Nd4j.create(init, new long[] {r, in}, 'c').castTo(base.weight().dataType());
-    this.b = Nd4j.zeros(base.weight().dataType(), base.outFeatures(), r);
-    this.gradA = a.ulike().assign(0);
-    this.gradB = b.ulike().assign(0);
+    ParameterStore.Slot sa = store.take(r, in);
+    ParameterStore.Slot sb = store.take(base.outFeatures(), r);
+    this.a = sa.value().assign(Nd4j.create(init, new long[] {r, in}, 'c'));
+    this.b = sb.value();
+    this.gradA = sa.grad();
+    this.gradB = sb.grad();
+  }
+
+  /** Trainable values of a LoRA adapter on {@code base}: r·(I + O). */
+  public static long parameterCount(Linear base, int r) {
+    return r * (base.inFeatures() + base.outFeatures());
   }
 
   @Override

@@ -1,0 +1,146 @@
+package io.bonestream.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.bonestream.engine.TestFiles;
+import io.bonestream.engine.util.Json;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Every user mistake: a one-line message, a non-zero exit code, no stack trace. */
+class BadInputTest {
+  @TempDir Path tmp;
+
+  private static void assertOneLineError(Cli cli, int code, String... fragments) {
+    assertEquals(code, cli.exitCode(), cli.err());
+    String err = cli.err().strip();
+    assertEquals(1, err.lines().count(), "expected one line, got:\n" + err);
+    assertTrue(err.startsWith("error: "), err);
+    assertFalse(err.contains("Exception") || err.contains("\tat "), err);
+    for (String f : fragments) {
+      assertTrue(err.contains(f), "'" + f + "' missing from: " + err);
+    }
+  }
+
+  private Cli train(Path model, String data, String... extra) throws IOException {
+    Path file = tmp.resolve("data.jsonl");
+    Files.writeString(file, data);
+    String[] base = {"train", "--model", model.toString(), "--data", file.toString(), "--r", "4",
+        "--steps", "1", "--out", tmp.resolve("out").toString()};
+    return Cli.run(Stream.concat(Stream.of(base), Stream.of(extra)).toArray(String[]::new));
+  }
+
+  private static final String GOOD = "{\"prompt\": \"Lily has a ball.\", \"response\": \"It is red.\"}\n";
+
+  @Test
+  void malformedJsonNamesTheLine() throws IOException {
+    assertOneLineError(train(TestFiles.stories260K(), GOOD + GOOD + "{\"prompt\": \"x\",\n"), 1,
+        "line 3", "malformed JSON");
+  }
+
+  @Test
+  void missingFields() throws IOException {
+    assertOneLineError(train(TestFiles.stories260K(), GOOD + "{\"prompt\": \"x\"}\n"), 1,
+        "line 2", "missing field 'response'");
+    assertOneLineError(train(TestFiles.stories260K(), "{\"text\": \"x\"}\n"), 1, "line 1", "unrecognized record");
+    assertOneLineError(train(TestFiles.stories260K(), "{\"input_ids\": [1, 2, 3]}\n"), 1, "missing field 'labels'");
+  }
+
+  @Test
+  void aResponseThatTokenizesToNothing() throws IOException {
+    assertOneLineError(train(TestFiles.stories260K(), "{\"prompt\": \"Hi\", \"response\": \"   \"}\n"), 1,
+        "line 1", "response tokenizes to no tokens");
+  }
+
+  @Test
+  void aModelFolderWithoutWeights() throws IOException {
+    Path model = tmp.resolve("model");
+    Files.createDirectories(model);
+    Files.copy(TestFiles.stories260K().resolve("config.json"), model.resolve("config.json"));
+    assertOneLineError(train(model, GOOD), 1, "no model weights in");
+  }
+
+  @Test
+  void aTruncatedSafetensorsFile() throws IOException {
+    Path model = copyModel();
+    byte[] w = Files.readAllBytes(model.resolve("model.safetensors"));
+    Files.write(model.resolve("model.safetensors"), java.util.Arrays.copyOf(w, w.length / 2));
+    assertOneLineError(train(model, GOOD), 1, "truncated safetensors file");
+  }
+
+  @Test
+  void aTokenizerThatDoesNotMatchTheVocabulary() throws IOException {
+    Path model = copyModel();
+    ObjectNode tok = (ObjectNode) Json.readTree(model.resolve("tokenizer.json"));
+    ObjectNode extra = ((ArrayNode) tok.get("added_tokens")).addObject();
+    extra.put("id", 700);
+    extra.put("content", "<extra>");
+    extra.put("special", true);
+    Json.write(model.resolve("tokenizer.json"), tok);
+    assertOneLineError(train(model, GOOD), 1, "701 tokens", "vocab_size is 512");
+  }
+
+  @Test
+  void usageErrorsExitWithTwo() throws IOException {
+    assertOneLineError(train(TestFiles.stories260K(), GOOD, "--method", "dora"), 2, "--method", "dora");
+    assertOneLineError(Cli.run("train", "--model", "m"), 2, "Missing required");
+    assertOneLineError(Cli.run("frobnicate"), 2, "frobnicate");
+    assertOneLineError(train(TestFiles.stories260K(), GOOD, "--lr", "fast"), 2, "--lr");
+  }
+
+  @Test
+  void badNumbersAndShapesAreRuntimeErrors() throws IOException {
+    assertOneLineError(train(TestFiles.stories260K(), GOOD, "--method", "bat", "--r", "5"), 1,
+        "r=5", "model.layers.0.self_attn.q_proj");
+    assertOneLineError(train(TestFiles.stories260K(), GOOD, "--targets", "q_proj,wq"), 1, "'wq'");
+    assertOneLineError(train(TestFiles.stories260K(), GOOD, "--batch-size", "0"), 1, "batch size");
+    assertOneLineError(Cli.run("train", "--model", "no/such/dir", "--data", "x.jsonl", "--r", "4",
+        "--steps", "1", "--out", tmp.toString()), 1, "no/such/dir");
+    assertOneLineError(train(TestFiles.stories260K(), GOOD, "--data", tmp.resolve("nope.jsonl").toString()), 1,
+        "data file not found");
+  }
+
+  @Test
+  void noTargetLeftAfterTruncation() throws IOException {
+    String chat = "{\"messages\": [{\"role\": \"assistant\", \"content\": \"Hello there.\"},"
+        + " {\"role\": \"user\", \"content\": \"" + "a long question about the park ".repeat(10) + "\"}]}\n";
+    assertOneLineError(train(TestFiles.stories260K(), chat, "--max-seq-len", "16"), 1,
+        "no target token is left");
+  }
+
+  @Test
+  void unknownRole() throws IOException {
+    assertOneLineError(train(TestFiles.stories260K(),
+        "{\"messages\": [{\"role\": \"wizard\", \"content\": \"hi\"}]}\n"), 1, "unknown role 'wizard'");
+  }
+
+  @Test
+  void generateAndExportMistakes() {
+    assertOneLineError(Cli.run("generate", "--model", TestFiles.stories260K().toString(), "--prompt-ids", "1,9999"),
+        1, "9999");
+    assertOneLineError(Cli.run("generate", "--model", TestFiles.stories260K().toString(), "--prompt", "x",
+        "--output", "xml"), 2, "--output");
+    assertOneLineError(Cli.run("export", "--model", TestFiles.stories260K().toString(), "--adapter",
+        tmp.resolve("none").toString(), "--format", "lora", "--out", tmp.resolve("o").toString()), 1,
+        "adapter_config.json");
+  }
+
+  private Path copyModel() throws IOException {
+    Path model = tmp.resolve("model-copy");
+    Files.createDirectories(model);
+    try (Stream<Path> files = Files.list(TestFiles.stories260K())) {
+      for (Path f : files.filter(Files::isRegularFile).toList()) {
+        Files.copy(f, model.resolve(f.getFileName()));
+      }
+    }
+    return model;
+  }
+}

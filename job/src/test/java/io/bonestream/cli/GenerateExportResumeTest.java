@@ -1,0 +1,84 @@
+package io.bonestream.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.bonestream.engine.TestFiles;
+import io.bonestream.engine.util.Json;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class GenerateExportResumeTest {
+  private static String[] trainArgs(Path out, int steps, String... extra) {
+    String[] base = {"train", "--model", TestFiles.stories260K().toString(),
+        "--data", TestFiles.golden().resolve("tiny_sft.jsonl").toString(), "--method", "bone", "--r", "8",
+        "--steps", "" + steps, "--batch-size", "2", "--lr", "0.01", "--schedule", "cosine",
+        "--warmup-steps", "1", "--out", out.toString()};
+    String[] all = Arrays.copyOf(base, base.length + extra.length);
+    System.arraycopy(extra, 0, all, base.length, extra.length);
+    return all;
+  }
+
+  @Test
+  void greedyIdsThroughTheCommandMatchLlama2c() throws Exception {
+    int[] golden = Arrays.stream(Files.readString(TestFiles.stories260K().resolve("golden/greedy_from_bos_200.ids"))
+        .trim().split("\\s+")).mapToInt(Integer::parseInt).toArray();
+    Cli cli = Cli.run("generate", "--model", TestFiles.stories260K().toString(), "--prompt-ids", "1",
+        "--max-new-tokens", "200", "--output", "ids");
+    assertEquals(0, cli.exitCode(), cli.err());
+    int[] got = Json.MAPPER.readValue(cli.out().strip(), int[].class);
+    assertArrayEquals(Arrays.copyOfRange(golden, 1, golden.length), got);
+  }
+
+  @Test
+  void textGenerationWithAnAdapterAndSamplingIsSeeded(@TempDir Path tmp) {
+    assertEquals(0, Cli.run(trainArgs(tmp.resolve("a"), 3)).exitCode());
+    String[] gen = {"generate", "--model", TestFiles.stories260K().toString(), "--adapter",
+        tmp.resolve("a").toString(), "--prompt", "Once upon a time", "--max-new-tokens", "30",
+        "--temperature", "0.8", "--top-p", "0.9", "--seed", "7"};
+    Cli first = Cli.run(gen);
+    Cli second = Cli.run(gen);
+    assertEquals(0, first.exitCode(), first.err());
+    assertTrue(first.out().strip().length() > 20, first.out());
+    assertEquals(first.out(), second.out());
+  }
+
+  @Test
+  void resumingGivesTheSameAdapterBytesAsOneRun(@TempDir Path tmp) throws Exception {
+    assertEquals(0, Cli.run(trainArgs(tmp.resolve("straight"), 6, "--schedule", "constant")).exitCode());
+    // with a constant schedule, so that 3 steps are the first half of 6
+    assertEquals(0, Cli.run(trainArgs(tmp.resolve("half"), 3, "--schedule", "constant")).exitCode());
+    Cli resumed = Cli.run(trainArgs(tmp.resolve("resumed"), 6, "--schedule", "constant",
+        "--resume", tmp.resolve("half").toString()));
+    assertEquals(0, resumed.exitCode(), resumed.err());
+    assertTrue(resumed.out().contains("resuming from"), resumed.out());
+    assertArrayEquals(Files.readAllBytes(tmp.resolve("straight/adapter_model.safetensors")),
+        Files.readAllBytes(tmp.resolve("resumed/adapter_model.safetensors")));
+  }
+
+  @Test
+  void exportsBoneToLoraAndBatToSvdLora(@TempDir Path tmp) throws Exception {
+    assertEquals(0, Cli.run(trainArgs(tmp.resolve("bone"), 2)).exitCode());
+    Cli lora = Cli.run("export", "--model", TestFiles.stories260K().toString(), "--adapter",
+        tmp.resolve("bone").toString(), "--format", "lora", "--out", tmp.resolve("lora").toString());
+    assertEquals(0, lora.exitCode(), lora.err());
+    assertEquals("LORA", Json.readTree(tmp.resolve("lora/adapter_config.json")).get("peft_type").asText());
+    String[] bat = trainArgs(tmp.resolve("bat"), 2);
+    bat[Arrays.asList(bat).indexOf("bone")] = "bat";
+    bat[Arrays.asList(bat).indexOf("8")] = "4";
+    assertEquals(0, Cli.run(bat).exitCode());
+    Cli svd = Cli.run("export", "--model", TestFiles.stories260K().toString(), "--adapter",
+        tmp.resolve("bat").toString(), "--format", "lora", "--rank", "16", "--out", tmp.resolve("svd").toString());
+    assertEquals(0, svd.exitCode(), svd.err());
+    assertTrue(svd.out().contains("relative error"), svd.out());
+    Cli merged = Cli.run("export", "--model", TestFiles.stories260K().toString(), "--adapter",
+        tmp.resolve("bat").toString(), "--format", "merged", "--out", tmp.resolve("merged").toString());
+    assertEquals(0, merged.exitCode(), merged.err());
+    assertTrue(Files.isRegularFile(tmp.resolve("merged/model.safetensors")));
+    assertTrue(Files.isRegularFile(tmp.resolve("merged/tokenizer.json")));
+  }
+}
