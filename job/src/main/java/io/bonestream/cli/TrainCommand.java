@@ -107,6 +107,10 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--resume", paramLabel = "DIR", description = "continue from an earlier --out folder")
   Path resume;
 
+  @Option(names = "--eval-data", paramLabel = "FILE.jsonl",
+      description = "held-out records: their loss is reported before and after training")
+  Path evalData;
+
   @Option(names = "--threads", defaultValue = "0", paramLabel = "N",
       description = "compute threads; 0 = auto: 1 below hidden size 512, else one per core")
   int threads;
@@ -127,7 +131,7 @@ final class TrainCommand implements Callable<Integer> {
         .warmupSteps(warmupSteps).totalSteps(Math.max(1, length.steps)).batchSize(batchSize)
         .gradAccum(gradAccum).maxSeqLen(maxSeqLen).seed(seed).build();
     TrainingRun.Options options = new TrainingRun.Options(model, data, adapter.build(), train,
-        length.steps, length.epochs, shuffle, out, resume);
+        length.steps, length.epochs, shuffle, out, resume, evalData);
     TrainingRun.Summary s = TrainingRun.run(options, new ProgressPrinter(o));
     o.printf(Locale.ROOT, "done: %d steps (%d skipped), loss %.4f -> %.4f, %.0f tokens/s; adapter in %s%n",
         s.steps(), s.skippedSteps(), s.firstLoss(), s.lastLoss(), s.tokensPerSecond(), s.out());

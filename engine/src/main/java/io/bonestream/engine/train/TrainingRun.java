@@ -24,7 +24,8 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * Offline training from a JSONL file to an adapter folder: what {@code bonestream train} runs.
- * Writes the adapter (PEFT), {@code losses.json} (the loss of each step) and
+ * Writes the adapter (PEFT), {@code losses.json} (the loss of each step, and the eval loss before
+ * and after training when eval data is given) and
  * {@code trainer_state.bin} (to resume exactly) into the output folder.
  */
 public final class TrainingRun {
@@ -40,7 +41,7 @@ public final class TrainingRun {
    *     PEFT adapter with a fresh optimizer
    */
   public record Options(Path model, Path data, AdapterConfig adapter, TrainConfig train, long steps,
-      int epochs, boolean shuffle, Path out, @Nullable Path resume) {}
+      int epochs, boolean shuffle, Path out, @Nullable Path resume, @Nullable Path evalData) {}
 
   /** Receives progress. */
   public interface Listener {
@@ -49,17 +50,22 @@ public final class TrainingRun {
     void step(StepResult result, long totalSteps);
   }
 
+  /** How a run went; the eval losses are NaN without eval data. */
   public record Summary(long steps, long skippedSteps, double firstLoss, double lastLoss,
-      double tokensPerSecond, Path out) {}
+      double evalLossBefore, double evalLossAfter, double tokensPerSecond, Path out) {}
 
   public static Summary run(Options o, Listener listener) {
     BaseModel base = BaseModel.load(o.model());
     listener.info("model " + base.name() + ": " + base.config().modelType() + ", "
         + base.parameterCount() + " parameters, weights sha256 " + base.fingerprint().substring(0, 12));
     List<Example> examples;
+    List<Example> eval = List.of();
     try (Tokenizer tokenizer = Tokenizer.load(o.model(), base.config())) {
       ExampleEncoder encoder = new ExampleEncoder(tokenizer, o.train().maxSeqLen(), base.config().vocabSize());
       examples = JsonlDataset.read(o.data(), new RecordParser(encoder));
+      if (o.evalData() != null) {
+        eval = JsonlDataset.read(o.evalData(), new RecordParser(encoder));
+      }
     }
     int perStep = o.train().batchSize() * o.train().gradAccum();
     long steps = o.steps();
@@ -75,6 +81,12 @@ public final class TrainingRun {
         + trainer.adapters().config().method() + " r=" + trainer.adapters().config().r() + " on "
         + trainer.adapters().config().targetModuleNames() + ": "
         + trainer.adapters().parameterCount() + " trainable parameters");
+    double evalBefore = Double.NaN;
+    if (!eval.isEmpty()) {
+      evalBefore = trainer.evaluate(eval);
+      listener.info(String.format(java.util.Locale.ROOT, "eval loss before training: %.4f (%d examples)",
+          evalBefore, eval.size()));
+    }
     ExampleOrder order = new ExampleOrder(examples.size(), config.seed(), o.shuffle());
     List<Double> losses = new ArrayList<>();
     long tokens = 0;
@@ -90,9 +102,13 @@ public final class TrainingRun {
       seconds += r.seconds();
       listener.step(r, steps);
     }
-    write(trainer, o, base, losses);
+    double evalAfter = eval.isEmpty() ? Double.NaN : trainer.evaluate(eval);
+    if (!eval.isEmpty()) {
+      listener.info(String.format(java.util.Locale.ROOT, "eval loss after training: %.4f", evalAfter));
+    }
+    write(trainer, o, base, losses, evalBefore, evalAfter);
     return new Summary(steps, trainer.skippedSteps(), losses.isEmpty() ? Double.NaN : losses.get(0),
-        losses.isEmpty() ? Double.NaN : losses.get(losses.size() - 1),
+        losses.isEmpty() ? Double.NaN : losses.get(losses.size() - 1), evalBefore, evalAfter,
         seconds == 0 ? 0 : tokens / seconds, o.out());
   }
 
@@ -116,13 +132,18 @@ public final class TrainingRun {
     return Trainer.withAdapters(base, imported, config);
   }
 
-  private static void write(Trainer trainer, Options o, BaseModel base, List<Double> losses) {
+  private static void write(Trainer trainer, Options o, BaseModel base, List<Double> losses,
+      double evalBefore, double evalAfter) {
     PeftFormat format = trainer.adapters().config().method() == AdapterMethod.LORA
         ? PeftFormat.LORA : PeftFormat.MISS;
     PeftExporter.export(trainer.adapters(), base, o.model(), format, trainer.adapters().config().r(), o.out());
     ObjectNode l = Json.MAPPER.createObjectNode();
     var arr = l.putArray("losses");
     losses.forEach(arr::add);
+    if (!Double.isNaN(evalBefore)) {
+      l.put("eval_loss_before", evalBefore);
+      l.put("eval_loss_after", evalAfter);
+    }
     Json.write(o.out().resolve(LOSSES), l);
     try {
       Files.write(o.out().resolve(STATE), TrainingStateCodec.encode(trainer.state()));
