@@ -1,9 +1,9 @@
 package io.bonestream.engine.adapters;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.util.Named;
 
 /** The adapter kinds: {@code bat} (the paper's Block Affine Transformation, the default), {@code bone} (PEFT's shard sharing), {@code lora}. */
-public enum AdapterMethod {
+public enum AdapterMethod implements Named {
   BAT("bat"),
   BONE("bone"),
   LORA("lora");
@@ -15,17 +15,13 @@ public enum AdapterMethod {
   }
 
   /** The name used on the command line and in files. */
+  @Override
   public String id() {
     return id;
   }
 
   public static AdapterMethod fromId(String id) {
-    for (AdapterMethod m : values()) {
-      if (m.id.equals(id)) {
-        return m;
-      }
-    }
-    throw new BonestreamException("unknown adapter method '" + id + "' (known: bat, bone, lora)");
+    return Named.parse(AdapterMethod.class, id, "adapter method");
   }
 
   @Override

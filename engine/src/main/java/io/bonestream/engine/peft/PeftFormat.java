@@ -1,13 +1,13 @@
 package io.bonestream.engine.peft;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.util.Named;
 
 /**
  * Adapter folder formats: {@code miss} (PEFT ≥ 0.17, {@code .miss_block}), {@code bone} (PEFT
  * 0.14–0.18, {@code .bone_block}), {@code lora} (PEFT LoRA, what serving engines load) and
  * {@code merged} (a full Hugging Face model folder with the adapter folded into the weights).
  */
-public enum PeftFormat {
+public enum PeftFormat implements Named {
   MISS("miss"),
   BONE("bone"),
   LORA("lora"),
@@ -19,17 +19,13 @@ public enum PeftFormat {
     this.id = id;
   }
 
+  @Override
   public String id() {
     return id;
   }
 
   public static PeftFormat fromId(String id) {
-    for (PeftFormat f : values()) {
-      if (f.id.equals(id)) {
-        return f;
-      }
-    }
-    throw new BonestreamException("unknown format '" + id + "' (known: miss, bone, lora, merged)");
+    return Named.parse(PeftFormat.class, id, "format");
   }
 
   @Override

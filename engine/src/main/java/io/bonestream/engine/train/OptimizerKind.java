@@ -1,9 +1,9 @@
 package io.bonestream.engine.train;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.util.Named;
 
 /** The optimizers, with PyTorch's update rules. */
-public enum OptimizerKind {
+public enum OptimizerKind implements Named {
   SGD("sgd"),
   ADAMW("adamw");
 
@@ -13,17 +13,13 @@ public enum OptimizerKind {
     this.id = id;
   }
 
+  @Override
   public String id() {
     return id;
   }
 
   public static OptimizerKind fromId(String id) {
-    for (OptimizerKind k : values()) {
-      if (k.id.equals(id)) {
-        return k;
-      }
-    }
-    throw new BonestreamException("unknown optimizer '" + id + "' (known: sgd, adamw)");
+    return Named.parse(OptimizerKind.class, id, "optimizer");
   }
 
   @Override

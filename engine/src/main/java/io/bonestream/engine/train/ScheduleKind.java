@@ -1,13 +1,13 @@
 package io.bonestream.engine.train;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.util.Named;
 
 /**
  * Learning-rate schedules, as Hugging Face's {@code get_*_schedule_with_warmup} define them: a
  * linear warmup from 0 over the warmup steps, then constant, linear decay to 0, or half a cosine
  * down to 0 at the last step.
  */
-public enum ScheduleKind {
+public enum ScheduleKind implements Named {
   CONSTANT("constant"),
   LINEAR("linear"),
   COSINE("cosine");
@@ -18,17 +18,13 @@ public enum ScheduleKind {
     this.id = id;
   }
 
+  @Override
   public String id() {
     return id;
   }
 
   public static ScheduleKind fromId(String id) {
-    for (ScheduleKind k : values()) {
-      if (k.id.equals(id)) {
-        return k;
-      }
-    }
-    throw new BonestreamException("unknown schedule '" + id + "' (known: constant, linear, cosine)");
+    return Named.parse(ScheduleKind.class, id, "schedule");
   }
 
   /**
