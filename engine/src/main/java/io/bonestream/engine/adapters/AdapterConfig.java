@@ -11,7 +11,8 @@ import java.util.List;
  * What adapter to train: the method, its r, the target projections (by module name) and, for
  * LoRA, alpha. Immutable; build it with {@link #builder()}.
  */
-public record AdapterConfig(AdapterMethod method, int r, List<Projection> targets, double loraAlpha) {
+public record AdapterConfig(AdapterMethod method, int r, List<Projection> targets, double loraAlpha)
+    implements java.io.Serializable {
   public static final List<Projection> ALL_TARGETS = List.of(Projection.values());
 
   public AdapterConfig {

@@ -154,6 +154,33 @@ public final class SafeTensors {
    * metadata; the file appears atomically (written beside, then renamed).
    */
   public static void writeF32(Path file, Map<String, INDArray> tensors, Map<String, String> metadata) {
+    Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+    try (OutputStream out = Files.newOutputStream(tmp)) {
+      writeF32(out, tensors, metadata);
+    } catch (IOException e) {
+      throw new BonestreamException("cannot write " + file + ": " + e.getMessage());
+    }
+    try {
+      Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+          java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    } catch (IOException e) {
+      throw new BonestreamException("cannot write " + file + ": " + e.getMessage());
+    }
+  }
+
+  /** The bytes of a safetensors file of {@code tensors} as F32: the same bytes for the same input. */
+  public static byte[] toBytesF32(Map<String, INDArray> tensors, Map<String, String> metadata) {
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    try {
+      writeF32(out, tensors, metadata);
+    } catch (IOException e) {
+      throw new IllegalStateException(e);
+    }
+    return out.toByteArray();
+  }
+
+  private static void writeF32(OutputStream out, Map<String, INDArray> tensors,
+      Map<String, String> metadata) throws IOException {
     List<String> names = new ArrayList<>(tensors.keySet());
     Collections.sort(names);
     ObjectNode header = Json.MAPPER.createObjectNode();
@@ -174,33 +201,22 @@ public final class SafeTensors {
     }
     if (!metadata.isEmpty()) {
       ObjectNode md = header.putObject("__metadata__");
-      metadata.forEach(md::put);
+      new TreeMap<>(metadata).forEach(md::put);
     }
     byte[] hj = Json.toCompactString(header).getBytes(StandardCharsets.UTF_8);
     int pad = (8 - hj.length % 8) % 8;
-    Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-    try (OutputStream out = Files.newOutputStream(tmp)) {
-      ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
-      len.putLong(hj.length + pad);
-      out.write(len.array());
-      out.write(hj);
-      for (int i = 0; i < pad; i++) {
-        out.write(' ');
-      }
-      for (INDArray t : asFloat.values()) {
-        float[] data = t.dup('c').data().asFloat();
-        ByteBuffer bb = ByteBuffer.allocate(data.length * 4).order(ByteOrder.LITTLE_ENDIAN);
-        bb.asFloatBuffer().put(data);
-        out.write(bb.array());
-      }
-    } catch (IOException e) {
-      throw new BonestreamException("cannot write " + file + ": " + e.getMessage());
+    ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+    len.putLong(hj.length + pad);
+    out.write(len.array());
+    out.write(hj);
+    for (int i = 0; i < pad; i++) {
+      out.write(' ');
     }
-    try {
-      Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-          java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-    } catch (IOException e) {
-      throw new BonestreamException("cannot write " + file + ": " + e.getMessage());
+    for (INDArray t : asFloat.values()) {
+      float[] data = t.dup('c').data().asFloat();
+      ByteBuffer bb = ByteBuffer.allocate(data.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+      bb.asFloatBuffer().put(data);
+      out.write(bb.array());
     }
   }
 

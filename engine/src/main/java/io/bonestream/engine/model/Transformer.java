@@ -51,12 +51,12 @@ public final class Transformer {
 
   // ---------------------------------------------------------------- training and evaluation
 
-  /** The summed token loss of a batch and the number of target tokens in it. */
-  public record LossSum(double sum, int targets) {}
+  /** The (weighted) summed token loss of a batch, its target tokens and their total weight. */
+  public record LossSum(double sum, int targets, double weight) {}
 
   /**
    * Forward and backward over one micro-batch: adds dLoss/dθ to the adapters' gradients, where
-   * loss = (sum of the batch's token losses) / {@code lossDenominator}. Returns the loss sum.
+   * loss = (weighted sum of the batch's token losses) / {@code lossDenominator}. Returns the sum.
    */
   public LossSum forwardBackward(TokenBatch batch, double lossDenominator) {
     if (adapters == null) {
@@ -65,17 +65,19 @@ public final class Transformer {
     try (MemoryWorkspace ws = Workspaces.open(Workspaces.PASS)) {
       Tape tape = forward(batch, true);
       INDArray logits = logits(tape.normed());
-      CrossEntropy.Output loss = CrossEntropy.forwardBackward(logits, batch.targets(), lossDenominator);
+      CrossEntropy.Output loss = CrossEntropy.forwardBackward(logits, batch.targets(), batch.weights(),
+          lossDenominator);
       backward(tape, loss.gradLogits());
-      return new LossSum(loss.lossSum(), loss.targetCount());
+      return new LossSum(loss.lossSum(), loss.targetCount(), loss.targetWeight());
     }
   }
 
   /** Loss sum and target count of a batch, no gradients. */
   public LossSum loss(TokenBatch batch) {
     try (MemoryWorkspace ws = Workspaces.open(Workspaces.PASS)) {
-      CrossEntropy.Output out = CrossEntropy.forward(logits(forward(batch, false).normed()), batch.targets());
-      return new LossSum(out.lossSum(), out.targetCount());
+      CrossEntropy.Output out = CrossEntropy.forward(logits(forward(batch, false).normed()),
+          batch.targets(), batch.weights());
+      return new LossSum(out.lossSum(), out.targetCount(), out.targetWeight());
     }
   }
 

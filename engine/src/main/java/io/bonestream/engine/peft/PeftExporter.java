@@ -37,10 +37,33 @@ public final class PeftExporter {
    */
   public record Result(Path dir, PeftFormat format, double relativeError, double worstLayerError) {}
 
+  /** The two files of an adapter folder, in memory; the same adapter gives the same bytes. */
+  public record AdapterFiles(String configJson, byte[] weights, double relativeError,
+      double worstLayerError) {}
+
   public static Result export(AdapterSet adapters, BaseModel base, @Nullable Path baseDir,
       PeftFormat format, int loraRank, Path out) {
-    AdapterConfig cfg = adapters.config();
     createDirs(out);
+    if (format == PeftFormat.MERGED) {
+      exportMerged(adapters, base, baseDir, out);
+      return new Result(out, format, 0, 0);
+    }
+    AdapterFiles files = render(adapters, base, format, loraRank);
+    try {
+      Path tmp = out.resolve(ADAPTER_WEIGHTS + ".tmp");
+      Files.write(tmp, files.weights());
+      Files.move(tmp, out.resolve(ADAPTER_WEIGHTS), StandardCopyOption.REPLACE_EXISTING,
+          StandardCopyOption.ATOMIC_MOVE);
+      Files.writeString(out.resolve(ADAPTER_CONFIG), files.configJson());
+    } catch (IOException e) {
+      throw new BonestreamException("cannot write " + out + ": " + e.getMessage());
+    }
+    return new Result(out, format, files.relativeError(), files.worstLayerError());
+  }
+
+  /** An adapter folder's files ({@code miss}, {@code bone} or {@code lora}) in memory. */
+  public static AdapterFiles render(AdapterSet adapters, BaseModel base, PeftFormat format, int loraRank) {
+    AdapterConfig cfg = adapters.config();
     switch (format) {
       case MISS, BONE -> {
         if (cfg.method() == AdapterMethod.LORA) {
@@ -51,22 +74,25 @@ public final class PeftExporter {
         Map<String, INDArray> tensors = new LinkedHashMap<>();
         adapters.peftTensors().forEach((k, v) -> tensors.put(
             k.substring(0, k.length() - "miss_block".length()) + suffix, v));
-        SafeTensors.writeF32(out.resolve(ADAPTER_WEIGHTS), tensors, metadata(base, cfg));
-        Json.write(out.resolve(ADAPTER_CONFIG), blockConfig(cfg, base, format));
-        return new Result(out, format, 0, 0);
+        return new AdapterFiles(json(blockConfig(cfg, base, format)),
+            SafeTensors.toBytesF32(tensors, metadata(base, cfg)), 0, 0);
       }
       case LORA -> {
-        return exportLora(adapters, base, loraRank, out);
+        return renderLora(adapters, base, loraRank);
       }
-      case MERGED -> {
-        exportMerged(adapters, base, baseDir, out);
-        return new Result(out, format, 0, 0);
-      }
-      default -> throw new IllegalStateException();
+      default -> throw new BonestreamException(format + " is not an adapter folder format");
     }
   }
 
-  private static Result exportLora(AdapterSet adapters, BaseModel base, int rank, Path out) {
+  private static String json(ObjectNode node) {
+    try {
+      return Json.MAPPER.writeValueAsString(node) + "\n";
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private static AdapterFiles renderLora(AdapterSet adapters, BaseModel base, int rank) {
     AdapterConfig cfg = adapters.config();
     if (cfg.method() == AdapterMethod.BAT && rank <= 0) {
       throw new BonestreamException("a bat adapter has no exact LoRA form: give --rank N for a "
@@ -87,7 +113,6 @@ public final class PeftExporter {
       worst = Math.max(worst, p.deltaNorm() == 0 ? 0 : p.errorNorm() / p.deltaNorm());
       k = Math.max(k, p.rank());
     }
-    SafeTensors.writeF32(out.resolve(ADAPTER_WEIGHTS), tensors, metadata(base, cfg));
     ObjectNode c = Json.MAPPER.createObjectNode();
     c.put("peft_type", "LORA");
     c.put("r", k);
@@ -102,9 +127,8 @@ public final class PeftExporter {
     c.put("task_type", "CAUSAL_LM");
     c.put("base_model_name_or_path", base.name());
     c.put("inference_mode", true);
-    Json.write(out.resolve(ADAPTER_CONFIG), c);
     double rel = norm == 0 ? 0 : Math.sqrt(err / norm);
-    return new Result(out, PeftFormat.LORA, rel, worst);
+    return new AdapterFiles(json(c), SafeTensors.toBytesF32(tensors, metadata(base, cfg)), rel, worst);
   }
 
   /** A full model folder: the base's config and tokenizer files, merged weights (F32). */

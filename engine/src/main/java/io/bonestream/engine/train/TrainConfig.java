@@ -26,7 +26,7 @@ public record TrainConfig(
     int batchSize,
     int gradAccum,
     int maxSeqLen,
-    long seed) {
+    long seed) implements java.io.Serializable {
 
   public TrainConfig {
     check(lr > 0 && Double.isFinite(lr), "lr must be a positive number, got " + lr);

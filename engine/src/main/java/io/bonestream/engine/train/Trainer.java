@@ -126,12 +126,14 @@ public final class Trainer {
     }
     List<TokenBatch> batches = new ArrayList<>();
     long targets = 0;
+    double weight = 0;
     long tokens = 0;
     int count = 0;
     for (List<Example> mb : microBatches) {
       TokenBatch b = Example.batch(mb);
       batches.add(b);
       targets += b.targetCount();
+      weight += b.targetWeight();
       for (Example e : mb) {
         tokens += e.length();
       }
@@ -140,9 +142,9 @@ public final class Trainer {
     adapters.zeroGradients();
     double lossSum = 0;
     for (TokenBatch b : batches) {
-      lossSum += model.forwardBackward(b, targets).sum();
+      lossSum += model.forwardBackward(b, weight).sum();
     }
-    double loss = lossSum / targets;
+    double loss = lossSum / weight;
     INDArray grads = adapters.flatGradients();
     double gradNorm = grads.norm2Number().doubleValue();
     double lr = config.learningRate(step);
@@ -173,7 +175,7 @@ public final class Trainer {
     }
   }
 
-  /** Mean loss over the target tokens of {@code examples}, without training. */
+  /** Weighted mean loss over the target tokens of {@code examples}, without training. */
   public double evaluate(List<Example> examples) {
     return evaluate(model, examples, config.batchSize());
   }
@@ -181,14 +183,14 @@ public final class Trainer {
   /** Mean loss of any model (e.g. the base alone) over the target tokens of {@code examples}. */
   public static double evaluate(Transformer model, List<Example> examples, int batchSize) {
     double sum = 0;
-    long count = 0;
+    double weight = 0;
     for (int i = 0; i < examples.size(); i += batchSize) {
       Transformer.LossSum out = model.loss(
           Example.batch(examples.subList(i, Math.min(examples.size(), i + batchSize))));
       sum += out.sum();
-      count += out.targets();
+      weight += out.weight();
     }
-    return sum / count;
+    return sum / weight;
   }
 
   /** A copy of the whole training state, safe to keep while training goes on. */

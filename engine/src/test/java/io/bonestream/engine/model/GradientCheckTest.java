@@ -112,14 +112,15 @@ class GradientCheckTest {
   }
 
   @Test
-  void crossEntropyWithIgnoredRows() {
+  void crossEntropyWithIgnoredRowsAndWeights() {
     Nd4j.getRandom().setSeed(5);
     INDArray logits = rand(6, 11).muli(3);
     int[] targets = {3, -1, 0, 10, -1, 7};
-    double denom = 4;
-    INDArray grad = CrossEntropy.forwardBackward(logits, targets, denom).gradLogits();
+    float[] weights = {1f, 0f, 0.5f, 2f, 0f, 1f};
+    double denom = 4.5;
+    INDArray grad = CrossEntropy.forwardBackward(logits, targets, weights, denom).gradLogits();
     check("cross-entropy dlogits", logits, grad,
-        () -> CrossEntropy.forward(logits, targets).lossSum() / denom);
+        () -> CrossEntropy.forward(logits, targets, weights).lossSum() / denom);
     // ignored rows get no gradient at all
     assertTrue(grad.getRow(1).norm2Number().doubleValue() == 0);
     assertTrue(grad.getRow(4).norm2Number().doubleValue() == 0);

@@ -146,6 +146,21 @@ class TrainerStateTest {
   }
 
   @Test
+  void aWeightOfTwoCountsLikeTheExampleTwice() {
+    List<Example> data = examples(2, 5);
+    AdapterConfig adapter = AdapterConfig.builder().method(AdapterMethod.BONE).r(4).build();
+    TrainConfig sgd = TrainConfig.builder().optimizer(OptimizerKind.SGD).lr(0.1).batchSize(4).build();
+    Trainer weighted = Trainer.create(MODEL, adapter, sgd);
+    Trainer repeated = Trainer.create(MODEL, adapter, sgd);
+    StepResult a = weighted.step(List.of(data.get(0).withWeight(2f), data.get(1)));
+    StepResult b = repeated.step(List.of(data.get(0), data.get(0), data.get(1)));
+    assertEquals(b.loss(), a.loss(), 1e-6);
+    INDArray x = weighted.adapters().flatParameters();
+    INDArray y = repeated.adapters().flatParameters();
+    assertTrue(x.sub(y).amaxNumber().doubleValue() < 1e-6);
+  }
+
+  @Test
   void schedulesFollowHuggingFaceDefinitions() {
     // warmup 2, total 10: steps 0, 1 ramp 0, 0.5; then decay over the 8 remaining steps
     assertEquals(0.0, ScheduleKind.COSINE.factor(0, 2, 10));

@@ -1,0 +1,93 @@
+package io.bonestream.job;
+
+import io.bonestream.schemas.AdapterSnapshot;
+import io.bonestream.schemas.InstructionRecord;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Properties;
+import java.util.UUID;
+import java.util.function.Consumer;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+
+/** Small helpers around the Kafka clients: producing instructions, reading manifests. */
+public final class KafkaClients {
+  private KafkaClients() {}
+
+  public static KafkaProducer<byte[], byte[]> producer(String bootstrap, Properties extra) {
+    Properties p = new Properties();
+    p.putAll(extra);
+    p.put("bootstrap.servers", bootstrap);
+    p.put("key.serializer", ByteArraySerializer.class.getName());
+    p.put("value.serializer", ByteArraySerializer.class.getName());
+    p.put("acks", "all");
+    p.put("enable.idempotence", "true");
+    return new KafkaProducer<>(p);
+  }
+
+  /** A consumer that reads only committed records, from the beginning, without a group. */
+  public static KafkaConsumer<byte[], byte[]> committedReader(String bootstrap, Properties extra) {
+    Properties p = new Properties();
+    p.putAll(extra);
+    p.put("bootstrap.servers", bootstrap);
+    p.put("key.deserializer", ByteArrayDeserializer.class.getName());
+    p.put("value.deserializer", ByteArrayDeserializer.class.getName());
+    p.put("isolation.level", "read_committed");
+    p.put("enable.auto.commit", "false");
+    p.put("auto.offset.reset", "earliest");
+    p.put("group.id", "bonestream-reader-" + UUID.randomUUID());
+    return new KafkaConsumer<>(p);
+  }
+
+  public static ProducerRecord<byte[], byte[]> instruction(String topic, InstructionRecord r) {
+    try {
+      ByteBuffer b = InstructionRecord.getEncoder().encode(r);
+      byte[] value = new byte[b.remaining()];
+      b.get(value);
+      return new ProducerRecord<>(topic, r.getAdapterId().getBytes(StandardCharsets.UTF_8), value);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  public static AdapterSnapshot snapshot(byte[] value) {
+    try {
+      return AdapterSnapshot.getDecoder().decode(value);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** Reads a topic from the beginning until {@code done} says so or the time runs out. */
+  public static List<ConsumerRecord<byte[], byte[]>> readUntil(String bootstrap, String topic,
+      Duration timeout, java.util.function.Predicate<List<ConsumerRecord<byte[], byte[]>>> done) {
+    List<ConsumerRecord<byte[], byte[]>> all = new ArrayList<>();
+    try (KafkaConsumer<byte[], byte[]> c = committedReader(bootstrap, new Properties())) {
+      c.subscribe(List.of(topic));
+      long deadline = System.nanoTime() + timeout.toNanos();
+      while (System.nanoTime() < deadline && !done.test(all)) {
+        c.poll(Duration.ofMillis(200)).forEach(all::add);
+      }
+    }
+    return all;
+  }
+
+  /** Polls a topic (read_committed) and hands each record over, until stopped. */
+  public static void follow(KafkaConsumer<byte[], byte[]> c, String topic,
+      Consumer<ConsumerRecord<byte[], byte[]>> onRecord, java.util.function.BooleanSupplier stop) {
+    c.subscribe(List.of(topic));
+    while (!stop.getAsBoolean()) {
+      c.poll(Duration.ofMillis(200)).forEach(onRecord);
+    }
+  }
+
+}

@@ -1,0 +1,128 @@
+package io.bonestream.job;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.bonestream.engine.TestFiles;
+import io.bonestream.engine.adapters.AdapterConfig;
+import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.engine.train.TrainConfig;
+import io.bonestream.engine.util.Json;
+import io.bonestream.operators.AdapterProfile;
+import io.bonestream.operators.AdapterProfiles;
+import io.bonestream.operators.BatchPolicy;
+import io.bonestream.operators.SnapshotPolicy;
+import io.bonestream.operators.StreamingJob;
+import io.bonestream.schemas.AdapterSnapshot;
+import io.bonestream.schemas.InstructionRecord;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.TreeMap;
+import java.util.function.Predicate;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+
+/** Shared pieces of the streaming integration tests: data, producing, reading, the job. */
+final class StreamingHarness {
+  private StreamingHarness() {}
+
+  /** The colors task of examples/colors.jsonl, as instruction records for {@code adapter}. */
+  static List<InstructionRecord> colors(String adapter, int n) throws Exception {
+    Path file = TestFiles.models().getParent().resolve("examples/colors.jsonl");
+    List<InstructionRecord> out = new ArrayList<>();
+    List<String> lines = Files.readAllLines(file);
+    for (int i = 0; i < n; i++) {
+      JsonNode r = Json.MAPPER.readTree(lines.get(i % lines.size()));
+      out.add(InstructionRecords.fromJson(r, adapter, adapter + "-" + i));
+    }
+    return out;
+  }
+
+  /** An opposites task: "What is the opposite of big?" → "small". */
+  static List<InstructionRecord> opposites(String adapter, int n) {
+    String[][] pairs = {{"big", "small"}, {"hot", "cold"}, {"happy", "sad"}, {"up", "down"},
+        {"day", "night"}, {"fast", "slow"}, {"old", "new"}, {"good", "bad"}};
+    List<InstructionRecord> out = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      String[] p = pairs[i % pairs.length];
+      out.add(InstructionRecord.newBuilder().setAdapterId(adapter).setExampleId(adapter + "-" + i)
+          .setPrompt("What is the opposite of " + p[0] + "?").setResponse("The opposite of " + p[0]
+              + " is " + p[1] + ".").build());
+    }
+    return out;
+  }
+
+  /** Sends records in order; returns each one's offset, by adapter: partition → offsets. */
+  static Map<String, Map<Integer, List<Long>>> produce(String bootstrap, String topic,
+      List<ProducerRecord<byte[], byte[]>> records) throws Exception {
+    Map<String, Map<Integer, List<Long>>> offsets = new TreeMap<>();
+    try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(bootstrap, new Properties())) {
+      for (ProducerRecord<byte[], byte[]> r : records) {
+        RecordMetadata m = p.send(r).get();
+        String key = r.key() == null ? "" : new String(r.key(), java.nio.charset.StandardCharsets.UTF_8);
+        offsets.computeIfAbsent(key, k -> new TreeMap<>())
+            .computeIfAbsent(m.partition(), k -> new ArrayList<>()).add(m.offset());
+      }
+    }
+    return offsets;
+  }
+
+  static List<ProducerRecord<byte[], byte[]>> asRecords(String topic, List<InstructionRecord> rs) {
+    List<ProducerRecord<byte[], byte[]>> out = new ArrayList<>();
+    rs.forEach(r -> out.add(KafkaClients.instruction(topic, r)));
+    return out;
+  }
+
+  /** Interleaves lists: a0, b0, a1, b1, ... */
+  @SafeVarargs
+  static <T> List<T> interleave(List<T>... lists) {
+    List<T> out = new ArrayList<>();
+    int max = 0;
+    for (List<T> l : lists) {
+      max = Math.max(max, l.size());
+    }
+    for (int i = 0; i < max; i++) {
+      for (List<T> l : lists) {
+        if (i < l.size()) {
+          out.add(l.get(i));
+        }
+      }
+    }
+    return out;
+  }
+
+  static List<AdapterSnapshot> readSnapshots(String bootstrap, String topic, Duration timeout,
+      Predicate<List<AdapterSnapshot>> done) {
+    List<ConsumerRecord<byte[], byte[]>> records = KafkaClients.readUntil(bootstrap, topic, timeout,
+        rs -> done.test(rs.stream().map(r -> KafkaClients.snapshot(r.value())).toList()));
+    return records.stream().map(r -> KafkaClients.snapshot(r.value())).toList();
+  }
+
+  static long count(List<AdapterSnapshot> s, String adapter) {
+    return s.stream().filter(x -> x.getAdapterId().equals(adapter)).count();
+  }
+
+  /** A job on stories260K: bat r 4, AdamW lr 1e-2, steps of 4 examples, a version every 2 steps. */
+  static StreamingJob.Builder job(String bootstrap, String prefix, Path blobs) {
+    AdapterProfile profile = new AdapterProfile(
+        AdapterConfig.builder().method(AdapterMethod.BAT).r(4).build(),
+        TrainConfig.builder().lr(1e-2).batchSize(4).maxSeqLen(64).build());
+    return StreamingJob.builder()
+        .bootstrapServers(bootstrap)
+        .instructionsTopic(prefix + ".instructions")
+        .adaptersTopic(prefix + ".adapters")
+        .deadLetterTopic(prefix + ".dlq")
+        .groupId(prefix)
+        .transactionalIdPrefix(prefix)
+        .modelDir(TestFiles.stories260K().toString())
+        .profiles(AdapterProfiles.of(profile))
+        .batchPolicy(BatchPolicy.ofExamples(4))
+        .maxSeqLen(64)
+        .snapshotPolicy(new SnapshotPolicy(2, 0, 0, SnapshotPolicy.DEFAULT_INLINE_LIMIT, blobs.toUri().toString()));
+  }
+}

@@ -1,0 +1,17 @@
+package io.bonestream.operators;
+
+import java.util.regex.Pattern;
+
+/**
+ * Adapter ids: 1 to 128 of {@code [A-Za-z0-9._-]}, and not {@code .} or {@code ..}. Ids become blob
+ * store paths and Kafka keys, so nothing else is accepted.
+ */
+public final class AdapterIds {
+  private static final Pattern VALID = Pattern.compile("[A-Za-z0-9._-]{1,128}");
+
+  private AdapterIds() {}
+
+  public static boolean isValid(String id) {
+    return id != null && VALID.matcher(id).matches() && !id.equals(".") && !id.equals("..");
+  }
+}

@@ -1,0 +1,44 @@
+package io.bonestream.operators;
+
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.Gauge;
+import org.apache.flink.metrics.Histogram;
+import org.apache.flink.metrics.MetricGroup;
+import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
+
+/**
+ * One adapter's metrics, in the metric group {@code adapter=<id>} of the training operator:
+ * visible in the Flink web UI and through Flink's Prometheus reporter.
+ */
+final class AdapterMetrics {
+  final Counter examples;
+  final Counter tokens;
+  final Counter steps;
+  final Counter skippedSteps;
+  final Counter snapshots;
+  final Histogram stepMillis;
+  volatile double lastLoss = Double.NaN;
+  volatile double lossEma = Double.NaN;
+  volatile double tokensPerSecond;
+  volatile long version;
+  volatile long snapshotBytes;
+  volatile long stateBytes;
+  volatile long buffered;
+
+  AdapterMetrics(MetricGroup operator, String adapterId) {
+    MetricGroup g = operator.addGroup("adapter", adapterId);
+    examples = g.counter("examples");
+    tokens = g.counter("tokens");
+    steps = g.counter("steps");
+    skippedSteps = g.counter("skipped_steps");
+    snapshots = g.counter("snapshots");
+    stepMillis = g.histogram("step_time_ms", new DescriptiveStatisticsHistogram(500));
+    g.gauge("loss_last", (Gauge<Double>) () -> lastLoss);
+    g.gauge("loss_ema", (Gauge<Double>) () -> lossEma);
+    g.gauge("tokens_per_second", (Gauge<Double>) () -> tokensPerSecond);
+    g.gauge("snapshot_version", (Gauge<Long>) () -> version);
+    g.gauge("snapshot_bytes", (Gauge<Long>) () -> snapshotBytes);
+    g.gauge("state_bytes", (Gauge<Long>) () -> stateBytes);
+    g.gauge("buffered_examples", (Gauge<Long>) () -> buffered);
+  }
+}

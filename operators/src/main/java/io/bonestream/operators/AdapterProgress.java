@@ -1,0 +1,105 @@
+package io.bonestream.operators;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * An adapter's stream bookkeeping beside its training state, kept in Flink state: the version
+ * counter, the loss statistics, what is buffered, and the lineage of the version being built (per
+ * topic partition: first and last offset and the number of records trained since the last
+ * version). Encoded with {@link #encode()} / {@link #decode(byte[])}.
+ */
+final class AdapterProgress {
+  private static final int FORMAT = 1;
+  static final double EMA_DECAY = 0.9;
+
+  long version;
+  double lastLoss = Double.NaN;
+  double lossEma = Double.NaN;
+  long stepsSinceSnapshot;
+  long lastSnapshotEventTime = Long.MIN_VALUE;
+  long lastTrainedEventTime = Long.MIN_VALUE;
+  int bufferedCount;
+  long bufferedTokens;
+  long oldestBufferedEventTime = Long.MIN_VALUE;
+  /** "topic partition" → {first offset, last offset, records}; sorted, so versions list it in order. */
+  final TreeMap<String, long[]> lineage = new TreeMap<>();
+
+  void recordLoss(double loss) {
+    lastLoss = loss;
+    lossEma = Double.isNaN(lossEma) ? loss : EMA_DECAY * lossEma + (1 - EMA_DECAY) * loss;
+  }
+
+  void addToLineage(String topic, int partition, long offset) {
+    long[] r = lineage.computeIfAbsent(topic + " " + partition, k -> new long[] {offset, offset, 0});
+    r[0] = Math.min(r[0], offset);
+    r[1] = Math.max(r[1], offset);
+    r[2]++;
+  }
+
+  void clearBuffer() {
+    bufferedCount = 0;
+    bufferedTokens = 0;
+    oldestBufferedEventTime = Long.MIN_VALUE;
+  }
+
+  byte[] encode() {
+    try {
+      ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+      DataOutputStream out = new DataOutputStream(bytes);
+      out.writeByte(FORMAT);
+      out.writeLong(version);
+      out.writeDouble(lastLoss);
+      out.writeDouble(lossEma);
+      out.writeLong(stepsSinceSnapshot);
+      out.writeLong(lastSnapshotEventTime);
+      out.writeLong(lastTrainedEventTime);
+      out.writeInt(bufferedCount);
+      out.writeLong(bufferedTokens);
+      out.writeLong(oldestBufferedEventTime);
+      out.writeInt(lineage.size());
+      for (Map.Entry<String, long[]> e : lineage.entrySet()) {
+        out.writeUTF(e.getKey());
+        for (long v : e.getValue()) {
+          out.writeLong(v);
+        }
+      }
+      return bytes.toByteArray();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  static AdapterProgress decode(byte[] data) {
+    AdapterProgress p = new AdapterProgress();
+    try {
+      DataInputStream in = new DataInputStream(new ByteArrayInputStream(data));
+      int format = in.readByte();
+      if (format != FORMAT) {
+        throw new IllegalStateException("adapter progress format " + format + " is not supported");
+      }
+      p.version = in.readLong();
+      p.lastLoss = in.readDouble();
+      p.lossEma = in.readDouble();
+      p.stepsSinceSnapshot = in.readLong();
+      p.lastSnapshotEventTime = in.readLong();
+      p.lastTrainedEventTime = in.readLong();
+      p.bufferedCount = in.readInt();
+      p.bufferedTokens = in.readLong();
+      p.oldestBufferedEventTime = in.readLong();
+      int n = in.readInt();
+      for (int i = 0; i < n; i++) {
+        p.lineage.put(in.readUTF(), new long[] {in.readLong(), in.readLong(), in.readLong()});
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return p;
+  }
+}

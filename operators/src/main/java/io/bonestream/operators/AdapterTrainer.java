@@ -1,0 +1,272 @@
+package io.bonestream.operators;
+
+import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.engine.data.Example;
+import io.bonestream.engine.peft.PeftExporter;
+import io.bonestream.engine.peft.PeftFormat;
+import io.bonestream.engine.train.StepResult;
+import io.bonestream.engine.train.Trainer;
+import io.bonestream.engine.train.TrainingState;
+import io.bonestream.engine.train.TrainingStateCodec;
+import io.bonestream.schemas.AdapterSnapshot;
+import io.bonestream.schemas.BaseModelRef;
+import io.bonestream.schemas.InlineAdapter;
+import io.bonestream.schemas.OffsetRange;
+import io.bonestream.schemas.TrainingStats;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.util.Collector;
+
+/**
+ * The training operator, keyed by adapter id. Per adapter it keeps in Flink state the engine's
+ * training state (adapter tensors, optimizer moments, step, RNG: {@link TrainingStateCodec}), the
+ * buffered not-yet-trained examples, and the {@link AdapterProgress} (version, loss statistics,
+ * pending lineage). Buffered examples become one optimizer step by the {@link BatchPolicy}; every
+ * so many steps ({@link SnapshotPolicy}) it emits an {@link AdapterSnapshot} manifest (encoded,
+ * keyed by adapter id) with the
+ * adapter inline or, when large, as a claim check on a blob written first.
+ *
+ * <p>The frozen base model is shared per JVM ({@link SharedModels}). Live trainers are cached per
+ * adapter (least recently used first out); the state is rewritten after every step, so a cached
+ * trainer is always equal to its state and eviction or restore loses nothing.
+ */
+public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingItem, EncodedRecord> {
+  private final String modelDir;
+  private final AdapterProfiles profiles;
+  private final BatchPolicy batchPolicy;
+  private final SnapshotPolicy snapshotPolicy;
+  private final int maxCachedAdapters;
+
+  private transient SharedModels.Loaded shared;
+  private transient ValueState<byte[]> trainingState;
+  private transient ValueState<byte[]> progressState;
+  private transient ListState<TrainingItem> buffer;
+  private transient Map<String, Trainer> trainers;
+  private transient Map<String, AdapterMetrics> metrics;
+
+  public AdapterTrainer(String modelDir, AdapterProfiles profiles, BatchPolicy batchPolicy,
+      SnapshotPolicy snapshotPolicy, int maxCachedAdapters) {
+    this.modelDir = modelDir;
+    this.profiles = profiles;
+    this.batchPolicy = batchPolicy;
+    this.snapshotPolicy = snapshotPolicy;
+    this.maxCachedAdapters = maxCachedAdapters;
+  }
+
+  @Override
+  public void open(OpenContext context) {
+    shared = SharedModels.acquire(modelPath());
+    trainingState = getRuntimeContext().getState(new ValueStateDescriptor<>("training-state",
+        PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO));
+    progressState = getRuntimeContext().getState(new ValueStateDescriptor<>("progress",
+        PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO));
+    buffer = getRuntimeContext().getListState(new ListStateDescriptor<>("buffer",
+        TypeInformation.of(TrainingItem.class)));
+    trainers = new LinkedHashMap<>(16, 0.75f, true) {
+      @Override
+      protected boolean removeEldestEntry(Map.Entry<String, Trainer> eldest) {
+        return size() > maxCachedAdapters;
+      }
+    };
+    metrics = new HashMap<>();
+  }
+
+  private Path modelPath() {
+    return Paths.get(modelDir);
+  }
+
+  @Override
+  public void close() {
+    if (shared != null) {
+      SharedModels.release(modelPath());
+      shared = null;
+    }
+  }
+
+  @Override
+  public void processElement(TrainingItem item, Context ctx, Collector<EncodedRecord> out) throws Exception {
+    String id = ctx.getCurrentKey();
+    if (progressState.value() == null && snapshotPolicy.everyWallClockMs() > 0) {
+      ctx.timerService().registerProcessingTimeTimer(
+          ctx.timerService().currentProcessingTime() + snapshotPolicy.everyWallClockMs());
+    }
+    AdapterProgress p = progress();
+    // A record this much event time after the oldest buffered one closes the buffered batch.
+    if (batchPolicy.maxEventTimeSpanMs() > 0 && item.hasEventTime() && p.bufferedCount > 0
+        && p.oldestBufferedEventTime != Long.MIN_VALUE
+        && item.eventTime - p.oldestBufferedEventTime >= batchPolicy.maxEventTimeSpanMs()) {
+      train(id, p, out);
+    }
+    buffer.add(item);
+    p.bufferedCount++;
+    p.bufferedTokens += item.inputIds.length;
+    if (item.hasEventTime()) {
+      p.oldestBufferedEventTime = p.oldestBufferedEventTime == Long.MIN_VALUE
+          ? item.eventTime : Math.min(p.oldestBufferedEventTime, item.eventTime);
+    }
+    if (p.bufferedCount >= batchPolicy.maxExamples() || p.bufferedTokens >= batchPolicy.maxTokens()) {
+      train(id, p, out);
+    } else if (batchPolicy.wallClockFlushMs() > 0 && p.bufferedCount == 1) {
+      ctx.timerService().registerProcessingTimeTimer(
+          ctx.timerService().currentProcessingTime() + batchPolicy.wallClockFlushMs());
+    }
+    metrics(id).buffered = p.bufferedCount;
+    progressState.update(p.encode());
+  }
+
+  /** Opt-in wall-clock rules: flush a batch that waited long enough; publish on a timer. */
+  @Override
+  public void onTimer(long timestamp, OnTimerContext ctx, Collector<EncodedRecord> out) throws Exception {
+    String id = ctx.getCurrentKey();
+    AdapterProgress p = progress();
+    if (batchPolicy.wallClockFlushMs() > 0 && p.bufferedCount > 0) {
+      train(id, p, out);
+    }
+    if (snapshotPolicy.everyWallClockMs() > 0) {
+      if (p.stepsSinceSnapshot > 0) {
+        publish(id, p, trainer(id), out);
+      }
+      ctx.timerService().registerProcessingTimeTimer(timestamp + snapshotPolicy.everyWallClockMs());
+    }
+    progressState.update(p.encode());
+  }
+
+  /** One optimizer step on the buffered examples, then a snapshot if one is due. */
+  private void train(String id, AdapterProgress p, Collector<EncodedRecord> out) throws Exception {
+    List<TrainingItem> items = new ArrayList<>();
+    for (TrainingItem i : buffer.get()) {
+      items.add(i);
+    }
+    if (items.isEmpty()) {
+      return;
+    }
+    Trainer trainer = trainer(id);
+    List<Example> examples = new ArrayList<>(items.size());
+    for (TrainingItem i : items) {
+      examples.add(new Example(i.inputIds, i.labels, i.weight));
+    }
+    StepResult r = trainer.step(examples);
+    buffer.clear();
+    p.clearBuffer();
+    for (TrainingItem i : items) {
+      p.addToLineage(i.topic, i.partition, i.offset);
+      if (i.hasEventTime()) {
+        p.lastTrainedEventTime = Math.max(p.lastTrainedEventTime, i.eventTime);
+      }
+    }
+    if (!r.skipped()) {
+      p.recordLoss(r.loss());
+    }
+    p.stepsSinceSnapshot++;
+    byte[] state = TrainingStateCodec.encode(trainer.state());
+    trainingState.update(state);
+
+    AdapterMetrics m = metrics(id);
+    m.examples.inc(r.examples());
+    m.tokens.inc(r.tokens());
+    m.steps.inc();
+    if (r.skipped()) {
+      m.skippedSteps.inc();
+    }
+    m.stepMillis.update(Math.round(r.seconds() * 1000));
+    m.lastLoss = p.lastLoss;
+    m.lossEma = p.lossEma;
+    m.tokensPerSecond = r.seconds() > 0 ? r.tokens() / r.seconds() : 0;
+    m.stateBytes = state.length;
+    m.buffered = 0;
+
+    boolean eventTimeDue = snapshotPolicy.everyEventTimeMs() > 0 && p.lastTrainedEventTime != Long.MIN_VALUE
+        && (p.lastSnapshotEventTime == Long.MIN_VALUE
+            || p.lastTrainedEventTime - p.lastSnapshotEventTime >= snapshotPolicy.everyEventTimeMs());
+    if (p.stepsSinceSnapshot >= snapshotPolicy.everySteps() || eventTimeDue) {
+      publish(id, p, trainer, out);
+    }
+  }
+
+  /** Emits the next version: blob first when it is too large to travel inline. */
+  private void publish(String id, AdapterProgress p, Trainer trainer, Collector<EncodedRecord> out) {
+    p.version++;
+    AdapterMethod method = trainer.adapters().config().method();
+    PeftFormat format = method == AdapterMethod.LORA ? PeftFormat.LORA : PeftFormat.MISS;
+    PeftExporter.AdapterFiles files = PeftExporter.render(trainer.adapters(), shared.model(), format,
+        trainer.adapters().config().r());
+    long size = files.weights().length + files.configJson().length();
+    Object payload = size <= snapshotPolicy.inlineLimitBytes()
+        ? InlineAdapter.newBuilder().setAdapterConfigJson(files.configJson())
+            .setAdapterModelSafetensors(ByteBuffer.wrap(files.weights())).build()
+        : BlobStore.write(snapshotPolicy.blobStoreUri(), id, p.version, files);
+    List<OffsetRange> lineage = new ArrayList<>();
+    p.lineage.forEach((tp, r) -> {
+      int split = tp.lastIndexOf(' ');
+      lineage.add(OffsetRange.newBuilder().setTopic(tp.substring(0, split))
+          .setPartition(Integer.parseInt(tp.substring(split + 1)))
+          .setFirstOffset(r[0]).setLastOffset(r[1]).setRecords(r[2]).build());
+    });
+    TrainingState s = trainer.state();
+    AdapterSnapshot snapshot = AdapterSnapshot.newBuilder()
+        .setAdapterId(id)
+        .setVersion(p.version)
+        .setCreatedAt(Instant.now())
+        .setBaseModel(BaseModelRef.newBuilder().setName(shared.model().name())
+            .setWeightsSha256(shared.model().fingerprint()).build())
+        .setTokenizerSha256(shared.tokenizer().sha256())
+        .setMethod(method.id())
+        .setPeftType(format == PeftFormat.LORA ? "LORA" : "MISS")
+        .setR(trainer.adapters().config().r())
+        .setTargetModules(trainer.adapters().config().targetModuleNames())
+        .setStats(TrainingStats.newBuilder().setStep(s.step()).setTokens(s.tokensSeen())
+            .setExamples(s.examplesSeen()).setSkippedSteps(s.skippedSteps())
+            .setLastLoss(p.lastLoss).setLossEma(p.lossEma).setEvalLoss(null).build())
+        .setLineage(lineage)
+        .setPayload(payload)
+        .build();
+    out.collect(EncodedRecord.of(id, snapshot));
+    p.stepsSinceSnapshot = 0;
+    p.lineage.clear();
+    p.lastSnapshotEventTime = p.lastTrainedEventTime;
+    AdapterMetrics m = metrics(id);
+    m.snapshots.inc();
+    m.version = p.version;
+    m.snapshotBytes = size;
+  }
+
+  private AdapterProgress progress() throws Exception {
+    byte[] b = progressState.value();
+    return b == null ? new AdapterProgress() : AdapterProgress.decode(b);
+  }
+
+  /** The live trainer of an adapter: cached, or rebuilt from its state, or new from its profile. */
+  private Trainer trainer(String id) throws Exception {
+    Trainer t = trainers.get(id);
+    if (t == null) {
+      byte[] state = trainingState.value();
+      if (state != null) {
+        t = Trainer.restore(shared.model(), TrainingStateCodec.decode(state));
+      } else {
+        AdapterProfile profile = profiles.forAdapter(id);
+        t = Trainer.create(shared.model(), profile.adapter(), profile.train());
+      }
+      trainers.put(id, t);
+    }
+    return t;
+  }
+
+  private AdapterMetrics metrics(String id) {
+    return metrics.computeIfAbsent(id, k -> new AdapterMetrics(getRuntimeContext().getMetricGroup(), k));
+  }
+}

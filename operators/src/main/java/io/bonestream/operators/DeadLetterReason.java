@@ -1,0 +1,30 @@
+package io.bonestream.operators;
+
+import io.bonestream.engine.data.InvalidExampleException;
+
+/** Why a record went to the dead-letter topic (the {@code error_code} field). */
+public enum DeadLetterReason {
+  /** Not Avro single-object encoded bytes, or a corrupt payload. */
+  NOT_AVRO,
+  /** Avro single-object bytes whose schema fingerprint this job does not know. */
+  UNKNOWN_SCHEMA,
+  INVALID_ADAPTER_ID,
+  MISSING_FIELD,
+  EMPTY_RESPONSE,
+  NO_TARGET_AFTER_TRUNCATION,
+  UNKNOWN_ROLE,
+  INVALID_TOKENS,
+  INVALID_WEIGHT,
+  TEMPLATE_ERROR;
+
+  static DeadLetterReason of(InvalidExampleException.Reason r) {
+    return switch (r) {
+      case MALFORMED_JSON, MISSING_FIELD -> MISSING_FIELD;
+      case EMPTY_RESPONSE -> EMPTY_RESPONSE;
+      case NO_TARGET_AFTER_TRUNCATION -> NO_TARGET_AFTER_TRUNCATION;
+      case UNKNOWN_ROLE -> UNKNOWN_ROLE;
+      case INVALID_TOKENS -> INVALID_TOKENS;
+      case TEMPLATE_ERROR -> TEMPLATE_ERROR;
+    };
+  }
+}

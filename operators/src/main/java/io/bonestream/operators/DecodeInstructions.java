@@ -1,0 +1,172 @@
+package io.bonestream.operators;
+
+import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.data.Example;
+import io.bonestream.engine.data.ExampleEncoder;
+import io.bonestream.engine.data.InvalidExampleException;
+import io.bonestream.engine.tokenizer.ChatMessage;
+import io.bonestream.schemas.DeadLetter;
+import io.bonestream.schemas.InstructionRecord;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.avro.AvroRuntimeException;
+import org.apache.avro.message.BadHeaderException;
+import org.apache.avro.message.MissingSchemaException;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.streaming.api.functions.ProcessFunction;
+import org.apache.flink.util.Collector;
+import org.apache.flink.util.OutputTag;
+
+/**
+ * Decodes instruction records (Avro single-object encoding), validates and tokenizes them. Every
+ * record either becomes a {@link TrainingItem} or goes to the {@link #DEAD_LETTERS} side output
+ * with its original bytes and a reason: the job never fails on input.
+ */
+public final class DecodeInstructions extends ProcessFunction<KafkaInput, TrainingItem> {
+  /** Dead letters, encoded and keyed like the original record. */
+  public static final OutputTag<EncodedRecord> DEAD_LETTERS =
+      new OutputTag<>("dead-letters", org.apache.flink.api.common.typeinfo.TypeInformation.of(EncodedRecord.class));
+
+  private final String modelDir;
+  private final int maxSeqLen;
+  private transient ExampleEncoder encoder;
+  private transient Map<DeadLetterReason, Counter> deadLetterCounters;
+  private transient Counter accepted;
+
+  public DecodeInstructions(String modelDir, int maxSeqLen) {
+    this.modelDir = modelDir;
+    this.maxSeqLen = maxSeqLen;
+  }
+
+  @Override
+  public void open(OpenContext context) {
+    SharedModels.Loaded loaded = SharedModels.acquire(modelPath());
+    encoder = new ExampleEncoder(loaded.tokenizer(), maxSeqLen, loaded.model().config().vocabSize());
+    var group = getRuntimeContext().getMetricGroup();
+    accepted = group.counter("records_accepted");
+    deadLetterCounters = new EnumMap<>(DeadLetterReason.class);
+    for (DeadLetterReason r : DeadLetterReason.values()) {
+      deadLetterCounters.put(r, group.addGroup("dlq_reason", r.name()).counter("dead_letters"));
+    }
+  }
+
+  private Path modelPath() {
+    return Paths.get(modelDir);
+  }
+
+  @Override
+  public void close() {
+    if (encoder != null) {
+      SharedModels.release(modelPath());
+      encoder = null;
+    }
+  }
+
+  @Override
+  public void processElement(KafkaInput in, Context ctx, Collector<TrainingItem> out) {
+    try {
+      out.collect(decode(in));
+      accepted.inc();
+    } catch (Rejected r) {
+      deadLetterCounters.get(r.reason).inc();
+      DeadLetter letter = DeadLetter.newBuilder()
+          .setOriginal(ByteBuffer.wrap(in.value))
+          .setOriginalKey(in.key == null ? null : ByteBuffer.wrap(in.key))
+          .setTopic(in.topic)
+          .setPartition(in.partition)
+          .setOffset(in.offset)
+          .setErrorCode(r.reason.name())
+          .setErrorMessage(r.getMessage())
+          .setFailedAt(Instant.ofEpochMilli(ctx.timerService().currentProcessingTime()))
+          .build();
+      ctx.output(DEAD_LETTERS, new EncodedRecord(in.key, EncodedRecord.singleObject(letter)));
+    }
+  }
+
+  /** A record that cannot be trained on. */
+  static final class Rejected extends Exception {
+    final DeadLetterReason reason;
+
+    Rejected(DeadLetterReason reason, String message) {
+      super(message, null, false, false);
+      this.reason = reason;
+    }
+  }
+
+  TrainingItem decode(KafkaInput in) throws Rejected {
+    InstructionRecord r;
+    try {
+      r = InstructionRecord.getDecoder().decode(in.value);
+    } catch (MissingSchemaException e) {
+      throw new Rejected(DeadLetterReason.UNKNOWN_SCHEMA, "unknown Avro schema fingerprint: " + e.getMessage());
+    } catch (BadHeaderException e) {
+      throw new Rejected(DeadLetterReason.NOT_AVRO, "not Avro single-object encoded: " + e.getMessage());
+    } catch (java.io.IOException | AvroRuntimeException | IndexOutOfBoundsException | NegativeArraySizeException e) {
+      throw new Rejected(DeadLetterReason.NOT_AVRO, "corrupt Avro payload: " + e.getMessage());
+    }
+    if (!AdapterIds.isValid(r.getAdapterId())) {
+      throw new Rejected(DeadLetterReason.INVALID_ADAPTER_ID, "adapter_id '" + abbreviate(r.getAdapterId())
+          + "' is not 1-128 characters of [A-Za-z0-9._-] (nor . or ..)");
+    }
+    float weight = r.getWeight() == null ? 1f : r.getWeight();
+    if (!(weight > 0) || !Float.isFinite(weight)) {
+      throw new Rejected(DeadLetterReason.INVALID_WEIGHT, "weight must be a positive number, got " + weight);
+    }
+    Example e;
+    try {
+      e = encode(r).withWeight(weight);
+    } catch (InvalidExampleException x) {
+      throw new Rejected(DeadLetterReason.of(x.reason()), x.getMessage());
+    } catch (BonestreamException x) {
+      throw new Rejected(DeadLetterReason.MISSING_FIELD, x.getMessage());
+    }
+    long eventTime = r.getEventTime() == null ? Long.MIN_VALUE : r.getEventTime().toEpochMilli();
+    return new TrainingItem(r.getAdapterId(), r.getExampleId(), e.inputIds(), e.labels(), weight,
+        eventTime, in.topic, in.partition, in.offset);
+  }
+
+  private Example encode(InstructionRecord r) throws Rejected {
+    boolean text = r.getPrompt() != null || r.getResponse() != null;
+    boolean chat = r.getMessages() != null;
+    boolean tokens = r.getInputIds() != null || r.getLabels() != null;
+    if ((text ? 1 : 0) + (chat ? 1 : 0) + (tokens ? 1 : 0) != 1) {
+      throw new Rejected(DeadLetterReason.MISSING_FIELD,
+          "a record needs exactly one of prompt+response, messages, or input_ids+labels");
+    }
+    if (text) {
+      if (r.getPrompt() == null || r.getResponse() == null) {
+        throw new Rejected(DeadLetterReason.MISSING_FIELD, "missing field '"
+            + (r.getPrompt() == null ? "prompt" : "response") + "'");
+      }
+      return encoder.promptResponse(r.getSystem(), r.getPrompt(), r.getResponse());
+    }
+    if (chat) {
+      List<ChatMessage> messages = new ArrayList<>();
+      for (var m : r.getMessages()) {
+        if (!ChatMessage.ROLES.contains(m.getRole())) {
+          throw new Rejected(DeadLetterReason.UNKNOWN_ROLE, "unknown role '" + abbreviate(m.getRole())
+              + "' (known: system, user, assistant)");
+        }
+        messages.add(new ChatMessage(m.getRole(), m.getContent()));
+      }
+      return encoder.chat(messages);
+    }
+    if (r.getInputIds() == null || r.getLabels() == null) {
+      throw new Rejected(DeadLetterReason.MISSING_FIELD, "missing field '"
+          + (r.getInputIds() == null ? "input_ids" : "labels") + "'");
+    }
+    return encoder.tokens(r.getInputIds().stream().mapToInt(Integer::intValue).toArray(),
+        r.getLabels().stream().mapToInt(Integer::intValue).toArray());
+  }
+
+  private static String abbreviate(String s) {
+    return s.length() > 40 ? s.substring(0, 40) + "..." : s;
+  }
+}

@@ -1,0 +1,187 @@
+package io.bonestream.operators;
+
+import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.adapters.AdapterConfig;
+import io.bonestream.engine.model.BaseModel;
+import io.bonestream.engine.train.TrainConfig;
+import java.nio.file.Files;
+import java.nio.file.Paths;
+import java.util.Properties;
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.connector.base.DeliveryGuarantee;
+import org.apache.flink.connector.kafka.sink.KafkaSink;
+import org.apache.flink.connector.kafka.source.KafkaSource;
+import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
+import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.kafka.clients.consumer.OffsetResetStrategy;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The streaming trainer: instructions topic → decode, validate, tokenize (bad records to the
+ * dead-letter topic) → keyed by adapter id → {@link AdapterTrainer} → adapter manifests on the
+ * adapters topic, exactly once. Build it with {@link #builder()}, then {@link #addTo} an
+ * environment with checkpointing on (Kafka transactions commit on checkpoints).
+ */
+public final class StreamingJob {
+  public static final String INSTRUCTIONS_TOPIC = "bonestream.instructions";
+  public static final String ADAPTERS_TOPIC = "bonestream.adapters";
+  public static final String DEAD_LETTER_TOPIC = "bonestream.dlq";
+
+  private final Builder b;
+
+  private StreamingJob(Builder b) {
+    this.b = b;
+  }
+
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  public String bootstrapServers() {
+    return b.bootstrapServers;
+  }
+
+  public String instructionsTopic() {
+    return b.instructionsTopic;
+  }
+
+  public String adaptersTopic() {
+    return b.adaptersTopic;
+  }
+
+  public String deadLetterTopic() {
+    return b.deadLetterTopic;
+  }
+
+  public String modelDir() {
+    return b.modelDir;
+  }
+
+  public AdapterProfiles profiles() {
+    return b.profiles;
+  }
+
+  /** Adds the pipeline to {@code env}. */
+  public void addTo(StreamExecutionEnvironment env) {
+    KafkaSource<KafkaInput> source = KafkaSource.<KafkaInput>builder()
+        .setBootstrapServers(b.bootstrapServers)
+        .setTopics(b.instructionsTopic)
+        .setGroupId(b.groupId)
+        .setStartingOffsets(OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST))
+        .setDeserializer(new KafkaInputDeserializer())
+        .setProperties(b.kafkaProperties)
+        .setProperty("partition.discovery.interval.ms", Long.toString(b.partitionDiscoveryMs))
+        .setProperty("isolation.level", "read_committed")
+        .build();
+    SingleOutputStreamOperator<TrainingItem> items = env
+        .fromSource(source, WatermarkStrategy.noWatermarks(), "instructions")
+        .uid("instructions-source")
+        .process(new DecodeInstructions(b.modelDir, b.maxSeqLen), TypeInformation.of(TrainingItem.class))
+        .name("decode-validate-tokenize")
+        .uid("decode");
+    items.getSideOutput(DecodeInstructions.DEAD_LETTERS)
+        .sinkTo(sink(b.deadLetterTopic, "dlq"))
+        .name("dead-letters")
+        .uid("dead-letter-sink");
+    items.keyBy(i -> i.adapterId, TypeInformation.of(String.class))
+        .process(new AdapterTrainer(b.modelDir, b.profiles, b.batchPolicy, b.snapshotPolicy,
+            b.maxCachedAdapters), TypeInformation.of(EncodedRecord.class))
+        .name("train-adapters")
+        .uid("trainer")
+        .sinkTo(sink(b.adaptersTopic, "adapters"))
+        .name("adapter-snapshots")
+        .uid("adapter-sink");
+  }
+
+  private KafkaSink<EncodedRecord> sink(String topic, String role) {
+    Properties props = new Properties();
+    props.putAll(b.kafkaProperties);
+    // Below the broker's transaction.max.timeout.ms (15 min by default), or the sink cannot start.
+    props.setProperty("transaction.timeout.ms", Long.toString(b.transactionTimeoutMs));
+    return KafkaSink.<EncodedRecord>builder()
+        .setBootstrapServers(b.bootstrapServers)
+        .setKafkaProducerConfig(props)
+        .setRecordSerializer(new EncodedRecordSerializer(topic))
+        .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
+        .setTransactionalIdPrefix(b.transactionalIdPrefix + "-" + role)
+        .build();
+  }
+
+  /** Settings of the job; {@link #build()} validates them. */
+  public static final class Builder {
+    private String bootstrapServers;
+    private String instructionsTopic = INSTRUCTIONS_TOPIC;
+    private String adaptersTopic = ADAPTERS_TOPIC;
+    private String deadLetterTopic = DEAD_LETTER_TOPIC;
+    private String groupId = "bonestream";
+    private Properties kafkaProperties = new Properties();
+    private String modelDir;
+    private AdapterProfiles profiles = AdapterProfiles.of(new AdapterProfile(
+        AdapterConfig.builder().build(), TrainConfig.builder().build()));
+    private BatchPolicy batchPolicy = BatchPolicy.ofExamples(8);
+    private SnapshotPolicy snapshotPolicy;
+    private String blobStoreUri;
+    private int maxSeqLen = 512;
+    private String transactionalIdPrefix = "bonestream";
+    private long transactionTimeoutMs = 600_000;
+    private long partitionDiscoveryMs = 30_000;
+    private int maxCachedAdapters = 64;
+    private @Nullable BaseModel validatedWith;
+
+    public Builder bootstrapServers(String v) { bootstrapServers = v; return this; }
+    public Builder instructionsTopic(String v) { instructionsTopic = v; return this; }
+    public Builder adaptersTopic(String v) { adaptersTopic = v; return this; }
+    public Builder deadLetterTopic(String v) { deadLetterTopic = v; return this; }
+    public Builder groupId(String v) { groupId = v; return this; }
+    /** Client properties for every Kafka client of the job (TLS, SASL, ...). */
+    public Builder kafkaProperties(Properties v) { kafkaProperties = v; return this; }
+    public Builder modelDir(String v) { modelDir = v; return this; }
+    public Builder profiles(AdapterProfiles v) { profiles = v; return this; }
+    public Builder batchPolicy(BatchPolicy v) { batchPolicy = v; return this; }
+    public Builder snapshotPolicy(SnapshotPolicy v) { snapshotPolicy = v; return this; }
+    /** Where large adapters go; sets a default snapshot policy (every 10 steps) if none is given. */
+    public Builder blobStoreUri(String v) { blobStoreUri = v; return this; }
+    public Builder maxSeqLen(int v) { maxSeqLen = v; return this; }
+    public Builder transactionalIdPrefix(String v) { transactionalIdPrefix = v; return this; }
+    public Builder transactionTimeoutMs(long v) { transactionTimeoutMs = v; return this; }
+    public Builder partitionDiscoveryMs(long v) { partitionDiscoveryMs = v; return this; }
+    public Builder maxCachedAdapters(int v) { maxCachedAdapters = v; return this; }
+
+    /** Validates adapter profiles against an already loaded model instead of loading it again. */
+    public Builder validatedWith(BaseModel model) { validatedWith = model; return this; }
+
+    public StreamingJob build() {
+      require(bootstrapServers, "Kafka bootstrap servers");
+      require(modelDir, "model folder");
+      require(instructionsTopic, "instructions topic");
+      require(adaptersTopic, "adapters topic");
+      require(deadLetterTopic, "dead-letter topic");
+      require(groupId, "consumer group id");
+      require(transactionalIdPrefix, "transactional id prefix");
+      if (snapshotPolicy == null) {
+        require(blobStoreUri, "blob store URI");
+        snapshotPolicy = new SnapshotPolicy(10, 0, 0, SnapshotPolicy.DEFAULT_INLINE_LIMIT, blobStoreUri);
+      }
+      if (maxSeqLen < 2 || maxCachedAdapters < 1 || partitionDiscoveryMs < 0) {
+        throw new BonestreamException("max sequence length must be ≥ 2 and max cached adapters ≥ 1");
+      }
+      if (transactionTimeoutMs <= 0 || transactionTimeoutMs > 900_000) {
+        throw new BonestreamException("transaction timeout must be in (0, 900000] ms, the broker's "
+            + "default maximum; got " + transactionTimeoutMs);
+      }
+      if (!Files.isDirectory(Paths.get(modelDir))) {
+        throw new BonestreamException("model folder not found: " + modelDir);
+      }
+      profiles.validate(validatedWith != null ? validatedWith : BaseModel.load(Paths.get(modelDir)));
+      return new StreamingJob(this);
+    }
+
+    private static void require(Object v, String what) {
+      if (v == null || (v instanceof String s && s.isBlank())) {
+        throw new BonestreamException("the streaming job needs a " + what);
+      }
+    }
+  }
+}
