@@ -34,17 +34,20 @@ public final class KafkaClients {
     return new KafkaProducer<>(p);
   }
 
-  /** A consumer that reads only committed records, from the beginning, without a group. */
+  /**
+   * A consumer that reads only committed records from the beginning, under a throwaway group;
+   * {@code extra} client properties override these defaults.
+   */
   public static KafkaConsumer<byte[], byte[]> committedReader(String bootstrap, Properties extra) {
     Properties p = new Properties();
-    p.putAll(extra);
-    p.put("bootstrap.servers", bootstrap);
-    p.put("key.deserializer", ByteArrayDeserializer.class.getName());
-    p.put("value.deserializer", ByteArrayDeserializer.class.getName());
     p.put("isolation.level", "read_committed");
     p.put("enable.auto.commit", "false");
     p.put("auto.offset.reset", "earliest");
     p.put("group.id", "bonestream-reader-" + UUID.randomUUID());
+    p.putAll(extra);
+    p.put("bootstrap.servers", bootstrap);
+    p.put("key.deserializer", ByteArrayDeserializer.class.getName());
+    p.put("value.deserializer", ByteArrayDeserializer.class.getName());
     return new KafkaConsumer<>(p);
   }
 
@@ -81,10 +84,16 @@ public final class KafkaClients {
     return all;
   }
 
-  /** Polls a topic (read_committed) and hands each record over, until stopped. */
+  /**
+   * Reads every partition of a topic from the beginning (no consumer group, so no rebalance wait)
+   * and hands each record over, until stopped.
+   */
   public static void follow(KafkaConsumer<byte[], byte[]> c, String topic,
       Consumer<ConsumerRecord<byte[], byte[]>> onRecord, java.util.function.BooleanSupplier stop) {
-    c.subscribe(List.of(topic));
+    List<org.apache.kafka.common.TopicPartition> parts = c.partitionsFor(topic).stream()
+        .map(p -> new org.apache.kafka.common.TopicPartition(topic, p.partition())).toList();
+    c.assign(parts);
+    c.seekToBeginning(parts);
     while (!stop.getAsBoolean()) {
       c.poll(Duration.ofMillis(200)).forEach(onRecord);
     }

@@ -12,6 +12,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.CheckpointingMode;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
@@ -49,7 +50,12 @@ class StreamingJobIT {
   }
 
   private static JobClient start(StreamingJob job) throws Exception {
+    return start(job, new Configuration());
+  }
+
+  private static JobClient start(StreamingJob job, Configuration conf) throws Exception {
     StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+    env.configure(conf);
     env.setParallelism(2);
     env.enableCheckpointing(500, CheckpointingMode.EXACTLY_ONCE);
     job.addTo(env);
@@ -102,5 +108,167 @@ class StreamingJobIT {
       assertEquals("bat", mine.get(3).getMethod());
       assertEquals(64, mine.get(3).getBaseModel().getWeightsSha256().length());
     }
+  }
+
+  private static byte[] inlineBytes(AdapterSnapshot s) {
+    java.nio.ByteBuffer b = ((InlineAdapter) s.getPayload()).getAdapterModelSafetensors().duplicate();
+    byte[] out = new byte[b.remaining()];
+    b.get(out);
+    return out;
+  }
+
+  private static List<AdapterSnapshot> runUntil(StreamingJob job, int snapshots) throws Exception {
+    JobClient client = start(job);
+    try {
+      return StreamingHarness.readSnapshots(kafka.bootstrapServers(), job.adaptersTopic(),
+          Duration.ofSeconds(120), s -> s.size() >= snapshots);
+    } finally {
+      client.cancel().get();
+    }
+  }
+
+  @Test
+  void anAdapterTrainedAloneEqualsTheSameAdapterTrainedAmongOthers() throws Exception {
+    topics("alone", 1);
+    topics("mixed", 2);
+    StreamingHarness.produce(kafka.bootstrapServers(), "alone.instructions",
+        StreamingHarness.asRecords("alone.instructions", StreamingHarness.colors("colors", 16)));
+    StreamingHarness.produce(kafka.bootstrapServers(), "mixed.instructions", StreamingHarness.interleave(
+        StreamingHarness.asRecords("mixed.instructions", StreamingHarness.opposites("opposites", 16)),
+        StreamingHarness.asRecords("mixed.instructions", StreamingHarness.colors("colors", 16)),
+        StreamingHarness.asRecords("mixed.instructions", StreamingHarness.opposites("more", 16))));
+    List<AdapterSnapshot> alone = runUntil(StreamingHarness.job(kafka.bootstrapServers(), "alone",
+        tmp.resolve("b-alone")).build(), 2);
+    List<AdapterSnapshot> mixed = runUntil(StreamingHarness.job(kafka.bootstrapServers(), "mixed",
+        tmp.resolve("b-mixed")).build(), 6);
+    AdapterSnapshot a = alone.stream().filter(s -> s.getVersion() == 2).findFirst().orElseThrow();
+    AdapterSnapshot m = mixed.stream().filter(s -> s.getAdapterId().equals("colors") && s.getVersion() == 2)
+        .findFirst().orElseThrow();
+    assertTrue(java.util.Arrays.equals(inlineBytes(a), inlineBytes(m)), "adapter bytes differ");
+    AdapterSnapshot other = mixed.stream().filter(s -> s.getAdapterId().equals("opposites") && s.getVersion() == 2)
+        .findFirst().orElseThrow();
+    assertTrue(!java.util.Arrays.equals(inlineBytes(a), inlineBytes(other)), "different data, same bytes");
+  }
+
+  @Test
+  void largeAdaptersTravelAsAClaimCheckOnABlobWrittenFirst() throws Exception {
+    topics("claim", 1);
+    StreamingHarness.produce(kafka.bootstrapServers(), "claim.instructions",
+        StreamingHarness.asRecords("claim.instructions", StreamingHarness.colors("big-one", 8)));
+    Path blobs = tmp.resolve("b-claim");
+    StreamingJob job = StreamingHarness.job(kafka.bootstrapServers(), "claim", blobs)
+        .snapshotPolicy(new io.bonestream.operators.SnapshotPolicy(2, 0, 0, 1024, blobs.toUri().toString()))
+        .build();
+    AdapterSnapshot s = runUntil(job, 1).get(0);
+    assertTrue(s.getPayload() instanceof io.bonestream.schemas.ClaimCheck, "expected a claim check");
+    var claim = (io.bonestream.schemas.ClaimCheck) s.getPayload();
+    Path dir = Path.of(java.net.URI.create(claim.getUri()));
+    assertEquals(blobs.resolve("big-one").resolve("1").toAbsolutePath(), dir.toAbsolutePath());
+    byte[] weights = java.nio.file.Files.readAllBytes(dir.resolve("adapter_model.safetensors"));
+    assertEquals(claim.getSize(), weights.length);
+    java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+    assertEquals(claim.getSha256(), java.util.HexFormat.of().formatHex(sha.digest(weights)));
+    // the folder is a PEFT adapter the engine reads back
+    var base = io.bonestream.engine.model.BaseModel.load(io.bonestream.engine.TestFiles.stories260K());
+    assertEquals(4, io.bonestream.engine.peft.PeftImporter.read(dir, base).config().r());
+  }
+
+  @Test
+  void aCheckpointHoldsTheAdapterStateAndNotTheBaseModel() throws Exception {
+    topics("ckpt", 1);
+    StreamingHarness.produce(kafka.bootstrapServers(), "ckpt.instructions", StreamingHarness.interleave(
+        StreamingHarness.asRecords("ckpt.instructions", StreamingHarness.colors("one", 8)),
+        StreamingHarness.asRecords("ckpt.instructions", StreamingHarness.opposites("two", 8))));
+    Path checkpoints = tmp.resolve("checkpoints");
+    Configuration conf = new Configuration();
+    conf.setString("state.backend.type", "hashmap");
+    conf.setString("execution.checkpointing.dir", checkpoints.toUri().toString());
+    // bone r 8: 288 KB of training state per adapter, so the fixed metadata of a checkpoint (~13 KB)
+    // is small beside it
+    var bone = new io.bonestream.operators.AdapterProfile(io.bonestream.engine.adapters.AdapterConfig.builder()
+        .method(io.bonestream.engine.adapters.AdapterMethod.BONE).r(8).build(),
+        io.bonestream.engine.train.TrainConfig.builder().lr(1e-2).batchSize(4).maxSeqLen(64).build());
+    StreamingJob job = StreamingHarness.job(kafka.bootstrapServers(), "ckpt", tmp.resolve("b-ckpt"))
+        .profiles(io.bonestream.operators.AdapterProfiles.of(bone)).build();
+    JobClient client = start(job, conf);
+    long size;
+    try {
+      StreamingHarness.readSnapshots(kafka.bootstrapServers(), "ckpt.adapters", Duration.ofSeconds(120),
+          s -> s.size() >= 2);
+      Thread.sleep(1500); // a checkpoint after the last step
+      size = Checkpoints.latestSize(checkpoints.resolve(client.getJobID().toString()));
+    } finally {
+      client.cancel().get();
+    }
+    // what the two adapters' training states weigh (the encoded size does not depend on the values)
+    var base = io.bonestream.engine.model.BaseModel.load(io.bonestream.engine.TestFiles.stories260K());
+    var profile = job.profiles().defaults();
+    long stateBytes = 2L * io.bonestream.engine.train.TrainingStateCodec.encode(
+        io.bonestream.engine.train.Trainer.create(base, profile.adapter(), profile.train()).state()).length;
+    double ratio = (double) size / stateBytes;
+    assertTrue(ratio > 0.97 && ratio < 1.05, "checkpoint " + size + " bytes vs training state " + stateBytes);
+    assertTrue(size < java.nio.file.Files.size(io.bonestream.engine.TestFiles.stories260K().resolve("model.safetensors")));
+  }
+
+  @Test
+  void everyBadRecordGoesToTheDeadLetterTopicWithItsReason() throws Exception {
+    topics("dlq", 1);
+    String topic = "dlq.instructions";
+    List<org.apache.kafka.clients.producer.ProducerRecord<byte[], byte[]>> records = new ArrayList<>(
+        StreamingHarness.asRecords(topic, StreamingHarness.colors("good", 8)));
+    java.util.function.Function<io.bonestream.schemas.InstructionRecord.Builder, byte[]> enc = b ->
+        KafkaClients.instruction(topic, b.build()).value();
+    var ok = io.bonestream.schemas.InstructionRecord.newBuilder().setAdapterId("good").setExampleId("x");
+    var bad = new java.util.LinkedHashMap<String, byte[]>();
+    bad.put("NOT_AVRO", "hello, not avro".getBytes());
+    bad.put("UNKNOWN_SCHEMA", StreamingHarnessSchemas.futureVersionBytes());
+    bad.put("MISSING_FIELD", enc.apply(io.bonestream.schemas.InstructionRecord.newBuilder(ok.build()).setPrompt("Hi")));
+    bad.put("EMPTY_RESPONSE", enc.apply(io.bonestream.schemas.InstructionRecord.newBuilder(ok.build())
+        .setPrompt("Hi").setResponse("")));
+    bad.put("NO_TARGET_AFTER_TRUNCATION", enc.apply(io.bonestream.schemas.InstructionRecord.newBuilder(ok.build())
+        .setMessages(List.of(
+            io.bonestream.schemas.ChatMessage.newBuilder().setRole("assistant").setContent("Hello.").build(),
+            io.bonestream.schemas.ChatMessage.newBuilder().setRole("user")
+                .setContent("tell me a long story about the park and the ball ".repeat(8)).build()))));
+    bad.put("INVALID_ADAPTER_ID", enc.apply(io.bonestream.schemas.InstructionRecord.newBuilder(ok.build())
+        .setAdapterId("../x").setPrompt("Hi").setResponse("Hello.")));
+    bad.put("UNKNOWN_ROLE", enc.apply(io.bonestream.schemas.InstructionRecord.newBuilder(ok.build())
+        .setMessages(List.of(io.bonestream.schemas.ChatMessage.newBuilder().setRole("wizard").setContent("Hi").build()))));
+    bad.forEach((reason, value) -> records.add(new org.apache.kafka.clients.producer.ProducerRecord<>(topic,
+        reason.getBytes(), value)));
+    StreamingHarness.produce(kafka.bootstrapServers(), topic, records);
+    JobClient client = start(StreamingHarness.job(kafka.bootstrapServers(), "dlq", tmp.resolve("b-dlq")).build());
+    List<io.bonestream.schemas.DeadLetter> letters;
+    List<AdapterSnapshot> snaps;
+    try {
+      snaps = StreamingHarness.readSnapshots(kafka.bootstrapServers(), "dlq.adapters", Duration.ofSeconds(120),
+          s -> s.size() >= 1);
+      letters = KafkaClients.readUntil(kafka.bootstrapServers(), "dlq.dlq", Duration.ofSeconds(60),
+          rs -> rs.size() >= bad.size()).stream().map(r -> {
+            try {
+              return io.bonestream.schemas.DeadLetter.getDecoder().decode(r.value());
+            } catch (java.io.IOException e) {
+              throw new java.io.UncheckedIOException(e);
+            }
+          }).toList();
+    } finally {
+      client.cancel().get();
+    }
+    assertEquals(bad.size(), letters.size());
+    for (io.bonestream.schemas.DeadLetter d : letters) {
+      String expected = new String(bad.keySet().stream().filter(k -> java.util.Arrays.equals(
+          toBytes(d.getOriginal()), bad.get(k))).findFirst().orElseThrow().getBytes());
+      assertEquals(expected, d.getErrorCode(), d.getErrorMessage());
+      assertEquals("dlq.instructions", d.getTopic());
+      assertTrue(d.getOffset() >= 8);
+    }
+    // count in = trained + dead-lettered
+    assertEquals(8 + bad.size(), snaps.get(0).getStats().getExamples() + letters.size());
+  }
+
+  private static byte[] toBytes(java.nio.ByteBuffer b) {
+    byte[] out = new byte[b.remaining()];
+    b.duplicate().get(out);
+    return out;
   }
 }

@@ -8,6 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Paths;
 import java.util.Properties;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.functions.MapFunction;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.connector.kafka.sink.KafkaSink;
@@ -85,11 +86,17 @@ public final class StreamingJob {
         .sinkTo(sink(b.deadLetterTopic, "dlq"))
         .name("dead-letters")
         .uid("dead-letter-sink");
-    items.keyBy(i -> i.adapterId, TypeInformation.of(String.class))
+    SingleOutputStreamOperator<EncodedRecord> manifests = items
+        .keyBy(i -> i.adapterId, TypeInformation.of(String.class))
         .process(new AdapterTrainer(b.modelDir, b.profiles, b.batchPolicy, b.snapshotPolicy,
             b.maxCachedAdapters), TypeInformation.of(EncodedRecord.class))
         .name("train-adapters")
-        .uid("trainer")
+        .uid("trainer");
+    if (b.manifestStep != null) {
+      manifests = manifests.map(b.manifestStep, TypeInformation.of(EncodedRecord.class))
+          .name("manifest-step").uid("manifest-step");
+    }
+    manifests
         .sinkTo(sink(b.adaptersTopic, "adapters"))
         .name("adapter-snapshots")
         .uid("adapter-sink");
@@ -129,6 +136,7 @@ public final class StreamingJob {
     private long partitionDiscoveryMs = 30_000;
     private int maxCachedAdapters = 64;
     private @Nullable BaseModel validatedWith;
+    private @Nullable MapFunction<EncodedRecord, EncodedRecord> manifestStep;
 
     public Builder bootstrapServers(String v) { bootstrapServers = v; return this; }
     public Builder instructionsTopic(String v) { instructionsTopic = v; return this; }
@@ -148,6 +156,12 @@ public final class StreamingJob {
     public Builder transactionTimeoutMs(long v) { transactionTimeoutMs = v; return this; }
     public Builder partitionDiscoveryMs(long v) { partitionDiscoveryMs = v; return this; }
     public Builder maxCachedAdapters(int v) { maxCachedAdapters = v; return this; }
+
+    /**
+     * A step every encoded manifest passes through before the sink (e.g. to sign it); it must be
+     * deterministic for replays to stay exact.
+     */
+    public Builder manifestStep(MapFunction<EncodedRecord, EncodedRecord> v) { manifestStep = v; return this; }
 
     /** Validates adapter profiles against an already loaded model instead of loading it again. */
     public Builder validatedWith(BaseModel model) { validatedWith = model; return this; }
