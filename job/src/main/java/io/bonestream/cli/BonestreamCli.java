@@ -20,6 +20,10 @@ import picocli.CommandLine.Command;
       GenerateCommand.class,
       ExportCommand.class,
       BenchCommand.class,
+      DemoCommand.class,
+      RunCommand.class,
+      ProduceCommand.class,
+      TailSnapshotsCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class BonestreamCli implements Runnable {

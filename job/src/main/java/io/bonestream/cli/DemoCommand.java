@@ -1,0 +1,81 @@
+package io.bonestream.cli;
+
+import io.bonestream.job.Durations;
+import io.bonestream.job.demo.Demo;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "demo", mixinStandardHelpOptions = true, sortOptions = false,
+    description = {"Runs everything in this process: a Kafka broker, the streaming trainer on Flink",
+        "(web UI and Prometheus metrics on), a built-in instruction stream for several adapters,",
+        "and a subscriber that evaluates each new adapter version on held-out prompts."})
+final class DemoCommand implements Callable<Integer> {
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  @Option(names = "--duration", defaultValue = "5m", paramLabel = "DURATION", description = "(default: ${DEFAULT-VALUE})")
+  String duration;
+
+  @Option(names = "--adapters", defaultValue = "3", paramLabel = "N", description = "adapters, one task each (default: ${DEFAULT-VALUE})")
+  int adapters;
+
+  @Option(names = "--kafka-port", defaultValue = "9092", paramLabel = "PORT", description = "(default: ${DEFAULT-VALUE})")
+  int kafkaPort;
+
+  @Option(names = "--ui-port", defaultValue = "8081", paramLabel = "PORT", description = "Flink web UI (default: ${DEFAULT-VALUE})")
+  int uiPort;
+
+  @Option(names = "--metrics-port", defaultValue = "9249", paramLabel = "PORT",
+      description = "Prometheus metrics (default: ${DEFAULT-VALUE})")
+  int metricsPort;
+
+  @Option(names = "--data-dir", paramLabel = "DIR", description = "keep state here (default: a temporary folder)")
+  Path dataDir;
+
+  @Option(names = "--model", defaultValue = "models/stories260K", paramLabel = "DIR", hidden = true)
+  Path model;
+
+  @Option(names = "--rate", defaultValue = "8", paramLabel = "N", description = "records per second per adapter (default: ${DEFAULT-VALUE})")
+  double rate;
+
+  @Override
+  public Integer call() throws Exception {
+    CountDownLatch interrupted = new CountDownLatch(1);
+    CountDownLatch finished = new CountDownLatch(1);
+    Thread hook = new Thread(() -> {
+      interrupted.countDown();
+      try {
+        finished.await();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    });
+    Runtime.getRuntime().addShutdownHook(hook);
+    try {
+      Path modelDir = model.isAbsolute() ? model : resolveModel(model);
+      Demo.run(new Demo.Settings(Durations.parse(duration, "--duration"), adapters, kafkaPort, uiPort,
+          metricsPort, dataDir, modelDir, rate), spec.commandLine().getOut(), interrupted);
+    } finally {
+      finished.countDown();
+      try {
+        Runtime.getRuntime().removeShutdownHook(hook);
+      } catch (IllegalStateException shuttingDown) {
+        // Ctrl-C: the hook is running and waits for us
+      }
+    }
+    return 0;
+  }
+
+  /** The bundled model, found from the working directory or the launcher's project root. */
+  private static Path resolveModel(Path model) {
+    String root = System.getProperty("bonestream.home");
+    if (!model.toFile().isDirectory() && root != null) {
+      return Paths.get(root).resolve(model);
+    }
+    return model.toAbsolutePath();
+  }
+}

@@ -1,0 +1,120 @@
+package io.bonestream.cli;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.bonestream.engine.util.Json;
+import io.bonestream.job.Durations;
+import io.bonestream.job.KafkaClients;
+import io.bonestream.job.KafkaProperties;
+import io.bonestream.operators.StreamingJob;
+import io.bonestream.schemas.AdapterSnapshot;
+import io.bonestream.schemas.ClaimCheck;
+import io.bonestream.schemas.InlineAdapter;
+import io.bonestream.schemas.OffsetRange;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Properties;
+import java.util.concurrent.Callable;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "tail-snapshots", mixinStandardHelpOptions = true, sortOptions = false,
+    description = {"Prints one JSON line per committed adapter manifest (read_committed), without",
+        "the payload bytes. Stops after --max manifests or --timeout without a new one."})
+final class TailSnapshotsCommand implements Callable<Integer> {
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  @Option(names = "--bootstrap", required = true, paramLabel = "HOST:PORT", description = "Kafka bootstrap servers")
+  String bootstrap;
+
+  @Option(names = "--topic", defaultValue = StreamingJob.ADAPTERS_TOPIC, paramLabel = "T",
+      description = "(default: ${DEFAULT-VALUE})")
+  String topic;
+
+  @Option(names = "--from-beginning", description = "start at the oldest manifest (default: only new ones)")
+  boolean fromBeginning;
+
+  @Option(names = "--max", defaultValue = "0", paramLabel = "N", description = "stop after N manifests (0 = no limit)")
+  int max;
+
+  @Option(names = "--timeout", defaultValue = "60s", paramLabel = "DURATION",
+      description = "stop after this long without a new manifest (default: ${DEFAULT-VALUE})")
+  String timeout;
+
+  @Option(names = "--kafka-config", paramLabel = "FILE", description = "Kafka client properties (TLS, SASL, ...)")
+  Path kafkaConfig;
+
+  @Override
+  public Integer call() {
+    Duration idle = Durations.parse(timeout, "--timeout");
+    PrintWriter out = spec.commandLine().getOut();
+    Properties props = KafkaProperties.load(kafkaConfig);
+    props.put("default.api.timeout.ms", "30000");
+    int seen = 0;
+    try (KafkaConsumer<byte[], byte[]> c = KafkaClients.committedReader(bootstrap, props)) {
+      List<TopicPartition> parts = c.partitionsFor(topic, Duration.ofSeconds(30)).stream()
+          .map(p -> new TopicPartition(topic, p.partition())).toList();
+      if (parts.isEmpty()) {
+        throw new io.bonestream.engine.BonestreamException("topic " + topic + " not found at " + bootstrap);
+      }
+      c.assign(parts);
+      if (fromBeginning) {
+        c.seekToBeginning(parts);
+      } else {
+        c.seekToEnd(parts);
+      }
+      long last = System.nanoTime();
+      while (System.nanoTime() - last < idle.toNanos() && (max == 0 || seen < max)) {
+        for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(200))) {
+          out.println(Json.toCompactString(describe(KafkaClients.snapshot(r.value()), r)));
+          out.flush();
+          last = System.nanoTime();
+          if (++seen == max) {
+            break;
+          }
+        }
+      }
+    } catch (org.apache.kafka.common.errors.TimeoutException e) {
+      throw new io.bonestream.engine.BonestreamException("no answer from Kafka at " + bootstrap);
+    }
+    return 0;
+  }
+
+  /** A manifest as JSON, payload bytes left out. */
+  static ObjectNode describe(AdapterSnapshot s, ConsumerRecord<byte[], byte[]> r) {
+    ObjectNode n = Json.MAPPER.createObjectNode();
+    n.put("adapter_id", s.getAdapterId());
+    n.put("version", s.getVersion());
+    n.put("created_at", s.getCreatedAt().toString());
+    n.put("base_model", s.getBaseModel().getName());
+    n.put("base_weights_sha256", s.getBaseModel().getWeightsSha256());
+    n.put("method", s.getMethod());
+    n.put("peft_type", s.getPeftType());
+    n.put("r", s.getR());
+    var stats = n.putObject("stats");
+    stats.put("step", s.getStats().getStep());
+    stats.put("tokens", s.getStats().getTokens());
+    stats.put("examples", s.getStats().getExamples());
+    stats.put("skipped_steps", s.getStats().getSkippedSteps());
+    stats.put("last_loss", s.getStats().getLastLoss());
+    stats.put("loss_ema", s.getStats().getLossEma());
+    var lineage = n.putArray("lineage");
+    for (OffsetRange o : s.getLineage()) {
+      lineage.addObject().put("topic", o.getTopic()).put("partition", o.getPartition())
+          .put("first_offset", o.getFirstOffset()).put("last_offset", o.getLastOffset())
+          .put("records", o.getRecords());
+    }
+    if (s.getPayload() instanceof InlineAdapter in) {
+      n.putObject("payload").put("inline_bytes", in.getAdapterModelSafetensors().remaining());
+    } else if (s.getPayload() instanceof ClaimCheck cc) {
+      n.putObject("payload").put("uri", cc.getUri()).put("size", cc.getSize()).put("sha256", cc.getSha256());
+    }
+    n.put("offset", r.offset());
+    return n;
+  }
+}

@@ -1,0 +1,132 @@
+package io.bonestream.job;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.adapters.AdapterConfig;
+import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.engine.train.OptimizerKind;
+import io.bonestream.engine.train.ScheduleKind;
+import io.bonestream.engine.train.TrainConfig;
+import io.bonestream.operators.AdapterProfile;
+import io.bonestream.operators.AdapterProfiles;
+import io.bonestream.operators.BatchPolicy;
+import io.bonestream.operators.SnapshotPolicy;
+import io.bonestream.operators.StreamingJob;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+
+/**
+ * The settings of {@code bonestream run}, from a YAML file. Every key is documented in
+ * {@code job/job.example.yaml}; an unknown key or an invalid value is an error naming it.
+ *
+ * @param flink Flink configuration passed through (e.g. {@code parallelism.default},
+ *     {@code rest.port})
+ */
+public record JobConfig(StreamingJob job, String checkpointDir, long checkpointIntervalMs,
+    Map<String, String> flink) {
+
+  public static JobConfig read(Path file) {
+    JsonNode root;
+    try {
+      root = new ObjectMapper(new YAMLFactory()).readTree(Files.readString(file));
+    } catch (NoSuchFileException e) {
+      throw new BonestreamException("config file not found: " + file);
+    } catch (IOException e) {
+      throw new BonestreamException("cannot read " + file + ": " + e.getMessage().split("\n")[0]);
+    }
+    String name = file.getFileName().toString();
+    StrictNode c = new StrictNode(root, name, "").allow("kafka", "topics", "model", "max-seq-len",
+        "checkpoints", "blob-store", "flink", "adapter-defaults", "adapters", "batching", "snapshots");
+    StrictNode kafka = c.section("kafka").allow("bootstrap-servers", "properties", "group-id",
+        "transactional-id-prefix", "transaction-timeout");
+    StrictNode topics = c.section("topics").allow("instructions", "adapters", "dead-letters");
+    StrictNode ckpt = c.section("checkpoints").allow("dir", "interval");
+    StrictNode batching = c.section("batching").allow("max-examples", "max-tokens",
+        "max-event-time-span", "wall-clock-flush");
+    StrictNode snaps = c.section("snapshots").allow("every-steps", "every-event-time",
+        "every-wall-clock", "inline-limit");
+
+    Properties props = new Properties();
+    props.putAll(kafka.properties("properties"));
+    AdapterProfile defaults = profile(c.section("adapter-defaults"), null, false);
+    List<AdapterProfiles.Override> overrides = new ArrayList<>();
+    for (StrictNode o : c.list("adapters")) {
+      overrides.add(new AdapterProfiles.Override(o.requiredText("match"), profile(o, defaults, true)));
+    }
+    String blobStore = c.requiredText("blob-store");
+    try {
+      StreamingJob job = StreamingJob.builder()
+          .bootstrapServers(kafka.requiredText("bootstrap-servers"))
+          .kafkaProperties(props)
+          .groupId(kafka.text("group-id", "bonestream"))
+          .transactionalIdPrefix(kafka.text("transactional-id-prefix", "bonestream"))
+          .transactionTimeoutMs(kafka.millis("transaction-timeout", 600_000))
+          .instructionsTopic(topics.text("instructions", StreamingJob.INSTRUCTIONS_TOPIC))
+          .adaptersTopic(topics.text("adapters", StreamingJob.ADAPTERS_TOPIC))
+          .deadLetterTopic(topics.text("dead-letters", StreamingJob.DEAD_LETTER_TOPIC))
+          .modelDir(c.requiredText("model"))
+          .maxSeqLen((int) c.integer("max-seq-len", 512))
+          .profiles(new AdapterProfiles(defaults, overrides))
+          .batchPolicy(new BatchPolicy((int) batching.integer("max-examples", 8),
+              batching.integer("max-tokens", Long.MAX_VALUE),
+              batching.millis("max-event-time-span", 0), batching.millis("wall-clock-flush", 0)))
+          .snapshotPolicy(new SnapshotPolicy(snaps.integer("every-steps", 10),
+              snaps.millis("every-event-time", 0), snaps.millis("every-wall-clock", 0),
+              (int) snaps.bytes("inline-limit", SnapshotPolicy.DEFAULT_INLINE_LIMIT), blobStore))
+          .build();
+      return new JobConfig(job, ckpt.requiredText("dir"), ckpt.millis("interval", 30_000),
+          c.properties("flink"));
+    } catch (BonestreamException e) {
+      throw new BonestreamException(name + ": " + e.getMessage());
+    }
+  }
+
+  /** An adapter profile; an override starts from the defaults and may also hold {@code match}. */
+  private static AdapterProfile profile(StrictNode n, AdapterProfile base, boolean override) {
+    List<String> keys = new ArrayList<>(List.of("method", "r", "targets", "lora-alpha", "optimizer", "lr",
+        "weight-decay", "beta1", "beta2", "eps", "max-grad-norm", "schedule", "warmup-steps",
+        "total-steps", "micro-batch-size", "seed"));
+    if (override) {
+      keys.add("match");
+    }
+    n.allow(keys.toArray(String[]::new));
+    AdapterConfig a = base == null ? AdapterConfig.builder().build() : base.adapter();
+    TrainConfig t = base == null ? TrainConfig.builder().build() : base.train();
+    try {
+      AdapterConfig.Builder ab = AdapterConfig.builder()
+          .method(n.has("method") ? AdapterMethod.fromId(n.text("method", null)) : a.method())
+          .r((int) n.integer("r", a.r()))
+          .targetModules(n.strings("targets", a.targetModuleNames()));
+      if (n.has("lora-alpha")) {
+        ab.loraAlpha(n.number("lora-alpha", 0));
+      } else if (base != null && !n.has("r")) {
+        ab.loraAlpha(a.loraAlpha());
+      }
+      TrainConfig tc = t.toBuilder()
+          .optimizer(n.has("optimizer") ? OptimizerKind.fromId(n.text("optimizer", null)) : t.optimizer())
+          .lr(n.number("lr", t.lr()))
+          .weightDecay(n.number("weight-decay", t.weightDecay()))
+          .beta1(n.number("beta1", t.beta1()))
+          .beta2(n.number("beta2", t.beta2()))
+          .eps(n.number("eps", t.eps()))
+          .maxGradNorm(n.number("max-grad-norm", t.maxGradNorm()))
+          .schedule(n.has("schedule") ? ScheduleKind.fromId(n.text("schedule", null)) : t.schedule())
+          .warmupSteps(n.integer("warmup-steps", t.warmupSteps()))
+          .totalSteps(n.integer("total-steps", t.totalSteps()))
+          .batchSize((int) n.integer("micro-batch-size", t.batchSize()))
+          .seed(n.integer("seed", t.seed()))
+          .build();
+      return new AdapterProfile(ab.build(), tc);
+    } catch (BonestreamException e) {
+      throw n.error(e.getMessage());
+    }
+  }
+}

@@ -1,0 +1,42 @@
+package io.bonestream.job;
+
+import io.bonestream.operators.StreamingJob;
+import java.util.Map;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.core.execution.CheckpointingMode;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+
+/**
+ * Runs the streaming job on a Flink runtime in this process (a MiniCluster) with the web UI, the
+ * Prometheus reporter and exactly-once checkpoints on: what {@code demo} and {@code run} use.
+ */
+public final class LocalFlink {
+  private LocalFlink() {}
+
+  /** The Flink settings of a local run; {@code overrides} (Flink keys) win. */
+  public static Configuration configuration(int uiPort, int metricsPort, int parallelism,
+      String checkpointDir, Map<String, String> overrides) {
+    Configuration conf = new Configuration();
+    conf.setString("rest.port", Integer.toString(uiPort));
+    conf.setString("rest.address", "localhost");
+    conf.setString("metrics.reporter.prom.factory.class",
+        "org.apache.flink.metrics.prometheus.PrometheusReporterFactory");
+    conf.setString("metrics.reporter.prom.port", Integer.toString(metricsPort));
+    conf.setString("parallelism.default", Integer.toString(parallelism));
+    conf.setString("taskmanager.numberOfTaskSlots", Integer.toString(parallelism));
+    conf.setString("state.backend.type", "hashmap");
+    conf.setString("execution.checkpointing.dir", checkpointDir);
+    conf.setString("execution.checkpointing.num-retained", "2");
+    overrides.forEach(conf::setString);
+    return conf;
+  }
+
+  public static JobClient start(StreamingJob job, Configuration conf, long checkpointIntervalMs,
+      String name) throws Exception {
+    StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironmentWithWebUI(conf);
+    env.enableCheckpointing(checkpointIntervalMs, CheckpointingMode.EXACTLY_ONCE);
+    job.addTo(env);
+    return env.executeAsync(name);
+  }
+}

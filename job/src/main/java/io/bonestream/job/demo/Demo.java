@@ -1,0 +1,223 @@
+package io.bonestream.job.demo;
+
+import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.adapters.AdapterConfig;
+import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.engine.train.Rng;
+import io.bonestream.engine.train.TrainConfig;
+import io.bonestream.job.EmbeddedKafka;
+import io.bonestream.job.KafkaClients;
+import io.bonestream.job.LocalFlink;
+import io.bonestream.operators.AdapterProfile;
+import io.bonestream.operators.AdapterProfiles;
+import io.bonestream.operators.BatchPolicy;
+import io.bonestream.operators.SharedModels;
+import io.bonestream.operators.SnapshotPolicy;
+import io.bonestream.operators.StreamingJob;
+import io.bonestream.schemas.InstructionRecord;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The embedded demo: a real KRaft broker and a Flink runtime in this process, the streaming
+ * trainer on stories260K, a built-in instruction stream (one synthetic task per adapter, with a
+ * bad record now and then for the dead-letter topic), and a subscriber that evaluates every new
+ * adapter version on held-out prompts.
+ */
+public final class Demo {
+  /** Settings; a null data dir means a temporary one, deleted at the end. */
+  public record Settings(Duration duration, int adapters, int kafkaPort, int uiPort, int metricsPort,
+      @Nullable Path dataDir, Path modelDir, double recordsPerSecondPerAdapter) {}
+
+  /** What the demo measured: per adapter, the last evaluation. */
+  public record Result(Map<String, DemoSubscriber.Evaluation> evaluations, long fed, long deadLettered) {
+    public double baseLoss(String adapter) {
+      return evaluations.get(adapter).baseLoss();
+    }
+
+    public double adapterLoss(String adapter) {
+      return evaluations.get(adapter).adapterLoss();
+    }
+  }
+
+  private Demo() {}
+
+  public static Result run(Settings s, PrintWriter out, CountDownLatch interrupted) throws Exception {
+    if (s.adapters() < 1 || s.adapters() > 16) {
+      throw new BonestreamException("--adapters must be between 1 and 16");
+    }
+    boolean temporary = s.dataDir() == null;
+    Path data = temporary ? Files.createTempDirectory("bonestream-demo") : s.dataDir().toAbsolutePath();
+    Files.createDirectories(data);
+    Map<String, DemoTask> tasks = new LinkedHashMap<>();
+    for (int i = 0; i < s.adapters(); i++) {
+      DemoTask t = DemoTask.nth(i);
+      tasks.put("demo-" + t.id() + (i < DemoTask.values().length ? "" : "-" + (i / DemoTask.values().length + 1)), t);
+    }
+    out.println("starting a Kafka broker (KRaft) ...");
+    out.flush();
+    try (EmbeddedKafka kafka = EmbeddedKafka.start(s.kafkaPort(), data.resolve("kafka"), temporary)) {
+      kafka.createTopic(StreamingJob.INSTRUCTIONS_TOPIC, 2, false);
+      kafka.createTopic(StreamingJob.ADAPTERS_TOPIC, 1, true);
+      kafka.createTopic(StreamingJob.DEAD_LETTER_TOPIC, 1, false);
+      SharedModels.Loaded model = SharedModels.acquire(s.modelDir());
+      try {
+        return runWith(s, out, interrupted, kafka, model, data, tasks);
+      } finally {
+        SharedModels.release(s.modelDir());
+      }
+    } finally {
+      if (temporary) {
+        deleteQuietly(data);
+      }
+    }
+  }
+
+  private static Result runWith(Settings s, PrintWriter out, CountDownLatch interrupted, EmbeddedKafka kafka,
+      SharedModels.Loaded model, Path data, Map<String, DemoTask> tasks) throws Exception {
+    AdapterProfile profile = new AdapterProfile(
+        AdapterConfig.builder().method(AdapterMethod.BAT).r(4).build(),
+        TrainConfig.builder().lr(1e-2).batchSize(8).maxSeqLen(64).build());
+    StreamingJob job = StreamingJob.builder()
+        .bootstrapServers(kafka.bootstrapServers())
+        .modelDir(s.modelDir().toString())
+        .validatedWith(model.model())
+        .profiles(AdapterProfiles.of(profile))
+        .batchPolicy(BatchPolicy.ofExamples(8))
+        .snapshotPolicy(new SnapshotPolicy(5, 0, 0, SnapshotPolicy.DEFAULT_INLINE_LIMIT,
+            data.resolve("blobs").toUri().toString()))
+        .maxSeqLen(64)
+        .transactionalIdPrefix("bonestream-demo")
+        .build();
+    Configuration conf = LocalFlink.configuration(s.uiPort(), s.metricsPort(), 2,
+        data.resolve("checkpoints").toUri().toString(), Map.of());
+    DemoSubscriber subscriber = new DemoSubscriber(model.model(), model.tokenizer(),
+        data.resolve("subscriber"), out, tasks);
+    JobClient client = LocalFlink.start(job, conf, 5000, "bonestream-demo");
+    out.println();
+    out.println("Kafka bootstrap: " + kafka.bootstrapServers());
+    out.println("Flink web UI:    http://localhost:" + s.uiPort());
+    out.println("Metrics:         http://localhost:" + s.metricsPort() + "/metrics");
+    out.println("Topics:          " + StreamingJob.INSTRUCTIONS_TOPIC + " -> " + StreamingJob.ADAPTERS_TOPIC
+        + " (dead letters: " + StreamingJob.DEAD_LETTER_TOPIC + ")");
+    out.println("Running for " + s.duration().toSeconds() + " s; Ctrl-C stops earlier.");
+    out.println();
+    for (Map.Entry<String, DemoTask> e : tasks.entrySet()) {
+      out.printf(Locale.ROOT, "%-16s task %-9s base model: held-out loss %.3f, \"%s\" -> \"%s\"%n", e.getKey(),
+          e.getValue().id(), subscriber.baseLoss(e.getValue()), DemoSubscriber.sampleQuestion(e.getValue()),
+          subscriber.baseAnswer(e.getValue()));
+    }
+    out.flush();
+
+    AtomicBoolean stop = new AtomicBoolean();
+    AtomicLong fed = new AtomicLong();
+    AtomicLong bad = new AtomicLong();
+    Thread feeder = new Thread(() -> feed(kafka.bootstrapServers(), tasks, s.recordsPerSecondPerAdapter(),
+        stop, fed, bad), "demo-feeder");
+    KafkaConsumer<byte[], byte[]> consumer = KafkaClients.committedReader(kafka.bootstrapServers(), new Properties());
+    Thread reader = new Thread(() -> KafkaClients.follow(consumer, StreamingJob.ADAPTERS_TOPIC,
+        r -> subscriber.accept(KafkaClients.snapshot(r.value())), stop::get), "demo-subscriber");
+    feeder.start();
+    reader.start();
+    long end = System.nanoTime() + s.duration().toNanos();
+    long started = System.nanoTime();
+    try {
+      while (System.nanoTime() < end && !interrupted.await(Math.min(15_000,
+          Math.max(1, (end - System.nanoTime()) / 1_000_000)), TimeUnit.MILLISECONDS)) {
+        if (System.nanoTime() < end) {
+          StringBuilder v = new StringBuilder();
+          subscriber.latest().forEach((id, e) -> v.append(' ').append(id).append(" v").append(e.version()));
+          out.printf(Locale.ROOT, "[%3ds] fed %d records (%d bad ones, dead-lettered); versions:%s%n",
+              (System.nanoTime() - started) / 1_000_000_000, fed.get(), bad.get(), v.length() == 0 ? " none yet" : v);
+          out.flush();
+        }
+      }
+    } finally {
+      out.println("stopping ...");
+      out.flush();
+      stop.set(true);
+      feeder.join();
+      reader.join();
+      consumer.close();
+      try {
+        client.cancel().get(60, TimeUnit.SECONDS);
+      } catch (Exception ignored) {
+        // already finished or failed; nothing to cancel
+      }
+    }
+    out.println();
+    out.println("held-out loss, base model -> latest version:");
+    for (Map.Entry<String, DemoTask> e : tasks.entrySet()) {
+      DemoSubscriber.Evaluation ev = subscriber.latest().get(e.getKey());
+      if (ev == null) {
+        out.printf(Locale.ROOT, "  %-16s no version yet%n", e.getKey());
+      } else {
+        out.printf(Locale.ROOT, "  %-16s %.3f -> %.3f (v%d)  \"%s\"  before: \"%s\"  after: \"%s\"%n", e.getKey(),
+            ev.baseLoss(), ev.adapterLoss(), ev.version(), DemoSubscriber.sampleQuestion(e.getValue()),
+            subscriber.baseAnswer(e.getValue()), ev.answer());
+      }
+    }
+    out.flush();
+    return new Result(Map.copyOf(subscriber.latest()), fed.get(), bad.get());
+  }
+
+  /** Sends each adapter's task at the given rate; every 50th record is broken on purpose. */
+  private static void feed(String bootstrap, Map<String, DemoTask> tasks, double rate, AtomicBoolean stop,
+      AtomicLong fed, AtomicLong bad) {
+    Map<String, Rng> rngs = new LinkedHashMap<>();
+    int seed = 0;
+    for (String id : tasks.keySet()) {
+      rngs.put(id, new Rng(1000 + seed++));
+    }
+    long started = System.nanoTime();
+    try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(bootstrap, new Properties())) {
+      long n = 0;
+      while (!stop.get()) {
+        double due = (System.nanoTime() - started) / 1e9 * rate;
+        while (n < due && !stop.get()) {
+          for (Map.Entry<String, DemoTask> e : tasks.entrySet()) {
+            DemoTask.Pair pair = e.getValue().trainExample(rngs.get(e.getKey()));
+            boolean broken = (fed.get() + 1) % 50 == 0;
+            InstructionRecord r = InstructionRecord.newBuilder().setAdapterId(e.getKey())
+                .setExampleId(e.getKey() + "-" + n).setPrompt(pair.prompt())
+                .setResponse(broken ? "" : pair.response()).setEventTime(Instant.now()).build();
+            p.send(KafkaClients.instruction(StreamingJob.INSTRUCTIONS_TOPIC, r));
+            fed.incrementAndGet();
+            if (broken) {
+              bad.incrementAndGet();
+            }
+          }
+          n++;
+        }
+        Thread.sleep(50);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private static void deleteQuietly(Path dir) {
+    try (var walk = Files.walk(dir)) {
+      walk.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+    } catch (IOException ignored) {
+      // a temporary folder; the OS cleans what is left
+    }
+  }
+}

@@ -1,0 +1,70 @@
+package io.bonestream.job;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.bonestream.engine.TestFiles;
+import io.bonestream.job.demo.Demo;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.ServerSocket;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The demo end to end, shortened to one minute: every adapter's held-out loss falls well below
+ * the base model's, and the web UI and metrics were served.
+ */
+class DemoIT {
+  @TempDir Path tmp;
+
+  private static int freePort() throws Exception {
+    try (ServerSocket s = new ServerSocket(0)) {
+      return s.getLocalPort();
+    }
+  }
+
+  @Test
+  void everyAdapterLearnsItsTask() throws Exception {
+    StringWriter log = new StringWriter();
+    int ui = freePort();
+    int metrics = freePort();
+    CountDownLatch never = new CountDownLatch(1);
+    Thread probe = new Thread(() -> {
+      try {
+        Thread.sleep(30_000);
+        var http = java.net.http.HttpClient.newHttpClient();
+        var page = http.send(java.net.http.HttpRequest.newBuilder(
+            java.net.URI.create("http://localhost:" + metrics + "/metrics")).build(),
+            java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+        var jobs = http.send(java.net.http.HttpRequest.newBuilder(
+            java.net.URI.create("http://localhost:" + ui + "/jobs/overview")).build(),
+            java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+        synchronized (log) {
+          log.write("\nPROBE metrics has adapter loss: " + page.contains("adapter=\"demo-colors\"")
+              + page.contains("loss_ema") + "\nPROBE jobs: " + jobs.contains("RUNNING") + "\n");
+        }
+      } catch (Exception e) {
+        synchronized (log) {
+          log.write("\nPROBE failed: " + e + "\n");
+        }
+      }
+    });
+    probe.start();
+    Demo.Result r = Demo.run(new Demo.Settings(Duration.ofSeconds(60), 3, 0, ui, metrics, tmp,
+        TestFiles.stories260K(), 8), new PrintWriter(log, true), never);
+    probe.join();
+    String out = log.toString();
+    assertEquals(3, r.evaluations().size(), out);
+    for (String adapter : r.evaluations().keySet()) {
+      assertTrue(r.adapterLoss(adapter) < 0.35 * r.baseLoss(adapter),
+          adapter + ": held-out loss " + r.baseLoss(adapter) + " -> " + r.adapterLoss(adapter) + "\n" + out);
+    }
+    assertTrue(r.deadLettered() > 0);
+    assertTrue(out.contains("PROBE metrics has adapter loss: truetrue"), out);
+    assertTrue(out.contains("PROBE jobs: true"), out);
+  }
+}
