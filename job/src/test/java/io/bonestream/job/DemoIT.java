@@ -44,8 +44,8 @@ class DemoIT {
             java.net.URI.create("http://localhost:" + ui + "/jobs/overview")).build(),
             java.net.http.HttpResponse.BodyHandlers.ofString()).body();
         synchronized (log) {
-          log.write("\nPROBE metrics has adapter loss: " + page.contains("adapter=\"demo-colors\"")
-              + page.contains("loss_ema") + "\nPROBE jobs: " + jobs.contains("RUNNING") + "\n");
+          log.write("\nPROBE metrics has adapter loss: " + page.contains("adapter=\"demo_colors\"")
+              + page.contains("operator_adapter_loss_ema") + "\nPROBE jobs: " + jobs.contains("RUNNING") + "\n");
         }
       } catch (Exception e) {
         synchronized (log) {

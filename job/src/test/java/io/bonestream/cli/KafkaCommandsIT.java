@@ -1,0 +1,125 @@
+package io.bonestream.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.bonestream.engine.TestFiles;
+import io.bonestream.engine.util.Json;
+import io.bonestream.job.EmbeddedKafka;
+import io.bonestream.job.KafkaClients;
+import io.bonestream.schemas.AdapterSnapshot;
+import io.bonestream.schemas.BaseModelRef;
+import io.bonestream.schemas.InlineAdapter;
+import io.bonestream.schemas.InstructionRecord;
+import io.bonestream.schemas.TrainingStats;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Properties;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code produce} and {@code tail-snapshots} against a real broker. */
+class KafkaCommandsIT {
+  @TempDir static Path tmp;
+  static EmbeddedKafka kafka;
+
+  @BeforeAll
+  static void start() {
+    kafka = EmbeddedKafka.start(0, tmp.resolve("kafka"), true);
+  }
+
+  @AfterAll
+  static void stop() {
+    kafka.close();
+  }
+
+  @Test
+  void produceSendsEveryLineAsAvroOrNothing() throws Exception {
+    kafka.createTopic("p.instructions", 1, false);
+    Path data = TestFiles.models().getParent().resolve("examples/colors.jsonl");
+    Cli ok = Cli.run("produce", "--bootstrap", kafka.bootstrapServers(), "--topic", "p.instructions",
+        "--adapter", "colors", "--file", data.toString());
+    assertEquals(0, ok.exitCode(), ok.err());
+    assertTrue(ok.out().contains("sent 64 records"), ok.out());
+    var records = KafkaClients.readUntil(kafka.bootstrapServers(), "p.instructions", Duration.ofSeconds(30),
+        rs -> rs.size() >= 64);
+    assertEquals(64, records.size());
+    InstructionRecord first = InstructionRecord.getDecoder().decode(records.get(0).value());
+    assertEquals("colors", first.getAdapterId());
+    assertEquals(Json.MAPPER.readTree(Files.readAllLines(data).get(0)).get("prompt").asText(), first.getPrompt());
+
+    Path bad = tmp.resolve("bad.jsonl");
+    Files.writeString(bad, Files.readAllLines(data).get(0) + "\n{\"prompt\": \n");
+    Cli refused = Cli.run("produce", "--bootstrap", kafka.bootstrapServers(), "--topic", "p.instructions",
+        "--adapter", "colors", "--file", bad.toString());
+    assertEquals(1, refused.exitCode());
+    assertTrue(refused.err().contains("line 2"), refused.err());
+    Cli badId = Cli.run("produce", "--bootstrap", kafka.bootstrapServers(), "--adapter", "../x",
+        "--file", data.toString());
+    assertEquals(1, badId.exitCode());
+    assertEquals(64, KafkaClients.readUntil(kafka.bootstrapServers(), "p.instructions", Duration.ofSeconds(3),
+        rs -> false).size(), "a refused file sends nothing");
+  }
+
+  @Test
+  void tailSnapshotsPrintsCommittedManifestsOnly() throws Exception {
+    kafka.createTopic("t.adapters", 1, true);
+    Properties tx = new Properties();
+    tx.put("transactional.id", "tail-test");
+    try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(kafka.bootstrapServers(), tx)) {
+      p.initTransactions();
+      p.beginTransaction();
+      p.send(record(manifest("kept", 1)));
+      p.commitTransaction();
+      p.beginTransaction();
+      p.send(record(manifest("aborted", 1)));
+      p.flush();
+      p.abortTransaction();
+      p.beginTransaction();
+      p.send(record(manifest("kept", 2)));
+      p.commitTransaction();
+    }
+    Cli tail = Cli.run("tail-snapshots", "--bootstrap", kafka.bootstrapServers(), "--topic", "t.adapters",
+        "--from-beginning", "--timeout", "3s");
+    assertEquals(0, tail.exitCode(), tail.err());
+    List<String> lines = tail.out().lines().toList();
+    assertEquals(2, lines.size(), tail.out());
+    JsonNode second = Json.MAPPER.readTree(lines.get(1));
+    assertEquals("kept", second.get("adapter_id").asText());
+    assertEquals(2, second.get("version").asLong());
+    assertEquals(3, second.get("payload").get("inline_bytes").asInt());
+    assertTrue(!tail.out().contains("aborted"));
+    Cli max = Cli.run("tail-snapshots", "--bootstrap", kafka.bootstrapServers(), "--topic", "t.adapters",
+        "--from-beginning", "--max", "1");
+    assertEquals(1, max.out().lines().count());
+  }
+
+  private static ProducerRecord<byte[], byte[]> record(AdapterSnapshot s) throws Exception {
+    ByteBuffer b = AdapterSnapshot.getEncoder().encode(s);
+    byte[] v = new byte[b.remaining()];
+    b.get(v);
+    return new ProducerRecord<>("t.adapters", s.getAdapterId().getBytes(), v);
+  }
+
+  private static AdapterSnapshot manifest(String id, long version) {
+    return AdapterSnapshot.newBuilder().setAdapterId(id).setVersion(version).setCreatedAt(Instant.now())
+        .setBaseModel(BaseModelRef.newBuilder().setName("m").setWeightsSha256("0".repeat(64)).build())
+        .setTokenizerSha256("1".repeat(64)).setMethod("bone").setPeftType("MISS").setR(8)
+        .setTargetModules(List.of("q_proj"))
+        .setStats(TrainingStats.newBuilder().setStep(1).setTokens(2).setExamples(3).setSkippedSteps(0)
+            .setLastLoss(1.0).setLossEma(1.0).build())
+        .setLineage(List.of())
+        .setPayload(InlineAdapter.newBuilder().setAdapterConfigJson("{}")
+            .setAdapterModelSafetensors(ByteBuffer.wrap(new byte[] {1, 2, 3})).build())
+        .build();
+  }
+}

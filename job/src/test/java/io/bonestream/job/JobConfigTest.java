@@ -1,0 +1,78 @@
+package io.bonestream.job;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.TestFiles;
+import io.bonestream.engine.adapters.AdapterMethod;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class JobConfigTest {
+  @TempDir Path tmp;
+
+  private Path write(String yaml) throws Exception {
+    Path f = tmp.resolve("job.yaml");
+    Files.writeString(f, yaml);
+    return f;
+  }
+
+  private String example() throws Exception {
+    return Files.readString(TestFiles.models().getParent().resolve("job/job.example.yaml"))
+        .replace("model: models/stories260K", "model: " + TestFiles.stories260K());
+  }
+
+  @Test
+  void theDocumentedExampleIsValid() throws Exception {
+    JobConfig c = JobConfig.read(write(example()));
+    assertEquals("localhost:9092", c.job().bootstrapServers());
+    assertEquals("bonestream.adapters", c.job().adaptersTopic());
+    assertEquals(30_000, c.checkpointIntervalMs());
+    assertEquals(AdapterMethod.BAT, c.job().profiles().defaults().adapter().method());
+    assertEquals(1e-4, c.job().profiles().defaults().train().lr());
+  }
+
+  @Test
+  void overridesStartFromTheDefaults() throws Exception {
+    String yaml = example().replace("adapters: []", """
+        adapters:
+          - match: "support-*"
+            method: bone
+            r: 16""");
+    JobConfig c = JobConfig.read(write(yaml));
+    var p = c.job().profiles().forAdapter("support-7");
+    assertEquals(AdapterMethod.BONE, p.adapter().method());
+    assertEquals(16, p.adapter().r());
+    assertEquals(1e-4, p.train().lr());
+    assertEquals(AdapterMethod.BAT, c.job().profiles().forAdapter("sales").adapter().method());
+  }
+
+  @Test
+  void unknownKeysAndBadValuesAreNamed() throws Exception {
+    BonestreamException e = assertThrows(BonestreamException.class,
+        () -> JobConfig.read(write(example().replace("every-steps: 10", "every-step: 10"))));
+    assertTrue(e.getMessage().contains("unknown key 'snapshots.every-step'"), e.getMessage());
+    e = assertThrows(BonestreamException.class,
+        () -> JobConfig.read(write(example().replace("lr: 1.0e-4", "lr: fast"))));
+    assertTrue(e.getMessage().contains("adapter-defaults.lr must be a number"), e.getMessage());
+    e = assertThrows(BonestreamException.class,
+        () -> JobConfig.read(write(example().replace("interval: 30s", "interval: soon"))));
+    assertTrue(e.getMessage().contains("checkpoints.interval"), e.getMessage());
+    e = assertThrows(BonestreamException.class,
+        () -> JobConfig.read(write(example().replace("method: bat", "method: dora"))));
+    assertTrue(e.getMessage().contains("dora"), e.getMessage());
+    e = assertThrows(BonestreamException.class,
+        () -> JobConfig.read(write(example().replace("  r: 4 ", "  r: 5 "))));
+    assertTrue(e.getMessage().contains("r=5"), e.getMessage());
+    e = assertThrows(BonestreamException.class,
+        () -> JobConfig.read(write(example().replace("bootstrap-servers: localhost:9092", "group-id: x"))));
+    assertTrue(e.getMessage().contains("kafka.bootstrap-servers is required")
+        || e.getMessage().contains("group-id"), e.getMessage());
+    e = assertThrows(BonestreamException.class, () -> JobConfig.read(tmp.resolve("missing.yaml")));
+    assertTrue(e.getMessage().contains("not found"), e.getMessage());
+  }
+}
