@@ -22,6 +22,7 @@ import picocli.CommandLine.Command;
       BenchCommand.class,
       DemoCommand.class,
       RunCommand.class,
+      ServeCommand.class,
       ProduceCommand.class,
       TailSnapshotsCommand.class,
       CommandLine.HelpCommand.class

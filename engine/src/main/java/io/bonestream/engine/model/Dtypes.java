@@ -18,7 +18,7 @@ final class Dtypes {
       case "F16", "BF16" -> 2;
       case "F64" -> 8;
       default -> throw new BonestreamException(
-          "unsupported dtype " + dtype + " of tensor " + tensor + " in " + file
+          "unsupported dtype " + dtype + " of tensor " + tensor + (file == null ? "" : " in " + file)
               + " (supported: F32, F16, BF16, F64)");
     };
   }

@@ -140,6 +140,54 @@ public final class SafeTensors {
     return Dtypes.toArray(rawBytes(e), e.dtype(), e.shape(), type);
   }
 
+  /** The tensors and string metadata of a safetensors file held in memory. */
+  public record Contents(Map<String, INDArray> tensors, Map<String, String> metadata) {}
+
+  /** Parses a whole safetensors file from bytes, checking every offset; {@code source} names it in errors. */
+  public static Contents parse(byte[] data, DataType type, String source) {
+    ByteBuffer b = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN);
+    if (data.length < 8) {
+      throw new BonestreamException("truncated safetensors data in " + source);
+    }
+    long headerLen = b.getLong(0);
+    if (headerLen <= 0 || 8 + headerLen > data.length) {
+      throw new BonestreamException("corrupt safetensors data in " + source + ": bad header length");
+    }
+    JsonNode header;
+    try {
+      header = Json.MAPPER.readTree(new String(data, 8, (int) headerLen, StandardCharsets.UTF_8));
+    } catch (IOException e) {
+      throw new BonestreamException("corrupt safetensors header in " + source);
+    }
+    long start = 8 + headerLen;
+    Map<String, INDArray> tensors = new TreeMap<>();
+    Map<String, String> metadata = new TreeMap<>();
+    for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
+      Map.Entry<String, JsonNode> f = it.next();
+      if (f.getKey().equals("__metadata__")) {
+        f.getValue().fields().forEachRemaining(m -> metadata.put(m.getKey(), m.getValue().asText()));
+        continue;
+      }
+      JsonNode t = f.getValue();
+      long[] shape = new long[t.path("shape").size()];
+      long n = 1;
+      for (int i = 0; i < shape.length; i++) {
+        shape[i] = t.path("shape").get(i).asLong();
+        n *= shape[i];
+      }
+      String dtype = t.path("dtype").asText();
+      long from = start + t.path("data_offsets").path(0).asLong();
+      long to = start + t.path("data_offsets").path(1).asLong();
+      if (from < start || to > data.length || to - from != n * Dtypes.byteSize(dtype, null, f.getKey())) {
+        throw new BonestreamException("corrupt safetensors data in " + source + ": tensor " + f.getKey()
+            + " does not fit its offsets");
+      }
+      ByteBuffer slice = ByteBuffer.wrap(data, (int) from, (int) (to - from)).slice().order(ByteOrder.LITTLE_ENDIAN);
+      tensors.put(f.getKey(), Dtypes.toArray(slice, dtype, shape, type));
+    }
+    return new Contents(tensors, metadata);
+  }
+
   /** Reads every tensor of a file. */
   public static Map<String, INDArray> readAll(Path file, DataType type) {
     Map<String, INDArray> out = new TreeMap<>();

@@ -30,7 +30,19 @@ public final class PeftImporter {
     if (!Files.isRegularFile(file)) {
       throw new BonestreamException("no " + PeftExporter.ADAPTER_CONFIG + " in adapter folder " + dir);
     }
-    JsonNode c = Json.readTree(file);
+    return config(Json.readTree(file), file.toString());
+  }
+
+  /** The adapter's settings from the text of an {@code adapter_config.json}. */
+  public static AdapterConfig parseConfig(String json, String source) {
+    try {
+      return config(Json.MAPPER.readTree(json), source);
+    } catch (java.io.IOException e) {
+      throw new BonestreamException("invalid JSON in " + source);
+    }
+  }
+
+  private static AdapterConfig config(JsonNode c, String file) {
     String type = c.path("peft_type").asText("").toUpperCase(java.util.Locale.ROOT);
     List<String> targets = new ArrayList<>();
     if (!c.path("target_modules").isArray()) {
@@ -70,18 +82,34 @@ public final class PeftImporter {
     if (!Files.isRegularFile(weights)) {
       throw new BonestreamException("no " + PeftExporter.ADAPTER_WEIGHTS + " in adapter folder " + dir);
     }
-    String fingerprint = SafeTensors.readMetadata(weights).get(PeftExporter.FINGERPRINT_KEY);
+    return build(cfg, SafeTensors.readAll(weights, base.dataType()), SafeTensors.readMetadata(weights),
+        base, dir.toString());
+  }
+
+  /** Builds an adapter from the two files of a PEFT folder held in memory. */
+  public static AdapterSet read(String configJson, byte[] weights, BaseModel base, String source) {
+    AdapterConfig cfg = parseConfig(configJson, source);
+    SafeTensors.Contents c = SafeTensors.parse(weights, base.dataType(), source);
+    return build(cfg, c.tensors(), c.metadata(), base, source);
+  }
+
+  private static AdapterSet build(AdapterConfig cfg, Map<String, INDArray> raw, Map<String, String> metadata,
+      BaseModel base, String source) {
+    String fingerprint = metadata.get(PeftExporter.FINGERPRINT_KEY);
     if (fingerprint != null && !fingerprint.equals(base.fingerprint())) {
-      throw new BonestreamException("adapter " + dir + " was trained on another base model than "
-          + base.name() + " (weights fingerprint " + fingerprint.substring(0, 12) + " vs "
-          + base.fingerprint().substring(0, 12) + ")");
+      throw new BonestreamException("adapter " + source + " was trained on another base model than "
+          + base.name() + " (weights fingerprint " + abbreviate(fingerprint) + " vs "
+          + abbreviate(base.fingerprint()) + ")");
     }
     AdapterSet set = AdapterSet.create(base, cfg, new Rng(0));
     Map<String, INDArray> tensors = new LinkedHashMap<>();
-    SafeTensors.readAll(weights, base.dataType()).forEach((k, v) ->
-        tensors.put(k.endsWith(".bone_block")
-            ? k.substring(0, k.length() - "bone_block".length()) + "miss_block" : k, v));
-    set.loadPeftTensors(tensors, weights.toString());
+    raw.forEach((k, v) -> tensors.put(k.endsWith(".bone_block")
+        ? k.substring(0, k.length() - "bone_block".length()) + "miss_block" : k, v));
+    set.loadPeftTensors(tensors, source);
     return set;
+  }
+
+  private static String abbreviate(String h) {
+    return h.length() > 12 ? h.substring(0, 12) : h;
   }
 }

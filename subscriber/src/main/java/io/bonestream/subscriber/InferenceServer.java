@@ -1,0 +1,332 @@
+package io.bonestream.subscriber;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.generate.Generator;
+import io.bonestream.engine.generate.Sampling;
+import io.bonestream.engine.model.BaseModel;
+import io.bonestream.engine.model.Transformer;
+import io.bonestream.engine.tokenizer.Tokenizer;
+import io.bonestream.engine.util.Json;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.time.Instant;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.function.BooleanSupplier;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The reference inference service: an HTTP JSON server that generates with the base model or any
+ * held adapter version, switching versions as the subscriber accepts them.
+ *
+ * <ul>
+ *   <li>{@code POST /v1/completions}: OpenAI-style {@code model} (the base model's name, an adapter
+ *       alias, or {@code adapter@version}), {@code prompt}, {@code max_tokens}, {@code temperature},
+ *       {@code top_p}, {@code seed}.
+ *   <li>{@code GET /v1/models}: the base model, every adapter alias and every held version.
+ *   <li>{@code GET /metrics} (Prometheus), {@code GET /healthz}, {@code GET /readyz} (caught up).
+ *   <li>{@code POST /admin/pin} {@code {"adapter","version"}} and {@code POST /admin/unpin}
+ *       {@code {"adapter"}}: need {@code Authorization: Bearer <token>}; off without a token.
+ * </ul>
+ *
+ * Bad requests and unknown models get a 4xx JSON error, never a 500.
+ */
+public final class InferenceServer implements AutoCloseable {
+  private final BaseModel base;
+  private final Tokenizer tokenizer;
+  private final AdapterRegistry registry;
+  private final @Nullable SubscriberMetrics metrics;
+  private final @Nullable String adminToken;
+  private final BooleanSupplier ready;
+  private final HttpServer http;
+  private final ExecutorService executor;
+
+  private InferenceServer(Builder b) throws IOException {
+    this.base = b.base;
+    this.tokenizer = b.tokenizer;
+    this.registry = b.registry;
+    this.metrics = b.metrics;
+    this.adminToken = b.adminToken;
+    this.ready = b.ready;
+    this.http = HttpServer.create(new InetSocketAddress(b.host, b.port), 0);
+    this.executor = Executors.newFixedThreadPool(b.threads);
+    http.setExecutor(executor);
+    http.createContext("/v1/completions", ex -> handle(ex, "POST", this::completions));
+    http.createContext("/v1/models", ex -> handle(ex, "GET", e -> models()));
+    http.createContext("/metrics", this::metrics);
+    http.createContext("/healthz", ex -> handle(ex, "GET", e -> Json.MAPPER.createObjectNode().put("status", "ok")));
+    http.createContext("/readyz", this::readyz);
+    http.createContext("/admin/pin", ex -> handle(ex, "POST", this::pin));
+    http.createContext("/admin/unpin", ex -> handle(ex, "POST", this::unpin));
+    http.createContext("/", ex -> handle(ex, "GET", e -> {
+      throw new HttpError(404, "not_found", "no such endpoint: " + e.getRequestURI().getPath());
+    }));
+    http.start();
+  }
+
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** The port it listens on (useful with port 0). */
+  public int port() {
+    return http.getAddress().getPort();
+  }
+
+  @Override
+  public void close() {
+    http.stop(0);
+    executor.shutdownNow();
+  }
+
+  /** A request error with its HTTP status. */
+  private static final class HttpError extends RuntimeException {
+    final int status;
+    final String type;
+
+    HttpError(int status, String type, String message) {
+      super(message, null, false, false);
+      this.status = status;
+      this.type = type;
+    }
+  }
+
+  @FunctionalInterface
+  private interface Handler {
+    ObjectNode handle(HttpExchange ex) throws IOException;
+  }
+
+  private void handle(HttpExchange ex, String method, Handler h) throws IOException {
+    try {
+      if (!ex.getRequestMethod().equals(method)) {
+        throw new HttpError(405, "method_not_allowed", ex.getRequestURI().getPath() + " takes " + method);
+      }
+      send(ex, 200, h.handle(ex));
+    } catch (HttpError e) {
+      send(ex, e.status, error(e.type, e.getMessage()));
+    } catch (BonestreamException e) {
+      send(ex, 400, error("invalid_request_error", e.getMessage()));
+    } catch (RuntimeException e) {
+      send(ex, 503, error("server_error", "cannot serve the request: " + e.getMessage()));
+    } finally {
+      ex.close();
+    }
+  }
+
+  private static ObjectNode error(String type, String message) {
+    ObjectNode n = Json.MAPPER.createObjectNode();
+    n.putObject("error").put("message", message).put("type", type);
+    return n;
+  }
+
+  private static void send(HttpExchange ex, int status, ObjectNode body) throws IOException {
+    byte[] b = Json.toCompactString(body).getBytes(StandardCharsets.UTF_8);
+    ex.getResponseHeaders().set("Content-Type", "application/json");
+    ex.sendResponseHeaders(status, b.length);
+    try (OutputStream out = ex.getResponseBody()) {
+      out.write(b);
+    }
+  }
+
+  private static JsonNode body(HttpExchange ex) throws IOException {
+    byte[] raw = ex.getRequestBody().readNBytes(1 << 20);
+    try {
+      JsonNode n = Json.MAPPER.readTree(raw);
+      if (n == null || !n.isObject()) {
+        throw new HttpError(400, "invalid_request_error", "the body must be a JSON object");
+      }
+      return n;
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new HttpError(400, "invalid_request_error", "malformed JSON: " + e.getOriginalMessage());
+    }
+  }
+
+  private ObjectNode completions(HttpExchange ex) throws IOException {
+    JsonNode req = body(ex);
+    String model = text(req, "model", null);
+    if (model == null) {
+      throw new HttpError(400, "invalid_request_error", "'model' is required");
+    }
+    if (!req.path("prompt").isTextual()) {
+      throw new HttpError(400, "invalid_request_error", "'prompt' must be a string");
+    }
+    int maxTokens = (int) number(req, "max_tokens", 16);
+    double temperature = number(req, "temperature", 1.0);
+    double topP = number(req, "top_p", 1.0);
+    long seed = (long) number(req, "seed", 0);
+    if (maxTokens < 0 || maxTokens > 4096) {
+      throw new HttpError(400, "invalid_request_error", "'max_tokens' must be in [0, 4096]");
+    }
+    String served;
+    BaseModel weights;
+    if (model.equals(base.name())) {
+      served = base.name();
+      weights = base;
+    } else {
+      Optional<AdapterVersion> v = registry.resolve(model);
+      if (v.isEmpty()) {
+        throw new HttpError(404, "model_not_found", "unknown model '" + model + "' (see /v1/models)");
+      }
+      served = v.get().name();
+      weights = v.get().mergedModel();
+    }
+    Sampling sampling = new Sampling(maxTokens, temperature, topP, seed, true);
+    int[] prompt = tokenizer.encode(req.get("prompt").asText());
+    int[] out = Generator.generate(new Transformer(weights, null), prompt, sampling, tokenizer.eosId(), id -> { });
+    boolean stopped = out.length > 0 && out[out.length - 1] == tokenizer.eosId();
+    ObjectNode res = Json.MAPPER.createObjectNode();
+    res.put("id", "cmpl-" + UUID.randomUUID());
+    res.put("object", "text_completion");
+    res.put("created", Instant.now().getEpochSecond());
+    res.put("model", served);
+    ObjectNode choice = res.putArray("choices").addObject();
+    choice.put("index", 0);
+    choice.put("text", tokenizer.decode(out));
+    choice.put("finish_reason", stopped ? "stop" : "length");
+    res.putObject("usage").put("prompt_tokens", prompt.length).put("completion_tokens", out.length)
+        .put("total_tokens", prompt.length + out.length);
+    return res;
+  }
+
+  private ObjectNode models() {
+    ObjectNode res = Json.MAPPER.createObjectNode();
+    res.put("object", "list");
+    ArrayNode data = res.putArray("data");
+    data.addObject().put("id", base.name()).put("object", "model").put("owned_by", "base");
+    for (String id : registry.adapterIds()) {
+      registry.resolve(id).ifPresent(v -> data.addObject().put("id", id).put("object", "model")
+          .put("owned_by", "bonestream").put("root", v.name())
+          .put("pinned", registry.pinned(id).isPresent()));
+      for (AdapterVersion v : registry.versions(id)) {
+        data.addObject().put("id", v.name()).put("object", "model").put("owned_by", "bonestream")
+            .put("parent", base.name()).put("created", v.createdAt().getEpochSecond());
+      }
+    }
+    return res;
+  }
+
+  private void metrics(HttpExchange ex) throws IOException {
+    byte[] b = (metrics == null ? "" : metrics.scrape()).getBytes(StandardCharsets.UTF_8);
+    ex.getResponseHeaders().set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    ex.sendResponseHeaders(200, b.length);
+    try (OutputStream out = ex.getResponseBody()) {
+      out.write(b);
+    }
+    ex.close();
+  }
+
+  private void readyz(HttpExchange ex) throws IOException {
+    boolean ok = ready.getAsBoolean();
+    send(ex, ok ? 200 : 503, Json.MAPPER.createObjectNode().put("ready", ok));
+    ex.close();
+  }
+
+  private void authorize(HttpExchange ex) {
+    if (adminToken == null) {
+      throw new HttpError(404, "not_found", "admin endpoints are off (start the server with an admin token)");
+    }
+    String h = ex.getRequestHeaders().getFirst("Authorization");
+    byte[] given = (h == null ? "" : h).getBytes(StandardCharsets.UTF_8);
+    byte[] want = ("Bearer " + adminToken).getBytes(StandardCharsets.UTF_8);
+    if (!MessageDigest.isEqual(given, want)) {
+      throw new HttpError(401, "unauthorized", "a valid bearer token is required");
+    }
+  }
+
+  private ObjectNode pin(HttpExchange ex) throws IOException {
+    authorize(ex);
+    JsonNode req = body(ex);
+    String adapter = text(req, "adapter", null);
+    if (adapter == null || !req.path("version").canConvertToLong()) {
+      throw new HttpError(400, "invalid_request_error", "pin needs 'adapter' and a numeric 'version'");
+    }
+    long version = req.get("version").asLong();
+    if (registry.resolve(adapter + "@" + version).isEmpty()) {
+      throw new HttpError(404, "model_not_found", adapter + "@" + version + " is not held");
+    }
+    registry.pin(adapter, version);
+    return Json.MAPPER.createObjectNode().put("adapter", adapter).put("pinned", version);
+  }
+
+  private ObjectNode unpin(HttpExchange ex) throws IOException {
+    authorize(ex);
+    String adapter = text(body(ex), "adapter", null);
+    if (adapter == null || registry.latest(adapter).isEmpty()) {
+      throw new HttpError(404, "model_not_found", "unknown adapter '" + adapter + "'");
+    }
+    registry.unpin(adapter);
+    return Json.MAPPER.createObjectNode().put("adapter", adapter).put("serving",
+        registry.resolve(adapter).map(AdapterVersion::name).orElse(""));
+  }
+
+  private static @Nullable String text(JsonNode n, String key, @Nullable String dflt) {
+    JsonNode v = n.get(key);
+    if (v == null || v.isNull()) {
+      return dflt;
+    }
+    if (!v.isTextual()) {
+      throw new HttpError(400, "invalid_request_error", "'" + key + "' must be a string");
+    }
+    return v.asText();
+  }
+
+  private static double number(JsonNode n, String key, double dflt) {
+    JsonNode v = n.get(key);
+    if (v == null || v.isNull()) {
+      return dflt;
+    }
+    if (!v.isNumber()) {
+      throw new HttpError(400, "invalid_request_error", "'" + key + "' must be a number");
+    }
+    return v.asDouble();
+  }
+
+  /** Settings; base model, tokenizer and registry are required. */
+  public static final class Builder {
+    private @Nullable BaseModel base;
+    private @Nullable Tokenizer tokenizer;
+    private @Nullable AdapterRegistry registry;
+    private @Nullable SubscriberMetrics metrics;
+    private @Nullable String adminToken;
+    private BooleanSupplier ready = () -> true;
+    private String host = "0.0.0.0";
+    private int port = 8000;
+    private int threads = 4;
+
+    public Builder baseModel(BaseModel v) { base = v; return this; }
+    public Builder tokenizer(Tokenizer v) { tokenizer = v; return this; }
+    public Builder registry(AdapterRegistry v) { registry = v; return this; }
+    public Builder metrics(SubscriberMetrics v) { metrics = v; return this; }
+    /** Turns the admin endpoints on, guarded by this bearer token. */
+    public Builder adminToken(@Nullable String v) { adminToken = v; return this; }
+    /** What {@code /readyz} reports, e.g. the subscriber's {@code isReady}. */
+    public Builder readiness(BooleanSupplier v) { ready = v; return this; }
+    public Builder host(String v) { host = v; return this; }
+    public Builder port(int v) { port = v; return this; }
+    public Builder threads(int v) { threads = v; return this; }
+
+    public InferenceServer build() {
+      if (base == null || tokenizer == null || registry == null) {
+        throw new BonestreamException("the inference server needs a base model, its tokenizer and a registry");
+      }
+      if (adminToken != null && adminToken.length() < 16) {
+        throw new BonestreamException("the admin token must be at least 16 characters");
+      }
+      try {
+        return new InferenceServer(this);
+      } catch (IOException e) {
+        throw new BonestreamException("cannot listen on " + host + ":" + port + ": " + e.getMessage());
+      }
+    }
+  }
+}

@@ -1,0 +1,118 @@
+package io.bonestream.subscriber;
+
+import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.adapters.AdapterSet;
+import io.bonestream.engine.model.BaseModel;
+import io.bonestream.schemas.AdapterSnapshot;
+import io.bonestream.schemas.ClaimCheck;
+import io.bonestream.schemas.InlineAdapter;
+import java.io.IOException;
+import java.net.URI;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.Map;
+import java.util.function.LongConsumer;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.indexing.BooleanIndexing;
+import org.nd4j.linalg.indexing.conditions.Conditions;
+
+/**
+ * Turns a manifest into a served {@link AdapterVersion}, or refuses it: fetches a claim check's blob
+ * and checks its SHA-256 and size, checks the base model's fingerprint, loads the PEFT files,
+ * refuses NaN or infinite values, then runs the extra verifier.
+ */
+final class SnapshotLoader {
+  private final BaseModel base;
+  private final Map<String, BlobFetcher> fetchers;
+  private final SnapshotVerifier verifier;
+  private final LongConsumer bytesFetched;
+
+  SnapshotLoader(BaseModel base, Map<String, BlobFetcher> fetchers, SnapshotVerifier verifier,
+      LongConsumer bytesFetched) {
+    this.base = base;
+    this.fetchers = Map.copyOf(fetchers);
+    this.verifier = verifier;
+    this.bytesFetched = bytesFetched;
+  }
+
+  AdapterVersion load(AdapterSnapshot m) throws SnapshotRefusedException {
+    String name = m.getAdapterId() + "@" + m.getVersion();
+    if (!m.getBaseModel().getWeightsSha256().equals(base.fingerprint())) {
+      throw new SnapshotRefusedException(RefusalReason.BASE_MODEL_MISMATCH, name + " was trained on base "
+          + m.getBaseModel().getName() + " (" + abbreviate(m.getBaseModel().getWeightsSha256())
+          + "), not on " + base.name() + " (" + abbreviate(base.fingerprint()) + ")");
+    }
+    String config;
+    byte[] weights;
+    if (m.getPayload() instanceof InlineAdapter in) {
+      config = in.getAdapterConfigJson();
+      weights = bytes(in.getAdapterModelSafetensors());
+    } else if (m.getPayload() instanceof ClaimCheck cc) {
+      URI dir = URI.create(cc.getUri().endsWith("/") ? cc.getUri() : cc.getUri() + "/");
+      weights = fetch(dir.resolve("adapter_model.safetensors"), name);
+      byte[] cfg = fetch(dir.resolve("adapter_config.json"), name);
+      if (weights.length != cc.getSize() || !sha256(weights).equals(cc.getSha256())
+          || !sha256(cfg).equals(cc.getConfigSha256())) {
+        throw new SnapshotRefusedException(RefusalReason.TAMPERED, name + ": the blob at " + cc.getUri()
+            + " does not match the SHA-256 of its manifest");
+      }
+      config = new String(cfg, StandardCharsets.UTF_8);
+    } else {
+      throw new SnapshotRefusedException(RefusalReason.INVALID_MANIFEST, name + ": no payload");
+    }
+    AdapterSet adapters;
+    try {
+      adapters = io.bonestream.engine.peft.PeftImporter.read(config, weights, base, name);
+    } catch (BonestreamException e) {
+      RefusalReason reason = e.getMessage().contains("another base model")
+          ? RefusalReason.BASE_MODEL_MISMATCH : RefusalReason.INVALID_ADAPTER;
+      throw new SnapshotRefusedException(reason, name + ": " + e.getMessage());
+    }
+    for (Map.Entry<String, INDArray> t : adapters.peftTensors().entrySet()) {
+      if (BooleanIndexing.or(t.getValue(), Conditions.isNan())
+          || BooleanIndexing.or(t.getValue(), Conditions.isInfinite())) {
+        throw new SnapshotRefusedException(RefusalReason.NON_FINITE, name + ": tensor " + t.getKey()
+            + " holds NaN or infinite values");
+      }
+    }
+    verifier.verify(m, config, weights);
+    return new AdapterVersion(m.getAdapterId(), m.getVersion(), m.getCreatedAt(), m.getMethod(), m.getR(),
+        m.getTargetModules(), m.getStats(), adapters, base, config, weights);
+  }
+
+  private byte[] fetch(URI uri, String name) throws SnapshotRefusedException {
+    BlobFetcher f = fetchers.get(uri.getScheme() == null ? "file" : uri.getScheme());
+    if (f == null) {
+      throw new SnapshotRefusedException(RefusalReason.MISSING_BLOB, name + ": no fetcher for "
+          + uri.getScheme() + " URIs (" + uri + ")");
+    }
+    try {
+      byte[] b = f.fetch(uri);
+      bytesFetched.accept(b.length);
+      return b;
+    } catch (IOException | RuntimeException e) {
+      throw new SnapshotRefusedException(RefusalReason.MISSING_BLOB, name + ": cannot fetch " + uri + ": " + e);
+    }
+  }
+
+  static byte[] bytes(ByteBuffer b) {
+    byte[] out = new byte[b.remaining()];
+    b.duplicate().get(out);
+    return out;
+  }
+
+  static String sha256(byte[] data) {
+    try {
+      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private static String abbreviate(String h) {
+    return h.length() > 12 ? h.substring(0, 12) : h;
+  }
+}

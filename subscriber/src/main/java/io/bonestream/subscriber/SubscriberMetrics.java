@@ -1,0 +1,79 @@
+package io.bonestream.subscriber;
+
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.core.metrics.Histogram;
+import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.time.Instant;
+
+/**
+ * A subscriber's Prometheus metrics (the Prometheus Java client): per adapter the served version
+ * and its staleness (now − created_at), the apply latency (manifest read → version served),
+ * refused versions by reason, and bytes fetched from the blob store.
+ */
+public final class SubscriberMetrics {
+  private final PrometheusRegistry registry;
+  private final Counter refused;
+  private final Counter bytesFetched;
+  private final Histogram applySeconds;
+
+  public SubscriberMetrics(PrometheusRegistry registry, AdapterRegistry adapters) {
+    this.registry = registry;
+    GaugeWithCallback.builder()
+        .name("bonestream_subscriber_adapter_version")
+        .help("the version the alias of each adapter serves")
+        .labelNames("adapter")
+        .callback(cb -> adapters.adapterIds().forEach(id ->
+            adapters.resolve(id).ifPresent(v -> cb.call(v.version(), id))))
+        .register(registry);
+    GaugeWithCallback.builder()
+        .name("bonestream_subscriber_adapter_staleness_seconds")
+        .help("now minus the created_at of the version each adapter serves")
+        .labelNames("adapter")
+        .callback(cb -> adapters.adapterIds().forEach(id -> adapters.resolve(id).ifPresent(v ->
+            cb.call((Instant.now().toEpochMilli() - v.createdAt().toEpochMilli()) / 1000.0, id))))
+        .register(registry);
+    refused = Counter.builder().name("bonestream_subscriber_refused_total")
+        .help("adapter versions refused, by reason").labelNames("reason").register(registry);
+    bytesFetched = Counter.builder().name("bonestream_subscriber_fetched_bytes_total")
+        .help("bytes fetched from the blob store").register(registry);
+    applySeconds = Histogram.builder().name("bonestream_subscriber_apply_latency_seconds")
+        .help("from reading a manifest to serving its version").register(registry);
+  }
+
+  /** A registry of its own. */
+  public static SubscriberMetrics create(AdapterRegistry adapters) {
+    return new SubscriberMetrics(new PrometheusRegistry(), adapters);
+  }
+
+  void refused(RefusalReason reason) {
+    refused.labelValues(reason.name()).inc();
+  }
+
+  void fetched(long bytes) {
+    bytesFetched.inc(bytes);
+  }
+
+  void applied(double seconds) {
+    applySeconds.observe(seconds);
+  }
+
+  public PrometheusRegistry registry() {
+    return registry;
+  }
+
+  /** The metrics in Prometheus' text format. */
+  public String scrape() {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    try {
+      PrometheusTextFormatWriter.create().write(out, registry.scrape());
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return out.toString(java.nio.charset.StandardCharsets.UTF_8);
+  }
+}
