@@ -33,6 +33,10 @@ final class DemoCommand implements Callable<Integer> {
       description = "Prometheus metrics (default: ${DEFAULT-VALUE})")
   int metricsPort;
 
+  @Option(names = "--serve-port", defaultValue = "8000", paramLabel = "PORT",
+      description = "the inference server's completions API (default: ${DEFAULT-VALUE})")
+  int servePort;
+
   @Option(names = "--data-dir", paramLabel = "DIR", description = "keep state here (default: a temporary folder)")
   Path dataDir;
 
@@ -58,7 +62,7 @@ final class DemoCommand implements Callable<Integer> {
     try {
       Path modelDir = model.isAbsolute() ? model : resolveModel(model);
       Demo.run(new Demo.Settings(Durations.parse(duration, "--duration"), adapters, kafkaPort, uiPort,
-          metricsPort, dataDir, modelDir, rate), spec.commandLine().getOut(), interrupted);
+          metricsPort, servePort, dataDir, modelDir, rate), spec.commandLine().getOut(), interrupted);
     } finally {
       finished.countDown();
       try {

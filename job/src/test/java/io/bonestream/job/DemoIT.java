@@ -54,7 +54,7 @@ class DemoIT {
       }
     });
     probe.start();
-    Demo.Result r = Demo.run(new Demo.Settings(Duration.ofSeconds(60), 3, 0, ui, metrics, tmp,
+    Demo.Result r = Demo.run(new Demo.Settings(Duration.ofSeconds(60), 3, 0, ui, metrics, 0, tmp,
         TestFiles.stories260K(), 8), new PrintWriter(log, true), never);
     probe.join();
     String out = log.toString();

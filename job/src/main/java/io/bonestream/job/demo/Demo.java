@@ -15,6 +15,10 @@ import io.bonestream.operators.SharedModels;
 import io.bonestream.operators.SnapshotPolicy;
 import io.bonestream.operators.StreamingJob;
 import io.bonestream.schemas.InstructionRecord;
+import io.bonestream.subscriber.AdapterRegistry;
+import io.bonestream.subscriber.AdapterSubscriber;
+import io.bonestream.subscriber.InferenceServer;
+import io.bonestream.subscriber.SubscriberMetrics;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -31,20 +35,19 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.JobClient;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.jspecify.annotations.Nullable;
 
 /**
  * The embedded demo: a real KRaft broker and a Flink runtime in this process, the streaming
  * trainer on stories260K, a built-in instruction stream (one synthetic task per adapter, with a
- * bad record now and then for the dead-letter topic), and a subscriber that evaluates every new
- * adapter version on held-out prompts.
+ * bad record now and then for the dead-letter topic), the subscriber library feeding the reference
+ * inference server, and an evaluation of every new adapter version on held-out prompts.
  */
 public final class Demo {
   /** Settings; a null data dir means a temporary one, deleted at the end. */
   public record Settings(Duration duration, int adapters, int kafkaPort, int uiPort, int metricsPort,
-      @Nullable Path dataDir, Path modelDir, double recordsPerSecondPerAdapter) {}
+      int servePort, @Nullable Path dataDir, Path modelDir, double recordsPerSecondPerAdapter) {}
 
   /** What the demo measured: per adapter, the last evaluation. */
   public record Result(Map<String, DemoSubscriber.Evaluation> evaluations, long fed, long deadLettered) {
@@ -108,13 +111,22 @@ public final class Demo {
         .build();
     Configuration conf = LocalFlink.configuration(s.uiPort(), s.metricsPort(), 2,
         data.resolve("checkpoints").toUri().toString(), Map.of());
-    DemoSubscriber subscriber = new DemoSubscriber(model.model(), model.tokenizer(),
-        data.resolve("subscriber"), out, tasks);
+    DemoSubscriber subscriber = new DemoSubscriber(model.model(), model.tokenizer(), out, tasks);
+    // The inference side: the subscriber library feeding the reference inference server.
+    AdapterRegistry registry = AdapterRegistry.builder().build();
+    SubscriberMetrics subscriberMetrics = SubscriberMetrics.create(registry);
+    AdapterSubscriber adapters = AdapterSubscriber.builder().bootstrapServers(kafka.bootstrapServers())
+        .baseModel(model.model()).registry(registry).metrics(subscriberMetrics).build();
+    adapters.addListener(subscriber);
+    InferenceServer server = InferenceServer.builder().baseModel(model.model()).tokenizer(model.tokenizer())
+        .registry(registry).metrics(subscriberMetrics).readiness(adapters::isReady).port(s.servePort()).build();
     JobClient client = LocalFlink.start(job, conf, 5000, "bonestream-demo");
     out.println();
     out.println("Kafka bootstrap: " + kafka.bootstrapServers());
     out.println("Flink web UI:    http://localhost:" + s.uiPort());
     out.println("Metrics:         http://localhost:" + s.metricsPort() + "/metrics");
+    out.println("Completions:     http://localhost:" + server.port() + "/v1/completions  (models: /v1/models,"
+        + " e.g. " + tasks.keySet().iterator().next() + " or " + tasks.keySet().iterator().next() + "@3)");
     out.println("Topics:          " + StreamingJob.INSTRUCTIONS_TOPIC + " -> " + StreamingJob.ADAPTERS_TOPIC
         + " (dead letters: " + StreamingJob.DEAD_LETTER_TOPIC + ")");
     out.println("Running for " + s.duration().toSeconds() + " s; Ctrl-C stops earlier.");
@@ -131,11 +143,8 @@ public final class Demo {
     AtomicLong bad = new AtomicLong();
     Thread feeder = new Thread(() -> feed(kafka.bootstrapServers(), tasks, s.recordsPerSecondPerAdapter(),
         stop, fed, bad), "demo-feeder");
-    KafkaConsumer<byte[], byte[]> consumer = KafkaClients.committedReader(kafka.bootstrapServers(), new Properties());
-    Thread reader = new Thread(() -> KafkaClients.follow(consumer, StreamingJob.ADAPTERS_TOPIC,
-        r -> subscriber.accept(KafkaClients.snapshot(r.value())), stop::get), "demo-subscriber");
     feeder.start();
-    reader.start();
+    adapters.start();
     long end = System.nanoTime() + s.duration().toNanos();
     long started = System.nanoTime();
     try {
@@ -154,8 +163,8 @@ public final class Demo {
       out.flush();
       stop.set(true);
       feeder.join();
-      reader.join();
-      consumer.close();
+      adapters.close();
+      server.close();
       try {
         client.cancel().get(60, TimeUnit.SECONDS);
       } catch (Exception ignored) {

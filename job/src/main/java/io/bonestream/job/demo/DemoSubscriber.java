@@ -1,27 +1,17 @@
 package io.bonestream.job.demo;
 
-import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.adapters.AdapterSet;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.data.ExampleEncoder;
 import io.bonestream.engine.generate.Generator;
 import io.bonestream.engine.generate.Sampling;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.model.Transformer;
-import io.bonestream.engine.peft.PeftExporter;
-import io.bonestream.engine.peft.PeftImporter;
 import io.bonestream.engine.tokenizer.Tokenizer;
 import io.bonestream.engine.train.Trainer;
-import io.bonestream.operators.BlobStore;
-import io.bonestream.schemas.AdapterSnapshot;
-import io.bonestream.schemas.ClaimCheck;
-import io.bonestream.schemas.InlineAdapter;
-import java.io.IOException;
+import io.bonestream.subscriber.AdapterListener;
+import io.bonestream.subscriber.AdapterUpdate;
+import io.bonestream.subscriber.AdapterVersion;
 import java.io.PrintWriter;
-import java.net.URI;
-import java.nio.ByteBuffer;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -29,28 +19,25 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * The demo's inference-side consumer: takes each committed adapter version, checks and loads it,
- * and reports its loss on the held-out prompts of its task (against the base model's) and its
- * answer to one held-out question.
+ * The demo's view of the subscriber library: for each version the {@link
+ * io.bonestream.subscriber.AdapterSubscriber} accepts, it reports the loss on the held-out prompts
+ * of the adapter's task (against the base model's) and the answer to one held-out question.
  */
-final class DemoSubscriber {
+final class DemoSubscriber implements AdapterListener {
   /** What the subscriber measured for one version. */
   record Evaluation(String adapterId, long version, double baseLoss, double adapterLoss, String answer) {}
 
   private final BaseModel base;
   private final Tokenizer tokenizer;
-  private final Path workDir;
   private final PrintWriter out;
   private final Map<String, DemoTask> tasks;
   private final Map<DemoTask, List<Example>> heldOut = new ConcurrentHashMap<>();
   private final Map<DemoTask, Double> baseLoss = new ConcurrentHashMap<>();
-  private final Map<String, Evaluation> first = new ConcurrentHashMap<>();
   private final Map<String, Evaluation> latest = new ConcurrentHashMap<>();
 
-  DemoSubscriber(BaseModel base, Tokenizer tokenizer, Path workDir, PrintWriter out, Map<String, DemoTask> tasks) {
+  DemoSubscriber(BaseModel base, Tokenizer tokenizer, PrintWriter out, Map<String, DemoTask> tasks) {
     this.base = base;
     this.tokenizer = tokenizer;
-    this.workDir = workDir;
     this.out = out;
     this.tasks = tasks;
     ExampleEncoder enc = new ExampleEncoder(tokenizer, 64, base.config().vocabSize());
@@ -98,19 +85,24 @@ final class DemoSubscriber {
     return text;
   }
 
-  void accept(AdapterSnapshot s) {
-    DemoTask task = tasks.get(s.getAdapterId());
+  @Override
+  public void onUpdate(AdapterUpdate update) {
+    if (update instanceof AdapterUpdate.Refused r) {
+      out.printf(Locale.ROOT, "%-16s v%-3d REFUSED: %s%n", r.adapterId(), r.version(), r.message());
+      out.flush();
+      return;
+    }
+    AdapterVersion v = ((AdapterUpdate.Accepted) update).adapter();
+    DemoTask task = tasks.get(v.adapterId());
     if (task == null) {
       return;
     }
-    AdapterSet adapters = load(s);
-    Transformer model = new Transformer(adapters.mergedInto(base), null);
+    Transformer model = new Transformer(v.mergedModel(), null);
     double loss = Trainer.evaluate(model, heldOut.get(task), 8);
-    Evaluation e = new Evaluation(s.getAdapterId(), s.getVersion(), baseLoss.get(task), loss, answer(model, task));
-    first.putIfAbsent(s.getAdapterId(), e);
-    latest.put(s.getAdapterId(), e);
+    Evaluation e = new Evaluation(v.adapterId(), v.version(), baseLoss.get(task), loss, answer(model, task));
+    latest.put(v.adapterId(), e);
     out.printf(Locale.ROOT, "%-16s v%-3d step %-4d train loss %.3f | held-out loss %.3f (base %.3f) | \"%s\" -> \"%s\"%n",
-        s.getAdapterId(), s.getVersion(), s.getStats().getStep(), s.getStats().getLossEma(), loss,
+        v.adapterId(), v.version(), v.stats().getStep(), v.stats().getLossEma(), loss,
         e.baseLoss(), sampleQuestion(task), e.answer());
     out.flush();
   }
@@ -119,35 +111,4 @@ final class DemoSubscriber {
     return latest;
   }
 
-  /** The adapter of a manifest: inline bytes, or the blob of a claim check after its SHA-256 matches. */
-  private AdapterSet load(AdapterSnapshot s) {
-    Path dir = workDir.resolve(s.getAdapterId() + "@" + s.getVersion());
-    try {
-      Files.createDirectories(dir);
-      if (s.getPayload() instanceof InlineAdapter in) {
-        Files.writeString(dir.resolve(PeftExporter.ADAPTER_CONFIG), in.getAdapterConfigJson());
-        Files.write(dir.resolve(PeftExporter.ADAPTER_WEIGHTS), bytes(in.getAdapterModelSafetensors()));
-      } else {
-        ClaimCheck cc = (ClaimCheck) s.getPayload();
-        Path blob = Path.of(URI.create(cc.getUri()));
-        byte[] weights = Files.readAllBytes(blob.resolve(PeftExporter.ADAPTER_WEIGHTS));
-        if (!BlobStore.sha256(weights).equals(cc.getSha256())) {
-          throw new BonestreamException("adapter " + s.getAdapterId() + "@" + s.getVersion()
-              + ": blob SHA-256 does not match its manifest");
-        }
-        Files.write(dir.resolve(PeftExporter.ADAPTER_WEIGHTS), weights);
-        Files.copy(blob.resolve(PeftExporter.ADAPTER_CONFIG), dir.resolve(PeftExporter.ADAPTER_CONFIG),
-            java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-      }
-    } catch (IOException e) {
-      throw new BonestreamException("cannot store adapter " + s.getAdapterId() + "@" + s.getVersion() + ": " + e);
-    }
-    return PeftImporter.read(dir, base);
-  }
-
-  private static byte[] bytes(ByteBuffer b) {
-    byte[] out = new byte[b.remaining()];
-    b.duplicate().get(out);
-    return out;
-  }
 }
