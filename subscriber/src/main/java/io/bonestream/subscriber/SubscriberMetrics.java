@@ -66,6 +66,19 @@ public final class SubscriberMetrics {
     return registry;
   }
 
+  /**
+   * Serves these metrics on {@code http://<host>:<port>/metrics} with the Prometheus client's own
+   * HTTP exporter (for services without an HTTP server of their own); close it to stop.
+   */
+  public AutoCloseable serve(int port) {
+    try {
+      return io.prometheus.metrics.exporter.httpserver.HTTPServer.builder().port(port).registry(registry)
+          .buildAndStart();
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot serve metrics on port " + port, e);
+    }
+  }
+
   /** The metrics in Prometheus' text format. */
   public String scrape() {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
