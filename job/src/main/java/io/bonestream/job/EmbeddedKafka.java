@@ -9,12 +9,11 @@ import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
+import io.bonestream.engine.util.FileTrees;
 import kafka.server.KafkaConfig;
 import kafka.server.KafkaRaftServer;
 import org.apache.kafka.clients.admin.Admin;
@@ -165,7 +164,11 @@ public final class EmbeddedKafka implements AutoCloseable {
       server.awaitShutdown();
     } finally {
       if (deleteOnClose) {
-        deleteRecursively(dataDir);
+        try {
+          FileTrees.delete(dataDir);
+        } catch (IOException e) {
+          throw new UncheckedIOException("cannot delete the broker's data in " + dataDir, e);
+        }
       }
     }
   }
@@ -177,20 +180,4 @@ public final class EmbeddedKafka implements AutoCloseable {
     }
   }
 
-  static void deleteRecursively(Path dir) {
-    if (!Files.exists(dir)) {
-      return;
-    }
-    try (Stream<Path> walk = Files.walk(dir)) {
-      walk.sorted(Comparator.reverseOrder()).forEach(f -> {
-        try {
-          Files.deleteIfExists(f);
-        } catch (IOException e) {
-          throw new UncheckedIOException(e);
-        }
-      });
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-  }
 }

@@ -2,6 +2,7 @@ package io.bonestream.job;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.data.RecordParser;
 import io.bonestream.schemas.ChatMessage;
 import io.bonestream.schemas.InstructionRecord;
 import java.util.ArrayList;
@@ -30,7 +31,7 @@ public final class InstructionRecords {
       b.setMessages(ms);
     } else if (r.has("instruction")) {
       String input = r.hasNonNull("input") ? r.get("input").asText() : "";
-      b.setPrompt(text(r, "instruction") + (input.isBlank() ? "" : "\n\n" + input)).setResponse(text(r, "output"));
+      b.setPrompt(RecordParser.alpacaPrompt(text(r, "instruction"), input)).setResponse(text(r, "output"));
     } else if (r.has("prompt") || r.has("response")) {
       b.setPrompt(text(r, "prompt")).setResponse(text(r, "response"));
       if (r.hasNonNull("system")) {

@@ -76,6 +76,9 @@ class StreamingJobIT {
     try {
       snaps = StreamingHarness.readSnapshots(kafka.bootstrapServers(), prefix + ".adapters",
           Duration.ofSeconds(120), s -> s.size() >= 8);
+      // one base model in this JVM, shared by the 2 decode and the 2 training subtasks
+      assertEquals(1, io.bonestream.operators.SharedModels.loadedCount());
+      assertEquals(4, io.bonestream.operators.SharedModels.references(io.bonestream.engine.TestFiles.stories260K()));
     } finally {
       job.cancel().get();
     }

@@ -6,7 +6,6 @@ import io.bonestream.engine.peft.PeftExporter;
 import io.bonestream.engine.peft.PeftFormat;
 import io.bonestream.engine.train.StepResult;
 import io.bonestream.engine.train.Trainer;
-import io.bonestream.engine.train.TrainingState;
 import io.bonestream.engine.train.TrainingStateCodec;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.BaseModelRef;
@@ -173,7 +172,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       p.recordLoss(r.loss());
     }
     p.stepsSinceSnapshot++;
-    byte[] state = TrainingStateCodec.encode(trainer.state());
+    byte[] state = trainer.encodedState();
     trainingState.update(state);
 
     AdapterMetrics m = metrics(id);
@@ -217,7 +216,6 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
           .setPartition(Integer.parseInt(tp.substring(split + 1)))
           .setFirstOffset(r[0]).setLastOffset(r[1]).setRecords(r[2]).build());
     });
-    TrainingState s = trainer.state();
     AdapterSnapshot snapshot = AdapterSnapshot.newBuilder()
         .setAdapterId(id)
         .setVersion(p.version)
@@ -229,8 +227,8 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
         .setPeftType(format == PeftFormat.LORA ? "LORA" : "MISS")
         .setR(trainer.adapters().config().r())
         .setTargetModules(trainer.adapters().config().targetModuleNames())
-        .setStats(TrainingStats.newBuilder().setStep(s.step()).setTokens(s.tokensSeen())
-            .setExamples(s.examplesSeen()).setSkippedSteps(s.skippedSteps())
+        .setStats(TrainingStats.newBuilder().setStep(trainer.step()).setTokens(trainer.tokensSeen())
+            .setExamples(trainer.examplesSeen()).setSkippedSteps(trainer.skippedSteps())
             .setLastLoss(p.lastLoss).setLossEma(p.lossEma).setEvalLoss(null).build())
         .setLineage(lineage)
         .setPayload(payload)

@@ -1,13 +1,11 @@
 package io.bonestream.operators;
 
 import io.bonestream.engine.peft.PeftExporter;
+import io.bonestream.engine.util.Hashes;
 import io.bonestream.schemas.ClaimCheck;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.nio.charset.StandardCharsets;
-import java.util.HexFormat;
 import org.apache.flink.core.fs.FSDataOutputStream;
 import org.apache.flink.core.fs.FileSystem;
 import org.apache.flink.core.fs.Path;
@@ -37,8 +35,8 @@ public final class BlobStore {
     return ClaimCheck.newBuilder()
         .setUri(dir.toUri().toString())
         .setSize(files.weights().length)
-        .setSha256(sha256(files.weights()))
-        .setConfigSha256(sha256(config))
+        .setSha256(Hashes.sha256Hex(files.weights()))
+        .setConfigSha256(Hashes.sha256Hex(config))
         .build();
   }
 
@@ -49,11 +47,4 @@ public final class BlobStore {
     }
   }
 
-  public static String sha256(byte[] data) {
-    try {
-      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data));
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
-  }
 }

@@ -50,8 +50,14 @@ public final class SharedModels {
     }
   }
 
-  /** How many models are loaded now (for tests and metrics). */
+  /** How many model folders are loaded in this JVM now. */
   public static synchronized int loadedCount() {
     return MODELS.size();
+  }
+
+  /** How many holders share the model of {@code dir} now (0 when it is not loaded). */
+  public static synchronized int references(Path dir) {
+    Entry e = MODELS.get(dir.toAbsolutePath().normalize());
+    return e == null ? 0 : e.references;
   }
 }

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.peft.PeftExporter;
 import io.bonestream.engine.peft.PeftFormat;
+import io.bonestream.engine.util.FileTrees;
 import io.bonestream.engine.util.Json;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -163,11 +164,7 @@ public final class PeftExportSink implements AdapterListener {
           .toList();
     }
     for (int i = 0; i < versions.size() - keep; i++) {
-      try (Stream<Path> walk = Files.walk(versions.get(i))) {
-        for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-          Files.deleteIfExists(p);
-        }
-      }
+      FileTrees.delete(versions.get(i));
     }
   }
 }

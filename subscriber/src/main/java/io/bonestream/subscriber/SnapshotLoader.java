@@ -3,6 +3,7 @@ package io.bonestream.subscriber;
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.adapters.AdapterSet;
 import io.bonestream.engine.model.BaseModel;
+import io.bonestream.engine.util.Hashes;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.ClaimCheck;
 import io.bonestream.schemas.InlineAdapter;
@@ -10,9 +11,6 @@ import java.io.IOException;
 import java.net.URI;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.HexFormat;
 import java.util.Map;
 import java.util.function.LongConsumer;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -54,8 +52,8 @@ final class SnapshotLoader {
       URI dir = URI.create(cc.getUri().endsWith("/") ? cc.getUri() : cc.getUri() + "/");
       weights = fetch(dir.resolve("adapter_model.safetensors"), name);
       byte[] cfg = fetch(dir.resolve("adapter_config.json"), name);
-      if (weights.length != cc.getSize() || !sha256(weights).equals(cc.getSha256())
-          || !sha256(cfg).equals(cc.getConfigSha256())) {
+      if (weights.length != cc.getSize() || !Hashes.sha256Hex(weights).equals(cc.getSha256())
+          || !Hashes.sha256Hex(cfg).equals(cc.getConfigSha256())) {
         throw new SnapshotRefusedException(RefusalReason.TAMPERED, name + ": the blob at " + cc.getUri()
             + " does not match the SHA-256 of its manifest");
       }
@@ -102,14 +100,6 @@ final class SnapshotLoader {
     byte[] out = new byte[b.remaining()];
     b.duplicate().get(out);
     return out;
-  }
-
-  static String sha256(byte[] data) {
-    try {
-      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data));
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
   }
 
   private static String abbreviate(String h) {

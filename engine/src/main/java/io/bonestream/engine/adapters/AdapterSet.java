@@ -28,6 +28,7 @@ public final class AdapterSet {
 
   private final AdapterConfig config;
   private final Map<String, Adapter> byPath; // module path → adapter, in canonical order
+  private final @Nullable Adapter[][] byLayer; // [layer][projection ordinal]: the hot-path lookup
   private final ParameterStore store;
   private final int numLayers;
 
@@ -36,6 +37,12 @@ public final class AdapterSet {
     this.byPath = Collections.unmodifiableMap(byPath);
     this.store = store;
     this.numLayers = numLayers;
+    this.byLayer = new Adapter[numLayers][Projection.values().length];
+    for (int l = 0; l < numLayers; l++) {
+      for (Projection p : config.targets()) {
+        byLayer[l][p.ordinal()] = byPath.get(p.modulePath(l));
+      }
+    }
   }
 
   /**
@@ -102,7 +109,7 @@ public final class AdapterSet {
 
   /** The adapter of one projection, or null when it is not a target. */
   public @Nullable Adapter adapter(int layer, Projection p) {
-    return byPath.get(p.modulePath(layer));
+    return byLayer[layer][p.ordinal()];
   }
 
   /** Adapters by module path (e.g. {@code model.layers.0.self_attn.q_proj}), canonical order. */

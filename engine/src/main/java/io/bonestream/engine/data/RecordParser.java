@@ -47,8 +47,7 @@ public final class RecordParser {
     }
     if (r.has("instruction")) {
       String input = r.hasNonNull("input") ? r.get("input").asText() : "";
-      String prompt = text(r, "instruction") + (input.isBlank() ? "" : "\n\n" + input);
-      return encoder.promptResponse(null, prompt, text(r, "output"));
+      return encoder.promptResponse(null, alpacaPrompt(text(r, "instruction"), input), text(r, "output"));
     }
     if (r.has("prompt") || r.has("response")) {
       String system = r.hasNonNull("system") ? r.get("system").asText() : null;
@@ -56,6 +55,11 @@ public final class RecordParser {
     }
     throw new InvalidExampleException(Reason.MISSING_FIELD, "unrecognized record: expected "
         + "prompt/response, instruction/output, messages, or input_ids/labels");
+  }
+
+  /** The prompt of an Alpaca record: the instruction, then a blank line and the input if any. */
+  public static String alpacaPrompt(String instruction, String input) {
+    return instruction + (input.isBlank() ? "" : "\n\n" + input);
   }
 
   private static String text(JsonNode r, String field) {

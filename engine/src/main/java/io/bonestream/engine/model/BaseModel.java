@@ -2,13 +2,13 @@ package io.bonestream.engine.model;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.util.Hashes;
 import io.bonestream.engine.util.Json;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumMap;
@@ -72,7 +72,7 @@ public final class BaseModel {
     }
     ModelConfig config = ModelConfig.read(dir);
     Map<String, SafeTensors.Entry> entries = weightEntries(dir);
-    MessageDigest sha = sha256();
+    MessageDigest sha = Hashes.sha256();
     Map<String, INDArray> tensors = new TreeMap<>();
     for (SafeTensors.Entry e : entries.values()) {
       ByteBuffer raw = SafeTensors.rawBytes(e);
@@ -182,14 +182,6 @@ public final class BaseModel {
       sb.append(i == 0 ? "" : ",").append(shape[i]);
     }
     return sb.toString();
-  }
-
-  static MessageDigest sha256() {
-    try {
-      return MessageDigest.getInstance("SHA-256");
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
   }
 
   public String name() {

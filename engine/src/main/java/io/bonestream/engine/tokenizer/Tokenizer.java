@@ -5,12 +5,11 @@ import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.model.ModelConfig;
+import io.bonestream.engine.util.Hashes;
 import io.bonestream.engine.util.Json;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.Map;
 import org.jspecify.annotations.Nullable;
@@ -80,9 +79,9 @@ public final class Tokenizer implements AutoCloseable {
       hf = HuggingFaceTokenizer.builder().optTokenizerPath(file).optAddSpecialTokens(true)
           .optTruncation(false).optPadding(false).build();
       byte[] bytes = Files.readAllBytes(file);
-      String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+      String sha = Hashes.sha256Hex(bytes);
       return new Tokenizer(hf, addBos, addEos, bosId, eosId, bos, eos, size, sha, template);
-    } catch (IOException | RuntimeException | java.security.NoSuchAlgorithmException e) {
+    } catch (IOException | RuntimeException e) {
       throw new BonestreamException("cannot load tokenizer " + file + ": " + e.getMessage());
     }
   }

@@ -195,13 +195,24 @@ public final class Trainer {
 
   /** A copy of the whole training state, safe to keep while training goes on. */
   public TrainingState state() {
+    return state(true);
+  }
+
+  /**
+   * The training state in its binary form ({@link TrainingStateCodec}), encoded straight from the
+   * live tensors: one copy, not two.
+   */
+  public byte[] encodedState() {
+    return TrainingStateCodec.encode(state(false));
+  }
+
+  private TrainingState state(boolean copy) {
     Map<String, INDArray> tensors = new LinkedHashMap<>();
-    Map<String, INDArray> params = adapters.peftTensors();
-    params.forEach((k, v) -> tensors.put(k, v.dup('c')));
+    adapters.peftTensors().forEach((k, v) -> tensors.put(k, copy ? v.dup('c') : v));
     List<INDArray> st = optimizer.stateTensors();
     if (!st.isEmpty()) {
-      tensors.put(TrainingState.EXP_AVG, st.get(0).dup('c'));
-      tensors.put(TrainingState.EXP_AVG_SQ, st.get(1).dup('c'));
+      tensors.put(TrainingState.EXP_AVG, copy ? st.get(0).dup('c') : st.get(0));
+      tensors.put(TrainingState.EXP_AVG_SQ, copy ? st.get(1).dup('c') : st.get(1));
     }
     return new TrainingState(adapters.config(), config, base.fingerprint(), step, updates,
         skippedSteps, rng.state(), tokensSeen, examplesSeen, tensors);

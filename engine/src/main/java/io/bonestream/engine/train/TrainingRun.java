@@ -146,7 +146,7 @@ public final class TrainingRun {
     }
     Json.write(o.out().resolve(LOSSES), l);
     try {
-      Files.write(o.out().resolve(STATE), TrainingStateCodec.encode(trainer.state()));
+      Files.write(o.out().resolve(STATE), trainer.encodedState());
     } catch (IOException e) {
       throw new BonestreamException("cannot write " + o.out().resolve(STATE) + ": " + e.getMessage());
     }

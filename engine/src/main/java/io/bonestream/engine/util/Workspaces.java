@@ -11,8 +11,8 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * ND4J workspaces: every array created while one is open is carved out of one block that is
  * reused by the next pass, instead of a fresh native allocation per array. A fresh allocation
- * costs page faults on first touch (hundreds of microseconds for a mid-sized activation on a
- * virtual machine); a workspace makes a training step allocation-free after its first run.
+ * page-faults on first touch, which is slow on virtual machines; a workspace makes a training step
+ * allocation-free after its first run.
  *
  * <p>An array created inside a workspace is invalid once it closes: return only numbers, or
  * {@code detach()} what must outlive the scope. Workspaces belong to the calling thread.

@@ -5,6 +5,7 @@ import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.train.Rng;
 import io.bonestream.engine.train.TrainConfig;
+import io.bonestream.engine.util.FileTrees;
 import io.bonestream.job.EmbeddedKafka;
 import io.bonestream.job.KafkaClients;
 import io.bonestream.job.LocalFlink;
@@ -88,7 +89,7 @@ public final class Demo {
       }
     } finally {
       if (temporary) {
-        deleteQuietly(data);
+        FileTrees.delete(data);
       }
     }
   }
@@ -153,7 +154,7 @@ public final class Demo {
         if (System.nanoTime() < end) {
           StringBuilder v = new StringBuilder();
           subscriber.latest().forEach((id, e) -> v.append(' ').append(id).append(" v").append(e.version()));
-          out.printf(Locale.ROOT, "[%3ds] fed %d records (%d bad ones, dead-lettered); versions:%s%n",
+          out.printf(Locale.ROOT, "[%3ds] fed %d records (%d broken on purpose, for the dead-letter topic); versions:%s%n",
               (System.nanoTime() - started) / 1_000_000_000, fed.get(), bad.get(), v.length() == 0 ? " none yet" : v);
           out.flush();
         }
@@ -222,11 +223,4 @@ public final class Demo {
     }
   }
 
-  private static void deleteQuietly(Path dir) {
-    try (var walk = Files.walk(dir)) {
-      walk.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
-    } catch (IOException ignored) {
-      // a temporary folder; the OS cleans what is left
-    }
-  }
 }
