@@ -27,8 +27,9 @@ import org.apache.kafka.server.common.MetadataVersion;
 
 /**
  * A real single-node Kafka broker in KRaft mode (broker and controller in one), running in this
- * JVM: for the demo and the integration tests. Storage is formatted on start; {@link #close()}
- * stops the broker and, if asked, deletes its data.
+ * JVM: for the demo and the integration tests. Storage is formatted on first start; a broker
+ * started again on the same folder keeps its topics, records, offsets and transactions.
+ * {@link #close()} stops the broker and, if asked, deletes its data.
  */
 public final class EmbeddedKafka implements AutoCloseable {
   private static final int NODE_ID = 1;
@@ -77,7 +78,7 @@ public final class EmbeddedKafka implements AutoCloseable {
       KafkaConfig config = KafkaConfig.fromProps(p, false);
       new Formatter()
           .setPrintStream(new PrintStream(OutputStream.nullOutputStream()))
-          .setClusterId(Uuid.randomUuid().toString())
+          .setClusterId(clusterId(dataDir))
           .setNodeId(NODE_ID)
           .setDirectories(List.of(logDir))
           .setMetadataLogDirectory(logDir)
@@ -171,6 +172,25 @@ public final class EmbeddedKafka implements AutoCloseable {
         }
       }
     }
+  }
+
+  /**
+   * The cluster id of a data folder formatted before (so a restarted broker keeps its topics and
+   * offsets), or a new one.
+   */
+  private static String clusterId(Path dataDir) throws IOException {
+    Path meta = dataDir.resolve("meta.properties");
+    if (Files.exists(meta)) {
+      Properties p = new Properties();
+      try (var in = Files.newInputStream(meta)) {
+        p.load(in);
+      }
+      String id = p.getProperty("cluster.id");
+      if (id != null && !id.isBlank()) {
+        return id;
+      }
+    }
+    return Uuid.randomUuid().toString();
   }
 
   private static int freePort() throws IOException {
