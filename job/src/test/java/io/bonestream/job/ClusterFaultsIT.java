@@ -1,0 +1,172 @@
+package io.bonestream.job;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.bonestream.engine.util.FileTrees;
+import io.bonestream.job.cluster.FlinkCluster;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+
+/**
+ * Faults on a Flink cluster of separate processes (a JobManager, two TaskManagers, each a JVM on
+ * the lib folder of job/flink-lib), the job submitted as the application jar through the REST
+ * API, reading a fixed input pre-loaded into a Kafka broker in this JVM. Each faulted run must
+ * publish exactly what an uninterrupted run of the same input published ({@link ClusterAssertions}).
+ * {@code -Dbonestream.faults=long} (the Maven profile long-faults) runs more data and more faults.
+ */
+@Tag("cluster")
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class ClusterFaultsIT {
+  static final boolean LONG = "long".equals(System.getProperty("bonestream.faults"));
+  static final Path DIR = Path.of("target/cluster-it/faults").toAbsolutePath();
+  static final Duration RUN_TIMEOUT = Duration.ofMinutes(LONG ? 10 : 4);
+
+  static EmbeddedKafka kafka;
+  static int kafkaPort;
+  static FlinkCluster cluster;
+  static String jarId;
+  static ClusterInput input;
+  static ClusterRun baseline;
+  final List<ClusterRun> runs = new ArrayList<>();
+
+  @BeforeAll
+  static void startClusterAndRunBaseline() throws Exception {
+    FileTrees.delete(DIR);
+    kafka = EmbeddedKafka.start(0, DIR.resolve("kafka"), false);
+    kafkaPort = Integer.parseInt(kafka.bootstrapServers().substring(kafka.bootstrapServers().lastIndexOf(':') + 1));
+    cluster = FlinkCluster.builder().workDir(DIR.resolve("flink")).taskManagers(2).slotsPerTaskManager(2)
+        .javaOption("-Dorg.bytedeco.javacpp.cachedir=" + System.getProperty("bonestream.javacpp.cachedir"))
+        .start();
+    kafka.createTopic("in", 2, false);
+    input = ClusterInput.produce(kafka.bootstrapServers(), "in", LONG ? 160 : 64, 13);
+    jarId = cluster.rest().uploadJar(Path.of(System.getProperty("bonestream.flink.jar")));
+    baseline = new ClusterRun(cluster, kafka, jarId, input, DIR, "baseline");
+    baseline.submit(2, null);
+    baseline.awaitCompletion(input, RUN_TIMEOUT);
+    baseline.close();
+    ClusterAssertions.assertComplete(input, baseline);
+  }
+
+  @AfterAll
+  static void stopEverything() throws Exception {
+    try {
+      if (cluster != null) {
+        cluster.close();
+      }
+    } finally {
+      if (kafka != null) {
+        kafka.close();
+      }
+    }
+  }
+
+  @AfterEach
+  void cancelRuns() throws Exception {
+    for (ClusterRun r : runs) {
+      r.close();
+    }
+  }
+
+  private ClusterRun newRun(String name) {
+    ClusterRun r = new ClusterRun(cluster, kafka, jarId, input, DIR, name);
+    runs.add(r);
+    return r;
+  }
+
+  @Test
+  @org.junit.jupiter.api.Order(1)
+  void killedTaskManagersChangeNothing() throws Exception {
+    ClusterRun run = newRun("kills");
+    run.submit(2, null);
+    long total = input.totalVersions();
+    // after the k-th committed version, kill -9 the TaskManager running the first training
+    // subtask; every second time a new TaskManager replaces it at once, otherwise the survivor
+    // takes the whole job and a replacement comes only after the job runs again
+    long[] killAt = LONG ? new long[] {2, 9, 17, 26, 38, 50, 63} : new long[] {5, 17};
+    for (int i = 0; i < killAt.length; i++) {
+      run.awaitManifests(killAt[i], RUN_TIMEOUT);
+      String victim = run.awaitTrainersRunning(List.of(), Duration.ofSeconds(90)).get(0);
+      cluster.killTaskManager(victim);
+      assertTrue(run.manifests().size() < total, "the kill came after the last version: nothing to recover");
+      if (i % 2 == 0) {
+        cluster.startTaskManager();
+      } else {
+        run.awaitTrainersRunning(cluster.taskManagerIds(), Duration.ofSeconds(90));
+        cluster.startTaskManager();
+      }
+    }
+    run.awaitCompletion(input, RUN_TIMEOUT);
+    assertTrue(cluster.rest().checkpoints(run.jobId()).restoredPath() != null, "the job never restored a checkpoint");
+    ClusterAssertions.assertComplete(input, run);
+    ClusterAssertions.assertSameAs(baseline, run);
+    cluster.awaitTaskManagers(2, Duration.ofSeconds(60));
+  }
+
+  @Test
+  @org.junit.jupiter.api.Order(2)
+  void stopWithSavepointAndResumeWithAnotherParallelism() throws Exception {
+    ClusterRun run = newRun("rescale");
+    int[] parallelism = LONG ? new int[] {2, 3, 1, 4} : new int[] {2, 3};
+    long[] stopAt = LONG ? new long[] {6, 18, 30} : new long[] {10};
+    run.submit(parallelism[0], null);
+    for (int i = 0; i < stopAt.length; i++) {
+      run.awaitManifests(stopAt[i], RUN_TIMEOUT);
+      String savepoint = cluster.rest().stopWithSavepoint(run.jobId(), null, Duration.ofSeconds(120));
+      assertTrue(run.manifests().size() < input.totalVersions(), "stopped after the last version");
+      assertMoves(parallelism[i], parallelism[i + 1]);
+      run.submit(parallelism[i + 1], savepoint);
+      assertEquals(savepoint, cluster.rest().checkpoints(run.jobId()).restoredPath());
+      List<String> trainers = run.awaitTrainersRunning(List.of(), Duration.ofSeconds(90));
+      assertEquals(parallelism[i + 1], trainers.size());
+      Set<String> hosts = new HashSet<>(trainers);
+      if (parallelism[i + 1] > 2) {
+        assertEquals(2, hosts.size(), "training subtasks on both TaskManagers: " + hosts);
+      }
+    }
+    run.awaitCompletion(input, RUN_TIMEOUT);
+    ClusterAssertions.assertComplete(input, run);
+    ClusterAssertions.assertSameAs(baseline, run);
+  }
+
+  /** Some adapter trains in another subtask after the rescale (else the test would prove less). */
+  private static void assertMoves(int from, int to) {
+    boolean moved = input.adapters().stream().anyMatch(a -> subtask(a, from) != subtask(a, to));
+    assertTrue(moved, "no adapter changes subtask from parallelism " + from + " to " + to);
+  }
+
+  private static int subtask(String adapter, int parallelism) {
+    return KeyGroupRangeAssignment.assignKeyToParallelOperator(adapter, JobEnvironment.MAX_PARALLELISM, parallelism);
+  }
+
+  @Test
+  @org.junit.jupiter.api.Order(3)
+  void aBrokerRestartChangesNothing() throws Exception {
+    ClusterRun run = newRun("broker");
+    run.submit(2, null);
+    long[] restartAt = LONG ? new long[] {4, 20, 40} : new long[] {8};
+    for (long at : restartAt) {
+      run.awaitManifests(at, RUN_TIMEOUT);
+      kafka.close();
+      Thread.sleep(3000);
+      kafka = EmbeddedKafka.start(kafkaPort, DIR.resolve("kafka"), false);
+      assertNotEquals(input.totalVersions(), run.manifests().size(), "restarted after the last version");
+    }
+    run.awaitCompletion(input, RUN_TIMEOUT);
+    ClusterAssertions.assertComplete(input, run);
+    ClusterAssertions.assertSameAs(baseline, run);
+  }
+}
