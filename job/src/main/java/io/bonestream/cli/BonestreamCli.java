@@ -22,6 +22,7 @@ import picocli.CommandLine.Command;
       BenchCommand.class,
       DemoCommand.class,
       RunCommand.class,
+      SubmitCommand.class,
       ServeCommand.class,
       ProduceCommand.class,
       TailSnapshotsCommand.class,

@@ -70,6 +70,7 @@ class ClusterFaultsIT {
     } finally {
       if (kafka != null) {
         kafka.close();
+      System.out.println("broker stopped at " + run.manifests().size() + " of " + input.totalVersions() + " versions");
       }
     }
   }
@@ -101,6 +102,7 @@ class ClusterFaultsIT {
       run.awaitManifests(killAt[i], RUN_TIMEOUT);
       String victim = run.awaitTrainersRunning(List.of(), Duration.ofSeconds(90)).get(0);
       cluster.killTaskManager(victim);
+      System.out.println("killed " + victim + " at " + run.manifests().size() + " of " + total + " versions");
       assertTrue(run.manifests().size() < total, "the kill came after the last version: nothing to recover");
       if (i % 2 == 0) {
         cluster.startTaskManager();
@@ -126,6 +128,7 @@ class ClusterFaultsIT {
     for (int i = 0; i < stopAt.length; i++) {
       run.awaitManifests(stopAt[i], RUN_TIMEOUT);
       String savepoint = cluster.rest().stopWithSavepoint(run.jobId(), null, Duration.ofSeconds(120));
+      System.out.println("stopped at " + run.manifests().size() + " of " + input.totalVersions() + " versions");
       assertTrue(run.manifests().size() < input.totalVersions(), "stopped after the last version");
       assertMoves(parallelism[i], parallelism[i + 1]);
       run.submit(parallelism[i + 1], savepoint);
@@ -161,6 +164,7 @@ class ClusterFaultsIT {
     for (long at : restartAt) {
       run.awaitManifests(at, RUN_TIMEOUT);
       kafka.close();
+      System.out.println("broker stopped at " + run.manifests().size() + " of " + input.totalVersions() + " versions");
       Thread.sleep(3000);
       kafka = EmbeddedKafka.start(kafkaPort, DIR.resolve("kafka"), false);
       assertNotEquals(input.totalVersions(), run.manifests().size(), "restarted after the last version");

@@ -68,12 +68,18 @@ final class ClusterRun implements AutoCloseable {
     followers.add(t);
   }
 
-  /** Submits the job (REST: run the uploaded jar) and waits until it runs. */
+  /** Submits the job (REST: run the uploaded jar {@code jarId}) and waits until it runs. */
   String submit(int parallelism, String savepoint) {
     jobId = cluster.rest().runJar(jarId, JarRun.builder().programArgs("--config", jobYaml.toString())
         .parallelism(parallelism).savepointPath(savepoint).build());
     cluster.rest().awaitStatus(jobId, Set.of(JobStatus.RUNNING), Duration.ofSeconds(90));
     return jobId;
+  }
+
+  /** Follows a job submitted another way (flink run, bonestream submit); waits until it runs. */
+  void attach(String submittedJobId) {
+    jobId = submittedJobId;
+    cluster.rest().awaitStatus(jobId, Set.of(JobStatus.RUNNING), Duration.ofSeconds(90));
   }
 
   String jobId() {
