@@ -2,6 +2,7 @@ package io.bonestream.cli;
 
 import io.bonestream.job.Durations;
 import io.bonestream.job.demo.Demo;
+import io.bonestream.job.recovery.StopSignals;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.concurrent.Callable;
@@ -37,7 +38,8 @@ final class DemoCommand implements Callable<Integer> {
       description = "the inference server's completions API (default: ${DEFAULT-VALUE})")
   int servePort;
 
-  @Option(names = "--data-dir", paramLabel = "DIR", description = "keep state here (default: a temporary folder)")
+  @Option(names = "--data-dir", paramLabel = "DIR", description = {"keep the broker's topics and the job's state here;",
+      "a second run on it continues where the first stopped (default: a temporary folder)"})
   Path dataDir;
 
   @Option(names = "--model", defaultValue = "models/stories260K", paramLabel = "DIR", hidden = true)
@@ -48,29 +50,12 @@ final class DemoCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    // Ctrl-C / SIGTERM end the demo early but cleanly (with --data-dir: a savepoint to resume from)
     CountDownLatch interrupted = new CountDownLatch(1);
-    CountDownLatch finished = new CountDownLatch(1);
-    Thread hook = new Thread(() -> {
-      interrupted.countDown();
-      try {
-        finished.await();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    });
-    Runtime.getRuntime().addShutdownHook(hook);
-    try {
-      Path modelDir = model.isAbsolute() ? model : resolveModel(model);
-      Demo.run(new Demo.Settings(Durations.parse(duration, "--duration"), adapters, kafkaPort, uiPort,
-          metricsPort, servePort, dataDir, modelDir, rate), spec.commandLine().getOut(), interrupted);
-    } finally {
-      finished.countDown();
-      try {
-        Runtime.getRuntime().removeShutdownHook(hook);
-      } catch (IllegalStateException shuttingDown) {
-        // Ctrl-C: the hook is running and waits for us
-      }
-    }
+    StopSignals.install(interrupted::countDown);
+    Path modelDir = model.isAbsolute() ? model : resolveModel(model);
+    Demo.run(new Demo.Settings(Durations.parse(duration, "--duration"), adapters, kafkaPort, uiPort,
+        metricsPort, servePort, dataDir, modelDir, rate), spec.commandLine().getOut(), interrupted);
     return 0;
   }
 

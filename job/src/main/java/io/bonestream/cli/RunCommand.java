@@ -2,11 +2,18 @@ package io.bonestream.cli;
 
 import io.bonestream.job.JobConfig;
 import io.bonestream.job.LocalFlink;
+import io.bonestream.job.recovery.GracefulStop;
+import io.bonestream.job.recovery.Recovery;
+import io.bonestream.job.recovery.RestorePoints;
+import io.bonestream.job.recovery.StopSignals;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.StateBackendOptions;
 import org.apache.flink.core.execution.JobClient;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -14,38 +21,69 @@ import picocli.CommandLine.Option;
 
 @Command(name = "run", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Runs the streaming trainer against an existing Kafka cluster, on a Flink",
-        "runtime in this process, until Ctrl-C. Every setting comes from the YAML file;",
-        "see job/job.example.yaml for all of them."})
+        "runtime in this process, until Ctrl-C or SIGTERM, which stop it with a savepoint.",
+        "It resumes from the newest checkpoint or savepoint in the checkpoint folder.",
+        "Every setting comes from the YAML file; see job/job.example.yaml for all of them."})
 final class RunCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   @Option(names = "--config", required = true, paramLabel = "job.yaml", description = "the job's settings")
   Path config;
 
+  @Option(names = "--from-savepoint", paramLabel = "PATH",
+      description = "restore this checkpoint or savepoint folder instead of the newest one")
+  String fromSavepoint;
+
+  @Option(names = "--fresh", description = {"start without Flink state even if checkpoints exist; adapters with",
+      "published versions continue from their newest one (fresh optimizer)"})
+  boolean fresh;
+
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
     JobConfig c = JobConfig.read(config);
     Configuration conf = LocalFlink.configuration(8081, 9249, 1, c.checkpointDir(), c.flink());
-    JobClient client = LocalFlink.start(c.job(), conf, c.checkpointIntervalMs(), "bonestream");
+    Recovery.Plan plan = Recovery.plan(c.job(), c.checkpointDir(), fromSavepoint, fresh,
+        conf.get(StateBackendOptions.STATE_BACKEND));
+    plan.report().forEach(out::println);
+    out.flush();
+    JobClient client = LocalFlink.start(c.job(), conf, c.checkpointIntervalMs(), "bonestream", plan);
+    if (plan.restores()) {
+      for (String old : RestorePoints.prune(c.checkpointDir(), plan.point(), Recovery.OLDER_RESTORE_POINTS_KEPT)) {
+        out.println("removed old restore point " + old);
+      }
+    }
     out.println("streaming trainer running: job " + client.getJobID());
     out.println("  kafka:   " + c.job().bootstrapServers() + "  (" + c.job().instructionsTopic() + " -> "
         + c.job().adaptersTopic() + ", dead letters " + c.job().deadLetterTopic() + ")");
     out.println("  web UI:  http://localhost:" + conf.getString("rest.port", "8081"));
     out.println("  metrics: http://localhost:" + conf.getString("metrics.reporter.prom.port", "9249") + "/metrics");
-    out.println("Ctrl-C stops it.");
+    out.println("  state:   " + c.checkpointDir());
+    out.println("Ctrl-C or SIGTERM stops it with a savepoint; the next run resumes from there.");
     out.flush();
-    CountDownLatch done = new CountDownLatch(1);
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+
+    AtomicBoolean stopRequested = new AtomicBoolean();
+    CompletableFuture<Void> stopped = new CompletableFuture<>();
+    StopSignals.install(() -> {
+      stopRequested.set(true);
       try {
-        client.cancel().get();
-      } catch (Exception ignored) {
-        // the job may already be gone
+        GracefulStop.stop(client, c.checkpointDir(), Duration.ofMillis(c.savepointTimeoutMs()), out);
+      } finally {
+        stopped.complete(null);
       }
-      done.countDown();
-    }));
-    client.getJobExecutionResult().whenComplete((r, e) -> done.countDown());
-    done.await();
+    });
+    CompletableFuture<Throwable> ended = client.getJobExecutionResult().handle((r, e) -> e);
+    CompletableFuture.anyOf(stopped, ended).join();
+    if (stopRequested.get()) {
+      stopped.join(); // the job ends under the stop; let it finish telling where the next run resumes
+      return 0;
+    }
+    Throwable e = ended.join();
+    if (e != null) {
+      spec.commandLine().getErr().println("error: the job ended: " + e.getMessage()
+          + "; the next run resumes from the newest retained checkpoint");
+      return 1;
+    }
     return 0;
   }
 }

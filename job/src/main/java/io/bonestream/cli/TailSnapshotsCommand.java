@@ -114,6 +114,11 @@ final class TailSnapshotsCommand implements Callable<Integer> {
     } else if (s.getPayload() instanceof ClaimCheck cc) {
       n.putObject("payload").put("uri", cc.getUri()).put("size", cc.getSize()).put("sha256", cc.getSha256());
     }
+    if (s.getResumedFrom() != null) {
+      n.putObject("resumed_from").put("version", s.getResumedFrom().getVersion())
+          .put("reason", s.getResumedFrom().getReason())
+          .put("fresh_optimizer", s.getResumedFrom().getFreshOptimizer());
+    }
     n.put("offset", r.offset());
     return n;
   }

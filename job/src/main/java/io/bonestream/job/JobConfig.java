@@ -27,11 +27,13 @@ import java.util.Properties;
  * The settings of {@code bonestream run}, from a YAML file. Every key is documented in
  * {@code job/job.example.yaml}; an unknown key or an invalid value is an error naming it.
  *
+ * @param savepointTimeoutMs how long a stop waits for its savepoint before it cancels the job
+ *     (whose retained checkpoints then serve the next start)
  * @param flink Flink configuration passed through (e.g. {@code parallelism.default},
  *     {@code rest.port})
  */
 public record JobConfig(StreamingJob job, String checkpointDir, long checkpointIntervalMs,
-    Map<String, String> flink) {
+    long savepointTimeoutMs, Map<String, String> flink) {
 
   public static JobConfig read(Path file) {
     JsonNode root;
@@ -48,7 +50,7 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
     StrictNode kafka = c.section("kafka").allow("bootstrap-servers", "properties", "group-id",
         "transactional-id-prefix", "transaction-timeout");
     StrictNode topics = c.section("topics").allow("instructions", "adapters", "dead-letters");
-    StrictNode ckpt = c.section("checkpoints").allow("dir", "interval");
+    StrictNode ckpt = c.section("checkpoints").allow("dir", "interval", "savepoint-timeout");
     StrictNode batching = c.section("batching").allow("max-examples", "max-tokens",
         "max-event-time-span", "wall-clock-flush");
     StrictNode snaps = c.section("snapshots").allow("every-steps", "every-event-time",
@@ -83,7 +85,7 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
               (int) snaps.bytes("inline-limit", SnapshotPolicy.DEFAULT_INLINE_LIMIT), blobStore))
           .build();
       return new JobConfig(job, ckpt.requiredText("dir"), ckpt.millis("interval", 30_000),
-          c.properties("flink"));
+          ckpt.millis("savepoint-timeout", 120_000), c.properties("flink"));
     } catch (BonestreamException e) {
       throw new BonestreamException(name + ": " + e.getMessage());
     }

@@ -64,7 +64,7 @@ public final class KafkaClients {
 
   public static AdapterSnapshot snapshot(byte[] value) {
     try {
-      return AdapterSnapshot.getDecoder().decode(value);
+      return io.bonestream.schemas.AdapterSnapshots.decode(value);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }

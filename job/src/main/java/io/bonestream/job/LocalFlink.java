@@ -1,8 +1,14 @@
 package io.bonestream.job;
 
+import io.bonestream.job.recovery.Recovery;
+import io.bonestream.job.recovery.RestorePoints;
 import io.bonestream.operators.StreamingJob;
 import java.util.Map;
+import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.ExternalizedCheckpointRetention;
+import org.apache.flink.configuration.PipelineOptions;
+import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.core.execution.CheckpointingMode;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
@@ -14,7 +20,13 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 public final class LocalFlink {
   private LocalFlink() {}
 
-  /** The Flink settings of a local run; {@code overrides} (Flink keys) win. */
+  /** Max parallelism of local runs: the number of key groups, the most a run can be rescaled to. */
+  public static final int MAX_PARALLELISM = 128;
+
+  /**
+   * The Flink settings of a local run; {@code overrides} (Flink keys) win. Checkpoints are retained
+   * when the job is cancelled; savepoints go to {@code <checkpointDir>/savepoints}.
+   */
   public static Configuration configuration(int uiPort, int metricsPort, int parallelism,
       String checkpointDir, Map<String, String> overrides) {
     Configuration conf = new Configuration();
@@ -28,8 +40,22 @@ public final class LocalFlink {
     conf.setString("state.backend.type", "hashmap");
     conf.setString("execution.checkpointing.dir", checkpointDir);
     conf.setString("execution.checkpointing.num-retained", "2");
+    conf.set(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION,
+        ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION);
+    conf.set(CheckpointingOptions.SAVEPOINT_DIRECTORY, RestorePoints.savepointDir(checkpointDir));
+    conf.set(PipelineOptions.MAX_PARALLELISM, MAX_PARALLELISM);
     overrides.forEach(conf::setString);
     return conf;
+  }
+
+  /** Starts the job, restored from {@code plan}'s checkpoint or savepoint when it has one. */
+  public static JobClient start(StreamingJob job, Configuration conf, long checkpointIntervalMs,
+      String name, Recovery.Plan plan) throws Exception {
+    Configuration c = new Configuration(conf);
+    if (plan.restores()) {
+      c.set(StateRecoveryOptions.SAVEPOINT_PATH, plan.point().path());
+    }
+    return start(job, c, checkpointIntervalMs, name);
   }
 
   public static JobClient start(StreamingJob job, Configuration conf, long checkpointIntervalMs,

@@ -16,6 +16,10 @@ final class AdapterMetrics {
   final Counter steps;
   final Counter skippedSteps;
   final Counter snapshots;
+  /** Times the adapter continued from a published version instead of its own state. */
+  final Counter resumptions;
+  /** Blob folders of never-published versions removed on start. */
+  final Counter orphanBlobsRemoved;
   final Histogram stepMillis;
   volatile double lastLoss = Double.NaN;
   volatile double lossEma = Double.NaN;
@@ -32,6 +36,8 @@ final class AdapterMetrics {
     steps = g.counter("steps");
     skippedSteps = g.counter("skipped_steps");
     snapshots = g.counter("snapshots");
+    resumptions = g.counter("resumptions");
+    orphanBlobsRemoved = g.counter("orphan_blobs_removed");
     stepMillis = g.histogram("step_time_ms", new DescriptiveStatisticsHistogram(500));
     g.gauge("loss_last", (Gauge<Double>) () -> lastLoss);
     g.gauge("loss_ema", (Gauge<Double>) () -> lossEma);

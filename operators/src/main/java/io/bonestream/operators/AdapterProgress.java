@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.Map;
 import java.util.TreeMap;
+import org.jspecify.annotations.Nullable;
 
 /**
  * An adapter's stream bookkeeping beside its training state, kept in Flink state: the version
@@ -16,7 +17,8 @@ import java.util.TreeMap;
  * version). Encoded with {@link #encode()} / {@link #decode(byte[])}.
  */
 final class AdapterProgress {
-  private static final int FORMAT = 1;
+  /** 2 added the step, the base fingerprint and the pending resumption; 1 is still read. */
+  private static final int FORMAT = 2;
   static final double EMA_DECAY = 0.9;
 
   long version;
@@ -30,6 +32,17 @@ final class AdapterProgress {
   long oldestBufferedEventTime = Long.MIN_VALUE;
   /** "topic partition" → {first offset, last offset, records}; sorted, so versions list it in order. */
   final TreeMap<String, long[]> lineage = new TreeMap<>();
+  /** The trainer's step after its last step; -1 when unknown (state written by format 1). */
+  long step = -1;
+  /** The base model the adapter trains on; null when unknown (format 1). */
+  @Nullable String baseFingerprint;
+  /**
+   * Set when the adapter continued from somewhere other than its own state (see the manifest's
+   * {@code resumed_from}); told by the next version, then cleared. 0 = nothing to tell.
+   */
+  long resumedFromVersion;
+  @Nullable String resumedReason;
+  boolean resumedFreshOptimizer;
 
   void recordLoss(double loss) {
     lastLoss = loss;
@@ -70,6 +83,11 @@ final class AdapterProgress {
           out.writeLong(v);
         }
       }
+      out.writeLong(step);
+      out.writeUTF(baseFingerprint == null ? "" : baseFingerprint);
+      out.writeLong(resumedFromVersion);
+      out.writeUTF(resumedReason == null ? "" : resumedReason);
+      out.writeBoolean(resumedFreshOptimizer);
       return bytes.toByteArray();
     } catch (IOException e) {
       throw new UncheckedIOException(e);
@@ -81,7 +99,7 @@ final class AdapterProgress {
     try {
       DataInputStream in = new DataInputStream(new ByteArrayInputStream(data));
       int format = in.readByte();
-      if (format != FORMAT) {
+      if (format != 1 && format != FORMAT) {
         throw new IllegalStateException("adapter progress format " + format + " is not supported");
       }
       p.version = in.readLong();
@@ -96,6 +114,15 @@ final class AdapterProgress {
       int n = in.readInt();
       for (int i = 0; i < n; i++) {
         p.lineage.put(in.readUTF(), new long[] {in.readLong(), in.readLong(), in.readLong()});
+      }
+      if (format >= 2) {
+        p.step = in.readLong();
+        String fp = in.readUTF();
+        p.baseFingerprint = fp.isEmpty() ? null : fp;
+        p.resumedFromVersion = in.readLong();
+        String reason = in.readUTF();
+        p.resumedReason = reason.isEmpty() ? null : reason;
+        p.resumedFreshOptimizer = in.readBoolean();
       }
     } catch (IOException e) {
       throw new UncheckedIOException(e);

@@ -1,6 +1,8 @@
 package io.bonestream.operators;
 
 import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.engine.adapters.AdapterSet;
+import io.bonestream.engine.peft.PeftImporter;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.peft.PeftExporter;
 import io.bonestream.engine.peft.PeftFormat;
@@ -9,8 +11,10 @@ import io.bonestream.engine.train.Trainer;
 import io.bonestream.engine.train.TrainingStateCodec;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.BaseModelRef;
+import io.bonestream.schemas.ClaimCheck;
 import io.bonestream.schemas.InlineAdapter;
 import io.bonestream.schemas.OffsetRange;
+import io.bonestream.schemas.ResumedFrom;
 import io.bonestream.schemas.TrainingStats;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
@@ -18,9 +22,12 @@ import java.nio.file.Paths;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import org.apache.flink.api.common.TaskInfo;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
@@ -29,7 +36,11 @@ import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
 import org.apache.flink.util.Collector;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The training operator, keyed by adapter id. Per adapter it keeps in Flink state the engine's
@@ -43,37 +54,65 @@ import org.apache.flink.util.Collector;
  * <p>The frozen base model is shared per JVM ({@link SharedModels}). Live trainers are cached per
  * adapter (least recently used first out); the state is rewritten after every step, so a cached
  * trainer is always equal to its state and eviction or restore loses nothing.
+ *
+ * <p>Versions never go backwards: on start the operator reads which versions the adapters topic
+ * already holds ({@link PublishedVersions}). An adapter without state whose versions were
+ * published (its checkpoint was lost or deleted, or the job started {@code --fresh}) continues from
+ * its newest published snapshot with a fresh optimizer; an adapter whose restored state is older
+ * than what was published (an old savepoint) numbers its next version after the newest published
+ * one. Either way the next manifest says so in {@code resumed_from}. Blob folders above an adapter's
+ * version (written for transactions that never committed) are removed then too.
  */
 public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingItem, EncodedRecord> {
+  private static final Logger LOG = LoggerFactory.getLogger(AdapterTrainer.class);
+  /** Operator uid in the job graph: checkpoints and savepoints find the state under it. */
+  public static final String UID = "trainer";
+
+  /** The engine's training state ({@link TrainingStateCodec}) per adapter. */
+  public static ValueStateDescriptor<byte[]> trainingStateDescriptor() {
+    return new ValueStateDescriptor<>("training-state", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
+  }
+
+  /** The adapter's {@link AdapterProgress} (version, statistics, buffer and lineage bookkeeping). */
+  public static ValueStateDescriptor<byte[]> progressDescriptor() {
+    return new ValueStateDescriptor<>("progress", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
+  }
+
   private final String modelDir;
   private final AdapterProfiles profiles;
   private final BatchPolicy batchPolicy;
   private final SnapshotPolicy snapshotPolicy;
   private final int maxCachedAdapters;
+  private final @Nullable PublishedVersions published;
 
   private transient SharedModels.Loaded shared;
+  private transient Map<String, PublishedVersions.Ref> publishedIndex;
+  private transient Set<String> reconciled;
   private transient ValueState<byte[]> trainingState;
   private transient ValueState<byte[]> progressState;
   private transient ListState<TrainingItem> buffer;
   private transient Map<String, Trainer> trainers;
   private transient Map<String, AdapterMetrics> metrics;
 
-  public AdapterTrainer(String modelDir, AdapterProfiles profiles, BatchPolicy batchPolicy,
-      SnapshotPolicy snapshotPolicy, int maxCachedAdapters) {
+  /**
+   * @param published the adapters topic, read on start so that versions never go backwards; null
+   *     turns that off (only for tests that show what it prevents)
+   */
+  AdapterTrainer(String modelDir, AdapterProfiles profiles, BatchPolicy batchPolicy,
+      SnapshotPolicy snapshotPolicy, int maxCachedAdapters, @Nullable PublishedVersions published) {
     this.modelDir = modelDir;
     this.profiles = profiles;
     this.batchPolicy = batchPolicy;
     this.snapshotPolicy = snapshotPolicy;
     this.maxCachedAdapters = maxCachedAdapters;
+    this.published = published;
   }
 
   @Override
   public void open(OpenContext context) {
     shared = SharedModels.acquire(modelPath());
-    trainingState = getRuntimeContext().getState(new ValueStateDescriptor<>("training-state",
-        PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO));
-    progressState = getRuntimeContext().getState(new ValueStateDescriptor<>("progress",
-        PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO));
+    trainingState = getRuntimeContext().getState(trainingStateDescriptor());
+    progressState = getRuntimeContext().getState(progressDescriptor());
     buffer = getRuntimeContext().getListState(new ListStateDescriptor<>("buffer",
         TypeInformation.of(TrainingItem.class)));
     trainers = new LinkedHashMap<>(16, 0.75f, true) {
@@ -83,6 +122,13 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       }
     };
     metrics = new HashMap<>();
+    reconciled = new HashSet<>();
+    TaskInfo task = getRuntimeContext().getTaskInfo();
+    int maxParallelism = task.getMaxNumberOfParallelSubtasks();
+    int parallelism = task.getNumberOfParallelSubtasks();
+    int subtask = task.getIndexOfThisSubtask();
+    publishedIndex = published == null ? new HashMap<>() : published.scan(id ->
+        KeyGroupRangeAssignment.assignKeyToParallelOperator(id, maxParallelism, parallelism) == subtask);
   }
 
   private Path modelPath() {
@@ -104,7 +150,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       ctx.timerService().registerProcessingTimeTimer(
           ctx.timerService().currentProcessingTime() + snapshotPolicy.everyWallClockMs());
     }
-    AdapterProgress p = progress();
+    AdapterProgress p = progress(id);
     // A record this much event time after the oldest buffered one closes the buffered batch.
     if (batchPolicy.maxEventTimeSpanMs() > 0 && item.hasEventTime() && p.bufferedCount > 0
         && p.oldestBufferedEventTime != Long.MIN_VALUE
@@ -132,7 +178,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   @Override
   public void onTimer(long timestamp, OnTimerContext ctx, Collector<EncodedRecord> out) throws Exception {
     String id = ctx.getCurrentKey();
-    AdapterProgress p = progress();
+    AdapterProgress p = progress(id);
     if (batchPolicy.wallClockFlushMs() > 0 && p.bufferedCount > 0) {
       train(id, p, out);
     }
@@ -172,6 +218,8 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       p.recordLoss(r.loss());
     }
     p.stepsSinceSnapshot++;
+    p.step = trainer.step();
+    p.baseFingerprint = shared.model().fingerprint();
     byte[] state = trainer.encodedState();
     trainingState.update(state);
 
@@ -232,10 +280,16 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
             .setLastLoss(p.lastLoss).setLossEma(p.lossEma).setEvalLoss(null).build())
         .setLineage(lineage)
         .setPayload(payload)
+        .setResumedFrom(p.resumedFromVersion <= 0 ? null : ResumedFrom.newBuilder()
+            .setVersion(p.resumedFromVersion).setReason(p.resumedReason)
+            .setFreshOptimizer(p.resumedFreshOptimizer).build())
         .build();
     out.collect(EncodedRecord.of(id, snapshot));
     p.stepsSinceSnapshot = 0;
     p.lineage.clear();
+    p.resumedFromVersion = 0;
+    p.resumedReason = null;
+    p.resumedFreshOptimizer = false;
     p.lastSnapshotEventTime = p.lastTrainedEventTime;
     AdapterMetrics m = metrics(id);
     m.snapshots.inc();
@@ -243,9 +297,87 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     m.snapshotBytes = size;
   }
 
-  private AdapterProgress progress() throws Exception {
+  private AdapterProgress progress(String id) throws Exception {
     byte[] b = progressState.value();
-    return b == null ? new AdapterProgress() : AdapterProgress.decode(b);
+    AdapterProgress p = b == null ? new AdapterProgress() : AdapterProgress.decode(b);
+    if (reconciled.add(id)) {
+      reconcileWithPublished(id, p);
+    }
+    return p;
+  }
+
+  /**
+   * Once per adapter after start: makes sure the next version number is above every published
+   * one (see the class comment), and removes blobs of versions that were never published.
+   */
+  private void reconcileWithPublished(String id, AdapterProgress p) throws Exception {
+    PublishedVersions.Ref ref = publishedIndex.remove(id);
+    if (ref != null && ref.version() > p.version) {
+      if (p.version == 0 && trainingState.value() == null) {
+        continueFromPublished(id, p, published.fetch(ref));
+      } else {
+        LOG.warn("adapter {}: the restored state is at version {} but version {} was already published; "
+            + "its next version will be {}", id, p.version, ref.version(), ref.version() + 1);
+        p.resumedFromVersion = p.version;
+        p.resumedReason = "STALE_STATE";
+        p.resumedFreshOptimizer = false;
+        p.version = ref.version();
+        metrics(id).resumptions.inc();
+      }
+    }
+    for (String orphan : BlobStore.removeVersionsAbove(snapshotPolicy.blobStoreUri(), id, p.version)) {
+      LOG.info("adapter {}: removed blob {} of a version that was never published", id, orphan);
+      metrics(id).orphanBlobsRemoved.inc();
+    }
+  }
+
+  /** An adapter without state continues from its newest published snapshot, fresh optimizer. */
+  private void continueFromPublished(String id, AdapterProgress p, AdapterSnapshot m) {
+    String name = id + "@" + m.getVersion();
+    AdapterProfile profile = profiles.forAdapter(id);
+    Trainer t;
+    String reason;
+    if (m.getBaseModel().getWeightsSha256().equals(shared.model().fingerprint())) {
+      String config;
+      byte[] weights;
+      if (m.getPayload() instanceof InlineAdapter in) {
+        config = in.getAdapterConfigJson();
+        weights = new byte[in.getAdapterModelSafetensors().remaining()];
+        in.getAdapterModelSafetensors().duplicate().get(weights);
+      } else {
+        BlobStore.AdapterBlob blob = BlobStore.read((ClaimCheck) m.getPayload());
+        config = blob.configJson();
+        weights = blob.weights();
+      }
+      AdapterSet adapters = PeftImporter.read(config, weights, shared.model(), name);
+      TrainingStats s = m.getStats();
+      t = Trainer.continueFrom(shared.model(), adapters, profile.train(), s.getStep(), s.getSkippedSteps(),
+          s.getTokens(), s.getExamples());
+      p.lastLoss = s.getLastLoss();
+      p.lossEma = s.getLossEma();
+      reason = "NO_STATE";
+      LOG.warn("adapter {} has no state but version {} was published: continuing from it at step {} with a "
+          + "fresh optimizer", id, m.getVersion(), s.getStep());
+    } else {
+      t = Trainer.create(shared.model(), profile.adapter(), profile.train());
+      reason = "BASE_MODEL_CHANGED";
+      LOG.warn("adapter {} has no state and its newest published version {} was trained on another base model "
+          + "({}): starting a new adapter on {}, numbered after it", id, m.getVersion(),
+          m.getBaseModel().getName(), shared.model().name());
+    }
+    trainers.put(id, t);
+    p.version = m.getVersion();
+    p.step = t.step();
+    p.baseFingerprint = shared.model().fingerprint();
+    p.resumedFromVersion = m.getVersion();
+    p.resumedReason = reason;
+    p.resumedFreshOptimizer = true;
+    metrics(id).resumptions.inc();
+    try {
+      trainingState.update(t.encodedState());
+    } catch (Exception e) {
+      throw new IllegalStateException("cannot store the training state of " + id, e);
+    }
   }
 
   /** The live trainer of an adapter: cached, or rebuilt from its state, or new from its profile. */

@@ -6,7 +6,11 @@ import io.bonestream.schemas.ClaimCheck;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.flink.core.fs.FSDataInputStream;
 import org.apache.flink.core.fs.FSDataOutputStream;
+import org.apache.flink.core.fs.FileStatus;
 import org.apache.flink.core.fs.FileSystem;
 import org.apache.flink.core.fs.Path;
 
@@ -38,6 +42,63 @@ public final class BlobStore {
         .setSha256(Hashes.sha256Hex(files.weights()))
         .setConfigSha256(Hashes.sha256Hex(config))
         .build();
+  }
+
+  /** A PEFT adapter folder's two files. */
+  public record AdapterBlob(String configJson, byte[] weights) {}
+
+  /** The adapter folder a claim check points at, checked against its SHA-256 sums. */
+  public static AdapterBlob read(ClaimCheck claim) {
+    Path dir = new Path(claim.getUri());
+    try {
+      FileSystem fs = dir.getFileSystem();
+      byte[] weights = read(fs, new Path(dir, PeftExporter.ADAPTER_WEIGHTS));
+      byte[] config = read(fs, new Path(dir, PeftExporter.ADAPTER_CONFIG));
+      if (weights.length != claim.getSize() || !Hashes.sha256Hex(weights).equals(claim.getSha256())
+          || !Hashes.sha256Hex(config).equals(claim.getConfigSha256())) {
+        throw new IllegalStateException("the blob at " + dir + " does not match its claim check's SHA-256");
+      }
+      return new AdapterBlob(new String(config, StandardCharsets.UTF_8), weights);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read the adapter blob at " + dir, e);
+    }
+  }
+
+  /**
+   * Removes the version folders of an adapter numbered above {@code version}: blobs written for
+   * manifests whose transactions never committed (the job failed or stopped before). No committed
+   * manifest can point at them, because versions above the adapter's current one were never
+   * published. Returns the folders removed.
+   */
+  public static List<String> removeVersionsAbove(String rootUri, String adapterId, long version) {
+    if (!AdapterIds.isValid(adapterId)) {
+      throw new IllegalArgumentException("invalid adapter id: " + adapterId);
+    }
+    Path dir = new Path(rootUri, adapterId);
+    List<String> removed = new ArrayList<>();
+    try {
+      FileSystem fs = dir.getFileSystem();
+      if (!fs.exists(dir)) {
+        return removed;
+      }
+      FileStatus[] entries = fs.listStatus(dir);
+      for (FileStatus s : entries == null ? new FileStatus[0] : entries) {
+        String name = s.getPath().getName();
+        if (s.isDir() && name.matches("[0-9]{1,18}") && Long.parseLong(name) > version) {
+          fs.delete(s.getPath(), true);
+          removed.add(s.getPath().toUri().toString());
+        }
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot list or clean the blobs of " + adapterId + " in " + dir, e);
+    }
+    return removed;
+  }
+
+  private static byte[] read(FileSystem fs, Path file) throws IOException {
+    try (FSDataInputStream in = fs.open(file)) {
+      return in.readAllBytes();
+    }
   }
 
   private static void write(FileSystem fs, Path file, byte[] data) throws IOException {

@@ -31,9 +31,11 @@ public final class StreamingJob {
   public static final String DEAD_LETTER_TOPIC = "bonestream.dlq";
 
   private final Builder b;
+  private final String baseModelFingerprint;
 
-  private StreamingJob(Builder b) {
+  private StreamingJob(Builder b, String baseModelFingerprint) {
     this.b = b;
+    this.baseModelFingerprint = baseModelFingerprint;
   }
 
   public static Builder builder() {
@@ -64,6 +66,11 @@ public final class StreamingJob {
     return b.profiles;
   }
 
+  /** The fingerprint of the base model in {@link #modelDir()}, read when the job was built. */
+  public String baseModelFingerprint() {
+    return baseModelFingerprint;
+  }
+
   /** Adds the pipeline to {@code env}. */
   public void addTo(StreamExecutionEnvironment env) {
     KafkaSource<KafkaInput> source = KafkaSource.<KafkaInput>builder()
@@ -89,9 +96,11 @@ public final class StreamingJob {
     SingleOutputStreamOperator<EncodedRecord> manifests = items
         .keyBy(i -> i.adapterId, TypeInformation.of(String.class))
         .process(new AdapterTrainer(b.modelDir, b.profiles, b.batchPolicy, b.snapshotPolicy,
-            b.maxCachedAdapters), TypeInformation.of(EncodedRecord.class))
+            b.maxCachedAdapters, b.continueFromPublished
+                ? new PublishedVersions(b.bootstrapServers, b.kafkaProperties, b.adaptersTopic) : null),
+            TypeInformation.of(EncodedRecord.class))
         .name("train-adapters")
-        .uid("trainer");
+        .uid(AdapterTrainer.UID);
     if (b.manifestStep != null) {
       manifests = manifests.map(b.manifestStep, TypeInformation.of(EncodedRecord.class))
           .name("manifest-step").uid("manifest-step");
@@ -135,6 +144,7 @@ public final class StreamingJob {
     private long transactionTimeoutMs = 600_000;
     private long partitionDiscoveryMs = 30_000;
     private int maxCachedAdapters = 64;
+    private boolean continueFromPublished = true;
     private @Nullable BaseModel validatedWith;
     private @Nullable MapFunction<EncodedRecord, EncodedRecord> manifestStep;
 
@@ -156,6 +166,12 @@ public final class StreamingJob {
     public Builder transactionTimeoutMs(long v) { transactionTimeoutMs = v; return this; }
     public Builder partitionDiscoveryMs(long v) { partitionDiscoveryMs = v; return this; }
     public Builder maxCachedAdapters(int v) { maxCachedAdapters = v; return this; }
+
+    /**
+     * Whether the trainer reads the adapters topic on start so that versions never go backwards
+     * (default true; see {@link AdapterTrainer}). Off only to show, in tests, what it prevents.
+     */
+    public Builder continueFromPublished(boolean v) { continueFromPublished = v; return this; }
 
     /**
      * A step every encoded manifest passes through before the sink (e.g. to sign it); it must be
@@ -188,8 +204,9 @@ public final class StreamingJob {
       if (!Files.isDirectory(Paths.get(modelDir))) {
         throw new BonestreamException("model folder not found: " + modelDir);
       }
-      profiles.validate(validatedWith != null ? validatedWith : BaseModel.load(Paths.get(modelDir)));
-      return new StreamingJob(this);
+      BaseModel model = validatedWith != null ? validatedWith : BaseModel.load(Paths.get(modelDir));
+      profiles.validate(model);
+      return new StreamingJob(this, model.fingerprint());
     }
 
     private static void require(Object v, String what) {

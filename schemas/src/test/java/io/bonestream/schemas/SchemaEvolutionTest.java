@@ -98,4 +98,52 @@ class SchemaEvolutionTest {
       assertEquals(s, AdapterSnapshot.getDecoder().decode(AdapterSnapshot.getEncoder().encode(s)));
     }
   }
+
+  @Test
+  void manifestsOfEverySchemaVersionStayReadable() throws Exception {
+    // a compacted adapters topic keeps manifests written by earlier releases
+    Schema v1 = AdapterSnapshots.schemaVersion(1);
+    assertEquals(SchemaCompatibilityType.COMPATIBLE,
+        SchemaCompatibility.checkReaderWriterCompatibility(AdapterSnapshot.getClassSchema(), v1).getType());
+    GenericRecord old = new GenericData.Record(v1);
+    old.put("adapter_id", "a");
+    old.put("version", 7L);
+    old.put("created_at", 5L);
+    GenericRecord base = new GenericData.Record(v1.getField("base_model").schema());
+    base.put("name", "m");
+    base.put("weights_sha256", "0".repeat(64));
+    old.put("base_model", base);
+    old.put("tokenizer_sha256", "1".repeat(64));
+    old.put("method", "bone");
+    old.put("peft_type", "MISS");
+    old.put("r", 8);
+    old.put("target_modules", List.of("q_proj"));
+    GenericRecord stats = new GenericData.Record(v1.getField("stats").schema());
+    stats.put("step", 14L);
+    stats.put("tokens", 2L);
+    stats.put("examples", 3L);
+    stats.put("skipped_steps", 0L);
+    stats.put("last_loss", 1.5);
+    stats.put("loss_ema", 1.5);
+    old.put("stats", stats);
+    old.put("lineage", List.of());
+    GenericRecord inline = new GenericData.Record(v1.getField("payload").schema().getTypes().get(0));
+    inline.put("adapter_config_json", "{}");
+    inline.put("adapter_model_safetensors", ByteBuffer.wrap(new byte[] {1, 2}));
+    old.put("payload", inline);
+    ByteBuffer b = new BinaryMessageEncoder<GenericRecord>(GenericData.get(), v1).encode(old);
+    byte[] bytes = new byte[b.remaining()];
+    b.get(bytes);
+
+    assertThrows(MissingSchemaException.class, () -> AdapterSnapshot.getDecoder().decode(bytes));
+    AdapterSnapshot read = AdapterSnapshots.decode(bytes);
+    assertEquals(7, read.getVersion());
+    assertEquals(14, read.getStats().getStep());
+    assertEquals(null, read.getResumedFrom());
+    assertEquals(Instant.ofEpochMilli(5), read.getCreatedAt());
+
+    AdapterSnapshot now = AdapterSnapshot.newBuilder(read).setResumedFrom(ResumedFrom.newBuilder()
+        .setVersion(6).setReason("NO_STATE").setFreshOptimizer(true).build()).build();
+    assertEquals(now, AdapterSnapshots.decode(AdapterSnapshots.encode(now)));
+  }
 }

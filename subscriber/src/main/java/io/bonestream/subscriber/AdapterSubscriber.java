@@ -3,6 +3,7 @@ package io.bonestream.subscriber;
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.schemas.AdapterSnapshot;
+import io.bonestream.schemas.AdapterSnapshots;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.HashMap;
@@ -136,7 +137,7 @@ public final class AdapterSubscriber implements AutoCloseable {
     long started = System.nanoTime();
     AdapterSnapshot m;
     try {
-      m = AdapterSnapshot.getDecoder().decode(r.value());
+      m = AdapterSnapshots.decode(r.value());
     } catch (IOException | RuntimeException e) {
       String key = r.key() == null ? "?" : new String(r.key(), java.nio.charset.StandardCharsets.UTF_8);
       refused(key, -1, RefusalReason.INVALID_MANIFEST, "offset " + r.offset() + ": " + e.getMessage());

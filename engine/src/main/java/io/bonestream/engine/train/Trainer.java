@@ -56,6 +56,21 @@ public final class Trainer {
     return new Trainer(base, adapters, config, new Rng(config.seed()));
   }
 
+  /**
+   * Continues published adapter tensors (e.g. the newest snapshot of an adapter whose training state
+   * was lost) with a fresh optimizer, keeping the counters it had reached (step, skipped steps,
+   * tokens, examples) so that the schedule and the reported progress go on from there.
+   */
+  public static Trainer continueFrom(BaseModel base, AdapterSet adapters, TrainConfig config, long step,
+      long skippedSteps, long tokensSeen, long examplesSeen) {
+    Trainer t = new Trainer(base, adapters, config, new Rng(config.seed()));
+    t.step = step;
+    t.skippedSteps = skippedSteps;
+    t.tokensSeen = tokensSeen;
+    t.examplesSeen = examplesSeen;
+    return t;
+  }
+
   /** Continues from a saved state; the base model must be the one it was trained on. */
   public static Trainer restore(BaseModel base, TrainingState state) {
     return restore(base, state, state.trainConfig());

@@ -9,6 +9,9 @@ import io.bonestream.engine.util.FileTrees;
 import io.bonestream.job.EmbeddedKafka;
 import io.bonestream.job.KafkaClients;
 import io.bonestream.job.LocalFlink;
+import io.bonestream.job.recovery.GracefulStop;
+import io.bonestream.job.recovery.Recovery;
+import io.bonestream.job.recovery.RestorePoints;
 import io.bonestream.operators.AdapterProfile;
 import io.bonestream.operators.AdapterProfiles;
 import io.bonestream.operators.BatchPolicy;
@@ -59,6 +62,11 @@ public final class Demo {
     public double adapterLoss(String adapter) {
       return evaluations.get(adapter).adapterLoss();
     }
+
+    /** The newest version of {@code adapter} the demo evaluated. */
+    public long version(String adapter) {
+      return evaluations.get(adapter).version();
+    }
   }
 
   private Demo() {}
@@ -83,7 +91,7 @@ public final class Demo {
       kafka.createTopic(StreamingJob.DEAD_LETTER_TOPIC, 1, false);
       SharedModels.Loaded model = SharedModels.acquire(s.modelDir());
       try {
-        return runWith(s, out, interrupted, kafka, model, data, tasks);
+        return runWith(s, out, interrupted, kafka, model, data, tasks, temporary);
       } finally {
         SharedModels.release(s.modelDir());
       }
@@ -95,7 +103,7 @@ public final class Demo {
   }
 
   private static Result runWith(Settings s, PrintWriter out, CountDownLatch interrupted, EmbeddedKafka kafka,
-      SharedModels.Loaded model, Path data, Map<String, DemoTask> tasks) throws Exception {
+      SharedModels.Loaded model, Path data, Map<String, DemoTask> tasks, boolean temporary) throws Exception {
     AdapterProfile profile = new AdapterProfile(
         AdapterConfig.builder().method(AdapterMethod.BAT).r(4).build(),
         TrainConfig.builder().lr(1e-2).batchSize(8).maxSeqLen(64).build());
@@ -110,8 +118,10 @@ public final class Demo {
         .maxSeqLen(64)
         .transactionalIdPrefix("bonestream-demo")
         .build();
-    Configuration conf = LocalFlink.configuration(s.uiPort(), s.metricsPort(), 2,
-        data.resolve("checkpoints").toUri().toString(), Map.of());
+    String checkpoints = data.resolve("checkpoints").toUri().toString();
+    Configuration conf = LocalFlink.configuration(s.uiPort(), s.metricsPort(), 2, checkpoints, Map.of());
+    // a second run on the same --data-dir continues where the first stopped
+    Recovery.Plan plan = Recovery.plan(job, checkpoints, null, false, "hashmap");
     DemoSubscriber subscriber = new DemoSubscriber(model.model(), model.tokenizer(), out, tasks);
     // The inference side: the subscriber library feeding the reference inference server.
     AdapterRegistry registry = AdapterRegistry.builder().build();
@@ -121,8 +131,12 @@ public final class Demo {
     adapters.addListener(subscriber);
     InferenceServer server = InferenceServer.builder().baseModel(model.model()).tokenizer(model.tokenizer())
         .registry(registry).metrics(subscriberMetrics).readiness(adapters::isReady).port(s.servePort()).build();
-    JobClient client = LocalFlink.start(job, conf, 5000, "bonestream-demo");
+    JobClient client = LocalFlink.start(job, conf, 5000, "bonestream-demo", plan);
+    if (plan.restores()) {
+      RestorePoints.prune(checkpoints, plan.point(), Recovery.OLDER_RESTORE_POINTS_KEPT);
+    }
     out.println();
+    plan.report().forEach(out::println);
     out.println("Kafka bootstrap: " + kafka.bootstrapServers());
     out.println("Flink web UI:    http://localhost:" + s.uiPort());
     out.println("Metrics:         http://localhost:" + s.metricsPort() + "/metrics");
@@ -146,6 +160,9 @@ public final class Demo {
         stop, fed, bad), "demo-feeder");
     feeder.start();
     adapters.start();
+    if (adapters.awaitReady(Duration.ofSeconds(60))) {
+      subscriber.goLive(); // reports the versions a restarted demo begins with
+    }
     long end = System.nanoTime() + s.duration().toNanos();
     long started = System.nanoTime();
     try {
@@ -166,10 +183,14 @@ public final class Demo {
       feeder.join();
       adapters.close();
       server.close();
-      try {
-        client.cancel().get(60, TimeUnit.SECONDS);
-      } catch (Exception ignored) {
-        // already finished or failed; nothing to cancel
+      if (temporary) {
+        try {
+          client.cancel().get(60, TimeUnit.SECONDS);
+        } catch (Exception ignored) {
+          // already finished or failed; nothing to cancel
+        }
+      } else {
+        GracefulStop.stop(client, checkpoints, Duration.ofMinutes(1), out);
       }
     }
     out.println();

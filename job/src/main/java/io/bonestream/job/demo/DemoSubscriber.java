@@ -34,6 +34,9 @@ final class DemoSubscriber implements AdapterListener {
   private final Map<DemoTask, List<Example>> heldOut = new ConcurrentHashMap<>();
   private final Map<DemoTask, Double> baseLoss = new ConcurrentHashMap<>();
   private final Map<String, Evaluation> latest = new ConcurrentHashMap<>();
+  /** Until the subscriber has caught up with the topic: the newest version per adapter, unevaluated. */
+  private final Map<String, AdapterVersion> catchingUp = new java.util.TreeMap<>();
+  private boolean live;
 
   DemoSubscriber(BaseModel base, Tokenizer tokenizer, PrintWriter out, Map<String, DemoTask> tasks) {
     this.base = base;
@@ -85,14 +88,35 @@ final class DemoSubscriber implements AdapterListener {
     return text;
   }
 
+  /**
+   * Called once the subscriber has caught up with the adapters topic: evaluates and prints the
+   * versions a restarted demo begins with (a fresh one has none), then reports each new version.
+   */
+  synchronized void goLive() {
+    live = true;
+    if (!catchingUp.isEmpty()) {
+      out.println("versions already published (from an earlier run on this --data-dir):");
+    }
+    catchingUp.values().forEach(this::evaluate);
+    catchingUp.clear();
+  }
+
   @Override
-  public void onUpdate(AdapterUpdate update) {
+  public synchronized void onUpdate(AdapterUpdate update) {
     if (update instanceof AdapterUpdate.Refused r) {
       out.printf(Locale.ROOT, "%-16s v%-3d REFUSED: %s%n", r.adapterId(), r.version(), r.message());
       out.flush();
       return;
     }
     AdapterVersion v = ((AdapterUpdate.Accepted) update).adapter();
+    if (!live) {
+      catchingUp.put(v.adapterId(), v); // evaluating the whole history would only delay the start
+      return;
+    }
+    evaluate(v);
+  }
+
+  private void evaluate(AdapterVersion v) {
     DemoTask task = tasks.get(v.adapterId());
     if (task == null) {
       return;
