@@ -8,7 +8,8 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 /**
  * The entry point of the application jar on a Flink cluster ({@code flink run}, or the REST API's
  * {@code /jars/:id/run}): {@code --config job.yaml}, the settings of {@code bonestream run}. It
- * builds the same pipeline on the cluster's environment; the cluster's own config.yaml decides the
+ * builds the same pipeline on the cluster's environment, with checkpoints in the file's checkpoint
+ * folder, laid out as {@code run} keeps them. The cluster's own config.yaml decides the
  * state backend, restarts and default parallelism (the file's {@code flink:} section is for
  * {@code run}'s in-process runtime only). The file and the model folder it names must be readable
  * where the program runs: the JobManager (REST) or the client ({@code flink run}), and the model on
@@ -22,7 +23,8 @@ public final class FlinkApplication {
   public static void main(String[] args) throws Exception {
     JobConfig c = JobConfig.read(configFile(args));
     StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
-    // checkpoints go where the file says, as with run: one place to find them for any runtime
+    // checkpoints go where run keeps them (<dir>/<job id>/chk-<n>); savepoints go where the stop
+    // request says, else to the cluster's execution.checkpointing.savepoint-dir
     Configuration checkpoints = new Configuration();
     checkpoints.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, c.checkpointDir());
     env.configure(checkpoints);

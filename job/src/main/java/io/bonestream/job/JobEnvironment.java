@@ -11,10 +11,10 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 public final class JobEnvironment {
   /**
    * The key groups of the adapters' keyed state: the most subtasks the job can be rescaled to. A
-   * savepoint restores only into the same value, so it never changes (it is also Flink's default
-   * for parallelism up to 85, what local runs of earlier builds used).
+   * savepoint restores only into the same value: one value for every runtime, so that state moves
+   * between {@code run} and a cluster.
    */
-  public static final int MAX_PARALLELISM = 128;
+  public static final int MAX_PARALLELISM = LocalFlink.MAX_PARALLELISM;
 
   private JobEnvironment() {}
 

@@ -35,25 +35,28 @@ import java.util.stream.LongStream;
 final class ClusterAssertions {
   private ClusterAssertions() {}
 
+  /** What a run published, as its read_committed consumers saw it, and where its blobs are. */
+  record RunOutput(String name, List<AdapterSnapshot> manifests, List<DeadLetter> deadLetters, Path blobs) {}
+
   /** Checks a run on its own: versions, lineage, dead letters, blobs. */
-  static void assertComplete(ClusterInput input, ClusterRun run) {
+  static void assertComplete(ClusterInput input, RunOutput run) {
     List<AdapterSnapshot> seen = run.manifests();
     Set<String> ids = new HashSet<>();
     for (AdapterSnapshot s : seen) {
       assertTrue(ids.add(s.getAdapterId() + "@" + s.getVersion()),
-          run.name + ": a read_committed consumer saw " + s.getAdapterId() + "@" + s.getVersion() + " twice");
+          run.name() + ": a read_committed consumer saw " + s.getAdapterId() + "@" + s.getVersion() + " twice");
     }
     for (String adapter : input.adapters()) {
       List<AdapterSnapshot> mine = seen.stream().filter(s -> s.getAdapterId().equals(adapter)).toList();
       assertEquals(LongStream.rangeClosed(1, input.versionsOf(adapter)).boxed().toList(),
-          mine.stream().map(AdapterSnapshot::getVersion).toList(), run.name + ": " + adapter + "'s versions");
+          mine.stream().map(AdapterSnapshot::getVersion).toList(), run.name() + ": " + adapter + "'s versions");
       assertEquals(input.good.get(adapter), trainedOffsets(input, adapter, mine),
-          run.name + ": " + adapter + "'s lineage must cover each of its records once");
+          run.name() + ": " + adapter + "'s lineage must cover each of its records once");
       for (AdapterSnapshot s : mine) {
         if (s.getPayload() instanceof ClaimCheck c) {
           byte[] blob = blob(c);
-          assertEquals(c.getSize(), blob.length, run.name + ": " + adapter + "@" + s.getVersion() + " blob size");
-          assertEquals(c.getSha256(), Hashes.sha256Hex(blob), run.name + ": " + adapter + "@" + s.getVersion()
+          assertEquals(c.getSize(), blob.length, run.name() + ": " + adapter + "@" + s.getVersion() + " blob size");
+          assertEquals(c.getSha256(), Hashes.sha256Hex(blob), run.name() + ": " + adapter + "@" + s.getVersion()
               + " blob SHA-256");
         }
       }
@@ -65,8 +68,8 @@ final class ClusterAssertions {
       String adapter = new String(toBytes(d.getOriginalKey()), java.nio.charset.StandardCharsets.UTF_8);
       lettered.computeIfAbsent(adapter, k -> new TreeSet<>()).add(new ClusterInput.Offset(d.getPartition(), d.getOffset()));
     }
-    assertEquals(input.badCount(), letters.size(), run.name + ": every broken record dead-lettered once");
-    assertEquals(input.bad, lettered, run.name + ": the dead letters are the broken records");
+    assertEquals(input.badCount(), letters.size(), run.name() + ": every broken record dead-lettered once");
+    assertEquals(input.bad, lettered, run.name() + ": the dead letters are the broken records");
   }
 
   /**
@@ -94,10 +97,10 @@ final class ClusterAssertions {
   }
 
   /** Checks that {@code run} published exactly what {@code baseline} did. */
-  static void assertSameAs(ClusterRun baseline, ClusterRun run) {
+  static void assertSameAs(RunOutput baseline, RunOutput run) {
     Map<String, AdapterSnapshot> expected = byId(baseline.manifests());
     Map<String, AdapterSnapshot> actual = byId(run.manifests());
-    assertEquals(expected.keySet(), actual.keySet(), run.name + ": versions differ from " + baseline.name);
+    assertEquals(expected.keySet(), actual.keySet(), run.name() + ": versions differ from " + baseline.name());
     int claimChecks = 0;
     for (String id : expected.keySet()) {
       AdapterSnapshot e = expected.get(id);
@@ -105,18 +108,18 @@ final class ClusterAssertions {
       if (e.getPayload() instanceof ClaimCheck ec) {
         claimChecks++;
         ClaimCheck ac = (ClaimCheck) a.getPayload();
-        assertArrayEquals(blob(ec), blob(ac), run.name + ": " + id + " blob bytes");
+        assertArrayEquals(blob(ec), blob(ac), run.name() + ": " + id + " blob bytes");
       }
-      assertEquals(comparable(e, baseline), comparable(a, run), run.name + ": " + id + " differs from " + baseline.name);
+      assertEquals(comparable(e, baseline), comparable(a, run), run.name() + ": " + id + " differs from " + baseline.name());
     }
     assertTrue(claimChecks > 0, "the input has no adapter over the inline limit");
   }
 
   /** The manifest without what must differ between runs: its creation time, its blob's folder. */
-  private static AdapterSnapshot comparable(AdapterSnapshot s, ClusterRun run) {
+  private static AdapterSnapshot comparable(AdapterSnapshot s, RunOutput run) {
     AdapterSnapshot.Builder b = AdapterSnapshot.newBuilder(s).setCreatedAt(Instant.EPOCH);
     if (s.getPayload() instanceof ClaimCheck c) {
-      String relative = run.blobs.relativize(Path.of(URI.create(c.getUri()))).toString();
+      String relative = run.blobs().relativize(Path.of(URI.create(c.getUri()))).toString();
       b.setPayload(ClaimCheck.newBuilder(c).setUri(relative).build());
     }
     return b.build();

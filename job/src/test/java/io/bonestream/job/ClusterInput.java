@@ -31,7 +31,7 @@ final class ClusterInput {
   final Map<String, Set<Offset>> good = new TreeMap<>();
   final Map<String, Set<Offset>> bad = new TreeMap<>();
 
-  private ClusterInput(String topic) {
+  ClusterInput(String topic) {
     this.topic = topic;
   }
 

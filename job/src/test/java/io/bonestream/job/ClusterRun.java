@@ -120,6 +120,10 @@ final class ClusterRun implements AutoCloseable {
     return List.copyOf(deadLetters);
   }
 
+  ClusterAssertions.RunOutput output() {
+    return new ClusterAssertions.RunOutput(name, manifests(), deadLetters(), blobs);
+  }
+
   /** Waits until the consumer has seen {@code n} manifests. */
   void awaitManifests(long n, Duration timeout) {
     await(() -> manifests.size() >= n, timeout, () -> "saw " + manifests.size() + " of " + n + " versions");

@@ -99,7 +99,7 @@ class ClusterSubmitIT {
     run.attach(find(resume, "JobID ([0-9a-f]{32})"));
     assertEquals(savepoint, cluster.rest().checkpoints(run.jobId()).restoredPath());
     run.awaitCompletion(input, TIMEOUT);
-    ClusterAssertions.assertComplete(input, run);
+    ClusterAssertions.assertComplete(input, run.output());
   }
 
   /** The first group of {@code regex} in the process's output. */
@@ -130,7 +130,7 @@ class ClusterSubmitIT {
     run.attach(jobId(resumed));
     assertEquals(savepoint, cluster.rest().checkpoints(run.jobId()).restoredPath());
     run.awaitCompletion(input, TIMEOUT);
-    ClusterAssertions.assertComplete(input, run);
+    ClusterAssertions.assertComplete(input, run.output());
   }
 
   private static String jobId(Result r) {
