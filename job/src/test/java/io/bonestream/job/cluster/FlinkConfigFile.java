@@ -38,9 +38,13 @@ final class FlinkConfigFile {
     }
   }
 
-  /** The value as written (YAML), or null. */
+  /** The value (unquoted), or null. */
   String get(String key) {
-    return values.get(key);
+    String v = values.get(key);
+    if (v != null && v.length() >= 2 && v.startsWith("\"") && v.endsWith("\"")) {
+      return v.substring(1, v.length() - 1).replace("\\\"", "\"").replace("\\\\", "\\");
+    }
+    return v;
   }
 
   /** Sets a key to a string value (quoted when YAML needs it). */

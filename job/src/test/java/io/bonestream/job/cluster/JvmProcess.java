@@ -13,9 +13,9 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 
 /**
- * A child JVM (a Flink process, the flink client) with its output in a log file. {@link #kill()}
- * is kill -9 of it and its descendants; every process still alive when this JVM exits is killed
- * the same way, so a failed or interrupted test leaves none behind.
+ * A child process (a Flink JVM, started by a script that execs it) with its output in a file.
+ * {@link #kill()} is kill -9 of it and its descendants; every process still alive when this JVM
+ * exits is killed the same way, so a failed or interrupted test leaves none behind.
  */
 public final class JvmProcess implements AutoCloseable {
   private static final Set<JvmProcess> LIVE = ConcurrentHashMap.newKeySet();
@@ -34,19 +34,8 @@ public final class JvmProcess implements AutoCloseable {
     this.output = output;
   }
 
-  /**
-   * Starts {@code java jvmArgs -cp classpath mainClass args} with extra environment variables,
-   * stdout and stderr appended to {@code output}.
-   */
-  public static JvmProcess start(String name, List<String> jvmArgs, String classpath, String mainClass,
-      List<String> args, Map<String, String> env, Path output) {
-    List<String> command = new ArrayList<>();
-    command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    command.addAll(jvmArgs);
-    command.add("-cp");
-    command.add(classpath);
-    command.add(mainClass);
-    command.addAll(args);
+  /** Starts {@code command} with extra environment variables, stdout and stderr appended to {@code output}. */
+  public static JvmProcess start(String name, List<String> command, Map<String, String> env, Path output) {
     try {
       Files.createDirectories(output.getParent());
       ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true)
