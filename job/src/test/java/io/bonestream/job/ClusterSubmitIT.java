@@ -23,8 +23,11 @@ import org.apache.flink.api.common.JobStatus;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
 
 /**
  * The ways onto a Flink session cluster of separate processes: Flink's own command line client
@@ -33,6 +36,7 @@ import org.junit.jupiter.api.Test;
  * resumes from it, and the run still publishes every version once.
  */
 @Tag("cluster")
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ClusterSubmitIT {
   static final Path DIR = Path.of("target/cluster-it/submit").toAbsolutePath();
   static final Path JAR = Path.of(System.getProperty("bonestream.flink.jar"));
@@ -75,12 +79,37 @@ class ClusterSubmitIT {
   }
 
   private ClusterRun newRun(String name) {
-    ClusterRun r = new ClusterRun(cluster, kafka, null, input, DIR, name);
+    return track(new ClusterRun(cluster, kafka, null, input, DIR, name));
+  }
+
+  private ClusterRun track(ClusterRun r) {
     runs.add(r);
     return r;
   }
 
+  /**
+   * ND4J remembers the class loader of the first job that touched it in a JVM; once that job is
+   * gone, a lookup it had not needed yet (here: the first adapter created on the TaskManager) must
+   * still work. First in this class: the TaskManager must not have trained anything before.
+   */
   @Test
+  @Order(1)
+  void aJobAfterAnotherOnTheSameTaskManagerTrains() throws Exception {
+    kafka.createTopic("nothing", 1, false);
+    String jarId = cluster.rest().uploadJar(JAR);
+    ClusterRun idle = track(new ClusterRun(cluster, kafka, jarId, new ClusterInput("nothing"), DIR, "idle"));
+    idle.submit(2, null);
+    idle.awaitTrainersRunning(List.of(), Duration.ofSeconds(90)); // the model is loaded: ND4J is up
+    idle.cancel();
+
+    ClusterRun run = track(new ClusterRun(cluster, kafka, jarId, input, DIR, "after-another"));
+    run.submit(2, null);
+    run.awaitManifests(4, Duration.ofSeconds(90));
+    cluster.rest().deleteJar(jarId);
+  }
+
+  @Test
+  @Order(2)
   void flinkRunAndFlinkStopDriveTheApplicationJar() throws Exception {
     ClusterRun run = newRun("flink-cli");
     JvmProcess submit = cluster.runClient("flink-run", TIMEOUT, "run", "-d", "-p", "2", JAR.toString(),
@@ -111,6 +140,7 @@ class ClusterSubmitIT {
   }
 
   @Test
+  @Order(3)
   void bonestreamSubmitRunsTheJarThroughTheRestApi() throws Exception {
     ClusterRun run = newRun("submit");
     Result first = submit("--jobmanager", cluster.restUrl(), "--config", run.jobYaml.toString(),
@@ -140,6 +170,7 @@ class ClusterSubmitIT {
   }
 
   @Test
+  @Order(4)
   void mistakesAreOneLineThatSaysWhat() throws Exception {
     Path yaml = ClusterJobFiles.write(DIR, kafka.bootstrapServers(), "in", "mistakes");
     Result noCluster = submit("--jobmanager", "http://localhost:" + closedPort(), "--config",

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.util.Hashes;
 import io.bonestream.engine.util.Json;
+import io.bonestream.engine.util.Nd4jClassLoader;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -67,6 +68,7 @@ public final class BaseModel {
    * {@code dataType} (FLOAT, or DOUBLE for gradient checks).
    */
   public static BaseModel load(Path dir, DataType dataType) {
+    Nd4jClassLoader.useNd4jsOwn(); // every job loads its model first: no stale class loader after it
     if (!Files.isDirectory(dir)) {
       throw new BonestreamException("model folder not found: " + dir);
     }
