@@ -60,6 +60,8 @@ class RunRestartIT {
         client.cancel().get();
       }
       assertEquals(total, expected.size(), "the reference run published " + expected.size() + " versions");
+      assertTrue(expected.stream().filter(m -> m.getAdapterId().equals("gamma"))
+          .allMatch(m -> m.getPayload() instanceof io.bonestream.schemas.ClaimCheck), "gamma goes by claim check");
 
       // the interrupted one: four processes, a quarter of the records produced before each
       Path config = yaml("rr", bootstrap);
