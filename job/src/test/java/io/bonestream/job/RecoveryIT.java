@@ -100,6 +100,29 @@ class RecoveryIT {
   }
 
   @Test
+  void aStopWhoseSavepointDoesNotComeInTimeCancelsAndTheRetainedCheckpointServes() throws Exception {
+    JobConfig c = JobConfig.read(yaml("fallback", "", 1, 2, TestFiles.stories260K(), "rc.instructions"));
+    JobClient client = LocalFlink.start(c.job(), LocalFlink.configuration(0, freePort(), 1, c.checkpointDir(),
+        c.flink()), c.checkpointIntervalMs(), "recovery-it-fallback",
+        Recovery.plan(c.job(), c.checkpointDir(), null, false, "hashmap"));
+    // wait for a completed checkpoint, then give the savepoint no time at all
+    long deadline = System.nanoTime() + Duration.ofSeconds(120).toNanos();
+    while (io.bonestream.job.recovery.RestorePoints.list(c.checkpointDir()).isEmpty()
+        && System.nanoTime() < deadline) {
+      Thread.sleep(200);
+    }
+    StringWriter out = new StringWriter();
+    GracefulStop.stop(client, c.checkpointDir(), Duration.ZERO, new PrintWriter(out));
+    assertTrue(out.toString().contains("no savepoint") && out.toString().contains("the next start resumes from"),
+        out.toString());
+    Recovery.Plan next = Recovery.plan(c.job(), c.checkpointDir(), null, false, "hashmap");
+    // normally the retained checkpoint; a savepoint that still completed under the cancel would do too
+    assertTrue(next.restores(), next.report().toString());
+    assertTrue(out.toString().contains(next.point().path().replace("file:///", "file:/")) || out.toString()
+        .contains(next.point().path()), out + "\n" + next.report());
+  }
+
+  @Test
   void anotherBaseModelIsRefusedNamingBothFingerprints() throws Exception {
     Path other = tmp.resolve("other-model");
     copy(TestFiles.stories260K(), other);
