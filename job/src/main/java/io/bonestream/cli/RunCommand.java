@@ -1,5 +1,6 @@
 package io.bonestream.cli;
 
+import io.bonestream.engine.BonestreamException;
 import io.bonestream.job.JobConfig;
 import io.bonestream.job.LocalFlink;
 import io.bonestream.job.recovery.GracefulStop;
@@ -41,6 +42,9 @@ final class RunCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
+    if (fresh && fromSavepoint != null) {
+      throw new BonestreamException("--fresh and --from-savepoint exclude each other");
+    }
     JobConfig c = JobConfig.read(config);
     Configuration conf = LocalFlink.configuration(8081, 9249, 1, c.checkpointDir(), c.flink());
     Recovery.Plan plan = Recovery.plan(c.job(), c.checkpointDir(), fromSavepoint, fresh,

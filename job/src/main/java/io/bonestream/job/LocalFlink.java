@@ -45,6 +45,10 @@ public final class LocalFlink {
     conf.set(CheckpointingOptions.SAVEPOINT_DIRECTORY, RestorePoints.savepointDir(checkpointDir));
     conf.set(PipelineOptions.MAX_PARALLELISM, MAX_PARALLELISM);
     overrides.forEach(conf::setString);
+    if (!overrides.containsKey("taskmanager.numberOfTaskSlots")) {
+      // enough slots for the configured parallelism, or the job waits for resources forever
+      conf.setString("taskmanager.numberOfTaskSlots", conf.getString("parallelism.default", "1"));
+    }
     return conf;
   }
 

@@ -143,4 +143,16 @@ class BadInputTest {
     }
     return model;
   }
+
+  @Test
+  void runRestoreMistakes() throws IOException {
+    Path yaml = tmp.resolve("job.yaml");
+    Files.writeString(yaml, "kafka:\n  bootstrap-servers: localhost:1\nmodel: " + TestFiles.stories260K()
+        + "\ncheckpoints:\n  dir: " + tmp.resolve("ckpt").toUri() + "\nblob-store: " + tmp.resolve("b").toUri()
+        + "\nadapter-defaults:\n  r: 4\n");
+    assertOneLineError(Cli.run("run", "--config", yaml.toString(), "--fresh", "--from-savepoint", "x"), 1,
+        "exclude each other");
+    assertOneLineError(Cli.run("run", "--config", yaml.toString(), "--from-savepoint",
+        tmp.resolve("no-such-savepoint").toString()), 1, "no checkpoint or savepoint at");
+  }
 }

@@ -35,6 +35,9 @@ import org.jspecify.annotations.Nullable;
  *       {@code top_p}, {@code seed}.
  *   <li>{@code GET /v1/models}: the base model, every adapter alias and every held version.
  *   <li>{@code GET /metrics} (Prometheus), {@code GET /healthz}, {@code GET /readyz} (caught up).
+ *   <li>{@code GET /}: the status page (every adapter's served, latest and held versions, pin,
+ *       staleness, refusals, and a plot of its losses by version), refreshing itself from
+ *       {@code GET /status.json}; self-contained, nothing loaded from elsewhere.
  *   <li>{@code POST /admin/pin} {@code {"adapter","version"}} and {@code POST /admin/unpin}
  *       {@code {"adapter"}}: need {@code Authorization: Bearer <token>}; off without a token.
  * </ul>
@@ -50,6 +53,8 @@ public final class InferenceServer implements AutoCloseable {
   private final BooleanSupplier ready;
   private final HttpServer http;
   private final ExecutorService executor;
+  private final AdapterHistory history = new AdapterHistory(2000);
+  private final byte[] statusPage;
 
   private InferenceServer(Builder b) throws IOException {
     this.base = b.base;
@@ -58,6 +63,8 @@ public final class InferenceServer implements AutoCloseable {
     this.metrics = b.metrics;
     this.adminToken = b.adminToken;
     this.ready = b.ready;
+    this.statusPage = statusPage();
+    registry.addListener(history);
     this.http = HttpServer.create(new InetSocketAddress(b.host, b.port), 0);
     this.executor = Executors.newFixedThreadPool(b.threads);
     http.setExecutor(executor);
@@ -68,9 +75,8 @@ public final class InferenceServer implements AutoCloseable {
     http.createContext("/readyz", this::readyz);
     http.createContext("/admin/pin", ex -> handle(ex, "POST", this::pin));
     http.createContext("/admin/unpin", ex -> handle(ex, "POST", this::unpin));
-    http.createContext("/", ex -> handle(ex, "GET", e -> {
-      throw new HttpError(404, "not_found", "no such endpoint: " + e.getRequestURI().getPath());
-    }));
+    http.createContext("/status.json", ex -> handle(ex, "GET", e -> status()));
+    http.createContext("/", this::root);
     http.start();
   }
 
@@ -85,8 +91,101 @@ public final class InferenceServer implements AutoCloseable {
 
   @Override
   public void close() {
+    registry.removeListener(history);
     http.stop(0);
     executor.shutdownNow();
+  }
+
+  private static byte[] statusPage() {
+    try (var in = InferenceServer.class.getResourceAsStream("status.html")) {
+      if (in == null) {
+        throw new IllegalStateException("status.html is missing from the subscriber jar");
+      }
+      return in.readAllBytes();
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+  }
+
+  /** {@code GET /} is the status page; any other unknown path is a JSON 404. */
+  private void root(HttpExchange ex) throws IOException {
+    if (!ex.getRequestURI().getPath().equals("/")) {
+      handle(ex, "GET", e -> {
+        throw new HttpError(404, "not_found", "no such endpoint: " + e.getRequestURI().getPath());
+      });
+      return;
+    }
+    if (!ex.getRequestMethod().equals("GET")) {
+      handle(ex, "GET", e -> null);
+      return;
+    }
+    ex.getResponseHeaders().set("Content-Type", "text/html; charset=utf-8");
+    ex.getResponseHeaders().set("Cache-Control", "no-store");
+    ex.sendResponseHeaders(200, statusPage.length);
+    try (OutputStream out = ex.getResponseBody()) {
+      out.write(statusPage);
+    }
+    ex.close();
+  }
+
+  /** What the status page shows, as JSON. */
+  private ObjectNode status() {
+    ObjectNode res = Json.MAPPER.createObjectNode();
+    res.put("base_model", base.name());
+    res.put("ready", ready.getAsBoolean());
+    ArrayNode list = res.putArray("adapters");
+    java.util.TreeSet<String> ids = new java.util.TreeSet<>(registry.adapterIds());
+    ids.addAll(history.adapterIds());
+    Instant now = Instant.now();
+    for (String id : ids) {
+      ObjectNode a = list.addObject();
+      a.put("id", id);
+      Optional<AdapterVersion> serving = registry.resolve(id);
+      Optional<AdapterVersion> latest = registry.latest(id);
+      putVersion(a, "serving", serving.map(AdapterVersion::version));
+      putVersion(a, "latest", latest.map(AdapterVersion::version));
+      putVersion(a, "pinned", registry.pinned(id));
+      ArrayNode held = a.putArray("held");
+      registry.versions(id).forEach(v -> held.add(v.version()));
+      if (latest.isPresent()) {
+        a.put("staleness_seconds", Math.max(0, java.time.Duration.between(latest.get().createdAt(), now).toMillis() / 1000.0));
+      } else {
+        a.putNull("staleness_seconds");
+      }
+      a.put("refused", history.refusedCount(id));
+      AdapterHistory.Refusal last = history.lastRefusal(id);
+      if (last != null) {
+        a.putObject("last_refusal").put("version", last.version()).put("reason", last.reason().name())
+            .put("message", last.message());
+      }
+      ArrayNode points = a.putArray("points");
+      for (AdapterHistory.Point p : history.points(id)) {
+        ObjectNode n = points.addObject();
+        n.put("version", p.version());
+        n.put("step", p.step());
+        n.put("created_at", p.createdAt().toString());
+        putFinite(n, "last_loss", p.lastLoss());
+        putFinite(n, "loss_ema", p.lossEma());
+        putFinite(n, "eval_loss", p.evalLoss() == null ? Double.NaN : p.evalLoss());
+      }
+    }
+    return res;
+  }
+
+  private static void putVersion(ObjectNode n, String key, Optional<Long> v) {
+    if (v.isPresent()) {
+      n.put(key, v.get());
+    } else {
+      n.putNull(key);
+    }
+  }
+
+  private static void putFinite(ObjectNode n, String key, double v) {
+    if (Double.isFinite(v)) {
+      n.put(key, v);
+    } else {
+      n.putNull(key);
+    }
   }
 
   /** A request error with its HTTP status. */
