@@ -143,12 +143,9 @@ public final class FlinkRestClient {
     }
     JsonNode op = r.path("operation");
     String location = op.hasNonNull("location") ? op.get("location").asText() : null;
-    String failure = null;
-    if (op.hasNonNull("failure-cause")) {
-      JsonNode cause = op.get("failure-cause");
-      failure = cause.path("serialized-throwable").isMissingNode()
-          ? cause.toString() : cause.path("class").asText() + ": " + cause.path("stack-trace").asText().split("\n")[0];
-    }
+    // a failure is Flink's serialized exception: its stack trace starts with "Class: message"
+    String failure = op.hasNonNull("failure-cause")
+        ? firstLine(op.get("failure-cause").path("stack-trace").asText(op.get("failure-cause").toString())) : null;
     return new SavepointStatus(true, location, failure);
   }
 
@@ -200,17 +197,6 @@ public final class FlinkRestClient {
     }
     return out;
   }
-
-  /** The ids of the jobs the cluster knows, with their status. */
-  public List<JobSummary> jobs() {
-    List<JobSummary> out = new ArrayList<>();
-    for (JsonNode j : send(request("/jobs").GET().build()).path("jobs")) {
-      out.add(new JobSummary(j.path("id").asText(), JobStatus.valueOf(j.path("status").asText())));
-    }
-    return out;
-  }
-
-  public record JobSummary(String id, JobStatus status) {}
 
   /** A parallel instance of an operator: its index, status and the TaskManager it runs on. */
   public record Subtask(int index, String status, String taskManagerId) {}

@@ -51,7 +51,6 @@ public final class FlinkCluster implements AutoCloseable {
         .set("io.tmp.dirs", work.resolve("tmp").toString());
     String opts = config.get("env.java.opts.all");
     config.set("env.java.opts.all", (opts == null ? "" : opts + " ") + String.join(" ", b.javaOptions));
-    b.settings.forEach(config::set);
     this.rest = FlinkRestClient.builder().baseUri(restUrl).build();
   }
 
@@ -65,11 +64,6 @@ public final class FlinkCluster implements AutoCloseable {
 
   public FlinkRestClient rest() {
     return rest;
-  }
-
-  /** The folder holding config.yaml and log4j.properties (FLINK_CONF_DIR). */
-  public Path confDir() {
-    return conf;
   }
 
   private FlinkCluster start(int taskManagerCount) {
@@ -218,7 +212,6 @@ public final class FlinkCluster implements AutoCloseable {
     private int taskManagers = 2;
     private int slotsPerTaskManager = 2;
     private final List<String> javaOptions = new ArrayList<>();
-    private final Map<String, String> settings = new LinkedHashMap<>();
 
     /**
      * The job/flink-lib folder: bin/flink-process, conf/ (the config.yaml template) and target/lib;
@@ -231,8 +224,6 @@ public final class FlinkCluster implements AutoCloseable {
     public Builder slotsPerTaskManager(int v) { slotsPerTaskManager = v; return this; }
     /** JVM options added to env.java.opts.all. */
     public Builder javaOption(String v) { javaOptions.add(v); return this; }
-    /** Any other Flink setting of config.yaml. */
-    public Builder set(String key, String value) { settings.put(key, value); return this; }
 
     public FlinkCluster start() {
       try (var jars = Files.list(home.resolve("target/lib"))) {
