@@ -14,7 +14,7 @@ public final class JobEnvironment {
    * savepoint restores only into the same value: one value for every runtime, so that state moves
    * between {@code run} and a cluster.
    */
-  public static final int MAX_PARALLELISM = LocalFlink.MAX_PARALLELISM;
+  public static final int MAX_PARALLELISM = 128;
 
   private JobEnvironment() {}
 

@@ -9,7 +9,6 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ExternalizedCheckpointRetention;
 import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.configuration.StateRecoveryOptions;
-import org.apache.flink.core.execution.CheckpointingMode;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
@@ -19,9 +18,6 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
  */
 public final class LocalFlink {
   private LocalFlink() {}
-
-  /** Max parallelism of local runs: the number of key groups, the most a run can be rescaled to. */
-  public static final int MAX_PARALLELISM = 128;
 
   /**
    * The Flink settings of a local run; {@code overrides} (Flink keys) win. Checkpoints are retained
@@ -43,7 +39,7 @@ public final class LocalFlink {
     conf.set(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION,
         ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION);
     conf.set(CheckpointingOptions.SAVEPOINT_DIRECTORY, RestorePoints.savepointDir(checkpointDir));
-    conf.set(PipelineOptions.MAX_PARALLELISM, MAX_PARALLELISM);
+    conf.set(PipelineOptions.MAX_PARALLELISM, JobEnvironment.MAX_PARALLELISM);
     overrides.forEach(conf::setString);
     if (!overrides.containsKey("taskmanager.numberOfTaskSlots")) {
       // enough slots for the configured parallelism, or the job waits for resources forever
@@ -65,7 +61,7 @@ public final class LocalFlink {
   public static JobClient start(StreamingJob job, Configuration conf, long checkpointIntervalMs,
       String name) throws Exception {
     StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironmentWithWebUI(conf);
-    env.enableCheckpointing(checkpointIntervalMs, CheckpointingMode.EXACTLY_ONCE);
+    JobEnvironment.configure(env, checkpointIntervalMs);
     job.addTo(env);
     return env.executeAsync(name);
   }
