@@ -49,9 +49,10 @@ public final class DeviceTransformer {
     synchronized (m) {
       Workspace w = prepare(batch, ad);
       forward(ad, w, batch.batch(), batch.seq());
-      double sum = loss(w, batch, (float) (1.0 / lossDenominator), true);
+      loss(w, batch, (float) (1.0 / lossDenominator), true);
       backward(ad, w, batch.batch(), batch.seq());
-      return new LossSum(sum, batch.targetCount(), batch.targetWeight());
+      return new LossSum(lossSum(w, batch), batch.targetCount(), batch.targetWeight()); // read last: no stall
+
     }
   }
 
@@ -60,7 +61,8 @@ public final class DeviceTransformer {
     synchronized (m) {
       Workspace w = prepare(batch, ad);
       forward(ad, w, batch.batch(), batch.seq());
-      return new LossSum(loss(w, batch, 0f, false), batch.targetCount(), batch.targetWeight());
+      loss(w, batch, 0f, false);
+      return new LossSum(lossSum(w, batch), batch.targetCount(), batch.targetWeight());
     }
   }
 
@@ -209,9 +211,9 @@ public final class DeviceTransformer {
 
   /**
    * Head and cross-entropy over chunks of rows: logits (R, V) = hf · lm_headᵀ; with gradients,
-   * dLogits (R, V) and dhf = dLogits · lm_head. Returns the weighted loss sum (float64).
+   * dLogits (R, V) and dhf = dLogits · lm_head. The per-row losses stay on the device.
    */
-  private double loss(Workspace w, TokenBatch batch, float gradScale, boolean grad) {
+  private void loss(Workspace w, TokenBatch batch, float gradScale, boolean grad) {
     int n = batch.rows();
     int v = c.vocabSize();
     int dm = c.hiddenSize();
@@ -224,6 +226,11 @@ public final class DeviceTransformer {
         d.gemm(false, false, rows, dm, v, 1f, w.dLogits, v, m.lmHead(), dm, 0f, w.dhf.from((long) r0 * dm), dm);
       }
     }
+  }
+
+  /** The weighted loss sum (float64) of the rows {@link #loss} computed. */
+  private double lossSum(Workspace w, TokenBatch batch) {
+    int n = batch.rows();
     float[] rowLoss = d.download(w.rowLoss.slice(0, n));
     double sum = 0;
     for (int i = 0; i < n; i++) {
