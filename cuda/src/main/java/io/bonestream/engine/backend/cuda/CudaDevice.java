@@ -103,6 +103,8 @@ public final class CudaDevice implements Device {
   private final Buf partials;
   private long allocated;
   private long peak;
+  private Map<String, Long> profile;
+  private long lastOp;
   private boolean closed;
 
   /** A raw device address as a JavaCPP pointer argument. */
@@ -249,9 +251,36 @@ public final class CudaDevice implements Device {
   }
 
   private void after(String what) {
-    if (syncEach) {
+    if (syncEach || profile != null) {
       check(cudaDeviceSynchronize(), what);
     }
+    if (profile != null) {
+      long now = System.nanoTime();
+      profile.merge(what, now - lastOp, Long::sum);
+      lastOp = now;
+    }
+  }
+
+  /**
+   * Starts (or, with false, stops) timing every operation by name, synchronizing after each: the
+   * time between two synchronizations is charged to the operation that ended it. For finding where
+   * a step's time goes; it slows the step down.
+   */
+  public synchronized void profile(boolean on) {
+    bind();
+    check(cudaDeviceSynchronize(), "profile");
+    profile = on ? new java.util.TreeMap<>() : null;
+    lastOp = System.nanoTime();
+  }
+
+  /** Seconds per operation name since {@link #profile(boolean)} started. */
+  public synchronized Map<String, Double> profileSeconds() {
+    Map<String, Double> out = new java.util.LinkedHashMap<>();
+    if (profile != null) {
+      profile.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue(), a.getValue()))
+          .forEach(e -> out.put(e.getKey(), e.getValue() / 1e9));
+    }
+    return out;
   }
 
   // ------------------------------------------------------------------ memory
@@ -313,6 +342,7 @@ public final class CudaDevice implements Device {
       try (FloatPointer h = new FloatPointer(src)) {
         check(cudaMemcpy(new Address(dst.pointer()), h, 4L * src.length, cudaMemcpyHostToDevice), "upload");
       }
+      after("upload");
     } else if (dst.type() == DType.BF16) {
       short[] bits = new short[src.length];
       for (int i = 0; i < bits.length; i++) {
@@ -387,6 +417,7 @@ public final class CudaDevice implements Device {
   public synchronized void zero(Buf buf) {
     bind();
     check(cudaMemsetAsync(new Address(buf.pointer()), 0, buf.size() * buf.type().bytes()), "memset");
+    after("zero");
   }
 
   @Override
@@ -420,7 +451,7 @@ public final class CudaDevice implements Device {
         alpha, new Address(b.pointer()), cudaType(b.type()), ldb, new Address(a.pointer()), cudaType(a.type()), lda,
         beta, new Address(c.pointer()), cudaType(c.type()), ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
         "cublasGemmEx " + m + "x" + n + "x" + k);
-    after("gemm");
+    after(profile == null ? "gemm" : "gemm " + c.type() + " " + m + "x" + n + "x" + k);
   }
 
   @Override
@@ -437,7 +468,7 @@ public final class CudaDevice implements Device {
         n, m, k, alpha, new Address(b.pointer()), cudaType(b.type()), ldb, strideB, new Address(a.pointer()),
         cudaType(a.type()), lda, strideA, beta, new Address(c.pointer()), cudaType(c.type()), ldc, strideC, batch,
         CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "cublasGemmStridedBatchedEx " + m + "x" + n + "x" + k + "x" + batch);
-    after("gemmBatched");
+    after(profile == null ? "gemmBatched" : "gemmBatched " + c.type() + " " + m + "x" + n + "x" + k + "x" + batch);
   }
 
   // ------------------------------------------------------------------ kernels

@@ -96,6 +96,15 @@ public final class GpuBench {
   /** Measures one configuration; {@code gemmTflops} is the bf16 rate measured in this process. */
   public static Result run(Device d, Shape s, AdapterMethod method, int r, Precision precision, int batch, int seq,
       int warmup, int steps, double gemmTflops) {
+    return run(d, s, method, r, precision, batch, seq, warmup, steps, gemmTflops, null);
+  }
+
+  /**
+   * As {@link #run}, and when {@code profile} is given and the device is a GPU, one more step
+   * timed operation by operation, its lines written there.
+   */
+  public static Result run(Device d, Shape s, AdapterMethod method, int r, Precision precision, int batch, int seq,
+      int warmup, int steps, double gemmTflops, java.io.PrintStream profile) {
     ModelConfig c = s.config();
     long baseParams = (long) c.vocabSize() * c.hiddenSize(); // the head
     for (Projection p : Projection.values()) {
@@ -139,6 +148,26 @@ public final class GpuBench {
         long tokens = (long) batch * seq;
         double flops = tokens * (4.0 * baseParams + 12.0 * c.numLayers() * seq * c.hiddenSize());
         double used = d instanceof CudaDevice cd ? cd.deviceMemoryUsed() / 1073741824.0 : 0;
+        if (profile != null && d instanceof CudaDevice cd) {
+          cd.profile(true);
+          session.step(examples);
+          double total = 0;
+          Map<String, Double> ops = cd.profileSeconds();
+          for (double v : ops.values()) {
+            total += v;
+          }
+          cd.profile(false);
+          profile.printf(java.util.Locale.ROOT, "profile %s %s: %.1f ms with a synchronization per operation "
+              + "(%.1f ms without)%n", s.name(), method.id(), total * 1e3, step * 1e3);
+          int shown = 0;
+          for (Map.Entry<String, Double> e : ops.entrySet()) {
+            if (shown++ == 25) {
+              break;
+            }
+            profile.printf(java.util.Locale.ROOT, "profile   %8.2f ms %5.1f%%  %s%n", e.getValue() * 1e3,
+                100 * e.getValue() / total, e.getKey());
+          }
+        }
         return new Result(s.name(), method.id(), r, precision.id(), batch, seq, step, tokens / step,
             flops / step / 1e12, gemmTflops, flops / step / 1e12 / gemmTflops, d.peakAllocatedBytes() / 1073741824.0,
             used, layout.size(), baseParams, first, last);

@@ -18,6 +18,7 @@ import java.util.Map;
  * bonestream selftest [--backend cuda|java] [--precision bf16|fp32] [--model DIR] [--golden DIR]
  * bonestream bench [--backend cuda|java] [--configs 25M,tinyllama-1.1B,llama3-8B] [--methods bone,bat]
  *                  [--r N] [--batch N] [--seq N] [--steps 6] [--warmup 2] [--precision bf16|fp32]
+ *                  [--profile true]
  * </pre>
  *
  * Exit codes: 0 success (PASS), 1 failure (FAIL, or a runtime error), 2 usage error.
@@ -89,7 +90,8 @@ public final class GpuMain {
           int batch = Integer.parseInt(o.getOrDefault("batch", "" + s.batch()));
           int seq = Integer.parseInt(o.getOrDefault("seq", "" + s.seq()));
           try {
-            GpuBench.Result res = GpuBench.run(d, s, AdapterMethod.fromId(m.trim()), r, p, batch, seq, warmup, steps, rate);
+            GpuBench.Result res = GpuBench.run(d, s, AdapterMethod.fromId(m.trim()), r, p, batch, seq, warmup, steps,
+                rate, Boolean.parseBoolean(o.getOrDefault("profile", "false")) ? System.out : null);
             System.out.println(res.json());
           } catch (RuntimeException e) {
             System.out.println("{\"config\":\"" + name + "\",\"method\":\"" + m + "\",\"error\":\""
