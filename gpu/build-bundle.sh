@@ -33,6 +33,7 @@ cp models/stories260K/config.json models/stories260K/model.safetensors models/st
   "$OUT/models/stories260K/"
 cp models/stories260K/golden/greedy_from_bos_200.ids "$OUT/models/stories260K/golden/"
 cp -r engine/src/test/resources/golden/. "$OUT/golden/"
+mkdir -p "$OUT/task" && cp engine/src/test/resources/task/*.jsonl "$OUT/task/"
 
 cat > "$OUT/bin/bonestream" <<'LAUNCHER'
 #!/bin/sh

@@ -58,12 +58,12 @@ import org.bytedeco.cuda.cublas.cublasContext;
 import org.bytedeco.cuda.cudart.CUctx_st;
 import org.bytedeco.cuda.cudart.CUfunc_st;
 import org.bytedeco.cuda.cudart.CUmod_st;
+import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.cuda.cudart.cudaDeviceProp;
 import org.bytedeco.cuda.nvrtc._nvrtcProgram;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
-import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
 import org.bytedeco.javacpp.ShortPointer;
@@ -94,9 +94,12 @@ public final class CudaDevice implements Device {
   private final String gpuName;
   private final long totalMemory;
   private final boolean syncEach = "1".equals(System.getenv("BONESTREAM_CUDA_SYNC"));
-  // kernel arguments: one 8-byte slot each, and the array of the slots' addresses cuLaunchKernel reads
+  // kernel arguments: one 8-byte slot each, and the array of the slots' addresses cuLaunchKernel
+  // reads. It must be passed as a PointerPointer: a plain Pointer for a void** parameter is taken
+  // as an output (JavaCPP passes the address of a copy), which makes extra non-null and the launch
+  // fail with CUDA_ERROR_INVALID_VALUE.
   private final BytePointer argSlots = new BytePointer(8 * 24);
-  private final LongPointer argAddresses = new LongPointer(24);
+  private final PointerPointer<Pointer> argAddresses = new PointerPointer<>(24);
   private final FloatPointer alpha = new FloatPointer(1);
   private final FloatPointer beta = new FloatPointer(1);
   private final Map<Long, Long> allocations = new HashMap<>();
@@ -147,7 +150,7 @@ public final class CudaDevice implements Device {
     check(nvrtcVersion(nvrtcMajor, nvrtcMinor), "nvrtcVersion");
     loadKernels(major, minor);
     for (int i = 0; i < 24; i++) {
-      argAddresses.put(i, argSlots.address() + 8L * i);
+      argAddresses.put(i, new Address(argSlots.address() + 8L * i));
     }
     this.description = String.format(java.util.Locale.ROOT,
         "%s (sm_%d%d, %.0f GiB), driver %s, runtime %s, cuBLAS %d, NVRTC %d.%d", gpuName, major, minor,
@@ -168,7 +171,11 @@ public final class CudaDevice implements Device {
     } catch (Throwable e) { // UnsatisfiedLinkError, NoClassDefFoundError, ExceptionInInitializerError
       throw new CudaUnavailableException("cuda backend unavailable: " + CudaDiagnosis.explain(e));
     }
-    return new CudaDevice(ordinal);
+    try {
+      return new CudaDevice(ordinal);
+    } catch (IllegalStateException e) { // no GPU visible, driver too old, ...
+      throw new CudaUnavailableException("cuda backend unavailable: " + e.getMessage());
+    }
   }
 
   private static String version(int v) {
@@ -520,8 +527,8 @@ public final class CudaDevice implements Device {
       throw new IllegalArgumentException(name + ": grid " + gridX + " x " + gridY + " is too large");
     }
     args.accept(new Args());
-    check(cuLaunchKernel(function(name), (int) gridX, (int) gridY, 1, block, 1, 1, 0, null, argAddresses, null),
-        "launch " + name);
+    check(cuLaunchKernel(function(name), (int) gridX, (int) gridY, 1, block, 1, 1, 0, (CUstream_st) null,
+        argAddresses, (PointerPointer<?>) null), "launch " + name);
     after(name);
   }
 

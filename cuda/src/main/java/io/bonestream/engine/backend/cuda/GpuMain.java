@@ -15,7 +15,7 @@ import java.util.Map;
  * The command line of the lean GPU distribution (no ND4J, no tokenizer, no Flink):
  *
  * <pre>
- * bonestream selftest [--backend cuda|java] [--precision bf16|fp32] [--model DIR] [--golden DIR]
+ * bonestream selftest [--backend cuda|java] [--precision bf16|fp32] [--model DIR] [--golden DIR] [--task DIR]
  * bonestream bench [--backend cuda|java] [--configs 25M,tinyllama-1.1B,llama3-8B] [--methods bone,bat]
  *                  [--r N] [--batch N] [--seq N] [--steps 6] [--warmup 2] [--precision bf16|fp32]
  *                  [--profile true]
@@ -68,8 +68,9 @@ public final class GpuMain {
     Precision p = Precision.fromId(o.getOrDefault("precision", "bf16"));
     Path model = Paths.get(o.getOrDefault("model", home("models/stories260K", "models/stories260K")));
     Path golden = Paths.get(o.getOrDefault("golden", home("golden", "engine/src/test/resources/golden")));
+    Path task = Paths.get(o.getOrDefault("task", home("task", "engine/src/test/resources/task")));
     try (Device d = Devices.open(o.getOrDefault("backend", "cuda"))) {
-      return Selftest.run(d, p, model, golden, System.out) ? 0 : 1;
+      return Selftest.run(d, p, model, golden, task, System.out) ? 0 : 1;
     }
   }
 

@@ -42,8 +42,20 @@ public final class Selftest {
 
   /** Runs every check; true when all pass. */
   public static boolean run(Device device, Precision precision, Path model, Path golden, PrintStream out) {
-    return new Selftest(out).all(device, precision, model, golden);
+    return run(device, precision, model, golden, null, out);
   }
+
+  /**
+   * As {@link #run}, and with a task folder, a 200-step run of that real task in fp32 and bf16 whose
+   * final held-out losses are compared (reported; the issue's yardstick is 2%).
+   */
+  public static boolean run(Device device, Precision precision, Path model, Path golden, Path task, PrintStream out) {
+    Selftest t = new Selftest(out);
+    t.task = task;
+    return t.all(device, precision, model, golden);
+  }
+
+  private Path task;
 
   private void line(boolean ok, String text) {
     if (!ok) {
@@ -90,6 +102,21 @@ public final class Selftest {
             c.name(), r.relL2(), r.lossDiff(), bound, r.seconds()));
       }
       line(resumes(model, golden), "a training state saved after 2 steps resumes to the uninterrupted run's values");
+      if (task != null && precision == Precision.BF16 && java.nio.file.Files.isDirectory(task)) {
+        Goldens.Task mine = Goldens.task(model, task, 200);
+        Precision other = precision == Precision.FP32 ? Precision.BF16 : Precision.FP32;
+        DeviceModel om = DeviceModel.upload(d, host, other);
+        try {
+          Goldens.Task theirs = Goldens.task(new DeviceTransformer(om), task, 200);
+          Goldens.Task fp32 = precision == Precision.FP32 ? mine : theirs;
+          Goldens.Task bf16 = precision == Precision.FP32 ? theirs : mine;
+          out.printf(Locale.ROOT, "  info  200-step task (bat r4, AdamW 1e-2): held-out loss %.4f -> fp32 %.4f, bf16 %.4f, "
+              + "bf16 off by %.2f%% (%.1f s + %.1f s)%n", fp32.evalBefore(), fp32.evalAfter(), bf16.evalAfter(),
+              100 * Math.abs(bf16.evalAfter() / fp32.evalAfter() - 1), mine.seconds(), theirs.seconds());
+        } finally {
+          om.close();
+        }
+      }
     } finally {
       dm.close();
     }

@@ -50,4 +50,15 @@ class DeviceGoldenTest {
     assertEquals(io.bonestream.engine.model.BaseModel.load(TestFiles.stories260K()).fingerprint(),
         HostModel.load(TestFiles.stories260K()).fingerprint());
   }
+
+  /** The real task's plumbing: a short run learns it in both precisions (the 200-step comparison runs in selftest). */
+  @Test
+  void aRealTaskIsLearnedInBothPrecisions() {
+    java.nio.file.Path task = TestFiles.golden().getParent().resolve("task");
+    for (Precision p : Precision.values()) {
+      Goldens.Task t = Goldens.task(model(p), task, 30);
+      System.out.printf("task %s: eval loss %.4f -> %.4f after %d steps%n", p, t.evalBefore(), t.evalAfter(), t.steps());
+      assertTrue(t.evalAfter() < 0.6 * t.evalBefore(), p + ": " + t);
+    }
+  }
 }
