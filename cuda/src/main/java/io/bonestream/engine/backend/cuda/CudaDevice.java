@@ -562,20 +562,21 @@ public final class CudaDevice implements Device {
   }
 
   @Override
-  public synchronized void rmsnormBackward(Buf x, Buf w, Buf invRms, Buf dy, Buf dx, Buf dxAct, int rows, int dim,
-      boolean accumulate) {
+  public synchronized void rmsnormBackward(Buf x, Buf w, Buf invRms, Buf dy, Buf dyTile, int r, Buf dx, Buf dxAct,
+      int rows, int dim, boolean accumulate) {
     bind();
     String t = dxAct == null ? "f" : suffix(dxAct.type());
-    launch("rmsnorm_bwd_" + t, rows, BLOCK,
-        a -> a.ptr(x).ptr(w).ptr(invRms).ptr(dy).ptr(dx).ptr(dxAct).i32(dim).i32(accumulate ? 1 : 0));
+    launch("rmsnorm_bwd_" + t, rows, BLOCK, a -> a.ptr(x).ptr(w).ptr(invRms).ptr(dy).ptr(dyTile).i32(r).ptr(dx)
+        .ptr(dxAct).i32(dim).i32(accumulate ? 1 : 0));
   }
 
   @Override
-  public synchronized void toHeads(Buf in, Buf cos, Buf sin, Buf out, int batch, int seq, int heads, int headDim,
-      boolean rotate) {
+  public synchronized void toHeads(Buf in, Buf inTile, int r, Buf cos, Buf sin, Buf out, int batch, int seq,
+      int heads, int headDim, boolean rotate) {
     bind();
     launchHeads("to_heads_" + suffix(in.type()) + suffix(out.type()), batch, seq, heads, headDim,
-        a -> a.ptr(in).ptr(cos).ptr(sin).ptr(out).i32(seq).i32(heads).i32(headDim).i32(rotate ? 1 : 0));
+        a -> a.ptr(in).ptr(inTile).i32(r).ptr(cos).ptr(sin).ptr(out).i32(seq).i32(heads).i32(headDim)
+            .i32(rotate ? 1 : 0));
   }
 
   @Override
@@ -599,14 +600,16 @@ public final class CudaDevice implements Device {
   @Override
   public synchronized void causalSoftmax(Buf scores, Buf probs, long rows, int seq) {
     bind();
-    launch("causal_softmax_" + suffix(probs.type()), rows, BLOCK, a -> a.ptr(scores).ptr(probs).i32(seq));
+    // one warp per row, 8 rows per block
+    launch("causal_softmax_" + suffix(probs.type()), (rows + 7) / 8, BLOCK,
+        a -> a.ptr(scores).ptr(probs).i64(rows).i32(seq));
   }
 
   @Override
   public synchronized void causalSoftmaxBackward(Buf probs, Buf dProbs, float scale, Buf dScores, long rows, int seq) {
     bind();
-    launch("causal_softmax_bwd_" + suffix(probs.type()), rows, BLOCK,
-        a -> a.ptr(probs).ptr(dProbs).f32(scale).ptr(dScores).i32(seq));
+    launch("causal_softmax_bwd_" + suffix(probs.type()), (rows + 7) / 8, BLOCK,
+        a -> a.ptr(probs).ptr(dProbs).f32(scale).ptr(dScores).i64(rows).i32(seq));
   }
 
   @Override
@@ -616,9 +619,11 @@ public final class CudaDevice implements Device {
   }
 
   @Override
-  public synchronized void swigluBackward(Buf gate, Buf up, Buf dOut, Buf dGate, Buf dUp, long n) {
+  public synchronized void swigluBackward(Buf gate, Buf up, Buf dOut, Buf dOutTile, int r, Buf dGate, Buf dUp,
+      int rows, int cols) {
     bind();
-    launchGrid("swiglu_bwd_" + suffix(gate.type()), n, a -> a.ptr(gate).ptr(up).ptr(dOut).ptr(dGate).ptr(dUp).i64(n));
+    launchGrid("swiglu_bwd_" + suffix(gate.type()), (long) rows * cols, a -> a.ptr(gate).ptr(up).ptr(dOut)
+        .ptr(dOutTile).i32(r).ptr(dGate).ptr(dUp).i32(rows).i32(cols));
   }
 
   @Override
@@ -631,22 +636,14 @@ public final class CudaDevice implements Device {
   }
 
   @Override
-  public synchronized void chunkSum(Buf x, Buf s, int rows, int in, int r) {
-    bind();
-    launchGrid("chunk_sum_" + suffix(x.type()), (long) rows * r, a -> a.ptr(x).ptr(s).i32(rows).i32(in).i32(r));
-  }
-
-  @Override
-  public synchronized void addTiled(Buf dS, Buf dx, int rows, int in, int r) {
-    bind();
-    launchGrid("add_tiled", (long) rows * in, a -> a.ptr(dS).ptr(dx).i32(rows).i32(in).i32(r));
-  }
-
-  @Override
   public synchronized void batMergeInit(Buf w, Buf blocks, Buf out, int outF, int inF, int r) {
     bind();
-    launchGrid("bat_merge_init_" + suffix(w.type()), (long) outF * inF,
-        a -> a.ptr(w).ptr(blocks).ptr(out).i32(outF).i32(inF).i32(r));
+    if ((long) outF * inF >= Integer.MAX_VALUE) {
+      throw new IllegalArgumentException("bat_merge_init: weight too large for 32-bit indices");
+    }
+    // y over rows, x over each row's columns
+    launch2("bat_merge_init_" + suffix(w.type()), Math.min(64, (inF + BLOCK - 1) / BLOCK), Math.min(outF, 65535),
+        BLOCK, a -> a.ptr(w).ptr(blocks).ptr(out).i32(outF).i32(inF).i32(r));
   }
 
   @Override

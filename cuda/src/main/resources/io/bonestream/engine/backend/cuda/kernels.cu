@@ -77,18 +77,21 @@ __device__ void rmsnormFwd(const float* x, const float* w, float eps, TO* out, f
   for (int d = threadIdx.x; d < dim; d += blockDim.x) st(out, r + d, x[r + d] * s * w[d]);
 }
 
-// one block per row: g = dy · w; v = s·g − x·s³·mean(g·x); dx = v (+ dx); dxa = v in act type
+// one block per row: g = (dy + tile(dt)) · w; v = s·g − x·s³·mean(g·x); dx = v (+ dx); dxa = v in
+// act type. dt (N, tr) or null: bone's dS, tile(dt)[n, d] = dt[n, d mod tr]
 template <typename TA>
-__device__ void rmsnormBwd(const float* x, const float* w, const float* inv, const float* dy, float* dx,
-    TA* dxa, int dim, int accumulate) {
+__device__ void rmsnormBwd(const float* x, const float* w, const float* inv, const float* dy, const float* dt,
+    int tr, float* dx, TA* dxa, int dim, int accumulate) {
   i64 r = (i64) blockIdx.x * dim;
+  const float* trow = dt ? dt + (i64) blockIdx.x * tr : 0;
   float s = inv[blockIdx.x];
   float gx = 0.f;
-  for (int d = threadIdx.x; d < dim; d += blockDim.x) gx += dy[r + d] * w[d] * x[r + d];
+  for (int d = threadIdx.x; d < dim; d += blockDim.x)
+    gx += (trow ? dy[r + d] + trow[d % tr] : dy[r + d]) * w[d] * x[r + d];
   gx = blockSum(gx);
   float coef = gx / dim * s * s * s;
   for (int d = threadIdx.x; d < dim; d += blockDim.x) {
-    float v = dy[r + d] * w[d] * s - x[r + d] * coef;
+    float v = (trow ? dy[r + d] + trow[d % tr] : dy[r + d]) * w[d] * s - x[r + d] * coef;
     if (accumulate) v += dx[r + d];
     dx[r + d] = v;
     if (dxa) st(dxa, r + d, v);
@@ -97,17 +100,27 @@ __device__ void rmsnormBwd(const float* x, const float* w, const float* inv, con
 
 // (B·T, H·hd) -> (B, H, T, hd), RoPE when rotate: y = x·cos + rotate_half(x)·sin.
 // Grid: x over the T·hd elements of one head's plane, y = b·H + h.
+// With a tile dt (B·T, tr), the input is in + tile(dt): element (row, c) + dt[row, c mod tr].
+template <typename TI>
+__device__ __forceinline__ float tiled(const TI* in, unsigned i, const float* trow, int tr, unsigned c) {
+  float v = ld(in, i);
+  return trow ? v + trow[c % tr] : v;
+}
+
 template <typename TI, typename TO>
-__device__ void toHeads(const TI* in, const float* cs, const float* sn, TO* out, int T, int H, int hd,
-    int rotate) {
+__device__ void toHeads(const TI* in, const float* dt, int tr, const float* cs, const float* sn, TO* out, int T,
+    int H, int hd, int rotate) {
   int half = hd / 2;
   unsigned plane = blockIdx.y, b = plane / H, h = plane - b * H;
   for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned) (T * hd); i += gridDim.x * blockDim.x) {
     unsigned t = i / hd, d = i - t * hd;
     unsigned src = ((b * T + t) * H + h) * hd;
-    float v = ld(in, src + d);
+    const float* trow = dt ? dt + (i64) (b * T + t) * tr : 0;
+    unsigned col = h * hd;
+    float v = tiled(in, src + d, trow, tr, col + d);
     if (rotate) {
-      float rot = d < half ? -ld(in, src + d + half) : ld(in, src + d - half);
+      float rot = d < half ? -tiled(in, src + d + half, trow, tr, col + d + half)
+                           : tiled(in, src + d - half, trow, tr, col + d - half);
       v = v * cs[i] + rot * sn[i];  // tables are (T, hd): element t·hd + d = i
     }
     st(out, (i64) plane * T * hd + i, v);
@@ -133,31 +146,37 @@ __device__ void fromHeads(const TI* in, const float* cs, const float* sn, TO* ou
   }
 }
 
-// one block per row R of scores (rows, T); query position t = R mod T; softmax over j <= t, 0 above
+// One warp per row R of scores (rows, T), 8 rows per block: query position t = R mod T; softmax
+// over j <= t, 0 above. Warp shuffles only: rows are short, block-wide reductions cost more.
 template <typename TP>
-__device__ void causalSoftmax(const float* S, TP* P, int T) {
-  i64 r = (i64) blockIdx.x * T;
-  int t = (int) (blockIdx.x % T);
+__device__ void causalSoftmax(const float* S, TP* P, i64 rows, int T) {
+  i64 row = (i64) blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (row >= rows) return;
+  int lane = threadIdx.x & 31;
+  i64 r = row * T;
+  int t = (int) (row % T);
   float mx = -__int_as_float(0x7f800000);
-  for (int j = threadIdx.x; j <= t; j += blockDim.x) mx = fmaxf(mx, S[r + j]);
-  mx = blockMax(mx);
+  for (int j = lane; j <= t; j += 32) mx = fmaxf(mx, S[r + j]);
+  mx = warpMax(mx);
   float sum = 0.f;
-  for (int j = threadIdx.x; j <= t; j += blockDim.x) sum += expf(S[r + j] - mx);
-  sum = blockSum(sum);
+  for (int j = lane; j <= t; j += 32) sum += expf(S[r + j] - mx);
+  sum = warpSum(sum);
   float lse = mx + logf(sum);
-  for (int j = threadIdx.x; j < T; j += blockDim.x) st(P, r + j, j <= t ? expf(S[r + j] - lse) : 0.f);
+  for (int j = lane; j < T; j += 32) st(P, r + j, j <= t ? expf(S[r + j] - lse) : 0.f);
 }
 
-// dS = P · (dP − Σ P·dP) · scale on j <= t, 0 above
+// dS = P · (dP − Σ P·dP) · scale on j <= t, 0 above; one warp per row
 template <typename TP>
-__device__ void causalSoftmaxBwd(const TP* P, const float* dP, float scale, TP* dS, int T) {
-  i64 r = (i64) blockIdx.x * T;
-  int t = (int) (blockIdx.x % T);
+__device__ void causalSoftmaxBwd(const TP* P, const float* dP, float scale, TP* dS, i64 rows, int T) {
+  i64 row = (i64) blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (row >= rows) return;
+  int lane = threadIdx.x & 31;
+  i64 r = row * T;
+  int t = (int) (row % T);
   float dot = 0.f;
-  for (int j = threadIdx.x; j <= t; j += blockDim.x) dot += ld(P, r + j) * dP[r + j];
-  dot = blockSum(dot);
-  for (int j = threadIdx.x; j < T; j += blockDim.x)
-    st(dS, r + j, j <= t ? ld(P, r + j) * (dP[r + j] - dot) * scale : 0.f);
+  for (int j = lane; j <= t; j += 32) dot += ld(P, r + j) * dP[r + j];
+  dot = warpSum(dot);
+  for (int j = lane; j < T; j += 32) st(dS, r + j, j <= t ? ld(P, r + j) * (dP[r + j] - dot) * scale : 0.f);
 }
 
 __device__ __forceinline__ float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
@@ -167,10 +186,17 @@ __device__ void swiglu(const T* g, const T* u, T* out, i64 n) {
   GRID_STRIDE(i, n) { float x = ld(g, i); st(out, i, sigmoid(x) * x * ld(u, i)); }
 }
 
+// da = dOut + tile(dt), dt (N, tr) or null; cols = F
 template <typename T>
-__device__ void swigluBwd(const T* g, const T* u, const float* da, T* dg, T* du, i64 n) {
-  GRID_STRIDE(i, n) {
-    float x = ld(g, i), a = da[i], s = sigmoid(x), gs = x * s;
+__device__ void swigluBwd(const T* g, const T* u, const float* da, const float* dt, int tr, T* dg, T* du, int rows,
+    int cols) {
+  GRID_STRIDE(i, rows * cols) {
+    float a = da[i];
+    if (dt) {
+      unsigned n = i / cols;
+      a += dt[n * tr + (i - n * cols) % tr];
+    }
+    float x = ld(g, i), s = sigmoid(x), gs = x * s;
     st(du, i, s * x * a);
     st(dg, i, (s + gs - gs * s) * ld(u, i) * a);
   }
@@ -201,23 +227,15 @@ __device__ void crossEntropy(const float* logits, const int* targets, const floa
       st(grad, r + j, w * (expf(logits[r + j] - lse) - (j == target ? 1.f : 0.f)) * scale);
 }
 
-// bone: s[n, j] = Σ_k x[n, k·r + j]
-template <typename T>
-__device__ void chunkSum(const T* x, T* s, int rows, int in, int r) {
-  GRID_STRIDE(i, rows * r) {
-    unsigned n = i / r, j = i - n * r;
-    float acc = 0.f;
-    for (unsigned c = j; c < (unsigned) in; c += r) acc += ld(x, n * in + c);
-    st(s, i, acc);
-  }
-}
-
-// bat: out[o, i] = w[o, i] + blocks[o / r, o mod r, i mod r] = w + blocks[o·r + i mod r]
+// bat: out[o, i] = w[o, i] + blocks[o / r, o mod r, i mod r] = w + blocks[o·r + i mod r].
+// Grid: y over rows o (in chunks of gridDim.y), x over the columns of a row.
 template <typename T>
 __device__ void batMergeInit(const T* w, const float* blocks, T* out, int O, int I, int r) {
-  GRID_STRIDE(k, O * I) {
-    unsigned o = k / I, i = k - o * I;
-    st(out, k, ld(w, k) + blocks[o * r + i % r]);
+  for (unsigned o = blockIdx.y; o < (unsigned) O; o += gridDim.y) {
+    const float* brow = blocks + o * r;
+    unsigned base = o * I;
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned) I; i += gridDim.x * blockDim.x)
+      st(out, base + i, ld(w, base + i) + brow[i % r]);
   }
 }
 
@@ -268,45 +286,40 @@ K embed_b(const int* ids, const B* t, float* o, int rows, int dim) { embed(ids, 
 
 K rmsnorm_fwd_f(const float* x, const float* w, float eps, F* o, float* inv, int dim) { rmsnormFwd(x, w, eps, o, inv, dim); }
 K rmsnorm_fwd_b(const float* x, const float* w, float eps, B* o, float* inv, int dim) { rmsnormFwd(x, w, eps, o, inv, dim); }
-K rmsnorm_bwd_f(const float* x, const float* w, const float* inv, const float* dy, float* dx, F* dxa, int dim,
-    int acc) { rmsnormBwd(x, w, inv, dy, dx, dxa, dim, acc); }
-K rmsnorm_bwd_b(const float* x, const float* w, const float* inv, const float* dy, float* dx, B* dxa, int dim,
-    int acc) { rmsnormBwd(x, w, inv, dy, dx, dxa, dim, acc); }
+K rmsnorm_bwd_f(const float* x, const float* w, const float* inv, const float* dy, const float* dt, int tr,
+    float* dx, F* dxa, int dim, int acc) { rmsnormBwd(x, w, inv, dy, dt, tr, dx, dxa, dim, acc); }
+K rmsnorm_bwd_b(const float* x, const float* w, const float* inv, const float* dy, const float* dt, int tr,
+    float* dx, B* dxa, int dim, int acc) { rmsnormBwd(x, w, inv, dy, dt, tr, dx, dxa, dim, acc); }
 
+#define TO_HEADS(name, TI, TO) K name(const TI* in, const float* dt, int tr, const float* c, const float* s, \
+    TO* out, int t, int h, int hd, int flag) { toHeads(in, dt, tr, c, s, out, t, h, hd, flag); }
+TO_HEADS(to_heads_ff, F, F)
+TO_HEADS(to_heads_bb, B, B)
+TO_HEADS(to_heads_fb, F, B)
 #define HEADS(name, fn, TI, TO) K name(const TI* in, const float* c, const float* s, TO* out, int t, int h, \
     int hd, int flag) { fn(in, c, s, out, t, h, hd, flag); }
-HEADS(to_heads_ff, toHeads, F, F)
-HEADS(to_heads_bb, toHeads, B, B)
-HEADS(to_heads_fb, toHeads, F, B)
 HEADS(from_heads_ff, fromHeads, F, F)
 HEADS(from_heads_bb, fromHeads, B, B)
 HEADS(from_heads_fb, fromHeads, F, B)
 
-K causal_softmax_f(const float* s, F* p, int t) { causalSoftmax(s, p, t); }
-K causal_softmax_b(const float* s, B* p, int t) { causalSoftmax(s, p, t); }
-K causal_softmax_bwd_f(const F* p, const float* dp, float scale, F* ds, int t) { causalSoftmaxBwd(p, dp, scale, ds, t); }
-K causal_softmax_bwd_b(const B* p, const float* dp, float scale, B* ds, int t) { causalSoftmaxBwd(p, dp, scale, ds, t); }
+K causal_softmax_f(const float* s, F* p, i64 rows, int t) { causalSoftmax(s, p, rows, t); }
+K causal_softmax_b(const float* s, B* p, i64 rows, int t) { causalSoftmax(s, p, rows, t); }
+K causal_softmax_bwd_f(const F* p, const float* dp, float scale, F* ds, i64 rows, int t) {
+  causalSoftmaxBwd(p, dp, scale, ds, rows, t); }
+K causal_softmax_bwd_b(const B* p, const float* dp, float scale, B* ds, i64 rows, int t) {
+  causalSoftmaxBwd(p, dp, scale, ds, rows, t); }
 
 K swiglu_f(const F* g, const F* u, F* o, i64 n) { swiglu(g, u, o, n); }
 K swiglu_b(const B* g, const B* u, B* o, i64 n) { swiglu(g, u, o, n); }
-K swiglu_bwd_f(const F* g, const F* u, const float* da, F* dg, F* du, i64 n) { swigluBwd(g, u, da, dg, du, n); }
-K swiglu_bwd_b(const B* g, const B* u, const float* da, B* dg, B* du, i64 n) { swigluBwd(g, u, da, dg, du, n); }
+K swiglu_bwd_f(const F* g, const F* u, const float* da, const float* dt, int tr, F* dg, F* du, int rows, int cols) {
+  swigluBwd(g, u, da, dt, tr, dg, du, rows, cols); }
+K swiglu_bwd_b(const B* g, const B* u, const float* da, const float* dt, int tr, B* dg, B* du, int rows, int cols) {
+  swigluBwd(g, u, da, dt, tr, dg, du, rows, cols); }
 
 K cross_entropy_f(const float* l, const int* t, const float* w, float sc, float* loss, F* g, int v) {
   crossEntropy(l, t, w, sc, loss, g, v); }
 K cross_entropy_b(const float* l, const int* t, const float* w, float sc, float* loss, B* g, int v) {
   crossEntropy(l, t, w, sc, loss, g, v); }
-
-K chunk_sum_f(const F* x, F* s, int rows, int in, int r) { chunkSum(x, s, rows, in, r); }
-K chunk_sum_b(const B* x, B* s, int rows, int in, int r) { chunkSum(x, s, rows, in, r); }
-
-// bone: dx[n, i] += dS[n, i mod r]
-K add_tiled(const float* dS, float* dx, int rows, int in, int r) {
-  GRID_STRIDE(k, rows * in) {
-    unsigned n = k / in, i = k - n * in;
-    dx[k] += dS[n * r + i % r];
-  }
-}
 
 K bat_merge_init_f(const F* w, const float* bl, F* o, int O, int I, int r) { batMergeInit(w, bl, o, O, I, r); }
 K bat_merge_init_b(const B* w, const float* bl, B* o, int O, int I, int r) { batMergeInit(w, bl, o, O, I, r); }

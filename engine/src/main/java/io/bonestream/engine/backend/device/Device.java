@@ -75,19 +75,20 @@ public interface Device extends AutoCloseable {
   void rmsnormForward(Buf x, Buf w, float eps, Buf out, Buf invRms, int rows, int dim);
 
   /**
-   * RMSNorm backward. With g = dy · w and s = invRms: d = s · g − x · s³ · mean(g · x); dx = d
-   * (or dx + d when accumulating), and dxAct = dx in act type when given. x, dy, dx (N, D) F32.
+   * RMSNorm backward. With g = (dy + tile(dyTile)) · w and s = invRms: d = s · g − x · s³ ·
+   * mean(g · x); dx = d (or dx + d when accumulating), and dxAct = dx in act type when given.
+   * x, dy, dx (N, D) F32; dyTile (N, r) F32 or null, tile(t)[n, d] = t[n, d mod r] (bone's dS).
    */
-  void rmsnormBackward(Buf x, Buf w, Buf invRms, Buf dy, Buf dx, Buf dxAct, int rows, int dim,
-      boolean accumulate);
+  void rmsnormBackward(Buf x, Buf w, Buf invRms, Buf dy, Buf dyTile, int r, Buf dx, Buf dxAct, int rows,
+      int dim, boolean accumulate);
 
   /**
-   * Rows to heads: in (B·T, H·hd), F32 or act → out (B, H, T, hd) act, rotated by RoPE when
-   * {@code rotate}: y = x · cos + rotate_half(x) · sin, rotate_half([x1, x2]) = [−x2, x1];
-   * cos, sin (T, hd) F32.
+   * Rows to heads: x = in + tile(inTile), in (B·T, H·hd) F32 or act, inTile (B·T, r) F32 or null
+   * → out (B, H, T, hd) act, rotated by RoPE when {@code rotate}: y = x · cos + rotate_half(x) · sin,
+   * rotate_half([x1, x2]) = [−x2, x1]; cos, sin (T, hd) F32.
    */
-  void toHeads(Buf in, Buf cos, Buf sin, Buf out, int batch, int seq, int heads, int headDim,
-      boolean rotate);
+  void toHeads(Buf in, Buf inTile, int r, Buf cos, Buf sin, Buf out, int batch, int seq, int heads,
+      int headDim, boolean rotate);
 
   /**
    * Heads to rows: in (B, H, T, hd), F32 or act → out (B·T, H·hd) act; with {@code unrotate}, the
@@ -108,8 +109,11 @@ public interface Device extends AutoCloseable {
   /** out = silu(gate) · up = σ(g) · g · u; all act, n elements. */
   void swiglu(Buf gate, Buf up, Buf out, long n);
 
-  /** du = σ(g)·g·da, dg = (σ + g·σ − g·σ·σ)·u·da; gate, up, dGate, dUp act, dOut F32. */
-  void swigluBackward(Buf gate, Buf up, Buf dOut, Buf dGate, Buf dUp, long n);
+  /**
+   * With da = dOut + tile(dOutTile): du = σ(g)·g·da, dg = (σ + g·σ − g·σ·σ)·u·da; gate, up, dGate,
+   * dUp (N, F) act, dOut (N, F) F32, dOutTile (N, r) F32 or null.
+   */
+  void swigluBackward(Buf gate, Buf up, Buf dOut, Buf dOutTile, int r, Buf dGate, Buf dUp, int rows, int cols);
 
   /**
    * Cross-entropy per row of logits (rows, V) F32 against targets (rows) I32, −1 = none, with
@@ -119,12 +123,6 @@ public interface Device extends AutoCloseable {
    */
   void crossEntropy(Buf logits, Buf targets, Buf weights, float gradScale, Buf rowLoss, Buf dLogits,
       int rows, int vocab);
-
-  /** Bone's chunk sums: s[n, j] = Σ_k x[n, k·r + j] over k·r + j < I; x (N, I), s (N, r), act. */
-  void chunkSum(Buf x, Buf s, int rows, int in, int r);
-
-  /** dx[n, i] += dS[n, i mod r]; dx (N, I) F32, dS (N, r) F32. */
-  void addTiled(Buf dS, Buf dx, int rows, int in, int r);
 
   /**
    * Bat's merge, first half: out[a·r + p, b·r + s] = w[a·r + p, b·r + s] + blocks[a, p, s]; w, out

@@ -119,15 +119,21 @@ public final class DeviceCheck {
       ref.rmsnormForward(x.r, w.r, 1e-5f, y.r, inv.r, rows, dim);
       compare("rmsnormForward out" + t, y, bound(act));
       compare("rmsnormForward invRms" + t, inv, 1e-5);
+      Pair dyTile = rand(DType.F32, rows * 7, 1);
       for (boolean acc : new boolean[] {false, true}) {
-        Pair dy = rand(DType.F32, rows * dim, 1);
-        Pair dx = rand(DType.F32, rows * dim, 1);
-        Pair dxa = rand(act, rows * dim, 1);
-        dut.rmsnormBackward(x.d, w.d, inv.d, dy.d, dx.d, act == DType.F32 ? null : dxa.d, rows, dim, acc);
-        ref.rmsnormBackward(x.r, w.r, inv.r, dy.r, dx.r, act == DType.F32 ? null : dxa.r, rows, dim, acc);
-        compare("rmsnormBackward dx" + t + (acc ? " acc" : ""), dx, 1e-5);
-        if (act == DType.BF16) {
-          compare("rmsnormBackward dxAct" + t + (acc ? " acc" : ""), dxa, bound(act));
+        for (boolean tiled : new boolean[] {false, true}) {
+          String v = t + (acc ? " acc" : "") + (tiled ? " tiled" : "");
+          Pair dy = rand(DType.F32, rows * dim, 1);
+          Pair dx = rand(DType.F32, rows * dim, 1);
+          Pair dxa = rand(act, rows * dim, 1);
+          dut.rmsnormBackward(x.d, w.d, inv.d, dy.d, tiled ? dyTile.d : null, 7, dx.d, act == DType.F32 ? null : dxa.d,
+              rows, dim, acc);
+          ref.rmsnormBackward(x.r, w.r, inv.r, dy.r, tiled ? dyTile.r : null, 7, dx.r, act == DType.F32 ? null : dxa.r,
+              rows, dim, acc);
+          compare("rmsnormBackward dx" + v, dx, 1e-5);
+          if (act == DType.BF16) {
+            compare("rmsnormBackward dxAct" + v, dxa, bound(act));
+          }
         }
       }
       // heads and RoPE
@@ -138,14 +144,19 @@ public final class DeviceCheck {
       int n = b * seq * heads * hd;
       Pair cos = rand(DType.F32, seq * hd, 1);
       Pair sin = rand(DType.F32, seq * hd, 1);
+      Pair headTile = rand(DType.F32, b * seq * 6, 1);
       for (DType in : new DType[] {act, DType.F32}) {
         for (boolean rot : new boolean[] {false, true}) {
           String v = t + (in == DType.F32 ? " in f32" : "") + (rot ? " rotate" : "");
           Pair src = rand(in, n, 1);
           Pair o1 = rand(act, n, 1);
-          dut.toHeads(src.d, cos.d, sin.d, o1.d, b, seq, heads, hd, rot);
-          ref.toHeads(src.r, cos.r, sin.r, o1.r, b, seq, heads, hd, rot);
+          dut.toHeads(src.d, null, 0, cos.d, sin.d, o1.d, b, seq, heads, hd, rot);
+          ref.toHeads(src.r, null, 0, cos.r, sin.r, o1.r, b, seq, heads, hd, rot);
           compare("toHeads" + v, o1, bound(act));
+          Pair o3 = rand(act, n, 1);
+          dut.toHeads(src.d, headTile.d, 6, cos.d, sin.d, o3.d, b, seq, heads, hd, rot);
+          ref.toHeads(src.r, headTile.r, 6, cos.r, sin.r, o3.r, b, seq, heads, hd, rot);
+          compare("toHeads tiled" + v, o3, bound(act));
           Pair o2 = rand(act, n, 1);
           dut.fromHeads(src.d, cos.d, sin.d, o2.d, b, seq, heads, hd, rot);
           ref.fromHeads(src.r, cos.r, sin.r, o2.r, b, seq, heads, hd, rot);
@@ -164,7 +175,7 @@ public final class DeviceCheck {
       dut.causalSoftmaxBackward(probs.d, dp.d, 0.3f, ds.d, srows, seq);
       ref.causalSoftmaxBackward(probs.r, dp.r, 0.3f, ds.r, srows, seq);
       compare("causalSoftmaxBackward" + t, ds, act == DType.BF16 ? 2e-2 : 2e-5);
-      // SwiGLU
+      // SwiGLU, 7 rows of 143
       int m = 1001;
       Pair g = rand(act, m, 2);
       Pair u = rand(act, m, 1);
@@ -173,12 +184,15 @@ public final class DeviceCheck {
       ref.swiglu(g.r, u.r, a.r, m);
       compare("swiglu" + t, a, bound(act));
       Pair da = rand(DType.F32, m, 1);
-      Pair dg = rand(act, m, 1);
-      Pair du = rand(act, m, 1);
-      dut.swigluBackward(g.d, u.d, da.d, dg.d, du.d, m);
-      ref.swigluBackward(g.r, u.r, da.r, dg.r, du.r, m);
-      compare("swigluBackward dGate" + t, dg, bound(act));
-      compare("swigluBackward dUp" + t, du, bound(act));
+      Pair daTile = rand(DType.F32, 7 * 5, 1);
+      for (boolean tiled : new boolean[] {false, true}) {
+        Pair dg = rand(act, m, 1);
+        Pair du = rand(act, m, 1);
+        dut.swigluBackward(g.d, u.d, da.d, tiled ? daTile.d : null, 5, dg.d, du.d, 7, 143);
+        ref.swigluBackward(g.r, u.r, da.r, tiled ? daTile.r : null, 5, dg.r, du.r, 7, 143);
+        compare("swigluBackward dGate" + t + (tiled ? " tiled" : ""), dg, bound(act));
+        compare("swigluBackward dUp" + t + (tiled ? " tiled" : ""), du, bound(act));
+      }
       // cross-entropy, rows without a target among them
       int vocab = 1500;
       int crow = 9;
@@ -197,19 +211,6 @@ public final class DeviceCheck {
       ref.crossEntropy(logits.r, targets.r, weights.r, 0.25f, loss.r, dl.r, crow, vocab);
       compare("crossEntropy loss" + t, loss, 1e-5);
       compare("crossEntropy dLogits" + t, dl, bound(act));
-      // bone: chunk sums with a remainder, tiled add
-      int in = 50;
-      int r = 8;
-      Pair cx = rand(act, rows * in, 1);
-      Pair cs = rand(act, rows * r, 1);
-      dut.chunkSum(cx.d, cs.d, rows, in, r);
-      ref.chunkSum(cx.r, cs.r, rows, in, r);
-      compare("chunkSum" + t, cs, bound(act));
-      Pair dS = rand(DType.F32, rows * r, 1);
-      Pair tx = rand(DType.F32, rows * in, 1);
-      dut.addTiled(dS.d, tx.d, rows, in, r);
-      ref.addTiled(dS.r, tx.r, rows, in, r);
-      compare("addTiled" + t, tx, 1e-6);
       // bat: merge init and identity gradient
       int out = 24;
       int bin = 40;

@@ -37,6 +37,7 @@ public final class DeviceModel implements AutoCloseable {
   private final List<Layer> layers;
   private final List<Buf> owned = new ArrayList<>();
   private Workspace workspace;
+  private final java.util.Map<Long, Buf> tileMatrices = new java.util.HashMap<>();
   private boolean closed;
 
   private DeviceModel(Device device, ModelConfig config, Precision precision, String name,
@@ -224,6 +225,22 @@ public final class DeviceModel implements AutoCloseable {
     return workspace;
   }
 
+  /**
+   * Bone's chunk-sum matrix E (I, r) in act type, E[i, j] = 1 when i mod r = j: S = x E sums the
+   * r-wide chunks of x with one GEMM, and x's gradient gets tile(dS) = dS Eᵀ. Made once per (I, r).
+   */
+  synchronized Buf tileMatrix(int in, int r) {
+    return tileMatrices.computeIfAbsent(((long) in << 32) | r, k -> {
+      float[] e = new float[in * r];
+      for (int i = 0; i < in; i++) {
+        e[i * r + i % r] = 1f;
+      }
+      Buf b = device.alloc(activationType(), e.length);
+      device.upload(e, b);
+      return b;
+    });
+  }
+
   /** Frees the workspace (kept between passes otherwise). */
   public synchronized void releaseWorkspace() {
     if (workspace != null) {
@@ -239,6 +256,8 @@ public final class DeviceModel implements AutoCloseable {
     }
     closed = true;
     releaseWorkspace();
+    tileMatrices.values().forEach(device::free);
+    tileMatrices.clear();
     for (Buf b : owned) {
       device.free(b);
     }

@@ -2,6 +2,7 @@ package io.bonestream.engine.backend.device;
 
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.adapters.AdapterLayout;
+import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.backend.LossSum;
 import io.bonestream.engine.model.ModelConfig;
 import io.bonestream.engine.model.Projection;
@@ -128,12 +129,13 @@ public final class DeviceTransformer {
       DeviceModel.Layer lw = m.layer(l);
       // attention block: x + o_proj(attention(rope(q), rope(k), v)) on h = RMSNorm(x)
       d.rmsnormForward(w.xs[l], lw.inputNorm(), eps, w.h, w.inv1[l], n, dm);
-      project(ad, w, l, Projection.Q_PROJ, w.h, w.q, 0f, n);           // (N, Dq)
-      project(ad, w, l, Projection.K_PROJ, w.h, w.k, 0f, n);           // (N, Dkv)
-      project(ad, w, l, Projection.V_PROJ, w.h, w.v, 0f, n);           // (N, Dkv)
-      d.toHeads(w.q, w.cos, w.sin, w.qr[l], b, t, h, hd, true);        // (B, H, T, hd)
-      d.toHeads(w.k, w.cos, w.sin, w.kr[l], b, t, hkv, hd, true);      // (B, Hkv, T, hd)
-      d.toHeads(w.v, w.cos, w.sin, w.vr[l], b, t, hkv, hd, false);     // (B, Hkv, T, hd)
+      boneSums(ad, w.h, dm, w.sAtt[l], n, l, Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ);
+      project(ad, w, l, Projection.Q_PROJ, w.h, w.sAtt[l], w.q, 0f, n);    // (N, Dq)
+      project(ad, w, l, Projection.K_PROJ, w.h, w.sAtt[l], w.k, 0f, n);    // (N, Dkv)
+      project(ad, w, l, Projection.V_PROJ, w.h, w.sAtt[l], w.v, 0f, n);    // (N, Dkv)
+      d.toHeads(w.q, null, 0, w.cos, w.sin, w.qr[l], b, t, h, hd, true);   // (B, H, T, hd)
+      d.toHeads(w.k, null, 0, w.cos, w.sin, w.kr[l], b, t, hkv, hd, true); // (B, Hkv, T, hd)
+      d.toHeads(w.v, null, 0, w.cos, w.sin, w.vr[l], b, t, hkv, hd, false);
       long gt = (long) g * t;
       // scores (B·Hkv, G·T, T) = q kᵀ / sqrt(hd); probs = causal softmax
       d.gemmBatched(false, true, (int) gt, t, hd, (float) (1.0 / Math.sqrt(hd)),
@@ -144,39 +146,56 @@ public final class DeviceTransformer {
           0f, w.heads, hd, gt * hd, b * hkv);
       d.fromHeads(w.heads, w.cos, w.sin, w.att[l], b, t, h, hd, false);
       d.copy(w.xs[l].slice(0, (long) n * dm), w.xmid[l].slice(0, (long) n * dm));
-      project(ad, w, l, Projection.O_PROJ, w.att[l], w.xmid[l], 1f, n); // xmid = x + o_proj(att)
+      boneSums(ad, w.att[l], h * hd, w.sO[l], n, l, Projection.O_PROJ);
+      project(ad, w, l, Projection.O_PROJ, w.att[l], w.sO[l], w.xmid[l], 1f, n); // xmid = x + o_proj(att)
       // MLP block: x + down_proj(silu(gate_proj(h)) · up_proj(h)) on h = RMSNorm(x)
       d.rmsnormForward(w.xmid[l], lw.postAttentionNorm(), eps, w.h, w.inv2[l], n, dm);
-      project(ad, w, l, Projection.GATE_PROJ, w.h, w.gate[l], 0f, n);  // (N, F)
-      project(ad, w, l, Projection.UP_PROJ, w.h, w.up[l], 0f, n);      // (N, F)
+      boneSums(ad, w.h, dm, w.sMlp[l], n, l, Projection.GATE_PROJ, Projection.UP_PROJ);
+      project(ad, w, l, Projection.GATE_PROJ, w.h, w.sMlp[l], w.gate[l], 0f, n); // (N, F)
+      project(ad, w, l, Projection.UP_PROJ, w.h, w.sMlp[l], w.up[l], 0f, n);     // (N, F)
       d.swiglu(w.gate[l], w.up[l], w.a, (long) n * f);
       d.copy(w.xmid[l].slice(0, (long) n * dm), w.xs[l + 1].slice(0, (long) n * dm));
-      project(ad, w, l, Projection.DOWN_PROJ, w.a, w.xs[l + 1], 1f, n);
+      boneSums(ad, w.a, f, w.sDown[l], n, l, Projection.DOWN_PROJ);
+      project(ad, w, l, Projection.DOWN_PROJ, w.a, w.sDown[l], w.xs[l + 1], 1f, n);
     }
     d.rmsnormForward(w.xs[c.numLayers()], m.finalNorm(), eps, w.hf, w.invF, n, dm);
   }
 
   /**
-   * y (N, O) = x (N, I) · (W + ΔW)ᵀ (+ bias) + beta · y, with the adapter of (l, p) if any.
+   * Bone's chunk sums S (N, r) = x (N, I) E of an input shared by {@code group}, when one of them
+   * has a bone adapter; kept for the backward pass (which then needs neither x nor a recomputation).
    */
-  private void project(DeviceAdapters ad, Workspace w, int l, Projection p, Buf x, Buf y, float beta, int n) {
+  private void boneSums(DeviceAdapters ad, Buf x, int in, Buf sums, int n, int l, Projection... group) {
+    if (ad == null || ad.method != AdapterMethod.BONE) {
+      return;
+    }
+    for (Projection p : group) {
+      if (ad.site(l, p) != null) {
+        d.gemm(false, false, n, ad.r, in, 1f, x, in, m.tileMatrix(in, ad.r), ad.r, 0f, sums, ad.r);
+        return;
+      }
+    }
+  }
+
+  /**
+   * y (N, O) = x (N, I) · (W + ΔW)ᵀ (+ bias) + beta · y, with the adapter of (l, p) if any; for
+   * bone, {@code sums} holds x's chunk sums.
+   */
+  private void project(DeviceAdapters ad, Workspace w, int l, Projection p, Buf x, Buf sums, Buf y, float beta,
+      int n) {
     int in = AdapterLayout.inFeatures(c, p);
     int out = AdapterLayout.outFeatures(c, p);
     AdapterLayout.Site s = ad == null ? null : ad.site(l, p);
     Buf weight = m.layer(l).weight(p);
-    if (s != null && ad.method == io.bonestream.engine.adapters.AdapterMethod.BAT) {
+    if (s != null && ad.method == AdapterMethod.BAT) {
       weight = batMerged(ad, w, s, weight, in, out);
     }
     d.gemm(false, true, n, out, in, 1f, x, in, weight, in, beta, y, out);
     if (s != null) {
       int r = ad.r;
       switch (ad.method) {
-        case BONE -> {
-          // y += S B, S (N, r) = the sum of x's r-wide chunks, B (r, O)
-          d.chunkSum(x, w.chunk, n, in, r);
-          d.gemm(false, false, n, out, r, 1f, w.chunk, r, DeviceAdapters.tensor(ad.valuesAct, s, 0), out,
-              1f, y, out);
-        }
+        case BONE -> // y += S B, B (r, O)
+            d.gemm(false, false, n, out, r, 1f, sums, r, DeviceAdapters.tensor(ad.valuesAct, s, 0), out, 1f, y, out);
         case LORA -> {
           // y += s · (x Aᵀ) Bᵀ, A (r, I), B (O, r)
           d.gemm(false, true, n, r, in, 1f, x, in, DeviceAdapters.tensor(ad.valuesAct, s, 0), in, 0f,
@@ -252,29 +271,32 @@ public final class DeviceTransformer {
     int hd = c.headDim();
     int f = c.intermediateSize();
     int dq = h * hd;
+    int r = ad == null ? 0 : ad.r;
     float eps = (float) c.rmsNormEps();
-    d.rmsnormBackward(w.xs[c.numLayers()], m.finalNorm(), w.invF, w.dhf, w.dx, actCopy(w), n, dm, false);
+    d.rmsnormBackward(w.xs[c.numLayers()], m.finalNorm(), w.invF, w.dhf, null, 0, w.dx, actCopy(w), n, dm, false);
     for (int l = c.numLayers() - 1; l >= 0; l--) {
       DeviceModel.Layer lw = m.layer(l);
       // MLP block; dx is dL/d(xmid + down_proj(a))
-      if (ad != null && ad.site(l, Projection.DOWN_PROJ) != null) {
+      if (needsInput(ad, l, Projection.DOWN_PROJ)) {
         d.swiglu(w.gate[l], w.up[l], w.a, (long) n * f); // down_proj's input, recomputed
       }
       Buf dA = w.dIn.slice(0, (long) n * f);
-      projectBackward(ad, w, l, Projection.DOWN_PROJ, w.dxAct, w.a, dA, 0f, n);
-      d.swigluBackward(w.gate[l], w.up[l], dA, w.dg, w.du, (long) n * f);
-      boolean mlpInput = ad != null && (ad.site(l, Projection.GATE_PROJ) != null
-          || ad.site(l, Projection.UP_PROJ) != null);
-      if (mlpInput) {
+      Tile tile = new Tile();
+      projectBackward(ad, w, l, Projection.DOWN_PROJ, w.dxAct, w.a, w.sDown[l], dA, 0f, n, tile);
+      d.swigluBackward(w.gate[l], w.up[l], dA, tile.buf(w), r, w.dg, w.du, n, f);
+      if (needsInput(ad, l, Projection.GATE_PROJ, Projection.UP_PROJ)) {
         d.rmsnormForward(w.xmid[l], lw.postAttentionNorm(), eps, w.h, w.invTmp, n, dm);
       }
-      projectBackward(ad, w, l, Projection.GATE_PROJ, w.dg, w.h, w.dh, 0f, n);
-      projectBackward(ad, w, l, Projection.UP_PROJ, w.du, w.h, w.dh, 1f, n);
-      d.rmsnormBackward(w.xmid[l], lw.postAttentionNorm(), w.inv2[l], w.dh, w.dx, actCopy(w), n, dm, true);
+      tile = new Tile();
+      projectBackward(ad, w, l, Projection.GATE_PROJ, w.dg, w.h, w.sMlp[l], w.dh, 0f, n, tile);
+      projectBackward(ad, w, l, Projection.UP_PROJ, w.du, w.h, w.sMlp[l], w.dh, 1f, n, tile);
+      d.rmsnormBackward(w.xmid[l], lw.postAttentionNorm(), w.inv2[l], w.dh, tile.buf(w), r, w.dx, actCopy(w), n, dm,
+          true);
       // attention block; dx is dL/d(x + o_proj(att))
       Buf dAtt = w.dIn.slice(0, (long) n * dq);
-      projectBackward(ad, w, l, Projection.O_PROJ, w.dxAct, w.att[l], dAtt, 0f, n);
-      d.toHeads(dAtt, w.cos, w.sin, w.heads, b, t, h, hd, false);      // dO (B, H, T, hd)
+      tile = new Tile();
+      projectBackward(ad, w, l, Projection.O_PROJ, w.dxAct, w.att[l], w.sO[l], dAtt, 0f, n, tile);
+      d.toHeads(dAtt, tile.buf(w), r, w.cos, w.sin, w.heads, b, t, h, hd, false); // dO (B, H, T, hd)
       long gt = (long) g * t;
       // dP = dO vᵀ (into the scores buffer), dV = Pᵀ dO
       d.gemmBatched(false, true, (int) gt, t, hd, 1f, w.heads, hd, gt * hd, w.vr[l], hd, (long) t * hd,
@@ -290,15 +312,46 @@ public final class DeviceTransformer {
       d.fromHeads(w.dQh, w.cos, w.sin, w.dq, b, t, h, hd, true);       // (N, Dq), RoPE undone
       d.fromHeads(w.dKh, w.cos, w.sin, w.dk, b, t, hkv, hd, true);     // (N, Dkv)
       d.fromHeads(w.dVh, w.cos, w.sin, w.dv, b, t, hkv, hd, false);    // (N, Dkv)
-      boolean attInput = ad != null && (ad.site(l, Projection.Q_PROJ) != null
-          || ad.site(l, Projection.K_PROJ) != null || ad.site(l, Projection.V_PROJ) != null);
-      if (attInput) {
+      if (needsInput(ad, l, Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ)) {
         d.rmsnormForward(w.xs[l], lw.inputNorm(), eps, w.h, w.invTmp, n, dm);
       }
-      projectBackward(ad, w, l, Projection.Q_PROJ, w.dq, w.h, w.dh, 0f, n);
-      projectBackward(ad, w, l, Projection.K_PROJ, w.dk, w.h, w.dh, 1f, n);
-      projectBackward(ad, w, l, Projection.V_PROJ, w.dv, w.h, w.dh, 1f, n);
-      d.rmsnormBackward(w.xs[l], lw.inputNorm(), w.inv1[l], w.dh, w.dx, actCopy(w), n, dm, true);
+      tile = new Tile();
+      projectBackward(ad, w, l, Projection.Q_PROJ, w.dq, w.h, w.sAtt[l], w.dh, 0f, n, tile);
+      projectBackward(ad, w, l, Projection.K_PROJ, w.dk, w.h, w.sAtt[l], w.dh, 1f, n, tile);
+      projectBackward(ad, w, l, Projection.V_PROJ, w.dv, w.h, w.sAtt[l], w.dh, 1f, n, tile);
+      d.rmsnormBackward(w.xs[l], lw.inputNorm(), w.inv1[l], w.dh, tile.buf(w), r, w.dx, actCopy(w), n, dm, true);
+    }
+  }
+
+  /** Whether the backward pass needs the group's input itself: bat and LoRA do, bone keeps its sums. */
+  private static boolean needsInput(DeviceAdapters ad, int l, Projection... group) {
+    if (ad == null || ad.method == AdapterMethod.BONE) {
+      return false;
+    }
+    for (Projection p : group) {
+      if (ad.site(l, p) != null) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Bone's input-gradient term tile(Σ dS) of the projections sharing one input, accumulated in the
+   * workspace and added by the kernel that reads the input gradient next.
+   */
+  private static final class Tile {
+    private boolean used;
+
+    /** beta for the next dS GEMM: 0 for the first, 1 after. */
+    float beta() {
+      float b = used ? 1f : 0f;
+      used = true;
+      return b;
+    }
+
+    Buf buf(Workspace w) {
+      return used ? w.dChunk : null;
     }
   }
 
@@ -308,10 +361,11 @@ public final class DeviceTransformer {
 
   /**
    * The backward of {@link #project}: dIn (N, I) F32 = G (W + ΔW) + beta · dIn, and the adapter's
-   * gradients added to its accumulators; G (N, O) act, x (N, I) act the forward input.
+   * gradients added to its accumulators; G (N, O) act; x (N, I) act the forward input (bat, LoRA),
+   * sums its chunk sums (bone), whose dS goes to {@code tile} instead of dIn.
    */
-  private void projectBackward(DeviceAdapters ad, Workspace w, int l, Projection p, Buf grad, Buf x,
-      Buf dIn, float beta, int n) {
+  private void projectBackward(DeviceAdapters ad, Workspace w, int l, Projection p, Buf grad, Buf x, Buf sums,
+      Buf dIn, float beta, int n, Tile tile) {
     int in = AdapterLayout.inFeatures(c, p);
     int out = AdapterLayout.outFeatures(c, p);
     AdapterLayout.Site s = ad == null ? null : ad.site(l, p);
@@ -323,13 +377,11 @@ public final class DeviceTransformer {
     int r = ad.r;
     switch (ad.method) {
       case BONE -> {
-        // dB += Sᵀ G; dx = G W + tile(G Bᵀ)
-        d.chunkSum(x, w.chunk, n, in, r);
-        d.gemm(true, false, r, out, n, 1f, w.chunk, r, grad, out, 1f, DeviceAdapters.tensor(ad.grads, s, 0), out);
+        // dB += Sᵀ G; dx = G W + tile(G Bᵀ), the tile term summed over the group in the workspace
+        d.gemm(true, false, r, out, n, 1f, sums, r, grad, out, 1f, DeviceAdapters.tensor(ad.grads, s, 0), out);
         d.gemm(false, false, n, in, out, 1f, grad, out, weight, in, beta, dIn, in);
-        d.gemm(false, true, n, r, out, 1f, grad, out, DeviceAdapters.tensor(ad.valuesAct, s, 0), out, 0f,
-            w.dChunk, r);
-        d.addTiled(w.dChunk, dIn, n, in, r);
+        d.gemm(false, true, n, r, out, 1f, grad, out, DeviceAdapters.tensor(ad.valuesAct, s, 0), out,
+            tile.beta(), w.dChunk, r);
       }
       case BAT -> {
         // dx = G (W + ΔW); M = Gᵀ x (O, I); dB_a = Σ_b (W_{a,b} + I)ᵀ M_{a,b}: with the band views of

@@ -180,18 +180,18 @@ public class JavaDevice implements Device {
   }
 
   @Override
-  public void rmsnormBackward(Buf x, Buf w, Buf invRms, Buf dy, Buf dx, Buf dxAct, int rows, int dim,
-      boolean accumulate) {
+  public void rmsnormBackward(Buf x, Buf w, Buf invRms, Buf dy, Buf dyTile, int tr, Buf dx, Buf dxAct, int rows,
+      int dim, boolean accumulate) {
     for (int n = 0; n < rows; n++) {
       long r = (long) n * dim;
       float s = ld(invRms, n);
       float gx = 0;
       for (int d = 0; d < dim; d++) {
-        gx += ld(dy, r + d) * ld(w, d) * ld(x, r + d);
+        gx += tiled(dy, dyTile, tr, n, r + d, d) * ld(w, d) * ld(x, r + d);
       }
       float coef = gx / dim * s * s * s;
       for (int d = 0; d < dim; d++) {
-        float v = ld(dy, r + d) * ld(w, d) * s - ld(x, r + d) * coef;
+        float v = tiled(dy, dyTile, tr, n, r + d, d) * ld(w, d) * s - ld(x, r + d) * coef;
         if (accumulate) {
           v += ld(dx, r + d);
         }
@@ -203,20 +203,29 @@ public class JavaDevice implements Device {
     }
   }
 
+  /** in[i] + tile[n, col mod r], the tile term only when a tile is given. */
+  private static float tiled(Buf in, Buf tile, int r, long n, long i, long col) {
+    float v = ld(in, i);
+    return tile == null ? v : v + ld(tile, n * r + col % r);
+  }
+
   @Override
-  public void toHeads(Buf in, Buf cos, Buf sin, Buf out, int batch, int seq, int heads, int headDim,
-      boolean rotate) {
+  public void toHeads(Buf in, Buf inTile, int tr, Buf cos, Buf sin, Buf out, int batch, int seq, int heads,
+      int headDim, boolean rotate) {
     int half = headDim / 2;
     for (int b = 0; b < batch; b++) {
       for (int t = 0; t < seq; t++) {
+        long row = (long) b * seq + t;
         for (int h = 0; h < heads; h++) {
           long src = ((long) (b * seq + t) * heads + h) * headDim;
           long dst = ((long) (b * heads + h) * seq + t) * headDim;
+          long col = (long) h * headDim;
           for (int d = 0; d < headDim; d++) {
-            float x = ld(in, src + d);
+            float x = tiled(in, inTile, tr, row, src + d, col + d);
             float v = x;
             if (rotate) {
-              float rot = d < half ? -ld(in, src + d + half) : ld(in, src + d - half);
+              float rot = d < half ? -tiled(in, inTile, tr, row, src + d + half, col + d + half)
+                  : tiled(in, inTile, tr, row, src + d - half, col + d - half);
               v = x * ld(cos, (long) t * headDim + d) + rot * ld(sin, (long) t * headDim + d);
             }
             st(out, dst + d, v);
@@ -299,10 +308,12 @@ public class JavaDevice implements Device {
   }
 
   @Override
-  public void swigluBackward(Buf gate, Buf up, Buf dOut, Buf dGate, Buf dUp, long n) {
+  public void swigluBackward(Buf gate, Buf up, Buf dOut, Buf dOutTile, int r, Buf dGate, Buf dUp, int rows,
+      int cols) {
+    long n = (long) rows * cols;
     for (long i = 0; i < n; i++) {
       float g = ld(gate, i);
-      float da = ld(dOut, i);
+      float da = tiled(dOut, dOutTile, r, i / cols, i, i % cols);
       float sig = sigmoid(g);
       float gs = g * sig;
       st(dUp, i, sig * g * da);
@@ -341,29 +352,6 @@ public class JavaDevice implements Device {
           float p = (float) Math.exp(ld(logits, r + j) - lse);
           st(dLogits, r + j, w * (p - (j == target ? 1f : 0f)) * gradScale);
         }
-      }
-    }
-  }
-
-  @Override
-  public void chunkSum(Buf x, Buf s, int rows, int in, int r) {
-    for (int n = 0; n < rows; n++) {
-      for (int j = 0; j < r; j++) {
-        float acc = 0;
-        for (int i = j; i < in; i += r) {
-          acc += ld(x, (long) n * in + i);
-        }
-        st(s, (long) n * r + j, acc);
-      }
-    }
-  }
-
-  @Override
-  public void addTiled(Buf dS, Buf dx, int rows, int in, int r) {
-    for (int n = 0; n < rows; n++) {
-      for (int i = 0; i < in; i++) {
-        long k = (long) n * in + i;
-        st(dx, k, ld(dx, k) + ld(dS, (long) n * r + i % r));
       }
     }
   }

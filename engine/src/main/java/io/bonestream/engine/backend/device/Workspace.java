@@ -45,6 +45,10 @@ final class Workspace implements AutoCloseable {
   final Buf[] gate;  //                                                           (N, F) act
   final Buf[] up;    //                                                           (N, F) act
   final Buf invF;    // final RMSNorm 1/rms                                       (N) F32
+  final Buf[] sAtt;  // bone: chunk sums of the attention input (q, k, v)         (N, r) act
+  final Buf[] sO;    // bone: chunk sums of o_proj's input                        (N, r) act
+  final Buf[] sMlp;  // bone: chunk sums of the MLP input (gate, up)               (N, r) act
+  final Buf[] sDown; // bone: chunk sums of down_proj's input                     (N, r) act
 
   // scratch
   final Buf h;       // a normed input                       (N, D) act
@@ -68,8 +72,8 @@ final class Workspace implements AutoCloseable {
   final Buf dh;      // gradient of a normed input           (N, D) F32
   final Buf dx;      // gradient of the residual stream      (N, D) F32
   final Buf dxAct;   // the same in act type (dx itself when act is F32)
-  final Buf chunk;   // bone's chunk sums / LoRA's x·Aᵀ       (N, r) act
-  final Buf dChunk;  // bone's dS                            (N, r) F32
+  final Buf chunk;   // LoRA's x·Aᵀ                          (N, r) act
+  final Buf dChunk;  // bone's dS of one input, summed over its projections (N, r) F32
   final Buf loraG;   // LoRA's G·B                           (N, r) act
   final Buf hf;      // final normed states                  (N, D) act
   final Buf dhf;     //                                      (N, D) F32
@@ -109,7 +113,15 @@ final class Workspace implements AutoCloseable {
     att = new Buf[layers];
     gate = new Buf[layers];
     up = new Buf[layers];
+    sAtt = new Buf[layers];
+    sO = new Buf[layers];
+    sMlp = new Buf[layers];
+    sDown = new Buf[layers];
     for (int l = 0; l < layers; l++) {
+      sAtt[l] = alloc(act, n * shape.r());
+      sO[l] = alloc(act, n * shape.r());
+      sMlp[l] = alloc(act, n * shape.r());
+      sDown[l] = alloc(act, n * shape.r());
       xs[l] = alloc(DType.F32, n * dm);
       xmid[l] = alloc(DType.F32, n * dm);
       inv1[l] = alloc(DType.F32, n);
