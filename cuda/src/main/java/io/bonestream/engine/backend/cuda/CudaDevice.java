@@ -415,7 +415,8 @@ public final class CudaDevice implements Device {
       check(cudaMemcpyAsync(new Address(dst.pointer()), new Address(src.pointer()),
           src.size() * src.type().bytes(), cudaMemcpyDeviceToDevice), "copy");
     } else {
-      launchGrid("convert_" + suffix(src.type()) + suffix(dst.type()), src.size(), a -> a.ptr(src).ptr(dst).i64(src.size()));
+      launchGridU("convert_" + suffix(src.type()) + suffix(dst.type()), src.size(),
+          a -> a.ptr(src).ptr(dst).i64(src.size()));
     }
     after("copy");
   }
@@ -587,6 +588,14 @@ public final class CudaDevice implements Device {
         a -> a.ptr(in).ptr(cos).ptr(sin).ptr(out).i32(seq).i32(heads).i32(headDim).i32(unrotate ? 1 : 0));
   }
 
+  /** A kernel taking 4 elements per thread and pass (the U of kernels.cu). */
+  private void launchGridU(String name, long n, java.util.function.Consumer<Args> args) {
+    if (n >= Integer.MAX_VALUE) {
+      throw new IllegalArgumentException(name + ": " + n + " elements, more than a kernel indexes (2^31)");
+    }
+    launch(name, Math.min(MAX_GRID, (n + 4L * BLOCK - 1) / (4L * BLOCK)), BLOCK, args);
+  }
+
   /** Head permutations: x over one (T, hd) plane, y over the B·H planes. */
   private void launchHeads(String name, int batch, int seq, int heads, int headDim,
       java.util.function.Consumer<Args> args) {
@@ -594,7 +603,7 @@ public final class CudaDevice implements Device {
     if (plane * batch * heads >= Integer.MAX_VALUE) {
       throw new IllegalArgumentException(name + ": tensor too large for 32-bit indices");
     }
-    launch2(name, Math.min(1024, (plane + BLOCK - 1) / BLOCK), (long) batch * heads, BLOCK, args);
+    launch2(name, Math.min(1024, (plane + 4L * BLOCK - 1) / (4L * BLOCK)), (long) batch * heads, BLOCK, args);
   }
 
   @Override
@@ -615,14 +624,14 @@ public final class CudaDevice implements Device {
   @Override
   public synchronized void swiglu(Buf gate, Buf up, Buf out, long n) {
     bind();
-    launchGrid("swiglu_" + suffix(out.type()), n, a -> a.ptr(gate).ptr(up).ptr(out).i64(n));
+    launchGridU("swiglu_" + suffix(out.type()), n, a -> a.ptr(gate).ptr(up).ptr(out).i64(n));
   }
 
   @Override
   public synchronized void swigluBackward(Buf gate, Buf up, Buf dOut, Buf dOutTile, int r, Buf dGate, Buf dUp,
       int rows, int cols) {
     bind();
-    launchGrid("swiglu_bwd_" + suffix(gate.type()), (long) rows * cols, a -> a.ptr(gate).ptr(up).ptr(dOut)
+    launchGridU("swiglu_bwd_" + suffix(gate.type()), (long) rows * cols, a -> a.ptr(gate).ptr(up).ptr(dOut)
         .ptr(dOutTile).i32(r).ptr(dGate).ptr(dUp).i32(rows).i32(cols));
   }
 
@@ -638,12 +647,8 @@ public final class CudaDevice implements Device {
   @Override
   public synchronized void batMergeInit(Buf w, Buf blocks, Buf out, int outF, int inF, int r) {
     bind();
-    if ((long) outF * inF >= Integer.MAX_VALUE) {
-      throw new IllegalArgumentException("bat_merge_init: weight too large for 32-bit indices");
-    }
-    // y over rows, x over each row's columns
-    launch2("bat_merge_init_" + suffix(w.type()), Math.min(64, (inF + BLOCK - 1) / BLOCK), Math.min(outF, 65535),
-        BLOCK, a -> a.ptr(w).ptr(blocks).ptr(out).i32(outF).i32(inF).i32(r));
+    launchGridU("bat_merge_init_" + suffix(w.type()), (long) outF * inF,
+        a -> a.ptr(w).ptr(blocks).ptr(out).i32(outF).i32(inF).i32(r));
   }
 
   @Override

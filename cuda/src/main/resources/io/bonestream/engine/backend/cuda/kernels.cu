@@ -56,6 +56,14 @@ __device__ float blockMax(float v) {
 #define GRID_STRIDE(i, n) for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned) (n); \
     i += gridDim.x * blockDim.x)
 
+// Elementwise kernels take U = 4 elements per thread and pass, loading all of them before using
+// any: a thread's 2-byte loads one at a time leave too few bytes in flight to reach the memory
+// bandwidth. The arithmetic per element is unchanged.
+#define U 4
+#define GRID_STRIDE_U(base, n) for (unsigned base = blockIdx.x * blockDim.x + threadIdx.x; \
+    base < (unsigned) (n); base += U * gridDim.x * blockDim.x)
+#define AT(base, u) ((base) + (u) * gridDim.x * blockDim.x)
+
 // out (N, D) f32 = table[ids[n]], table (V, D)
 template <typename TW>
 __device__ void embed(const int* ids, const TW* table, float* out, int rows, int dim) {
@@ -70,6 +78,7 @@ template <typename TO>
 __device__ void rmsnormFwd(const float* x, const float* w, float eps, TO* out, float* inv, int dim) {
   i64 r = (i64) blockIdx.x * dim;
   float ss = 0.f;
+#pragma unroll 4
   for (int d = threadIdx.x; d < dim; d += blockDim.x) { float v = x[r + d]; ss += v * v; }
   ss = blockSum(ss);
   float s = 1.0f / sqrtf(ss / dim + eps);
@@ -86,6 +95,7 @@ __device__ void rmsnormBwd(const float* x, const float* w, const float* inv, con
   const float* trow = dt ? dt + (i64) blockIdx.x * tr : 0;
   float s = inv[blockIdx.x];
   float gx = 0.f;
+#pragma unroll 4
   for (int d = threadIdx.x; d < dim; d += blockDim.x)
     gx += (trow ? dy[r + d] + trow[d % tr] : dy[r + d]) * w[d] * x[r + d];
   gx = blockSum(gx);
@@ -111,19 +121,29 @@ template <typename TI, typename TO>
 __device__ void toHeads(const TI* in, const float* dt, int tr, const float* cs, const float* sn, TO* out, int T,
     int H, int hd, int rotate) {
   int half = hd / 2;
-  unsigned plane = blockIdx.y, b = plane / H, h = plane - b * H;
-  for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned) (T * hd); i += gridDim.x * blockDim.x) {
-    unsigned t = i / hd, d = i - t * hd;
-    unsigned src = ((b * T + t) * H + h) * hd;
-    const float* trow = dt ? dt + (i64) (b * T + t) * tr : 0;
-    unsigned col = h * hd;
-    float v = tiled(in, src + d, trow, tr, col + d);
-    if (rotate) {
-      float rot = d < half ? -tiled(in, src + d + half, trow, tr, col + d + half)
-                           : tiled(in, src + d - half, trow, tr, col + d - half);
-      v = v * cs[i] + rot * sn[i];  // tables are (T, hd): element t·hd + d = i
+  unsigned plane = blockIdx.y, b = plane / H, h = plane - b * H, n = T * hd, col = h * hd;
+  for (unsigned base = blockIdx.x * blockDim.x + threadIdx.x; base < n; base += U * gridDim.x * blockDim.x) {
+    float v[U];
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      unsigned i = AT(base, k);
+      if (i < n) {
+        unsigned t = i / hd, d = i - t * hd;
+        unsigned src = ((b * T + t) * H + h) * hd;
+        const float* trow = dt ? dt + (i64) (b * T + t) * tr : 0;
+        v[k] = tiled(in, src + d, trow, tr, col + d);
+        if (rotate) {
+          float rot = d < half ? -tiled(in, src + d + half, trow, tr, col + d + half)
+                               : tiled(in, src + d - half, trow, tr, col + d - half);
+          v[k] = v[k] * cs[i] + rot * sn[i];  // tables are (T, hd): element t·hd + d = i
+        }
+      }
     }
-    st(out, (i64) plane * T * hd + i, v);
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      unsigned i = AT(base, k);
+      if (i < n) st(out, (i64) plane * n + i, v[k]);
+    }
   }
 }
 
@@ -133,16 +153,30 @@ template <typename TI, typename TO>
 __device__ void fromHeads(const TI* in, const float* cs, const float* sn, TO* out, int T, int H, int hd,
     int unrotate) {
   int half = hd / 2;
-  unsigned plane = blockIdx.y, b = plane / H, h = plane - b * H;
-  for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned) (T * hd); i += gridDim.x * blockDim.x) {
-    unsigned t = i / hd, d = i - t * hd;
-    i64 src = (i64) plane * T * hd + (i64) t * hd;
-    float v = ld(in, src + d);
-    if (unrotate) {
-      float z = d < half ? ld(in, src + d + half) * sn[i + half] : -(ld(in, src + d - half) * sn[i - half]);
-      v = v * cs[i] + z;
+  unsigned plane = blockIdx.y, b = plane / H, h = plane - b * H, n = T * hd;
+  const TI* src = in + (i64) plane * n;
+  for (unsigned base = blockIdx.x * blockDim.x + threadIdx.x; base < n; base += U * gridDim.x * blockDim.x) {
+    float v[U];
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      unsigned i = AT(base, k);
+      if (i < n) {
+        unsigned d = i % hd;
+        v[k] = ld(src, i);
+        if (unrotate) {
+          float z = d < half ? ld(src, i + half) * sn[i + half] : -(ld(src, i - half) * sn[i - half]);
+          v[k] = v[k] * cs[i] + z;
+        }
+      }
     }
-    st(out, ((i64) (b * T + t) * H + h) * hd + d, v);
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      unsigned i = AT(base, k);
+      if (i < n) {
+        unsigned t = i / hd, d = i - t * hd;
+        st(out, ((i64) (b * T + t) * H + h) * hd + d, v[k]);
+      }
+    }
   }
 }
 
@@ -156,13 +190,27 @@ __device__ void causalSoftmax(const float* S, TP* P, i64 rows, int T) {
   i64 r = row * T;
   int t = (int) (row % T);
   float mx = -__int_as_float(0x7f800000);
+#pragma unroll 4
   for (int j = lane; j <= t; j += 32) mx = fmaxf(mx, S[r + j]);
   mx = warpMax(mx);
   float sum = 0.f;
+#pragma unroll 4
   for (int j = lane; j <= t; j += 32) sum += expf(S[r + j] - mx);
   sum = warpSum(sum);
   float lse = mx + logf(sum);
-  for (int j = lane; j < T; j += 32) st(P, r + j, j <= t ? expf(S[r + j] - lse) : 0.f);
+  for (int j0 = lane; j0 < T; j0 += 32 * U) {
+    float v[U];
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      int j = j0 + 32 * k;
+      v[k] = j <= t ? S[r + j] : 0.f;
+    }
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      int j = j0 + 32 * k;
+      if (j < T) st(P, r + j, j <= t ? expf(v[k] - lse) : 0.f);
+    }
+  }
 }
 
 // dS = P · (dP − Σ P·dP) · scale on j <= t, 0 above; one warp per row
@@ -174,31 +222,73 @@ __device__ void causalSoftmaxBwd(const TP* P, const float* dP, float scale, TP* 
   i64 r = row * T;
   int t = (int) (row % T);
   float dot = 0.f;
+#pragma unroll 4
   for (int j = lane; j <= t; j += 32) dot += ld(P, r + j) * dP[r + j];
   dot = warpSum(dot);
-  for (int j = lane; j < T; j += 32) st(dS, r + j, j <= t ? ld(P, r + j) * (dP[r + j] - dot) * scale : 0.f);
+  for (int j0 = lane; j0 < T; j0 += 32 * U) {
+    float pv[U], dv[U];
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      int j = j0 + 32 * k;
+      pv[k] = j <= t ? ld(P, r + j) : 0.f;
+      dv[k] = j <= t ? dP[r + j] : 0.f;
+    }
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      int j = j0 + 32 * k;
+      if (j < T) st(dS, r + j, j <= t ? pv[k] * (dv[k] - dot) * scale : 0.f);
+    }
+  }
 }
 
 __device__ __forceinline__ float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 template <typename T>
 __device__ void swiglu(const T* g, const T* u, T* out, i64 n) {
-  GRID_STRIDE(i, n) { float x = ld(g, i); st(out, i, sigmoid(x) * x * ld(u, i)); }
+  GRID_STRIDE_U(base, n) {
+    float gv[U], uv[U];
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      unsigned i = AT(base, k);
+      gv[k] = i < n ? ld(g, i) : 0.f;
+      uv[k] = i < n ? ld(u, i) : 0.f;
+    }
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      unsigned i = AT(base, k);
+      if (i < n) st(out, i, sigmoid(gv[k]) * gv[k] * uv[k]);
+    }
+  }
 }
 
 // da = dOut + tile(dt), dt (N, tr) or null; cols = F
 template <typename T>
 __device__ void swigluBwd(const T* g, const T* u, const float* da, const float* dt, int tr, T* dg, T* du, int rows,
     int cols) {
-  GRID_STRIDE(i, rows * cols) {
-    float a = da[i];
-    if (dt) {
-      unsigned n = i / cols;
-      a += dt[n * tr + (i - n * cols) % tr];
+  unsigned n = rows * cols;
+  GRID_STRIDE_U(base, n) {
+    float gv[U], uv[U], av[U];
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      unsigned i = AT(base, k);
+      bool in = i < n;
+      gv[k] = in ? ld(g, i) : 0.f;
+      uv[k] = in ? ld(u, i) : 0.f;
+      av[k] = in ? da[i] : 0.f;
+      if (dt && in) {
+        unsigned row = i / cols;
+        av[k] += dt[row * tr + (i - row * cols) % tr];
+      }
     }
-    float x = ld(g, i), s = sigmoid(x), gs = x * s;
-    st(du, i, s * x * a);
-    st(dg, i, (s + gs - gs * s) * ld(u, i) * a);
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      unsigned i = AT(base, k);
+      if (i < n) {
+        float x = gv[k], a = av[k], s = sigmoid(x), gs = x * s;
+        st(du, i, s * x * a);
+        st(dg, i, (s + gs - gs * s) * uv[k] * a);
+      }
+    }
   }
 }
 
@@ -227,15 +317,25 @@ __device__ void crossEntropy(const float* logits, const int* targets, const floa
       st(grad, r + j, w * (expf(logits[r + j] - lse) - (j == target ? 1.f : 0.f)) * scale);
 }
 
-// bat: out[o, i] = w[o, i] + blocks[o / r, o mod r, i mod r] = w + blocks[o·r + i mod r].
-// Grid: y over rows o (in chunks of gridDim.y), x over the columns of a row.
+// bat: out[o, i] = w[o, i] + blocks[o / r, o mod r, i mod r] = w + blocks[o·r + i mod r]
 template <typename T>
 __device__ void batMergeInit(const T* w, const float* blocks, T* out, int O, int I, int r) {
-  for (unsigned o = blockIdx.y; o < (unsigned) O; o += gridDim.y) {
-    const float* brow = blocks + o * r;
-    unsigned base = o * I;
-    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned) I; i += gridDim.x * blockDim.x)
-      st(out, base + i, ld(w, base + i) + brow[i % r]);
+  unsigned n = O * I;
+  GRID_STRIDE_U(base, n) {
+    float v[U];
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      unsigned i = AT(base, k);
+      if (i < n) {
+        unsigned o = i / I;
+        v[k] = ld(w, i) + blocks[o * r + (i - o * I) % r];
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      unsigned i = AT(base, k);
+      if (i < n) st(out, i, v[k]);
+    }
   }
 }
 
@@ -245,6 +345,7 @@ __device__ void batIdentityGrad(const T* m, float* dB, int O, int I, int r) {
   GRID_STRIDE(k, O * r) {
     unsigned o = k / r, s = k - o * r;
     float acc = 0.f;
+#pragma unroll 4
     for (unsigned c = s; c < (unsigned) I; c += r) acc += ld(m, o * I + c);
     dB[k] += acc;
   }
@@ -257,7 +358,19 @@ __device__ void addBias(T* y, const float* bias, int rows, int cols) {
 
 template <typename TI, typename TO>
 __device__ void convert(const TI* in, TO* out, i64 n) {
-  GRID_STRIDE(i, n) st(out, i, ld(in, i));
+  GRID_STRIDE_U(base, n) {
+    float v[U];
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      unsigned i = AT(base, k);
+      v[k] = i < n ? ld(in, i) : 0.f;
+    }
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      unsigned i = AT(base, k);
+      if (i < n) st(out, i, v[k]);
+    }
+  }
 }
 
 __device__ __forceinline__ unsigned long long mix64(unsigned long long z) {
