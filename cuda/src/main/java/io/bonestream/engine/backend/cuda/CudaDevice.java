@@ -647,8 +647,12 @@ public final class CudaDevice implements Device {
   @Override
   public synchronized void batMergeInit(Buf w, Buf blocks, Buf out, int outF, int inF, int r) {
     bind();
-    launchGridU("bat_merge_init_" + suffix(w.type()), (long) outF * inF,
-        a -> a.ptr(w).ptr(blocks).ptr(out).i32(outF).i32(inF).i32(r));
+    if ((long) outF * inF >= Integer.MAX_VALUE) {
+      throw new IllegalArgumentException("bat_merge_init: weight too large for 32-bit indices");
+    }
+    // y over rows, x over a row's columns, 4 per thread
+    launch2("bat_merge_init_" + suffix(w.type()), Math.min(64, (inF + 4L * BLOCK - 1) / (4L * BLOCK)),
+        Math.min(outF, 65535), BLOCK, a -> a.ptr(w).ptr(blocks).ptr(out).i32(outF).i32(inF).i32(r));
   }
 
   @Override

@@ -317,24 +317,27 @@ __device__ void crossEntropy(const float* logits, const int* targets, const floa
       st(grad, r + j, w * (expf(logits[r + j] - lse) - (j == target ? 1.f : 0.f)) * scale);
 }
 
-// bat: out[o, i] = w[o, i] + blocks[o / r, o mod r, i mod r] = w + blocks[o·r + i mod r]
+// bat: out[o, i] = w[o, i] + blocks[o / r, o mod r, i mod r] = w + blocks[o·r + i mod r].
+// Grid: y over rows o, x over a row's columns (U per thread): no division per element, and a mask
+// for i mod r when r is a power of two (integer division made this kernel compute-bound).
 template <typename T>
 __device__ void batMergeInit(const T* w, const float* blocks, T* out, int O, int I, int r) {
-  unsigned n = O * I;
-  GRID_STRIDE_U(base, n) {
-    float v[U];
+  unsigned mask = (r & (r - 1)) == 0 ? (unsigned) r - 1 : 0u;
+  for (unsigned o = blockIdx.y; o < (unsigned) O; o += gridDim.y) {
+    const float* brow = blocks + o * r;
+    unsigned row = o * I;
+    for (unsigned c0 = blockIdx.x * blockDim.x + threadIdx.x; c0 < (unsigned) I; c0 += U * gridDim.x * blockDim.x) {
+      float v[U];
 #pragma unroll
-    for (int k = 0; k < U; k++) {
-      unsigned i = AT(base, k);
-      if (i < n) {
-        unsigned o = i / I;
-        v[k] = ld(w, i) + blocks[o * r + (i - o * I) % r];
+      for (int k = 0; k < U; k++) {
+        unsigned c = AT(c0, k);
+        if (c < (unsigned) I) v[k] = ld(w, row + c) + brow[mask ? (c & mask) : c % r];
       }
-    }
 #pragma unroll
-    for (int k = 0; k < U; k++) {
-      unsigned i = AT(base, k);
-      if (i < n) st(out, i, v[k]);
+      for (int k = 0; k < U; k++) {
+        unsigned c = AT(c0, k);
+        if (c < (unsigned) I) st(out, row + c, v[k]);
+      }
     }
   }
 }

@@ -211,16 +211,19 @@ public final class DeviceCheck {
       ref.crossEntropy(logits.r, targets.r, weights.r, 0.25f, loss.r, dl.r, crow, vocab);
       compare("crossEntropy loss" + t, loss, 1e-5);
       compare("crossEntropy dLogits" + t, dl, bound(act));
-      // bat: merge init and identity gradient
+      // bat: merge init (r a power of two and not) and identity gradient
+      for (int[] shape : new int[][] {{30, 45, 3}, {24, 40, 4}}) {
+        Pair bw2 = rand(act, shape[0] * shape[1], 1);
+        Pair bl2 = rand(DType.F32, shape[0] * shape[2], 0.1);
+        Pair mg2 = rand(act, shape[0] * shape[1], 1);
+        dut.batMergeInit(bw2.d, bl2.d, mg2.d, shape[0], shape[1], shape[2]);
+        ref.batMergeInit(bw2.r, bl2.r, mg2.r, shape[0], shape[1], shape[2]);
+        compare("batMergeInit r=" + shape[2] + t, mg2, bound(act));
+      }
       int out = 24;
       int bin = 40;
       int br = 4;
       Pair bw = rand(act, out * bin, 1);
-      Pair blocks = rand(DType.F32, out * br, 0.1);
-      Pair merged = rand(act, out * bin, 1);
-      dut.batMergeInit(bw.d, blocks.d, merged.d, out, bin, br);
-      ref.batMergeInit(bw.r, blocks.r, merged.r, out, bin, br);
-      compare("batMergeInit" + t, merged, bound(act));
       Pair dB = rand(DType.F32, out * br, 1);
       dut.batIdentityGrad(bw.d, dB.d, out, bin, br);
       ref.batIdentityGrad(bw.r, dB.r, out, bin, br);
