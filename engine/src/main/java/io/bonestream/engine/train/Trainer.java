@@ -76,11 +76,14 @@ public final class Trainer implements AutoCloseable {
    */
   public static Trainer continueFrom(BaseModel base, AdapterSet adapters, TrainConfig config, long step,
       long skippedSteps, long tokensSeen, long examplesSeen) {
-    Trainer t = new Trainer(base, adapters, config, new Rng(config.seed()));
-    t.step = step;
-    t.skippedSteps = skippedSteps;
-    t.tokensSeen = tokensSeen;
-    t.examplesSeen = examplesSeen;
+    return continueFrom(base, adapters, config, step, skippedSteps, tokensSeen, examplesSeen, BackendFactory.CPU);
+  }
+
+  /** {@link #continueFrom} on the given backend. */
+  public static Trainer continueFrom(BaseModel base, AdapterSet adapters, TrainConfig config, long step,
+      long skippedSteps, long tokensSeen, long examplesSeen, BackendFactory backend) {
+    Trainer t = new Trainer(base, adapters, config, new Rng(config.seed()), backend);
+    t.session.restoreCounters(step, 0, skippedSteps, tokensSeen, examplesSeen);
     return t;
   }
 
