@@ -83,6 +83,7 @@ public final class CudaDevice implements Device {
   private static final int BLOCK = 256;
   private static final int MAX_GRID = 8192;
   private static final int PARTIALS = 1024;
+  private static String bindingsMissing;
 
   private final int ordinal;
   private final CUctx_st context = new CUctx_st();
@@ -163,13 +164,19 @@ public final class CudaDevice implements Device {
    * Opens GPU {@code ordinal}, or fails with one line naming what is missing (the JNI bindings, a
    * CUDA library, the driver, a GPU).
    */
-  public static CudaDevice open(int ordinal) {
+  public static synchronized CudaDevice open(int ordinal) {
+    // A class whose native library failed to load cannot be retried (the JVM remembers only
+    // "could not initialize"): keep the first, precise diagnosis.
+    if (bindingsMissing != null) {
+      throw new CudaUnavailableException(bindingsMissing);
+    }
     try {
       org.bytedeco.javacpp.Loader.load(org.bytedeco.cuda.global.cudart.class);
       org.bytedeco.javacpp.Loader.load(org.bytedeco.cuda.global.cublas.class);
       org.bytedeco.javacpp.Loader.load(org.bytedeco.cuda.global.nvrtc.class);
     } catch (Throwable e) { // UnsatisfiedLinkError, NoClassDefFoundError, ExceptionInInitializerError
-      throw new CudaUnavailableException("cuda backend unavailable: " + CudaDiagnosis.explain(e));
+      bindingsMissing = "cuda backend unavailable: " + CudaDiagnosis.explain(e);
+      throw new CudaUnavailableException(bindingsMissing);
     }
     try {
       return new CudaDevice(ordinal);
