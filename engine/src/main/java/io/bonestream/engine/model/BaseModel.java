@@ -1,12 +1,9 @@
 package io.bonestream.engine.model;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.util.Hashes;
-import io.bonestream.engine.util.Json;
 import io.bonestream.engine.util.Nd4jClassLoader;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -14,7 +11,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.HexFormat;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -143,14 +139,6 @@ public final class BaseModel {
   /** Finds the tensors of a model folder: one file or shards listed in the index. */
   public static Map<String, SafeTensorsReader.Entry> weightEntries(Path dir) {
     return SafeTensorsReader.modelEntries(dir);
-  }
-
-  static String shapeString(long[] shape) {
-    StringBuilder sb = new StringBuilder();
-    for (int i = 0; i < shape.length; i++) {
-      sb.append(i == 0 ? "" : ",").append(shape[i]);
-    }
-    return sb.toString();
   }
 
   public String name() {

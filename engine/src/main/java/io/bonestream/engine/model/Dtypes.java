@@ -1,6 +1,5 @@
 package io.bonestream.engine.model;
 
-import io.bonestream.engine.BonestreamException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
