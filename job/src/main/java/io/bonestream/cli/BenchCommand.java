@@ -65,8 +65,36 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--threads", defaultValue = "0", description = "compute threads; 0 = auto: 1 below hidden size 512, else one per core")
   int threads;
 
+  @Option(names = "--backend", defaultValue = "cpu", paramLabel = "cpu|cuda",
+      description = "cuda: random models generated on the GPU, with --config (default: ${DEFAULT-VALUE})")
+  String backend;
+
+  @Option(names = "--config", defaultValue = "25M", paramLabel = "NAME[,NAME]",
+      description = "cuda: 25M, tinyllama-1.1B, llama3-8B (their batch and r unless given; default: ${DEFAULT-VALUE})")
+  String config;
+
+  @Option(names = "--precision", defaultValue = "bf16", paramLabel = "bf16|fp32", description = "cuda only")
+  String precision;
+
   @Override
   public Integer call() {
+    if (backend.equals("cuda")) {
+      // the GPU bench of bonestream-cuda; --batch/--seq/--r only when given
+      java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("bench", "--backend", "cuda",
+          "--configs", config, "--methods", method.id(), "--precision", precision, "--steps", "" + steps,
+          "--warmup", "" + warmup));
+      CommandLine.ParseResult pr = spec.commandLine().getParseResult();
+      for (String o : new String[] {"--batch", "--seq", "--r"}) {
+        if (pr.hasMatchedOption(o)) {
+          args.add(o);
+          args.add(pr.matchedOptionValue(o, 0).toString());
+        }
+      }
+      return io.bonestream.engine.backend.cuda.GpuMain.run(args.toArray(new String[0]));
+    }
+    if (!backend.equals("cpu")) {
+      throw new BonestreamException("unknown backend '" + backend + "' (known: cpu, cuda)");
+    }
     if (batch <= 0 || seq <= 1 || steps <= 0 || warmup < 0) {
       throw new BonestreamException("--batch, --steps must be positive, --seq at least 2, --warmup ≥ 0");
     }

@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.train.BackendSpec;
+import io.bonestream.engine.train.Backends;
 import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.train.OptimizerKind;
@@ -46,7 +48,8 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
     }
     String name = file.getFileName().toString();
     StrictNode c = new StrictNode(root, name, "").allow("kafka", "topics", "model", "max-seq-len",
-        "checkpoints", "blob-store", "flink", "adapter-defaults", "adapters", "batching", "snapshots");
+        "checkpoints", "blob-store", "flink", "adapter-defaults", "adapters", "batching", "snapshots",
+        "backend", "precision");
     StrictNode kafka = c.section("kafka").allow("bootstrap-servers", "properties", "group-id",
         "transactional-id-prefix", "transaction-timeout");
     StrictNode topics = c.section("topics").allow("instructions", "adapters", "dead-letters");
@@ -76,6 +79,7 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
           .deadLetterTopic(topics.text("dead-letters", StreamingJob.DEAD_LETTER_TOPIC))
           .modelDir(c.requiredText("model"))
           .maxSeqLen((int) c.integer("max-seq-len", 512))
+          .backend(backend(c))
           .profiles(new AdapterProfiles(defaults, overrides))
           .batchPolicy(new BatchPolicy((int) batching.integer("max-examples", 8),
               batching.integer("max-tokens", Long.MAX_VALUE),
@@ -89,6 +93,13 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
     } catch (BonestreamException e) {
       throw new BonestreamException(name + ": " + e.getMessage());
     }
+  }
+
+  /** Where training runs; a GPU backend is checked here, so a missing GPU or library is one error line. */
+  private static BackendSpec backend(StrictNode c) {
+    BackendSpec spec = BackendSpec.parse(c.text("backend", "cpu"), c.text("precision", "bf16"));
+    Backends.check(spec);
+    return spec;
   }
 
   /** An adapter profile; an override starts from the defaults and may also hold {@code match}. */

@@ -28,6 +28,8 @@ final class AdapterMetrics {
   volatile long snapshotBytes;
   volatile long stateBytes;
   volatile long buffered;
+  /** Device bytes of this adapter (values, gradients, moments) on a GPU backend; 0 on the CPU. */
+  volatile long deviceBytes;
 
   AdapterMetrics(MetricGroup operator, String adapterId) {
     MetricGroup g = operator.addGroup("adapter", adapterId);
@@ -46,5 +48,6 @@ final class AdapterMetrics {
     g.gauge("snapshot_bytes", (Gauge<Long>) () -> snapshotBytes);
     g.gauge("state_bytes", (Gauge<Long>) () -> stateBytes);
     g.gauge("buffered_examples", (Gauge<Long>) () -> buffered);
+    g.gauge("gpu_bytes", (Gauge<Long>) () -> deviceBytes);
   }
 }

@@ -6,8 +6,13 @@ import io.bonestream.engine.peft.PeftImporter;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.peft.PeftExporter;
 import io.bonestream.engine.peft.PeftFormat;
+import io.bonestream.engine.backend.device.DeviceTrainer;
+import io.bonestream.engine.train.BackendSpec;
+import io.bonestream.engine.train.Backends;
+import io.bonestream.engine.train.SharedBackend;
 import io.bonestream.engine.train.StepResult;
 import io.bonestream.engine.train.Trainer;
+import io.bonestream.engine.train.TrainingState;
 import io.bonestream.engine.train.TrainingStateCodec;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.BaseModelRef;
@@ -84,8 +89,10 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   private final SnapshotPolicy snapshotPolicy;
   private final int maxCachedAdapters;
   private final @Nullable PublishedVersions published;
+  private final BackendSpec backend;
 
   private transient SharedModels.Loaded shared;
+  private transient SharedBackend device;
   private transient Map<String, PublishedVersions.Ref> publishedIndex;
   private transient Set<String> reconciled;
   private transient ValueState<byte[]> trainingState;
@@ -97,20 +104,26 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   /**
    * @param published the adapters topic, read on start so that versions never go backwards; null
    *     turns that off (only for tests that show what it prevents)
+   * @param backend where the steps run (the base model goes to a GPU once per TaskManager)
    */
   AdapterTrainer(String modelDir, AdapterProfiles profiles, BatchPolicy batchPolicy,
-      SnapshotPolicy snapshotPolicy, int maxCachedAdapters, @Nullable PublishedVersions published) {
+      SnapshotPolicy snapshotPolicy, int maxCachedAdapters, @Nullable PublishedVersions published,
+      BackendSpec backend) {
     this.modelDir = modelDir;
     this.profiles = profiles;
     this.batchPolicy = batchPolicy;
     this.snapshotPolicy = snapshotPolicy;
     this.maxCachedAdapters = maxCachedAdapters;
     this.published = published;
+    this.backend = backend;
   }
 
   @Override
   public void open(OpenContext context) {
     shared = SharedModels.acquire(modelPath());
+    device = Backends.acquire(backend, shared.model());
+    getRuntimeContext().getMetricGroup().gauge("gpu_memory_bytes",
+        (org.apache.flink.metrics.Gauge<Long>) () -> device == null ? 0L : device.deviceBytes());
     trainingState = getRuntimeContext().getState(trainingStateDescriptor());
     progressState = getRuntimeContext().getState(progressDescriptor());
     buffer = getRuntimeContext().getListState(new ListStateDescriptor<>("buffer",
@@ -118,7 +131,11 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     trainers = new LinkedHashMap<>(16, 0.75f, true) {
       @Override
       protected boolean removeEldestEntry(Map.Entry<String, Trainer> eldest) {
-        return size() > maxCachedAdapters;
+        boolean evict = size() > maxCachedAdapters;
+        if (evict) {
+          eldest.getValue().close(); // frees its device memory; its state is in Flink's
+        }
+        return evict;
       }
     };
     metrics = new HashMap<>();
@@ -137,6 +154,14 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
 
   @Override
   public void close() {
+    if (trainers != null) {
+      trainers.values().forEach(Trainer::close);
+      trainers.clear();
+    }
+    if (device != null) {
+      device.close();
+      device = null;
+    }
     if (shared != null) {
       SharedModels.release(modelPath());
       shared = null;
@@ -235,6 +260,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     m.lossEma = p.lossEma;
     m.tokensPerSecond = r.seconds() > 0 ? r.tokens() / r.seconds() : 0;
     m.stateBytes = state.length;
+    m.deviceBytes = trainer.backend() instanceof DeviceTrainer dt ? dt.adapterBytes() : 0;
     m.buffered = 0;
 
     boolean eventTimeDue = snapshotPolicy.everyEventTimeMs() > 0 && p.lastTrainedEventTime != Long.MIN_VALUE
@@ -352,14 +378,14 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       AdapterSet adapters = PeftImporter.read(config, weights, shared.model(), name);
       TrainingStats s = m.getStats();
       t = Trainer.continueFrom(shared.model(), adapters, profile.train(), s.getStep(), s.getSkippedSteps(),
-          s.getTokens(), s.getExamples());
+          s.getTokens(), s.getExamples(), device);
       p.lastLoss = s.getLastLoss();
       p.lossEma = s.getLossEma();
       reason = "NO_STATE";
       LOG.warn("adapter {} has no state but version {} was published: continuing from it at step {} with a "
           + "fresh optimizer", id, m.getVersion(), s.getStep());
     } else {
-      t = Trainer.create(shared.model(), profile.adapter(), profile.train());
+      t = Trainer.create(shared.model(), profile.adapter(), profile.train(), device);
       reason = "BASE_MODEL_CHANGED";
       LOG.warn("adapter {} has no state and its newest published version {} was trained on another base model "
           + "({}): starting a new adapter on {}, numbered after it", id, m.getVersion(),
@@ -386,10 +412,11 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     if (t == null) {
       byte[] state = trainingState.value();
       if (state != null) {
-        t = Trainer.restore(shared.model(), TrainingStateCodec.decode(state));
+        TrainingState restored = TrainingStateCodec.decode(state);
+        t = Trainer.restore(shared.model(), restored, restored.trainConfig(), device);
       } else {
         AdapterProfile profile = profiles.forAdapter(id);
-        t = Trainer.create(shared.model(), profile.adapter(), profile.train());
+        t = Trainer.create(shared.model(), profile.adapter(), profile.train(), device);
       }
       trainers.put(id, t);
     }

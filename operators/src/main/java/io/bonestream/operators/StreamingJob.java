@@ -97,7 +97,8 @@ public final class StreamingJob {
         .keyBy(i -> i.adapterId, TypeInformation.of(String.class))
         .process(new AdapterTrainer(b.modelDir, b.profiles, b.batchPolicy, b.snapshotPolicy,
             b.maxCachedAdapters, b.continueFromPublished
-                ? new PublishedVersions(b.bootstrapServers, b.kafkaProperties, b.adaptersTopic) : null),
+                ? new PublishedVersions(b.bootstrapServers, b.kafkaProperties, b.adaptersTopic) : null,
+            b.backend),
             TypeInformation.of(EncodedRecord.class))
         .name("train-adapters")
         .uid(AdapterTrainer.UID);
@@ -144,6 +145,7 @@ public final class StreamingJob {
     private long transactionTimeoutMs = 600_000;
     private long partitionDiscoveryMs = 30_000;
     private int maxCachedAdapters = 64;
+    private io.bonestream.engine.train.BackendSpec backend = io.bonestream.engine.train.BackendSpec.CPU;
     private boolean continueFromPublished = true;
     private @Nullable BaseModel validatedWith;
     private @Nullable MapFunction<EncodedRecord, EncodedRecord> manifestStep;
@@ -162,6 +164,8 @@ public final class StreamingJob {
     /** Where large adapters go; sets a default snapshot policy (every 10 steps) if none is given. */
     public Builder blobStoreUri(String v) { blobStoreUri = v; return this; }
     public Builder maxSeqLen(int v) { maxSeqLen = v; return this; }
+    /** Where the training steps run: cpu (default) or cuda in bf16 or fp32. */
+    public Builder backend(io.bonestream.engine.train.BackendSpec v) { backend = v; return this; }
     public Builder transactionalIdPrefix(String v) { transactionalIdPrefix = v; return this; }
     public Builder transactionTimeoutMs(long v) { transactionTimeoutMs = v; return this; }
     public Builder partitionDiscoveryMs(long v) { partitionDiscoveryMs = v; return this; }

@@ -24,7 +24,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  */
 public final class AdapterSet {
   /** PEFT's key prefix for a LlamaForCausalLM wrapped in a PeftModel. */
-  public static final String PEFT_PREFIX = "base_model.model.";
+  public static final String PEFT_PREFIX = AdapterLayout.PEFT_PREFIX;
 
   private final AdapterConfig config;
   private final Map<String, Adapter> byPath; // module path → adapter, in canonical order

@@ -1,12 +1,9 @@
 package io.bonestream.engine.model;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.util.Hashes;
-import io.bonestream.engine.util.Json;
 import io.bonestream.engine.util.Nd4jClassLoader;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -14,7 +11,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.HexFormat;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -73,18 +69,12 @@ public final class BaseModel {
       throw new BonestreamException("model folder not found: " + dir);
     }
     ModelConfig config = ModelConfig.read(dir);
-    Map<String, SafeTensors.Entry> entries = weightEntries(dir);
+    Map<String, SafeTensorsReader.Entry> entries = weightEntries(dir);
     MessageDigest sha = Hashes.sha256();
     Map<String, INDArray> tensors = new TreeMap<>();
-    for (SafeTensors.Entry e : entries.values()) {
+    for (SafeTensorsReader.Entry e : entries.values()) {
       ByteBuffer raw = SafeTensors.rawBytes(e);
-      sha.update(e.name().getBytes(StandardCharsets.UTF_8));
-      sha.update((byte) 0);
-      sha.update(e.dtype().getBytes(StandardCharsets.UTF_8));
-      sha.update((byte) 0);
-      sha.update(shapeString(e.shape()).getBytes(StandardCharsets.UTF_8));
-      sha.update((byte) 0);
-      sha.update(raw.duplicate());
+      SafeTensorsReader.fingerprint(sha, e, raw);
       tensors.put(e.name(), Dtypes.toArray(raw, e.dtype(), e.shape(), dataType));
     }
     String name = dir.toAbsolutePath().normalize().getFileName().toString();
@@ -147,43 +137,8 @@ public final class BaseModel {
   }
 
   /** Finds the tensors of a model folder: one file or shards listed in the index. */
-  static Map<String, SafeTensors.Entry> weightEntries(Path dir) {
-    Path single = dir.resolve("model.safetensors");
-    Path index = dir.resolve("model.safetensors.index.json");
-    if (Files.isRegularFile(single)) {
-      return SafeTensors.readHeader(single);
-    }
-    if (!Files.isRegularFile(index)) {
-      throw new BonestreamException("no model weights in " + dir
-          + " (expected model.safetensors or model.safetensors.index.json)");
-    }
-    JsonNode map = Json.readTree(index).path("weight_map");
-    if (!map.isObject() || map.isEmpty()) {
-      throw new BonestreamException("no weight_map in " + index);
-    }
-    Map<String, Map<String, SafeTensors.Entry>> shards = new TreeMap<>();
-    Map<String, SafeTensors.Entry> out = new TreeMap<>();
-    for (Iterator<Map.Entry<String, JsonNode>> it = map.fields(); it.hasNext(); ) {
-      Map.Entry<String, JsonNode> e = it.next();
-      String shard = e.getValue().asText();
-      Map<String, SafeTensors.Entry> h =
-          shards.computeIfAbsent(shard, s -> SafeTensors.readHeader(dir.resolve(s)));
-      SafeTensors.Entry entry = h.get(e.getKey());
-      if (entry == null) {
-        throw new BonestreamException("tensor " + e.getKey() + " listed in " + index
-            + " is missing from " + shard);
-      }
-      out.put(e.getKey(), entry);
-    }
-    return out;
-  }
-
-  static String shapeString(long[] shape) {
-    StringBuilder sb = new StringBuilder();
-    for (int i = 0; i < shape.length; i++) {
-      sb.append(i == 0 ? "" : ",").append(shape[i]);
-    }
-    return sb.toString();
+  public static Map<String, SafeTensorsReader.Entry> weightEntries(Path dir) {
+    return SafeTensorsReader.modelEntries(dir);
   }
 
   public String name() {

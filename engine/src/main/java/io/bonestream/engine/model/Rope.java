@@ -16,34 +16,7 @@ public final class Rope {
 
   public Rope(ModelConfig c) {
     this.headDim = c.headDim();
-    this.invFreq = new float[headDim / 2];
-    for (int i = 0; i < invFreq.length; i++) {
-      // As Hugging Face computes it, in float32: 1 / theta^(2i / d).
-      float f = (float) (1.0 / (float) Math.pow(c.ropeTheta(), (2.0 * i) / headDim));
-      invFreq[i] = scale(f, c.ropeScaling());
-    }
-  }
-
-  /** Llama 3 / linear frequency scaling (the rope_scaling of config.json). */
-  private static float scale(float freq, ModelConfig.RopeScaling s) {
-    if (s == null) {
-      return freq;
-    }
-    if (s.type().equals("linear")) {
-      return (float) (freq / s.factor());
-    }
-    double lowWavelen = s.originalMaxPositionEmbeddings() / s.lowFreqFactor();
-    double highWavelen = s.originalMaxPositionEmbeddings() / s.highFreqFactor();
-    double wavelen = 2 * Math.PI / freq;
-    if (wavelen < highWavelen) {
-      return freq;
-    }
-    if (wavelen > lowWavelen) {
-      return (float) (freq / s.factor());
-    }
-    double smooth = (s.originalMaxPositionEmbeddings() / wavelen - s.lowFreqFactor())
-        / (s.highFreqFactor() - s.lowFreqFactor());
-    return (float) ((1 - smooth) * freq / s.factor() + smooth * freq);
+    this.invFreq = RopeFrequencies.inverse(c);
   }
 
   /** cos and sin tables for positions [start, start + length): each (1, length, 1, headDim). */
@@ -52,18 +25,7 @@ public final class Rope {
   public Tables tables(int start, int length, DataType type) {
     float[] cos = new float[length * headDim];
     float[] sin = new float[length * headDim];
-    int half = headDim / 2;
-    for (int t = 0; t < length; t++) {
-      for (int i = 0; i < half; i++) {
-        float angle = (float) (start + t) * invFreq[i];
-        float c = (float) Math.cos(angle);
-        float s = (float) Math.sin(angle);
-        cos[t * headDim + i] = c;
-        cos[t * headDim + half + i] = c;
-        sin[t * headDim + i] = s;
-        sin[t * headDim + half + i] = s;
-      }
-    }
+    RopeFrequencies.tables(invFreq, start, length, cos, sin);
     long[] shape = {1, length, 1, headDim};
     return new Tables(Nd4j.create(cos, shape, 'c').castTo(type), Nd4j.create(sin, shape, 'c').castTo(type));
   }

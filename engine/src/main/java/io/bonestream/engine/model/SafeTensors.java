@@ -11,7 +11,6 @@ import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -33,79 +32,9 @@ import org.nd4j.linalg.factory.Nd4j;
 public final class SafeTensors {
   private SafeTensors() {}
 
-  /** One tensor's place in a file; offsets are absolute file positions. */
-  public record Entry(Path file, String name, String dtype, long[] shape, long begin, long end) {
-    public long elementCount() {
-      long n = 1;
-      for (long d : shape) {
-        n *= d;
-      }
-      return n;
-    }
-  }
-
-  /** Parses the header of {@code file} and checks every tensor lies inside the file. */
-  public static Map<String, Entry> readHeader(Path file) {
-    long size;
-    JsonNode header;
-    long dataStart;
-    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-      size = ch.size();
-      if (size < 8) {
-        throw new BonestreamException(
-            "truncated safetensors file " + file + ": " + size + " bytes, not even a header");
-      }
-      ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
-      readFully(ch, lenBuf, 0);
-      long headerLen = lenBuf.getLong(0);
-      if (headerLen <= 0 || headerLen > 100_000_000L || 8 + headerLen > size) {
-        throw new BonestreamException(
-            "truncated or corrupt safetensors file " + file + ": header of " + headerLen
-                + " bytes does not fit in a file of " + size + " bytes");
-      }
-      ByteBuffer hb = ByteBuffer.allocate((int) headerLen);
-      readFully(ch, hb, 8);
-      try {
-        header = Json.MAPPER.readTree(new String(hb.array(), StandardCharsets.UTF_8));
-      } catch (IOException e) {
-        throw new BonestreamException("corrupt safetensors header in " + file);
-      }
-      dataStart = 8 + headerLen;
-    } catch (NoSuchFileException e) {
-      throw new BonestreamException("file not found: " + file);
-    } catch (IOException e) {
-      throw new BonestreamException("cannot read " + file + ": " + e.getMessage());
-    }
-    Map<String, Entry> entries = new TreeMap<>();
-    for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
-      Map.Entry<String, JsonNode> f = it.next();
-      if (f.getKey().equals("__metadata__")) {
-        continue;
-      }
-      JsonNode t = f.getValue();
-      String dtype = t.path("dtype").asText();
-      JsonNode shapeNode = t.path("shape");
-      long[] shape = new long[shapeNode.size()];
-      for (int i = 0; i < shape.length; i++) {
-        shape[i] = shapeNode.get(i).asLong();
-      }
-      long begin = dataStart + t.path("data_offsets").path(0).asLong();
-      long end = dataStart + t.path("data_offsets").path(1).asLong();
-      Entry e = new Entry(file, f.getKey(), dtype, shape, begin, end);
-      long expected = e.elementCount() * Dtypes.byteSize(dtype, file, f.getKey());
-      if (end - begin != expected) {
-        throw new BonestreamException(
-            "corrupt safetensors file " + file + ": tensor " + f.getKey() + " has "
-                + (end - begin) + " bytes, its shape needs " + expected);
-      }
-      if (end > size) {
-        throw new BonestreamException(
-            "truncated safetensors file " + file + ": tensor " + f.getKey() + " ends at byte "
-                + end + " but the file has " + size + " bytes");
-      }
-      entries.put(f.getKey(), e);
-    }
-    return entries;
+  /** One tensor's place in a file (see {@link SafeTensorsReader.Entry}). */
+  public static Map<String, SafeTensorsReader.Entry> readHeader(Path file) {
+    return SafeTensorsReader.readHeader(file);
   }
 
   /** The string metadata of a file ({@code __metadata__}), empty if none. */
@@ -126,17 +55,12 @@ public final class SafeTensors {
   }
 
   /** The raw stored bytes of one tensor, little-endian. */
-  public static ByteBuffer rawBytes(Entry e) {
-    try (FileChannel ch = FileChannel.open(e.file(), StandardOpenOption.READ)) {
-      return ch.map(FileChannel.MapMode.READ_ONLY, e.begin(), e.end() - e.begin())
-          .order(ByteOrder.LITTLE_ENDIAN);
-    } catch (IOException ex) {
-      throw new BonestreamException("cannot read " + e.file() + ": " + ex.getMessage());
-    }
+  public static ByteBuffer rawBytes(SafeTensorsReader.Entry e) {
+    return SafeTensorsReader.rawBytes(e);
   }
 
   /** Reads one tensor, converted to {@code type} (FLOAT or DOUBLE), C order. */
-  public static INDArray read(Entry e, DataType type) {
+  public static INDArray read(SafeTensorsReader.Entry e, DataType type) {
     return Dtypes.toArray(rawBytes(e), e.dtype(), e.shape(), type);
   }
 
@@ -178,7 +102,7 @@ public final class SafeTensors {
       String dtype = t.path("dtype").asText();
       long from = start + t.path("data_offsets").path(0).asLong();
       long to = start + t.path("data_offsets").path(1).asLong();
-      if (from < start || to > data.length || to - from != n * Dtypes.byteSize(dtype, null, f.getKey())) {
+      if (from < start || to > data.length || to - from != n * SafeTensorsReader.byteSize(dtype, null, f.getKey())) {
         throw new BonestreamException("corrupt safetensors data in " + source + ": tensor " + f.getKey()
             + " does not fit its offsets");
       }
@@ -191,7 +115,7 @@ public final class SafeTensors {
   /** Reads every tensor of a file. */
   public static Map<String, INDArray> readAll(Path file, DataType type) {
     Map<String, INDArray> out = new TreeMap<>();
-    for (Entry e : readHeader(file).values()) {
+    for (SafeTensorsReader.Entry e : readHeader(file).values()) {
       out.put(e.name(), read(e, type));
     }
     return out;
@@ -275,11 +199,7 @@ public final class SafeTensors {
   }
 
   private static void readFully(FileChannel ch, ByteBuffer buf, long pos) throws IOException {
-    while (buf.hasRemaining()) {
-      int n = ch.read(buf, pos + buf.position());
-      if (n < 0) {
-        throw new IOException("unexpected end of file");
-      }
-    }
+    SafeTensorsReader.readFully(ch, buf, pos);
   }
+
 }

@@ -3,57 +3,70 @@ package io.bonestream.engine.train;
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.adapters.AdapterSet;
+import io.bonestream.engine.backend.TrainingBackend;
+import io.bonestream.engine.backend.TrainingSession;
+import io.bonestream.engine.backend.cpu.CpuBackend;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.model.BaseModel;
-import io.bonestream.engine.model.TokenBatch;
 import io.bonestream.engine.model.Transformer;
-import io.bonestream.engine.util.Workspaces;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Trains one adapter set on a frozen base model, one optimizer step at a time. Deterministic:
- * the same state and the same examples give the same bytes (for a fixed ND4J thread count).
+ * the same state and the same examples give the same bytes (for a fixed ND4J thread count on the
+ * CPU backend).
+ *
+ * <p>The math runs in a {@link TrainingBackend} chosen by a {@link BackendFactory}: the ND4J CPU
+ * engine by default, which trains {@link #adapters()} in place, or a device backend, whose values
+ * are copied back into {@link #adapters()} when they are read. The loop itself (accumulation,
+ * clipping, skipping) is {@link TrainingSession}'s.
  *
  * <p>A step whose loss or gradient is not finite changes nothing but the counters: it is counted
  * in {@link #skippedSteps()} and reported in its {@link StepResult}.
  */
-public final class Trainer {
+public final class Trainer implements AutoCloseable {
   private final BaseModel base;
   private final AdapterSet adapters;
   private final TrainConfig config;
   private final Transformer model;
-  private final Optimizer optimizer;
-  private final Rng rng;
-  private long step;
-  private long updates;
-  private long skippedSteps;
-  private long tokensSeen;
-  private long examplesSeen;
+  private final TrainingBackend backend;
+  private final TrainingSession session;
+  private boolean hostStale;
 
-  private Trainer(BaseModel base, AdapterSet adapters, TrainConfig config, Rng rng) {
+  private Trainer(BaseModel base, AdapterSet adapters, TrainConfig config, Rng rng, BackendFactory factory) {
     this.base = base;
     this.adapters = adapters;
     this.config = config;
-    this.model = new Transformer(base, adapters);
-    this.optimizer = new Optimizer(config, adapters.flatParameters());
-    this.rng = rng;
+    this.backend = factory.open(base, adapters, config);
+    this.model = backend instanceof CpuBackend cpu ? cpu.model() : new Transformer(base, adapters);
+    this.session = new TrainingSession(backend, config, rng);
   }
 
-  /** A fresh adapter (zero for bat/bone; LoRA's A drawn from the seed) and optimizer. */
+  /** A fresh adapter (zero for bat/bone; LoRA's A drawn from the seed) and optimizer, on the CPU. */
   public static Trainer create(BaseModel base, AdapterConfig adapterConfig, TrainConfig config) {
+    return create(base, adapterConfig, config, BackendFactory.CPU);
+  }
+
+  /** A fresh adapter and optimizer on the given backend. */
+  public static Trainer create(BaseModel base, AdapterConfig adapterConfig, TrainConfig config,
+      BackendFactory backend) {
     Rng rng = new Rng(config.seed());
     AdapterSet adapters = AdapterSet.create(base, adapterConfig, rng);
-    return new Trainer(base, adapters, config, rng);
+    return new Trainer(base, adapters, config, rng, backend);
   }
 
   /** Trains existing adapters (e.g. imported from a PEFT folder) with a fresh optimizer. */
   public static Trainer withAdapters(BaseModel base, AdapterSet adapters, TrainConfig config) {
-    return new Trainer(base, adapters, config, new Rng(config.seed()));
+    return withAdapters(base, adapters, config, BackendFactory.CPU);
+  }
+
+  public static Trainer withAdapters(BaseModel base, AdapterSet adapters, TrainConfig config,
+      BackendFactory backend) {
+    return new Trainer(base, adapters, config, new Rng(config.seed()), backend);
   }
 
   /**
@@ -63,11 +76,14 @@ public final class Trainer {
    */
   public static Trainer continueFrom(BaseModel base, AdapterSet adapters, TrainConfig config, long step,
       long skippedSteps, long tokensSeen, long examplesSeen) {
-    Trainer t = new Trainer(base, adapters, config, new Rng(config.seed()));
-    t.step = step;
-    t.skippedSteps = skippedSteps;
-    t.tokensSeen = tokensSeen;
-    t.examplesSeen = examplesSeen;
+    return continueFrom(base, adapters, config, step, skippedSteps, tokensSeen, examplesSeen, BackendFactory.CPU);
+  }
+
+  /** {@link #continueFrom} on the given backend. */
+  public static Trainer continueFrom(BaseModel base, AdapterSet adapters, TrainConfig config, long step,
+      long skippedSteps, long tokensSeen, long examplesSeen, BackendFactory backend) {
+    Trainer t = new Trainer(base, adapters, config, new Rng(config.seed()), backend);
+    t.session.restoreCounters(step, 0, skippedSteps, tokensSeen, examplesSeen);
     return t;
   }
 
@@ -81,6 +97,12 @@ public final class Trainer {
    * the optimizer kind must stay the same.
    */
   public static Trainer restore(BaseModel base, TrainingState state, TrainConfig config) {
+    return restore(base, state, config, BackendFactory.CPU);
+  }
+
+  /** Continues from a saved state (made on any backend) on the given backend. */
+  public static Trainer restore(BaseModel base, TrainingState state, TrainConfig config,
+      BackendFactory backend) {
     if (!state.baseFingerprint().equals(base.fingerprint())) {
       throw new BonestreamException("the training state was made on base model "
           + shortHash(state.baseFingerprint()) + ", not on " + base.name() + " ("
@@ -90,30 +112,36 @@ public final class Trainer {
       throw new BonestreamException("the training state holds " + state.trainConfig().optimizer()
           + " moments; it cannot continue with " + config.optimizer());
     }
-    Trainer t = new Trainer(base, AdapterSet.create(base, state.adapterConfig(), new Rng(0)), config,
-        new Rng(state.rngState()));
+    AdapterSet adapters = AdapterSet.create(base, state.adapterConfig(), new Rng(0));
     Map<String, INDArray> adapterTensors = new LinkedHashMap<>();
     state.tensors().forEach((k, v) -> {
       if (!k.startsWith("optimizer.")) {
         adapterTensors.put(k, v);
       }
     });
-    t.adapters.loadPeftTensors(adapterTensors, "the training state");
-    List<INDArray> own = t.optimizer.stateTensors();
+    adapters.loadPeftTensors(adapterTensors, "the training state");
+    Trainer t = new Trainer(base, adapters, config, new Rng(state.rngState()), backend);
     List<String> names = List.of(TrainingState.EXP_AVG, TrainingState.EXP_AVG_SQ);
-    for (int i = 0; i < own.size(); i++) {
-      INDArray saved = state.tensors().get(names.get(i));
-      if (saved == null || saved.length() != own.get(i).length()) {
-        throw new BonestreamException("training state lacks " + names.get(i) + " of "
-            + own.get(i).length() + " values");
+    if (config.optimizer() == OptimizerKind.ADAMW) {
+      long n = adapters.parameterCount();
+      float[][] moments = new float[2][];
+      for (int i = 0; i < 2; i++) {
+        INDArray saved = state.tensors().get(names.get(i));
+        if (saved == null || saved.length() != n) {
+          throw new BonestreamException("training state lacks " + names.get(i) + " of " + n + " values");
+        }
+        if (t.backend instanceof CpuBackend cpu) {
+          cpu.optimizer().stateTensors().get(i).assign(saved);
+        } else {
+          moments[i] = saved.castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT).dup('c').data().asFloat();
+        }
       }
-      own.get(i).assign(saved);
+      if (!(t.backend instanceof CpuBackend)) {
+        t.backend.loadMoments(moments[0], moments[1]);
+      }
     }
-    t.step = state.step();
-    t.updates = state.updates();
-    t.skippedSteps = state.skippedSteps();
-    t.tokensSeen = state.tokensSeen();
-    t.examplesSeen = state.examplesSeen();
+    t.session.restoreCounters(state.step(), state.updates(), state.skippedSteps(), state.tokensSeen(),
+        state.examplesSeen());
     return t;
   }
 
@@ -123,11 +151,8 @@ public final class Trainer {
 
   /** One optimizer step over {@code examples}, cut into micro-batches of the configured size. */
   public StepResult step(List<Example> examples) {
-    List<List<Example>> micro = new ArrayList<>();
-    for (int i = 0; i < examples.size(); i += config.batchSize()) {
-      micro.add(examples.subList(i, Math.min(examples.size(), i + config.batchSize())));
-    }
-    return stepMicroBatches(micro);
+    hostStale = true;
+    return session.step(examples);
   }
 
   /**
@@ -135,64 +160,13 @@ public final class Trainer {
    * mean over every target token of all of them.
    */
   public StepResult stepMicroBatches(List<List<Example>> microBatches) {
-    long started = System.nanoTime();
-    if (microBatches.isEmpty()) {
-      throw new IllegalArgumentException("a step needs at least one example");
-    }
-    List<TokenBatch> batches = new ArrayList<>();
-    long targets = 0;
-    double weight = 0;
-    long tokens = 0;
-    int count = 0;
-    for (List<Example> mb : microBatches) {
-      TokenBatch b = Example.batch(mb);
-      batches.add(b);
-      targets += b.targetCount();
-      weight += b.targetWeight();
-      for (Example e : mb) {
-        tokens += e.length();
-      }
-      count += mb.size();
-    }
-    adapters.zeroGradients();
-    double lossSum = 0;
-    for (TokenBatch b : batches) {
-      lossSum += model.forwardBackward(b, weight).sum();
-    }
-    double loss = lossSum / weight;
-    INDArray grads = adapters.flatGradients();
-    double gradNorm = grads.norm2Number().doubleValue();
-    double lr = config.learningRate(step);
-    boolean skip = !Double.isFinite(loss) || !Double.isFinite(gradNorm);
-    if (skip) {
-      skippedSteps++;
-    } else {
-      update(grads, gradNorm, lr);
-    }
-    StepResult r = new StepResult(step, loss, gradNorm, lr, skip, count, tokens, targets,
-        (System.nanoTime() - started) / 1e9);
-    step++;
-    tokensSeen += tokens;
-    examplesSeen += count;
-    return r;
-  }
-
-  private void update(INDArray grads, double gradNorm, double lr) {
-    try (MemoryWorkspace ws = Workspaces.open(Workspaces.UPDATE)) {
-      if (config.maxGradNorm() > 0) {
-        double coef = config.maxGradNorm() / (gradNorm + 1e-6); // clip_grad_norm_
-        if (coef < 1.0) {
-          grads.muli(coef);
-        }
-      }
-      updates++;
-      optimizer.step(adapters.flatParameters(), grads, lr, updates);
-    }
+    hostStale = true;
+    return session.stepMicroBatches(microBatches);
   }
 
   /** Weighted mean loss over the target tokens of {@code examples}, without training. */
   public double evaluate(List<Example> examples) {
-    return evaluate(model, examples, config.batchSize());
+    return session.evaluate(examples, config.batchSize());
   }
 
   /** Mean loss of any model (e.g. the base alone) over the target tokens of {@code examples}. */
@@ -223,22 +197,44 @@ public final class Trainer {
 
   private TrainingState state(boolean copy) {
     Map<String, INDArray> tensors = new LinkedHashMap<>();
-    adapters.peftTensors().forEach((k, v) -> tensors.put(k, copy ? v.dup('c') : v));
-    List<INDArray> st = optimizer.stateTensors();
-    if (!st.isEmpty()) {
-      tensors.put(TrainingState.EXP_AVG, copy ? st.get(0).dup('c') : st.get(0));
-      tensors.put(TrainingState.EXP_AVG_SQ, copy ? st.get(1).dup('c') : st.get(1));
+    adapters().peftTensors().forEach((k, v) -> tensors.put(k, copy ? v.dup('c') : v));
+    if (backend instanceof CpuBackend cpu) {
+      List<INDArray> st = cpu.optimizer().stateTensors();
+      if (!st.isEmpty()) {
+        tensors.put(TrainingState.EXP_AVG, copy ? st.get(0).dup('c') : st.get(0));
+        tensors.put(TrainingState.EXP_AVG_SQ, copy ? st.get(1).dup('c') : st.get(1));
+      }
+    } else {
+      float[][] m = backend.moments();
+      if (m.length == 2) {
+        tensors.put(TrainingState.EXP_AVG, Nd4j.create(m[0]).castTo(adapters.flatParameters().dataType()));
+        tensors.put(TrainingState.EXP_AVG_SQ, Nd4j.create(m[1]).castTo(adapters.flatParameters().dataType()));
+      }
     }
-    return new TrainingState(adapters.config(), config, base.fingerprint(), step, updates,
-        skippedSteps, rng.state(), tokensSeen, examplesSeen, tensors);
+    return new TrainingState(adapters.config(), config, base.fingerprint(), session.step(),
+        session.updates(), session.skippedSteps(), session.rng().state(), session.tokensSeen(),
+        session.examplesSeen(), tensors);
   }
 
+  /** The adapters, with the backend's current values (copied back from a device when stale). */
   public AdapterSet adapters() {
+    if (hostStale && !(backend instanceof CpuBackend)) {
+      adapters.flatParameters().assign(Nd4j.create(backend.parameters())
+          .castTo(adapters.flatParameters().dataType()));
+    }
+    hostStale = false;
     return adapters;
   }
 
+  /** A CPU model of the base with {@link #adapters()}. */
   public Transformer model() {
+    adapters();
     return model;
+  }
+
+  /** Where the math runs. */
+  public TrainingBackend backend() {
+    return backend;
   }
 
   public BaseModel base() {
@@ -250,22 +246,28 @@ public final class Trainer {
   }
 
   public Rng rng() {
-    return rng;
+    return session.rng();
   }
 
   public long step() {
-    return step;
+    return session.step();
   }
 
   public long skippedSteps() {
-    return skippedSteps;
+    return session.skippedSteps();
   }
 
   public long tokensSeen() {
-    return tokensSeen;
+    return session.tokensSeen();
   }
 
   public long examplesSeen() {
-    return examplesSeen;
+    return session.examplesSeen();
+  }
+
+  /** Releases the backend's resources (device memory); a CPU trainer holds none. */
+  @Override
+  public void close() {
+    backend.close();
   }
 }

@@ -41,7 +41,13 @@ public final class TrainingRun {
    *     PEFT adapter with a fresh optimizer
    */
   public record Options(Path model, Path data, AdapterConfig adapter, TrainConfig train, long steps,
-      int epochs, boolean shuffle, Path out, @Nullable Path resume, @Nullable Path evalData) {}
+      int epochs, boolean shuffle, Path out, @Nullable Path resume, @Nullable Path evalData, BackendSpec backend) {
+    /** On the CPU. */
+    public Options(Path model, Path data, AdapterConfig adapter, TrainConfig train, long steps, int epochs,
+        boolean shuffle, Path out, @Nullable Path resume, @Nullable Path evalData) {
+      this(model, data, adapter, train, steps, epochs, shuffle, out, resume, evalData, BackendSpec.CPU);
+    }
+  }
 
   /** Receives progress. */
   public interface Listener {
@@ -76,7 +82,18 @@ public final class TrainingRun {
       steps = ((long) o.epochs() * examples.size() + perStep - 1) / perStep;
     }
     TrainConfig config = o.train().toBuilder().totalSteps(steps).build();
-    Trainer trainer = startTrainer(o, base, config, listener);
+    try (SharedBackend backend = Backends.acquire(o.backend(), base)) {
+      if (!o.backend().isCpu()) {
+        listener.info("backend: " + backend.describe());
+      }
+      return train(o, base, config, steps, examples, eval, backend, listener);
+    }
+  }
+
+  private static Summary train(Options o, BaseModel base, TrainConfig config, long steps, List<Example> examples,
+      List<Example> eval, BackendFactory backend, Listener listener) {
+    int perStep = o.train().batchSize() * o.train().gradAccum();
+    Trainer trainer = startTrainer(o, base, config, backend, listener);
     listener.info(examples.size() + " examples, " + steps + " steps of " + perStep + " examples; "
         + trainer.adapters().config().method() + " r=" + trainer.adapters().config().r() + " on "
         + trainer.adapters().config().targetModuleNames() + ": "
@@ -107,14 +124,16 @@ public final class TrainingRun {
       listener.info(String.format(java.util.Locale.ROOT, "eval loss after training: %.4f", evalAfter));
     }
     write(trainer, o, base, losses, evalBefore, evalAfter);
+    trainer.close();
     return new Summary(steps, trainer.skippedSteps(), losses.isEmpty() ? Double.NaN : losses.get(0),
         losses.isEmpty() ? Double.NaN : losses.get(losses.size() - 1), evalBefore, evalAfter,
         seconds == 0 ? 0 : tokens / seconds, o.out());
   }
 
-  private static Trainer startTrainer(Options o, BaseModel base, TrainConfig config, Listener listener) {
+  private static Trainer startTrainer(Options o, BaseModel base, TrainConfig config, BackendFactory backend,
+      Listener listener) {
     if (o.resume() == null) {
-      return Trainer.create(base, o.adapter(), config);
+      return Trainer.create(base, o.adapter(), config, backend);
     }
     Path stateFile = o.resume().resolve(STATE);
     if (Files.isRegularFile(stateFile)) {
@@ -125,11 +144,11 @@ public final class TrainingRun {
         throw new BonestreamException("cannot read " + stateFile + ": " + e.getMessage());
       }
       listener.info("resuming from " + stateFile + " at step " + state.step());
-      return Trainer.restore(base, state, config);
+      return Trainer.restore(base, state, config, backend);
     }
     AdapterSet imported = PeftImporter.read(o.resume(), base);
     listener.info("continuing the adapter in " + o.resume() + " with a fresh optimizer");
-    return Trainer.withAdapters(base, imported, config);
+    return Trainer.withAdapters(base, imported, config, backend);
   }
 
   private static void write(Trainer trainer, Options o, BaseModel base, List<Double> losses,

@@ -2,28 +2,19 @@ package io.bonestream.engine.train;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.adapters.AdapterMethod;
-import io.bonestream.engine.util.Json;
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
-import java.io.EOFException;
-import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.util.ArrayList;
+import io.bonestream.engine.backend.HostState;
+import io.bonestream.engine.backend.HostTensor;
+import io.bonestream.engine.backend.StateCodec;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * The binary form of a {@link TrainingState}, round-tripping bit-exactly:
+ * The binary form of a {@link TrainingState}, round-tripping bit-exactly ({@link StateCodec} holds
+ * the format; this class converts between ND4J arrays and host tensors):
  *
  * <pre>
  * "BSTS"  u16 format version (1)
@@ -33,164 +24,53 @@ import org.nd4j.linalg.factory.Nd4j;
  * </pre>
  */
 public final class TrainingStateCodec {
-  private static final byte[] MAGIC = {'B', 'S', 'T', 'S'};
-  public static final int FORMAT_VERSION = 1;
+  public static final int FORMAT_VERSION = StateCodec.FORMAT_VERSION;
 
   private TrainingStateCodec() {}
 
   public static byte[] encode(TrainingState s) {
-    try {
-      ByteArrayOutputStream bytes = new ByteArrayOutputStream((int) s.tensorBytes() + 4096);
-      DataOutputStream out = new DataOutputStream(bytes);
-      out.write(MAGIC);
-      out.writeShort(FORMAT_VERSION);
-      byte[] header = Json.toCompactString(header(s)).getBytes(java.nio.charset.StandardCharsets.UTF_8);
-      out.writeInt(header.length);
-      out.write(header);
-      out.writeInt(s.tensors().size());
-      for (Map.Entry<String, INDArray> e : s.tensors().entrySet()) {
-        INDArray t = e.getValue();
-        out.writeUTF(e.getKey());
-        boolean dbl = t.dataType() == DataType.DOUBLE;
-        out.writeByte(dbl ? 1 : 0);
-        out.writeByte(t.rank());
-        for (long d : t.shape()) {
-          out.writeLong(d);
-        }
-        INDArray c = t.dup('c');
-        ByteBuffer buf = ByteBuffer.allocate((int) (t.length() * (dbl ? 8 : 4))).order(ByteOrder.LITTLE_ENDIAN);
-        if (dbl) {
-          buf.asDoubleBuffer().put(c.data().asDouble());
-        } else {
-          buf.asFloatBuffer().put(c.data().asFloat());
-        }
-        out.write(buf.array());
-      }
-      out.flush();
-      return bytes.toByteArray();
-    } catch (IOException e) {
-      throw new IllegalStateException(e);
-    }
+    return StateCodec.encode(toHost(s));
   }
 
   public static TrainingState decode(byte[] data) {
-    try {
-      DataInputStream in = new DataInputStream(new ByteArrayInputStream(data));
-      byte[] magic = new byte[4];
-      in.readFully(magic);
-      if (!java.util.Arrays.equals(magic, MAGIC)) {
-        throw new BonestreamException("not a bonestream training state (bad magic)");
-      }
-      int version = in.readUnsignedShort();
-      if (version != FORMAT_VERSION) {
-        throw new BonestreamException("training state format version " + version
-            + " is not supported (this build reads version " + FORMAT_VERSION + ")");
-      }
-      byte[] header = new byte[in.readInt()];
-      in.readFully(header);
-      JsonNode h = Json.MAPPER.readTree(header);
-      int count = in.readInt();
-      Map<String, INDArray> tensors = new LinkedHashMap<>();
-      for (int i = 0; i < count; i++) {
-        String name = in.readUTF();
-        boolean dbl = in.readByte() == 1;
-        long[] shape = new long[in.readUnsignedByte()];
-        long n = 1;
-        for (int d = 0; d < shape.length; d++) {
-          shape[d] = in.readLong();
-          n *= shape[d];
-        }
-        byte[] raw = new byte[(int) (n * (dbl ? 8 : 4))];
-        in.readFully(raw);
-        ByteBuffer buf = ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN);
-        if (dbl) {
-          double[] v = new double[(int) n];
-          buf.asDoubleBuffer().get(v);
-          tensors.put(name, Nd4j.create(v, shape, 'c'));
-        } else {
-          float[] v = new float[(int) n];
-          buf.asFloatBuffer().get(v);
-          tensors.put(name, Nd4j.create(v, shape, 'c'));
-        }
-      }
-      return new TrainingState(adapterConfig(h.path("adapter")), trainConfig(h.path("train")),
-          h.path("base_fingerprint").asText(), h.path("step").asLong(), h.path("updates").asLong(),
-          h.path("skipped_steps").asLong(), h.path("rng_state").asLong(),
-          h.path("tokens_seen").asLong(), h.path("examples_seen").asLong(), tensors);
-    } catch (EOFException e) {
-      throw new BonestreamException("truncated training state");
-    } catch (IOException e) {
-      throw new BonestreamException("corrupt training state: " + e.getMessage());
-    }
+    return fromHost(StateCodec.decode(data));
   }
 
-  private static ObjectNode header(TrainingState s) {
-    ObjectNode h = Json.MAPPER.createObjectNode();
-    h.set("adapter", adapterConfigJson(s.adapterConfig()));
-    h.set("train", trainConfigJson(s.trainConfig()));
-    h.put("base_fingerprint", s.baseFingerprint());
-    h.put("step", s.step());
-    h.put("updates", s.updates());
-    h.put("skipped_steps", s.skippedSteps());
-    h.put("rng_state", s.rngState());
-    h.put("tokens_seen", s.tokensSeen());
-    h.put("examples_seen", s.examplesSeen());
-    return h;
+  /** The state with its tensors copied to host arrays. */
+  public static HostState toHost(TrainingState s) {
+    Map<String, HostTensor> tensors = new LinkedHashMap<>();
+    s.tensors().forEach((k, t) -> {
+      INDArray c = t.dup('c');
+      tensors.put(k, t.dataType() == DataType.DOUBLE
+          ? HostTensor.ofDoubles(c.data().asDouble(), t.shape())
+          : HostTensor.of(c.data().asFloat(), t.shape()));
+    });
+    return new HostState(s.adapterConfig(), s.trainConfig(), s.baseFingerprint(), s.step(),
+        s.updates(), s.skippedSteps(), s.rngState(), s.tokensSeen(), s.examplesSeen(), tensors);
+  }
+
+  /** The state with its tensors as ND4J arrays. */
+  public static TrainingState fromHost(HostState s) {
+    Map<String, INDArray> tensors = new LinkedHashMap<>();
+    s.tensors().forEach((k, t) -> tensors.put(k, t.isDouble()
+        ? Nd4j.create(t.doubles(), t.shape(), 'c') : Nd4j.create(t.floats(), t.shape(), 'c')));
+    return new TrainingState(s.adapterConfig(), s.trainConfig(), s.baseFingerprint(), s.step(),
+        s.updates(), s.skippedSteps(), s.rngState(), s.tokensSeen(), s.examplesSeen(), tensors);
   }
 
   public static ObjectNode adapterConfigJson(AdapterConfig a) {
-    ObjectNode n = Json.MAPPER.createObjectNode();
-    n.put("method", a.method().id());
-    n.put("r", a.r());
-    var targets = n.putArray("target_modules");
-    a.targetModuleNames().forEach(targets::add);
-    n.put("lora_alpha", a.loraAlpha());
-    return n;
+    return StateCodec.adapterConfigJson(a);
   }
 
   public static AdapterConfig adapterConfig(JsonNode n) {
-    List<String> targets = new ArrayList<>();
-    n.path("target_modules").forEach(t -> targets.add(t.asText()));
-    return AdapterConfig.builder().method(AdapterMethod.fromId(n.path("method").asText()))
-        .r(n.path("r").asInt()).targetModules(targets).loraAlpha(n.path("lora_alpha").asDouble())
-        .build();
+    return StateCodec.adapterConfig(n);
   }
 
   public static ObjectNode trainConfigJson(TrainConfig c) {
-    ObjectNode n = Json.MAPPER.createObjectNode();
-    n.put("optimizer", c.optimizer().id());
-    n.put("lr", c.lr());
-    n.put("weight_decay", c.weightDecay());
-    n.put("beta1", c.beta1());
-    n.put("beta2", c.beta2());
-    n.put("eps", c.eps());
-    n.put("max_grad_norm", c.maxGradNorm());
-    n.put("schedule", c.schedule().id());
-    n.put("warmup_steps", c.warmupSteps());
-    n.put("total_steps", c.totalSteps());
-    n.put("batch_size", c.batchSize());
-    n.put("grad_accum", c.gradAccum());
-    n.put("max_seq_len", c.maxSeqLen());
-    n.put("seed", c.seed());
-    return n;
+    return StateCodec.trainConfigJson(c);
   }
 
   public static TrainConfig trainConfig(JsonNode n) {
-    return TrainConfig.builder()
-        .optimizer(OptimizerKind.fromId(n.path("optimizer").asText()))
-        .lr(n.path("lr").asDouble())
-        .weightDecay(n.path("weight_decay").asDouble())
-        .beta1(n.path("beta1").asDouble())
-        .beta2(n.path("beta2").asDouble())
-        .eps(n.path("eps").asDouble())
-        .maxGradNorm(n.path("max_grad_norm").asDouble())
-        .schedule(ScheduleKind.fromId(n.path("schedule").asText()))
-        .warmupSteps(n.path("warmup_steps").asLong())
-        .totalSteps(n.path("total_steps").asLong())
-        .batchSize(n.path("batch_size").asInt())
-        .gradAccum(n.path("grad_accum").asInt())
-        .maxSeqLen(n.path("max_seq_len").asInt())
-        .seed(n.path("seed").asLong())
-        .build();
+    return StateCodec.trainConfig(n);
   }
 }

@@ -12,6 +12,7 @@ import org.apache.commons.math3.linear.Array2DRowRealMatrix;
 import org.apache.commons.math3.linear.DecompositionSolver;
 import org.apache.commons.math3.linear.LUDecomposition;
 import org.apache.commons.math3.linear.RealMatrix;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -25,7 +26,8 @@ import org.nd4j.linalg.factory.Nd4j;
  * </pre>
  *
  * <p>Both sums over b run as one batched matmul over a "guide" tensor (P, Q·r, r) whose rows
- * {@code b·r + p} of slice a are the rows of {@code W_{a,b} + I_r}; it is built once, W being frozen.
+ * {@code b·r + p} of slice a are the rows of {@code W_{a,b} + I_r}; it is built once, on first use,
+ * W being frozen.
  */
 public final class BatAdapter implements Adapter {
   private final Linear base;
@@ -33,7 +35,7 @@ public final class BatAdapter implements Adapter {
   private final int r;
   private final long p;
   private final long q;
-  private final INDArray guide;
+  private INDArray guide; // built on first use: a trainer on a GPU never needs this copy of W
   private final INDArray block;
   private final INDArray grad;
   private INDArray input;
@@ -45,11 +47,20 @@ public final class BatAdapter implements Adapter {
     this.r = r;
     this.p = base.outFeatures() / r;
     this.q = base.inFeatures() / r;
-    INDArray eye = Nd4j.eye(r).castTo(base.weight().dataType()).reshape(1, 1, r, r);
-    this.guide = toBlocks(base.weight()).reshape('c', p, q, r, r).addi(eye).reshape('c', p, q * r, r);
     ParameterStore.Slot slot = store.take(p, r, r);
     this.block = slot.value();
     this.grad = slot.grad();
+  }
+
+  private INDArray guide() {
+    if (guide == null) {
+      // outside any workspace: the guide outlives the pass that first needs it
+      try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+        INDArray eye = Nd4j.eye(r).castTo(base.weight().dataType()).reshape(1, 1, r, r);
+        guide = toBlocks(base.weight()).reshape('c', p, q, r, r).addi(eye).reshape('c', p, q * r, r);
+      }
+    }
+    return guide;
   }
 
   /** Trainable values of a bat adapter on {@code base}: (O/r)·r·r = r·O. */
@@ -78,7 +89,7 @@ public final class BatAdapter implements Adapter {
   public INDArray backward(INDArray gradOut) {
     INDArray m = Nd4j.createUninitialized(gradOut.dataType(), gradOut.size(1), input.size(1));
     Nd4j.gemm(gradOut, input, m, true, false, 1.0, 0.0); // M = Gᵀ x (O, I)
-    grad.addi(Nd4j.matmul(guide, toBlocks(m), null, true, false, false)); // (P, r, r)
+    grad.addi(Nd4j.matmul(guide(), toBlocks(m), null, true, false, false)); // (P, r, r)
     return base.backward(gradOut, effectiveWeight);
   }
 
@@ -95,7 +106,7 @@ public final class BatAdapter implements Adapter {
 
   @Override
   public INDArray mergedWeight() {
-    INDArray delta = fromBlocks(Nd4j.matmul(guide, block)); // ΔW_{a,b} = (W_{a,b} + I) B_a
+    INDArray delta = fromBlocks(Nd4j.matmul(guide(), block)); // ΔW_{a,b} = (W_{a,b} + I) B_a
     return delta.addi(base.weight());
   }
 

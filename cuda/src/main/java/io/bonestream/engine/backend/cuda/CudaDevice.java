@@ -1,0 +1,725 @@
+package io.bonestream.engine.backend.cuda;
+
+import static org.bytedeco.cuda.global.cublas.CUBLAS_COMPUTE_32F;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_DEFAULT_MATH;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_GEMM_DEFAULT;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_N;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_T;
+import static org.bytedeco.cuda.global.cublas.cublasCreate_v2;
+import static org.bytedeco.cuda.global.cublas.cublasDestroy_v2;
+import static org.bytedeco.cuda.global.cublas.cublasGemmEx;
+import static org.bytedeco.cuda.global.cublas.cublasGemmStridedBatchedEx;
+import static org.bytedeco.cuda.global.cublas.cublasGetVersion_v2;
+import static org.bytedeco.cuda.global.cublas.cublasSetMathMode;
+import static org.bytedeco.cuda.global.cudart.CUDA_R_16BF;
+import static org.bytedeco.cuda.global.cudart.CUDA_R_32F;
+import static org.bytedeco.cuda.global.cudart.cuCtxSetCurrent;
+import static org.bytedeco.cuda.global.cudart.cuDeviceGet;
+import static org.bytedeco.cuda.global.cudart.cuDevicePrimaryCtxRetain;
+import static org.bytedeco.cuda.global.cudart.cuInit;
+import static org.bytedeco.cuda.global.cudart.cuLaunchKernel;
+import static org.bytedeco.cuda.global.cudart.cuModuleGetFunction;
+import static org.bytedeco.cuda.global.cudart.cuModuleLoadData;
+import static org.bytedeco.cuda.global.cudart.cudaDeviceSynchronize;
+import static org.bytedeco.cuda.global.cudart.cudaDriverGetVersion;
+import static org.bytedeco.cuda.global.cudart.cudaFree;
+import static org.bytedeco.cuda.global.cudart.cudaGetDeviceCount;
+import static org.bytedeco.cuda.global.cudart.cudaGetDeviceProperties;
+import static org.bytedeco.cuda.global.cudart.cudaGetErrorString;
+import static org.bytedeco.cuda.global.cudart.cudaMalloc;
+import static org.bytedeco.cuda.global.cudart.cudaMemGetInfo;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpy;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyAsync;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToDevice;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice;
+import static org.bytedeco.cuda.global.cudart.cudaMemsetAsync;
+import static org.bytedeco.cuda.global.cudart.cudaRuntimeGetVersion;
+import static org.bytedeco.cuda.global.cudart.cudaSetDevice;
+import static org.bytedeco.cuda.global.nvrtc.nvrtcCompileProgram;
+import static org.bytedeco.cuda.global.nvrtc.nvrtcCreateProgram;
+import static org.bytedeco.cuda.global.nvrtc.nvrtcDestroyProgram;
+import static org.bytedeco.cuda.global.nvrtc.nvrtcGetCUBIN;
+import static org.bytedeco.cuda.global.nvrtc.nvrtcGetCUBINSize;
+import static org.bytedeco.cuda.global.nvrtc.nvrtcGetProgramLog;
+import static org.bytedeco.cuda.global.nvrtc.nvrtcGetProgramLogSize;
+import static org.bytedeco.cuda.global.nvrtc.nvrtcVersion;
+
+import io.bonestream.engine.backend.device.Bf16;
+import io.bonestream.engine.backend.device.Buf;
+import io.bonestream.engine.backend.device.DType;
+import io.bonestream.engine.backend.device.Device;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
+import java.util.Map;
+import org.bytedeco.cuda.cublas.cublasContext;
+import org.bytedeco.cuda.cudart.CUctx_st;
+import org.bytedeco.cuda.cudart.CUfunc_st;
+import org.bytedeco.cuda.cudart.CUmod_st;
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.cuda.cudart.cudaDeviceProp;
+import org.bytedeco.cuda.nvrtc._nvrtcProgram;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
+import org.bytedeco.javacpp.ShortPointer;
+import org.bytedeco.javacpp.SizeTPointer;
+
+/**
+ * The {@link Device} on an NVIDIA GPU, through JavaCPP's CUDA presets and the machine's CUDA 13
+ * libraries: cuBLAS for every GEMM (bf16 tensor cores with float32 accumulation, or float32 with
+ * TF32 off), the kernels of {@code kernels.cu} compiled at start with NVRTC for this GPU and launched
+ * with the driver API. One context (the device's primary one) per JVM; every call is serialized.
+ *
+ * <p>Work goes to the legacy default stream, so calls run in order; {@link #download} and
+ * {@link #sumOfSquares} wait for it. With {@code BONESTREAM_CUDA_SYNC=1} every call is followed by
+ * a synchronization that reports a failing kernel by name.
+ */
+public final class CudaDevice implements Device {
+  private static final int BLOCK = 256;
+  private static final int MAX_GRID = 8192;
+  private static final int PARTIALS = 1024;
+  private static String bindingsMissing;
+
+  private final int ordinal;
+  private final CUctx_st context = new CUctx_st();
+  private final cublasContext blas = new cublasContext();
+  private final CUmod_st module = new CUmod_st();
+  private final Map<String, CUfunc_st> functions = new HashMap<>();
+  private final ThreadLocal<Boolean> bound = ThreadLocal.withInitial(() -> false);
+  private final String description;
+  private final String gpuName;
+  private final long totalMemory;
+  private final boolean syncEach = "1".equals(System.getenv("BONESTREAM_CUDA_SYNC"));
+  // kernel arguments: one 8-byte slot each, and the array of the slots' addresses cuLaunchKernel
+  // reads. It must be passed as a PointerPointer: a plain Pointer for a void** parameter is taken
+  // as an output (JavaCPP passes the address of a copy), which makes extra non-null and the launch
+  // fail with CUDA_ERROR_INVALID_VALUE.
+  private final BytePointer argSlots = new BytePointer(8 * 24);
+  private final PointerPointer<Pointer> argAddresses = new PointerPointer<>(24);
+  private final FloatPointer alpha = new FloatPointer(1);
+  private final FloatPointer beta = new FloatPointer(1);
+  private final Map<Long, Long> allocations = new HashMap<>();
+  private final Buf partials;
+  private long allocated;
+  private long peak;
+  private Map<String, Long> profile;
+  private long lastOp;
+  private boolean closed;
+
+  /** A raw device address as a JavaCPP pointer argument. */
+  private static final class Address extends Pointer {
+    Address(long a) {
+      address = a;
+    }
+  }
+
+  private CudaDevice(int ordinal) {
+    this.ordinal = ordinal;
+    int[] count = new int[1];
+    check(cudaGetDeviceCount(count), "cudaGetDeviceCount");
+    if (count[0] <= ordinal) {
+      throw new CudaUnavailableException("no CUDA GPU " + ordinal + " (" + count[0] + " found)");
+    }
+    check(cudaSetDevice(ordinal), "cudaSetDevice");
+    check(cuInit(0), "cuInit");
+    int[] dev = new int[1];
+    check(cuDeviceGet(dev, ordinal), "cuDeviceGet");
+    check(cuDevicePrimaryCtxRetain(context, dev[0]), "cuDevicePrimaryCtxRetain");
+    check(cuCtxSetCurrent(context), "cuCtxSetCurrent");
+    bound.set(true);
+    cudaDeviceProp p = new cudaDeviceProp();
+    check(cudaGetDeviceProperties(p, ordinal), "cudaGetDeviceProperties");
+    this.gpuName = p.name().getString();
+    this.totalMemory = p.totalGlobalMem();
+    int major = p.major();
+    int minor = p.minor();
+    int[] driver = new int[1];
+    int[] runtime = new int[1];
+    check(cudaDriverGetVersion(driver), "cudaDriverGetVersion");
+    check(cudaRuntimeGetVersion(runtime), "cudaRuntimeGetVersion");
+    check(cublasCreate_v2(blas), "cublasCreate");
+    check(cublasSetMathMode(blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode"); // no TF32
+    int[] blasVersion = new int[1];
+    check(cublasGetVersion_v2(blas, blasVersion), "cublasGetVersion");
+    int[] nvrtcMajor = new int[1];
+    int[] nvrtcMinor = new int[1];
+    check(nvrtcVersion(nvrtcMajor, nvrtcMinor), "nvrtcVersion");
+    loadKernels(major, minor);
+    for (int i = 0; i < 24; i++) {
+      argAddresses.put(i, new Address(argSlots.address() + 8L * i));
+    }
+    this.description = String.format(java.util.Locale.ROOT,
+        "%s (sm_%d%d, %.0f GiB), driver %s, runtime %s, cuBLAS %d, NVRTC %d.%d", gpuName, major, minor,
+        totalMemory / 1073741824.0, version(driver[0]), version(runtime[0]), blasVersion[0], nvrtcMajor[0],
+        nvrtcMinor[0]);
+    this.partials = alloc(DType.F32, PARTIALS);
+  }
+
+  /**
+   * Opens GPU {@code ordinal}, or fails with one line naming what is missing (the JNI bindings, a
+   * CUDA library, the driver, a GPU).
+   */
+  public static synchronized CudaDevice open(int ordinal) {
+    // A class whose native library failed to load cannot be retried (the JVM remembers only
+    // "could not initialize"): keep the first, precise diagnosis.
+    if (bindingsMissing != null) {
+      throw new CudaUnavailableException(bindingsMissing);
+    }
+    try {
+      org.bytedeco.javacpp.Loader.load(org.bytedeco.cuda.global.cudart.class);
+      org.bytedeco.javacpp.Loader.load(org.bytedeco.cuda.global.cublas.class);
+      org.bytedeco.javacpp.Loader.load(org.bytedeco.cuda.global.nvrtc.class);
+    } catch (Throwable e) { // UnsatisfiedLinkError, NoClassDefFoundError, ExceptionInInitializerError
+      bindingsMissing = "cuda backend unavailable: " + CudaDiagnosis.explain(e);
+      throw new CudaUnavailableException(bindingsMissing);
+    }
+    try {
+      return new CudaDevice(ordinal);
+    } catch (IllegalStateException e) { // no GPU visible, driver too old, ...
+      throw new CudaUnavailableException("cuda backend unavailable: " + e.getMessage());
+    }
+  }
+
+  private static String version(int v) {
+    return (v / 1000) + "." + (v % 1000) / 10;
+  }
+
+  /** GPU name, e.g. {@code NVIDIA H200}. */
+  public String gpuName() {
+    return gpuName;
+  }
+
+  public long totalMemory() {
+    return totalMemory;
+  }
+
+  /** Bytes in use on the whole GPU now (every process, the CUDA context included). */
+  public synchronized long deviceMemoryUsed() {
+    bind();
+    SizeTPointer free = new SizeTPointer(1);
+    SizeTPointer total = new SizeTPointer(1);
+    check(cudaMemGetInfo(free, total), "cudaMemGetInfo");
+    return total.get() - free.get();
+  }
+
+  @Override
+  public String describe() {
+    return description;
+  }
+
+  private void loadKernels(int major, int minor) {
+    String source;
+    try (InputStream in = CudaDevice.class.getResourceAsStream("kernels.cu")) {
+      source = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    } catch (IOException | NullPointerException e) {
+      throw new IllegalStateException("kernels.cu is missing from the classpath", e);
+    }
+    _nvrtcProgram prog = new _nvrtcProgram();
+    check(nvrtcCreateProgram(prog, new BytePointer(source), new BytePointer("kernels.cu"), 0,
+        (PointerPointer<?>) null, (PointerPointer<?>) null), "nvrtcCreateProgram");
+    String[] options = {"--gpu-architecture=sm_" + major + minor, "-std=c++17"};
+    int rc = nvrtcCompileProgram(prog, options.length, new PointerPointer<>(options));
+    SizeTPointer size = new SizeTPointer(1);
+    nvrtcGetProgramLogSize(prog, size);
+    BytePointer log = new BytePointer(size.get());
+    nvrtcGetProgramLog(prog, log);
+    if (rc != 0) {
+      throw new IllegalStateException("NVRTC could not compile kernels.cu for sm_" + major + minor + ": "
+          + log.getString());
+    }
+    check(nvrtcGetCUBINSize(prog, size), "nvrtcGetCUBINSize");
+    BytePointer cubin = new BytePointer(size.get());
+    check(nvrtcGetCUBIN(prog, cubin), "nvrtcGetCUBIN");
+    check(cuModuleLoadData(module, cubin), "cuModuleLoadData");
+    nvrtcDestroyProgram(prog);
+  }
+
+  /** Makes this device's context current on the calling thread (once per thread). */
+  private void bind() {
+    if (closed) {
+      throw new IllegalStateException("the CUDA device is closed");
+    }
+    if (!bound.get()) {
+      check(cuCtxSetCurrent(context), "cuCtxSetCurrent");
+      check(cudaSetDevice(ordinal), "cudaSetDevice");
+      bound.set(true);
+    }
+  }
+
+  static void check(int rc, String what) {
+    if (rc != 0) {
+      String detail;
+      try {
+        BytePointer s = cudaGetErrorString(rc);
+        detail = s == null ? "" : s.getString();
+      } catch (Throwable t) {
+        detail = "";
+      }
+      throw new IllegalStateException(what + " failed with error " + rc + (detail.isEmpty() ? "" : " (" + detail + ")"));
+    }
+  }
+
+  private void after(String what) {
+    if (syncEach || profile != null) {
+      check(cudaDeviceSynchronize(), what);
+    }
+    if (profile != null) {
+      long now = System.nanoTime();
+      profile.merge(what, now - lastOp, Long::sum);
+      lastOp = now;
+    }
+  }
+
+  /**
+   * Starts (or, with false, stops) timing every operation by name, synchronizing after each: the
+   * time between two synchronizations is charged to the operation that ended it. For finding where
+   * a step's time goes; it slows the step down.
+   */
+  public synchronized void profile(boolean on) {
+    bind();
+    check(cudaDeviceSynchronize(), "profile");
+    profile = on ? new java.util.TreeMap<>() : null;
+    lastOp = System.nanoTime();
+  }
+
+  /** Seconds per operation name since {@link #profile(boolean)} started. */
+  public synchronized Map<String, Double> profileSeconds() {
+    Map<String, Double> out = new java.util.LinkedHashMap<>();
+    if (profile != null) {
+      profile.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue(), a.getValue()))
+          .forEach(e -> out.put(e.getKey(), e.getValue() / 1e9));
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------ memory
+
+  @Override
+  public synchronized Buf alloc(DType type, long size) {
+    bind();
+    long bytes = Math.max(1, size) * type.bytes();
+    Pointer p = new Pointer();
+    int rc = cudaMalloc(p, bytes);
+    if (rc != 0) {
+      throw new IllegalStateException(String.format(java.util.Locale.ROOT,
+          "out of GPU memory: cannot allocate %.2f GiB (%.2f GiB allocated by bonestream, error %d)",
+          bytes / 1073741824.0, allocated / 1073741824.0, rc));
+    }
+    check(cudaMemsetAsync(p, 0, bytes), "cudaMemset");
+    allocations.put(p.address(), bytes);
+    allocated += bytes;
+    peak = Math.max(peak, allocated);
+    return Buf.ofAddress(p.address(), type, size);
+  }
+
+  @Override
+  public synchronized void free(Buf buf) {
+    bind();
+    Long bytes = allocations.remove(buf.baseAddress());
+    if (bytes == null || buf.offset() != 0) {
+      throw new IllegalArgumentException("not an allocation of this device: " + buf);
+    }
+    check(cudaFree(new Address(buf.baseAddress())), "cudaFree");
+    allocated -= bytes;
+  }
+
+  @Override
+  public synchronized long allocatedBytes() {
+    return allocated;
+  }
+
+  @Override
+  public synchronized long peakAllocatedBytes() {
+    return peak;
+  }
+
+  @Override
+  public synchronized void resetPeak() {
+    peak = allocated;
+  }
+
+  @Override
+  public synchronized void upload(float[] src, Buf dst) {
+    bind();
+    if (src.length != dst.size()) {
+      throw new IllegalArgumentException("upload of " + src.length + " values into " + dst);
+    }
+    if (src.length == 0) {
+      return;
+    }
+    if (dst.type() == DType.F32) {
+      try (FloatPointer h = new FloatPointer(src)) {
+        check(cudaMemcpy(new Address(dst.pointer()), h, 4L * src.length, cudaMemcpyHostToDevice), "upload");
+      }
+      after("upload");
+    } else if (dst.type() == DType.BF16) {
+      short[] bits = new short[src.length];
+      for (int i = 0; i < bits.length; i++) {
+        bits[i] = Bf16.bits(src[i]);
+      }
+      try (ShortPointer h = new ShortPointer(bits)) {
+        check(cudaMemcpy(new Address(dst.pointer()), h, 2L * src.length, cudaMemcpyHostToDevice), "upload");
+      }
+    } else {
+      throw new IllegalArgumentException("float upload into " + dst);
+    }
+  }
+
+  @Override
+  public synchronized void upload(int[] src, Buf dst) {
+    bind();
+    if (src.length != dst.size() || dst.type() != DType.I32) {
+      throw new IllegalArgumentException("int upload of " + src.length + " values into " + dst);
+    }
+    if (src.length == 0) {
+      return;
+    }
+    try (IntPointer h = new IntPointer(src)) {
+      check(cudaMemcpy(new Address(dst.pointer()), h, 4L * src.length, cudaMemcpyHostToDevice), "upload");
+    }
+  }
+
+  @Override
+  public synchronized float[] download(Buf src) {
+    bind();
+    int n = Math.toIntExact(src.size());
+    float[] out = new float[n];
+    if (n == 0) {
+      return out;
+    }
+    if (src.type() == DType.F32) {
+      try (FloatPointer h = new FloatPointer(n)) {
+        check(cudaMemcpy(h, new Address(src.pointer()), 4L * n, cudaMemcpyDeviceToHost), "download");
+        h.get(out);
+      }
+    } else if (src.type() == DType.BF16) {
+      try (ShortPointer h = new ShortPointer(n)) {
+        check(cudaMemcpy(h, new Address(src.pointer()), 2L * n, cudaMemcpyDeviceToHost), "download");
+        short[] bits = new short[n];
+        h.get(bits);
+        for (int i = 0; i < n; i++) {
+          out[i] = Bf16.value(bits[i]);
+        }
+      }
+    } else {
+      throw new IllegalArgumentException("float download of " + src);
+    }
+    return out;
+  }
+
+  @Override
+  public synchronized void copy(Buf src, Buf dst) {
+    bind();
+    if (src.size() != dst.size()) {
+      throw new IllegalArgumentException("copy of " + src + " into " + dst);
+    }
+    if (src.type() == dst.type()) {
+      check(cudaMemcpyAsync(new Address(dst.pointer()), new Address(src.pointer()),
+          src.size() * src.type().bytes(), cudaMemcpyDeviceToDevice), "copy");
+    } else {
+      launchGridU("convert_" + suffix(src.type()) + suffix(dst.type()), src.size(),
+          a -> a.ptr(src).ptr(dst).i64(src.size()));
+    }
+    after("copy");
+  }
+
+  @Override
+  public synchronized void zero(Buf buf) {
+    bind();
+    check(cudaMemsetAsync(new Address(buf.pointer()), 0, buf.size() * buf.type().bytes()), "memset");
+    after("zero");
+  }
+
+  @Override
+  public synchronized void synchronize() {
+    bind();
+    check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  }
+
+  // ------------------------------------------------------------------ GEMM
+
+  private static int cudaType(DType t) {
+    return switch (t) {
+      case F32 -> CUDA_R_32F;
+      case BF16 -> CUDA_R_16BF;
+      case I32 -> throw new IllegalArgumentException("no GEMM on I32");
+    };
+  }
+
+  // Row-major C (m, n) = op(A) op(B) is column-major Cᵀ (n, m) = op(B)ᵀ op(A)ᵀ: cuBLAS gets the
+  // operands swapped, each with its own transpose flag and leading dimension.
+  @Override
+  public synchronized void gemm(boolean transA, boolean transB, int m, int n, int k, float alphaValue, Buf a,
+      int lda, Buf b, int ldb, float betaValue, Buf c, int ldc) {
+    bind();
+    if (a.type() != b.type()) {
+      throw new IllegalArgumentException("GEMM operands of two types: " + a + ", " + b);
+    }
+    alpha.put(0, alphaValue);
+    beta.put(0, betaValue);
+    check(cublasGemmEx(blas, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k,
+        alpha, new Address(b.pointer()), cudaType(b.type()), ldb, new Address(a.pointer()), cudaType(a.type()), lda,
+        beta, new Address(c.pointer()), cudaType(c.type()), ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+        "cublasGemmEx " + m + "x" + n + "x" + k);
+    after(profile == null ? "gemm" : "gemm " + c.type() + " " + m + "x" + n + "x" + k);
+  }
+
+  @Override
+  public synchronized void gemmBatched(boolean transA, boolean transB, int m, int n, int k, float alphaValue,
+      Buf a, int lda, long strideA, Buf b, int ldb, long strideB, float betaValue, Buf c, int ldc, long strideC,
+      int batch) {
+    bind();
+    if (a.type() != b.type()) {
+      throw new IllegalArgumentException("GEMM operands of two types: " + a + ", " + b);
+    }
+    alpha.put(0, alphaValue);
+    beta.put(0, betaValue);
+    check(cublasGemmStridedBatchedEx(blas, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
+        n, m, k, alpha, new Address(b.pointer()), cudaType(b.type()), ldb, strideB, new Address(a.pointer()),
+        cudaType(a.type()), lda, strideA, beta, new Address(c.pointer()), cudaType(c.type()), ldc, strideC, batch,
+        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "cublasGemmStridedBatchedEx " + m + "x" + n + "x" + k + "x" + batch);
+    after(profile == null ? "gemmBatched" : "gemmBatched " + c.type() + " " + m + "x" + n + "x" + k + "x" + batch);
+  }
+
+  // ------------------------------------------------------------------ kernels
+
+  /** Writes a kernel's arguments into the argument slots, in order. */
+  private final class Args {
+    private int i;
+
+    Args ptr(Buf b) {
+      argSlots.putLong(8L * i++, b == null ? 0L : b.pointer());
+      return this;
+    }
+
+    Args i32(int v) {
+      argSlots.putInt(8L * i++, v);
+      return this;
+    }
+
+    Args i64(long v) {
+      argSlots.putLong(8L * i++, v);
+      return this;
+    }
+
+    Args f32(float v) {
+      argSlots.putFloat(8L * i++, v);
+      return this;
+    }
+  }
+
+  private CUfunc_st function(String name) {
+    CUfunc_st f = functions.get(name);
+    if (f == null) {
+      f = new CUfunc_st();
+      check(cuModuleGetFunction(f, module, name), "cuModuleGetFunction " + name);
+      functions.put(name, f);
+    }
+    return f;
+  }
+
+  private void launch(String name, long grid, int block, java.util.function.Consumer<Args> args) {
+    launch2(name, grid, 1, block, args);
+  }
+
+  private void launch2(String name, long gridX, long gridY, int block, java.util.function.Consumer<Args> args) {
+    if (gridX <= 0 || gridY <= 0) {
+      return;
+    }
+    if (gridX > Integer.MAX_VALUE || gridY > 65535) {
+      throw new IllegalArgumentException(name + ": grid " + gridX + " x " + gridY + " is too large");
+    }
+    args.accept(new Args());
+    check(cuLaunchKernel(function(name), (int) gridX, (int) gridY, 1, block, 1, 1, 0, (CUstream_st) null,
+        argAddresses, (PointerPointer<?>) null), "launch " + name);
+    after(name);
+  }
+
+  /** A grid-stride kernel over {@code n} elements (32-bit indices in the kernels). */
+  private void launchGrid(String name, long n, java.util.function.Consumer<Args> args) {
+    if (n >= Integer.MAX_VALUE) {
+      throw new IllegalArgumentException(name + ": " + n + " elements, more than a kernel indexes (2^31)");
+    }
+    launch(name, Math.min(MAX_GRID, (n + BLOCK - 1) / BLOCK), BLOCK, args);
+  }
+
+  private static String suffix(DType t) {
+    return switch (t) {
+      case F32 -> "f";
+      case BF16 -> "b";
+      case I32 -> throw new IllegalArgumentException("no kernel on I32 values");
+    };
+  }
+
+  @Override
+  public synchronized void embed(Buf ids, Buf table, Buf out, int rows, int dim) {
+    bind();
+    launchGrid("embed_" + suffix(table.type()), (long) rows * dim,
+        a -> a.ptr(ids).ptr(table).ptr(out).i32(rows).i32(dim));
+  }
+
+  @Override
+  public synchronized void rmsnormForward(Buf x, Buf w, float eps, Buf out, Buf invRms, int rows, int dim) {
+    bind();
+    launch("rmsnorm_fwd_" + suffix(out.type()), rows, BLOCK, a -> a.ptr(x).ptr(w).f32(eps).ptr(out).ptr(invRms).i32(dim));
+  }
+
+  @Override
+  public synchronized void rmsnormBackward(Buf x, Buf w, Buf invRms, Buf dy, Buf dyTile, int r, Buf dx, Buf dxAct,
+      int rows, int dim, boolean accumulate) {
+    bind();
+    String t = dxAct == null ? "f" : suffix(dxAct.type());
+    launch("rmsnorm_bwd_" + t, rows, BLOCK, a -> a.ptr(x).ptr(w).ptr(invRms).ptr(dy).ptr(dyTile).i32(r).ptr(dx)
+        .ptr(dxAct).i32(dim).i32(accumulate ? 1 : 0));
+  }
+
+  @Override
+  public synchronized void toHeads(Buf in, Buf inTile, int r, Buf cos, Buf sin, Buf out, int batch, int seq,
+      int heads, int headDim, boolean rotate) {
+    bind();
+    launchHeads("to_heads_" + suffix(in.type()) + suffix(out.type()), batch, seq, heads, headDim,
+        a -> a.ptr(in).ptr(inTile).i32(r).ptr(cos).ptr(sin).ptr(out).i32(seq).i32(heads).i32(headDim)
+            .i32(rotate ? 1 : 0));
+  }
+
+  @Override
+  public synchronized void fromHeads(Buf in, Buf cos, Buf sin, Buf out, int batch, int seq, int heads, int headDim,
+      boolean unrotate) {
+    bind();
+    launchHeads("from_heads_" + suffix(in.type()) + suffix(out.type()), batch, seq, heads, headDim,
+        a -> a.ptr(in).ptr(cos).ptr(sin).ptr(out).i32(seq).i32(heads).i32(headDim).i32(unrotate ? 1 : 0));
+  }
+
+  /** A kernel taking 4 elements per thread and pass (the U of kernels.cu). */
+  private void launchGridU(String name, long n, java.util.function.Consumer<Args> args) {
+    if (n >= Integer.MAX_VALUE) {
+      throw new IllegalArgumentException(name + ": " + n + " elements, more than a kernel indexes (2^31)");
+    }
+    launch(name, Math.min(MAX_GRID, (n + 4L * BLOCK - 1) / (4L * BLOCK)), BLOCK, args);
+  }
+
+  /** Head permutations: x over one (T, hd) plane, y over the B·H planes. */
+  private void launchHeads(String name, int batch, int seq, int heads, int headDim,
+      java.util.function.Consumer<Args> args) {
+    long plane = (long) seq * headDim;
+    if (plane * batch * heads >= Integer.MAX_VALUE) {
+      throw new IllegalArgumentException(name + ": tensor too large for 32-bit indices");
+    }
+    launch2(name, Math.min(1024, (plane + 4L * BLOCK - 1) / (4L * BLOCK)), (long) batch * heads, BLOCK, args);
+  }
+
+  @Override
+  public synchronized void causalSoftmax(Buf scores, Buf probs, long rows, int seq) {
+    bind();
+    // one warp per row, 8 rows per block
+    launch("causal_softmax_" + suffix(probs.type()), (rows + 7) / 8, BLOCK,
+        a -> a.ptr(scores).ptr(probs).i64(rows).i32(seq));
+  }
+
+  @Override
+  public synchronized void causalSoftmaxBackward(Buf probs, Buf dProbs, float scale, Buf dScores, long rows, int seq) {
+    bind();
+    launch("causal_softmax_bwd_" + suffix(probs.type()), (rows + 7) / 8, BLOCK,
+        a -> a.ptr(probs).ptr(dProbs).f32(scale).ptr(dScores).i64(rows).i32(seq));
+  }
+
+  @Override
+  public synchronized void swiglu(Buf gate, Buf up, Buf out, long n) {
+    bind();
+    launchGridU("swiglu_" + suffix(out.type()), n, a -> a.ptr(gate).ptr(up).ptr(out).i64(n));
+  }
+
+  @Override
+  public synchronized void swigluBackward(Buf gate, Buf up, Buf dOut, Buf dOutTile, int r, Buf dGate, Buf dUp,
+      int rows, int cols) {
+    bind();
+    launchGridU("swiglu_bwd_" + suffix(gate.type()), (long) rows * cols, a -> a.ptr(gate).ptr(up).ptr(dOut)
+        .ptr(dOutTile).i32(r).ptr(dGate).ptr(dUp).i32(rows).i32(cols));
+  }
+
+  @Override
+  public synchronized void crossEntropy(Buf logits, Buf targets, Buf weights, float gradScale, Buf rowLoss,
+      Buf dLogits, int rows, int vocab) {
+    bind();
+    String t = dLogits == null ? "f" : suffix(dLogits.type());
+    launch("cross_entropy_" + t, rows, 1024,
+        a -> a.ptr(logits).ptr(targets).ptr(weights).f32(gradScale).ptr(rowLoss).ptr(dLogits).i32(vocab));
+  }
+
+  @Override
+  public synchronized void batMergeInit(Buf w, Buf blocks, Buf out, int outF, int inF, int r) {
+    bind();
+    if ((long) outF * inF >= Integer.MAX_VALUE) {
+      throw new IllegalArgumentException("bat_merge_init: weight too large for 32-bit indices");
+    }
+    // y over rows, x over a row's columns, 4 per thread
+    launch2("bat_merge_init_" + suffix(w.type()), Math.min(64, (inF + 4L * BLOCK - 1) / (4L * BLOCK)),
+        Math.min(outF, 65535), BLOCK, a -> a.ptr(w).ptr(blocks).ptr(out).i32(outF).i32(inF).i32(r));
+  }
+
+  @Override
+  public synchronized void batIdentityGrad(Buf m, Buf dBlocks, int outF, int inF, int r) {
+    bind();
+    launchGrid("bat_identity_grad_" + suffix(m.type()), (long) outF * r,
+        a -> a.ptr(m).ptr(dBlocks).i32(outF).i32(inF).i32(r));
+  }
+
+  @Override
+  public synchronized void addBias(Buf y, Buf bias, int rows, int cols) {
+    bind();
+    launchGrid("add_bias_" + suffix(y.type()), (long) rows * cols, a -> a.ptr(y).ptr(bias).i32(rows).i32(cols));
+  }
+
+  @Override
+  public synchronized double sumOfSquares(Buf x) {
+    bind();
+    launch("sum_squares", PARTIALS, BLOCK, a -> a.ptr(x).i64(x.size()).ptr(partials));
+    double sum = 0;
+    for (float p : download(partials)) {
+      sum += p;
+    }
+    return sum;
+  }
+
+  @Override
+  public synchronized void adamw(Buf p, Buf g, Buf m, Buf v, float lr, float beta1, float beta2, float eps, float wd,
+      float bias1, float sqrtBias2, float gradScale) {
+    bind();
+    launchGrid("adamw", p.size(), a -> a.ptr(p).ptr(g).ptr(m).ptr(v).i64(p.size()).f32(lr).f32(beta1).f32(beta2)
+        .f32(eps).f32(wd).f32(bias1).f32(sqrtBias2).f32(gradScale));
+  }
+
+  @Override
+  public synchronized void sgd(Buf p, Buf g, float lr, float wd, float gradScale) {
+    bind();
+    launchGrid("sgd", p.size(), a -> a.ptr(p).ptr(g).i64(p.size()).f32(lr).f32(wd).f32(gradScale));
+  }
+
+  @Override
+  public synchronized void randomNormal(Buf out, float std, long seed) {
+    bind();
+    launchGrid("random_normal_" + suffix(out.type()), out.size(),
+        a -> a.ptr(out).i64(out.size()).i64(out.offset()).f32(std).i64(seed));
+  }
+
+  @Override
+  public synchronized void close() {
+    if (closed) {
+      return;
+    }
+    bind();
+    cudaDeviceSynchronize();
+    for (Long address : allocations.keySet()) {
+      cudaFree(new Address(address));
+    }
+    allocations.clear();
+    allocated = 0;
+    cublasDestroy_v2(blas);
+    closed = true;
+  }
+}

@@ -1,0 +1,23 @@
+package io.bonestream.engine.backend.cuda;
+
+import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.backend.device.Device;
+import io.bonestream.engine.backend.device.JavaDevice;
+
+/** Opens a device by backend name: {@code cuda} (GPU 0, or $BONESTREAM_CUDA_DEVICE) or {@code java} (the reference). */
+public final class Devices {
+  private Devices() {}
+
+  public static Device open(String backend) {
+    return switch (backend) {
+      case "cuda" -> CudaDevice.open(ordinal());
+      case "java" -> new JavaDevice();
+      default -> throw new BonestreamException("unknown device backend '" + backend + "' (known: cuda, java)");
+    };
+  }
+
+  static int ordinal() {
+    String v = System.getenv("BONESTREAM_CUDA_DEVICE");
+    return v == null || v.isBlank() ? 0 : Integer.parseInt(v.trim());
+  }
+}

@@ -1,0 +1,121 @@
+package io.bonestream.engine.backend.cuda;
+
+import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.engine.backend.Precision;
+import io.bonestream.engine.backend.device.Device;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.HashMap;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The command line of the lean GPU distribution (no ND4J, no tokenizer, no Flink):
+ *
+ * <pre>
+ * bonestream selftest [--backend cuda|java] [--precision bf16|fp32] [--model DIR] [--golden DIR] [--task DIR]
+ * bonestream bench [--backend cuda|java] [--configs 25M,tinyllama-1.1B,llama3-8B] [--methods bone,bat]
+ *                  [--r N] [--batch N] [--seq N] [--steps 6] [--warmup 2] [--precision bf16|fp32]
+ *                  [--profile true]
+ * </pre>
+ *
+ * Exit codes: 0 success (PASS), 1 failure (FAIL, or a runtime error), 2 usage error.
+ */
+public final class GpuMain {
+  private GpuMain() {}
+
+  public static void main(String[] args) {
+    System.exit(run(args));
+  }
+
+  public static int run(String[] args) {
+    if (args.length == 0 || args[0].equals("--help") || args[0].equals("-h")) {
+      System.out.println("usage: bonestream selftest|bench [options]  (see docs/gpu.md)");
+      return args.length == 0 ? 2 : 0;
+    }
+    Map<String, String> o = new HashMap<>();
+    for (int i = 1; i < args.length; i++) {
+      if (!args[i].startsWith("--") || i + 1 >= args.length) {
+        System.err.println("error: expected --option value, got '" + args[i] + "'");
+        return 2;
+      }
+      o.put(args[i].substring(2), args[++i]);
+    }
+    try {
+      return switch (args[0]) {
+        case "selftest" -> selftest(o);
+        case "bench" -> bench(o);
+        default -> {
+          System.err.println("error: unknown command '" + args[0] + "' (this distribution has: selftest, bench)");
+          yield 2;
+        }
+      };
+    } catch (BonestreamException e) {
+      System.err.println("error: " + e.getMessage());
+      return 1;
+    } catch (RuntimeException e) {
+      System.err.println("error: " + e);
+      if ("1".equals(System.getenv("BONESTREAM_DEBUG"))) {
+        e.printStackTrace();
+      }
+      return 1;
+    }
+  }
+
+  private static int selftest(Map<String, String> o) {
+    Precision p = Precision.fromId(o.getOrDefault("precision", "bf16"));
+    Path model = Paths.get(o.getOrDefault("model", home("models/stories260K", "models/stories260K")));
+    Path golden = Paths.get(o.getOrDefault("golden", home("golden", "engine/src/test/resources/golden")));
+    Path task = Paths.get(o.getOrDefault("task", home("task", "engine/src/test/resources/task")));
+    try (Device d = Devices.open(o.getOrDefault("backend", "cuda"))) {
+      return Selftest.run(d, p, model, golden, task, System.out) ? 0 : 1;
+    }
+  }
+
+  private static int bench(Map<String, String> o) {
+    Precision p = Precision.fromId(o.getOrDefault("precision", "bf16"));
+    String[] configs = o.getOrDefault("configs", o.getOrDefault("config", "25M")).split(",");
+    String[] methods = o.getOrDefault("methods", o.getOrDefault("method", "bone")).split(",");
+    int warmup = Integer.parseInt(o.getOrDefault("warmup", "2"));
+    int steps = Integer.parseInt(o.getOrDefault("steps", "6"));
+    try (Device d = Devices.open(o.getOrDefault("backend", "cuda"))) {
+      System.out.println("device: " + d.describe());
+      double rate = GpuBench.bf16Rate(d);
+      System.out.printf(Locale.ROOT, "bf16 GEMM rate in this process: %.1f TFLOP/s%n", rate);
+      for (String name : configs) {
+        GpuBench.Shape s = GpuBench.shape(name.trim());
+        for (String m : methods) {
+          int r = Integer.parseInt(o.getOrDefault("r", "" + s.r()));
+          int batch = Integer.parseInt(o.getOrDefault("batch", "" + s.batch()));
+          int seq = Integer.parseInt(o.getOrDefault("seq", "" + s.seq()));
+          try {
+            GpuBench.Result res = GpuBench.run(d, s, AdapterMethod.fromId(m.trim()), r, p, batch, seq, warmup, steps,
+                rate, Boolean.parseBoolean(o.getOrDefault("profile", "false")) ? System.out : null);
+            System.out.println(res.json());
+          } catch (RuntimeException e) {
+            System.out.println("{\"config\":\"" + name + "\",\"method\":\"" + m + "\",\"error\":\""
+                + String.valueOf(e.getMessage()).replace('"', '\'') + "\"}");
+          }
+          System.out.flush();
+        }
+      }
+    }
+    return 0;
+  }
+
+  /** A path under the distribution ($BONESTREAM_HOME), else the repository's, found upward. */
+  private static String home(String inBundle, String inRepo) {
+    String h = System.getProperty("bonestream.home", System.getenv("BONESTREAM_HOME"));
+    if (h != null && Files.exists(Paths.get(h, inBundle))) {
+      return Paths.get(h, inBundle).toString();
+    }
+    for (Path dir = Paths.get("").toAbsolutePath(); dir != null; dir = dir.getParent()) {
+      if (Files.exists(dir.resolve(inRepo))) {
+        return dir.resolve(inRepo).toString();
+      }
+    }
+    return inBundle;
+  }
+}

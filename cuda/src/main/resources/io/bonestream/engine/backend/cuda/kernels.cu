@@ -1,0 +1,485 @@
+// The kernels of the CUDA backend: one per layer kind, compiled at run time with NVRTC.
+// Each computes what the same-named operation of io.bonestream.engine.backend.device.JavaDevice
+// computes (the reference they are tested against). No #include: NVRTC gets no include path, so
+// bfloat16 is handled as its bits (unsigned short) with float32 arithmetic.
+//
+// Naming: <kernel>_<t> or <kernel>_<in><out> with t = f (float32) or b (bfloat16).
+
+typedef unsigned short bf16;
+typedef long long i64;
+
+__device__ __forceinline__ float ld(const float* p, i64 i) { return p[i]; }
+__device__ __forceinline__ float ld(const bf16* p, i64 i) {
+  return __uint_as_float(((unsigned int) p[i]) << 16);
+}
+// float32 -> bfloat16, round to nearest even; NaN stays NaN
+__device__ __forceinline__ bf16 f2bf(float f) {
+  unsigned int x = __float_as_uint(f);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return (bf16) ((x >> 16) | 0x40u);
+  return (bf16) ((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+__device__ __forceinline__ void st(float* p, i64 i, float v) { p[i] = v; }
+__device__ __forceinline__ void st(bf16* p, i64 i, float v) { p[i] = f2bf(v); }
+
+__device__ __forceinline__ float warpSum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float warpMax(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+// Sum (or max) over the block; every thread gets the result. blockDim.x is a multiple of 32.
+__device__ float blockSum(float v) {
+  __shared__ float sh[32];
+  int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  v = warpSum(v);
+  __syncthreads();  // sh may still be read by a previous call
+  if (lane == 0) sh[wid] = v;
+  __syncthreads();
+  v = lane < nw ? sh[lane] : 0.f;
+  return warpSum(v);
+}
+__device__ float blockMax(float v) {
+  __shared__ float sh[32];
+  int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  v = warpMax(v);
+  __syncthreads();
+  if (lane == 0) sh[wid] = v;
+  __syncthreads();
+  v = lane < nw ? sh[lane] : -__int_as_float(0x7f800000);
+  return warpMax(v);
+}
+
+// Every tensor has fewer than 2^31 elements (the host checks), so element indices are 32-bit:
+// 64-bit division costs several times more and these kernels are index-heavy.
+#define GRID_STRIDE(i, n) for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned) (n); \
+    i += gridDim.x * blockDim.x)
+
+// Elementwise kernels take U = 4 elements per thread and pass, loading all of them before using
+// any: a thread's 2-byte loads one at a time leave too few bytes in flight to reach the memory
+// bandwidth. The arithmetic per element is unchanged.
+#define U 4
+#define GRID_STRIDE_U(base, n) for (unsigned base = blockIdx.x * blockDim.x + threadIdx.x; \
+    base < (unsigned) (n); base += U * gridDim.x * blockDim.x)
+#define AT(base, u) ((base) + (u) * gridDim.x * blockDim.x)
+
+// out (N, D) f32 = table[ids[n]], table (V, D)
+template <typename TW>
+__device__ void embed(const int* ids, const TW* table, float* out, int rows, int dim) {
+  GRID_STRIDE(i, rows * dim) {
+    unsigned n = i / dim, d = i - n * dim;
+    out[i] = ld(table, (i64) ids[n] * dim + d);
+  }
+}
+
+// one block per row: inv = 1 / sqrt(mean(x²) + eps); out = (x · inv) · w
+template <typename TO>
+__device__ void rmsnormFwd(const float* x, const float* w, float eps, TO* out, float* inv, int dim) {
+  i64 r = (i64) blockIdx.x * dim;
+  float ss = 0.f;
+#pragma unroll 4
+  for (int d = threadIdx.x; d < dim; d += blockDim.x) { float v = x[r + d]; ss += v * v; }
+  ss = blockSum(ss);
+  float s = 1.0f / sqrtf(ss / dim + eps);
+  if (threadIdx.x == 0) inv[blockIdx.x] = s;
+  for (int d = threadIdx.x; d < dim; d += blockDim.x) st(out, r + d, x[r + d] * s * w[d]);
+}
+
+// one block per row: g = (dy + tile(dt)) · w; v = s·g − x·s³·mean(g·x); dx = v (+ dx); dxa = v in
+// act type. dt (N, tr) or null: bone's dS, tile(dt)[n, d] = dt[n, d mod tr]
+template <typename TA>
+__device__ void rmsnormBwd(const float* x, const float* w, const float* inv, const float* dy, const float* dt,
+    int tr, float* dx, TA* dxa, int dim, int accumulate) {
+  i64 r = (i64) blockIdx.x * dim;
+  const float* trow = dt ? dt + (i64) blockIdx.x * tr : 0;
+  float s = inv[blockIdx.x];
+  float gx = 0.f;
+#pragma unroll 4
+  for (int d = threadIdx.x; d < dim; d += blockDim.x)
+    gx += (trow ? dy[r + d] + trow[d % tr] : dy[r + d]) * w[d] * x[r + d];
+  gx = blockSum(gx);
+  float coef = gx / dim * s * s * s;
+  for (int d = threadIdx.x; d < dim; d += blockDim.x) {
+    float v = (trow ? dy[r + d] + trow[d % tr] : dy[r + d]) * w[d] * s - x[r + d] * coef;
+    if (accumulate) v += dx[r + d];
+    dx[r + d] = v;
+    if (dxa) st(dxa, r + d, v);
+  }
+}
+
+// (B·T, H·hd) -> (B, H, T, hd), RoPE when rotate: y = x·cos + rotate_half(x)·sin.
+// Grid: x over the T·hd elements of one head's plane, y = b·H + h.
+// With a tile dt (B·T, tr), the input is in + tile(dt): element (row, c) + dt[row, c mod tr].
+template <typename TI>
+__device__ __forceinline__ float tiled(const TI* in, unsigned i, const float* trow, int tr, unsigned c) {
+  float v = ld(in, i);
+  return trow ? v + trow[c % tr] : v;
+}
+
+template <typename TI, typename TO>
+__device__ void toHeads(const TI* in, const float* dt, int tr, const float* cs, const float* sn, TO* out, int T,
+    int H, int hd, int rotate) {
+  int half = hd / 2;
+  unsigned plane = blockIdx.y, b = plane / H, h = plane - b * H, n = T * hd, col = h * hd;
+  for (unsigned base = blockIdx.x * blockDim.x + threadIdx.x; base < n; base += U * gridDim.x * blockDim.x) {
+    float v[U];
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      unsigned i = AT(base, k);
+      if (i < n) {
+        unsigned t = i / hd, d = i - t * hd;
+        unsigned src = ((b * T + t) * H + h) * hd;
+        const float* trow = dt ? dt + (i64) (b * T + t) * tr : 0;
+        v[k] = tiled(in, src + d, trow, tr, col + d);
+        if (rotate) {
+          float rot = d < half ? -tiled(in, src + d + half, trow, tr, col + d + half)
+                               : tiled(in, src + d - half, trow, tr, col + d - half);
+          v[k] = v[k] * cs[i] + rot * sn[i];  // tables are (T, hd): element t·hd + d = i
+        }
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      unsigned i = AT(base, k);
+      if (i < n) st(out, (i64) plane * n + i, v[k]);
+    }
+  }
+}
+
+// (B, H, T, hd) -> (B·T, H·hd); with unrotate, RoPE's backward: dx = dy·cos + rotate_halfᵀ(dy·sin).
+// Grid: x over the T·hd elements of one head's plane, y = b·H + h.
+template <typename TI, typename TO>
+__device__ void fromHeads(const TI* in, const float* cs, const float* sn, TO* out, int T, int H, int hd,
+    int unrotate) {
+  int half = hd / 2;
+  unsigned plane = blockIdx.y, b = plane / H, h = plane - b * H, n = T * hd;
+  const TI* src = in + (i64) plane * n;
+  for (unsigned base = blockIdx.x * blockDim.x + threadIdx.x; base < n; base += U * gridDim.x * blockDim.x) {
+    float v[U];
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      unsigned i = AT(base, k);
+      if (i < n) {
+        unsigned d = i % hd;
+        v[k] = ld(src, i);
+        if (unrotate) {
+          float z = d < half ? ld(src, i + half) * sn[i + half] : -(ld(src, i - half) * sn[i - half]);
+          v[k] = v[k] * cs[i] + z;
+        }
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      unsigned i = AT(base, k);
+      if (i < n) {
+        unsigned t = i / hd, d = i - t * hd;
+        st(out, ((i64) (b * T + t) * H + h) * hd + d, v[k]);
+      }
+    }
+  }
+}
+
+// One warp per row R of scores (rows, T), 8 rows per block: query position t = R mod T; softmax
+// over j <= t, 0 above. Warp shuffles only: rows are short, block-wide reductions cost more.
+template <typename TP>
+__device__ void causalSoftmax(const float* S, TP* P, i64 rows, int T) {
+  i64 row = (i64) blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (row >= rows) return;
+  int lane = threadIdx.x & 31;
+  i64 r = row * T;
+  int t = (int) (row % T);
+  float mx = -__int_as_float(0x7f800000);
+#pragma unroll 4
+  for (int j = lane; j <= t; j += 32) mx = fmaxf(mx, S[r + j]);
+  mx = warpMax(mx);
+  float sum = 0.f;
+#pragma unroll 4
+  for (int j = lane; j <= t; j += 32) sum += expf(S[r + j] - mx);
+  sum = warpSum(sum);
+  float lse = mx + logf(sum);
+  for (int j0 = lane; j0 < T; j0 += 32 * U) {
+    float v[U];
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      int j = j0 + 32 * k;
+      v[k] = j <= t ? S[r + j] : 0.f;
+    }
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      int j = j0 + 32 * k;
+      if (j < T) st(P, r + j, j <= t ? expf(v[k] - lse) : 0.f);
+    }
+  }
+}
+
+// dS = P · (dP − Σ P·dP) · scale on j <= t, 0 above; one warp per row
+template <typename TP>
+__device__ void causalSoftmaxBwd(const TP* P, const float* dP, float scale, TP* dS, i64 rows, int T) {
+  i64 row = (i64) blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (row >= rows) return;
+  int lane = threadIdx.x & 31;
+  i64 r = row * T;
+  int t = (int) (row % T);
+  float dot = 0.f;
+#pragma unroll 4
+  for (int j = lane; j <= t; j += 32) dot += ld(P, r + j) * dP[r + j];
+  dot = warpSum(dot);
+  for (int j0 = lane; j0 < T; j0 += 32 * U) {
+    float pv[U], dv[U];
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      int j = j0 + 32 * k;
+      pv[k] = j <= t ? ld(P, r + j) : 0.f;
+      dv[k] = j <= t ? dP[r + j] : 0.f;
+    }
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      int j = j0 + 32 * k;
+      if (j < T) st(dS, r + j, j <= t ? pv[k] * (dv[k] - dot) * scale : 0.f);
+    }
+  }
+}
+
+__device__ __forceinline__ float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+template <typename T>
+__device__ void swiglu(const T* g, const T* u, T* out, i64 n) {
+  GRID_STRIDE_U(base, n) {
+    float gv[U], uv[U];
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      unsigned i = AT(base, k);
+      gv[k] = i < n ? ld(g, i) : 0.f;
+      uv[k] = i < n ? ld(u, i) : 0.f;
+    }
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      unsigned i = AT(base, k);
+      if (i < n) st(out, i, sigmoid(gv[k]) * gv[k] * uv[k]);
+    }
+  }
+}
+
+// da = dOut + tile(dt), dt (N, tr) or null; cols = F
+template <typename T>
+__device__ void swigluBwd(const T* g, const T* u, const float* da, const float* dt, int tr, T* dg, T* du, int rows,
+    int cols) {
+  unsigned n = rows * cols;
+  GRID_STRIDE_U(base, n) {
+    float gv[U], uv[U], av[U];
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      unsigned i = AT(base, k);
+      bool in = i < n;
+      gv[k] = in ? ld(g, i) : 0.f;
+      uv[k] = in ? ld(u, i) : 0.f;
+      av[k] = in ? da[i] : 0.f;
+      if (dt && in) {
+        unsigned row = i / cols;
+        av[k] += dt[row * tr + (i - row * cols) % tr];
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      unsigned i = AT(base, k);
+      if (i < n) {
+        float x = gv[k], a = av[k], s = sigmoid(x), gs = x * s;
+        st(du, i, s * x * a);
+        st(dg, i, (s + gs - gs * s) * uv[k] * a);
+      }
+    }
+  }
+}
+
+// one block per row of logits (rows, V): loss = w·(lse − logit[target]); grad = w·(softmax − onehot)·scale
+template <typename TG>
+__device__ void crossEntropy(const float* logits, const int* targets, const float* weights, float scale,
+    float* rowLoss, TG* grad, int V) {
+  i64 r = (i64) blockIdx.x * V;
+  int target = targets[blockIdx.x];
+  if (target < 0) {
+    if (threadIdx.x == 0) rowLoss[blockIdx.x] = 0.f;
+    if (grad) for (int j = threadIdx.x; j < V; j += blockDim.x) st(grad, r + j, 0.f);
+    return;
+  }
+  float w = weights[blockIdx.x];
+  float mx = -__int_as_float(0x7f800000);
+  for (int j = threadIdx.x; j < V; j += blockDim.x) mx = fmaxf(mx, logits[r + j]);
+  mx = blockMax(mx);
+  float sum = 0.f;
+  for (int j = threadIdx.x; j < V; j += blockDim.x) sum += expf(logits[r + j] - mx);
+  sum = blockSum(sum);
+  float lse = mx + logf(sum);
+  if (threadIdx.x == 0) rowLoss[blockIdx.x] = w * (lse - logits[r + target]);
+  if (grad)
+    for (int j = threadIdx.x; j < V; j += blockDim.x)
+      st(grad, r + j, w * (expf(logits[r + j] - lse) - (j == target ? 1.f : 0.f)) * scale);
+}
+
+// bat: out[o, i] = w[o, i] + blocks[o / r, o mod r, i mod r] = w + blocks[o·r + i mod r].
+// Grid: y over rows o, x over a row's columns (U per thread): no division per element, and a mask
+// for i mod r when r is a power of two (integer division made this kernel compute-bound).
+template <typename T>
+__device__ void batMergeInit(const T* w, const float* blocks, T* out, int O, int I, int r) {
+  unsigned mask = (r & (r - 1)) == 0 ? (unsigned) r - 1 : 0u;
+  for (unsigned o = blockIdx.y; o < (unsigned) O; o += gridDim.y) {
+    const float* brow = blocks + o * r;
+    unsigned row = o * I;
+    for (unsigned c0 = blockIdx.x * blockDim.x + threadIdx.x; c0 < (unsigned) I; c0 += U * gridDim.x * blockDim.x) {
+      float v[U];
+#pragma unroll
+      for (int k = 0; k < U; k++) {
+        unsigned c = AT(c0, k);
+        if (c < (unsigned) I) v[k] = ld(w, row + c) + brow[mask ? (c & mask) : c % r];
+      }
+#pragma unroll
+      for (int k = 0; k < U; k++) {
+        unsigned c = AT(c0, k);
+        if (c < (unsigned) I) st(out, row + c, v[k]);
+      }
+    }
+  }
+}
+
+// bat: dB[a, q, s] += Σ_b m[a·r + q, b·r + s], thread per (o = a·r + q, s)
+template <typename T>
+__device__ void batIdentityGrad(const T* m, float* dB, int O, int I, int r) {
+  GRID_STRIDE(k, O * r) {
+    unsigned o = k / r, s = k - o * r;
+    float acc = 0.f;
+#pragma unroll 4
+    for (unsigned c = s; c < (unsigned) I; c += r) acc += ld(m, o * I + c);
+    dB[k] += acc;
+  }
+}
+
+template <typename T>
+__device__ void addBias(T* y, const float* bias, int rows, int cols) {
+  GRID_STRIDE(i, rows * cols) st(y, i, ld(y, i) + bias[i % cols]);
+}
+
+template <typename TI, typename TO>
+__device__ void convert(const TI* in, TO* out, i64 n) {
+  GRID_STRIDE_U(base, n) {
+    float v[U];
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      unsigned i = AT(base, k);
+      v[k] = i < n ? ld(in, i) : 0.f;
+    }
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+      unsigned i = AT(base, k);
+      if (i < n) st(out, i, v[k]);
+    }
+  }
+}
+
+__device__ __forceinline__ unsigned long long mix64(unsigned long long z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// N(0, std²) for counter offset + i: SplitMix64, then Box–Muller (RandomNormal.java)
+template <typename T>
+__device__ void randomNormal(T* out, i64 n, i64 offset, float std, unsigned long long seed) {
+  GRID_STRIDE(i, n) {
+    unsigned long long h = mix64(seed + (unsigned long long) (offset + (i64) i + 1) * 0x9E3779B97F4A7C15ull);
+    float u1 = (float) ((h >> 40) + 1) * 5.9604644775390625e-8f;       // (0, 1]
+    float u2 = (float) ((h >> 16) & 0xffffffull) * 5.9604644775390625e-8f; // [0, 1)
+    st(out, i, std * (sqrtf(-2.f * logf(u1)) * cosf(6.283185307179586f * u2)));
+  }
+}
+
+#define F float
+#define B bf16
+#define K extern "C" __global__ void
+
+K embed_f(const int* ids, const F* t, float* o, int rows, int dim) { embed(ids, t, o, rows, dim); }
+K embed_b(const int* ids, const B* t, float* o, int rows, int dim) { embed(ids, t, o, rows, dim); }
+
+K rmsnorm_fwd_f(const float* x, const float* w, float eps, F* o, float* inv, int dim) { rmsnormFwd(x, w, eps, o, inv, dim); }
+K rmsnorm_fwd_b(const float* x, const float* w, float eps, B* o, float* inv, int dim) { rmsnormFwd(x, w, eps, o, inv, dim); }
+K rmsnorm_bwd_f(const float* x, const float* w, const float* inv, const float* dy, const float* dt, int tr,
+    float* dx, F* dxa, int dim, int acc) { rmsnormBwd(x, w, inv, dy, dt, tr, dx, dxa, dim, acc); }
+K rmsnorm_bwd_b(const float* x, const float* w, const float* inv, const float* dy, const float* dt, int tr,
+    float* dx, B* dxa, int dim, int acc) { rmsnormBwd(x, w, inv, dy, dt, tr, dx, dxa, dim, acc); }
+
+#define TO_HEADS(name, TI, TO) K name(const TI* in, const float* dt, int tr, const float* c, const float* s, \
+    TO* out, int t, int h, int hd, int flag) { toHeads(in, dt, tr, c, s, out, t, h, hd, flag); }
+TO_HEADS(to_heads_ff, F, F)
+TO_HEADS(to_heads_bb, B, B)
+TO_HEADS(to_heads_fb, F, B)
+#define HEADS(name, fn, TI, TO) K name(const TI* in, const float* c, const float* s, TO* out, int t, int h, \
+    int hd, int flag) { fn(in, c, s, out, t, h, hd, flag); }
+HEADS(from_heads_ff, fromHeads, F, F)
+HEADS(from_heads_bb, fromHeads, B, B)
+HEADS(from_heads_fb, fromHeads, F, B)
+
+K causal_softmax_f(const float* s, F* p, i64 rows, int t) { causalSoftmax(s, p, rows, t); }
+K causal_softmax_b(const float* s, B* p, i64 rows, int t) { causalSoftmax(s, p, rows, t); }
+K causal_softmax_bwd_f(const F* p, const float* dp, float scale, F* ds, i64 rows, int t) {
+  causalSoftmaxBwd(p, dp, scale, ds, rows, t); }
+K causal_softmax_bwd_b(const B* p, const float* dp, float scale, B* ds, i64 rows, int t) {
+  causalSoftmaxBwd(p, dp, scale, ds, rows, t); }
+
+K swiglu_f(const F* g, const F* u, F* o, i64 n) { swiglu(g, u, o, n); }
+K swiglu_b(const B* g, const B* u, B* o, i64 n) { swiglu(g, u, o, n); }
+K swiglu_bwd_f(const F* g, const F* u, const float* da, const float* dt, int tr, F* dg, F* du, int rows, int cols) {
+  swigluBwd(g, u, da, dt, tr, dg, du, rows, cols); }
+K swiglu_bwd_b(const B* g, const B* u, const float* da, const float* dt, int tr, B* dg, B* du, int rows, int cols) {
+  swigluBwd(g, u, da, dt, tr, dg, du, rows, cols); }
+
+K cross_entropy_f(const float* l, const int* t, const float* w, float sc, float* loss, F* g, int v) {
+  crossEntropy(l, t, w, sc, loss, g, v); }
+K cross_entropy_b(const float* l, const int* t, const float* w, float sc, float* loss, B* g, int v) {
+  crossEntropy(l, t, w, sc, loss, g, v); }
+
+K bat_merge_init_f(const F* w, const float* bl, F* o, int O, int I, int r) { batMergeInit(w, bl, o, O, I, r); }
+K bat_merge_init_b(const B* w, const float* bl, B* o, int O, int I, int r) { batMergeInit(w, bl, o, O, I, r); }
+K bat_identity_grad_f(const F* m, float* db, int O, int I, int r) { batIdentityGrad(m, db, O, I, r); }
+K bat_identity_grad_b(const B* m, float* db, int O, int I, int r) { batIdentityGrad(m, db, O, I, r); }
+
+K add_bias_f(F* y, const float* b, int rows, int cols) { addBias(y, b, rows, cols); }
+K add_bias_b(B* y, const float* b, int rows, int cols) { addBias(y, b, rows, cols); }
+
+K convert_fb(const F* in, B* out, i64 n) { convert(in, out, n); }
+K convert_bf(const B* in, F* out, i64 n) { convert(in, out, n); }
+
+K random_normal_f(F* o, i64 n, i64 off, float std, unsigned long long seed) { randomNormal(o, n, off, std, seed); }
+K random_normal_b(B* o, i64 n, i64 off, float std, unsigned long long seed) { randomNormal(o, n, off, std, seed); }
+
+// Σ x² per block (fixed grid: deterministic); the host sums the partials in float64
+K sum_squares(const float* x, i64 n, float* partials) {
+  float acc = 0.f;
+  GRID_STRIDE(i, n) { float v = x[i]; acc += v * v; }
+  acc = blockSum(acc);
+  if (threadIdx.x == 0) partials[blockIdx.x] = acc;
+}
+
+// PyTorch AdamW (decoupled weight decay, bias-corrected moments); g' = g · gscale
+K adamw(float* p, const float* g, float* m, float* v, i64 n, float lr, float b1, float b2, float eps, float wd,
+    float bias1, float sqrtBias2, float gscale) {
+  GRID_STRIDE(i, n) {
+    float gi = gscale == 1.f ? g[i] : g[i] * gscale;
+    float pi = p[i];
+    if (wd != 0.f) pi = pi * (1.f - lr * wd);
+    float mi = m[i] * b1 + gi * (1.f - b1);
+    float vi = v[i] * b2 + gi * gi * (1.f - b2);
+    float denom = sqrtf(vi) / sqrtBias2 + eps;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = pi - mi / denom * (lr / bias1);
+  }
+}
+
+// PyTorch SGD without momentum: g' = g · gscale + wd · p; p −= lr · g'
+K sgd(float* p, const float* g, i64 n, float lr, float wd, float gscale) {
+  GRID_STRIDE(i, n) {
+    float gi = gscale == 1.f ? g[i] : g[i] * gscale;
+    if (wd != 0.f) gi += p[i] * wd;
+    p[i] = p[i] - gi * lr;
+  }
+}

@@ -1,0 +1,111 @@
+package io.bonestream.engine.backend.cpu;
+
+import io.bonestream.engine.adapters.AdapterSet;
+import io.bonestream.engine.backend.LossSum;
+import io.bonestream.engine.backend.TrainingBackend;
+import io.bonestream.engine.model.BaseModel;
+import io.bonestream.engine.model.TokenBatch;
+import io.bonestream.engine.model.Transformer;
+import io.bonestream.engine.train.Optimizer;
+import io.bonestream.engine.train.TrainConfig;
+import io.bonestream.engine.util.Workspaces;
+import java.util.List;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * The CPU backend: ND4J, the engine's original code ({@link Transformer}, the adapters of an
+ * {@link AdapterSet}, {@link Optimizer}). The adapters' tensors are views of one flat array, so the
+ * trainer reads them in place; it is also the test oracle of the device backends.
+ */
+public final class CpuBackend implements TrainingBackend {
+  private final AdapterSet adapters;
+  private final Transformer model;
+  private final Optimizer optimizer;
+
+  public CpuBackend(BaseModel base, AdapterSet adapters, TrainConfig config) {
+    this.adapters = adapters;
+    this.model = new Transformer(base, adapters);
+    this.optimizer = new Optimizer(config, adapters.flatParameters());
+  }
+
+  @Override
+  public String describe() {
+    return "cpu (nd4j)";
+  }
+
+  @Override
+  public long parameterCount() {
+    return adapters.parameterCount();
+  }
+
+  @Override
+  public void zeroGradients() {
+    adapters.zeroGradients();
+  }
+
+  @Override
+  public LossSum forwardBackward(TokenBatch batch, double lossDenominator) {
+    Transformer.LossSum s = model.forwardBackward(batch, lossDenominator);
+    return new LossSum(s.sum(), s.targets(), s.weight());
+  }
+
+  @Override
+  public LossSum loss(TokenBatch batch) {
+    Transformer.LossSum s = model.loss(batch);
+    return new LossSum(s.sum(), s.targets(), s.weight());
+  }
+
+  @Override
+  public double gradientNorm() {
+    return adapters.flatGradients().norm2Number().doubleValue();
+  }
+
+  @Override
+  public void update(double gradScale, double lr, long update) {
+    try (MemoryWorkspace ws = Workspaces.open(Workspaces.UPDATE)) {
+      INDArray grads = adapters.flatGradients();
+      if (gradScale != 1.0) {
+        grads.muli(gradScale);
+      }
+      optimizer.step(adapters.flatParameters(), grads, lr, update);
+    }
+  }
+
+  @Override
+  public float[] parameters() {
+    return adapters.flatParameters().dup().data().asFloat();
+  }
+
+  @Override
+  public void loadParameters(float[] values) {
+    adapters.flatParameters().assign(Nd4j.create(values).castTo(adapters.flatParameters().dataType()));
+  }
+
+  @Override
+  public float[][] moments() {
+    List<INDArray> st = optimizer.stateTensors();
+    return st.isEmpty() ? new float[0][] : new float[][] {
+        st.get(0).dup().data().asFloat(), st.get(1).dup().data().asFloat()};
+  }
+
+  @Override
+  public void loadMoments(float[] first, float[] second) {
+    List<INDArray> st = optimizer.stateTensors();
+    st.get(0).assign(Nd4j.create(first).castTo(st.get(0).dataType()));
+    st.get(1).assign(Nd4j.create(second).castTo(st.get(1).dataType()));
+  }
+
+  /** The live optimizer (its moments are read in place for the training state). */
+  public Optimizer optimizer() {
+    return optimizer;
+  }
+
+  public Transformer model() {
+    return model;
+  }
+
+  @Override
+  public void close() {}
+}

@@ -1,0 +1,70 @@
+package io.bonestream.engine.backend.device;
+
+/**
+ * A typed range of a device's memory: {@code size} elements of {@code type} from element
+ * {@code offset} of an allocation. Slicing makes a view of the same memory; only the allocation
+ * itself ({@code offset} 0, from {@link Device#alloc}) is freed.
+ */
+public final class Buf {
+  final Object host;   // the Java reference device's array (float[] or int[]), else null
+  final long address;  // a GPU allocation's base address, else 0
+  private final DType type;
+  private final long offset;
+  private final long size;
+
+  Buf(Object host, long address, DType type, long offset, long size) {
+    this.host = host;
+    this.address = address;
+    this.type = type;
+    this.offset = offset;
+    this.size = size;
+  }
+
+  /** For device implementations outside this package: a GPU allocation at {@code address}. */
+  public static Buf ofAddress(long address, DType type, long size) {
+    return new Buf(null, address, type, 0, size);
+  }
+
+  public DType type() {
+    return type;
+  }
+
+  /** Elements in this view. */
+  public long size() {
+    return size;
+  }
+
+  /** Element offset of this view in its allocation. */
+  public long offset() {
+    return offset;
+  }
+
+  /** The GPU address of this view's first element (0 on the Java device). */
+  public long pointer() {
+    return address == 0 ? 0 : address + offset * type.bytes();
+  }
+
+  /** The allocation's base address, for freeing. */
+  public long baseAddress() {
+    return address;
+  }
+
+  /** The view of {@code length} elements from element {@code from} of this view. */
+  public Buf slice(long from, long length) {
+    if (from < 0 || length < 0 || from + length > size) {
+      throw new IndexOutOfBoundsException("slice [" + from + ", " + (from + length) + ") of a buffer of "
+          + size + " elements");
+    }
+    return new Buf(host, address, type, offset + from, length);
+  }
+
+  /** The view from element {@code from} to the end. */
+  public Buf from(long from) {
+    return slice(from, size - from);
+  }
+
+  @Override
+  public String toString() {
+    return type + "[" + size + "]@" + offset;
+  }
+}

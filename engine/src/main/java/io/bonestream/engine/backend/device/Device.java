@@ -1,0 +1,157 @@
+package io.bonestream.engine.backend.device;
+
+/**
+ * The operations a device backend is made of: memory, GEMMs, and one kernel per layer kind. Two
+ * implementations compute the same functions: {@link JavaDevice} (plain Java loops, the reference
+ * each GPU kernel is tested against) and the CUDA device of the {@code bonestream-cuda} module.
+ *
+ * <p>Matrices are row-major. "act" is the activation type of the model (F32, or BF16 whose values
+ * are float32 rounded to nearest-even on every store); every computation inside an operation is
+ * float32. Shapes are given in the comments; N = rows (batch · sequence).
+ *
+ * <p>Calls are ordered: each sees the results of the ones before it. Only {@link #download} and
+ * {@link #sumOfSquares} wait for the device.
+ */
+public interface Device extends AutoCloseable {
+  /** What this device is, e.g. {@code NVIDIA H200 (sm_90), driver 13.0, runtime 13.0}. */
+  String describe();
+
+  // ------------------------------------------------------------------ memory
+
+  /** A new zero-filled allocation. */
+  Buf alloc(DType type, long size);
+
+  /** Frees an allocation made by {@link #alloc} (not a slice). */
+  void free(Buf buf);
+
+  /** Bytes allocated now, and the most allocated at once since {@link #resetPeak()}. */
+  long allocatedBytes();
+
+  long peakAllocatedBytes();
+
+  void resetPeak();
+
+  /** Copies floats into a F32 or BF16 buffer of the same length (BF16 rounds). */
+  void upload(float[] src, Buf dst);
+
+  /** Copies ints into an I32 buffer of the same length. */
+  void upload(int[] src, Buf dst);
+
+  /** The values of a F32 or BF16 buffer as floats. */
+  float[] download(Buf src);
+
+  /** dst = src, same length; converts between F32 and BF16. */
+  void copy(Buf src, Buf dst);
+
+  /** Sets every element to zero. */
+  void zero(Buf buf);
+
+  /** Waits until every call so far has finished. */
+  void synchronize();
+
+  // ------------------------------------------------------------------ GEMM
+
+  /**
+   * C (m, n) = alpha · op(A) · op(B) + beta · C, op(X) = Xᵀ when its flag is set; A (m, k) or
+   * (k, m), B (k, n) or (n, k); A and B of one type, C F32 or that type; with beta 0, C is not read.
+   */
+  void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Buf a, int lda,
+      Buf b, int ldb, float beta, Buf c, int ldc);
+
+  /** {@link #gemm} for {@code batch} matrices, the i-th at element offsets i·stride. */
+  void gemmBatched(boolean transA, boolean transB, int m, int n, int k, float alpha,
+      Buf a, int lda, long strideA, Buf b, int ldb, long strideB, float beta,
+      Buf c, int ldc, long strideC, int batch);
+
+  // ------------------------------------------------------------------ kernels
+
+  /** out (N, D) F32 = table[ids[n]] with table (V, D) act. */
+  void embed(Buf ids, Buf table, Buf out, int rows, int dim);
+
+  /**
+   * RMSNorm: invRms[n] = 1 / sqrt(mean(x[n]²) + eps), out = (x · invRms) · w. x (N, D) F32,
+   * w (D) F32, out (N, D) act, invRms (N) F32.
+   */
+  void rmsnormForward(Buf x, Buf w, float eps, Buf out, Buf invRms, int rows, int dim);
+
+  /**
+   * RMSNorm backward. With g = (dy + tile(dyTile)) · w and s = invRms: d = s · g − x · s³ ·
+   * mean(g · x); dx = d (or dx + d when accumulating), and dxAct = dx in act type when given.
+   * x, dy, dx (N, D) F32; dyTile (N, r) F32 or null, tile(t)[n, d] = t[n, d mod r] (bone's dS).
+   */
+  void rmsnormBackward(Buf x, Buf w, Buf invRms, Buf dy, Buf dyTile, int r, Buf dx, Buf dxAct, int rows,
+      int dim, boolean accumulate);
+
+  /**
+   * Rows to heads: x = in + tile(inTile), in (B·T, H·hd) F32 or act, inTile (B·T, r) F32 or null
+   * → out (B, H, T, hd) act, rotated by RoPE when {@code rotate}: y = x · cos + rotate_half(x) · sin,
+   * rotate_half([x1, x2]) = [−x2, x1]; cos, sin (T, hd) F32.
+   */
+  void toHeads(Buf in, Buf inTile, int r, Buf cos, Buf sin, Buf out, int batch, int seq, int heads,
+      int headDim, boolean rotate);
+
+  /**
+   * Heads to rows: in (B, H, T, hd), F32 or act → out (B·T, H·hd) act; with {@code unrotate}, the
+   * backward of RoPE: dx = dy · cos + rotate_halfᵀ(dy · sin), rotate_halfᵀ([a, b]) = [b, −a].
+   */
+  void fromHeads(Buf in, Buf cos, Buf sin, Buf out, int batch, int seq, int heads, int headDim,
+      boolean unrotate);
+
+  /**
+   * Causal softmax of attention scores: row R of scores (rows, T) F32 is query position
+   * t = R mod T; probs[R, j] = softmax over j ≤ t, 0 for j > t; probs act.
+   */
+  void causalSoftmax(Buf scores, Buf probs, long rows, int seq);
+
+  /** dScores[R, j] = P · (dP − Σ_j' P · dP) · scale on j ≤ t, 0 above; P act, dP F32, dScores act. */
+  void causalSoftmaxBackward(Buf probs, Buf dProbs, float scale, Buf dScores, long rows, int seq);
+
+  /** out = silu(gate) · up = σ(g) · g · u; all act, n elements. */
+  void swiglu(Buf gate, Buf up, Buf out, long n);
+
+  /**
+   * With da = dOut + tile(dOutTile): du = σ(g)·g·da, dg = (σ + g·σ − g·σ·σ)·u·da; gate, up, dGate,
+   * dUp (N, F) act, dOut (N, F) F32, dOutTile (N, r) F32 or null.
+   */
+  void swigluBackward(Buf gate, Buf up, Buf dOut, Buf dOutTile, int r, Buf dGate, Buf dUp, int rows, int cols);
+
+  /**
+   * Cross-entropy per row of logits (rows, V) F32 against targets (rows) I32, −1 = none, with
+   * weights (rows) F32: rowLoss = w · (logsumexp − logit[target]) (0 without a target), and, when
+   * dLogits (rows, V) act is given, dLogits = w · (softmax − onehot(target)) · gradScale (0 rows
+   * without a target).
+   */
+  void crossEntropy(Buf logits, Buf targets, Buf weights, float gradScale, Buf rowLoss, Buf dLogits,
+      int rows, int vocab);
+
+  /**
+   * Bat's merge, first half: out[a·r + p, b·r + s] = w[a·r + p, b·r + s] + blocks[a, p, s]; w, out
+   * (O, I) act; blocks (O/r, r, r) F32. The rest, W_{a,b}·B_a, is a batched GEMM.
+   */
+  void batMergeInit(Buf w, Buf blocks, Buf out, int outF, int inF, int r);
+
+  /** Bat's identity term of dB: dBlocks[a, q, s] += Σ_b m[a·r + q, b·r + s]; m (O, I) act, dBlocks F32. */
+  void batIdentityGrad(Buf m, Buf dBlocks, int outF, int inF, int r);
+
+  /** y[n, o] += bias[o]; y (N, O) act, bias (O) F32. */
+  void addBias(Buf y, Buf bias, int rows, int cols);
+
+  /** Σ x² over a F32 buffer, accumulated in float32 per thread and block, summed in float64. */
+  double sumOfSquares(Buf x);
+
+  /**
+   * PyTorch's AdamW on flat F32 arrays, g' = g · gradScale: p ·= 1 − lr·wd (if wd ≠ 0);
+   * m = b1·m + (1 − b1)·g'; v = b2·v + (1 − b2)·g'²; p −= (lr / bias1) · m / (sqrt(v) / sqrtBias2 + eps).
+   */
+  void adamw(Buf p, Buf g, Buf m, Buf v, float lr, float beta1, float beta2, float eps, float wd,
+      float bias1, float sqrtBias2, float gradScale);
+
+  /** PyTorch's SGD without momentum: g' = g · gradScale + wd · p; p −= lr · g'. */
+  void sgd(Buf p, Buf g, float lr, float wd, float gradScale);
+
+  /** Fills a F32 or BF16 buffer with N(0, std²) values from a counter-based generator. */
+  void randomNormal(Buf out, float std, long seed);
+
+  @Override
+  void close();
+}

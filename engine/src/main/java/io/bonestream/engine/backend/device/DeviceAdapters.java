@@ -1,0 +1,82 @@
+package io.bonestream.engine.backend.device;
+
+import io.bonestream.engine.adapters.AdapterConfig;
+import io.bonestream.engine.adapters.AdapterLayout;
+import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.engine.model.ModelConfig;
+import io.bonestream.engine.model.Projection;
+
+/**
+ * One adapter set on a device: the flat F32 trainable values and gradients (in
+ * {@link AdapterLayout} order), their act-type copy that the GEMMs read (the same buffer in
+ * {@code fp32}), and the optimizer's moments when it has them.
+ */
+final class DeviceAdapters implements AutoCloseable {
+  final AdapterLayout layout;
+  final AdapterMethod method;
+  final int r;
+  final float loraScale;
+  final Buf values;
+  final Buf grads;
+  final Buf valuesAct;
+  final Buf expAvg;
+  final Buf expAvgSq;
+  private final Device d;
+
+  DeviceAdapters(Device d, ModelConfig c, DType act, AdapterConfig config, boolean moments) {
+    this.d = d;
+    this.layout = AdapterLayout.of(c, config);
+    this.method = config.method();
+    this.r = config.r();
+    this.loraScale = (float) (config.loraAlpha() / config.r());
+    long n = Math.max(1, layout.size());
+    this.values = d.alloc(DType.F32, n);
+    this.grads = d.alloc(DType.F32, n);
+    this.valuesAct = act == DType.F32 ? values : d.alloc(act, n);
+    this.expAvg = moments ? d.alloc(DType.F32, n) : null;
+    this.expAvgSq = moments ? d.alloc(DType.F32, n) : null;
+  }
+
+  /** The site of a projection, or null when it has no adapter. */
+  AdapterLayout.Site site(int layer, Projection p) {
+    return layout.site(layer, p);
+  }
+
+  /** Tensor {@code i} of a site (bat/bone: 0 = the block; LoRA: 0 = A, 1 = B) in {@code flat}. */
+  static Buf tensor(Buf flat, AdapterLayout.Site s, int i) {
+    AdapterLayout.Tensor t = s.tensors().get(i);
+    return flat.slice(t.offset(), t.length());
+  }
+
+  /** Refreshes the act-type copy after the values changed. */
+  void valuesChanged() {
+    if (valuesAct != values) {
+      d.copy(values, valuesAct);
+    }
+  }
+
+  /** Device bytes of this adapter set: values, gradients, act copy, moments. */
+  long bytes() {
+    long n = values.size() * 8L;
+    if (valuesAct != values) {
+      n += valuesAct.size() * valuesAct.type().bytes();
+    }
+    if (expAvg != null) {
+      n += values.size() * 8L;
+    }
+    return n;
+  }
+
+  @Override
+  public void close() {
+    d.free(values);
+    d.free(grads);
+    if (valuesAct != values) {
+      d.free(valuesAct);
+    }
+    if (expAvg != null) {
+      d.free(expAvg);
+      d.free(expAvgSq);
+    }
+  }
+}

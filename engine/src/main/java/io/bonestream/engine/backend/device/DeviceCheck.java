@@ -1,0 +1,323 @@
+package io.bonestream.engine.backend.device;
+
+import io.bonestream.engine.train.Rng;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Runs every {@link Device} operation on a device under test and on the {@link JavaDevice}
+ * reference with the same random inputs (odd sizes, both activation types, accumulating and not)
+ * and compares the outputs by relative L2 distance. The GPU kernels' unit test; {@code selftest}
+ * runs it before the goldens.
+ */
+public final class DeviceCheck {
+  /** One comparison: the operation, its variant, the distance and the bound it must stay under. */
+  public record Outcome(String op, double distance, double bound) {
+    public boolean ok() {
+      return distance <= bound; // NaN fails
+    }
+  }
+
+  private final Device dut;
+  private final Device ref = new JavaDevice();
+  private final Rng rng = new Rng(20240915);
+  private final List<Outcome> outcomes = new ArrayList<>();
+  private final List<Buf[]> toFree = new ArrayList<>();
+
+  private DeviceCheck(Device dut) {
+    this.dut = dut;
+  }
+
+  /** Checks every operation of {@code device}; the list says how each went. */
+  public static List<Outcome> run(Device device) {
+    DeviceCheck c = new DeviceCheck(device);
+    try {
+      c.all();
+    } finally {
+      c.release();
+    }
+    return c.outcomes;
+  }
+
+  /** A buffer on both devices holding the same values. */
+  private final class Pair {
+    final Buf d;
+    final Buf r;
+
+    Pair(DType t, float[] v) {
+      d = dut.alloc(t, v.length);
+      r = ref.alloc(t, v.length);
+      dut.upload(v, d);
+      ref.upload(v, r);
+      toFree.add(new Buf[] {d});
+    }
+
+    Pair(int[] v) {
+      d = dut.alloc(DType.I32, v.length);
+      r = ref.alloc(DType.I32, v.length);
+      dut.upload(v, d);
+      ref.upload(v, r);
+      toFree.add(new Buf[] {d});
+    }
+  }
+
+  private float[] randn(int n, double std) {
+    float[] v = new float[n];
+    for (int i = 0; i < n; i++) {
+      v[i] = (float) (std * gaussian());
+    }
+    return v;
+  }
+
+  private double gaussian() {
+    return Math.sqrt(-2 * Math.log(1 - rng.nextDouble())) * Math.cos(2 * Math.PI * rng.nextDouble());
+  }
+
+  private Pair rand(DType t, int n, double std) {
+    return new Pair(t, randn(n, std));
+  }
+
+  private static double bound(DType out) {
+    return out == DType.BF16 ? 8e-3 : 2e-5;
+  }
+
+  private void compare(String op, Pair p, double bound) {
+    float[] a = dut.download(p.d);
+    float[] b = ref.download(p.r);
+    double diff = 0;
+    double norm = 0;
+    for (int i = 0; i < a.length; i++) {
+      diff += Math.pow((double) a[i] - b[i], 2);
+      norm += Math.pow(b[i], 2);
+    }
+    outcomes.add(new Outcome(op, norm == 0 ? Math.sqrt(diff) : Math.sqrt(diff / norm), bound));
+  }
+
+  private void all() {
+    for (DType act : new DType[] {DType.F32, DType.BF16}) {
+      String t = act == DType.F32 ? " f32" : " bf16";
+      gemms(act, t);
+      int rows = 37;
+      int dim = 200;
+      // embed
+      Pair table = rand(act, 11 * dim, 1);
+      int[] idv = new int[rows];
+      for (int i = 0; i < rows; i++) {
+        idv[i] = rng.nextInt(11);
+      }
+      Pair ids = new Pair(idv);
+      Pair emb = rand(DType.F32, rows * dim, 1);
+      dut.embed(ids.d, table.d, emb.d, rows, dim);
+      ref.embed(ids.r, table.r, emb.r, rows, dim);
+      compare("embed" + t, emb, 0);
+      // RMSNorm forward and backward
+      Pair x = rand(DType.F32, rows * dim, 2);
+      Pair w = rand(DType.F32, dim, 1);
+      Pair y = rand(act, rows * dim, 1);
+      Pair inv = rand(DType.F32, rows, 1);
+      dut.rmsnormForward(x.d, w.d, 1e-5f, y.d, inv.d, rows, dim);
+      ref.rmsnormForward(x.r, w.r, 1e-5f, y.r, inv.r, rows, dim);
+      compare("rmsnormForward out" + t, y, bound(act));
+      compare("rmsnormForward invRms" + t, inv, 1e-5);
+      Pair dyTile = rand(DType.F32, rows * 7, 1);
+      for (boolean acc : new boolean[] {false, true}) {
+        for (boolean tiled : new boolean[] {false, true}) {
+          String v = t + (acc ? " acc" : "") + (tiled ? " tiled" : "");
+          Pair dy = rand(DType.F32, rows * dim, 1);
+          Pair dx = rand(DType.F32, rows * dim, 1);
+          Pair dxa = rand(act, rows * dim, 1);
+          dut.rmsnormBackward(x.d, w.d, inv.d, dy.d, tiled ? dyTile.d : null, 7, dx.d, act == DType.F32 ? null : dxa.d,
+              rows, dim, acc);
+          ref.rmsnormBackward(x.r, w.r, inv.r, dy.r, tiled ? dyTile.r : null, 7, dx.r, act == DType.F32 ? null : dxa.r,
+              rows, dim, acc);
+          compare("rmsnormBackward dx" + v, dx, 1e-5);
+          if (act == DType.BF16) {
+            compare("rmsnormBackward dxAct" + v, dxa, bound(act));
+          }
+        }
+      }
+      // heads and RoPE
+      int b = 2;
+      int seq = 13;
+      int heads = 3;
+      int hd = 10;
+      int n = b * seq * heads * hd;
+      Pair cos = rand(DType.F32, seq * hd, 1);
+      Pair sin = rand(DType.F32, seq * hd, 1);
+      Pair headTile = rand(DType.F32, b * seq * 6, 1);
+      for (DType in : new DType[] {act, DType.F32}) {
+        for (boolean rot : new boolean[] {false, true}) {
+          String v = t + (in == DType.F32 ? " in f32" : "") + (rot ? " rotate" : "");
+          Pair src = rand(in, n, 1);
+          Pair o1 = rand(act, n, 1);
+          dut.toHeads(src.d, null, 0, cos.d, sin.d, o1.d, b, seq, heads, hd, rot);
+          ref.toHeads(src.r, null, 0, cos.r, sin.r, o1.r, b, seq, heads, hd, rot);
+          compare("toHeads" + v, o1, bound(act));
+          Pair o3 = rand(act, n, 1);
+          dut.toHeads(src.d, headTile.d, 6, cos.d, sin.d, o3.d, b, seq, heads, hd, rot);
+          ref.toHeads(src.r, headTile.r, 6, cos.r, sin.r, o3.r, b, seq, heads, hd, rot);
+          compare("toHeads tiled" + v, o3, bound(act));
+          Pair o2 = rand(act, n, 1);
+          dut.fromHeads(src.d, cos.d, sin.d, o2.d, b, seq, heads, hd, rot);
+          ref.fromHeads(src.r, cos.r, sin.r, o2.r, b, seq, heads, hd, rot);
+          compare("fromHeads" + v, o2, bound(act));
+        }
+      }
+      // causal softmax forward and backward, rows of several sequences
+      int srows = 3 * seq;
+      Pair scores = rand(DType.F32, srows * seq, 3);
+      Pair probs = rand(act, srows * seq, 1);
+      dut.causalSoftmax(scores.d, probs.d, srows, seq);
+      ref.causalSoftmax(scores.r, probs.r, srows, seq);
+      compare("causalSoftmax" + t, probs, bound(act));
+      Pair dp = rand(DType.F32, srows * seq, 1);
+      Pair ds = rand(act, srows * seq, 1);
+      dut.causalSoftmaxBackward(probs.d, dp.d, 0.3f, ds.d, srows, seq);
+      ref.causalSoftmaxBackward(probs.r, dp.r, 0.3f, ds.r, srows, seq);
+      compare("causalSoftmaxBackward" + t, ds, act == DType.BF16 ? 2e-2 : 2e-5);
+      // SwiGLU, 7 rows of 143
+      int m = 1001;
+      Pair g = rand(act, m, 2);
+      Pair u = rand(act, m, 1);
+      Pair a = rand(act, m, 1);
+      dut.swiglu(g.d, u.d, a.d, m);
+      ref.swiglu(g.r, u.r, a.r, m);
+      compare("swiglu" + t, a, bound(act));
+      Pair da = rand(DType.F32, m, 1);
+      Pair daTile = rand(DType.F32, 7 * 5, 1);
+      for (boolean tiled : new boolean[] {false, true}) {
+        Pair dg = rand(act, m, 1);
+        Pair du = rand(act, m, 1);
+        dut.swigluBackward(g.d, u.d, da.d, tiled ? daTile.d : null, 5, dg.d, du.d, 7, 143);
+        ref.swigluBackward(g.r, u.r, da.r, tiled ? daTile.r : null, 5, dg.r, du.r, 7, 143);
+        compare("swigluBackward dGate" + t + (tiled ? " tiled" : ""), dg, bound(act));
+        compare("swigluBackward dUp" + t + (tiled ? " tiled" : ""), du, bound(act));
+      }
+      // cross-entropy, rows without a target among them
+      int vocab = 1500;
+      int crow = 9;
+      Pair logits = rand(DType.F32, crow * vocab, 3);
+      int[] tv = new int[crow];
+      float[] wv = new float[crow];
+      for (int i = 0; i < crow; i++) {
+        tv[i] = i % 4 == 1 ? -1 : rng.nextInt(vocab);
+        wv[i] = 1 + i % 2;
+      }
+      Pair targets = new Pair(tv);
+      Pair weights = new Pair(DType.F32, wv);
+      Pair loss = rand(DType.F32, crow, 1);
+      Pair dl = rand(act, crow * vocab, 1);
+      dut.crossEntropy(logits.d, targets.d, weights.d, 0.25f, loss.d, dl.d, crow, vocab);
+      ref.crossEntropy(logits.r, targets.r, weights.r, 0.25f, loss.r, dl.r, crow, vocab);
+      compare("crossEntropy loss" + t, loss, 1e-5);
+      compare("crossEntropy dLogits" + t, dl, bound(act));
+      // bat: merge init (r a power of two and not) and identity gradient
+      for (int[] shape : new int[][] {{30, 45, 3}, {24, 40, 4}}) {
+        Pair bw2 = rand(act, shape[0] * shape[1], 1);
+        Pair bl2 = rand(DType.F32, shape[0] * shape[2], 0.1);
+        Pair mg2 = rand(act, shape[0] * shape[1], 1);
+        dut.batMergeInit(bw2.d, bl2.d, mg2.d, shape[0], shape[1], shape[2]);
+        ref.batMergeInit(bw2.r, bl2.r, mg2.r, shape[0], shape[1], shape[2]);
+        compare("batMergeInit r=" + shape[2] + t, mg2, bound(act));
+      }
+      int out = 24;
+      int bin = 40;
+      int br = 4;
+      Pair bw = rand(act, out * bin, 1);
+      Pair dB = rand(DType.F32, out * br, 1);
+      dut.batIdentityGrad(bw.d, dB.d, out, bin, br);
+      ref.batIdentityGrad(bw.r, dB.r, out, bin, br);
+      compare("batIdentityGrad" + t, dB, 1e-5);
+      // biases, conversions, random weights
+      Pair yb = rand(act, rows * 30, 1);
+      Pair bias = rand(DType.F32, 30, 1);
+      dut.addBias(yb.d, bias.d, rows, 30);
+      ref.addBias(yb.r, bias.r, rows, 30);
+      compare("addBias" + t, yb, bound(act));
+      Pair rn = rand(act, 4099, 1);
+      dut.randomNormal(rn.d.slice(3, 4096), 0.02f, 77);
+      ref.randomNormal(rn.r.slice(3, 4096), 0.02f, 77);
+      compare("randomNormal" + t, rn, act == DType.BF16 ? 8e-3 : 1e-5);
+    }
+    Pair src = rand(DType.F32, 999, 1);
+    Pair dst = rand(DType.BF16, 999, 1);
+    dut.copy(src.d, dst.d);
+    ref.copy(src.r, dst.r);
+    compare("copy f32 to bf16", dst, 0);
+    Pair back = rand(DType.F32, 999, 1);
+    dut.copy(dst.d, back.d);
+    ref.copy(dst.r, back.r);
+    compare("copy bf16 to f32", back, 0);
+    // the optimizers, with clipping and weight decay
+    int p = 3001;
+    float[] pv = randn(p, 1);
+    float[] gv = randn(p, 1);
+    float[] mv = randn(p, 0.1);
+    float[] vv = new float[p];
+    for (int i = 0; i < p; i++) {
+      vv[i] = (float) Math.abs(0.01 * gaussian());
+    }
+    Pair pp = new Pair(DType.F32, pv);
+    Pair gg = new Pair(DType.F32, gv);
+    Pair mm = new Pair(DType.F32, mv);
+    Pair vvp = new Pair(DType.F32, vv);
+    dut.adamw(pp.d, gg.d, mm.d, vvp.d, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f, 0.19f, 0.044f, 0.7f);
+    ref.adamw(pp.r, gg.r, mm.r, vvp.r, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f, 0.19f, 0.044f, 0.7f);
+    compare("adamw p", pp, 1e-6);
+    compare("adamw m", mm, 1e-6);
+    compare("adamw v", vvp, 1e-6);
+    Pair ps = new Pair(DType.F32, pv);
+    dut.sgd(ps.d, gg.d, 0.05f, 0.01f, 0.5f);
+    ref.sgd(ps.r, gg.r, 0.05f, 0.01f, 0.5f);
+    compare("sgd", ps, 1e-6);
+    Pair big = rand(DType.F32, 300001, 1);
+    double s1 = dut.sumOfSquares(big.d);
+    double s2 = ref.sumOfSquares(big.r);
+    outcomes.add(new Outcome("sumOfSquares", Math.abs(s1 - s2) / s2, 1e-5));
+  }
+
+  private void gemms(DType act, String t) {
+    int m = 37;
+    int n = 29;
+    int k = 45;
+    for (boolean ta : new boolean[] {false, true}) {
+      for (boolean tb : new boolean[] {false, true}) {
+        for (DType ct : new DType[] {DType.F32, act}) {
+          for (float beta : new float[] {0f, 1f}) {
+            Pair a = rand(act, m * k, 1);
+            Pair b = rand(act, k * n, 1);
+            Pair c = rand(ct, m * n, 1);
+            int lda = ta ? m : k;
+            int ldb = tb ? k : n;
+            dut.gemm(ta, tb, m, n, k, 0.5f, a.d, lda, b.d, ldb, beta, c.d, n);
+            ref.gemm(ta, tb, m, n, k, 0.5f, a.r, lda, b.r, ldb, beta, c.r, n);
+            String v = String.format("gemm%s %s%s out %s beta %.0f", t, ta ? "T" : "N", tb ? "T" : "N",
+                ct == DType.F32 ? "f32" : "bf16", beta);
+            compare(v, c, ct == DType.BF16 ? 8e-3 : 1e-5);
+          }
+        }
+      }
+    }
+    int batch = 3;
+    for (boolean ta : new boolean[] {false, true}) {
+      for (boolean tb : new boolean[] {false, true}) {
+        Pair a = rand(act, batch * m * k + 5, 1);
+        Pair b = rand(act, batch * k * n + 7, 1);
+        Pair c = rand(DType.F32, batch * m * n + 3, 1);
+        int lda = ta ? m : k;
+        int ldb = tb ? k : n;
+        dut.gemmBatched(ta, tb, m, n, k, 1f, a.d, lda, (long) m * k + 1, b.d, ldb, (long) k * n + 2, 1f, c.d, n,
+            (long) m * n + 1, batch);
+        ref.gemmBatched(ta, tb, m, n, k, 1f, a.r, lda, (long) m * k + 1, b.r, ldb, (long) k * n + 2, 1f, c.r, n,
+            (long) m * n + 1, batch);
+        compare("gemmBatched" + t + " " + (ta ? "T" : "N") + (tb ? "T" : "N"), c, 1e-5);
+      }
+    }
+  }
+
+  private void release() {
+    for (Buf[] b : toFree) {
+      dut.free(b[0]);
+    }
+  }
+}

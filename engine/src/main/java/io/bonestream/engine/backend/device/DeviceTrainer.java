@@ -1,0 +1,138 @@
+package io.bonestream.engine.backend.device;
+
+import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.adapters.AdapterConfig;
+import io.bonestream.engine.backend.LossSum;
+import io.bonestream.engine.backend.TrainingBackend;
+import io.bonestream.engine.model.TokenBatch;
+import io.bonestream.engine.train.OptimizerKind;
+import io.bonestream.engine.train.TrainConfig;
+
+/**
+ * The device backend of the training seam: one adapter set's values, gradients and optimizer
+ * moments on a {@link Device}, trained on a shared {@link DeviceModel}. The loop around it
+ * ({@link io.bonestream.engine.backend.TrainingSession}) is the CPU engine's.
+ */
+public final class DeviceTrainer implements TrainingBackend {
+  private final DeviceTransformer model;
+  private final Device d;
+  private final DeviceAdapters adapters;
+  private final TrainConfig config;
+  private boolean closed;
+
+  private DeviceTrainer(DeviceTransformer model, AdapterConfig adapterConfig, TrainConfig config,
+      float[] initial) {
+    this.model = model;
+    this.d = model.model().device();
+    this.config = config;
+    this.adapters = new DeviceAdapters(d, model.model().config(), model.model().activationType(),
+        adapterConfig, config.optimizer() == OptimizerKind.ADAMW);
+    if (initial.length != adapters.layout.size()) {
+      throw new BonestreamException("initial adapter values: " + initial.length + " given, the layout has "
+          + adapters.layout.size());
+    }
+    loadParameters(initial);
+  }
+
+  /** A trainer of {@code adapterConfig} on {@code model}, starting from {@code initial} (layout order). */
+  public static DeviceTrainer open(DeviceTransformer model, AdapterConfig adapterConfig, TrainConfig config,
+      float[] initial) {
+    return new DeviceTrainer(model, adapterConfig, config, initial);
+  }
+
+  public DeviceTransformer transformer() {
+    return model;
+  }
+
+  @Override
+  public String describe() {
+    return model.model().precision() + " on " + d.describe();
+  }
+
+  @Override
+  public long parameterCount() {
+    return adapters.layout.size();
+  }
+
+  /** Device bytes this adapter set holds (values, gradients, act copy, moments). */
+  public long adapterBytes() {
+    return adapters.bytes();
+  }
+
+  @Override
+  public void zeroGradients() {
+    d.zero(adapters.grads);
+  }
+
+  @Override
+  public LossSum forwardBackward(TokenBatch batch, double lossDenominator) {
+    return model.forwardBackward(adapters, batch, lossDenominator);
+  }
+
+  @Override
+  public LossSum loss(TokenBatch batch) {
+    return model.loss(adapters, batch);
+  }
+
+  /** Logits (T, V) of every position of one sequence with these adapters. */
+  public float[] logits(int[] ids) {
+    return model.logits(adapters, ids);
+  }
+
+  @Override
+  public double gradientNorm() {
+    return Math.sqrt(d.sumOfSquares(adapters.grads));
+  }
+
+  @Override
+  public void update(double gradScale, double lr, long update) {
+    float scale = (float) gradScale;
+    if (config.optimizer() == OptimizerKind.SGD) {
+      d.sgd(adapters.values, adapters.grads, (float) lr, (float) config.weightDecay(), scale);
+    } else {
+      double bias1 = 1.0 - Math.pow(config.beta1(), update);
+      double bias2 = 1.0 - Math.pow(config.beta2(), update);
+      d.adamw(adapters.values, adapters.grads, adapters.expAvg, adapters.expAvgSq, (float) lr,
+          (float) config.beta1(), (float) config.beta2(), (float) config.eps(), (float) config.weightDecay(),
+          (float) bias1, (float) Math.sqrt(bias2), scale);
+    }
+    adapters.valuesChanged();
+  }
+
+  @Override
+  public float[] parameters() {
+    return d.download(adapters.values.slice(0, adapters.layout.size()));
+  }
+
+  @Override
+  public void loadParameters(float[] values) {
+    d.upload(values, adapters.values.slice(0, adapters.layout.size()));
+    adapters.valuesChanged();
+  }
+
+  @Override
+  public float[][] moments() {
+    if (adapters.expAvg == null) {
+      return new float[0][];
+    }
+    long n = adapters.layout.size();
+    return new float[][] {d.download(adapters.expAvg.slice(0, n)), d.download(adapters.expAvgSq.slice(0, n))};
+  }
+
+  @Override
+  public void loadMoments(float[] first, float[] second) {
+    long n = adapters.layout.size();
+    d.upload(first, adapters.expAvg.slice(0, n));
+    d.upload(second, adapters.expAvgSq.slice(0, n));
+  }
+
+  @Override
+  public void close() {
+    if (!closed) {
+      closed = true;
+      synchronized (model.model()) {
+        adapters.close();
+      }
+    }
+  }
+}

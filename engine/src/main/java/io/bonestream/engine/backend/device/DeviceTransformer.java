@@ -1,0 +1,413 @@
+package io.bonestream.engine.backend.device;
+
+import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.adapters.AdapterLayout;
+import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.engine.backend.LossSum;
+import io.bonestream.engine.model.ModelConfig;
+import io.bonestream.engine.model.Projection;
+import io.bonestream.engine.model.RopeFrequencies;
+import io.bonestream.engine.model.TokenBatch;
+
+/**
+ * The LLaMA decoder on a {@link Device}: the same layer list as the CPU engine's
+ * {@code Transformer}, one forward/backward pair per layer kind, adapters (bat, bone, LoRA) on any
+ * of the seven projections, and the loss over the vocabulary in chunks of rows.
+ *
+ * <p>Shapes: B batch, T positions, N = B·T rows, D hidden, H heads, Hkv key/value heads, G = H/Hkv,
+ * hd head dim, Dq = H·hd, Dkv = Hkv·hd, F intermediate, V vocabulary, I/O a projection's in/out.
+ * Attention stacks the G query heads of a key/value head: q (B, Hkv, G·T, hd), so one strided
+ * batched GEMM over B·Hkv serves every head and the key/value gradients sum over the group.
+ *
+ * <p>Residual streams, norms, softmax, loss and gradients of the residual stream are F32; GEMM
+ * operands are the model's act type. Only adapters are trained: the backward pass computes input
+ * gradients through frozen weights, never a weight gradient of the base.
+ */
+public final class DeviceTransformer {
+  private final DeviceModel m;
+  private final Device d;
+  private final ModelConfig c;
+  private final DType act;
+  private final float[] invFreq;
+
+  public DeviceTransformer(DeviceModel model) {
+    this.m = model;
+    this.d = model.device();
+    this.c = model.config();
+    this.act = model.activationType();
+    this.invFreq = RopeFrequencies.inverse(c);
+  }
+
+  public DeviceModel model() {
+    return m;
+  }
+
+  /**
+   * Forward and backward over a batch: adds dLoss/dθ to the adapters' gradients, loss = weighted
+   * sum of token losses / {@code lossDenominator}. Returns the sum.
+   */
+  LossSum forwardBackward(DeviceAdapters ad, TokenBatch batch, double lossDenominator) {
+    synchronized (m) {
+      Workspace w = prepare(batch, ad);
+      forward(ad, w, batch.batch(), batch.seq());
+      loss(w, batch, (float) (1.0 / lossDenominator), true);
+      backward(ad, w, batch.batch(), batch.seq());
+      return new LossSum(lossSum(w, batch), batch.targetCount(), batch.targetWeight()); // read last: no stall
+
+    }
+  }
+
+  /** The loss sum of a batch, no gradients; {@code ad} may be null (the base alone). */
+  LossSum loss(DeviceAdapters ad, TokenBatch batch) {
+    synchronized (m) {
+      Workspace w = prepare(batch, ad);
+      forward(ad, w, batch.batch(), batch.seq());
+      loss(w, batch, 0f, false);
+      return new LossSum(lossSum(w, batch), batch.targetCount(), batch.targetWeight());
+    }
+  }
+
+  /** Logits (T, V) of every position of one sequence; {@code ad} may be null. */
+  float[] logits(DeviceAdapters ad, int[] ids) {
+    synchronized (m) {
+      TokenBatch batch = TokenBatch.ofIds(ids);
+      Workspace w = prepare(batch, ad);
+      forward(ad, w, 1, ids.length);
+      float[] out = new float[ids.length * c.vocabSize()];
+      int v = c.vocabSize();
+      int dm = c.hiddenSize();
+      for (int r0 = 0; r0 < ids.length; r0 += w.ceRows) {
+        int rows = Math.min(w.ceRows, ids.length - r0);
+        d.gemm(false, true, rows, v, dm, 1f, w.hf.from((long) r0 * dm), dm, m.lmHead(), dm, 0f, w.logits, v);
+        float[] part = d.download(w.logits.slice(0, (long) rows * v));
+        System.arraycopy(part, 0, out, r0 * v, rows * v);
+      }
+      return out;
+    }
+  }
+
+  private Workspace prepare(TokenBatch batch, DeviceAdapters ad) {
+    int t = batch.seq();
+    if (t > c.maxPositionEmbeddings()) {
+      throw new BonestreamException("sequence of " + t + " tokens exceeds the model's "
+          + "max_position_embeddings " + c.maxPositionEmbeddings());
+    }
+    if (c.slidingWindow() > 0 && t > c.slidingWindow()) {
+      throw new BonestreamException("sequence of " + t + " tokens exceeds the model's "
+          + "sliding_window " + c.slidingWindow() + " (sliding-window attention is not implemented)");
+    }
+    int r = ad == null ? 1 : ad.r;
+    Workspace w = m.workspace(batch.batch(), t, r);
+    int n = batch.rows();
+    d.upload(batch.ids(), w.ids.slice(0, n));
+    d.upload(batch.targets(), w.targets.slice(0, n));
+    d.upload(batch.weights(), w.weights.slice(0, n));
+    if (w.tableSeq != t) {
+      float[] cos = new float[t * c.headDim()];
+      float[] sin = new float[t * c.headDim()];
+      RopeFrequencies.tables(invFreq, 0, t, cos, sin);
+      d.upload(cos, w.cos.slice(0, cos.length));
+      d.upload(sin, w.sin.slice(0, sin.length));
+      w.tableSeq = t;
+    }
+    return w;
+  }
+
+  // ---------------------------------------------------------------- forward
+
+  private void forward(DeviceAdapters ad, Workspace w, int b, int t) {
+    int n = b * t;
+    int dm = c.hiddenSize();
+    int h = c.numHeads();
+    int hkv = c.numKvHeads();
+    int g = c.groupSize();
+    int hd = c.headDim();
+    int f = c.intermediateSize();
+    float eps = (float) c.rmsNormEps();
+    d.embed(w.ids, m.embed(), w.xs[0], n, dm);
+    for (int l = 0; l < c.numLayers(); l++) {
+      DeviceModel.Layer lw = m.layer(l);
+      // attention block: x + o_proj(attention(rope(q), rope(k), v)) on h = RMSNorm(x)
+      d.rmsnormForward(w.xs[l], lw.inputNorm(), eps, w.h, w.inv1[l], n, dm);
+      boneSums(ad, w.h, dm, w.sAtt[l], n, l, Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ);
+      project(ad, w, l, Projection.Q_PROJ, w.h, w.sAtt[l], w.q, 0f, n);    // (N, Dq)
+      project(ad, w, l, Projection.K_PROJ, w.h, w.sAtt[l], w.k, 0f, n);    // (N, Dkv)
+      project(ad, w, l, Projection.V_PROJ, w.h, w.sAtt[l], w.v, 0f, n);    // (N, Dkv)
+      d.toHeads(w.q, null, 0, w.cos, w.sin, w.qr[l], b, t, h, hd, true);   // (B, H, T, hd)
+      d.toHeads(w.k, null, 0, w.cos, w.sin, w.kr[l], b, t, hkv, hd, true); // (B, Hkv, T, hd)
+      d.toHeads(w.v, null, 0, w.cos, w.sin, w.vr[l], b, t, hkv, hd, false);
+      long gt = (long) g * t;
+      // scores (B·Hkv, G·T, T) = q kᵀ / sqrt(hd); probs = causal softmax
+      d.gemmBatched(false, true, (int) gt, t, hd, (float) (1.0 / Math.sqrt(hd)),
+          w.qr[l], hd, gt * hd, w.kr[l], hd, (long) t * hd, 0f, w.scores, t, gt * t, b * hkv);
+      d.causalSoftmax(w.scores, w.probs[l], (long) b * h * t, t);
+      // out (B·Hkv, G·T, hd) = probs v, then back to rows (N, Dq)
+      d.gemmBatched(false, false, (int) gt, hd, t, 1f, w.probs[l], t, gt * t, w.vr[l], hd, (long) t * hd,
+          0f, w.heads, hd, gt * hd, b * hkv);
+      d.fromHeads(w.heads, w.cos, w.sin, w.att[l], b, t, h, hd, false);
+      d.copy(w.xs[l].slice(0, (long) n * dm), w.xmid[l].slice(0, (long) n * dm));
+      boneSums(ad, w.att[l], h * hd, w.sO[l], n, l, Projection.O_PROJ);
+      project(ad, w, l, Projection.O_PROJ, w.att[l], w.sO[l], w.xmid[l], 1f, n); // xmid = x + o_proj(att)
+      // MLP block: x + down_proj(silu(gate_proj(h)) · up_proj(h)) on h = RMSNorm(x)
+      d.rmsnormForward(w.xmid[l], lw.postAttentionNorm(), eps, w.h, w.inv2[l], n, dm);
+      boneSums(ad, w.h, dm, w.sMlp[l], n, l, Projection.GATE_PROJ, Projection.UP_PROJ);
+      project(ad, w, l, Projection.GATE_PROJ, w.h, w.sMlp[l], w.gate[l], 0f, n); // (N, F)
+      project(ad, w, l, Projection.UP_PROJ, w.h, w.sMlp[l], w.up[l], 0f, n);     // (N, F)
+      d.swiglu(w.gate[l], w.up[l], w.a, (long) n * f);
+      d.copy(w.xmid[l].slice(0, (long) n * dm), w.xs[l + 1].slice(0, (long) n * dm));
+      boneSums(ad, w.a, f, w.sDown[l], n, l, Projection.DOWN_PROJ);
+      project(ad, w, l, Projection.DOWN_PROJ, w.a, w.sDown[l], w.xs[l + 1], 1f, n);
+    }
+    d.rmsnormForward(w.xs[c.numLayers()], m.finalNorm(), eps, w.hf, w.invF, n, dm);
+  }
+
+  /**
+   * Bone's chunk sums S (N, r) = x (N, I) E of an input shared by {@code group}, when one of them
+   * has a bone adapter; kept for the backward pass (which then needs neither x nor a recomputation).
+   */
+  private void boneSums(DeviceAdapters ad, Buf x, int in, Buf sums, int n, int l, Projection... group) {
+    if (ad == null || ad.method != AdapterMethod.BONE) {
+      return;
+    }
+    for (Projection p : group) {
+      if (ad.site(l, p) != null) {
+        d.gemm(false, false, n, ad.r, in, 1f, x, in, m.tileMatrix(in, ad.r), ad.r, 0f, sums, ad.r);
+        return;
+      }
+    }
+  }
+
+  /**
+   * y (N, O) = x (N, I) · (W + ΔW)ᵀ (+ bias) + beta · y, with the adapter of (l, p) if any; for
+   * bone, {@code sums} holds x's chunk sums.
+   */
+  private void project(DeviceAdapters ad, Workspace w, int l, Projection p, Buf x, Buf sums, Buf y, float beta,
+      int n) {
+    int in = AdapterLayout.inFeatures(c, p);
+    int out = AdapterLayout.outFeatures(c, p);
+    AdapterLayout.Site s = ad == null ? null : ad.site(l, p);
+    Buf weight = m.layer(l).weight(p);
+    if (s != null && ad.method == AdapterMethod.BAT) {
+      weight = batMerged(ad, w, s, weight, in, out);
+    }
+    d.gemm(false, true, n, out, in, 1f, x, in, weight, in, beta, y, out);
+    if (s != null) {
+      int r = ad.r;
+      switch (ad.method) {
+        case BONE -> // y += S B, B (r, O)
+            d.gemm(false, false, n, out, r, 1f, sums, r, DeviceAdapters.tensor(ad.valuesAct, s, 0), out, 1f, y, out);
+        case LORA -> {
+          // y += s · (x Aᵀ) Bᵀ, A (r, I), B (O, r)
+          d.gemm(false, true, n, r, in, 1f, x, in, DeviceAdapters.tensor(ad.valuesAct, s, 0), in, 0f,
+              w.chunk, r);
+          d.gemm(false, true, n, out, r, ad.loraScale, w.chunk, r, DeviceAdapters.tensor(ad.valuesAct, s, 1),
+              r, 1f, y, out);
+        }
+        case BAT -> { }
+      }
+    }
+    Buf bias = m.layer(l).bias(p);
+    if (bias != null) {
+      d.addBias(y, bias, n, out);
+    }
+  }
+
+  /**
+   * W' = W + ΔW of a bat adapter, into the workspace: ΔW_{a,b} = (W_{a,b} + I) B_a. The band of r
+   * rows a, (r, I) row-major, read as (I, r) with leading dimension r, has rows W_{a,b}[p, :] in
+   * order (p, b); so W_{a,b} B_a for every b is one GEMM of that view by B_a, batched over a.
+   */
+  private Buf batMerged(DeviceAdapters ad, Workspace w, AdapterLayout.Site s, Buf weight, int in, int out) {
+    int r = ad.r;
+    Buf merged = w.merged().slice(0, (long) out * in);
+    d.batMergeInit(weight, DeviceAdapters.tensor(ad.values, s, 0), merged, out, in, r);
+    d.gemmBatched(false, false, in, r, r, 1f, weight, r, (long) r * in,
+        DeviceAdapters.tensor(ad.valuesAct, s, 0), r, (long) r * r, 1f, merged, r, (long) r * in, out / r);
+    return merged;
+  }
+
+  // ---------------------------------------------------------------- loss
+
+  /**
+   * Head and cross-entropy over chunks of rows: logits (R, V) = hf · lm_headᵀ; with gradients,
+   * dLogits (R, V) and dhf = dLogits · lm_head. The per-row losses stay on the device.
+   */
+  private void loss(Workspace w, TokenBatch batch, float gradScale, boolean grad) {
+    int n = batch.rows();
+    int v = c.vocabSize();
+    int dm = c.hiddenSize();
+    for (int r0 = 0; r0 < n; r0 += w.ceRows) {
+      int rows = Math.min(w.ceRows, n - r0);
+      d.gemm(false, true, rows, v, dm, 1f, w.hf.from((long) r0 * dm), dm, m.lmHead(), dm, 0f, w.logits, v);
+      d.crossEntropy(w.logits, w.targets.from(r0), w.weights.from(r0), gradScale, w.rowLoss.from(r0),
+          grad ? w.dLogits : null, rows, v);
+      if (grad) {
+        d.gemm(false, false, rows, dm, v, 1f, w.dLogits, v, m.lmHead(), dm, 0f, w.dhf.from((long) r0 * dm), dm);
+      }
+    }
+  }
+
+  /** The weighted loss sum (float64) of the rows {@link #loss} computed. */
+  private double lossSum(Workspace w, TokenBatch batch) {
+    int n = batch.rows();
+    float[] rowLoss = d.download(w.rowLoss.slice(0, n));
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+      if (batch.targets()[i] >= 0) {
+        sum += rowLoss[i];
+      }
+    }
+    return sum;
+  }
+
+  // ---------------------------------------------------------------- backward
+
+  private void backward(DeviceAdapters ad, Workspace w, int b, int t) {
+    int n = b * t;
+    int dm = c.hiddenSize();
+    int h = c.numHeads();
+    int hkv = c.numKvHeads();
+    int g = c.groupSize();
+    int hd = c.headDim();
+    int f = c.intermediateSize();
+    int dq = h * hd;
+    int r = ad == null ? 0 : ad.r;
+    float eps = (float) c.rmsNormEps();
+    d.rmsnormBackward(w.xs[c.numLayers()], m.finalNorm(), w.invF, w.dhf, null, 0, w.dx, actCopy(w), n, dm, false);
+    for (int l = c.numLayers() - 1; l >= 0; l--) {
+      DeviceModel.Layer lw = m.layer(l);
+      // MLP block; dx is dL/d(xmid + down_proj(a))
+      if (needsInput(ad, l, Projection.DOWN_PROJ)) {
+        d.swiglu(w.gate[l], w.up[l], w.a, (long) n * f); // down_proj's input, recomputed
+      }
+      Buf dA = w.dIn.slice(0, (long) n * f);
+      Tile tile = new Tile();
+      projectBackward(ad, w, l, Projection.DOWN_PROJ, w.dxAct, w.a, w.sDown[l], dA, 0f, n, tile);
+      d.swigluBackward(w.gate[l], w.up[l], dA, tile.buf(w), r, w.dg, w.du, n, f);
+      if (needsInput(ad, l, Projection.GATE_PROJ, Projection.UP_PROJ)) {
+        d.rmsnormForward(w.xmid[l], lw.postAttentionNorm(), eps, w.h, w.invTmp, n, dm);
+      }
+      tile = new Tile();
+      projectBackward(ad, w, l, Projection.GATE_PROJ, w.dg, w.h, w.sMlp[l], w.dh, 0f, n, tile);
+      projectBackward(ad, w, l, Projection.UP_PROJ, w.du, w.h, w.sMlp[l], w.dh, 1f, n, tile);
+      d.rmsnormBackward(w.xmid[l], lw.postAttentionNorm(), w.inv2[l], w.dh, tile.buf(w), r, w.dx, actCopy(w), n, dm,
+          true);
+      // attention block; dx is dL/d(x + o_proj(att))
+      Buf dAtt = w.dIn.slice(0, (long) n * dq);
+      tile = new Tile();
+      projectBackward(ad, w, l, Projection.O_PROJ, w.dxAct, w.att[l], w.sO[l], dAtt, 0f, n, tile);
+      d.toHeads(dAtt, tile.buf(w), r, w.cos, w.sin, w.heads, b, t, h, hd, false); // dO (B, H, T, hd)
+      long gt = (long) g * t;
+      // dP = dO vᵀ (into the scores buffer), dV = Pᵀ dO
+      d.gemmBatched(false, true, (int) gt, t, hd, 1f, w.heads, hd, gt * hd, w.vr[l], hd, (long) t * hd,
+          0f, w.scores, t, gt * t, b * hkv);
+      d.gemmBatched(true, false, t, hd, (int) gt, 1f, w.probs[l], t, gt * t, w.heads, hd, gt * hd,
+          0f, w.dVh, hd, (long) t * hd, b * hkv);
+      // dS = P · (dP − rowsum(P · dP)) / sqrt(hd); dQ = dS k, dK = dSᵀ q
+      d.causalSoftmaxBackward(w.probs[l], w.scores, (float) (1.0 / Math.sqrt(hd)), w.dS, (long) b * h * t, t);
+      d.gemmBatched(false, false, (int) gt, hd, t, 1f, w.dS, t, gt * t, w.kr[l], hd, (long) t * hd,
+          0f, w.dQh, hd, gt * hd, b * hkv);
+      d.gemmBatched(true, false, t, hd, (int) gt, 1f, w.dS, t, gt * t, w.qr[l], hd, gt * hd,
+          0f, w.dKh, hd, (long) t * hd, b * hkv);
+      d.fromHeads(w.dQh, w.cos, w.sin, w.dq, b, t, h, hd, true);       // (N, Dq), RoPE undone
+      d.fromHeads(w.dKh, w.cos, w.sin, w.dk, b, t, hkv, hd, true);     // (N, Dkv)
+      d.fromHeads(w.dVh, w.cos, w.sin, w.dv, b, t, hkv, hd, false);    // (N, Dkv)
+      if (needsInput(ad, l, Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ)) {
+        d.rmsnormForward(w.xs[l], lw.inputNorm(), eps, w.h, w.invTmp, n, dm);
+      }
+      tile = new Tile();
+      projectBackward(ad, w, l, Projection.Q_PROJ, w.dq, w.h, w.sAtt[l], w.dh, 0f, n, tile);
+      projectBackward(ad, w, l, Projection.K_PROJ, w.dk, w.h, w.sAtt[l], w.dh, 1f, n, tile);
+      projectBackward(ad, w, l, Projection.V_PROJ, w.dv, w.h, w.sAtt[l], w.dh, 1f, n, tile);
+      d.rmsnormBackward(w.xs[l], lw.inputNorm(), w.inv1[l], w.dh, tile.buf(w), r, w.dx, actCopy(w), n, dm, true);
+    }
+  }
+
+  /** Whether the backward pass needs the group's input itself: bat and LoRA do, bone keeps its sums. */
+  private static boolean needsInput(DeviceAdapters ad, int l, Projection... group) {
+    if (ad == null || ad.method == AdapterMethod.BONE) {
+      return false;
+    }
+    for (Projection p : group) {
+      if (ad.site(l, p) != null) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Bone's input-gradient term tile(Σ dS) of the projections sharing one input, accumulated in the
+   * workspace and added by the kernel that reads the input gradient next.
+   */
+  private static final class Tile {
+    private boolean used;
+
+    /** beta for the next dS GEMM: 0 for the first, 1 after. */
+    float beta() {
+      float b = used ? 1f : 0f;
+      used = true;
+      return b;
+    }
+
+    Buf buf(Workspace w) {
+      return used ? w.dChunk : null;
+    }
+  }
+
+  private Buf actCopy(Workspace w) {
+    return w.dxAct == w.dx ? null : w.dxAct;
+  }
+
+  /**
+   * The backward of {@link #project}: dIn (N, I) F32 = G (W + ΔW) + beta · dIn, and the adapter's
+   * gradients added to its accumulators; G (N, O) act; x (N, I) act the forward input (bat, LoRA),
+   * sums its chunk sums (bone), whose dS goes to {@code tile} instead of dIn.
+   */
+  private void projectBackward(DeviceAdapters ad, Workspace w, int l, Projection p, Buf grad, Buf x, Buf sums,
+      Buf dIn, float beta, int n, Tile tile) {
+    int in = AdapterLayout.inFeatures(c, p);
+    int out = AdapterLayout.outFeatures(c, p);
+    AdapterLayout.Site s = ad == null ? null : ad.site(l, p);
+    Buf weight = m.layer(l).weight(p);
+    if (s == null) {
+      d.gemm(false, false, n, in, out, 1f, grad, out, weight, in, beta, dIn, in);
+      return;
+    }
+    int r = ad.r;
+    switch (ad.method) {
+      case BONE -> {
+        // dB += Sᵀ G; dx = G W + tile(G Bᵀ), the tile term summed over the group in the workspace
+        d.gemm(true, false, r, out, n, 1f, sums, r, grad, out, 1f, DeviceAdapters.tensor(ad.grads, s, 0), out);
+        d.gemm(false, false, n, in, out, 1f, grad, out, weight, in, beta, dIn, in);
+        d.gemm(false, true, n, r, out, 1f, grad, out, DeviceAdapters.tensor(ad.valuesAct, s, 0), out,
+            tile.beta(), w.dChunk, r);
+      }
+      case BAT -> {
+        // dx = G (W + ΔW); M = Gᵀ x (O, I); dB_a = Σ_b (W_{a,b} + I)ᵀ M_{a,b}: with the band views of
+        // batMerged, Σ_b W_{a,b}ᵀ M_{a,b} = (band_a of W)ᵀ (band_a of M), one GEMM per a
+        Buf merged = batMerged(ad, w, s, weight, in, out);
+        d.gemm(false, false, n, in, out, 1f, grad, out, merged, in, beta, dIn, in);
+        Buf mg = w.weightGrad().slice(0, (long) out * in);
+        d.gemm(true, false, out, in, n, 1f, grad, out, x, in, 0f, mg, in);
+        Buf dB = DeviceAdapters.tensor(ad.grads, s, 0);
+        d.gemmBatched(true, false, r, r, in, 1f, weight, r, (long) r * in, mg, r, (long) r * in, 1f,
+            dB, r, (long) r * r, out / r);
+        d.batIdentityGrad(mg, dB, out, in, r);
+      }
+      case LORA -> {
+        // P = x Aᵀ; dB += s Gᵀ P; GB = G B; dA += s GBᵀ x; dx = G W + s GB A
+        Buf a = DeviceAdapters.tensor(ad.valuesAct, s, 0);
+        Buf bm = DeviceAdapters.tensor(ad.valuesAct, s, 1);
+        d.gemm(false, true, n, r, in, 1f, x, in, a, in, 0f, w.chunk, r);
+        d.gemm(true, false, out, r, n, ad.loraScale, grad, out, w.chunk, r, 1f,
+            DeviceAdapters.tensor(ad.grads, s, 1), r);
+        d.gemm(false, false, n, r, out, 1f, grad, out, bm, r, 0f, w.loraG, r);
+        d.gemm(true, false, r, in, n, ad.loraScale, w.loraG, r, x, in, 1f,
+            DeviceAdapters.tensor(ad.grads, s, 0), in);
+        d.gemm(false, false, n, in, out, 1f, grad, out, weight, in, beta, dIn, in);
+        d.gemm(false, false, n, in, r, ad.loraScale, w.loraG, r, a, in, 1f, dIn, in);
+      }
+    }
+  }
+}

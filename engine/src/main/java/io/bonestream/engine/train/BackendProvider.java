@@ -1,0 +1,20 @@
+package io.bonestream.engine.train;
+
+import io.bonestream.engine.backend.Precision;
+import io.bonestream.engine.model.BaseModel;
+
+/**
+ * A training backend beyond the CPU, found with {@link java.util.ServiceLoader} (the
+ * {@code bonestream-cuda} module provides {@code cuda}), so that the engine and the Flink operators
+ * need no compile-time dependency on it.
+ */
+public interface BackendProvider {
+  /** The name used in configs, e.g. {@code cuda}. */
+  String id();
+
+  /** Checks that the backend can run here; throws a one-line error naming what is missing. */
+  void check();
+
+  /** The backend for {@code base}, sharing this JVM's device copy of it. */
+  SharedBackend acquire(BaseModel base, Precision precision);
+}

@@ -1,0 +1,53 @@
+package io.bonestream.engine.train;
+
+import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.model.BaseModel;
+import java.util.ServiceLoader;
+
+/** Opens the backend a {@link BackendSpec} names. */
+public final class Backends {
+  private Backends() {}
+
+  /** The backend of {@code spec} for {@code base}; close it when done. */
+  public static SharedBackend acquire(BackendSpec spec, BaseModel base) {
+    if (spec.isCpu()) {
+      return new SharedBackend() {
+        @Override
+        public io.bonestream.engine.backend.TrainingBackend open(BaseModel b, io.bonestream.engine.adapters.AdapterSet a,
+            TrainConfig c) {
+          return BackendFactory.CPU.open(b, a, c);
+        }
+
+        @Override
+        public String describe() {
+          return "cpu (nd4j)";
+        }
+
+        @Override
+        public long deviceBytes() {
+          return 0;
+        }
+
+        @Override
+        public void close() {}
+      };
+    }
+    return provider(spec.backend()).acquire(base, spec.precision());
+  }
+
+  /** Fails with one line when {@code spec}'s backend cannot run here (no GPU, a library missing). */
+  public static void check(BackendSpec spec) {
+    if (!spec.isCpu()) {
+      provider(spec.backend()).check();
+    }
+  }
+
+  private static BackendProvider provider(String id) {
+    for (BackendProvider p : ServiceLoader.load(BackendProvider.class, Backends.class.getClassLoader())) {
+      if (p.id().equals(id)) {
+        return p;
+      }
+    }
+    throw new BonestreamException("the " + id + " backend is not on the classpath (it is in bonestream-" + id + ")");
+  }
+}

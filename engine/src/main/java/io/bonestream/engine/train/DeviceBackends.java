@@ -1,0 +1,69 @@
+package io.bonestream.engine.train;
+
+import io.bonestream.engine.adapters.AdapterSet;
+import io.bonestream.engine.backend.Precision;
+import io.bonestream.engine.backend.TrainingBackend;
+import io.bonestream.engine.backend.device.Device;
+import io.bonestream.engine.backend.device.DeviceModel;
+import io.bonestream.engine.backend.device.DeviceTrainer;
+import io.bonestream.engine.backend.device.DeviceTransformer;
+import io.bonestream.engine.model.BaseModel;
+import java.util.IdentityHashMap;
+import java.util.Map;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * {@link BackendFactory}s that train on a {@link Device}: each base model is uploaded once per
+ * factory and shared by every trainer opened on it.
+ */
+public final class DeviceBackends implements BackendFactory, AutoCloseable {
+  private final Device device;
+  private final Precision precision;
+  private final Map<BaseModel, DeviceTransformer> models = new IdentityHashMap<>();
+
+  private DeviceBackends(Device device, Precision precision) {
+    this.device = device;
+    this.precision = precision;
+  }
+
+  /** A factory training on {@code device} in {@code precision}. */
+  public static DeviceBackends on(Device device, Precision precision) {
+    return new DeviceBackends(device, precision);
+  }
+
+  public Device device() {
+    return device;
+  }
+
+  public Precision precision() {
+    return precision;
+  }
+
+  /** The device copy of {@code base}, uploaded on first use. */
+  public synchronized DeviceTransformer model(BaseModel base) {
+    return models.computeIfAbsent(base, b -> new DeviceTransformer(upload(device, b, precision)));
+  }
+
+  @Override
+  public TrainingBackend open(BaseModel base, AdapterSet adapters, TrainConfig config) {
+    float[] initial = adapters.flatParameters().castTo(DataType.FLOAT).dup().data().asFloat();
+    return DeviceTrainer.open(model(base), adapters.config(), config, initial);
+  }
+
+  /** Uploads an ND4J base model's weights. */
+  public static DeviceModel upload(Device device, BaseModel base, Precision precision) {
+    Map<String, float[]> tensors = new java.util.TreeMap<>();
+    for (Map.Entry<String, INDArray> e : base.namedTensors().entrySet()) {
+      tensors.put(e.getKey(), e.getValue().castTo(DataType.FLOAT).dup('c').data().asFloat());
+    }
+    return DeviceModel.fromTensors(device, base.config(), precision, base.name(), base.fingerprint(), tensors);
+  }
+
+  /** Frees the uploaded models. */
+  @Override
+  public synchronized void close() {
+    models.values().forEach(m -> m.model().close());
+    models.clear();
+  }
+}

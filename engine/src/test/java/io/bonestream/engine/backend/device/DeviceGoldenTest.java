@@ -1,0 +1,64 @@
+package io.bonestream.engine.backend.device;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.bonestream.engine.TestFiles;
+import io.bonestream.engine.backend.HostModel;
+import io.bonestream.engine.backend.Precision;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The goldens on the device backend's math (Java reference device): float32 within the goldens'
+ * float32 tolerances and the greedy golden exact; emulated bf16 (every act-type store rounded as a
+ * GPU rounds it) within 1.5× of the distance PyTorch's bf16 autocast lands at.
+ */
+class DeviceGoldenTest {
+  private static DeviceTransformer model(Precision p) {
+    return new DeviceTransformer(DeviceModel.upload(new JavaDevice(), HostModel.load(TestFiles.stories260K()), p));
+  }
+
+  @Test
+  void fp32MeetsTheFloat32Tolerances() {
+    DeviceTransformer m = model(Precision.FP32);
+    for (Goldens.Case c : Goldens.CASES) {
+      Goldens.Result r = Goldens.train(m, c, TestFiles.golden());
+      System.out.printf("fp32 %-27s rel L2 %.2e, loss diff %.2e%n", c.name(), r.relL2(), r.lossDiff());
+      assertTrue(r.passesFp32(), c.name() + ": rel L2 " + r.relL2() + ", loss diff " + r.lossDiff());
+    }
+    Goldens.Greedy g = Goldens.greedy(m, Goldens.ids(TestFiles.stories260K().resolve("golden/greedy_from_bos_200.ids")));
+    assertTrue(g.exact(), "greedy golden: first mismatch at " + g.firstMismatch());
+    assertEquals(200, g.positions());
+  }
+
+  @Test
+  void bf16StaysWithinOneAndAHalfTimesPyTorchBf16() {
+    DeviceTransformer m = model(Precision.BF16);
+    for (Goldens.Case c : Goldens.CASES) {
+      Goldens.Result r = Goldens.train(m, c, TestFiles.golden());
+      System.out.printf("bf16 %-27s rel L2 %.2e (PyTorch bf16 %.2e), loss diff %.2e%n", c.name(), r.relL2(),
+          c.torchBf16Distance(), r.lossDiff());
+      assertTrue(r.passesBf16(), c.name() + ": rel L2 " + r.relL2());
+    }
+    Goldens.Greedy g = Goldens.greedy(m, Goldens.ids(TestFiles.stories260K().resolve("golden/greedy_from_bos_200.ids")));
+    System.out.printf("bf16 greedy golden: %d of %d next tokens agree, first mismatch at %d%n", g.agreeing(),
+        g.positions(), g.firstMismatch());
+  }
+
+  @Test
+  void hostModelHasTheBaseModelsFingerprint() {
+    assertEquals(io.bonestream.engine.model.BaseModel.load(TestFiles.stories260K()).fingerprint(),
+        HostModel.load(TestFiles.stories260K()).fingerprint());
+  }
+
+  /** The real task's plumbing: a short run learns it in both precisions (the 200-step comparison runs in selftest). */
+  @Test
+  void aRealTaskIsLearnedInBothPrecisions() {
+    java.nio.file.Path task = TestFiles.golden().getParent().resolve("task");
+    for (Precision p : Precision.values()) {
+      Goldens.Task t = Goldens.task(model(p), task, 30);
+      System.out.printf("task %s: eval loss %.4f -> %.4f after %d steps%n", p, t.evalBefore(), t.evalAfter(), t.steps());
+      assertTrue(t.evalAfter() < 0.6 * t.evalBefore(), p + ": " + t);
+    }
+  }
+}

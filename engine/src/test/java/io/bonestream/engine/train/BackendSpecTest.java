@@ -1,0 +1,38 @@
+package io.bonestream.engine.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.backend.Precision;
+import io.bonestream.engine.model.BaseModel;
+import io.bonestream.engine.model.RandomModels;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+
+class BackendSpecTest {
+  @Test
+  void parsesTheConfiguredWords() {
+    assertEquals(new BackendSpec("cuda", Precision.FP32), BackendSpec.parse("cuda", "fp32"));
+    assertEquals(Precision.BF16, BackendSpec.parse("cuda", null).precision());
+    assertTrue(BackendSpec.parse("cpu", "bf16").isCpu());
+    BonestreamException e = assertThrows(BonestreamException.class, () -> BackendSpec.parse("gpu", "bf16"));
+    assertEquals("unknown backend 'gpu' (known: cpu, cuda)", e.getMessage());
+    e = assertThrows(BonestreamException.class, () -> BackendSpec.parse("cuda", "fp16"));
+    assertTrue(e.getMessage().contains("unknown precision 'fp16'"), e.getMessage());
+  }
+
+  @Test
+  void theCpuBackendNeedsNothingAndAnAbsentProviderIsNamed() {
+    Backends.check(BackendSpec.CPU);
+    BaseModel base = RandomModels.model(RandomModels.tinyConfig("llama", 1), DataType.FLOAT, false, 1);
+    try (SharedBackend cpu = Backends.acquire(BackendSpec.CPU, base)) {
+      assertEquals(0, cpu.deviceBytes());
+    }
+    // the engine alone has no cuda provider on its classpath
+    BonestreamException e = assertThrows(BonestreamException.class,
+        () -> Backends.check(BackendSpec.parse("cuda", "bf16")));
+    assertEquals("the cuda backend is not on the classpath (it is in bonestream-cuda)", e.getMessage());
+  }
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The GPU check of bonestream in one go: builds the gpu bundle if it is not there, finds the CUDA 13
+# libraries, and runs selftest (fp32, bf16), bench (25M, TinyLlama-1.1B and Llama-3-8B shapes,
+# bone and bat) and, when PyTorch + PEFT are installed, the peer benchmark on the same GPU.
+#
+#   gpu/run-gpu-check.sh [BUNDLE_DIR] [OUT_DIR]
+#
+# Logs go to OUT_DIR (default target/gpu-check); the summary is printed last. Each step has a
+# time limit (SELFTEST_TIMEOUT, BENCH_TIMEOUT, PEER_TIMEOUT seconds); PEER=0 skips the peer.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUNDLE=${1:-$ROOT/target/bonestream-gpu}
+OUTDIR=${2:-$ROOT/target/gpu-check}
+PEER_DIR=${PEER_DIR:-$ROOT/gpu/peer}
+CONFIGS=${CONFIGS:-25M,tinyllama-1.1B,llama3-8B}
+METHODS=${METHODS:-bone,bat}
+PEER_CASES=${PEER_CASES:-25M:bone 25M:bat tinyllama-1.1B:bone tinyllama-1.1B:bat llama3-8B:bone llama3-8B:bat}
+mkdir -p "$OUTDIR"
+SUMMARY="$OUTDIR/summary.txt"
+: > "$SUMMARY"
+say() { echo "$*" | tee -a "$SUMMARY"; }
+
+if [ ! -x "$BUNDLE/bin/bonestream" ]; then
+  "$ROOT/gpu/build-bundle.sh" "$BUNDLE" || exit 1
+fi
+
+# The CUDA 13 libraries the bindings link against: the toolkit's folders, then pip's nvidia wheels.
+CANDIDATES="/usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib"
+CANDIDATES="$CANDIDATES $(ls -d /usr/local/cuda-13*/lib64 /usr/local/cuda-13*/targets/x86_64-linux/lib 2>/dev/null | tr '\n' ' ')"
+CANDIDATES="$CANDIDATES $(python3 -c 'import glob, site
+print(" ".join(sorted({d for s in site.getsitepackages() for d in glob.glob(s + "/nvidia/*/lib")})))' 2>/dev/null)"
+CANDIDATES="$CANDIDATES /usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/lib/x86_64-linux-gnu /usr/lib64"
+LIBPATH=""
+for lib in libcuda.so.1 libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libnvrtc.so.13; do
+  found=""
+  for d in $CANDIDATES; do
+    if [ -e "$d/$lib" ]; then
+      found=$d
+      case ":$LIBPATH:" in *":$d:"*) ;; *) LIBPATH="$LIBPATH:$d" ;; esac
+      break
+    fi
+  done
+  say "cuda library $lib: ${found:-NOT FOUND}"
+done
+export LD_LIBRARY_PATH="${LIBPATH#:}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export BONESTREAM_JAVA_OPTS=${BONESTREAM_JAVA_OPTS:--Xmx8g}
+export BONESTREAM_DEBUG=1
+BACKEND=${BACKEND:-cuda}
+
+say "date: $(date -u +%Y-%m-%dT%H:%MZ)"
+nvidia-smi > "$OUTDIR/nvidia-smi.txt" 2>&1
+say "gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -1)"
+
+for p in fp32 bf16; do
+  say "== selftest --backend $BACKEND --precision $p"
+  BONESTREAM_CUDA_SYNC=1 timeout "${SELFTEST_TIMEOUT:-150}" "$BUNDLE/bin/bonestream" selftest --backend "$BACKEND" \
+    --precision "$p" > "$OUTDIR/selftest-$p.txt" 2>&1
+  say "exit $?"
+  grep -E "^device|GEMM|FAIL|PASS|  ok  .*(golden|agree|resumes)|  info" "$OUTDIR/selftest-$p.txt" | tee -a "$SUMMARY"
+done
+
+say "== bench --backend $BACKEND --configs $CONFIGS --methods $METHODS ${BENCH_ARGS:-}"
+timeout "${BENCH_TIMEOUT:-240}" "$BUNDLE/bin/bonestream" bench --backend "$BACKEND" --configs "$CONFIGS" \
+  --methods "$METHODS" --profile "${PROFILE:-true}" ${BENCH_ARGS:-} > "$OUTDIR/bench.txt" 2>&1
+say "exit $?"
+grep -v '^profile' "$OUTDIR/bench.txt" | tee -a "$SUMMARY"
+
+if [ "${PEER:-1}" != "0" ] && python3 -c "import torch, peft, transformers" 2>/dev/null; then
+  say "== peer: bench_peft_gpu.py $PEER_CASES"
+  PYTHONUNBUFFERED=1 timeout "${PEER_TIMEOUT:-300}" python3 "$PEER_DIR/run_peer.py" $PEER_CASES \
+    > "$OUTDIR/peer.txt" 2>&1
+  say "exit $?"
+  grep -E '^\{' "$OUTDIR/peer.txt" | tee -a "$SUMMARY"
+else
+  say "== peer skipped (PEER=0, or no torch/peft/transformers)"
+fi
