@@ -52,7 +52,7 @@ class DemoIT {
             .filter(l -> l.contains("dead_letters") && l.contains("dlq_reason=\"EMPTY_RESPONSE\""))
             .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
         synchronized (log) {
-          log.write("\nPROBE metrics has adapter loss: " + page.contains("adapter=\"demo_colors\"")
+          log.write("\nPROBE metrics has adapter loss: " + page.contains("adapter=\"demo-colors\"")
               + page.contains("operator_adapter_loss_ema") + "\nPROBE jobs: " + jobs.contains("RUNNING")
               + "\nPROBE dead letters: " + (deadLetters > 0) + "\n");
         }
