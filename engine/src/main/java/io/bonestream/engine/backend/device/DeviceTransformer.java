@@ -212,17 +212,12 @@ public final class DeviceTransformer {
     }
   }
 
-  /**
-   * W' = W + ΔW of a bat adapter, into the workspace: ΔW_{a,b} = (W_{a,b} + I) B_a. The band of r
-   * rows a, (r, I) row-major, read as (I, r) with leading dimension r, has rows W_{a,b}[p, :] in
-   * order (p, b); so W_{a,b} B_a for every b is one GEMM of that view by B_a, batched over a.
-   */
+  /** W' = W + ΔW of a bat adapter, ΔW_{a,b} = (W_{a,b} + I) B_a, into the workspace (one device op). */
   private Buf batMerged(DeviceAdapters ad, Workspace w, AdapterLayout.Site s, Buf weight, int in, int out) {
     int r = ad.r;
     Buf merged = w.merged().slice(0, (long) out * in);
-    d.batMergeInit(weight, DeviceAdapters.tensor(ad.values, s, 0), merged, out, in, r);
-    d.gemmBatched(false, false, in, r, r, 1f, weight, r, (long) r * in,
-        DeviceAdapters.tensor(ad.valuesAct, s, 0), r, (long) r * r, 1f, merged, r, (long) r * in, out / r);
+    d.batMerge(weight, DeviceAdapters.tensor(ad.values, s, 0), DeviceAdapters.tensor(ad.valuesAct, s, 0), merged,
+        out, in, r);
     return merged;
   }
 
@@ -384,8 +379,10 @@ public final class DeviceTransformer {
             tile.beta(), w.dChunk, r);
       }
       case BAT -> {
-        // dx = G (W + ΔW); M = Gᵀ x (O, I); dB_a = Σ_b (W_{a,b} + I)ᵀ M_{a,b}: with the band views of
-        // batMerged, Σ_b W_{a,b}ᵀ M_{a,b} = (band_a of W)ᵀ (band_a of M), one GEMM per a
+        // dx = G (W + ΔW); M = Gᵀ x (O, I); dB_a = Σ_b (W_{a,b} + I)ᵀ M_{a,b}. The band of r rows a,
+        // (r, I) row-major, read as (I, r) with leading dimension r, has rows W_{a,b}[p, :] in order
+        // (p, b): Σ_b W_{a,b}ᵀ M_{a,b} = (band_a of W)ᵀ (band_a of M), one GEMM batched over a; the
+        // identity term Σ_b M_{a,b} is a kernel
         Buf merged = batMerged(ad, w, s, weight, in, out);
         d.gemm(false, false, n, in, out, 1f, grad, out, merged, in, beta, dIn, in);
         Buf mg = w.weightGrad().slice(0, (long) out * in);
