@@ -697,10 +697,10 @@ public final class CudaDevice implements Device {
 
   @Override
   public synchronized void swigluBackward(Buf gate, Buf up, Buf dOut, Buf dOutTile, int r, Buf dGate, Buf dUp,
-      int rows, int cols) {
+      Buf out, int rows, int cols) {
     bind();
     launchGridU("swiglu_bwd_" + suffix(gate.type()), (long) rows * cols, a -> a.ptr(gate).ptr(up).ptr(dOut)
-        .ptr(dOutTile).i32(r).ptr(dGate).ptr(dUp).i32(rows).i32(cols));
+        .ptr(dOutTile).i32(r).ptr(dGate).ptr(dUp).ptr(out).i32(rows).i32(cols));
   }
 
   @Override

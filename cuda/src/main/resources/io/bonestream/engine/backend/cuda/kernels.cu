@@ -264,10 +264,10 @@ __device__ void swiglu(const T* g, const T* u, T* out, i64 n) {
   }
 }
 
-// da = dOut + tile(dt), dt (N, tr) or null; cols = F
+// da = dOut + tile(dt), dt (N, tr) or null; cols = F; out = silu(g)·u as swiglu computes it, or null
 template <typename T>
-__device__ void swigluBwd(const T* g, const T* u, const float* da, const float* dt, int tr, T* dg, T* du, int rows,
-    int cols) {
+__device__ void swigluBwd(const T* g, const T* u, const float* da, const float* dt, int tr, T* dg, T* du, T* out,
+    int rows, int cols) {
   unsigned n = rows * cols;
   GRID_STRIDE_U(base, n) {
     float gv[U], uv[U], av[U];
@@ -290,6 +290,7 @@ __device__ void swigluBwd(const T* g, const T* u, const float* da, const float* 
         float x = gv[k], a = av[k], s = sigmoid(x), gs = x * s;
         st(du, i, s * x * a);
         st(dg, i, (s + gs - gs * s) * uv[k] * a);
+        if (out) st(out, i, s * x * uv[k]);
       }
     }
   }
@@ -549,10 +550,10 @@ K causal_softmax_bwd_b(const B* p, const float* dp, float scale, B* ds, i64 rows
 
 K swiglu_f(const F* g, const F* u, F* o, i64 n) { swiglu(g, u, o, n); }
 K swiglu_b(const B* g, const B* u, B* o, i64 n) { swiglu(g, u, o, n); }
-K swiglu_bwd_f(const F* g, const F* u, const float* da, const float* dt, int tr, F* dg, F* du, int rows, int cols) {
-  swigluBwd(g, u, da, dt, tr, dg, du, rows, cols); }
-K swiglu_bwd_b(const B* g, const B* u, const float* da, const float* dt, int tr, B* dg, B* du, int rows, int cols) {
-  swigluBwd(g, u, da, dt, tr, dg, du, rows, cols); }
+K swiglu_bwd_f(const F* g, const F* u, const float* da, const float* dt, int tr, F* dg, F* du, F* o, int rows,
+    int cols) { swigluBwd(g, u, da, dt, tr, dg, du, o, rows, cols); }
+K swiglu_bwd_b(const B* g, const B* u, const float* da, const float* dt, int tr, B* dg, B* du, B* o, int rows,
+    int cols) { swigluBwd(g, u, da, dt, tr, dg, du, o, rows, cols); }
 
 K cross_entropy_f(const float* l, const int* t, const float* w, float sc, float* loss, F* g, int v) {
   crossEntropy(l, t, w, sc, loss, g, v); }

@@ -111,9 +111,11 @@ public interface Device extends AutoCloseable {
 
   /**
    * With da = dOut + tile(dOutTile): du = σ(g)·g·da, dg = (σ + g·σ − g·σ·σ)·u·da; gate, up, dGate,
-   * dUp (N, F) act, dOut (N, F) F32, dOutTile (N, r) F32 or null.
+   * dUp (N, F) act, dOut (N, F) F32, dOutTile (N, r) F32 or null; and, when {@code out} (N, F) act
+   * is given, out = σ(g)·g·u as {@link #swiglu} computes it (bat's down_proj input, recomputed).
    */
-  void swigluBackward(Buf gate, Buf up, Buf dOut, Buf dOutTile, int r, Buf dGate, Buf dUp, int rows, int cols);
+  void swigluBackward(Buf gate, Buf up, Buf dOut, Buf dOutTile, int r, Buf dGate, Buf dUp, Buf out, int rows,
+      int cols);
 
   /**
    * Cross-entropy per row of logits (rows, V) F32 against targets (rows) I32, −1 = none, with

@@ -188,10 +188,14 @@ public final class DeviceCheck {
       for (boolean tiled : new boolean[] {false, true}) {
         Pair dg = rand(act, m, 1);
         Pair du = rand(act, m, 1);
-        dut.swigluBackward(g.d, u.d, da.d, tiled ? daTile.d : null, 5, dg.d, du.d, 7, 143);
-        ref.swigluBackward(g.r, u.r, da.r, tiled ? daTile.r : null, 5, dg.r, du.r, 7, 143);
+        Pair a2 = tiled ? rand(act, m, 1) : null; // with the forward's output once
+        dut.swigluBackward(g.d, u.d, da.d, tiled ? daTile.d : null, 5, dg.d, du.d, tiled ? a2.d : null, 7, 143);
+        ref.swigluBackward(g.r, u.r, da.r, tiled ? daTile.r : null, 5, dg.r, du.r, tiled ? a2.r : null, 7, 143);
         compare("swigluBackward dGate" + t + (tiled ? " tiled" : ""), dg, bound(act));
         compare("swigluBackward dUp" + t + (tiled ? " tiled" : ""), du, bound(act));
+        if (tiled) {
+          compare("swigluBackward out" + t, a2, bound(act));
+        }
       }
       // cross-entropy, rows without a target among them
       int vocab = 1500;

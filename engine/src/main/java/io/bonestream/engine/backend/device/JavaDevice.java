@@ -308,8 +308,8 @@ public class JavaDevice implements Device {
   }
 
   @Override
-  public void swigluBackward(Buf gate, Buf up, Buf dOut, Buf dOutTile, int r, Buf dGate, Buf dUp, int rows,
-      int cols) {
+  public void swigluBackward(Buf gate, Buf up, Buf dOut, Buf dOutTile, int r, Buf dGate, Buf dUp, Buf out,
+      int rows, int cols) {
     long n = (long) rows * cols;
     for (long i = 0; i < n; i++) {
       float g = ld(gate, i);
@@ -318,6 +318,9 @@ public class JavaDevice implements Device {
       float gs = g * sig;
       st(dUp, i, sig * g * da);
       st(dGate, i, (sig + gs - gs * sig) * ld(up, i) * da);
+      if (out != null) {
+        st(out, i, sig * g * ld(up, i));
+      }
     }
   }
 
