@@ -178,13 +178,16 @@ public final class CudaDevice implements Device {
 
   /**
    * Runs the one-pass bat merge and the two-pass one on the same random bf16 inputs for every width
-   * it supports: null when they agree (relative L2 ≤ 1e-2, both roundings to bf16 included), else
-   * what went wrong.
+   * it supports, a small weight (one tile per warp) and a 4096 × 4096 one (several, as in real
+   * models): null when they agree (relative L2 ≤ 1e-2, both roundings to bf16 included), else what
+   * went wrong.
    */
   private String checkMergeMma() {
-    for (int r : new int[] {32, 64, 128}) {
-      int outF = 2 * r;
-      int inF = 3 * r;
+    for (int[] shape : new int[][] {{32, 64, 96}, {64, 128, 192}, {128, 256, 384}, {32, 4096, 4096},
+        {64, 4096, 4096}, {128, 4096, 4096}}) {
+      int r = shape[0];
+      int outF = shape[1];
+      int inF = shape[2];
       Buf w = alloc(DType.BF16, (long) outF * inF);
       Buf blocks = alloc(DType.F32, (long) outF * r);
       Buf blocksAct = alloc(DType.BF16, (long) outF * r);
@@ -206,7 +209,7 @@ public final class CudaDevice implements Device {
         }
         double rel = Math.sqrt(diff / norm);
         if (!(rel <= 1e-2)) { // NaN fails
-          return "the tensor-core kernel is off by " + rel + " at r " + r;
+          return "the tensor-core kernel is off by " + rel + " at r " + r + ", " + outF + " x " + inF;
         }
       } catch (IllegalStateException e) {
         return "the tensor-core kernel failed: " + e.getMessage();

@@ -431,14 +431,34 @@ __device__ void batMergeMma(const bf16* w, const float* blocks, const bf16* bAct
   __syncthreads();
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
   bf16* wt = ws + warp * 16 * LD;
-  for (int tile = blockIdx.x * WARPS + warp; tile < tiles; tile += gridDim.x * WARPS) {
+  // a tile is 16·CH chunks, R/16 per lane (chunk i = lane + 32·u); the next tile's are loaded into
+  // registers while this one is computed
+  constexpr int PER = R / 16;
+  const int stride = gridDim.x * WARPS;
+  int tile = blockIdx.x * WARPS + warp;
+  U4 next[PER];
+  if (tile < tiles) {
+#pragma unroll
+    for (int u = 0; u < PER; u++) {
+      int i = lane + 32 * u, row = i / CH, ch = i - row * CH;
+      next[u] = *(const U4*) (wb + (i64) (tile * 16 + row) * R + ch * 8);
+    }
+  }
+  for (; tile < tiles; tile += stride) {
     const int j0 = tile * 16;
 #pragma unroll
-    for (int i = lane; i < 16 * CH; i += 32) {
-      int row = i / CH, ch = i - row * CH;
-      *(U4*) (wt + row * LD + ch * 8) = *(const U4*) (wb + (i64) (j0 + row) * R + ch * 8);
+    for (int u = 0; u < PER; u++) {
+      int i = lane + 32 * u, row = i / CH, ch = i - row * CH;
+      *(U4*) (wt + row * LD + ch * 8) = next[u];
     }
     __syncwarp();
+    if (tile + stride < tiles) {
+#pragma unroll
+      for (int u = 0; u < PER; u++) {
+        int i = lane + 32 * u, row = i / CH, ch = i - row * CH;
+        next[u] = *(const U4*) (wb + (i64) ((tile + stride) * 16 + row) * R + ch * 8);
+      }
+    }
     float acc[R / 8][4];
 #pragma unroll
     for (int nt = 0; nt < R / 8; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
@@ -469,8 +489,8 @@ __device__ void batMergeMma(const bf16* w, const float* blocks, const bf16* bAct
     }
     __syncwarp();
 #pragma unroll
-    for (int i = lane; i < 16 * CH; i += 32) {
-      int row = i / CH, ch = i - row * CH;
+    for (int u = 0; u < PER; u++) {
+      int i = lane + 32 * u, row = i / CH, ch = i - row * CH;
       *(U4*) (ob + (i64) (j0 + row) * R + ch * 8) = *(const U4*) (wt + row * LD + ch * 8);
     }
     __syncwarp();  // stored before the next tile is loaded
