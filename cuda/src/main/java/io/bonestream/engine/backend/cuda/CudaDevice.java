@@ -720,7 +720,8 @@ public final class CudaDevice implements Device {
     bind();
     if (mergeMma && w.type() == DType.BF16 && out.type() == DType.BF16 && blocksAct.type() == DType.BF16
         && (r == 32 || r == 64 || r == 128) && outF % r == 0 && inF % r == 0 && outF / r <= 65535
-        && w.pointer() % 16 == 0 && out.pointer() % 16 == 0) {
+        && w.pointer() % 16 == 0 && out.pointer() % 16 == 0 && blocksAct.pointer() % 16 == 0
+        && blocks.pointer() % 8 == 0) {
       mergeOnePass(w, blocks, blocksAct, out, outF, inF, r);
     } else {
       mergeTwoPasses(w, blocks, blocksAct, out, outF, inF, r);

@@ -10,6 +10,7 @@ typedef long long i64;
 // 16- and 8-byte loads and stores of packed values
 struct alignas(16) U4 { unsigned x, y, z, w; };
 struct alignas(8) U2 { unsigned x, y; };
+struct alignas(8) F2 { float x, y; };
 
 __device__ __forceinline__ float ld(const float* p, i64 i) { return p[i]; }
 __device__ __forceinline__ float ld(const bf16* p, i64 i) {
@@ -370,14 +371,21 @@ __device__ void batIdentityGradV(const bf16* m, float* dB, int O, int I, int r) 
 #pragma unroll
   for (int x = 0; x < 8; x++) v[x] = 0.f;
   const bf16* row = m + (i64) o * I;
-#pragma unroll 4
-  for (int c = lane * 8; c < I; c += 256) {
-    U4 q = *(const U4*) (row + c);
-    unsigned u[4] = {q.x, q.y, q.z, q.w};
+  for (int c0 = lane * 8; c0 < I; c0 += 4 * 256) {  // 4 loads in flight per lane
+    U4 q[4];
 #pragma unroll
-    for (int x = 0; x < 4; x++) {
-      v[2 * x] += __uint_as_float(u[x] << 16);
-      v[2 * x + 1] += __uint_as_float(u[x] & 0xffff0000u);
+    for (int k = 0; k < 4; k++) {
+      int c = c0 + 256 * k;
+      q[k] = c < I ? *(const U4*) (row + c) : U4{0u, 0u, 0u, 0u};
+    }
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+      unsigned u[4] = {q[k].x, q[k].y, q[k].z, q[k].w};
+#pragma unroll
+      for (int x = 0; x < 4; x++) {
+        v[2 * x] += __uint_as_float(u[x] << 16);
+        v[2 * x + 1] += __uint_as_float(u[x] & 0xffff0000u);
+      }
     }
   }
   for (int off = r / 8; off < 32; off <<= 1) {
@@ -415,24 +423,20 @@ __device__ __forceinline__ void mma16816(float* c, unsigned a0, unsigned a1, uns
 
 template <int R, int WARPS>
 __device__ void batMergeMma(const bf16* w, const float* blocks, const bf16* bAct, bf16* out, int I) {
-  constexpr int LD = R + 8;    // padded shared rows (bf16): conflict-free fragment loads
+  constexpr int LD = R + 8;    // padded rows of a tile (bf16): conflict-free epilogue and chunk copies
+  constexpr int LDB = R + 4;   // padded rows of bs: a half-warp's B fragment loads hit 32 distinct banks
   constexpr int CH = R / 8;    // 16-byte chunks per view row
-  __shared__ alignas(16) bf16 bs[R * LD];
+  constexpr int THREADS = 32 * WARPS;
+  __shared__ alignas(16) bf16 bs[R * LDB];
   __shared__ alignas(16) bf16 ws[WARPS * 16 * LD];
   const int a = blockIdx.y, Q = I / R, tiles = I / 16;
   const bf16* wb = w + (i64) a * R * I;
   bf16* ob = out + (i64) a * R * I;
   const bf16* bb = bAct + (i64) a * R * R;
-  for (int i = threadIdx.x; i < R * R; i += blockDim.x) {
-    int k = i / R, n = i - k * R;  // bAct[a, k, n], read in order; k = phys(t4, e)
-    int t4 = (k >> 3) & 3, e = (k >> 5) * 8 + (k & 7);
-    bs[n * LD + t4 * (R / 4) + e] = bb[i];
-  }
-  __syncthreads();
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
   bf16* wt = ws + warp * 16 * LD;
   // a tile is 16·CH chunks, R/16 per lane (chunk i = lane + 32·u); the next tile's are loaded into
-  // registers while this one is computed
+  // registers while this one is computed, the first one's while bs is filled
   constexpr int PER = R / 16;
   const int stride = gridDim.x * WARPS;
   int tile = blockIdx.x * WARPS + warp;
@@ -444,6 +448,28 @@ __device__ void batMergeMma(const bf16* w, const float* blocks, const bf16* bAct
       next[u] = *(const U4*) (wb + (i64) (tile * 16 + row) * R + ch * 8);
     }
   }
+  // bs from bAct_a in 16-byte chunks (8 consecutive n of one k = phys(t4, e)), up to 8 chunks per
+  // thread in flight before they are scattered
+  constexpr int CHB = R * R / 8 / THREADS;
+  constexpr int GRP = CHB < 8 ? CHB : 8;
+#pragma unroll
+  for (int g0 = 0; g0 < CHB; g0 += GRP) {
+    U4 tmp[GRP];
+#pragma unroll
+    for (int v = 0; v < GRP; v++) tmp[v] = *(const U4*) (bb + 8 * (threadIdx.x + THREADS * (g0 + v)));
+#pragma unroll
+    for (int v = 0; v < GRP; v++) {
+      int i0 = 8 * (threadIdx.x + THREADS * (g0 + v)), k = i0 / R, n0 = i0 - k * R;
+      int col = ((k >> 3) & 3) * (R / 4) + (k >> 5) * 8 + (k & 7);
+      unsigned q[4] = {tmp[v].x, tmp[v].y, tmp[v].z, tmp[v].w};
+#pragma unroll
+      for (int x = 0; x < 4; x++) {
+        bs[(n0 + 2 * x) * LDB + col] = (bf16) (q[x] & 0xffffu);
+        bs[(n0 + 2 * x + 1) * LDB + col] = (bf16) (q[x] >> 16);
+      }
+    }
+  }
+  __syncthreads();
   for (; tile < tiles; tile += stride) {
     const int j0 = tile * 16;
 #pragma unroll
@@ -469,7 +495,7 @@ __device__ void batMergeMma(const bf16* w, const float* blocks, const bf16* bAct
       U2 hi = *(const U2*) (wt + (g + 8) * LD + col);
 #pragma unroll
       for (int nt = 0; nt < R / 8; nt++) {
-        U2 b = *(const U2*) (bs + (nt * 8 + g) * LD + t4 * (R / 4) + 4 * ks);
+        U2 b = *(const U2*) (bs + (nt * 8 + g) * LDB + t4 * (R / 4) + 4 * ks);
         mma16816(acc[nt], lo.x, hi.x, lo.y, hi.y, b.x, b.y);
       }
     }
@@ -482,8 +508,9 @@ __device__ void batMergeMma(const bf16* w, const float* blocks, const bf16* bAct
       for (int nt = 0; nt < R / 8; nt++) {
         unsigned* cell = (unsigned*) (wt + row * LD + nt * 8 + 2 * t4);
         unsigned wv = *cell;
-        float v0 = (__uint_as_float(wv << 16) + f[nt * 8]) + acc[nt][2 * h];
-        float v1 = (__uint_as_float(wv & 0xffff0000u) + f[nt * 8 + 1]) + acc[nt][2 * h + 1];
+        F2 fb = *(const F2*) (f + nt * 8);
+        float v0 = (__uint_as_float(wv << 16) + fb.x) + acc[nt][2 * h];
+        float v1 = (__uint_as_float(wv & 0xffff0000u) + fb.y) + acc[nt][2 * h + 1];
         *cell = (unsigned) f2bf(v0) | ((unsigned) f2bf(v1) << 16);
       }
     }
