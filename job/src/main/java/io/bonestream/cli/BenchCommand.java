@@ -1,16 +1,27 @@
 package io.bonestream.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.engine.backend.device.TimedDevice;
 import io.bonestream.engine.bench.TrainBenchmark;
+import io.bonestream.engine.bench.TrainBenchmark.Shape;
 import io.bonestream.engine.model.BaseModel;
-import io.bonestream.engine.model.RandomModel;
+import io.bonestream.engine.train.BackendFactory;
 import io.bonestream.engine.util.Json;
 import io.bonestream.engine.util.Threads;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
-import org.nd4j.linalg.api.buffer.DataType;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -18,43 +29,51 @@ import picocli.CommandLine.Option;
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Measures training speed: tokens/s of AdamW steps on random tokens, and the",
         "fraction of this machine's float32 GEMM rate the step reaches (measured in the same run).",
-        "Prints one JSON line. The defaults are the reference PyTorch benchmark's 25M model."})
+        "Prints one JSON line per measurement, then a table. Configs: stories260K (the bundled",
+        "model, 8 x 256, r 4), 25M (the reference PyTorch benchmark's model, 8 x 256, r 32), 110M",
+        "(hidden 768, 12 layers, 4 x 256, r 32); --dim etc. give a custom random model.",
+        "--compare-torch runs the PyTorch reference (bench_torch.py) right after each measurement",
+        "on the same shape and threads and prints the ratio; --repeat N alternates the two N times."})
 final class BenchCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  @Option(names = "--model", paramLabel = "DIR", description = "a model folder instead of a random model")
+  @Option(names = "--model", paramLabel = "DIR", description = "a model folder instead of a named config")
   Path model;
 
-  @Option(names = "--dim", defaultValue = "512", description = "random model: hidden size (default: ${DEFAULT-VALUE})")
-  int dim;
+  @Option(names = {"--configs", "--config"}, paramLabel = "NAME[,NAME]", split = ",",
+      description = "cpu: stories260K, 25M, 110M; cuda: 25M, tinyllama-1.1B, llama3-8B (default: 25M)")
+  List<String> configs;
 
-  @Option(names = "--layers", defaultValue = "8", description = "(default: ${DEFAULT-VALUE})")
-  int layers;
+  @Option(names = "--dim", description = "random model: hidden size (with --layers ... --vocab: a custom shape)")
+  Integer dim;
 
-  @Option(names = "--heads", defaultValue = "8", description = "(default: ${DEFAULT-VALUE})")
-  int heads;
+  @Option(names = "--layers")
+  Integer layers;
 
-  @Option(names = "--kv-heads", defaultValue = "8", description = "(default: ${DEFAULT-VALUE})")
-  int kvHeads;
+  @Option(names = "--heads")
+  Integer heads;
 
-  @Option(names = "--hidden", defaultValue = "1376", description = "intermediate size (default: ${DEFAULT-VALUE})")
-  int hidden;
+  @Option(names = "--kv-heads")
+  Integer kvHeads;
 
-  @Option(names = "--vocab", defaultValue = "32000", description = "(default: ${DEFAULT-VALUE})")
-  int vocab;
+  @Option(names = "--hidden", description = "intermediate size")
+  Integer hidden;
 
-  @Option(names = "--batch", defaultValue = "8", description = "(default: ${DEFAULT-VALUE})")
-  int batch;
+  @Option(names = "--vocab")
+  Integer vocab;
 
-  @Option(names = "--seq", defaultValue = "256", description = "(default: ${DEFAULT-VALUE})")
-  int seq;
+  @Option(names = "--batch", description = "(default: the config's)")
+  Integer batch;
 
-  @Option(names = "--method", defaultValue = "bone", converter = Converters.Method.class,
-      description = "bat, bone or lora (default: ${DEFAULT-VALUE})")
-  AdapterMethod method;
+  @Option(names = "--seq", description = "(default: the config's)")
+  Integer seq;
 
-  @Option(names = "--r", defaultValue = "32", description = "(default: ${DEFAULT-VALUE})")
-  int r;
+  @Option(names = {"--methods", "--method"}, split = ",", paramLabel = "M[,M]", converter = Converters.Method.class,
+      description = "bat, bone, lora (default: bone)")
+  List<AdapterMethod> methods;
+
+  @Option(names = "--r", description = "(default: the config's)")
+  Integer r;
 
   @Option(names = "--steps", defaultValue = "5", description = "timed steps (default: ${DEFAULT-VALUE})")
   int steps;
@@ -65,46 +84,202 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--threads", defaultValue = "0", description = "compute threads; 0 = auto: 1 below hidden size 512, else one per core")
   int threads;
 
-  @Option(names = "--backend", defaultValue = "cpu", paramLabel = "cpu|cuda",
-      description = "cuda: random models generated on the GPU, with --config (default: ${DEFAULT-VALUE})")
+  @Option(names = "--backend", defaultValue = "cpu", paramLabel = "cpu|nd4j|cuda",
+      description = "cpu; nd4j: the ND4J reference engine (what cpu was before the CPU device); cuda: "
+          + "random models generated on the GPU (default: ${DEFAULT-VALUE})")
   String backend;
 
-  @Option(names = "--config", defaultValue = "25M", paramLabel = "NAME[,NAME]",
-      description = "cuda: 25M, tinyllama-1.1B, llama3-8B (their batch and r unless given; default: ${DEFAULT-VALUE})")
-  String config;
+  @Option(names = "--profile", description = "cpu: also time one step operation by operation")
+  boolean profile;
+
+  @Option(names = "--compare-torch", paramLabel = "FILE", description = "the PyTorch reference's bench_torch.py")
+  Path torchScript;
+
+  @Option(names = "--python", defaultValue = "python3", description = "the Python of --compare-torch (default: ${DEFAULT-VALUE})")
+  String python;
+
+  @Option(names = "--repeat", defaultValue = "1", description = "measurements per config and method (default: ${DEFAULT-VALUE})")
+  int repeat;
 
   @Option(names = "--precision", defaultValue = "bf16", paramLabel = "bf16|fp32", description = "cuda only")
   String precision;
 
+  /** One measurement and the PyTorch one right after it. */
+  private record Row(String config, String method, TrainBenchmark.Result ours, JsonNode torch) {
+    double ratio() {
+      return torch == null ? Double.NaN : ours.tokensPerSecond() / torch.get("tokens_per_s").asDouble();
+    }
+  }
+
   @Override
-  public Integer call() {
+  public Integer call() throws Exception {
     if (backend.equals("cuda")) {
-      // the GPU bench of bonestream-cuda; --batch/--seq/--r only when given
-      java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("bench", "--backend", "cuda",
-          "--configs", config, "--methods", method.id(), "--precision", precision, "--steps", "" + steps,
-          "--warmup", "" + warmup));
-      CommandLine.ParseResult pr = spec.commandLine().getParseResult();
-      for (String o : new String[] {"--batch", "--seq", "--r"}) {
-        if (pr.hasMatchedOption(o)) {
-          args.add(o);
-          args.add(pr.matchedOptionValue(o, 0).toString());
+      return cuda();
+    }
+    if (!backend.equals("cpu") && !backend.equals("nd4j")) {
+      throw new BonestreamException("unknown backend '" + backend + "' (known: cpu, nd4j, cuda)");
+    }
+    if ((batch != null && batch <= 0) || (seq != null && seq <= 1) || steps <= 0 || warmup < 0 || repeat <= 0) {
+      throw new BonestreamException("--batch, --steps, --repeat must be positive, --seq at least 2, --warmup ≥ 0");
+    }
+    if (torchScript != null && !Files.isRegularFile(torchScript)) {
+      throw new BonestreamException("--compare-torch: no such file: " + torchScript);
+    }
+    PrintWriter out = spec.commandLine().getOut();
+    List<AdapterMethod> ms = methods == null ? List.of(AdapterMethod.BONE) : methods;
+    List<Row> rows = new ArrayList<>();
+    for (String name : names()) {
+      Shape shape = shape(name);
+      BaseModel base = name.equals("stories260K") || model != null ? BaseModel.load(modelDir(name))
+          : TrainBenchmark.randomModel(shape);
+      int t = Threads.auto(threads, shape.hidden());
+      Threads.configure(t);
+      t = Threads.count();
+      for (AdapterMethod m : ms) {
+        AdapterConfig adapter = AdapterConfig.builder().method(m).r(shape.r()).build();
+        for (int i = 0; i < repeat; i++) {
+          TrainBenchmark.Result res = TrainBenchmark.run(base, adapter, shape.batch(), shape.seq(), warmup, steps, t,
+              backend.equals("nd4j") ? BackendFactory.ND4J : BackendFactory.CPU, backend);
+          ObjectNode json = Json.MAPPER.valueToTree(res);
+          json.put("config", name);
+          out.println(Json.toCompactString(json));
+          out.flush();
+          JsonNode torch = null;
+          if (torchScript != null) {
+            torch = torch(shape, m, t);
+            ((ObjectNode) torch).put("config", name);
+            out.println(Json.toCompactString(torch));
+            out.flush();
+          }
+          rows.add(new Row(name, m.id(), res, torch));
+        }
+        if (profile && backend.equals("cpu")) {
+          printProfile(out, name, m, TrainBenchmark.profile(base, adapter, shape.batch(), shape.seq()));
         }
       }
-      return io.bonestream.engine.backend.cuda.GpuMain.run(args.toArray(new String[0]));
     }
-    if (!backend.equals("cpu")) {
-      throw new BonestreamException("unknown backend '" + backend + "' (known: cpu, cuda)");
-    }
-    if (batch <= 0 || seq <= 1 || steps <= 0 || warmup < 0) {
-      throw new BonestreamException("--batch, --steps must be positive, --seq at least 2, --warmup ≥ 0");
-    }
-    BaseModel base = model != null ? BaseModel.load(model)
-        : RandomModel.create(RandomModel.config(dim, layers, heads, kvHeads, hidden, vocab, Math.max(2048, seq)),
-            DataType.FLOAT, 0.02, 0.0, false, 0);
-    Threads.configure(Threads.auto(threads, base.config().hiddenSize()));
-    TrainBenchmark.Result res = TrainBenchmark.run(base, AdapterConfig.builder().method(method).r(r).build(),
-        batch, seq, warmup, steps, Threads.current());
-    spec.commandLine().getOut().println(Json.toCompactString(res));
+    printTable(out, rows);
     return 0;
+  }
+
+  private List<String> names() {
+    if (model != null) {
+      return List.of(model.getFileName().toString());
+    }
+    if (dim != null || layers != null || heads != null || kvHeads != null || hidden != null || vocab != null) {
+      return List.of("custom");
+    }
+    return configs == null ? List.of("25M") : configs;
+  }
+
+  private Path modelDir(String name) {
+    if (model != null) {
+      return model;
+    }
+    return Path.of(System.getProperty("bonestream.home", ".")).resolve("models").resolve(name);
+  }
+
+  private Shape shape(String name) {
+    Shape s;
+    if (model != null || name.equals("stories260K")) {
+      s = Shape.of(name, io.bonestream.engine.model.ModelConfig.read(modelDir(name)), 8, 256, 4);
+    } else if (name.equals("custom")) {
+      Shape d = TrainBenchmark.shape("25M");
+      s = new Shape("custom", dim != null ? dim : d.hidden(), hidden != null ? hidden : d.intermediate(),
+          layers != null ? layers : d.layers(), heads != null ? heads : d.heads(),
+          kvHeads != null ? kvHeads : heads != null ? heads : d.kvHeads(), vocab != null ? vocab : d.vocab(),
+          d.batch(), d.seq(), d.r());
+    } else {
+      s = TrainBenchmark.shape(name);
+    }
+    return s.with(batch != null ? batch : s.batch(), seq != null ? seq : s.seq(), r != null ? r : s.r());
+  }
+
+  /** Runs the PyTorch reference on the same shape, method, batch and threads; its JSON line. */
+  private JsonNode torch(Shape s, AdapterMethod m, int threads) throws Exception {
+    List<String> cmd = List.of(python, torchScript.toString(), "--dim", "" + s.hidden(), "--layers", "" + s.layers(),
+        "--heads", "" + s.heads(), "--kv", "" + s.kvHeads(), "--hidden", "" + s.intermediate(), "--vocab",
+        "" + s.vocab(), "--batch", "" + s.batch(), "--seq", "" + s.seq(), "--r", "" + s.r(), "--method", m.id(),
+        "--steps", "" + steps, "--warmup", "" + warmup, "--threads", "" + threads);
+    Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+    String last = null;
+    try (BufferedReader in = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+      for (String line; (line = in.readLine()) != null; ) {
+        if (line.startsWith("{")) {
+          last = line;
+        }
+      }
+    }
+    int rc = p.waitFor();
+    if (rc != 0 || last == null) {
+      throw new BonestreamException("the PyTorch reference failed (exit " + rc + "): " + String.join(" ", cmd));
+    }
+    return Json.MAPPER.readTree(last);
+  }
+
+  private static void printProfile(PrintWriter out, String config, AdapterMethod m, TrainBenchmark.Profile p) {
+    out.printf("%nprofile %s %s: one step %.3f s%n", config, m.id(), p.stepSeconds());
+    out.println("| operation | calls | ms | share |");
+    out.println("|---|---|---|---|");
+    double total = p.stepSeconds() * 1e3;
+    for (Map.Entry<String, TimedDevice.Tally> e : TrainBenchmark.byTime(p.operations()).entrySet()) {
+      double ms = e.getValue().nanos() / 1e6;
+      out.printf("| %s | %d | %.1f | %.1f%% |%n", e.getKey(), e.getValue().calls(), ms, 100 * ms / total);
+    }
+    out.flush();
+  }
+
+  private void printTable(PrintWriter out, List<Row> rows) {
+    out.println();
+    boolean torch = torchScript != null;
+    out.println(torch
+        ? "| config | method | runs | bonestream tokens/s | GEMM share | PyTorch tokens/s | GEMM share | ratio (median, min–max) |"
+        : "| config | method | runs | tokens/s | step s | GEMM share | GEMM GFLOP/s |");
+    out.println(torch ? "|---|---|---|---|---|---|---|---|" : "|---|---|---|---|---|---|---|");
+    for (int i = 0; i < rows.size(); ) {
+      Row first = rows.get(i);
+      List<Row> group = new ArrayList<>();
+      while (i < rows.size() && rows.get(i).config().equals(first.config()) && rows.get(i).method().equals(first.method())) {
+        group.add(rows.get(i++));
+      }
+      double tps = med(group.stream().mapToDouble(g -> g.ours().tokensPerSecond()).toArray());
+      double share = med(group.stream().mapToDouble(g -> g.ours().fractionOfGemm()).toArray());
+      if (torch) {
+        double[] ratios = group.stream().mapToDouble(Row::ratio).toArray();
+        double ttps = med(group.stream().mapToDouble(g -> g.torch().get("tokens_per_s").asDouble()).toArray());
+        double tshare = med(group.stream().mapToDouble(g -> g.torch().get("frac_of_gemm").asDouble()).toArray());
+        out.printf("| %s | %s | %d | %.1f | %.1f%% | %.1f | %.1f%% | %.2f× (%.2f–%.2f) |%n", first.config(),
+            first.method(), group.size(), tps, 100 * share, ttps, 100 * tshare, med(ratios),
+            java.util.Arrays.stream(ratios).min().orElse(Double.NaN), java.util.Arrays.stream(ratios).max().orElse(Double.NaN));
+      } else {
+        double step = med(group.stream().mapToDouble(g -> g.ours().stepSeconds()).toArray());
+        double gemm = med(group.stream().mapToDouble(g -> g.ours().gemmGflops()).toArray());
+        out.printf("| %s | %s | %d | %.1f | %.3f | %.1f%% | %.0f |%n", first.config(), first.method(), group.size(),
+            tps, step, 100 * share, gemm);
+      }
+    }
+    out.flush();
+  }
+
+  private static double med(double[] v) {
+    return TrainBenchmark.median(v);
+  }
+
+  private int cuda() {
+    // the GPU bench of bonestream-cuda; --batch/--seq/--r only when given
+    List<String> args = new ArrayList<>(List.of("bench", "--backend", "cuda",
+        "--configs", String.join(",", configs == null ? List.of("25M") : configs), "--methods",
+        String.join(",", (methods == null ? List.of(AdapterMethod.BONE) : methods).stream().map(AdapterMethod::id).toList()),
+        "--precision", precision, "--steps", "" + steps, "--warmup", "" + warmup));
+    if (batch != null) {
+      args.addAll(List.of("--batch", "" + batch));
+    }
+    if (seq != null) {
+      args.addAll(List.of("--seq", "" + seq));
+    }
+    if (r != null) {
+      args.addAll(List.of("--r", "" + r));
+    }
+    return io.bonestream.engine.backend.cuda.GpuMain.run(args.toArray(new String[0]));
   }
 }

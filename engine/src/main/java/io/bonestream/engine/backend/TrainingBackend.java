@@ -17,7 +17,7 @@ import io.bonestream.engine.model.TokenBatch;
  * {@link #gradientNorm()}, and {@link #update} unless the step is skipped. Not thread-safe.
  */
 public interface TrainingBackend extends AutoCloseable {
-  /** A short description, e.g. {@code cpu (nd4j)} or {@code cuda bf16, NVIDIA H200}. */
+  /** A short description, e.g. {@code cpu} or {@code cuda bf16, NVIDIA H200}. */
   String describe();
 
   /** Number of trainable values (the length of the flat arrays). */
@@ -56,6 +56,14 @@ public interface TrainingBackend extends AutoCloseable {
 
   /** Replaces the optimizer's moments (AdamW: first, second). */
   void loadMoments(float[] first, float[] second);
+
+  /**
+   * Whether the backend trains the host adapters' own arrays in place (the ND4J engine, the CPU
+   * device), so that they need no copy back after a step.
+   */
+  default boolean trainsHostAdapters() {
+    return false;
+  }
 
   /** Releases what the backend holds (device memory); the shared base model stays. */
   @Override

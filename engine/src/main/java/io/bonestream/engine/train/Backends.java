@@ -20,7 +20,7 @@ public final class Backends {
 
         @Override
         public String describe() {
-          return "cpu (nd4j)";
+          return "cpu (" + io.bonestream.engine.backend.cpu.CpuDevice.get().describe() + ")";
         }
 
         @Override

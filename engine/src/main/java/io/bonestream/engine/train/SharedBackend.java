@@ -6,7 +6,7 @@ package io.bonestream.engine.train;
  * closes). Close it once, when done.
  */
 public interface SharedBackend extends BackendFactory, AutoCloseable {
-  /** e.g. {@code cpu (nd4j)} or {@code cuda bf16 on NVIDIA H200 ...}. */
+  /** e.g. {@code cpu} or {@code cuda bf16 on NVIDIA H200 ...}. */
   String describe();
 
   /** Bytes this JVM holds on the device (weights, workspaces, adapters); 0 on the CPU. */

@@ -5,7 +5,7 @@ import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.adapters.AdapterSet;
 import io.bonestream.engine.backend.TrainingBackend;
 import io.bonestream.engine.backend.TrainingSession;
-import io.bonestream.engine.backend.cpu.CpuBackend;
+import io.bonestream.engine.backend.cpu.Nd4jBackend;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.model.Transformer;
@@ -42,7 +42,7 @@ public final class Trainer implements AutoCloseable {
     this.adapters = adapters;
     this.config = config;
     this.backend = factory.open(base, adapters, config);
-    this.model = backend instanceof CpuBackend cpu ? cpu.model() : new Transformer(base, adapters);
+    this.model = backend instanceof Nd4jBackend cpu ? cpu.model() : new Transformer(base, adapters);
     this.session = new TrainingSession(backend, config, rng);
   }
 
@@ -130,13 +130,13 @@ public final class Trainer implements AutoCloseable {
         if (saved == null || saved.length() != n) {
           throw new BonestreamException("training state lacks " + names.get(i) + " of " + n + " values");
         }
-        if (t.backend instanceof CpuBackend cpu) {
+        if (t.backend instanceof Nd4jBackend cpu) {
           cpu.optimizer().stateTensors().get(i).assign(saved);
         } else {
           moments[i] = saved.castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT).dup('c').data().asFloat();
         }
       }
-      if (!(t.backend instanceof CpuBackend)) {
+      if (!(t.backend instanceof Nd4jBackend)) {
         t.backend.loadMoments(moments[0], moments[1]);
       }
     }
@@ -198,7 +198,7 @@ public final class Trainer implements AutoCloseable {
   private TrainingState state(boolean copy) {
     Map<String, INDArray> tensors = new LinkedHashMap<>();
     adapters().peftTensors().forEach((k, v) -> tensors.put(k, copy ? v.dup('c') : v));
-    if (backend instanceof CpuBackend cpu) {
+    if (backend instanceof Nd4jBackend cpu) {
       List<INDArray> st = cpu.optimizer().stateTensors();
       if (!st.isEmpty()) {
         tensors.put(TrainingState.EXP_AVG, copy ? st.get(0).dup('c') : st.get(0));
@@ -218,7 +218,7 @@ public final class Trainer implements AutoCloseable {
 
   /** The adapters, with the backend's current values (copied back from a device when stale). */
   public AdapterSet adapters() {
-    if (hostStale && !(backend instanceof CpuBackend)) {
+    if (hostStale && !backend.trainsHostAdapters()) {
       adapters.flatParameters().assign(Nd4j.create(backend.parameters())
           .castTo(adapters.flatParameters().dataType()));
     }

@@ -10,6 +10,8 @@ import org.nd4j.nativeblas.NativeOpsHolder;
  * uses {@code OMP_NUM_THREADS}, or one thread per core.
  */
 public final class Threads {
+  private static volatile int count;
+
   private Threads() {}
 
   /** Sets the threads of ND4J's own ops and of its BLAS (GEMM); 0 keeps the defaults. */
@@ -22,6 +24,7 @@ public final class Threads {
       Nd4j.getEnvironment().setMaxThreads(threads);
       NativeOpsHolder.getInstance().getDeviceNativeOps().setOmpNumThreads(threads);
       Nd4j.factory().blas().setMaxThreads(threads);
+      count = threads;
     }
   }
 
@@ -32,6 +35,19 @@ public final class Threads {
    */
   public static int auto(int requested, int hiddenSize) {
     return requested > 0 ? requested : hiddenSize < 512 ? 1 : 0;
+  }
+
+  /**
+   * The compute threads to use: the last count {@link #configure}d, else ND4J's default (read
+   * once). The CPU device's kernels and GEMMs follow it.
+   */
+  public static int count() {
+    int n = count;
+    if (n == 0) {
+      n = current();
+      count = n;
+    }
+    return n;
   }
 
   /** The OpenMP threads ND4J's ops use now. */

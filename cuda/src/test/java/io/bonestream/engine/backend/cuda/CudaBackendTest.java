@@ -103,7 +103,7 @@ class CudaBackendTest {
       AdapterConfig ac = AdapterConfig.builder().method(method).r(4).build();
       TrainConfig tc = TrainConfig.builder().lr(1e-2).weightDecay(0.01).maxGradNorm(0.5).batchSize(4).build();
       try (DeviceBackends gpu = DeviceBackends.on(device, Precision.FP32)) {
-        Trainer cpu = Trainer.create(base, ac, tc);
+        Trainer cpu = Trainer.create(base, ac, tc, io.bonestream.engine.train.BackendFactory.ND4J);
         Trainer dev = Trainer.create(base, ac, tc, gpu);
         for (int s = 0; s < 2; s++) {
           StepResult a = cpu.step(data.subList(4 * s, 4 * s + 4));

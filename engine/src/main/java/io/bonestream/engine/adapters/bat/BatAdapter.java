@@ -12,7 +12,6 @@ import org.apache.commons.math3.linear.Array2DRowRealMatrix;
 import org.apache.commons.math3.linear.DecompositionSolver;
 import org.apache.commons.math3.linear.LUDecomposition;
 import org.apache.commons.math3.linear.RealMatrix;
-import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -26,8 +25,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * </pre>
  *
  * <p>Both sums over b run as one batched matmul over a "guide" tensor (P, Q·r, r) whose rows
- * {@code b·r + p} of slice a are the rows of {@code W_{a,b} + I_r}; it is built once, on first use,
- * W being frozen.
+ * {@code b·r + p} of slice a are the rows of {@code W_{a,b} + I_r}. The guide is a temporary of
+ * each call (in the pass's workspace during training), never kept: an adapter holds no copy of W,
+ * whatever the number of adapters on one base model.
  */
 public final class BatAdapter implements Adapter {
   private final Linear base;
@@ -35,7 +35,6 @@ public final class BatAdapter implements Adapter {
   private final int r;
   private final long p;
   private final long q;
-  private INDArray guide; // built on first use: a trainer on a GPU never needs this copy of W
   private final INDArray block;
   private final INDArray grad;
   private INDArray input;
@@ -52,15 +51,10 @@ public final class BatAdapter implements Adapter {
     this.grad = slot.grad();
   }
 
+  /** The guide (P, Q·r, r): element [a, b·r + p, s] = (W_{a,b} + I_r)[p, s]; a new array. */
   private INDArray guide() {
-    if (guide == null) {
-      // outside any workspace: the guide outlives the pass that first needs it
-      try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-        INDArray eye = Nd4j.eye(r).castTo(base.weight().dataType()).reshape(1, 1, r, r);
-        guide = toBlocks(base.weight()).reshape('c', p, q, r, r).addi(eye).reshape('c', p, q * r, r);
-      }
-    }
-    return guide;
+    INDArray eye = Nd4j.eye(r).castTo(base.weight().dataType()).reshape(1, 1, r, r);
+    return toBlocks(base.weight()).reshape('c', p, q, r, r).addi(eye).reshape('c', p, q * r, r);
   }
 
   /** Trainable values of a bat adapter on {@code base}: (O/r)·r·r = r·O. */

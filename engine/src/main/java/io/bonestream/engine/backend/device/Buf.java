@@ -7,14 +7,20 @@ package io.bonestream.engine.backend.device;
  */
 public final class Buf {
   final Object host;   // the Java reference device's array (float[] or int[]), else null
-  final long address;  // a GPU allocation's base address, else 0
+  final long address;  // a GPU or native allocation's base address, else 0
+  private final Object owner; // what keeps native memory alive while a view of it is reachable, or null
   private final DType type;
   private final long offset;
   private final long size;
 
   Buf(Object host, long address, DType type, long offset, long size) {
+    this(host, address, type, offset, size, null);
+  }
+
+  private Buf(Object host, long address, DType type, long offset, long size, Object owner) {
     this.host = host;
     this.address = address;
+    this.owner = owner;
     this.type = type;
     this.offset = offset;
     this.size = size;
@@ -23,6 +29,19 @@ public final class Buf {
   /** For device implementations outside this package: a GPU allocation at {@code address}. */
   public static Buf ofAddress(long address, DType type, long size) {
     return new Buf(null, address, type, 0, size);
+  }
+
+  /**
+   * Native memory at {@code address} kept alive by {@code owner} (e.g. the ND4J array whose memory
+   * it is, or a token whose cleaner frees it): every view of it references the owner.
+   */
+  public static Buf ofAddress(long address, DType type, long size, Object owner) {
+    return new Buf(null, address, type, 0, size, owner);
+  }
+
+  /** What keeps this buffer's memory alive (see {@link #ofAddress(long, DType, long, Object)}), or null. */
+  public Object owner() {
+    return owner;
   }
 
   public DType type() {
@@ -55,7 +74,7 @@ public final class Buf {
       throw new IndexOutOfBoundsException("slice [" + from + ", " + (from + length) + ") of a buffer of "
           + size + " elements");
     }
-    return new Buf(host, address, type, offset + from, length);
+    return new Buf(host, address, type, offset + from, length, owner);
   }
 
   /** The view from element {@code from} to the end. */

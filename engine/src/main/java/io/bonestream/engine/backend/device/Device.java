@@ -153,6 +153,14 @@ public interface Device extends AutoCloseable {
   /** PyTorch's SGD without momentum: g' = g · gradScale + wd · p; p −= lr · g'. */
   void sgd(Buf p, Buf g, float lr, float wd, float gradScale);
 
+  /**
+   * How many logits (rows · V) the loss materialises at once: it computes them, their gradient and
+   * the head's input gradient chunk by chunk of rows.
+   */
+  default long lossChunkElements() {
+    return 1L << 26;
+  }
+
   /** Fills a F32 or BF16 buffer with N(0, std²) values from a counter-based generator. */
   void randomNormal(Buf out, float std, long seed);
 

@@ -21,18 +21,33 @@ final class DeviceAdapters implements AutoCloseable {
   final Buf valuesAct;
   final Buf expAvg;
   final Buf expAvgSq;
+  /** Whether values and gradients are the caller's (borrowed), not freed here. */
+  final boolean borrowed;
   private final Device d;
 
   DeviceAdapters(Device d, ModelConfig c, DType act, AdapterConfig config, boolean moments) {
+    this(d, c, act, config, moments, null, null);
+  }
+
+  /**
+   * With {@code values} and {@code grads} given (F32, the layout's length), the adapter set trains
+   * them in place (the CPU device over the host adapters' arrays) instead of allocating its own.
+   */
+  DeviceAdapters(Device d, ModelConfig c, DType act, AdapterConfig config, boolean moments, Buf values, Buf grads) {
     this.d = d;
     this.layout = AdapterLayout.of(c, config);
     this.method = config.method();
     this.r = config.r();
     this.loraScale = (float) (config.loraAlpha() / config.r());
     long n = Math.max(1, layout.size());
-    this.values = d.alloc(DType.F32, n);
-    this.grads = d.alloc(DType.F32, n);
-    this.valuesAct = act == DType.F32 ? values : d.alloc(act, n);
+    this.borrowed = values != null;
+    if (borrowed && (values.size() != layout.size() || grads.size() != layout.size() || values.type() != DType.F32
+        || grads.type() != DType.F32 || act != DType.F32)) {
+      throw new IllegalArgumentException("borrowed adapter arrays must be F32[" + layout.size() + "] in fp32");
+    }
+    this.values = borrowed ? values : d.alloc(DType.F32, n);
+    this.grads = borrowed ? grads : d.alloc(DType.F32, n);
+    this.valuesAct = act == DType.F32 ? this.values : d.alloc(act, n);
     this.expAvg = moments ? d.alloc(DType.F32, n) : null;
     this.expAvgSq = moments ? d.alloc(DType.F32, n) : null;
   }
@@ -55,9 +70,9 @@ final class DeviceAdapters implements AutoCloseable {
     }
   }
 
-  /** Device bytes of this adapter set: values, gradients, act copy, moments. */
+  /** Device bytes this adapter set allocated: values and gradients (unless borrowed), act copy, moments. */
   long bytes() {
-    long n = values.size() * 8L;
+    long n = borrowed ? 0 : values.size() * 8L;
     if (valuesAct != values) {
       n += valuesAct.size() * valuesAct.type().bytes();
     }
@@ -69,8 +84,10 @@ final class DeviceAdapters implements AutoCloseable {
 
   @Override
   public void close() {
-    d.free(values);
-    d.free(grads);
+    if (!borrowed) {
+      d.free(values);
+      d.free(grads);
+    }
     if (valuesAct != values) {
       d.free(valuesAct);
     }

@@ -121,6 +121,37 @@ public final class DeviceModel implements AutoCloseable {
   }
 
   /**
+   * A float32 model whose weights are buffers the caller already holds on the device, under their
+   * Hugging Face names (the CPU device's views of an ND4J model's memory): nothing is copied, and
+   * closing the model does not free them.
+   */
+  public static DeviceModel borrow(Device device, ModelConfig config, String name, String fingerprint,
+      java.util.Map<String, Buf> tensors) {
+    return new DeviceModel(device, config, Precision.FP32, name, fingerprint, new Loader() {
+      @Override
+      public Buf tensor(DeviceModel m, String key, DType type, long... shape) {
+        Buf b = tensors.get(key);
+        if (b == null) {
+          throw new io.bonestream.engine.BonestreamException("model weights lack tensor " + key);
+        }
+        long n = 1;
+        for (long s : shape) {
+          n *= s;
+        }
+        if (b.type() != DType.F32 || type != DType.F32 || b.size() != n) {
+          throw new IllegalArgumentException(key + ": " + b + " is not F32[" + n + "]");
+        }
+        return b;
+      }
+
+      @Override
+      public boolean has(String key) {
+        return tensors.containsKey(key);
+      }
+    });
+  }
+
+  /**
    * A model of the given shape with weights drawn on the device: projections, embeddings and head
    * N(0, std²) (Hugging Face's init with std 0.02), norms 1, no biases.
    */
@@ -204,7 +235,7 @@ public final class DeviceModel implements AutoCloseable {
     return layers.get(l);
   }
 
-  /** Bytes of the weights on the device. */
+  /** Bytes of the weights this model allocated on the device (0 for borrowed weights). */
   public long weightBytes() {
     long n = 0;
     for (Buf b : owned) {

@@ -34,10 +34,34 @@ public final class DeviceTrainer implements TrainingBackend {
     loadParameters(initial);
   }
 
+  private DeviceTrainer(DeviceTransformer model, AdapterConfig adapterConfig, TrainConfig config, Buf values,
+      Buf grads) {
+    this.model = model;
+    this.d = model.model().device();
+    this.config = config;
+    this.adapters = new DeviceAdapters(d, model.model().config(), model.model().activationType(),
+        adapterConfig, config.optimizer() == OptimizerKind.ADAMW, values, grads);
+  }
+
   /** A trainer of {@code adapterConfig} on {@code model}, starting from {@code initial} (layout order). */
   public static DeviceTrainer open(DeviceTransformer model, AdapterConfig adapterConfig, TrainConfig config,
       float[] initial) {
     return new DeviceTrainer(model, adapterConfig, config, initial);
+  }
+
+  /**
+   * A trainer that trains {@code values} and accumulates into {@code grads} in place (F32, layout
+   * order, on the model's device): the CPU device over the host adapters' own arrays, so that an
+   * adapter's values and gradients exist once. They must outlive the trainer.
+   */
+  public static DeviceTrainer borrowing(DeviceTransformer model, AdapterConfig adapterConfig, TrainConfig config,
+      Buf values, Buf grads) {
+    return new DeviceTrainer(model, adapterConfig, config, values, grads);
+  }
+
+  @Override
+  public boolean trainsHostAdapters() {
+    return adapters.borrowed;
   }
 
   public DeviceTransformer transformer() {

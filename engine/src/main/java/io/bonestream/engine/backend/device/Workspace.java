@@ -164,7 +164,7 @@ final class Workspace implements AutoCloseable {
     loraG = alloc(act, n * shape.r());
     hf = alloc(act, n * dm);
     dhf = alloc(DType.F32, n * dm);
-    ceRows = (int) Math.max(1, Math.min(n, (1L << 26) / c.vocabSize()));
+    ceRows = (int) Math.max(1, Math.min(n, d.lossChunkElements() / c.vocabSize()));
     logits = alloc(DType.F32, (long) ceRows * c.vocabSize());
     dLogits = alloc(act, (long) ceRows * c.vocabSize());
     rowLoss = alloc(DType.F32, n);

@@ -10,6 +10,7 @@ import io.bonestream.engine.data.Example;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.model.ModelConfig;
 import io.bonestream.engine.model.RandomModels;
+import io.bonestream.engine.train.BackendFactory;
 import io.bonestream.engine.train.DeviceBackends;
 import io.bonestream.engine.train.OptimizerKind;
 import io.bonestream.engine.train.Rng;
@@ -24,10 +25,11 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * The device backend's math, run on the Java reference device in float32, against the CPU engine
- * (the oracle, itself checked by finite differences and the goldens): the same losses, gradient
- * norms and adapter values step after step, for every method, with grouped-query attention,
- * q/k/v biases, padding, a bone r that leaves a remainder, weight decay and clipping.
+ * The device backend's math, run on the Java reference device and on the CPU device (the
+ * {@code cpu} backend) in float32, against the ND4J engine (the oracle, itself checked by finite
+ * differences and the goldens): the same losses, gradient norms and adapter values step after
+ * step, for every method, with grouped-query attention, q/k/v biases, padding, a bone r that
+ * leaves a remainder, weight decay and clipping.
  */
 class DeviceBackendOracleTest {
   static List<Example> examples(int n, long seed, int vocab) {
@@ -64,9 +66,16 @@ class DeviceBackendOracleTest {
     TrainConfig train = TrainConfig.builder().optimizer(OptimizerKind.fromId(optimizer)).lr(2e-2)
         .weightDecay(0.01).maxGradNorm(0.5).batchSize(3).gradAccum(2).build();
     List<Example> data = examples(24, 3, config.vocabSize());
-    try (DeviceBackends device = DeviceBackends.on(new JavaDevice(), Precision.FP32)) {
-      Trainer cpu = Trainer.create(base, adapter, train);
-      Trainer dev = Trainer.create(base, adapter, train, device);
+    try (DeviceBackends java = DeviceBackends.on(new JavaDevice(), Precision.FP32)) {
+      compare(base, adapter, train, data, java);
+      compare(base, adapter, train, data, BackendFactory.CPU);
+    }
+  }
+
+  private static void compare(BaseModel base, AdapterConfig adapter, TrainConfig train, List<Example> data,
+      BackendFactory device) {
+    try (Trainer dev = Trainer.create(base, adapter, train, device)) {
+      Trainer cpu = Trainer.create(base, adapter, train, BackendFactory.ND4J);
       for (int s = 0; s < 4; s++) {
         List<Example> batch = data.subList(6 * s, 6 * s + 6);
         StepResult a = cpu.step(batch);
@@ -80,7 +89,6 @@ class DeviceBackendOracleTest {
       assertTrue(rel < 1e-4, "adapter values differ by " + rel);
       assertTrue(want.norm2Number().doubleValue() > 1e-3, "no training happened");
       assertEquals(cpu.evaluate(data), dev.evaluate(data), 1e-5 * cpu.evaluate(data));
-      dev.close();
     }
   }
 }

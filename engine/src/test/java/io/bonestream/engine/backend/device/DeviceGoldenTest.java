@@ -31,6 +31,20 @@ class DeviceGoldenTest {
     assertEquals(200, g.positions());
   }
 
+  /** The {@code cpu} backend (the CPU device over the ND4J model's weights): the same tolerances. */
+  @Test
+  void theCpuDeviceMeetsTheFloat32Tolerances() {
+    DeviceTransformer m = io.bonestream.engine.backend.cpu.CpuBackends.model(
+        io.bonestream.engine.model.BaseModel.load(TestFiles.stories260K()));
+    for (Goldens.Case c : Goldens.CASES) {
+      Goldens.Result r = Goldens.train(m, c, TestFiles.golden());
+      System.out.printf("cpu device %-27s rel L2 %.2e, loss diff %.2e%n", c.name(), r.relL2(), r.lossDiff());
+      assertTrue(r.passesFp32(), c.name() + ": rel L2 " + r.relL2() + ", loss diff " + r.lossDiff());
+    }
+    Goldens.Greedy g = Goldens.greedy(m, Goldens.ids(TestFiles.stories260K().resolve("golden/greedy_from_bos_200.ids")));
+    assertTrue(g.exact(), "greedy golden: first mismatch at " + g.firstMismatch());
+  }
+
   @Test
   void bf16StaysWithinOneAndAHalfTimesPyTorchBf16() {
     DeviceTransformer m = model(Precision.BF16);

@@ -15,16 +15,17 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * The CPU backend: ND4J, the engine's original code ({@link Transformer}, the adapters of an
- * {@link AdapterSet}, {@link Optimizer}). The adapters' tensors are views of one flat array, so the
- * trainer reads them in place; it is also the test oracle of the device backends.
+ * The reference engine on ND4J, the engine's original code ({@link Transformer}, the adapters of
+ * an {@link AdapterSet}, {@link Optimizer}): any data type (float64 for gradient checks), the test
+ * oracle of the device backends, and the {@code cpu} backend of models that are not float32. The
+ * adapters' tensors are views of one flat array, so the trainer reads them in place.
  */
-public final class CpuBackend implements TrainingBackend {
+public final class Nd4jBackend implements TrainingBackend {
   private final AdapterSet adapters;
   private final Transformer model;
   private final Optimizer optimizer;
 
-  public CpuBackend(BaseModel base, AdapterSet adapters, TrainConfig config) {
+  public Nd4jBackend(BaseModel base, AdapterSet adapters, TrainConfig config) {
     this.adapters = adapters;
     this.model = new Transformer(base, adapters);
     this.optimizer = new Optimizer(config, adapters.flatParameters());
@@ -32,7 +33,7 @@ public final class CpuBackend implements TrainingBackend {
 
   @Override
   public String describe() {
-    return "cpu (nd4j)";
+    return "cpu (nd4j reference engine)";
   }
 
   @Override
@@ -104,6 +105,11 @@ public final class CpuBackend implements TrainingBackend {
 
   public Transformer model() {
     return model;
+  }
+
+  @Override
+  public boolean trainsHostAdapters() {
+    return true;
   }
 
   @Override
