@@ -9,6 +9,8 @@ import io.bonestream.operators.StreamingJob;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.ClaimCheck;
 import io.bonestream.schemas.InlineAdapter;
+import io.bonestream.schemas.ManifestSignatures;
+import io.bonestream.schemas.SigningKeys;
 import io.bonestream.schemas.OffsetRange;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -49,10 +51,25 @@ final class TailSnapshotsCommand implements Callable<Integer> {
   @Option(names = "--kafka-config", paramLabel = "FILE", description = "Kafka client properties (TLS, SASL, ...)")
   Path kafkaConfig;
 
+  @Option(names = "--public-key", paramLabel = "FILE",
+      description = "check each manifest's signature against these Ed25519 public keys (repeatable)")
+  List<Path> publicKeys = new java.util.ArrayList<>();
+
   @Override
   public Integer call() {
     Duration idle = Durations.parse(timeout, "--timeout");
     PrintWriter out = spec.commandLine().getOut();
+    java.util.Map<String, java.security.PublicKey> trusted = new java.util.HashMap<>();
+    for (Path p : publicKeys) {
+      try {
+        java.security.PublicKey k = SigningKeys.publicKey(java.nio.file.Files.readString(p), p.toString());
+        trusted.put(SigningKeys.keyId(k), k);
+      } catch (java.io.IOException e) {
+        throw new io.bonestream.engine.BonestreamException("cannot read public key file " + p);
+      } catch (IllegalArgumentException e) {
+        throw new io.bonestream.engine.BonestreamException(e.getMessage());
+      }
+    }
     Properties props = KafkaProperties.load(kafkaConfig);
     props.put("default.api.timeout.ms", "30000");
     int seen = 0;
@@ -71,7 +88,9 @@ final class TailSnapshotsCommand implements Callable<Integer> {
       long last = System.nanoTime();
       while (System.nanoTime() - last < idle.toNanos() && (max == 0 || seen < max)) {
         for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(200))) {
-          out.println(Json.toCompactString(describe(KafkaClients.snapshot(r.value()), r)));
+          ObjectNode line = describe(KafkaClients.snapshot(r.value()), r);
+          line.put("signature", signature(r.value(), trusted));
+          out.println(Json.toCompactString(line));
           out.flush();
           last = System.nanoTime();
           if (++seen == max) {
@@ -83,6 +102,23 @@ final class TailSnapshotsCommand implements Callable<Integer> {
       throw new io.bonestream.engine.BonestreamException("no answer from Kafka at " + bootstrap);
     }
     return 0;
+  }
+
+  /**
+   * "valid (KEY ID)", "UNSIGNED", "UNKNOWN_KEY (KEY ID)" or "BAD_SIGNATURE (KEY ID)" with public
+   * keys; without them only whether and by which key the manifest says it is signed.
+   */
+  static String signature(byte[] manifest, java.util.Map<String, java.security.PublicKey> trusted) {
+    ManifestSignatures.Check c = ManifestSignatures.verify(manifest, trusted);
+    if (trusted.isEmpty()) {
+      return c.verdict() == ManifestSignatures.Verdict.UNSIGNED ? "unsigned" : "signed by " + c.keyId() + " (not checked)";
+    }
+    return switch (c.verdict()) {
+      case VALID -> "valid (" + c.keyId() + ")";
+      case UNSIGNED -> "UNSIGNED";
+      case INVALID -> "INVALID";
+      default -> c.verdict() + " (" + c.keyId() + ")";
+    };
   }
 
   /** A manifest as JSON, payload bytes left out. */

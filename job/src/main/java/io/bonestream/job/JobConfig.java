@@ -49,7 +49,7 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
     String name = file.getFileName().toString();
     StrictNode c = new StrictNode(root, name, "").allow("kafka", "topics", "model", "max-seq-len",
         "checkpoints", "blob-store", "flink", "adapter-defaults", "adapters", "batching", "snapshots",
-        "backend", "precision");
+        "backend", "precision", "signing");
     StrictNode kafka = c.section("kafka").allow("bootstrap-servers", "properties", "group-id",
         "transactional-id-prefix", "transaction-timeout");
     StrictNode topics = c.section("topics").allow("instructions", "adapters", "dead-letters");
@@ -58,6 +58,7 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
         "max-event-time-span", "wall-clock-flush");
     StrictNode snaps = c.section("snapshots").allow("every-steps", "every-event-time",
         "every-wall-clock", "inline-limit");
+    StrictNode sign = c.section("signing").allow("private-key-file", "private-key-env");
 
     Properties props = new Properties();
     props.putAll(kafka.properties("properties"));
@@ -80,6 +81,7 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
           .modelDir(c.requiredText("model"))
           .maxSeqLen((int) c.integer("max-seq-len", 512))
           .backend(backend(c))
+          .signing(signing(sign))
           .profiles(new AdapterProfiles(defaults, overrides))
           .batchPolicy(new BatchPolicy((int) batching.integer("max-examples", 8),
               batching.integer("max-tokens", Long.MAX_VALUE),
@@ -93,6 +95,17 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
     } catch (BonestreamException e) {
       throw new BonestreamException(name + ": " + e.getMessage());
     }
+  }
+
+  /** The signing key's location, if any: a file or an environment variable, not both. */
+  private static io.bonestream.operators.SigningKeySource signing(StrictNode n) {
+    String file = n.text("private-key-file", null);
+    String env = n.text("private-key-env", null);
+    if (file != null && env != null) {
+      throw n.error("give private-key-file or private-key-env, not both");
+    }
+    return file != null ? io.bonestream.operators.SigningKeySource.file(file)
+        : env != null ? io.bonestream.operators.SigningKeySource.environment(env) : null;
   }
 
   /** Where training runs; a GPU backend is checked here, so a missing GPU or library is one error line. */

@@ -56,7 +56,7 @@ class InferenceServerIT {
         Manifests.publish(kafka.bootstrapServers(), "serve", m.next(1, 0), m.next(2, 12));
         AdapterRegistry registry = AdapterRegistry.builder().build();
         SubscriberMetrics metrics = SubscriberMetrics.create(registry);
-        try (AdapterSubscriber s = AdapterSubscriber.builder().bootstrapServers(kafka.bootstrapServers())
+        try (AdapterSubscriber s = AdapterSubscriber.builder().allowUnsigned(true).bootstrapServers(kafka.bootstrapServers())
                 .topic("serve").baseModel(base).registry(registry).metrics(metrics).build().start();
             InferenceServer server = InferenceServer.builder().baseModel(base).tokenizer(tok).registry(registry)
                 .metrics(metrics).adminToken(TOKEN).readiness(s::isReady).port(0).build()) {

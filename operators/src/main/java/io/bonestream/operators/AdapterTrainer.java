@@ -18,6 +18,8 @@ import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.BaseModelRef;
 import io.bonestream.schemas.ClaimCheck;
 import io.bonestream.schemas.InlineAdapter;
+import io.bonestream.schemas.ManifestSignatures;
+import io.bonestream.schemas.SigningKeys;
 import io.bonestream.schemas.OffsetRange;
 import io.bonestream.schemas.ResumedFrom;
 import io.bonestream.schemas.TrainingStats;
@@ -92,7 +94,10 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   private final BackendSpec backend;
 
   private transient SharedModels.Loaded shared;
+  private final @Nullable SigningKeySource signing;
+
   private transient SharedBackend device;
+  private transient SigningKeys.@Nullable Signer signer;
   private transient Map<String, PublishedVersions.Ref> publishedIndex;
   private transient Set<String> reconciled;
   private transient ValueState<byte[]> trainingState;
@@ -105,10 +110,11 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
    * @param published the adapters topic, read on start so that versions never go backwards; null
    *     turns that off (only for tests that show what it prevents)
    * @param backend where the steps run (the base model goes to a GPU once per TaskManager)
+   * @param signing the key every manifest is signed with, or null for unsigned manifests
    */
   AdapterTrainer(String modelDir, AdapterProfiles profiles, BatchPolicy batchPolicy,
       SnapshotPolicy snapshotPolicy, int maxCachedAdapters, @Nullable PublishedVersions published,
-      BackendSpec backend) {
+      BackendSpec backend, @Nullable SigningKeySource signing) {
     this.modelDir = modelDir;
     this.profiles = profiles;
     this.batchPolicy = batchPolicy;
@@ -116,10 +122,12 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     this.maxCachedAdapters = maxCachedAdapters;
     this.published = published;
     this.backend = backend;
+    this.signing = signing;
   }
 
   @Override
   public void open(OpenContext context) {
+    signer = signing == null ? null : signing.load();
     shared = SharedModels.acquire(modelPath());
     device = Backends.acquire(backend, shared.model());
     getRuntimeContext().getMetricGroup().gauge("gpu_memory_bytes",
@@ -310,7 +318,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
             .setVersion(p.resumedFromVersion).setReason(p.resumedReason)
             .setFreshOptimizer(p.resumedFreshOptimizer).build())
         .build();
-    out.collect(EncodedRecord.of(id, snapshot));
+    out.collect(EncodedRecord.of(id, signer == null ? snapshot : ManifestSignatures.sign(snapshot, signer)));
     p.stepsSinceSnapshot = 0;
     p.lineage.clear();
     p.resumedFromVersion = 0;

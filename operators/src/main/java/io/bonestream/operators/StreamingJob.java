@@ -98,7 +98,7 @@ public final class StreamingJob {
         .process(new AdapterTrainer(b.modelDir, b.profiles, b.batchPolicy, b.snapshotPolicy,
             b.maxCachedAdapters, b.continueFromPublished
                 ? new PublishedVersions(b.bootstrapServers, b.kafkaProperties, b.adaptersTopic) : null,
-            b.backend),
+            b.backend, b.signing),
             TypeInformation.of(EncodedRecord.class))
         .name("train-adapters")
         .uid(AdapterTrainer.UID);
@@ -147,6 +147,7 @@ public final class StreamingJob {
     private int maxCachedAdapters = 64;
     private io.bonestream.engine.train.BackendSpec backend = io.bonestream.engine.train.BackendSpec.CPU;
     private boolean continueFromPublished = true;
+    private @Nullable SigningKeySource signing;
     private @Nullable BaseModel validatedWith;
     private @Nullable MapFunction<EncodedRecord, EncodedRecord> manifestStep;
 
@@ -176,6 +177,9 @@ public final class StreamingJob {
      * (default true; see {@link AdapterTrainer}). Off only to show, in tests, what it prevents.
      */
     public Builder continueFromPublished(boolean v) { continueFromPublished = v; return this; }
+
+    /** Signs every manifest with the Ed25519 key found there (read on the TaskManagers). */
+    public Builder signing(@Nullable SigningKeySource v) { signing = v; return this; }
 
     /**
      * A step every encoded manifest passes through before the sink (e.g. to sign it); it must be
@@ -210,6 +214,9 @@ public final class StreamingJob {
       }
       BaseModel model = validatedWith != null ? validatedWith : BaseModel.load(Paths.get(modelDir));
       profiles.validate(model);
+      if (signing != null) {
+        signing.load(); // a missing or unreadable key is a configuration error, not a failing job
+      }
       return new StreamingJob(this, model.fingerprint());
     }
 

@@ -16,6 +16,8 @@ import io.bonestream.operators.AdapterProfile;
 import io.bonestream.operators.AdapterProfiles;
 import io.bonestream.operators.BatchPolicy;
 import io.bonestream.operators.SharedModels;
+import io.bonestream.operators.SigningKeySource;
+import io.bonestream.schemas.SigningKeys;
 import io.bonestream.operators.SnapshotPolicy;
 import io.bonestream.operators.StreamingJob;
 import io.bonestream.schemas.InstructionRecord;
@@ -107,8 +109,14 @@ public final class Demo {
     AdapterProfile profile = new AdapterProfile(
         AdapterConfig.builder().method(AdapterMethod.BAT).r(4).build(),
         TrainConfig.builder().lr(1e-2).batchSize(8).maxSeqLen(64).build());
+    // signed manifests: a key pair kept with the demo's state, the subscriber trusting its public key
+    Path keys = data.resolve("keys");
+    if (!Files.exists(keys.resolve("signing.key"))) {
+      SigningKeys.write(SigningKeys.generate(), keys, "signing");
+    }
     StreamingJob job = StreamingJob.builder()
         .bootstrapServers(kafka.bootstrapServers())
+        .signing(SigningKeySource.file(keys.resolve("signing.key").toString()))
         .modelDir(s.modelDir().toString())
         .validatedWith(model.model())
         .profiles(AdapterProfiles.of(profile))
@@ -127,6 +135,7 @@ public final class Demo {
     AdapterRegistry registry = AdapterRegistry.builder().build();
     SubscriberMetrics subscriberMetrics = SubscriberMetrics.create(registry);
     AdapterSubscriber adapters = AdapterSubscriber.builder().bootstrapServers(kafka.bootstrapServers())
+        .trustedKeyFile(keys.resolve("signing.pub"))
         .baseModel(model.model()).registry(registry).metrics(subscriberMetrics).build();
     adapters.addListener(subscriber);
     InferenceServer server = InferenceServer.builder().baseModel(model.model()).tokenizer(model.tokenizer())
