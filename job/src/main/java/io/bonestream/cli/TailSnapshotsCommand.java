@@ -8,6 +8,7 @@ import io.bonestream.job.KafkaProperties;
 import io.bonestream.operators.StreamingJob;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.ClaimCheck;
+import io.bonestream.schemas.GatedSnapshot;
 import io.bonestream.schemas.InlineAdapter;
 import io.bonestream.schemas.ManifestSignatures;
 import io.bonestream.schemas.SigningKeys;
@@ -34,9 +35,13 @@ final class TailSnapshotsCommand implements Callable<Integer> {
   @Option(names = "--bootstrap", required = true, paramLabel = "HOST:PORT", description = "Kafka bootstrap servers")
   String bootstrap;
 
-  @Option(names = "--topic", defaultValue = StreamingJob.ADAPTERS_TOPIC, paramLabel = "T",
-      description = "(default: ${DEFAULT-VALUE})")
+  @Option(names = "--topic", paramLabel = "T",
+      description = "(default: " + StreamingJob.ADAPTERS_TOPIC + "; with --gated " + StreamingJob.GATED_TOPIC + ")")
   String topic;
+
+  @Option(names = "--gated", description = {"show the snapshots the eval gate held back (not published) instead,",
+      "with their eval loss against the best published one"})
+  boolean gated;
 
   @Option(names = "--from-beginning", description = "start at the oldest manifest (default: only new ones)")
   boolean fromBeginning;
@@ -70,6 +75,9 @@ final class TailSnapshotsCommand implements Callable<Integer> {
         throw new io.bonestream.engine.BonestreamException(e.getMessage());
       }
     }
+    if (topic == null) {
+      topic = gated ? StreamingJob.GATED_TOPIC : StreamingJob.ADAPTERS_TOPIC;
+    }
     Properties props = KafkaProperties.load(kafkaConfig);
     props.put("default.api.timeout.ms", "30000");
     int seen = 0;
@@ -88,8 +96,13 @@ final class TailSnapshotsCommand implements Callable<Integer> {
       long last = System.nanoTime();
       while (System.nanoTime() - last < idle.toNanos() && (max == 0 || seen < max)) {
         for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(200))) {
-          ObjectNode line = describe(KafkaClients.snapshot(r.value()), r);
-          line.put("signature", signature(r.value(), trusted));
+          ObjectNode line;
+          if (gated) {
+            line = describeGated(r);
+          } else {
+            line = describe(KafkaClients.snapshot(r.value()), r);
+            line.put("signature", signature(r.value(), trusted));
+          }
           out.println(Json.toCompactString(line));
           out.flush();
           last = System.nanoTime();
@@ -121,6 +134,29 @@ final class TailSnapshotsCommand implements Callable<Integer> {
     };
   }
 
+  /** A held-back snapshot as JSON. */
+  static ObjectNode describeGated(ConsumerRecord<byte[], byte[]> r) {
+    GatedSnapshot g;
+    try {
+      g = GatedSnapshot.getDecoder().decode(r.value());
+    } catch (java.io.IOException | RuntimeException e) {
+      throw new io.bonestream.engine.BonestreamException("offset " + r.offset() + " is not a GatedSnapshot: "
+          + e.getMessage());
+    }
+    ObjectNode n = Json.MAPPER.createObjectNode();
+    n.put("adapter_id", g.getAdapterId());
+    n.put("held_back_after_version", g.getAfterVersion());
+    n.put("created_at", g.getCreatedAt().toString());
+    n.put("step", g.getStats().getStep());
+    n.put("eval_loss", g.getStats().getEvalLoss());
+    n.put("best_eval_loss", g.getBestEvalLoss());
+    n.put("tolerance", g.getTolerance());
+    n.put("eval_examples", g.getEvalExamples());
+    n.put("loss_ema", g.getStats().getLossEma());
+    n.put("offset", r.offset());
+    return n;
+  }
+
   /** A manifest as JSON, payload bytes left out. */
   static ObjectNode describe(AdapterSnapshot s, ConsumerRecord<byte[], byte[]> r) {
     ObjectNode n = Json.MAPPER.createObjectNode();
@@ -139,6 +175,9 @@ final class TailSnapshotsCommand implements Callable<Integer> {
     stats.put("skipped_steps", s.getStats().getSkippedSteps());
     stats.put("last_loss", s.getStats().getLastLoss());
     stats.put("loss_ema", s.getStats().getLossEma());
+    if (s.getStats().getEvalLoss() != null) {
+      stats.put("eval_loss", s.getStats().getEvalLoss());
+    }
     var lineage = n.putArray("lineage");
     for (OffsetRange o : s.getLineage()) {
       lineage.addObject().put("topic", o.getTopic()).put("partition", o.getPartition())

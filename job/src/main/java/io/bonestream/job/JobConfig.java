@@ -14,6 +14,7 @@ import io.bonestream.engine.train.TrainConfig;
 import io.bonestream.operators.AdapterProfile;
 import io.bonestream.operators.AdapterProfiles;
 import io.bonestream.operators.BatchPolicy;
+import io.bonestream.operators.EvalPolicy;
 import io.bonestream.operators.SnapshotPolicy;
 import io.bonestream.operators.StreamingJob;
 import java.io.IOException;
@@ -52,7 +53,7 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
         "backend", "precision", "signing");
     StrictNode kafka = c.section("kafka").allow("bootstrap-servers", "properties", "group-id",
         "transactional-id-prefix", "transaction-timeout");
-    StrictNode topics = c.section("topics").allow("instructions", "adapters", "dead-letters");
+    StrictNode topics = c.section("topics").allow("instructions", "adapters", "dead-letters", "gated");
     StrictNode ckpt = c.section("checkpoints").allow("dir", "interval", "savepoint-timeout");
     StrictNode batching = c.section("batching").allow("max-examples", "max-tokens",
         "max-event-time-span", "wall-clock-flush");
@@ -78,6 +79,7 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
           .instructionsTopic(topics.text("instructions", StreamingJob.INSTRUCTIONS_TOPIC))
           .adaptersTopic(topics.text("adapters", StreamingJob.ADAPTERS_TOPIC))
           .deadLetterTopic(topics.text("dead-letters", StreamingJob.DEAD_LETTER_TOPIC))
+          .gatedTopic(topics.text("gated", StreamingJob.GATED_TOPIC))
           .modelDir(c.requiredText("model"))
           .maxSeqLen((int) c.integer("max-seq-len", 512))
           .backend(backend(c))
@@ -119,7 +121,7 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
   private static AdapterProfile profile(StrictNode n, AdapterProfile base, boolean override) {
     List<String> keys = new ArrayList<>(List.of("method", "r", "targets", "lora-alpha", "optimizer", "lr",
         "weight-decay", "beta1", "beta2", "eps", "max-grad-norm", "schedule", "warmup-steps",
-        "total-steps", "micro-batch-size", "seed"));
+        "total-steps", "micro-batch-size", "seed", "eval-fraction", "eval-cap", "gate", "gate-tolerance"));
     if (override) {
       keys.add("match");
     }
@@ -150,7 +152,11 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
           .batchSize((int) n.integer("micro-batch-size", t.batchSize()))
           .seed(n.integer("seed", t.seed()))
           .build();
-      return new AdapterProfile(ab.build(), tc);
+      // defaults: no evaluation; with eval-fraction set, 32 held-out records and a 5% gate
+      EvalPolicy e = base == null ? new EvalPolicy(0, 32, 0.05, true) : base.eval();
+      EvalPolicy ev = new EvalPolicy(n.number("eval-fraction", e.fraction()), (int) n.integer("eval-cap", e.cap()),
+          n.number("gate-tolerance", e.tolerance()), n.bool("gate", e.gate()));
+      return new AdapterProfile(ab.build(), tc, ev);
     } catch (BonestreamException e) {
       throw n.error(e.getMessage());
     }

@@ -29,6 +29,7 @@ public final class StreamingJob {
   public static final String INSTRUCTIONS_TOPIC = "bonestream.instructions";
   public static final String ADAPTERS_TOPIC = "bonestream.adapters";
   public static final String DEAD_LETTER_TOPIC = "bonestream.dlq";
+  public static final String GATED_TOPIC = "bonestream.gated";
 
   private final Builder b;
   private final String baseModelFingerprint;
@@ -56,6 +57,11 @@ public final class StreamingJob {
 
   public String deadLetterTopic() {
     return b.deadLetterTopic;
+  }
+
+  /** Where snapshots the eval gate held back are logged ({@code GatedSnapshot}). */
+  public String gatedTopic() {
+    return b.gatedTopic;
   }
 
   public String modelDir() {
@@ -102,6 +108,10 @@ public final class StreamingJob {
             TypeInformation.of(EncodedRecord.class))
         .name("train-adapters")
         .uid(AdapterTrainer.UID);
+    manifests.getSideOutput(AdapterTrainer.GATED)
+        .sinkTo(sink(b.gatedTopic, "gated"))
+        .name("gated-snapshots")
+        .uid("gated-sink");
     if (b.manifestStep != null) {
       manifests = manifests.map(b.manifestStep, TypeInformation.of(EncodedRecord.class))
           .name("manifest-step").uid("manifest-step");
@@ -132,6 +142,7 @@ public final class StreamingJob {
     private String instructionsTopic = INSTRUCTIONS_TOPIC;
     private String adaptersTopic = ADAPTERS_TOPIC;
     private String deadLetterTopic = DEAD_LETTER_TOPIC;
+    private String gatedTopic = GATED_TOPIC;
     private String groupId = "bonestream";
     private Properties kafkaProperties = new Properties();
     private String modelDir;
@@ -155,6 +166,7 @@ public final class StreamingJob {
     public Builder instructionsTopic(String v) { instructionsTopic = v; return this; }
     public Builder adaptersTopic(String v) { adaptersTopic = v; return this; }
     public Builder deadLetterTopic(String v) { deadLetterTopic = v; return this; }
+    public Builder gatedTopic(String v) { gatedTopic = v; return this; }
     public Builder groupId(String v) { groupId = v; return this; }
     /** Client properties for every Kafka client of the job (TLS, SASL, ...). */
     public Builder kafkaProperties(Properties v) { kafkaProperties = v; return this; }
@@ -196,6 +208,7 @@ public final class StreamingJob {
       require(instructionsTopic, "instructions topic");
       require(adaptersTopic, "adapters topic");
       require(deadLetterTopic, "dead-letter topic");
+      require(gatedTopic, "gated-snapshots topic");
       require(groupId, "consumer group id");
       require(transactionalIdPrefix, "transactional id prefix");
       if (snapshotPolicy == null) {

@@ -15,6 +15,7 @@ import io.bonestream.job.recovery.RestorePoints;
 import io.bonestream.operators.AdapterProfile;
 import io.bonestream.operators.AdapterProfiles;
 import io.bonestream.operators.BatchPolicy;
+import io.bonestream.operators.EvalPolicy;
 import io.bonestream.operators.SharedModels;
 import io.bonestream.operators.SigningKeySource;
 import io.bonestream.schemas.SigningKeys;
@@ -91,6 +92,7 @@ public final class Demo {
       kafka.createTopic(StreamingJob.INSTRUCTIONS_TOPIC, 2, false);
       kafka.createTopic(StreamingJob.ADAPTERS_TOPIC, 1, true);
       kafka.createTopic(StreamingJob.DEAD_LETTER_TOPIC, 1, false);
+      kafka.createTopic(StreamingJob.GATED_TOPIC, 1, false);
       SharedModels.Loaded model = SharedModels.acquire(s.modelDir());
       try {
         return runWith(s, out, interrupted, kafka, model, data, tasks, temporary);
@@ -106,9 +108,12 @@ public final class Demo {
 
   private static Result runWith(Settings s, PrintWriter out, CountDownLatch interrupted, EmbeddedKafka kafka,
       SharedModels.Loaded model, Path data, Map<String, DemoTask> tasks, boolean temporary) throws Exception {
+    // the eval gate on: a tenth of each task's records held out (32), a snapshot over 10% worse than
+    // the best published one is held back
     AdapterProfile profile = new AdapterProfile(
         AdapterConfig.builder().method(AdapterMethod.BAT).r(4).build(),
-        TrainConfig.builder().lr(1e-2).batchSize(8).maxSeqLen(64).build());
+        TrainConfig.builder().lr(1e-2).batchSize(8).maxSeqLen(64).build(),
+        new EvalPolicy(0.1, 32, 0.10, true));
     // signed manifests: a key pair kept with the demo's state, the subscriber trusting its public key
     Path keys = data.resolve("keys");
     if (!Files.exists(keys.resolve("signing.key"))) {
