@@ -15,6 +15,8 @@ import io.bonestream.operators.AdapterProfile;
 import io.bonestream.operators.AdapterProfiles;
 import io.bonestream.operators.BatchPolicy;
 import io.bonestream.operators.EvalPolicy;
+import io.bonestream.operators.InputLimits;
+import io.bonestream.operators.Quotas;
 import io.bonestream.operators.SnapshotPolicy;
 import io.bonestream.operators.StreamingJob;
 import java.io.IOException;
@@ -50,7 +52,7 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
     String name = file.getFileName().toString();
     StrictNode c = new StrictNode(root, name, "").allow("kafka", "topics", "model", "max-seq-len",
         "checkpoints", "blob-store", "flink", "adapter-defaults", "adapters", "batching", "snapshots",
-        "backend", "precision", "signing");
+        "backend", "precision", "signing", "quotas");
     StrictNode kafka = c.section("kafka").allow("bootstrap-servers", "properties", "group-id",
         "transactional-id-prefix", "transaction-timeout");
     StrictNode topics = c.section("topics").allow("instructions", "adapters", "dead-letters", "gated");
@@ -60,6 +62,8 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
     StrictNode snaps = c.section("snapshots").allow("every-steps", "every-event-time",
         "every-wall-clock", "inline-limit");
     StrictNode sign = c.section("signing").allow("private-key-file", "private-key-env");
+    StrictNode quota = c.section("quotas").allow("max-adapters", "max-share", "share-window-tokens",
+        "max-record-bytes", "max-messages", "max-text-chars");
 
     Properties props = new Properties();
     props.putAll(kafka.properties("properties"));
@@ -84,6 +88,11 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
           .maxSeqLen((int) c.integer("max-seq-len", 512))
           .backend(backend(c))
           .signing(signing(sign))
+          .quotas(new Quotas((int) quota.integer("max-adapters", 0), quota.number("max-share", 1.0),
+              quota.integer("share-window-tokens", 65_536)))
+          .inputLimits(new InputLimits((int) quota.bytes("max-record-bytes", InputLimits.DEFAULT.maxRecordBytes()),
+              (int) quota.integer("max-messages", InputLimits.DEFAULT.maxMessages()),
+              (int) quota.integer("max-text-chars", InputLimits.DEFAULT.maxTextChars())))
           .profiles(new AdapterProfiles(defaults, overrides))
           .batchPolicy(new BatchPolicy((int) batching.integer("max-examples", 8),
               batching.integer("max-tokens", Long.MAX_VALUE),

@@ -20,6 +20,8 @@ final class AdapterMetrics {
   final Counter resumptions;
   /** Blob folders of never-published versions removed on start. */
   final Counter orphanBlobsRemoved;
+  /** Records turned away because the adapter was over its share of the subtask. */
+  final Counter overShare;
   /** Snapshots the eval gate held back. */
   final Counter gatedSnapshots;
   /** Snapshots not published because the adapter's tensors were not finite. */
@@ -48,6 +50,7 @@ final class AdapterMetrics {
     resumptions = g.counter("resumptions");
     orphanBlobsRemoved = g.counter("orphan_blobs_removed");
     gatedSnapshots = g.counter("gated_snapshots");
+    overShare = g.counter("over_share_records");
     nonFiniteSnapshots = g.counter("non_finite_snapshots");
     g.gauge("eval_loss", (Gauge<Double>) () -> evalLoss);
     g.gauge("best_eval_loss", (Gauge<Double>) () -> bestEvalLoss);

@@ -100,6 +100,8 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
 
   private transient SharedModels.Loaded shared;
   private final @Nullable SigningKeySource signing;
+  private final Quotas quotas;
+  private transient ShareWindow shares;
 
   private transient SharedBackend device;
   private transient SigningKeys.@Nullable Signer signer;
@@ -118,10 +120,11 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
    *     turns that off (only for tests that show what it prevents)
    * @param backend where the steps run (the base model goes to a GPU once per TaskManager)
    * @param signing the key every manifest is signed with, or null for unsigned manifests
+   * @param quotas one adapter's share of this subtask (the job-wide adapter cap is {@link AdapterAdmission}'s)
    */
   AdapterTrainer(String modelDir, AdapterProfiles profiles, BatchPolicy batchPolicy,
       SnapshotPolicy snapshotPolicy, int maxCachedAdapters, @Nullable PublishedVersions published,
-      BackendSpec backend, @Nullable SigningKeySource signing) {
+      BackendSpec backend, @Nullable SigningKeySource signing, Quotas quotas) {
     this.modelDir = modelDir;
     this.profiles = profiles;
     this.batchPolicy = batchPolicy;
@@ -130,11 +133,13 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     this.published = published;
     this.backend = backend;
     this.signing = signing;
+    this.quotas = quotas;
   }
 
   @Override
   public void open(OpenContext context) {
     signer = signing == null ? null : signing.load();
+    shares = new ShareWindow(quotas.shareWindowTokens());
     shared = SharedModels.acquire(modelPath());
     device = Backends.acquire(backend, shared.model());
     getRuntimeContext().getMetricGroup().gauge("gpu_memory_bytes",
@@ -201,6 +206,16 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       progressState.update(p.encode());
       return;
     }
+    if (quotas.sharesLimited() && shares.overShare(id, quotas.maxShare())) {
+      // a flood: this adapter took more than its share of the subtask while others train here
+      metrics(id).overShare.inc();
+      shares.turnedAway(item.inputIds.length);
+      ctx.output(DecodeInstructions.DEAD_LETTERS, DecodeInstructions.deadLetter(item.original, item.originalKey,
+          item.topic, item.partition, item.offset, DeadLetterReason.OVER_SHARE, "adapter '" + id + "' is over its "
+              + "share of " + quotas.maxShare() + " of its training subtask", ctx.timerService().currentProcessingTime()));
+      progressState.update(p.encode());
+      return;
+    }
     // A record this much event time after the oldest buffered one closes the buffered batch.
     if (batchPolicy.maxEventTimeSpanMs() > 0 && item.hasEventTime() && p.bufferedCount > 0
         && p.oldestBufferedEventTime != Long.MIN_VALUE
@@ -256,6 +271,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       examples.add(new Example(i.inputIds, i.labels, i.weight));
     }
     StepResult r = trainer.step(examples);
+    shares.trained(id, r.tokens());
     buffer.clear();
     p.clearBuffer();
     for (TrainingItem i : items) {

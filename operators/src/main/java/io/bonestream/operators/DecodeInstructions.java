@@ -36,13 +36,19 @@ public final class DecodeInstructions extends ProcessFunction<KafkaInput, Traini
 
   private final String modelDir;
   private final int maxSeqLen;
+  private final InputLimits limits;
   private transient ExampleEncoder encoder;
   private transient Map<DeadLetterReason, Counter> deadLetterCounters;
   private transient Counter accepted;
 
   public DecodeInstructions(String modelDir, int maxSeqLen) {
+    this(modelDir, maxSeqLen, InputLimits.DEFAULT);
+  }
+
+  public DecodeInstructions(String modelDir, int maxSeqLen, InputLimits limits) {
     this.modelDir = modelDir;
     this.maxSeqLen = maxSeqLen;
+    this.limits = limits;
   }
 
   @Override
@@ -76,18 +82,25 @@ public final class DecodeInstructions extends ProcessFunction<KafkaInput, Traini
       accepted.inc();
     } catch (Rejected r) {
       deadLetterCounters.get(r.reason).inc();
-      DeadLetter letter = DeadLetter.newBuilder()
-          .setOriginal(ByteBuffer.wrap(in.value))
-          .setOriginalKey(in.key == null ? null : ByteBuffer.wrap(in.key))
-          .setTopic(in.topic)
-          .setPartition(in.partition)
-          .setOffset(in.offset)
-          .setErrorCode(r.reason.name())
-          .setErrorMessage(r.getMessage())
-          .setFailedAt(Instant.ofEpochMilli(ctx.timerService().currentProcessingTime()))
-          .build();
-      ctx.output(DEAD_LETTERS, new EncodedRecord(in.key, EncodedRecord.singleObject(letter)));
+      ctx.output(DEAD_LETTERS, deadLetter(in.value, in.key, in.topic, in.partition, in.offset, r.reason,
+          r.getMessage(), ctx.timerService().currentProcessingTime()));
     }
+  }
+
+  /** A dead letter with the record's original bytes and where it was read. */
+  static EncodedRecord deadLetter(byte[] value, byte[] key, String topic, int partition, long offset,
+      DeadLetterReason reason, String message, long nowMillis) {
+    DeadLetter letter = DeadLetter.newBuilder()
+        .setOriginal(ByteBuffer.wrap(value == null ? new byte[0] : value))
+        .setOriginalKey(key == null ? null : ByteBuffer.wrap(key))
+        .setTopic(topic)
+        .setPartition(partition)
+        .setOffset(offset)
+        .setErrorCode(reason.name())
+        .setErrorMessage(message)
+        .setFailedAt(Instant.ofEpochMilli(nowMillis))
+        .build();
+    return new EncodedRecord(key, EncodedRecord.singleObject(letter));
   }
 
   /** A record that cannot be trained on. */
@@ -101,6 +114,13 @@ public final class DecodeInstructions extends ProcessFunction<KafkaInput, Traini
   }
 
   TrainingItem decode(KafkaInput in) throws Rejected {
+    if (in.value == null) {
+      throw new Rejected(DeadLetterReason.NOT_AVRO, "a record without a value (a tombstone?)");
+    }
+    if (in.value.length > limits.maxRecordBytes()) {
+      throw new Rejected(DeadLetterReason.RECORD_TOO_LARGE, in.value.length + " bytes, over the limit of "
+          + limits.maxRecordBytes());
+    }
     InstructionRecord r;
     try {
       r = InstructionRecord.getDecoder().decode(in.value);
@@ -115,6 +135,7 @@ public final class DecodeInstructions extends ProcessFunction<KafkaInput, Traini
       throw new Rejected(DeadLetterReason.INVALID_ADAPTER_ID, "adapter_id '" + abbreviate(r.getAdapterId())
           + "' is not 1-128 characters of [A-Za-z0-9._-] (nor . or ..)");
     }
+    checkSize(r);
     float weight = r.getWeight() == null ? 1f : r.getWeight();
     if (!(weight > 0) || !Float.isFinite(weight)) {
       throw new Rejected(DeadLetterReason.INVALID_WEIGHT, "weight must be a positive number, got " + weight);
@@ -128,8 +149,33 @@ public final class DecodeInstructions extends ProcessFunction<KafkaInput, Traini
       throw new Rejected(DeadLetterReason.MISSING_FIELD, x.getMessage());
     }
     long eventTime = r.getEventTime() == null ? Long.MIN_VALUE : r.getEventTime().toEpochMilli();
-    return new TrainingItem(r.getAdapterId(), r.getExampleId(), e.inputIds(), e.labels(), weight,
+    TrainingItem item = new TrainingItem(r.getAdapterId(), r.getExampleId(), e.inputIds(), e.labels(), weight,
         eventTime, in.topic, in.partition, in.offset);
+    item.original = in.value;
+    item.originalKey = in.key;
+    return item;
+  }
+
+  /** The message count and text length caps, before any tokenizing. */
+  private void checkSize(InstructionRecord r) throws Rejected {
+    long chars = length(r.getSystem()) + length(r.getPrompt()) + length(r.getResponse());
+    if (r.getMessages() != null) {
+      if (r.getMessages().size() > limits.maxMessages()) {
+        throw new Rejected(DeadLetterReason.TOO_MANY_MESSAGES, r.getMessages().size()
+            + " messages, over the limit of " + limits.maxMessages());
+      }
+      for (var m : r.getMessages()) {
+        chars += length(m.getContent());
+      }
+    }
+    if (chars > limits.maxTextChars()) {
+      throw new Rejected(DeadLetterReason.TEXT_TOO_LONG, chars + " characters of text, over the limit of "
+          + limits.maxTextChars());
+    }
+  }
+
+  private static long length(CharSequence s) {
+    return s == null ? 0 : s.length();
   }
 
   private Example encode(InstructionRecord r) throws Rejected {

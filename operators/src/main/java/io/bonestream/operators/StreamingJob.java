@@ -14,6 +14,7 @@ import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.connector.kafka.sink.KafkaSink;
 import org.apache.flink.connector.kafka.source.KafkaSource;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
+import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.kafka.clients.consumer.OffsetResetStrategy;
@@ -92,22 +93,35 @@ public final class StreamingJob {
     SingleOutputStreamOperator<TrainingItem> items = env
         .fromSource(source, WatermarkStrategy.noWatermarks(), "instructions")
         .uid("instructions-source")
-        .process(new DecodeInstructions(b.modelDir, b.maxSeqLen), TypeInformation.of(TrainingItem.class))
+        .process(new DecodeInstructions(b.modelDir, b.maxSeqLen, b.inputLimits), TypeInformation.of(TrainingItem.class))
         .name("decode-validate-tokenize")
         .uid("decode");
-    items.getSideOutput(DecodeInstructions.DEAD_LETTERS)
-        .sinkTo(sink(b.deadLetterTopic, "dlq"))
-        .name("dead-letters")
-        .uid("dead-letter-sink");
-    SingleOutputStreamOperator<EncodedRecord> manifests = items
+    DataStream<EncodedRecord> deadLetters = items.getSideOutput(DecodeInstructions.DEAD_LETTERS);
+    DataStream<TrainingItem> admitted = items;
+    if (b.quotas.maxAdapters() > 0) {
+      // one count for the whole job: a keyed step of parallelism 1 (only when a cap is set)
+      SingleOutputStreamOperator<TrainingItem> admission = items
+          .keyBy(i -> i.adapterId, TypeInformation.of(String.class))
+          .process(new AdapterAdmission(b.quotas.maxAdapters()), TypeInformation.of(TrainingItem.class))
+          .setParallelism(1)
+          .name("admit-adapters")
+          .uid("adapter-admission");
+      deadLetters = deadLetters.union(admission.getSideOutput(DecodeInstructions.DEAD_LETTERS));
+      admitted = admission;
+    }
+    SingleOutputStreamOperator<EncodedRecord> manifests = admitted
         .keyBy(i -> i.adapterId, TypeInformation.of(String.class))
         .process(new AdapterTrainer(b.modelDir, b.profiles, b.batchPolicy, b.snapshotPolicy,
             b.maxCachedAdapters, b.continueFromPublished
                 ? new PublishedVersions(b.bootstrapServers, b.kafkaProperties, b.adaptersTopic) : null,
-            b.backend, b.signing),
+            b.backend, b.signing, b.quotas),
             TypeInformation.of(EncodedRecord.class))
         .name("train-adapters")
         .uid(AdapterTrainer.UID);
+    deadLetters.union(manifests.getSideOutput(DecodeInstructions.DEAD_LETTERS))
+        .sinkTo(sink(b.deadLetterTopic, "dlq"))
+        .name("dead-letters")
+        .uid("dead-letter-sink");
     manifests.getSideOutput(AdapterTrainer.GATED)
         .sinkTo(sink(b.gatedTopic, "gated"))
         .name("gated-snapshots")
@@ -159,6 +173,8 @@ public final class StreamingJob {
     private io.bonestream.engine.train.BackendSpec backend = io.bonestream.engine.train.BackendSpec.CPU;
     private boolean continueFromPublished = true;
     private @Nullable SigningKeySource signing;
+    private InputLimits inputLimits = InputLimits.DEFAULT;
+    private Quotas quotas = Quotas.NONE;
     private @Nullable BaseModel validatedWith;
     private @Nullable MapFunction<EncodedRecord, EncodedRecord> manifestStep;
 
@@ -189,6 +205,12 @@ public final class StreamingJob {
      * (default true; see {@link AdapterTrainer}). Off only to show, in tests, what it prevents.
      */
     public Builder continueFromPublished(boolean v) { continueFromPublished = v; return this; }
+
+    /** Caps on a record's size, checked before decoding (defaults: {@link InputLimits#DEFAULT}). */
+    public Builder inputLimits(InputLimits v) { inputLimits = v; return this; }
+
+    /** Caps on adapters per job and on one adapter's share of a subtask (default: none). */
+    public Builder quotas(Quotas v) { quotas = v; return this; }
 
     /** Signs every manifest with the Ed25519 key found there (read on the TaskManagers). */
     public Builder signing(@Nullable SigningKeySource v) { signing = v; return this; }
