@@ -25,7 +25,9 @@ public enum DeadLetterReason {
   /** A new adapter while the job already trains max-adapters of them. */
   OVER_ADAPTER_LIMIT,
   /** The adapter's share of its subtask's recent training exceeds max-share while others wait. */
-  OVER_SHARE;
+  OVER_SHARE,
+  /** Decoding failed in a way no check foresaw (a bug to report; the record is kept here). */
+  UNEXPECTED;
 
   static DeadLetterReason of(InvalidExampleException.Reason r) {
     return switch (r) {
