@@ -27,6 +27,7 @@ import picocli.CommandLine.Command;
       ServeCommand.class,
       ProduceCommand.class,
       TailSnapshotsCommand.class,
+      KeygenCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class BonestreamCli implements Runnable {

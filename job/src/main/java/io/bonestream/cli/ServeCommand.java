@@ -17,6 +17,8 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine;
@@ -51,6 +53,14 @@ final class ServeCommand implements Callable<Integer> {
   @Option(names = "--kafka-config", paramLabel = "FILE", description = "Kafka client properties (TLS, SASL, ...)")
   Path kafkaConfig;
 
+  @Option(names = "--public-key", paramLabel = "FILE",
+      description = {"trust manifests signed with this Ed25519 public key (repeat for a key rotation);",
+          "unsigned, unknown-key or badly signed manifests are refused"})
+  List<Path> publicKeys = new ArrayList<>();
+
+  @Option(names = "--allow-unsigned", description = "serve unsigned manifests (without --public-key nothing is checked)")
+  boolean allowUnsigned;
+
   @Option(names = "--admin-token-file", paramLabel = "FILE",
       description = "enables /admin/pin and /admin/unpin with this bearer token (or set BONESTREAM_ADMIN_TOKEN)")
   Path adminTokenFile;
@@ -58,6 +68,10 @@ final class ServeCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
+    if (publicKeys.isEmpty() && !allowUnsigned) {
+      throw new CommandLine.ParameterException(spec.commandLine(),
+          "give --public-key FILE to check the manifests' signatures, or --allow-unsigned");
+    }
     String token = System.getenv("BONESTREAM_ADMIN_TOKEN");
     if (adminTokenFile != null) {
       try {
@@ -70,9 +84,11 @@ final class ServeCommand implements Callable<Integer> {
     SharedModels.Loaded loaded = SharedModels.acquire(model);
     AdapterRegistry registry = AdapterRegistry.builder().keep(keep).build();
     SubscriberMetrics metrics = SubscriberMetrics.create(registry);
-    AdapterSubscriber subscriber = AdapterSubscriber.builder().bootstrapServers(bootstrap).topic(topic)
+    AdapterSubscriber.Builder builder = AdapterSubscriber.builder().bootstrapServers(bootstrap).topic(topic)
         .kafkaProperties(KafkaProperties.load(kafkaConfig)).baseModel(loaded.model()).registry(registry)
-        .metrics(metrics).build();
+        .metrics(metrics).allowUnsigned(allowUnsigned);
+    publicKeys.forEach(builder::trustedKeyFile);
+    AdapterSubscriber subscriber = builder.build();
     subscriber.addListener(u -> {
       if (u instanceof AdapterUpdate.Accepted a) {
         out.println("serving " + a.adapter().name() + " (step " + a.adapter().stats().getStep() + ")");

@@ -8,7 +8,10 @@ import io.bonestream.job.KafkaProperties;
 import io.bonestream.operators.StreamingJob;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.ClaimCheck;
+import io.bonestream.schemas.GatedSnapshot;
 import io.bonestream.schemas.InlineAdapter;
+import io.bonestream.schemas.ManifestSignatures;
+import io.bonestream.schemas.SigningKeys;
 import io.bonestream.schemas.OffsetRange;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -32,9 +35,13 @@ final class TailSnapshotsCommand implements Callable<Integer> {
   @Option(names = "--bootstrap", required = true, paramLabel = "HOST:PORT", description = "Kafka bootstrap servers")
   String bootstrap;
 
-  @Option(names = "--topic", defaultValue = StreamingJob.ADAPTERS_TOPIC, paramLabel = "T",
-      description = "(default: ${DEFAULT-VALUE})")
+  @Option(names = "--topic", paramLabel = "T",
+      description = "(default: " + StreamingJob.ADAPTERS_TOPIC + "; with --gated " + StreamingJob.GATED_TOPIC + ")")
   String topic;
+
+  @Option(names = "--gated", description = {"show the snapshots the eval gate held back (not published) instead,",
+      "with their eval loss against the best published one"})
+  boolean gated;
 
   @Option(names = "--from-beginning", description = "start at the oldest manifest (default: only new ones)")
   boolean fromBeginning;
@@ -49,10 +56,28 @@ final class TailSnapshotsCommand implements Callable<Integer> {
   @Option(names = "--kafka-config", paramLabel = "FILE", description = "Kafka client properties (TLS, SASL, ...)")
   Path kafkaConfig;
 
+  @Option(names = "--public-key", paramLabel = "FILE",
+      description = "check each manifest's signature against these Ed25519 public keys (repeatable)")
+  List<Path> publicKeys = new java.util.ArrayList<>();
+
   @Override
   public Integer call() {
     Duration idle = Durations.parse(timeout, "--timeout");
     PrintWriter out = spec.commandLine().getOut();
+    java.util.Map<String, java.security.PublicKey> trusted = new java.util.HashMap<>();
+    for (Path p : publicKeys) {
+      try {
+        java.security.PublicKey k = SigningKeys.publicKey(java.nio.file.Files.readString(p), p.toString());
+        trusted.put(SigningKeys.keyId(k), k);
+      } catch (java.io.IOException e) {
+        throw new io.bonestream.engine.BonestreamException("cannot read public key file " + p);
+      } catch (IllegalArgumentException e) {
+        throw new io.bonestream.engine.BonestreamException(e.getMessage());
+      }
+    }
+    if (topic == null) {
+      topic = gated ? StreamingJob.GATED_TOPIC : StreamingJob.ADAPTERS_TOPIC;
+    }
     Properties props = KafkaProperties.load(kafkaConfig);
     props.put("default.api.timeout.ms", "30000");
     int seen = 0;
@@ -71,7 +96,14 @@ final class TailSnapshotsCommand implements Callable<Integer> {
       long last = System.nanoTime();
       while (System.nanoTime() - last < idle.toNanos() && (max == 0 || seen < max)) {
         for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(200))) {
-          out.println(Json.toCompactString(describe(KafkaClients.snapshot(r.value()), r)));
+          ObjectNode line;
+          if (gated) {
+            line = describeGated(r);
+          } else {
+            line = describe(KafkaClients.snapshot(r.value()), r);
+            line.put("signature", signature(r.value(), trusted));
+          }
+          out.println(Json.toCompactString(line));
           out.flush();
           last = System.nanoTime();
           if (++seen == max) {
@@ -83,6 +115,46 @@ final class TailSnapshotsCommand implements Callable<Integer> {
       throw new io.bonestream.engine.BonestreamException("no answer from Kafka at " + bootstrap);
     }
     return 0;
+  }
+
+  /**
+   * "valid (KEY ID)", "UNSIGNED", "UNKNOWN_KEY (KEY ID)" or "BAD_SIGNATURE (KEY ID)" with public
+   * keys; without them only whether and by which key the manifest says it is signed.
+   */
+  static String signature(byte[] manifest, java.util.Map<String, java.security.PublicKey> trusted) {
+    ManifestSignatures.Check c = ManifestSignatures.verify(manifest, trusted);
+    if (trusted.isEmpty()) {
+      return c.verdict() == ManifestSignatures.Verdict.UNSIGNED ? "unsigned" : "signed by " + c.keyId() + " (not checked)";
+    }
+    return switch (c.verdict()) {
+      case VALID -> "valid (" + c.keyId() + ")";
+      case UNSIGNED -> "UNSIGNED";
+      case INVALID -> "INVALID";
+      default -> c.verdict() + " (" + c.keyId() + ")";
+    };
+  }
+
+  /** A held-back snapshot as JSON. */
+  static ObjectNode describeGated(ConsumerRecord<byte[], byte[]> r) {
+    GatedSnapshot g;
+    try {
+      g = GatedSnapshot.getDecoder().decode(r.value());
+    } catch (java.io.IOException | RuntimeException e) {
+      throw new io.bonestream.engine.BonestreamException("offset " + r.offset() + " is not a GatedSnapshot: "
+          + e.getMessage());
+    }
+    ObjectNode n = Json.MAPPER.createObjectNode();
+    n.put("adapter_id", g.getAdapterId());
+    n.put("held_back_after_version", g.getAfterVersion());
+    n.put("created_at", g.getCreatedAt().toString());
+    n.put("step", g.getStats().getStep());
+    n.put("eval_loss", g.getStats().getEvalLoss());
+    n.put("best_eval_loss", g.getBestEvalLoss());
+    n.put("tolerance", g.getTolerance());
+    n.put("eval_examples", g.getEvalExamples());
+    n.put("loss_ema", g.getStats().getLossEma());
+    n.put("offset", r.offset());
+    return n;
   }
 
   /** A manifest as JSON, payload bytes left out. */
@@ -103,6 +175,9 @@ final class TailSnapshotsCommand implements Callable<Integer> {
     stats.put("skipped_steps", s.getStats().getSkippedSteps());
     stats.put("last_loss", s.getStats().getLastLoss());
     stats.put("loss_ema", s.getStats().getLossEma());
+    if (s.getStats().getEvalLoss() != null) {
+      stats.put("eval_loss", s.getStats().getEvalLoss());
+    }
     var lineage = n.putArray("lineage");
     for (OffsetRange o : s.getLineage()) {
       lineage.addObject().put("topic", o.getTopic()).put("partition", o.getPartition())

@@ -14,6 +14,9 @@ import io.bonestream.engine.train.TrainConfig;
 import io.bonestream.operators.AdapterProfile;
 import io.bonestream.operators.AdapterProfiles;
 import io.bonestream.operators.BatchPolicy;
+import io.bonestream.operators.EvalPolicy;
+import io.bonestream.operators.InputLimits;
+import io.bonestream.operators.Quotas;
 import io.bonestream.operators.SnapshotPolicy;
 import io.bonestream.operators.StreamingJob;
 import java.io.IOException;
@@ -49,15 +52,18 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
     String name = file.getFileName().toString();
     StrictNode c = new StrictNode(root, name, "").allow("kafka", "topics", "model", "max-seq-len",
         "checkpoints", "blob-store", "flink", "adapter-defaults", "adapters", "batching", "snapshots",
-        "backend", "precision");
+        "backend", "precision", "signing", "quotas");
     StrictNode kafka = c.section("kafka").allow("bootstrap-servers", "properties", "group-id",
         "transactional-id-prefix", "transaction-timeout");
-    StrictNode topics = c.section("topics").allow("instructions", "adapters", "dead-letters");
+    StrictNode topics = c.section("topics").allow("instructions", "adapters", "dead-letters", "gated");
     StrictNode ckpt = c.section("checkpoints").allow("dir", "interval", "savepoint-timeout");
     StrictNode batching = c.section("batching").allow("max-examples", "max-tokens",
         "max-event-time-span", "wall-clock-flush");
     StrictNode snaps = c.section("snapshots").allow("every-steps", "every-event-time",
         "every-wall-clock", "inline-limit");
+    StrictNode sign = c.section("signing").allow("private-key-file", "private-key-env");
+    StrictNode quota = c.section("quotas").allow("max-adapters", "max-share", "share-window-tokens",
+        "max-record-bytes", "max-messages", "max-text-chars");
 
     Properties props = new Properties();
     props.putAll(kafka.properties("properties"));
@@ -77,9 +83,16 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
           .instructionsTopic(topics.text("instructions", StreamingJob.INSTRUCTIONS_TOPIC))
           .adaptersTopic(topics.text("adapters", StreamingJob.ADAPTERS_TOPIC))
           .deadLetterTopic(topics.text("dead-letters", StreamingJob.DEAD_LETTER_TOPIC))
+          .gatedTopic(topics.text("gated", StreamingJob.GATED_TOPIC))
           .modelDir(c.requiredText("model"))
           .maxSeqLen((int) c.integer("max-seq-len", 512))
           .backend(backend(c))
+          .signing(signing(sign))
+          .quotas(new Quotas((int) quota.integer("max-adapters", 0), quota.number("max-share", 1.0),
+              quota.integer("share-window-tokens", 65_536)))
+          .inputLimits(new InputLimits((int) quota.bytes("max-record-bytes", InputLimits.DEFAULT.maxRecordBytes()),
+              (int) quota.integer("max-messages", InputLimits.DEFAULT.maxMessages()),
+              (int) quota.integer("max-text-chars", InputLimits.DEFAULT.maxTextChars())))
           .profiles(new AdapterProfiles(defaults, overrides))
           .batchPolicy(new BatchPolicy((int) batching.integer("max-examples", 8),
               batching.integer("max-tokens", Long.MAX_VALUE),
@@ -95,6 +108,17 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
     }
   }
 
+  /** The signing key's location, if any: a file or an environment variable, not both. */
+  private static io.bonestream.operators.SigningKeySource signing(StrictNode n) {
+    String file = n.text("private-key-file", null);
+    String env = n.text("private-key-env", null);
+    if (file != null && env != null) {
+      throw n.error("give private-key-file or private-key-env, not both");
+    }
+    return file != null ? io.bonestream.operators.SigningKeySource.file(file)
+        : env != null ? io.bonestream.operators.SigningKeySource.environment(env) : null;
+  }
+
   /** Where training runs; a GPU backend is checked here, so a missing GPU or library is one error line. */
   private static BackendSpec backend(StrictNode c) {
     BackendSpec spec = BackendSpec.parse(c.text("backend", "cpu"), c.text("precision", "bf16"));
@@ -106,7 +130,7 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
   private static AdapterProfile profile(StrictNode n, AdapterProfile base, boolean override) {
     List<String> keys = new ArrayList<>(List.of("method", "r", "targets", "lora-alpha", "optimizer", "lr",
         "weight-decay", "beta1", "beta2", "eps", "max-grad-norm", "schedule", "warmup-steps",
-        "total-steps", "micro-batch-size", "seed"));
+        "total-steps", "micro-batch-size", "seed", "eval-fraction", "eval-cap", "gate", "gate-tolerance"));
     if (override) {
       keys.add("match");
     }
@@ -137,7 +161,11 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
           .batchSize((int) n.integer("micro-batch-size", t.batchSize()))
           .seed(n.integer("seed", t.seed()))
           .build();
-      return new AdapterProfile(ab.build(), tc);
+      // defaults: no evaluation; with eval-fraction set, 32 held-out records and a 5% gate
+      EvalPolicy e = base == null ? new EvalPolicy(0, 32, 0.05, true) : base.eval();
+      EvalPolicy ev = new EvalPolicy(n.number("eval-fraction", e.fraction()), (int) n.integer("eval-cap", e.cap()),
+          n.number("gate-tolerance", e.tolerance()), n.bool("gate", e.gate()));
+      return new AdapterProfile(ab.build(), tc, ev);
     } catch (BonestreamException e) {
       throw n.error(e.getMessage());
     }

@@ -155,4 +155,21 @@ class BadInputTest {
     assertOneLineError(Cli.run("run", "--config", yaml.toString(), "--from-savepoint",
         tmp.resolve("no-such-savepoint").toString()), 1, "no checkpoint or savepoint at");
   }
+
+  @Test
+  void signingMistakes() throws IOException {
+    assertOneLineError(Cli.run("serve", "--model", TestFiles.stories260K().toString(), "--bootstrap", "localhost:1"),
+        2, "--public-key", "--allow-unsigned");
+    Path notAKey = tmp.resolve("not-a-key.pub");
+    Files.writeString(notAKey, "hello");
+    assertOneLineError(Cli.run("serve", "--model", TestFiles.stories260K().toString(), "--bootstrap", "localhost:1",
+        "--public-key", notAKey.toString()), 1, "not-a-key.pub", "PUBLIC KEY");
+    assertEquals(0, Cli.run("keygen", "--out", tmp.resolve("k").toString()).exitCode());
+    assertOneLineError(Cli.run("keygen", "--out", tmp.resolve("k").toString()), 1, "exists", "--force");
+    Path yaml = tmp.resolve("signed.yaml");
+    Files.writeString(yaml, "kafka:\n  bootstrap-servers: localhost:1\nmodel: " + TestFiles.stories260K()
+        + "\ncheckpoints:\n  dir: " + tmp.resolve("ckpt").toUri() + "\nblob-store: " + tmp.resolve("b").toUri()
+        + "\nadapter-defaults:\n  r: 4\nsigning:\n  private-key-file: " + tmp.resolve("k/missing.key") + "\n");
+    assertOneLineError(Cli.run("run", "--config", yaml.toString()), 1, "signing key file", "not found");
+  }
 }

@@ -56,7 +56,7 @@ class InferenceServerIT {
         Manifests.publish(kafka.bootstrapServers(), "serve", m.next(1, 0), m.next(2, 12));
         AdapterRegistry registry = AdapterRegistry.builder().build();
         SubscriberMetrics metrics = SubscriberMetrics.create(registry);
-        try (AdapterSubscriber s = AdapterSubscriber.builder().bootstrapServers(kafka.bootstrapServers())
+        try (AdapterSubscriber s = AdapterSubscriber.builder().allowUnsigned(true).bootstrapServers(kafka.bootstrapServers())
                 .topic("serve").baseModel(base).registry(registry).metrics(metrics).build().start();
             InferenceServer server = InferenceServer.builder().baseModel(base).tokenizer(tok).registry(registry)
                 .metrics(metrics).adminToken(TOKEN).readiness(s::isReady).port(0).build()) {
@@ -102,5 +102,56 @@ class InferenceServerIT {
       assertEquals(404, call(server.port(), "POST", "/admin/pin", "{\"adapter\":\"a\",\"version\":1}", "anything").statusCode());
       assertEquals(200, call(server.port(), "GET", "/v1/models", null, null).statusCode());
     }
+  }
+
+  @Test
+  void malformedAndHostileRequestsGetA4xxJsonErrorAndTheServerStaysUp() throws Exception {
+    BaseModel base = BaseModel.load(TestFiles.stories260K());
+    try (Tokenizer tok = Tokenizer.load(TestFiles.stories260K(), base.config());
+        InferenceServer server = InferenceServer.builder().baseModel(base).tokenizer(tok)
+            .registry(AdapterRegistry.builder().build()).adminToken(TOKEN).port(0).build()) {
+      int port = server.port();
+      String m = "\"model\":\"" + base.name() + "\",\"prompt\":\"Hi\"";
+      java.util.List<String> bodies = new java.util.ArrayList<>(java.util.List.of(
+          "", "{", "[]", "null", "42", "\"x\"", "{\"model\":", "{\"model\":1,\"prompt\":\"x\"}",
+          "{" + m + ",\"max_tokens\":100000000}", "{" + m + ",\"max_tokens\":-1}", "{" + m + ",\"max_tokens\":1.5}",
+          "{" + m + ",\"max_tokens\":1e99}", "{" + m + ",\"temperature\":-1}", "{" + m + ",\"temperature\":NaN}",
+          "{" + m + ",\"top_p\":0}", "{" + m + ",\"top_p\":\"0.5\"}", "{" + m + ",\"seed\":\"x\"}",
+          "{" + m + ",\"frobnicate\":true}", "{" + m + ",\"stream\":true}", "{" + m + ",\"n\":3}",
+          "{\"model\":\"nope@x\",\"prompt\":\"x\"}", "{\"model\":\"" + "x".repeat(100_000) + "\",\"prompt\":\"x\"}",
+          "{" + m + ",\"prompt\":[1,2]}", "\u0000\u0001\u0002", "{\"a\":" + "[".repeat(5000) + "]".repeat(5000) + "}",
+          "{" + m + ",\"max_tokens\":" + "9".repeat(400) + "}"));
+      java.util.Random random = new java.util.Random(7);
+      for (int i = 0; i < 200; i++) { // random bytes and mutated good requests
+        byte[] b = ("{" + m + ",\"max_tokens\":2}").getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        b[random.nextInt(b.length)] = (byte) random.nextInt(256);
+        bodies.add(new String(b, java.nio.charset.StandardCharsets.ISO_8859_1));
+      }
+      bodies.add("{\"x\":\"" + "y".repeat(InferenceServer.MAX_BODY_BYTES + 10) + "\"}");
+      for (String body : bodies) {
+        HttpResponse<String> r = call(port, "POST", "/v1/completions", body, null);
+        if (r.statusCode() == 200) {
+          continue; // a mutation that left a valid request
+        }
+        assertTrue(r.statusCode() >= 400 && r.statusCode() < 500, r.statusCode() + " for " + abbreviate(body)
+            + ": " + r.body());
+        assertTrue(Json.MAPPER.readTree(r.body()).path("error").path("message").isTextual(), r.body());
+      }
+      for (String path : java.util.List.of("/admin/pin", "/admin/unpin")) {
+        assertEquals(400, call(port, "POST", path, "{\"adapter\":", TOKEN).statusCode());
+      }
+      assertEquals(413, call(port, "POST", "/v1/completions",
+          "{\"x\":\"" + "y".repeat(InferenceServer.MAX_BODY_BYTES + 10) + "\"}", null).statusCode());
+      assertEquals(404, call(port, "GET", "/nope/../../etc/passwd", null, null).statusCode());
+      assertEquals(405, call(port, "DELETE", "/v1/models", null, null).statusCode());
+      // still serving
+      assertEquals(200, call(port, "POST", "/v1/completions", "{" + m + ",\"max_tokens\":2,\"temperature\":0}",
+          null).statusCode());
+      assertEquals(200, call(port, "GET", "/healthz", null, null).statusCode());
+    }
+  }
+
+  private static String abbreviate(String s) {
+    return s.length() > 80 ? s.substring(0, 80) + "..." : s;
   }
 }

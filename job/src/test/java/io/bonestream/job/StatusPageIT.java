@@ -78,7 +78,7 @@ class StatusPageIT {
         SubscriberMetrics metrics = SubscriberMetrics.create(registry);
         try (InferenceServer server = InferenceServer.builder().baseModel(base).tokenizer(tok).registry(registry)
                 .metrics(metrics).adminToken(TOKEN).port(0).build();
-            AdapterSubscriber s = AdapterSubscriber.builder().bootstrapServers(kafka.bootstrapServers())
+            AdapterSubscriber s = AdapterSubscriber.builder().allowUnsigned(true).bootstrapServers(kafka.bootstrapServers())
                 .topic("status").baseModel(base).registry(registry).metrics(metrics).build().start()) {
           assertTrue(s.awaitReady(Duration.ofSeconds(60)));
           String url = "http://localhost:" + server.port() + "/";

@@ -117,6 +117,7 @@ final class StreamingHarness {
         .instructionsTopic(prefix + ".instructions")
         .adaptersTopic(prefix + ".adapters")
         .deadLetterTopic(prefix + ".dlq")
+        .gatedTopic(prefix + ".gated")
         .groupId(prefix)
         .transactionalIdPrefix(prefix)
         .modelDir(TestFiles.stories260K().toString())

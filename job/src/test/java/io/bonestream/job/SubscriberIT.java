@@ -54,7 +54,7 @@ class SubscriberIT {
   }
 
   private static AdapterSubscriber subscriber(String topic, AdapterRegistry registry) {
-    return AdapterSubscriber.builder().bootstrapServers(kafka.bootstrapServers()).topic(topic)
+    return AdapterSubscriber.builder().allowUnsigned(true).bootstrapServers(kafka.bootstrapServers()).topic(topic)
         .baseModel(base).registry(registry).build();
   }
 
@@ -134,7 +134,7 @@ class SubscriberIT {
     AdapterRegistry registry = AdapterRegistry.builder().build();
     SubscriberMetrics metrics = SubscriberMetrics.create(registry);
     List<AdapterUpdate.Refused> refused = new CopyOnWriteArrayList<>();
-    try (AdapterSubscriber s = AdapterSubscriber.builder().bootstrapServers(kafka.bootstrapServers()).topic("bad")
+    try (AdapterSubscriber s = AdapterSubscriber.builder().allowUnsigned(true).bootstrapServers(kafka.bootstrapServers()).topic("bad")
         .baseModel(base).registry(registry).metrics(metrics).build()) {
       s.addListener(u -> {
         if (u instanceof AdapterUpdate.Refused r) {

@@ -83,6 +83,7 @@ class KotlinPipelineTest {
                     StreamingHarness.asRecords("kt.instructions", StreamingHarness.colors("kotlin", 16)),
                 )
                 adapterSubscriber {
+                    allowUnsigned = true
                     bootstrapServers = kafka.bootstrapServers()
                     topic = "kt.adapters"
                     baseModel = base

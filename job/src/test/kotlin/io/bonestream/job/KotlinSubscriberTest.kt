@@ -31,6 +31,7 @@ class KotlinSubscriberTest {
             val base = BaseModel.load(TestFiles.stories260K())
             Tokenizer.load(TestFiles.stories260K(), base.config()).use { tokenizer ->
                 val subscriber = adapterSubscriber {
+                    allowUnsigned = true
                     bootstrapServers = kafka.bootstrapServers()
                     topic = "kotlin.adapters"
                     baseModel = base

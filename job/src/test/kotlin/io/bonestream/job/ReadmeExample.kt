@@ -10,11 +10,12 @@ import java.nio.file.Path
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
 
-fun followAdapters(bootstrap: String, model: Path) = runBlocking {
+fun followAdapters(bootstrap: String, model: Path, publicKey: Path) = runBlocking {
     val subscriber = adapterSubscriber {
         bootstrapServers = bootstrap
         baseModel = BaseModel.load(model)
         keep = 5
+        trustedKeyFile(publicKey) // only manifests signed with this key are served
     }
     launch {
         subscriber.updates().collect { update ->

@@ -20,6 +20,15 @@ final class AdapterMetrics {
   final Counter resumptions;
   /** Blob folders of never-published versions removed on start. */
   final Counter orphanBlobsRemoved;
+  /** Records turned away because the adapter was over its share of the subtask. */
+  final Counter overShare;
+  /** Snapshots the eval gate held back. */
+  final Counter gatedSnapshots;
+  /** Snapshots not published because the adapter's tensors were not finite. */
+  final Counter nonFiniteSnapshots;
+  volatile double evalLoss = Double.NaN;
+  volatile double bestEvalLoss = Double.NaN;
+  volatile long evalExamples;
   final Histogram stepMillis;
   volatile double lastLoss = Double.NaN;
   volatile double lossEma = Double.NaN;
@@ -40,6 +49,12 @@ final class AdapterMetrics {
     snapshots = g.counter("snapshots");
     resumptions = g.counter("resumptions");
     orphanBlobsRemoved = g.counter("orphan_blobs_removed");
+    gatedSnapshots = g.counter("gated_snapshots");
+    overShare = g.counter("over_share_records");
+    nonFiniteSnapshots = g.counter("non_finite_snapshots");
+    g.gauge("eval_loss", (Gauge<Double>) () -> evalLoss);
+    g.gauge("best_eval_loss", (Gauge<Double>) () -> bestEvalLoss);
+    g.gauge("eval_examples", (Gauge<Long>) () -> evalExamples);
     stepMillis = g.histogram("step_time_ms", new DescriptiveStatisticsHistogram(500));
     g.gauge("loss_last", (Gauge<Double>) () -> lastLoss);
     g.gauge("loss_ema", (Gauge<Double>) () -> lossEma);

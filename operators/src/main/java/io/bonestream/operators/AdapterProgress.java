@@ -17,7 +17,10 @@ import org.jspecify.annotations.Nullable;
  * version). Encoded with {@link #encode()} / {@link #decode(byte[])}.
  */
 final class AdapterProgress {
-  /** 2 added the step, the base fingerprint and the pending resumption; 1 is still read. */
+  /**
+   * 2 added the step, the base fingerprint, the pending resumption and the eval gate's
+   * bookkeeping; 1 is still read.
+   */
   private static final int FORMAT = 2;
   static final double EMA_DECAY = 0.9;
 
@@ -43,6 +46,12 @@ final class AdapterProgress {
   long resumedFromVersion;
   @Nullable String resumedReason;
   boolean resumedFreshOptimizer;
+  /** Records in the eval set (held out, never trained on). */
+  int evalCount;
+  /** The best eval loss among published versions measured on the complete eval set; NaN: none yet. */
+  double bestEvalLoss = Double.NaN;
+  /** Snapshots the eval gate held back. */
+  long gatedSnapshots;
 
   void recordLoss(double loss) {
     lastLoss = loss;
@@ -88,6 +97,9 @@ final class AdapterProgress {
       out.writeLong(resumedFromVersion);
       out.writeUTF(resumedReason == null ? "" : resumedReason);
       out.writeBoolean(resumedFreshOptimizer);
+      out.writeInt(evalCount);
+      out.writeDouble(bestEvalLoss);
+      out.writeLong(gatedSnapshots);
       return bytes.toByteArray();
     } catch (IOException e) {
       throw new UncheckedIOException(e);
@@ -123,6 +135,9 @@ final class AdapterProgress {
         String reason = in.readUTF();
         p.resumedReason = reason.isEmpty() ? null : reason;
         p.resumedFreshOptimizer = in.readBoolean();
+        p.evalCount = in.readInt();
+        p.bestEvalLoss = in.readDouble();
+        p.gatedSnapshots = in.readLong();
       }
     } catch (IOException e) {
       throw new UncheckedIOException(e);

@@ -17,7 +17,10 @@ import io.bonestream.engine.train.TrainingStateCodec;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.BaseModelRef;
 import io.bonestream.schemas.ClaimCheck;
+import io.bonestream.schemas.GatedSnapshot;
 import io.bonestream.schemas.InlineAdapter;
+import io.bonestream.schemas.ManifestSignatures;
+import io.bonestream.schemas.SigningKeys;
 import io.bonestream.schemas.OffsetRange;
 import io.bonestream.schemas.ResumedFrom;
 import io.bonestream.schemas.TrainingStats;
@@ -43,6 +46,7 @@ import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
 import org.apache.flink.util.Collector;
+import org.apache.flink.util.OutputTag;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -72,6 +76,9 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   private static final Logger LOG = LoggerFactory.getLogger(AdapterTrainer.class);
   /** Operator uid in the job graph: checkpoints and savepoints find the state under it. */
   public static final String UID = "trainer";
+  /** Snapshots the eval gate held back ({@link GatedSnapshot}), for the gated topic. */
+  public static final OutputTag<EncodedRecord> GATED =
+      new OutputTag<>("gated-snapshots", TypeInformation.of(EncodedRecord.class));
 
   /** The engine's training state ({@link TrainingStateCodec}) per adapter. */
   public static ValueStateDescriptor<byte[]> trainingStateDescriptor() {
@@ -92,12 +99,19 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   private final BackendSpec backend;
 
   private transient SharedModels.Loaded shared;
+  private final @Nullable SigningKeySource signing;
+  private final Quotas quotas;
+  private transient ShareWindow shares;
+
   private transient SharedBackend device;
+  private transient SigningKeys.@Nullable Signer signer;
   private transient Map<String, PublishedVersions.Ref> publishedIndex;
   private transient Set<String> reconciled;
   private transient ValueState<byte[]> trainingState;
   private transient ValueState<byte[]> progressState;
   private transient ListState<TrainingItem> buffer;
+  /** The adapter's held-out records ({@link EvalPolicy}): never trained on. */
+  private transient ListState<TrainingItem> evalSet;
   private transient Map<String, Trainer> trainers;
   private transient Map<String, AdapterMetrics> metrics;
 
@@ -105,10 +119,12 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
    * @param published the adapters topic, read on start so that versions never go backwards; null
    *     turns that off (only for tests that show what it prevents)
    * @param backend where the steps run (the base model goes to a GPU once per TaskManager)
+   * @param signing the key every manifest is signed with, or null for unsigned manifests
+   * @param quotas one adapter's share of this subtask (the job-wide adapter cap is {@link AdapterAdmission}'s)
    */
   AdapterTrainer(String modelDir, AdapterProfiles profiles, BatchPolicy batchPolicy,
       SnapshotPolicy snapshotPolicy, int maxCachedAdapters, @Nullable PublishedVersions published,
-      BackendSpec backend) {
+      BackendSpec backend, @Nullable SigningKeySource signing, Quotas quotas) {
     this.modelDir = modelDir;
     this.profiles = profiles;
     this.batchPolicy = batchPolicy;
@@ -116,10 +132,14 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     this.maxCachedAdapters = maxCachedAdapters;
     this.published = published;
     this.backend = backend;
+    this.signing = signing;
+    this.quotas = quotas;
   }
 
   @Override
   public void open(OpenContext context) {
+    signer = signing == null ? null : signing.load();
+    shares = new ShareWindow(quotas.shareWindowTokens());
     shared = SharedModels.acquire(modelPath());
     device = Backends.acquire(backend, shared.model());
     getRuntimeContext().getMetricGroup().gauge("gpu_memory_bytes",
@@ -127,6 +147,8 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     trainingState = getRuntimeContext().getState(trainingStateDescriptor());
     progressState = getRuntimeContext().getState(progressDescriptor());
     buffer = getRuntimeContext().getListState(new ListStateDescriptor<>("buffer",
+        TypeInformation.of(TrainingItem.class)));
+    evalSet = getRuntimeContext().getListState(new ListStateDescriptor<>("eval-set",
         TypeInformation.of(TrainingItem.class)));
     trainers = new LinkedHashMap<>(16, 0.75f, true) {
       @Override
@@ -176,11 +198,29 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
           ctx.timerService().currentProcessingTime() + snapshotPolicy.everyWallClockMs());
     }
     AdapterProgress p = progress(id);
+    EvalPolicy eval = profiles.forAdapter(id).eval();
+    if (p.evalCount < eval.cap() && eval.heldOut(id, item.exampleId, item.inputIds)) {
+      evalSet.add(item); // held out: evaluated at every snapshot, never trained on
+      p.evalCount++;
+      metrics(id).evalExamples = p.evalCount;
+      progressState.update(p.encode());
+      return;
+    }
+    if (quotas.sharesLimited() && shares.overShare(id, quotas.maxShare())) {
+      // a flood: this adapter took more than its share of the subtask while others train here
+      metrics(id).overShare.inc();
+      shares.turnedAway(item.inputIds.length);
+      ctx.output(DecodeInstructions.DEAD_LETTERS, DecodeInstructions.deadLetter(item.original, item.originalKey,
+          item.topic, item.partition, item.offset, DeadLetterReason.OVER_SHARE, "adapter '" + id + "' is over its "
+              + "share of " + quotas.maxShare() + " of its training subtask", ctx.timerService().currentProcessingTime()));
+      progressState.update(p.encode());
+      return;
+    }
     // A record this much event time after the oldest buffered one closes the buffered batch.
     if (batchPolicy.maxEventTimeSpanMs() > 0 && item.hasEventTime() && p.bufferedCount > 0
         && p.oldestBufferedEventTime != Long.MIN_VALUE
         && item.eventTime - p.oldestBufferedEventTime >= batchPolicy.maxEventTimeSpanMs()) {
-      train(id, p, out);
+      train(id, p, ctx, out);
     }
     buffer.add(item);
     p.bufferedCount++;
@@ -190,7 +230,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
           ? item.eventTime : Math.min(p.oldestBufferedEventTime, item.eventTime);
     }
     if (p.bufferedCount >= batchPolicy.maxExamples() || p.bufferedTokens >= batchPolicy.maxTokens()) {
-      train(id, p, out);
+      train(id, p, ctx, out);
     } else if (batchPolicy.wallClockFlushMs() > 0 && p.bufferedCount == 1) {
       ctx.timerService().registerProcessingTimeTimer(
           ctx.timerService().currentProcessingTime() + batchPolicy.wallClockFlushMs());
@@ -205,11 +245,11 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     String id = ctx.getCurrentKey();
     AdapterProgress p = progress(id);
     if (batchPolicy.wallClockFlushMs() > 0 && p.bufferedCount > 0) {
-      train(id, p, out);
+      train(id, p, ctx, out);
     }
     if (snapshotPolicy.everyWallClockMs() > 0) {
       if (p.stepsSinceSnapshot > 0) {
-        publish(id, p, trainer(id), out);
+        publish(id, p, trainer(id), ctx, out);
       }
       ctx.timerService().registerProcessingTimeTimer(timestamp + snapshotPolicy.everyWallClockMs());
     }
@@ -217,7 +257,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   }
 
   /** One optimizer step on the buffered examples, then a snapshot if one is due. */
-  private void train(String id, AdapterProgress p, Collector<EncodedRecord> out) throws Exception {
+  private void train(String id, AdapterProgress p, Context ctx, Collector<EncodedRecord> out) throws Exception {
     List<TrainingItem> items = new ArrayList<>();
     for (TrainingItem i : buffer.get()) {
       items.add(i);
@@ -231,6 +271,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       examples.add(new Example(i.inputIds, i.labels, i.weight));
     }
     StepResult r = trainer.step(examples);
+    shares.trained(id, r.tokens());
     buffer.clear();
     p.clearBuffer();
     for (TrainingItem i : items) {
@@ -267,12 +308,44 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
         && (p.lastSnapshotEventTime == Long.MIN_VALUE
             || p.lastTrainedEventTime - p.lastSnapshotEventTime >= snapshotPolicy.everyEventTimeMs());
     if (p.stepsSinceSnapshot >= snapshotPolicy.everySteps() || eventTimeDue) {
-      publish(id, p, trainer, out);
+      publish(id, p, trainer, ctx, out);
     }
   }
 
-  /** Emits the next version: blob first when it is too large to travel inline. */
-  private void publish(String id, AdapterProgress p, Trainer trainer, Collector<EncodedRecord> out) {
+  /**
+   * Emits the next version (blob first when it is too large to travel inline), with its eval loss;
+   * unless the eval gate holds it back or its adapter is not finite: then no version is used, the
+   * lineage goes on into the next one, and the adapter trains on.
+   */
+  private void publish(String id, AdapterProgress p, Trainer trainer, Context ctx, Collector<EncodedRecord> out)
+      throws Exception {
+    EvalPolicy eval = profiles.forAdapter(id).eval();
+    double evalLoss = evaluate(trainer, p);
+    boolean evalComplete = eval.enabled() && p.evalCount >= eval.cap();
+    AdapterMetrics m = metrics(id);
+    m.evalLoss = evalLoss;
+    if (!trainer.adapters().finite()) {
+      holdBack(p);
+      m.nonFiniteSnapshots.inc();
+      LOG.error("adapter {}: its tensors are not finite after step {}; nothing is published", id, trainer.step());
+      return;
+    }
+    if (evalComplete && eval.holdsBack(evalLoss, p.bestEvalLoss)) {
+      holdBack(p);
+      p.gatedSnapshots++;
+      m.gatedSnapshots.inc();
+      LOG.warn("adapter {}: the eval gate held back a snapshot at step {}: eval loss {} against the best "
+          + "published {} (tolerance {})", id, trainer.step(), evalLoss, p.bestEvalLoss, eval.tolerance());
+      ctx.output(GATED, EncodedRecord.of(id, GatedSnapshot.newBuilder()
+          .setAdapterId(id).setAfterVersion(p.version).setCreatedAt(Instant.now())
+          .setStats(stats(trainer, p, evalLoss)).setBestEvalLoss(p.bestEvalLoss)
+          .setTolerance(eval.tolerance()).setEvalExamples(p.evalCount).build()));
+      return;
+    }
+    if (evalComplete && Double.isFinite(evalLoss)) {
+      p.bestEvalLoss = Double.isNaN(p.bestEvalLoss) ? evalLoss : Math.min(p.bestEvalLoss, evalLoss);
+      m.bestEvalLoss = p.bestEvalLoss;
+    }
     p.version++;
     AdapterMethod method = trainer.adapters().config().method();
     PeftFormat format = method == AdapterMethod.LORA ? PeftFormat.LORA : PeftFormat.MISS;
@@ -301,26 +374,47 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
         .setPeftType(format == PeftFormat.LORA ? "LORA" : "MISS")
         .setR(trainer.adapters().config().r())
         .setTargetModules(trainer.adapters().config().targetModuleNames())
-        .setStats(TrainingStats.newBuilder().setStep(trainer.step()).setTokens(trainer.tokensSeen())
-            .setExamples(trainer.examplesSeen()).setSkippedSteps(trainer.skippedSteps())
-            .setLastLoss(p.lastLoss).setLossEma(p.lossEma).setEvalLoss(null).build())
+        .setStats(stats(trainer, p, evalLoss))
         .setLineage(lineage)
         .setPayload(payload)
         .setResumedFrom(p.resumedFromVersion <= 0 ? null : ResumedFrom.newBuilder()
             .setVersion(p.resumedFromVersion).setReason(p.resumedReason)
             .setFreshOptimizer(p.resumedFreshOptimizer).build())
         .build();
-    out.collect(EncodedRecord.of(id, snapshot));
+    out.collect(EncodedRecord.of(id, signer == null ? snapshot : ManifestSignatures.sign(snapshot, signer)));
     p.stepsSinceSnapshot = 0;
     p.lineage.clear();
     p.resumedFromVersion = 0;
     p.resumedReason = null;
     p.resumedFreshOptimizer = false;
     p.lastSnapshotEventTime = p.lastTrainedEventTime;
-    AdapterMetrics m = metrics(id);
     m.snapshots.inc();
     m.version = p.version;
     m.snapshotBytes = size;
+  }
+
+  private static TrainingStats stats(Trainer trainer, AdapterProgress p, double evalLoss) {
+    return TrainingStats.newBuilder().setStep(trainer.step()).setTokens(trainer.tokensSeen())
+        .setExamples(trainer.examplesSeen()).setSkippedSteps(trainer.skippedSteps())
+        .setLastLoss(p.lastLoss).setLossEma(p.lossEma).setEvalLoss(Double.isNaN(evalLoss) ? null : evalLoss).build();
+  }
+
+  /** The mean loss over the adapter's eval set; NaN when it has none. */
+  private double evaluate(Trainer trainer, AdapterProgress p) throws Exception {
+    if (p.evalCount == 0) {
+      return Double.NaN;
+    }
+    List<Example> examples = new ArrayList<>(p.evalCount);
+    for (TrainingItem i : evalSet.get()) {
+      examples.add(new Example(i.inputIds, i.labels, i.weight));
+    }
+    return trainer.evaluate(examples);
+  }
+
+  /** A snapshot that is not published: the next try comes after as many steps again. */
+  private static void holdBack(AdapterProgress p) {
+    p.stepsSinceSnapshot = 0;
+    p.lastSnapshotEventTime = p.lastTrainedEventTime;
   }
 
   private AdapterProgress progress(String id) throws Exception {

@@ -15,7 +15,19 @@ public enum DeadLetterReason {
   UNKNOWN_ROLE,
   INVALID_TOKENS,
   INVALID_WEIGHT,
-  TEMPLATE_ERROR;
+  TEMPLATE_ERROR,
+  /** More bytes than the job's max-record-bytes (checked before decoding). */
+  RECORD_TOO_LARGE,
+  /** More chat messages than max-messages. */
+  TOO_MANY_MESSAGES,
+  /** More characters of text than max-text-chars (checked before tokenizing). */
+  TEXT_TOO_LONG,
+  /** A new adapter while the job already trains max-adapters of them. */
+  OVER_ADAPTER_LIMIT,
+  /** The adapter's share of its subtask's recent training exceeds max-share while others wait. */
+  OVER_SHARE,
+  /** Decoding failed in a way no check foresaw (a bug to report; the record is kept here). */
+  UNEXPECTED;
 
   static DeadLetterReason of(InvalidExampleException.Reason r) {
     return switch (r) {

@@ -15,7 +15,6 @@ import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
-import org.apache.avro.AvroRuntimeException;
 import org.apache.avro.message.BadHeaderException;
 import org.apache.avro.message.MissingSchemaException;
 import org.apache.flink.api.common.functions.OpenContext;
@@ -36,25 +35,35 @@ public final class DecodeInstructions extends ProcessFunction<KafkaInput, Traini
 
   private final String modelDir;
   private final int maxSeqLen;
+  private final InputLimits limits;
   private transient ExampleEncoder encoder;
   private transient Map<DeadLetterReason, Counter> deadLetterCounters;
   private transient Counter accepted;
 
   public DecodeInstructions(String modelDir, int maxSeqLen) {
+    this(modelDir, maxSeqLen, InputLimits.DEFAULT);
+  }
+
+  public DecodeInstructions(String modelDir, int maxSeqLen, InputLimits limits) {
     this.modelDir = modelDir;
     this.maxSeqLen = maxSeqLen;
+    this.limits = limits;
   }
 
   @Override
   public void open(OpenContext context) {
-    SharedModels.Loaded loaded = SharedModels.acquire(modelPath());
-    encoder = new ExampleEncoder(loaded.tokenizer(), maxSeqLen, loaded.model().config().vocabSize());
+    prepare(SharedModels.acquire(modelPath()));
     var group = getRuntimeContext().getMetricGroup();
     accepted = group.counter("records_accepted");
     deadLetterCounters = new EnumMap<>(DeadLetterReason.class);
     for (DeadLetterReason r : DeadLetterReason.values()) {
       deadLetterCounters.put(r, group.addGroup("dlq_reason", r.name()).counter("dead_letters"));
     }
+  }
+
+  /** The tokenizer and vocabulary {@link #decode} checks against (outside Flink: in tests). */
+  void prepare(SharedModels.Loaded loaded) {
+    encoder = new ExampleEncoder(loaded.tokenizer(), maxSeqLen, loaded.model().config().vocabSize());
   }
 
   private Path modelPath() {
@@ -72,22 +81,36 @@ public final class DecodeInstructions extends ProcessFunction<KafkaInput, Traini
   @Override
   public void processElement(KafkaInput in, Context ctx, Collector<TrainingItem> out) {
     try {
-      out.collect(decode(in));
+      TrainingItem item;
+      try {
+        item = decode(in);
+      } catch (RuntimeException e) {
+        // a record no check foresaw must not stop the job (a restart would meet it again, forever)
+        throw new Rejected(DeadLetterReason.UNEXPECTED, "cannot decode: " + e);
+      }
+      out.collect(item);
       accepted.inc();
     } catch (Rejected r) {
       deadLetterCounters.get(r.reason).inc();
-      DeadLetter letter = DeadLetter.newBuilder()
-          .setOriginal(ByteBuffer.wrap(in.value))
-          .setOriginalKey(in.key == null ? null : ByteBuffer.wrap(in.key))
-          .setTopic(in.topic)
-          .setPartition(in.partition)
-          .setOffset(in.offset)
-          .setErrorCode(r.reason.name())
-          .setErrorMessage(r.getMessage())
-          .setFailedAt(Instant.ofEpochMilli(ctx.timerService().currentProcessingTime()))
-          .build();
-      ctx.output(DEAD_LETTERS, new EncodedRecord(in.key, EncodedRecord.singleObject(letter)));
+      ctx.output(DEAD_LETTERS, deadLetter(in.value, in.key, in.topic, in.partition, in.offset, r.reason,
+          r.getMessage(), ctx.timerService().currentProcessingTime()));
     }
+  }
+
+  /** A dead letter with the record's original bytes and where it was read. */
+  static EncodedRecord deadLetter(byte[] value, byte[] key, String topic, int partition, long offset,
+      DeadLetterReason reason, String message, long nowMillis) {
+    DeadLetter letter = DeadLetter.newBuilder()
+        .setOriginal(ByteBuffer.wrap(value == null ? new byte[0] : value))
+        .setOriginalKey(key == null ? null : ByteBuffer.wrap(key))
+        .setTopic(topic)
+        .setPartition(partition)
+        .setOffset(offset)
+        .setErrorCode(reason.name())
+        .setErrorMessage(message)
+        .setFailedAt(Instant.ofEpochMilli(nowMillis))
+        .build();
+    return new EncodedRecord(key, EncodedRecord.singleObject(letter));
   }
 
   /** A record that cannot be trained on. */
@@ -101,6 +124,13 @@ public final class DecodeInstructions extends ProcessFunction<KafkaInput, Traini
   }
 
   TrainingItem decode(KafkaInput in) throws Rejected {
+    if (in.value == null) {
+      throw new Rejected(DeadLetterReason.NOT_AVRO, "a record without a value (a tombstone?)");
+    }
+    if (in.value.length > limits.maxRecordBytes()) {
+      throw new Rejected(DeadLetterReason.RECORD_TOO_LARGE, in.value.length + " bytes, over the limit of "
+          + limits.maxRecordBytes());
+    }
     InstructionRecord r;
     try {
       r = InstructionRecord.getDecoder().decode(in.value);
@@ -108,13 +138,17 @@ public final class DecodeInstructions extends ProcessFunction<KafkaInput, Traini
       throw new Rejected(DeadLetterReason.UNKNOWN_SCHEMA, "unknown Avro schema fingerprint: " + e.getMessage());
     } catch (BadHeaderException e) {
       throw new Rejected(DeadLetterReason.NOT_AVRO, "not Avro single-object encoded: " + e.getMessage());
-    } catch (java.io.IOException | AvroRuntimeException | IndexOutOfBoundsException | NegativeArraySizeException e) {
-      throw new Rejected(DeadLetterReason.NOT_AVRO, "corrupt Avro payload: " + e.getMessage());
+    } catch (java.io.IOException | RuntimeException e) {
+      // whatever corrupt bytes make Avro throw (found by DecodeFuzzTest: UnsupportedOperationException
+      // for absurd length prefixes, among others) is a bad record, never a failing job
+      throw new Rejected(DeadLetterReason.NOT_AVRO, "corrupt Avro payload: " + e.getClass().getSimpleName()
+          + (e.getMessage() == null ? "" : ": " + abbreviate(e.getMessage())));
     }
     if (!AdapterIds.isValid(r.getAdapterId())) {
       throw new Rejected(DeadLetterReason.INVALID_ADAPTER_ID, "adapter_id '" + abbreviate(r.getAdapterId())
           + "' is not 1-128 characters of [A-Za-z0-9._-] (nor . or ..)");
     }
+    checkSize(r);
     float weight = r.getWeight() == null ? 1f : r.getWeight();
     if (!(weight > 0) || !Float.isFinite(weight)) {
       throw new Rejected(DeadLetterReason.INVALID_WEIGHT, "weight must be a positive number, got " + weight);
@@ -128,8 +162,33 @@ public final class DecodeInstructions extends ProcessFunction<KafkaInput, Traini
       throw new Rejected(DeadLetterReason.MISSING_FIELD, x.getMessage());
     }
     long eventTime = r.getEventTime() == null ? Long.MIN_VALUE : r.getEventTime().toEpochMilli();
-    return new TrainingItem(r.getAdapterId(), r.getExampleId(), e.inputIds(), e.labels(), weight,
+    TrainingItem item = new TrainingItem(r.getAdapterId(), r.getExampleId(), e.inputIds(), e.labels(), weight,
         eventTime, in.topic, in.partition, in.offset);
+    item.original = in.value;
+    item.originalKey = in.key;
+    return item;
+  }
+
+  /** The message count and text length caps, before any tokenizing. */
+  private void checkSize(InstructionRecord r) throws Rejected {
+    long chars = length(r.getSystem()) + length(r.getPrompt()) + length(r.getResponse());
+    if (r.getMessages() != null) {
+      if (r.getMessages().size() > limits.maxMessages()) {
+        throw new Rejected(DeadLetterReason.TOO_MANY_MESSAGES, r.getMessages().size()
+            + " messages, over the limit of " + limits.maxMessages());
+      }
+      for (var m : r.getMessages()) {
+        chars += length(m.getContent());
+      }
+    }
+    if (chars > limits.maxTextChars()) {
+      throw new Rejected(DeadLetterReason.TEXT_TOO_LONG, chars + " characters of text, over the limit of "
+          + limits.maxTextChars());
+    }
+  }
+
+  private static long length(CharSequence s) {
+    return s == null ? 0 : s.length();
   }
 
   private Example encode(InstructionRecord r) throws Rejected {

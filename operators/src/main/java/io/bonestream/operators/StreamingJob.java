@@ -14,6 +14,7 @@ import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.connector.kafka.sink.KafkaSink;
 import org.apache.flink.connector.kafka.source.KafkaSource;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
+import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.kafka.clients.consumer.OffsetResetStrategy;
@@ -29,6 +30,7 @@ public final class StreamingJob {
   public static final String INSTRUCTIONS_TOPIC = "bonestream.instructions";
   public static final String ADAPTERS_TOPIC = "bonestream.adapters";
   public static final String DEAD_LETTER_TOPIC = "bonestream.dlq";
+  public static final String GATED_TOPIC = "bonestream.gated";
 
   private final Builder b;
   private final String baseModelFingerprint;
@@ -56,6 +58,11 @@ public final class StreamingJob {
 
   public String deadLetterTopic() {
     return b.deadLetterTopic;
+  }
+
+  /** Where snapshots the eval gate held back are logged ({@code GatedSnapshot}). */
+  public String gatedTopic() {
+    return b.gatedTopic;
   }
 
   public String modelDir() {
@@ -86,22 +93,39 @@ public final class StreamingJob {
     SingleOutputStreamOperator<TrainingItem> items = env
         .fromSource(source, WatermarkStrategy.noWatermarks(), "instructions")
         .uid("instructions-source")
-        .process(new DecodeInstructions(b.modelDir, b.maxSeqLen), TypeInformation.of(TrainingItem.class))
+        .process(new DecodeInstructions(b.modelDir, b.maxSeqLen, b.inputLimits), TypeInformation.of(TrainingItem.class))
         .name("decode-validate-tokenize")
         .uid("decode");
-    items.getSideOutput(DecodeInstructions.DEAD_LETTERS)
-        .sinkTo(sink(b.deadLetterTopic, "dlq"))
-        .name("dead-letters")
-        .uid("dead-letter-sink");
-    SingleOutputStreamOperator<EncodedRecord> manifests = items
+    DataStream<EncodedRecord> deadLetters = items.getSideOutput(DecodeInstructions.DEAD_LETTERS);
+    DataStream<TrainingItem> admitted = items;
+    if (b.quotas.maxAdapters() > 0) {
+      // one count for the whole job: a keyed step of parallelism 1 (only when a cap is set)
+      SingleOutputStreamOperator<TrainingItem> admission = items
+          .keyBy(i -> i.adapterId, TypeInformation.of(String.class))
+          .process(new AdapterAdmission(b.quotas.maxAdapters()), TypeInformation.of(TrainingItem.class))
+          .setParallelism(1)
+          .name("admit-adapters")
+          .uid("adapter-admission");
+      deadLetters = deadLetters.union(admission.getSideOutput(DecodeInstructions.DEAD_LETTERS));
+      admitted = admission;
+    }
+    SingleOutputStreamOperator<EncodedRecord> manifests = admitted
         .keyBy(i -> i.adapterId, TypeInformation.of(String.class))
         .process(new AdapterTrainer(b.modelDir, b.profiles, b.batchPolicy, b.snapshotPolicy,
             b.maxCachedAdapters, b.continueFromPublished
                 ? new PublishedVersions(b.bootstrapServers, b.kafkaProperties, b.adaptersTopic) : null,
-            b.backend),
+            b.backend, b.signing, b.quotas),
             TypeInformation.of(EncodedRecord.class))
         .name("train-adapters")
         .uid(AdapterTrainer.UID);
+    deadLetters.union(manifests.getSideOutput(DecodeInstructions.DEAD_LETTERS))
+        .sinkTo(sink(b.deadLetterTopic, "dlq"))
+        .name("dead-letters")
+        .uid("dead-letter-sink");
+    manifests.getSideOutput(AdapterTrainer.GATED)
+        .sinkTo(sink(b.gatedTopic, "gated"))
+        .name("gated-snapshots")
+        .uid("gated-sink");
     if (b.manifestStep != null) {
       manifests = manifests.map(b.manifestStep, TypeInformation.of(EncodedRecord.class))
           .name("manifest-step").uid("manifest-step");
@@ -132,6 +156,7 @@ public final class StreamingJob {
     private String instructionsTopic = INSTRUCTIONS_TOPIC;
     private String adaptersTopic = ADAPTERS_TOPIC;
     private String deadLetterTopic = DEAD_LETTER_TOPIC;
+    private String gatedTopic = GATED_TOPIC;
     private String groupId = "bonestream";
     private Properties kafkaProperties = new Properties();
     private String modelDir;
@@ -147,6 +172,9 @@ public final class StreamingJob {
     private int maxCachedAdapters = 64;
     private io.bonestream.engine.train.BackendSpec backend = io.bonestream.engine.train.BackendSpec.CPU;
     private boolean continueFromPublished = true;
+    private @Nullable SigningKeySource signing;
+    private InputLimits inputLimits = InputLimits.DEFAULT;
+    private Quotas quotas = Quotas.NONE;
     private @Nullable BaseModel validatedWith;
     private @Nullable MapFunction<EncodedRecord, EncodedRecord> manifestStep;
 
@@ -154,6 +182,7 @@ public final class StreamingJob {
     public Builder instructionsTopic(String v) { instructionsTopic = v; return this; }
     public Builder adaptersTopic(String v) { adaptersTopic = v; return this; }
     public Builder deadLetterTopic(String v) { deadLetterTopic = v; return this; }
+    public Builder gatedTopic(String v) { gatedTopic = v; return this; }
     public Builder groupId(String v) { groupId = v; return this; }
     /** Client properties for every Kafka client of the job (TLS, SASL, ...). */
     public Builder kafkaProperties(Properties v) { kafkaProperties = v; return this; }
@@ -177,6 +206,15 @@ public final class StreamingJob {
      */
     public Builder continueFromPublished(boolean v) { continueFromPublished = v; return this; }
 
+    /** Caps on a record's size, checked before decoding (defaults: {@link InputLimits#DEFAULT}). */
+    public Builder inputLimits(InputLimits v) { inputLimits = v; return this; }
+
+    /** Caps on adapters per job and on one adapter's share of a subtask (default: none). */
+    public Builder quotas(Quotas v) { quotas = v; return this; }
+
+    /** Signs every manifest with the Ed25519 key found there (read on the TaskManagers). */
+    public Builder signing(@Nullable SigningKeySource v) { signing = v; return this; }
+
     /**
      * A step every encoded manifest passes through before the sink (e.g. to sign it); it must be
      * deterministic for replays to stay exact.
@@ -192,6 +230,7 @@ public final class StreamingJob {
       require(instructionsTopic, "instructions topic");
       require(adaptersTopic, "adapters topic");
       require(deadLetterTopic, "dead-letter topic");
+      require(gatedTopic, "gated-snapshots topic");
       require(groupId, "consumer group id");
       require(transactionalIdPrefix, "transactional id prefix");
       if (snapshotPolicy == null) {
@@ -210,6 +249,9 @@ public final class StreamingJob {
       }
       BaseModel model = validatedWith != null ? validatedWith : BaseModel.load(Paths.get(modelDir));
       profiles.validate(model);
+      if (signing != null) {
+        signing.load(); // a missing or unreadable key is a configuration error, not a failing job
+      }
       return new StreamingJob(this, model.fingerprint());
     }
 

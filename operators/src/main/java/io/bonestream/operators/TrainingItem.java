@@ -15,6 +15,9 @@ public class TrainingItem {
   public String topic;
   public int partition;
   public long offset;
+  /** The record's bytes and key as read, for the dead-letter topic if a quota turns it away later. */
+  public byte[] original;
+  public byte[] originalKey;
 
   public TrainingItem() {}
 

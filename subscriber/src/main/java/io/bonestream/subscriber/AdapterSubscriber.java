@@ -4,6 +4,11 @@ import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.AdapterSnapshots;
+import io.bonestream.schemas.ManifestSignatures;
+import io.bonestream.schemas.SigningKeys;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.PublicKey;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.HashMap;
@@ -22,7 +27,8 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * Follows the adapters topic ({@code read_committed}) and serves each verified version through an
- * {@link AdapterRegistry}. On start it reads the (compacted) topic from the beginning, so a
+ * {@link AdapterRegistry}. With trusted public keys it checks every manifest's Ed25519 signature
+ * first ({@link io.bonestream.schemas.ManifestSignatures}). On start it reads the (compacted) topic from the beginning, so a
  * restarted service rebuilds its latest versions; {@link #awaitReady} returns once it has caught up
  * with what was there. Build it with {@link #builder()}; {@link #start()} runs it on its own
  * thread.
@@ -33,6 +39,8 @@ public final class AdapterSubscriber implements AutoCloseable {
   private final Properties kafkaProperties;
   private final AdapterRegistry registry;
   private final SnapshotLoader loader;
+  private final Map<String, PublicKey> trustedKeys;
+  private final boolean allowUnsigned;
   private final @Nullable SubscriberMetrics metrics;
   private final CountDownLatch ready = new CountDownLatch(1);
   private volatile boolean running;
@@ -45,6 +53,8 @@ public final class AdapterSubscriber implements AutoCloseable {
     this.kafkaProperties = b.kafkaProperties;
     this.registry = b.registry != null ? b.registry : AdapterRegistry.builder().build();
     this.metrics = b.metrics;
+    this.trustedKeys = Map.copyOf(b.trustedKeys);
+    this.allowUnsigned = b.allowUnsigned;
     SubscriberMetrics m = b.metrics;
     this.loader = new SnapshotLoader(b.baseModel, b.fetchers, b.verifier, bytes -> {
       if (m != null) {
@@ -147,6 +157,27 @@ public final class AdapterSubscriber implements AutoCloseable {
     if (latest.isPresent() && latest.get().version() >= m.getVersion()) {
       return; // already served (a duplicate in a compacted log); older ones never come in order
     }
+    if (!trustedKeys.isEmpty()) {
+      ManifestSignatures.Check check = ManifestSignatures.verify(r.value(), trustedKeys);
+      RefusalReason reason = switch (check.verdict()) {
+        case VALID -> null;
+        case UNSIGNED -> allowUnsigned ? null : RefusalReason.UNSIGNED;
+        case UNKNOWN_KEY -> RefusalReason.UNKNOWN_KEY;
+        case BAD_SIGNATURE -> RefusalReason.BAD_SIGNATURE;
+        case INVALID -> RefusalReason.INVALID_MANIFEST;
+      };
+      if (reason != null) {
+        refused(m.getAdapterId(), m.getVersion(), reason, m.getAdapterId() + "@" + m.getVersion() + ": "
+            + switch (reason) {
+              case UNSIGNED -> "the manifest is not signed";
+              case UNKNOWN_KEY -> "signed with key " + check.keyId() + ", which is not trusted here";
+              case BAD_SIGNATURE -> "the signature of key " + check.keyId()
+                  + " does not match the manifest and its payload";
+              default -> "the manifest cannot be read";
+            });
+        return;
+      }
+    }
     try {
       AdapterVersion v = loader.load(m);
       registry.accept(v);
@@ -201,6 +232,8 @@ public final class AdapterSubscriber implements AutoCloseable {
     private final Map<String, BlobFetcher> fetchers = new HashMap<>(Map.of("file", BlobFetcher.FILE));
     private SnapshotVerifier verifier = SnapshotVerifier.NONE;
     private @Nullable SubscriberMetrics metrics;
+    private final Map<String, PublicKey> trustedKeys = new HashMap<>();
+    private boolean allowUnsigned;
 
     public Builder bootstrapServers(String v) {
       bootstrapServers = v;
@@ -247,6 +280,36 @@ public final class AdapterSubscriber implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Trusts manifests signed with this Ed25519 key (several: during a key rotation). With trusted
+     * keys, a manifest signed with another key or whose signature does not match is refused, and
+     * an unsigned one too unless {@link #allowUnsigned}.
+     */
+    public Builder trustedKey(PublicKey key) {
+      trustedKeys.put(SigningKeys.keyId(key), key);
+      return this;
+    }
+
+    /** Trusts the public key in a PEM file, as {@code bonestream keygen} writes it ({@code .pub}). */
+    public Builder trustedKeyFile(Path pem) {
+      try {
+        return trustedKey(SigningKeys.publicKey(Files.readString(pem), pem.toString()));
+      } catch (IOException e) {
+        throw new BonestreamException("cannot read public key file " + pem + ": " + e.getMessage());
+      } catch (IllegalArgumentException e) {
+        throw new BonestreamException(e.getMessage());
+      }
+    }
+
+    /**
+     * Serves unsigned manifests. Without trusted keys, nothing is checked (signed manifests are
+     * served too); a subscriber must either trust keys or allow unsigned manifests.
+     */
+    public Builder allowUnsigned(boolean v) {
+      allowUnsigned = v;
+      return this;
+    }
+
     public AdapterSubscriber build() {
       if (bootstrapServers.isBlank()) {
         throw new BonestreamException("the subscriber needs Kafka bootstrap servers");
@@ -256,6 +319,10 @@ public final class AdapterSubscriber implements AutoCloseable {
       }
       if (baseModel == null) {
         throw new BonestreamException("the subscriber needs the base model its adapters belong to");
+      }
+      if (trustedKeys.isEmpty() && !allowUnsigned) {
+        throw new BonestreamException("the subscriber needs trusted public keys to check the manifests' "
+            + "signatures, or unsigned manifests allowed explicitly");
       }
       return new AdapterSubscriber(this);
     }

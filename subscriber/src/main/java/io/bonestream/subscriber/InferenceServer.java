@@ -237,8 +237,14 @@ public final class InferenceServer implements AutoCloseable {
     }
   }
 
+  /** Requests over this size are refused (413) without being parsed. */
+  public static final int MAX_BODY_BYTES = 1 << 20;
+
   private static JsonNode body(HttpExchange ex) throws IOException {
-    byte[] raw = ex.getRequestBody().readNBytes(1 << 20);
+    byte[] raw = ex.getRequestBody().readNBytes(MAX_BODY_BYTES + 1);
+    if (raw.length > MAX_BODY_BYTES) {
+      throw new HttpError(413, "request_too_large", "the body is over " + MAX_BODY_BYTES + " bytes");
+    }
     try {
       JsonNode n = Json.MAPPER.readTree(raw);
       if (n == null || !n.isObject()) {
@@ -259,12 +265,19 @@ public final class InferenceServer implements AutoCloseable {
     if (!req.path("prompt").isTextual()) {
       throw new HttpError(400, "invalid_request_error", "'prompt' must be a string");
     }
-    int maxTokens = (int) number(req, "max_tokens", 16);
+    onlyKnownFields(req, "model", "prompt", "max_tokens", "temperature", "top_p", "seed", "stream", "n", "user");
+    if (req.path("stream").asBoolean(false) || whole(req, "n", 1, 1, 1) != 1) {
+      throw new HttpError(400, "invalid_request_error", "only 'stream': false and 'n': 1 are served");
+    }
+    int maxTokens = (int) whole(req, "max_tokens", 16, 0, 4096);
     double temperature = number(req, "temperature", 1.0);
     double topP = number(req, "top_p", 1.0);
-    long seed = (long) number(req, "seed", 0);
-    if (maxTokens < 0 || maxTokens > 4096) {
-      throw new HttpError(400, "invalid_request_error", "'max_tokens' must be in [0, 4096]");
+    long seed = whole(req, "seed", 0, Long.MIN_VALUE, Long.MAX_VALUE);
+    if (!(temperature >= 0 && temperature <= 100)) {
+      throw new HttpError(400, "invalid_request_error", "'temperature' must be in [0, 100]");
+    }
+    if (!(topP > 0 && topP <= 1)) {
+      throw new HttpError(400, "invalid_request_error", "'top_p' must be in (0, 1]");
     }
     String served;
     BaseModel weights;
@@ -377,6 +390,31 @@ public final class InferenceServer implements AutoCloseable {
       throw new HttpError(400, "invalid_request_error", "'" + key + "' must be a string");
     }
     return v.asText();
+  }
+
+  /** Refuses fields a request does not take (a typo would otherwise be ignored silently). */
+  private static void onlyKnownFields(JsonNode req, String... known) {
+    java.util.Set<String> ok = java.util.Set.of(known);
+    for (var it = req.fieldNames(); it.hasNext(); ) {
+      String f = it.next();
+      if (!ok.contains(f)) {
+        throw new HttpError(400, "invalid_request_error", "unknown field '" + (f.length() > 40 ? f.substring(0, 40)
+            + "..." : f) + "' (known: " + String.join(", ", known) + ")");
+      }
+    }
+  }
+
+  /** A whole number in [min, max]. */
+  private static long whole(JsonNode n, String key, long dflt, long min, long max) {
+    JsonNode v = n.get(key);
+    if (v == null || v.isNull()) {
+      return dflt;
+    }
+    if (!v.isIntegralNumber() || !v.canConvertToLong() || v.asLong() < min || v.asLong() > max) {
+      throw new HttpError(400, "invalid_request_error", "'" + key + "' must be a whole number"
+          + (min == Long.MIN_VALUE ? "" : " in [" + min + ", " + max + "]"));
+    }
+    return v.asLong();
   }
 
   private static double number(JsonNode n, String key, double dflt) {

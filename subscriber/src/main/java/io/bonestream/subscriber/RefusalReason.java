@@ -17,5 +17,11 @@ public enum RefusalReason {
   /** The verifier (e.g. a signature check) refused it. */
   VERIFICATION_FAILED,
   /** An older version than one already accepted. */
-  OUT_OF_ORDER
+  OUT_OF_ORDER,
+  /** The manifest carries no signature, and unsigned manifests are not allowed. */
+  UNSIGNED,
+  /** The signature does not match the manifest and its payload (changed, or forged). */
+  BAD_SIGNATURE,
+  /** Signed with a key that is not among the trusted public keys. */
+  UNKNOWN_KEY
 }

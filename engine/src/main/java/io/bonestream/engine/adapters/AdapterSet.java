@@ -157,6 +157,13 @@ public final class AdapterSet {
     return store.values();
   }
 
+  /** Whether every trainable value is finite (no NaN, no infinity). */
+  public boolean finite() {
+    INDArray flat = flatParameters();
+    return !org.nd4j.linalg.indexing.BooleanIndexing.or(flat, org.nd4j.linalg.indexing.conditions.Conditions.isNan())
+        && !org.nd4j.linalg.indexing.BooleanIndexing.or(flat, org.nd4j.linalg.indexing.conditions.Conditions.isInfinite());
+  }
+
   /** Every gradient in one flat array, aligned with {@link #flatParameters()}. */
   public INDArray flatGradients() {
     return store.grads();

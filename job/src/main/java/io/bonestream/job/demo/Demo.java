@@ -15,7 +15,10 @@ import io.bonestream.job.recovery.RestorePoints;
 import io.bonestream.operators.AdapterProfile;
 import io.bonestream.operators.AdapterProfiles;
 import io.bonestream.operators.BatchPolicy;
+import io.bonestream.operators.EvalPolicy;
 import io.bonestream.operators.SharedModels;
+import io.bonestream.operators.SigningKeySource;
+import io.bonestream.schemas.SigningKeys;
 import io.bonestream.operators.SnapshotPolicy;
 import io.bonestream.operators.StreamingJob;
 import io.bonestream.schemas.InstructionRecord;
@@ -89,6 +92,7 @@ public final class Demo {
       kafka.createTopic(StreamingJob.INSTRUCTIONS_TOPIC, 2, false);
       kafka.createTopic(StreamingJob.ADAPTERS_TOPIC, 1, true);
       kafka.createTopic(StreamingJob.DEAD_LETTER_TOPIC, 1, false);
+      kafka.createTopic(StreamingJob.GATED_TOPIC, 1, false);
       SharedModels.Loaded model = SharedModels.acquire(s.modelDir());
       try {
         return runWith(s, out, interrupted, kafka, model, data, tasks, temporary);
@@ -104,11 +108,20 @@ public final class Demo {
 
   private static Result runWith(Settings s, PrintWriter out, CountDownLatch interrupted, EmbeddedKafka kafka,
       SharedModels.Loaded model, Path data, Map<String, DemoTask> tasks, boolean temporary) throws Exception {
+    // the eval gate on: a tenth of each task's records held out (32), a snapshot over 10% worse than
+    // the best published one is held back
     AdapterProfile profile = new AdapterProfile(
         AdapterConfig.builder().method(AdapterMethod.BAT).r(4).build(),
-        TrainConfig.builder().lr(1e-2).batchSize(8).maxSeqLen(64).build());
+        TrainConfig.builder().lr(1e-2).batchSize(8).maxSeqLen(64).build(),
+        new EvalPolicy(0.1, 32, 0.10, true));
+    // signed manifests: a key pair kept with the demo's state, the subscriber trusting its public key
+    Path keys = data.resolve("keys");
+    if (!Files.exists(keys.resolve("signing.key"))) {
+      SigningKeys.write(SigningKeys.generate(), keys, "signing");
+    }
     StreamingJob job = StreamingJob.builder()
         .bootstrapServers(kafka.bootstrapServers())
+        .signing(SigningKeySource.file(keys.resolve("signing.key").toString()))
         .modelDir(s.modelDir().toString())
         .validatedWith(model.model())
         .profiles(AdapterProfiles.of(profile))
@@ -127,6 +140,7 @@ public final class Demo {
     AdapterRegistry registry = AdapterRegistry.builder().build();
     SubscriberMetrics subscriberMetrics = SubscriberMetrics.create(registry);
     AdapterSubscriber adapters = AdapterSubscriber.builder().bootstrapServers(kafka.bootstrapServers())
+        .trustedKeyFile(keys.resolve("signing.pub"))
         .baseModel(model.model()).registry(registry).metrics(subscriberMetrics).build();
     adapters.addListener(subscriber);
     InferenceServer server = InferenceServer.builder().baseModel(model.model()).tokenizer(model.tokenizer())

@@ -42,12 +42,26 @@ class AdapterSubscriberSettings internal constructor() {
     var keep: Int = 3
     var verifier: SnapshotVerifier = SnapshotVerifier.NONE
     var metrics: SubscriberMetrics? = null
+    /** Serve unsigned manifests; without trusted keys nothing is checked. */
+    var allowUnsigned: Boolean = false
     internal val kafka = Properties()
+    internal val trustedKeys = mutableListOf<java.security.PublicKey>()
+    internal val trustedKeyFiles = mutableListOf<java.nio.file.Path>()
     internal val fetchers = mutableMapOf<String, BlobFetcher>()
 
     /** A Kafka client property, e.g. `kafka("security.protocol", "SSL")`. */
     fun kafka(key: String, value: String) {
         kafka[key] = value
+    }
+
+    /** Trusts manifests signed with this Ed25519 public key (several during a rotation). */
+    fun trustedKey(key: java.security.PublicKey) {
+        trustedKeys.add(key)
+    }
+
+    /** Trusts the public key in a PEM file (`bonestream keygen` writes `<name>.pub`). */
+    fun trustedKeyFile(file: java.nio.file.Path) {
+        trustedKeyFiles.add(file)
     }
 
     /** A claim-check fetcher for a URI scheme, e.g. `blobFetcher("s3") { uri -> ... }`. */
@@ -63,6 +77,7 @@ class AdapterSubscriberSettings internal constructor() {
  *     bootstrapServers = "localhost:9092"
  *     baseModel = model
  *     keep = 5
+ *     trustedKeyFile(Path.of("keys/signing.pub"))
  * }
  * ```
  */
@@ -75,6 +90,9 @@ fun adapterSubscriber(configure: AdapterSubscriberSettings.() -> Unit): AdapterS
         .kafkaProperties(s.kafka)
         .registry(registry)
         .verifier(s.verifier)
+        .allowUnsigned(s.allowUnsigned)
+    s.trustedKeys.forEach { b.trustedKey(it) }
+    s.trustedKeyFiles.forEach { b.trustedKeyFile(it) }
     s.baseModel?.let { b.baseModel(it) }
     s.metrics?.let { b.metrics(it) }
     s.fetchers.forEach { (scheme, f) -> b.blobFetcher(scheme, f) }

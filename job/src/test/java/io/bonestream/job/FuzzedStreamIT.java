@@ -1,0 +1,145 @@
+package io.bonestream.job;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.bonestream.engine.TestFiles;
+import io.bonestream.engine.util.Json;
+import io.bonestream.schemas.AdapterSnapshot;
+import io.bonestream.schemas.DeadLetter;
+import io.bonestream.schemas.InstructionRecord;
+import io.bonestream.schemas.OffsetRange;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.Set;
+import java.util.TreeSet;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Garbage at the running job: 200 records from a fixed seed, a third valid, the rest random bytes,
+ * mutated and truncated records, adversarial adapter ids and keys. The job never fails or stalls;
+ * every offset is either trained (in exactly one version's lineage) or in the dead-letter topic,
+ * exactly once.
+ */
+class FuzzedStreamIT {
+  @TempDir Path tmp;
+
+  @Test
+  void everyRecordIsTrainedOrDeadLetteredOnceAndTheJobNeverFails() throws Exception {
+    try (EmbeddedKafka kafka = EmbeddedKafka.start(0, tmp.resolve("kafka"), true)) {
+      for (String t : List.of("fz.instructions", "fz.adapters", "fz.dlq")) {
+        kafka.createTopic(t, 1, t.endsWith("adapters"));
+      }
+      String bootstrap = kafka.bootstrapServers();
+      Random random = new Random(42);
+      List<InstructionRecord> good = StreamingHarness.colors("ok", 64);
+      int total = 200;
+      try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(bootstrap, new java.util.Properties())) {
+        for (int i = 0; i < total; i++) {
+          ProducerRecord<byte[], byte[]> valid = KafkaClients.instruction("fz.instructions", good.get(i % good.size()));
+          byte[] value = valid.value().clone();
+          byte[] key = valid.key();
+          switch (random.nextInt(6)) {
+            case 0, 1 -> { } // valid
+            case 2 -> {
+              value = new byte[random.nextInt(300)];
+              random.nextBytes(value);
+            }
+            case 3 -> value[random.nextInt(value.length)] = (byte) random.nextInt(256);
+            case 4 -> value = java.util.Arrays.copyOf(value, random.nextInt(value.length));
+            default -> {
+              String id = List.of("..", "a/b", "x".repeat(200), "\u0000", "\u202Eevil", "ok ok").get(random.nextInt(6));
+              value = bytes(InstructionRecord.getEncoder().encode(InstructionRecord.newBuilder(good.get(0))
+                  .setAdapterId(id).build()));
+              key = random.nextBoolean() ? null : id.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            }
+          }
+          p.send(new ProducerRecord<>("fz.instructions", key, value)).get();
+        }
+      }
+      Path yaml = tmp.resolve("job.yaml");
+      Files.writeString(yaml, String.join("\n",
+          "kafka: {bootstrap-servers: \"" + bootstrap + "\", group-id: fz, transactional-id-prefix: fz}",
+          "topics: {instructions: fz.instructions, adapters: fz.adapters, dead-letters: fz.dlq}",
+          "model: " + TestFiles.stories260K(),
+          "max-seq-len: 64",
+          "checkpoints: {dir: \"" + tmp.resolve("ckpt").toUri() + "\", interval: 1s}",
+          "blob-store: \"" + tmp.resolve("blobs").toUri() + "\"",
+          "adapter-defaults: {r: 4, lr: 1.0e-2}",
+          "batching: {max-examples: 1}", // every trained record in a version of its own
+          "snapshots: {every-steps: 1}", ""));
+      JobConfig c = JobConfig.read(yaml);
+      int ui = freePort();
+      JobClient job = LocalFlink.start(c.job(), LocalFlink.configuration(ui, freePort(), 1, c.checkpointDir(),
+          c.flink()), c.checkpointIntervalMs(), "fuzzed-stream");
+      List<AdapterSnapshot> versions = List.of();
+      List<DeadLetter> dead = new ArrayList<>();
+      JsonNode exceptions;
+      try {
+        long deadline = System.nanoTime() + Duration.ofMinutes(4).toNanos();
+        while (System.nanoTime() < deadline) {
+          versions = StreamingHarness.readSnapshots(bootstrap, "fz.adapters", Duration.ofSeconds(2), s -> false);
+          dead.clear();
+          for (ConsumerRecord<byte[], byte[]> r : KafkaClients.readUntil(bootstrap, "fz.dlq", Duration.ofSeconds(2),
+              x -> false)) {
+            dead.add(DeadLetter.getDecoder().decode(r.value()));
+          }
+          if (versions.size() + dead.size() >= total) {
+            break;
+          }
+        }
+        exceptions = Json.MAPPER.readTree(HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(
+            "http://localhost:" + ui + "/jobs/" + job.getJobID() + "/exceptions")).build(),
+            HttpResponse.BodyHandlers.ofString()).body());
+      } finally {
+        job.cancel().get();
+      }
+      Set<Long> offsets = new TreeSet<>();
+      int accounted = 0;
+      for (AdapterSnapshot v : versions) {
+        for (OffsetRange r : v.getLineage()) {
+          for (long o = r.getFirstOffset(); o <= r.getLastOffset(); o++) {
+            assertTrue(offsets.add(o), "offset " + o + " trained twice");
+          }
+          accounted += r.getRecords();
+        }
+      }
+      for (DeadLetter d : dead) {
+        assertTrue(offsets.add(d.getOffset()), "offset " + d.getOffset() + " trained and dead-lettered, or twice");
+        accounted++;
+      }
+      assertEquals(total, accounted, versions.size() + " trained, " + dead.size() + " dead letters");
+      assertEquals(total, offsets.size());
+      assertTrue(versions.size() > 25 && dead.size() > 50, versions.size() + " trained, " + dead.size() + " dead");
+      assertEquals(0, exceptions.path("exceptionHistory").path("entries").size(), "the job failed: " + exceptions);
+    }
+  }
+
+  private static byte[] bytes(ByteBuffer b) {
+    byte[] out = new byte[b.remaining()];
+    b.get(out);
+    return out;
+  }
+
+  private static int freePort() throws Exception {
+    try (ServerSocket s = new ServerSocket(0)) {
+      return s.getLocalPort();
+    }
+  }
+}
