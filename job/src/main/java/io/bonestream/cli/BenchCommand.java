@@ -104,6 +104,11 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--precision", defaultValue = "bf16", paramLabel = "bf16|fp32", description = "cuda only")
   String precision;
 
+  @Option(names = "--memory", split = ",", paramLabel = "N[,N]",
+      description = "instead of speed: heap and native memory with N live trainers (one step each), and the "
+          + "training states a checkpoint writes for them")
+  int[] memory;
+
   /** One measurement and the PyTorch one right after it. */
   private record Row(String config, String method, TrainBenchmark.Result ours, JsonNode torch) {
     double ratio() {
@@ -127,6 +132,9 @@ final class BenchCommand implements Callable<Integer> {
     }
     PrintWriter out = spec.commandLine().getOut();
     List<AdapterMethod> ms = methods == null ? List.of(AdapterMethod.BONE) : methods;
+    if (memory != null) {
+      return memory(out, ms);
+    }
     List<Row> rows = new ArrayList<>();
     for (String name : names()) {
       Shape shape = shape(name);
@@ -159,6 +167,45 @@ final class BenchCommand implements Callable<Integer> {
       }
     }
     printTable(out, rows);
+    return 0;
+  }
+
+  private int memory(PrintWriter out, List<AdapterMethod> ms) {
+    List<String> table = new ArrayList<>();
+    for (String name : names()) {
+      Shape shape = shape(name);
+      BaseModel base = name.equals("stories260K") || model != null ? BaseModel.load(modelDir(name))
+          : TrainBenchmark.randomModel(shape);
+      Threads.configure(Threads.auto(threads, shape.hidden()));
+      for (AdapterMethod m : ms) {
+        List<io.bonestream.engine.bench.MemoryBenchmark.Result> res = io.bonestream.engine.bench.MemoryBenchmark.run(
+            base, AdapterConfig.builder().method(m).r(shape.r()).build(), shape.batch(), shape.seq(), memory);
+        io.bonestream.engine.bench.MemoryBenchmark.Result zero = res.get(0);
+        for (io.bonestream.engine.bench.MemoryBenchmark.Result x : res) {
+          ObjectNode json = Json.MAPPER.valueToTree(x);
+          json.put("config", name);
+          out.println(Json.toCompactString(json));
+          if (x.adapters() > 0) {
+            double perAdapter = (double) (x.total() - zero.total()) / x.adapters();
+            double paramBytes = (double) x.parameterBytes() / x.adapters();
+            table.add(String.format(java.util.Locale.ROOT,
+                "| %s | %s | %d | %.2f | %.1f | %.1f | %.1f | %.2f | %.2f× | %.1f | %.3f |", name, m.id(), x.adapters(),
+                paramBytes / 1e6, x.heapBytes() / 1e6, (x.nativeBytes() + x.deviceBytes()) / 1e6, x.rssBytes() / 1e6,
+                perAdapter / 1e6, perAdapter / paramBytes, x.stateBytes() / 1e6, x.encodeSeconds()));
+          } else {
+            table.add(String.format(java.util.Locale.ROOT, "| %s | %s | 0 (base + workspace) | | %.1f | %.1f | %.1f | | | | |",
+                name, m.id(), x.heapBytes() / 1e6, (x.nativeBytes() + x.deviceBytes()) / 1e6, x.rssBytes() / 1e6));
+          }
+        }
+        out.flush();
+      }
+    }
+    out.println();
+    out.println("| config | method | adapters | params MB/adapter | heap MB | native MB | RSS MB | MB per adapter "
+        + "| × params | checkpoint MB | encode s |");
+    out.println("|---|---|---|---|---|---|---|---|---|---|---|");
+    table.forEach(out::println);
+    out.flush();
     return 0;
   }
 

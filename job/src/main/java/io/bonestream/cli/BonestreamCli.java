@@ -20,6 +20,7 @@ import picocli.CommandLine.Command;
       GenerateCommand.class,
       ExportCommand.class,
       BenchCommand.class,
+      CompareCommand.class,
       SelftestCommand.class,
       DemoCommand.class,
       RunCommand.class,

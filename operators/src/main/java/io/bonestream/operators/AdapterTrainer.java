@@ -61,8 +61,10 @@ import org.slf4j.LoggerFactory;
  * adapter inline or, when large, as a claim check on a blob written first.
  *
  * <p>The frozen base model is shared per JVM ({@link SharedModels}). Live trainers are cached per
- * adapter (least recently used first out); the state is rewritten after every step, so a cached
- * trainer is always equal to its state and eviction or restore loses nothing.
+ * adapter (least recently used first out). A step does not copy the training state: it is written
+ * into keyed state when a checkpoint or savepoint is taken ({@link AdapterTrainerOperator}), so a
+ * checkpoint holds the very bytes that writing it after every step would; a trainer evicted with
+ * unsaved steps keeps its encoded state here until then.
  *
  * <p>Versions never go backwards: on start the operator reads which versions the adapters topic
  * already holds ({@link PublishedVersions}). An adapter without state whose versions were
@@ -113,6 +115,10 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   /** The adapter's held-out records ({@link EvalPolicy}): never trained on. */
   private transient ListState<TrainingItem> evalSet;
   private transient Map<String, Trainer> trainers;
+  /** Adapters whose live trainer has steps its keyed training state does not have yet. */
+  private transient Set<String> unsaved;
+  /** Training states of unsaved trainers evicted from the cache, kept until the next snapshot. */
+  private transient Map<String, byte[]> evicted;
   private transient Map<String, AdapterMetrics> metrics;
 
   /**
@@ -155,11 +161,16 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       protected boolean removeEldestEntry(Map.Entry<String, Trainer> eldest) {
         boolean evict = size() > maxCachedAdapters;
         if (evict) {
-          eldest.getValue().close(); // frees its device memory; its state is in Flink's
+          if (unsaved.remove(eldest.getKey())) {
+            evicted.put(eldest.getKey(), eldest.getValue().encodedState()); // until the next snapshot
+          }
+          eldest.getValue().close(); // frees its device memory
         }
         return evict;
       }
     };
+    unsaved = new HashSet<>();
+    evicted = new HashMap<>();
     metrics = new HashMap<>();
     reconciled = new HashSet<>();
     TaskInfo task = getRuntimeContext().getTaskInfo();
@@ -286,8 +297,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     p.stepsSinceSnapshot++;
     p.step = trainer.step();
     p.baseFingerprint = shared.model().fingerprint();
-    byte[] state = trainer.encodedState();
-    trainingState.update(state);
+    unsaved.add(id); // its training state is written at the next snapshot (writeTrainingState)
 
     AdapterMetrics m = metrics(id);
     m.examples.inc(r.examples());
@@ -300,7 +310,6 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     m.lastLoss = p.lastLoss;
     m.lossEma = p.lossEma;
     m.tokensPerSecond = r.seconds() > 0 ? r.tokens() / r.seconds() : 0;
-    m.stateBytes = state.length;
     m.deviceBytes = trainer.backend() instanceof DeviceTrainer dt ? dt.adapterBytes() : 0;
     m.buffered = 0;
 
@@ -504,7 +513,12 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   private Trainer trainer(String id) throws Exception {
     Trainer t = trainers.get(id);
     if (t == null) {
-      byte[] state = trainingState.value();
+      byte[] state = evicted.remove(id);
+      if (state != null) {
+        unsaved.add(id); // newer than its keyed state
+      } else {
+        state = trainingState.value();
+      }
       if (state != null) {
         TrainingState restored = TrainingStateCodec.decode(state);
         t = Trainer.restore(shared.model(), restored, restored.trainConfig(), device);
@@ -515,6 +529,35 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       trainers.put(id, t);
     }
     return t;
+  }
+
+  /**
+   * The adapters whose training state must be written before a snapshot: trained since their
+   * keyed state was last written (live or evicted). {@link AdapterTrainerOperator} writes each with
+   * {@link #writeTrainingState} under its key when a checkpoint or savepoint is taken.
+   */
+  Set<String> unsavedAdapters() {
+    Set<String> ids = new HashSet<>(unsaved);
+    ids.addAll(evicted.keySet());
+    return ids;
+  }
+
+  /**
+   * Writes one adapter's training state into keyed state; the current key must be {@code id}. The
+   * bytes are the ones writing after every step gave: the trainer has not changed since its last
+   * step.
+   */
+  void writeTrainingState(String id) throws Exception {
+    byte[] state = evicted.remove(id);
+    Trainer t = trainers.get(id);
+    if (t != null && unsaved.contains(id)) {
+      state = t.encodedState();
+    }
+    unsaved.remove(id);
+    if (state != null) {
+      trainingState.update(state);
+      metrics(id).stateBytes = state.length;
+    }
   }
 
   private AdapterMetrics metrics(String id) {

@@ -111,12 +111,11 @@ public final class StreamingJob {
     }
     SingleOutputStreamOperator<EncodedRecord> manifests = admitted
         .keyBy(i -> i.adapterId, TypeInformation.of(String.class))
-        .process(new AdapterTrainer(b.modelDir, b.profiles, b.batchPolicy, b.snapshotPolicy,
+        .transform("train-adapters", TypeInformation.of(EncodedRecord.class), new AdapterTrainerOperator(
+            new AdapterTrainer(b.modelDir, b.profiles, b.batchPolicy, b.snapshotPolicy,
             b.maxCachedAdapters, b.continueFromPublished
                 ? new PublishedVersions(b.bootstrapServers, b.kafkaProperties, b.adaptersTopic) : null,
-            b.backend, b.signing, b.quotas),
-            TypeInformation.of(EncodedRecord.class))
-        .name("train-adapters")
+            b.backend, b.signing, b.quotas)))
         .uid(AdapterTrainer.UID);
     deadLetters.union(manifests.getSideOutput(DecodeInstructions.DEAD_LETTERS))
         .sinkTo(sink(b.deadLetterTopic, "dlq"))

@@ -1,0 +1,54 @@
+package io.bonestream.engine.bench;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.bonestream.engine.TestFiles;
+import io.bonestream.engine.adapters.AdapterConfig;
+import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.engine.model.BaseModel;
+import io.bonestream.engine.train.BackendFactory;
+import io.bonestream.engine.util.Threads;
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.Arrays;
+import java.util.Properties;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The CI speed guard: stories260K's train step on the {@code cpu} backend (batch 8 × 256, r 4, one
+ * thread) must reach at least half the tokens/s recorded in
+ * {@code bench/stories260K-train-step.properties}. Coarse on purpose, to survive a noisy machine:
+ * it catches a lost optimisation (a step twice as slow), not a few percent. The best of the timed
+ * steps counts, the one least disturbed by other processes.
+ */
+class TrainStepGuardTest {
+  @AfterAll
+  static void restoreThreads() {
+    Threads.configure(Runtime.getRuntime().availableProcessors());
+  }
+
+  private static Properties recorded() throws IOException {
+    Properties p = new Properties();
+    try (InputStream in = TrainStepGuardTest.class.getResourceAsStream("/bench/stories260K-train-step.properties")) {
+      p.load(in);
+    }
+    return p;
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @ValueSource(strings = {"bone", "bat", "lora"})
+  void stories260KTrainsAtLeastHalfAsFastAsRecorded(String method) throws IOException {
+    double recorded = Double.parseDouble(recorded().getProperty(method));
+    Threads.configure(1);
+    BaseModel base = BaseModel.load(TestFiles.stories260K());
+    AdapterConfig adapter = AdapterConfig.builder().method(AdapterMethod.fromId(method)).r(4).build();
+    TrainBenchmark.Result r = TrainBenchmark.run(base, adapter, 8, 256, 2, 5, 1, BackendFactory.CPU, "cpu");
+    double best = 8 * 256 / Arrays.stream(r.stepTimes()).min().orElseThrow();
+    System.out.printf("stories260K %s: best step %.0f tokens/s (median %.0f), recorded %.0f, guard %.0f%n", method,
+        best, r.tokensPerSecond(), recorded, recorded / 2);
+    assertTrue(best >= recorded / 2, "stories260K " + method + " trains at " + Math.round(best)
+        + " tokens/s, below half of the recorded " + Math.round(recorded));
+  }
+}

@@ -1,0 +1,29 @@
+package io.bonestream.operators;
+
+import org.apache.flink.runtime.state.StateSnapshotContext;
+import org.apache.flink.streaming.api.operators.KeyedProcessOperator;
+
+/**
+ * Runs {@link AdapterTrainer} and writes the training state of every adapter trained since the
+ * last snapshot into its keyed state when a checkpoint or savepoint is taken, before the keyed
+ * state backend snapshots it: a step costs no copy of the adapter and its optimizer moments, and
+ * each checkpoint still holds every adapter's state as of the checkpoint barrier (the records
+ * before it trained, none after), which is what exactly-once recovery restores.
+ */
+final class AdapterTrainerOperator extends KeyedProcessOperator<String, TrainingItem, EncodedRecord> {
+  private static final long serialVersionUID = 1L;
+
+  AdapterTrainerOperator(AdapterTrainer trainer) {
+    super(trainer);
+  }
+
+  @Override
+  public void snapshotState(StateSnapshotContext context) throws Exception {
+    AdapterTrainer trainer = (AdapterTrainer) getUserFunction();
+    for (String id : trainer.unsavedAdapters()) {
+      setCurrentKey(id);
+      trainer.writeTrainingState(id);
+    }
+    super.snapshotState(context);
+  }
+}
