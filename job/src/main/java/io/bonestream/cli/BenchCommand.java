@@ -109,6 +109,17 @@ final class BenchCommand implements Callable<Integer> {
           + "training states a checkpoint writes for them")
   int[] memory;
 
+  @Option(names = "--streaming", paramLabel = "STEPS",
+      description = "instead of speed: STEPS steps through Kafka -> Flink -> the training operator against the "
+          + "engine alone, and each version's freshness at the subscriber (a model folder: stories260K or --model)")
+  Integer streaming;
+
+  @Option(names = "--snapshot-every", defaultValue = "2", description = "--streaming: a version every N steps (default: ${DEFAULT-VALUE})")
+  int snapshotEvery;
+
+  @Option(names = "--checkpoint-ms", defaultValue = "1000", description = "--streaming: checkpoint interval (default: ${DEFAULT-VALUE})")
+  long checkpointMs;
+
   /** One measurement and the PyTorch one right after it. */
   private record Row(String config, String method, TrainBenchmark.Result ours, JsonNode torch) {
     double ratio() {
@@ -134,6 +145,9 @@ final class BenchCommand implements Callable<Integer> {
     List<AdapterMethod> ms = methods == null ? List.of(AdapterMethod.BONE) : methods;
     if (memory != null) {
       return memory(out, ms);
+    }
+    if (streaming != null) {
+      return streaming(out, ms);
     }
     List<Row> rows = new ArrayList<>();
     for (String name : names()) {
@@ -204,6 +218,34 @@ final class BenchCommand implements Callable<Integer> {
     out.println("| config | method | adapters | params MB/adapter | heap MB | native MB | RSS MB | MB per adapter "
         + "| × params | checkpoint MB | encode s |");
     out.println("|---|---|---|---|---|---|---|---|---|---|---|");
+    table.forEach(out::println);
+    out.flush();
+    return 0;
+  }
+
+  private int streaming(PrintWriter out, List<AdapterMethod> ms) throws Exception {
+    List<String> table = new ArrayList<>();
+    for (String name : names()) {
+      Shape shape = shape(name);
+      Threads.configure(Threads.auto(threads, shape.hidden()));
+      for (AdapterMethod m : ms) {
+        io.bonestream.job.StreamingBench.Result r = io.bonestream.job.StreamingBench.run(modelDir(name),
+            AdapterConfig.builder().method(m).r(shape.r()).build(), shape.batch(), shape.seq(), streaming,
+            snapshotEvery, checkpointMs, out);
+        ObjectNode json = Json.MAPPER.valueToTree(r);
+        json.put("config", name);
+        out.println(Json.toCompactString(json));
+        out.flush();
+        table.add(String.format(java.util.Locale.ROOT, "| %s | %s | %d×%d | %d | %.0f | %.0f | %.3f | %d | %d | %.2f | %.2f | %.2f |",
+            name, m.id(), r.batch(), r.seq(), r.steps(), r.streamingTokensPerSecond(), r.engineTokensPerSecond(),
+            r.ratio(), r.versions(), r.checkpointIntervalMs(), r.freshnessP50Seconds(), r.freshnessP99Seconds(),
+            r.freshnessMaxSeconds()));
+      }
+    }
+    out.println();
+    out.println("| config | method | batch | steps | streaming tokens/s | engine tokens/s | ratio | versions "
+        + "| checkpoint ms | freshness p50 s | p99 s | max s |");
+    out.println("|---|---|---|---|---|---|---|---|---|---|---|---|");
     table.forEach(out::println);
     out.flush();
     return 0;

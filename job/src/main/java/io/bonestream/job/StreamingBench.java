@@ -1,0 +1,175 @@
+package io.bonestream.job;
+
+import io.bonestream.engine.adapters.AdapterConfig;
+import io.bonestream.engine.data.Example;
+import io.bonestream.engine.model.BaseModel;
+import io.bonestream.engine.train.Rng;
+import io.bonestream.engine.train.TrainConfig;
+import io.bonestream.engine.train.Trainer;
+import io.bonestream.engine.util.FileTrees;
+import io.bonestream.operators.AdapterProfile;
+import io.bonestream.operators.AdapterProfiles;
+import io.bonestream.operators.BatchPolicy;
+import io.bonestream.operators.EvalPolicy;
+import io.bonestream.operators.SharedModels;
+import io.bonestream.operators.SnapshotPolicy;
+import io.bonestream.operators.StreamingJob;
+import io.bonestream.schemas.InstructionRecord;
+import io.bonestream.subscriber.AdapterRegistry;
+import io.bonestream.subscriber.AdapterSubscriber;
+import io.bonestream.subscriber.AdapterUpdate;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.ConcurrentHashMap;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.kafka.clients.producer.KafkaProducer;
+
+/**
+ * {@code bonestream bench --streaming}: the streaming tax and the freshness of versions. One
+ * adapter's pre-tokenized records are put in a real (embedded) broker's instructions topic first;
+ * the streaming job (Flink in this process, parallelism 1) trains on them, a version every few
+ * steps, and a subscriber follows the adapters topic. Then the engine alone trains on the very same
+ * batches in the same process. Throughput: tokens between the first version after the warm-up and
+ * the last one, over the time between their manifests' creation (each created right after the step
+ * that triggered it), against the engine's tokens/s over the same steps. Freshness: from a
+ * manifest's creation to the subscriber having applied its version, per version (the manifest is
+ * committed with the checkpoint after it, so this includes up to one checkpoint interval).
+ */
+public final class StreamingBench {
+  private StreamingBench() {}
+
+  /** The measurement. */
+  public record Result(String model, String method, int r, int batch, int seq, int steps, int everySteps,
+      long checkpointIntervalMs, double streamingTokensPerSecond, double engineTokensPerSecond, double ratio,
+      int versions, double freshnessP50Seconds, double freshnessP99Seconds, double freshnessMaxSeconds,
+      double[] freshnessSeconds) {}
+
+  /** What the subscriber saw of a version: created, applied (epoch ms), tokens trained by then. */
+  private record Seen(long version, long createdMs, long appliedMs, long tokens) {}
+
+  public static Result run(Path modelDir, AdapterConfig adapter, int batch, int seq, int steps, int everySteps,
+      long checkpointMs, PrintWriter log) throws Exception {
+    Path data = Files.createTempDirectory("bonestream-streaming-bench");
+    SharedModels.Loaded model = SharedModels.acquire(modelDir);
+    try (EmbeddedKafka kafka = EmbeddedKafka.start(0, data.resolve("kafka"), true)) {
+      BaseModel base = model.model();
+      String id = "bench-" + adapter.method().id();
+      int vocab = base.config().vocabSize();
+      Rng rng = new Rng(1);
+      List<Example> examples = new ArrayList<>();
+      for (int i = 0; i < steps * batch; i++) {
+        int[] ids = new int[seq];
+        for (int t = 0; t < seq; t++) {
+          ids[t] = 3 + rng.nextInt(vocab - 3);
+        }
+        examples.add(new Example(ids, ids.clone()));
+      }
+      TrainConfig train = TrainConfig.builder().lr(1e-4).batchSize(batch).maxSeqLen(seq + 1).build();
+      kafka.createTopic(StreamingJob.INSTRUCTIONS_TOPIC, 1, false);
+      kafka.createTopic(StreamingJob.ADAPTERS_TOPIC, 1, true);
+      kafka.createTopic(StreamingJob.DEAD_LETTER_TOPIC, 1, false);
+      kafka.createTopic(StreamingJob.GATED_TOPIC, 1, false);
+      try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(kafka.bootstrapServers(), new Properties())) {
+        for (int i = 0; i < examples.size(); i++) {
+          Example e = examples.get(i);
+          List<Integer> ids = Arrays.stream(e.inputIds()).boxed().toList();
+          List<Integer> labels = Arrays.stream(e.labels()).boxed().toList();
+          p.send(KafkaClients.instruction(StreamingJob.INSTRUCTIONS_TOPIC, InstructionRecord.newBuilder()
+              .setAdapterId(id).setExampleId("e" + i).setInputIds(ids).setLabels(labels).build()));
+        }
+        p.flush();
+      }
+      log.printf(Locale.ROOT, "%d records of %d tokens in the instructions topic%n", examples.size(), seq);
+      log.flush();
+
+      StreamingJob job = StreamingJob.builder()
+          .bootstrapServers(kafka.bootstrapServers())
+          .modelDir(modelDir.toString())
+          .validatedWith(base)
+          .profiles(AdapterProfiles.of(new AdapterProfile(adapter, train, EvalPolicy.OFF)))
+          .batchPolicy(BatchPolicy.ofExamples(batch))
+          .snapshotPolicy(new SnapshotPolicy(everySteps, 0, 0, SnapshotPolicy.DEFAULT_INLINE_LIMIT,
+              data.resolve("blobs").toUri().toString()))
+          .maxSeqLen(seq + 1)
+          .transactionalIdPrefix("bonestream-bench")
+          .build();
+      Map<Long, Seen> seen = new ConcurrentHashMap<>();
+      AdapterSubscriber subscriber = AdapterSubscriber.builder().bootstrapServers(kafka.bootstrapServers())
+          .baseModel(base).registry(AdapterRegistry.builder().build()).allowUnsigned(true).build();
+      subscriber.addListener(u -> {
+        if (u instanceof AdapterUpdate.Accepted a) {
+          seen.put(a.version(), new Seen(a.version(), a.adapter().createdAt().toEpochMilli(), System.currentTimeMillis(),
+              a.adapter().stats().getTokens()));
+        }
+      });
+      subscriber.start();
+      String checkpoints = data.resolve("checkpoints").toUri().toString();
+      JobClient client = LocalFlink.start(job, LocalFlink.configuration(freePort(), freePort(),
+          1, checkpoints, Map.of()), checkpointMs, "bonestream-streaming-bench");
+      long versions = steps / everySteps;
+      long deadline = System.nanoTime() + Duration.ofMinutes(30).toNanos();
+      while (seen.size() < versions && System.nanoTime() < deadline) {
+        Thread.sleep(200);
+      }
+      client.cancel().get();
+      subscriber.close();
+      if (seen.size() < versions) {
+        throw new IllegalStateException("only " + seen.size() + " of " + versions + " versions arrived");
+      }
+      List<Seen> vs = seen.values().stream().sorted((a, b) -> Long.compare(a.version(), b.version())).toList();
+      // throughput after a warm-up of a tenth of the versions (at least one)
+      Seen first = vs.get(Math.max(1, vs.size() / 10) - 1);
+      Seen last = vs.get(vs.size() - 1);
+      double streaming = (last.tokens() - first.tokens()) / ((last.createdMs() - first.createdMs()) / 1e3);
+      int fromStep = (int) (first.version() * everySteps);
+      int toStep = (int) (last.version() * everySteps);
+      double engine = engineAlone(base, adapter, train, examples, batch, fromStep, toStep);
+      double[] fresh = vs.stream().mapToDouble(s -> (s.appliedMs() - s.createdMs()) / 1e3).toArray();
+      double[] sorted = fresh.clone();
+      Arrays.sort(sorted);
+      return new Result(base.name(), adapter.method().id(), adapter.r(), batch, seq, steps, everySteps, checkpointMs,
+          streaming, engine, streaming / engine, vs.size(), percentile(sorted, 0.5), percentile(sorted, 0.99),
+          sorted[sorted.length - 1], fresh);
+    } finally {
+      SharedModels.release(modelDir);
+      FileTrees.delete(data);
+    }
+  }
+
+  /** The engine alone on the same batches: tokens/s over steps [from, to) after the steps before. */
+  private static double engineAlone(BaseModel base, AdapterConfig adapter, TrainConfig train, List<Example> examples,
+      int batch, int from, int to) {
+    try (Trainer t = Trainer.create(base, adapter, train)) {
+      long tokens = 0;
+      long start = 0;
+      for (int s = 0; s < to; s++) {
+        if (s == from) {
+          start = System.nanoTime();
+          tokens = t.tokensSeen();
+        }
+        t.step(examples.subList(s * batch, (s + 1) * batch));
+      }
+      return (t.tokensSeen() - tokens) / ((System.nanoTime() - start) / 1e9); // the manifests' count
+    }
+  }
+
+  private static int freePort() throws java.io.IOException {
+    try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+      return s.getLocalPort();
+    }
+  }
+
+  /** The nearest-rank percentile of sorted values. */
+  static double percentile(double[] sorted, double q) {
+    int i = (int) Math.ceil(q * sorted.length) - 1;
+    return sorted[Math.max(0, Math.min(sorted.length - 1, i))];
+  }
+}
