@@ -31,6 +31,9 @@ public final class LocalFlink {
     conf.setString("metrics.reporter.prom.factory.class",
         "org.apache.flink.metrics.prometheus.PrometheusReporterFactory");
     conf.setString("metrics.reporter.prom.port", Integer.toString(metricsPort));
+    // label values as they are: the filter would turn adapter ids "a-b", "a.b" and "a_b" into one
+    // series "a_b" (Prometheus allows any UTF-8 in label values; the exposition escapes quotes)
+    conf.setString("metrics.reporter.prom.filterLabelValueCharacters", "false");
     conf.setString("parallelism.default", Integer.toString(parallelism));
     conf.setString("taskmanager.numberOfTaskSlots", Integer.toString(parallelism));
     conf.setString("state.backend.type", "hashmap");

@@ -51,8 +51,18 @@ class DemoIT {
         double deadLetters = page.lines()
             .filter(l -> l.contains("dead_letters") && l.contains("dlq_reason=\"EMPTY_RESPONSE\""))
             .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
+        // the Grafana dashboard uses only names the running system exports (Flink + the server)
+        java.util.regex.Matcher serve = java.util.regex.Pattern.compile("Completions: +http://localhost:(\\d+)/")
+            .matcher(log.toString());
+        String servePage = serve.find() ? http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(
+            "http://localhost:" + serve.group(1) + "/metrics")).build(),
+            java.net.http.HttpResponse.BodyHandlers.ofString()).body() : "";
+        List<String> dashboard = DashboardCheck.problems(DashboardCheck.expressions(
+            TestFiles.models().getParent().resolve("k8s/base/grafana/bonestream.json")),
+            DashboardCheck.exported(List.of(page, servePage)));
         synchronized (log) {
-          log.write("\nPROBE metrics has adapter loss: " + page.contains("adapter=\"demo_colors\"")
+          log.write("\nPROBE dashboard problems: " + dashboard + "\n");
+          log.write("\nPROBE metrics has adapter loss: " + page.contains("adapter=\"demo-colors\"")
               + page.contains("operator_adapter_loss_ema") + "\nPROBE jobs: " + jobs.contains("RUNNING")
               + "\nPROBE dead letters: " + (deadLetters > 0) + "\n");
         }
@@ -100,5 +110,6 @@ class DemoIT {
     assertTrue(out.contains("PROBE metrics has adapter loss: truetrue"), out);
     assertTrue(out.contains("PROBE jobs: true"), out);
     assertTrue(out.contains("PROBE dead letters: true"), out);
+    assertTrue(out.contains("PROBE dashboard problems: []"), out);
   }
 }

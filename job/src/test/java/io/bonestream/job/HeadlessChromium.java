@@ -25,6 +25,27 @@ final class HeadlessChromium {
     this.profile = profile;
   }
 
+  Path binary() {
+    return binary;
+  }
+
+  /** Debian's chromedriver beside it, for tests that click (Selenium). */
+  Path driver() {
+    for (String candidate : List.of(String.valueOf(System.getenv("BONESTREAM_CHROMEDRIVER")),
+        "/usr/bin/chromedriver")) {
+      if (Files.isExecutable(Path.of(candidate))) {
+        return Path.of(candidate);
+      }
+    }
+    String why = "no chromedriver found (install Debian's chromium-driver, or set BONESTREAM_CHROMEDRIVER)";
+    if ("1".equals(System.getenv("BONESTREAM_REQUIRE_BROWSER"))) {
+      fail(why);
+    }
+    System.out.println("SKIPPED browser test: " + why);
+    assumeTrue(false, why);
+    return null;
+  }
+
   /** The browser, or the test is skipped (failed under {@code BONESTREAM_REQUIRE_BROWSER=1}). */
   static HeadlessChromium require(Path scratch) throws IOException {
     for (String candidate : List.of(String.valueOf(System.getenv("BONESTREAM_CHROMIUM")), "/usr/bin/chromium",

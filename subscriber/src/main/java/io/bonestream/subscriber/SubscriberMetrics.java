@@ -11,9 +11,11 @@ import java.io.UncheckedIOException;
 import java.time.Instant;
 
 /**
- * A subscriber's Prometheus metrics (the Prometheus Java client): per adapter the served version
- * and its staleness (now − created_at), the apply latency (manifest read → version served),
- * refused versions by reason, and bytes fetched from the blob store.
+ * A subscriber's Prometheus metrics (the Prometheus Java client): per adapter the served version,
+ * its staleness (now − created_at) and the losses its manifest reports (training loss EMA, eval
+ * loss: NaN until the job evaluates), the apply latency (manifest read → version served), refused
+ * versions by reason (every reason exported from the start, at 0), and bytes fetched from the blob
+ * store. Label values are exact adapter ids.
  */
 public final class SubscriberMetrics {
   private final PrometheusRegistry registry;
@@ -37,8 +39,25 @@ public final class SubscriberMetrics {
         .callback(cb -> adapters.adapterIds().forEach(id -> adapters.resolve(id).ifPresent(v ->
             cb.call((Instant.now().toEpochMilli() - v.createdAt().toEpochMilli()) / 1000.0, id))))
         .register(registry);
+    GaugeWithCallback.builder()
+        .name("bonestream_subscriber_adapter_loss_ema")
+        .help("the training loss (EMA) the manifest of each served version reports")
+        .labelNames("adapter")
+        .callback(cb -> adapters.adapterIds().forEach(id -> adapters.resolve(id).ifPresent(v ->
+            cb.call(v.stats().getLossEma(), id))))
+        .register(registry);
+    GaugeWithCallback.builder()
+        .name("bonestream_subscriber_adapter_eval_loss")
+        .help("the eval loss the manifest of each served version reports (NaN when it has none)")
+        .labelNames("adapter")
+        .callback(cb -> adapters.adapterIds().forEach(id -> adapters.resolve(id).ifPresent(v ->
+            cb.call(v.stats().getEvalLoss() == null ? Double.NaN : v.stats().getEvalLoss(), id))))
+        .register(registry);
     refused = Counter.builder().name("bonestream_subscriber_refused_total")
         .help("adapter versions refused, by reason").labelNames("reason").register(registry);
+    for (RefusalReason r : RefusalReason.values()) {
+      refused.initLabelValues(r.name()); // a rate over 0 is 0, not "no data"
+    }
     bytesFetched = Counter.builder().name("bonestream_subscriber_fetched_bytes_total")
         .help("bytes fetched from the blob store").register(registry);
     applySeconds = Histogram.builder().name("bonestream_subscriber_apply_latency_seconds")

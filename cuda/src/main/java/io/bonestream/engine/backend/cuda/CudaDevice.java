@@ -105,6 +105,9 @@ public final class CudaDevice implements Device {
   private final FloatPointer beta = new FloatPointer(1);
   private final Map<Long, Long> allocations = new HashMap<>();
   private final Buf partials;
+  // bat's merge as one pass on tensor cores (bf16, sm_80+): on unless BONESTREAM_CUDA_BAT_MMA=0 or
+  // its check at start disagrees with the two-pass merge
+  private final boolean mergeMma;
   private long allocated;
   private long peak;
   private Map<String, Long> profile;
@@ -153,11 +156,72 @@ public final class CudaDevice implements Device {
     for (int i = 0; i < 24; i++) {
       argAddresses.put(i, new Address(argSlots.address() + 8L * i));
     }
-    this.description = String.format(java.util.Locale.ROOT,
-        "%s (sm_%d%d, %.0f GiB), driver %s, runtime %s, cuBLAS %d, NVRTC %d.%d", gpuName, major, minor,
-        totalMemory / 1073741824.0, version(driver[0]), version(runtime[0]), blasVersion[0], nvrtcMajor[0],
-        nvrtcMinor[0]);
     this.partials = alloc(DType.F32, PARTIALS);
+    String mergeState;
+    if (major < 8) {
+      mergeState = "bat merge in two passes (no bf16 tensor-core kernel before sm_80)";
+    } else if ("0".equals(System.getenv("BONESTREAM_CUDA_BAT_MMA"))) {
+      mergeState = "bat merge in two passes (BONESTREAM_CUDA_BAT_MMA=0)";
+    } else {
+      String failure = checkMergeMma();
+      mergeState = failure == null ? "bat merge on tensor cores" : "bat merge in two passes (" + failure + ")";
+      if (failure != null) {
+        System.err.println("warning: " + mergeState);
+      }
+    }
+    this.mergeMma = mergeState.endsWith("tensor cores");
+    this.description = String.format(java.util.Locale.ROOT,
+        "%s (sm_%d%d, %.0f GiB), driver %s, runtime %s, cuBLAS %d, NVRTC %d.%d, %s", gpuName, major, minor,
+        totalMemory / 1073741824.0, version(driver[0]), version(runtime[0]), blasVersion[0], nvrtcMajor[0],
+        nvrtcMinor[0], mergeState);
+  }
+
+  /**
+   * Runs the one-pass bat merge and the two-pass one on the same random bf16 inputs for every width
+   * it supports, a small weight (one tile per warp) and a 4096 × 4096 one (several, as in real
+   * models): null when they agree (relative L2 ≤ 1e-2, both roundings to bf16 included), else what
+   * went wrong.
+   */
+  private String checkMergeMma() {
+    for (int[] shape : new int[][] {{32, 64, 96}, {64, 128, 192}, {128, 256, 384}, {32, 4096, 4096},
+        {64, 4096, 4096}, {128, 4096, 4096}}) {
+      int r = shape[0];
+      int outF = shape[1];
+      int inF = shape[2];
+      Buf w = alloc(DType.BF16, (long) outF * inF);
+      Buf blocks = alloc(DType.F32, (long) outF * r);
+      Buf blocksAct = alloc(DType.BF16, (long) outF * r);
+      Buf one = alloc(DType.BF16, (long) outF * inF);
+      Buf two = alloc(DType.BF16, (long) outF * inF);
+      try {
+        randomNormal(w, 1f, 11);
+        randomNormal(blocks, 0.1f, 12);
+        copy(blocks, blocksAct);
+        mergeOnePass(w, blocks, blocksAct, one, outF, inF, r);
+        mergeTwoPasses(w, blocks, blocksAct, two, outF, inF, r);
+        float[] x = download(one);
+        float[] y = download(two);
+        double diff = 0;
+        double norm = 0;
+        for (int i = 0; i < x.length; i++) {
+          diff += Math.pow((double) x[i] - y[i], 2);
+          norm += Math.pow(y[i], 2);
+        }
+        double rel = Math.sqrt(diff / norm);
+        if (!(rel <= 1e-2)) { // NaN fails
+          return "the tensor-core kernel is off by " + rel + " at r " + r + ", " + outF + " x " + inF;
+        }
+      } catch (IllegalStateException e) {
+        return "the tensor-core kernel failed: " + e.getMessage();
+      } finally {
+        free(w);
+        free(blocks);
+        free(blocksAct);
+        free(one);
+        free(two);
+      }
+    }
+    return null;
   }
 
   /**
@@ -636,10 +700,10 @@ public final class CudaDevice implements Device {
 
   @Override
   public synchronized void swigluBackward(Buf gate, Buf up, Buf dOut, Buf dOutTile, int r, Buf dGate, Buf dUp,
-      int rows, int cols) {
+      Buf out, int rows, int cols) {
     bind();
     launchGridU("swiglu_bwd_" + suffix(gate.type()), (long) rows * cols, a -> a.ptr(gate).ptr(up).ptr(dOut)
-        .ptr(dOutTile).i32(r).ptr(dGate).ptr(dUp).i32(rows).i32(cols));
+        .ptr(dOutTile).i32(r).ptr(dGate).ptr(dUp).ptr(out).i32(rows).i32(cols));
   }
 
   @Override
@@ -652,19 +716,57 @@ public final class CudaDevice implements Device {
   }
 
   @Override
-  public synchronized void batMergeInit(Buf w, Buf blocks, Buf out, int outF, int inF, int r) {
+  public synchronized void batMerge(Buf w, Buf blocks, Buf blocksAct, Buf out, int outF, int inF, int r) {
     bind();
+    if (mergeMma && w.type() == DType.BF16 && out.type() == DType.BF16 && blocksAct.type() == DType.BF16
+        && (r == 32 || r == 64 || r == 128) && outF % r == 0 && inF % r == 0 && outF / r <= 65535
+        && w.pointer() % 16 == 0 && out.pointer() % 16 == 0 && blocksAct.pointer() % 16 == 0
+        && blocks.pointer() % 8 == 0) {
+      mergeOnePass(w, blocks, blocksAct, out, outF, inF, r);
+    } else {
+      mergeTwoPasses(w, blocks, blocksAct, out, outF, inF, r);
+    }
+  }
+
+  /**
+   * kernels.cu's bat_merge_mma_R: blocks y over the bands a, x over tiles of 16 view rows (a warp
+   * each), about 4 tiles per warp, and at least 1024 blocks in all when there are tiles enough.
+   */
+  private void mergeOnePass(Buf w, Buf blocks, Buf blocksAct, Buf out, int outF, int inF, int r) {
+    int warps = r == 128 ? 2 : 4;
+    long tiles = inF / 16;
+    int bands = outF / r;
+    long fewest = (tiles + 4L * warps - 1) / (4L * warps);
+    long most = (tiles + warps - 1) / warps;
+    long gridX = Math.min(most, Math.max(fewest, (1024 + bands - 1) / bands));
+    launch2("bat_merge_mma_" + r, gridX, bands, 32 * warps,
+        a -> a.ptr(w).ptr(blocks).ptr(blocksAct).ptr(out).i32(inF));
+  }
+
+  /**
+   * out = w + blocks (a kernel), then out += W_{a,b}·B_a for every b: the band of r rows a, (r, I)
+   * row-major, read as (I, r) with leading dimension r, has rows W_{a,b}[p, :] in order (p, b), so
+   * that is one GEMM of the view by B_a, batched over a.
+   */
+  private void mergeTwoPasses(Buf w, Buf blocks, Buf blocksAct, Buf out, int outF, int inF, int r) {
     if ((long) outF * inF >= Integer.MAX_VALUE) {
       throw new IllegalArgumentException("bat_merge_init: weight too large for 32-bit indices");
     }
     // y over rows, x over a row's columns, 4 per thread
     launch2("bat_merge_init_" + suffix(w.type()), Math.min(64, (inF + 4L * BLOCK - 1) / (4L * BLOCK)),
         Math.min(outF, 65535), BLOCK, a -> a.ptr(w).ptr(blocks).ptr(out).i32(outF).i32(inF).i32(r));
+    gemmBatched(false, false, inF, r, r, 1f, w, r, (long) r * inF, blocksAct, r, (long) r * r, 1f, out, r,
+        (long) r * inF, outF / r);
   }
 
   @Override
   public synchronized void batIdentityGrad(Buf m, Buf dBlocks, int outF, int inF, int r) {
     bind();
+    if (m.type() == DType.BF16 && r >= 8 && 256 % r == 0 && inF % 8 == 0 && m.pointer() % 16 == 0) {
+      // a warp per row, 8 rows per block
+      launch("bat_identity_grad_v_b", (outF + 7) / 8, BLOCK, a -> a.ptr(m).ptr(dBlocks).i32(outF).i32(inF).i32(r));
+      return;
+    }
     launchGrid("bat_identity_grad_" + suffix(m.type()), (long) outF * r,
         a -> a.ptr(m).ptr(dBlocks).i32(outF).i32(inF).i32(r));
   }

@@ -7,6 +7,10 @@
 
 typedef unsigned short bf16;
 typedef long long i64;
+// 16- and 8-byte loads and stores of packed values
+struct alignas(16) U4 { unsigned x, y, z, w; };
+struct alignas(8) U2 { unsigned x, y; };
+struct alignas(8) F2 { float x, y; };
 
 __device__ __forceinline__ float ld(const float* p, i64 i) { return p[i]; }
 __device__ __forceinline__ float ld(const bf16* p, i64 i) {
@@ -261,10 +265,10 @@ __device__ void swiglu(const T* g, const T* u, T* out, i64 n) {
   }
 }
 
-// da = dOut + tile(dt), dt (N, tr) or null; cols = F
+// da = dOut + tile(dt), dt (N, tr) or null; cols = F; out = silu(g)·u as swiglu computes it, or null
 template <typename T>
-__device__ void swigluBwd(const T* g, const T* u, const float* da, const float* dt, int tr, T* dg, T* du, int rows,
-    int cols) {
+__device__ void swigluBwd(const T* g, const T* u, const float* da, const float* dt, int tr, T* dg, T* du, T* out,
+    int rows, int cols) {
   unsigned n = rows * cols;
   GRID_STRIDE_U(base, n) {
     float gv[U], uv[U], av[U];
@@ -287,6 +291,7 @@ __device__ void swigluBwd(const T* g, const T* u, const float* da, const float* 
         float x = gv[k], a = av[k], s = sigmoid(x), gs = x * s;
         st(du, i, s * x * a);
         st(dg, i, (s + gs - gs * s) * uv[k] * a);
+        if (out) st(out, i, s * x * uv[k]);
       }
     }
   }
@@ -351,6 +356,171 @@ __device__ void batIdentityGrad(const T* m, float* dB, int O, int I, int r) {
 #pragma unroll 4
     for (unsigned c = s; c < (unsigned) I; c += r) acc += ld(m, o * I + c);
     dB[k] += acc;
+  }
+}
+
+// bat's identity gradient for bf16 m when r divides 256 and I is a multiple of 8: one warp per row
+// o; lane l reads 8 columns at a time (16 bytes), always the columns ≡ 8·l (mod r), and the lanes
+// holding the same columns add their sums at the end. The same sums as batIdentityGrad, in
+// another order.
+__device__ void batIdentityGradV(const bf16* m, float* dB, int O, int I, int r) {
+  int o = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (o >= O) return;  // the whole warp
+  int lane = threadIdx.x & 31;
+  float v[8];
+#pragma unroll
+  for (int x = 0; x < 8; x++) v[x] = 0.f;
+  const bf16* row = m + (i64) o * I;
+  for (int c0 = lane * 8; c0 < I; c0 += 4 * 256) {  // 4 loads in flight per lane
+    U4 q[4];
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+      int c = c0 + 256 * k;
+      q[k] = c < I ? *(const U4*) (row + c) : U4{0u, 0u, 0u, 0u};
+    }
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+      unsigned u[4] = {q[k].x, q[k].y, q[k].z, q[k].w};
+#pragma unroll
+      for (int x = 0; x < 4; x++) {
+        v[2 * x] += __uint_as_float(u[x] << 16);
+        v[2 * x + 1] += __uint_as_float(u[x] & 0xffff0000u);
+      }
+    }
+  }
+  for (int off = r / 8; off < 32; off <<= 1) {
+#pragma unroll
+    for (int x = 0; x < 8; x++) v[x] += __shfl_xor_sync(0xffffffffu, v[x], off);
+  }
+  if (lane < r / 8) {
+    float* d = dB + (i64) o * r + lane * 8;
+#pragma unroll
+    for (int x = 0; x < 8; x++) d[x] += v[x];
+  }
+}
+
+// bat's whole merge on tensor cores, bf16, sm_80 and later, R = r in {32, 64, 128}:
+//   out[a·R + p, b·R + s] = w[a·R + p, b·R + s] + blocks[a, p, s] + Σ_t w[a·R + p, b·R + t] · bAct[a, t, s]
+// The band a of W (R rows) read as (I, R) row-major is the view V: row j = p·Q + b (Q = I/R) holds
+// the R columns of W_{a,b} in row p, so out's view is V + blocks[a, j / Q, :] + V · bAct_a. One
+// warp computes 16 rows of it (mma.sync m16n8k16, bf16 products, float32 sums), the blocks
+// (gridDim.y) are the bands a. Read once, written once: one pass over W instead of three.
+//
+// The sum over t may run in any order as long as A and B agree: lane quad t4 = lane % 4 owns the
+// columns phys(t4, e) = 32·(e / 8) + 8·t4 + e % 8, e < R/4; at k-step ks it uses e = 4ks .. 4ks+3,
+// four adjacent columns, one 8-byte load, as its fragment's k = 2t4, 2t4+1 (a0, b0) and 2t4+8,
+// 2t4+9 (a2, b1). bs holds bAct_a transposed in that order: bs[n][t4·R/4 + e] = bAct[a, phys, n].
+
+__device__ __forceinline__ void mma16816(float* c, unsigned a0, unsigned a1, unsigned a2, unsigned a3,
+    unsigned b0, unsigned b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+#endif
+}
+
+template <int R, int WARPS>
+__device__ void batMergeMma(const bf16* w, const float* blocks, const bf16* bAct, bf16* out, int I) {
+  constexpr int LD = R + 8;    // padded rows of a tile (bf16): conflict-free epilogue and chunk copies
+  constexpr int LDB = R + 4;   // padded rows of bs: a half-warp's B fragment loads hit 32 distinct banks
+  constexpr int CH = R / 8;    // 16-byte chunks per view row
+  constexpr int THREADS = 32 * WARPS;
+  __shared__ alignas(16) bf16 bs[R * LDB];
+  __shared__ alignas(16) bf16 ws[WARPS * 16 * LD];
+  const int a = blockIdx.y, Q = I / R, tiles = I / 16;
+  const bf16* wb = w + (i64) a * R * I;
+  bf16* ob = out + (i64) a * R * I;
+  const bf16* bb = bAct + (i64) a * R * R;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
+  bf16* wt = ws + warp * 16 * LD;
+  // a tile is 16·CH chunks, R/16 per lane (chunk i = lane + 32·u); the next tile's are loaded into
+  // registers while this one is computed, the first one's while bs is filled
+  constexpr int PER = R / 16;
+  const int stride = gridDim.x * WARPS;
+  int tile = blockIdx.x * WARPS + warp;
+  U4 next[PER];
+  if (tile < tiles) {
+#pragma unroll
+    for (int u = 0; u < PER; u++) {
+      int i = lane + 32 * u, row = i / CH, ch = i - row * CH;
+      next[u] = *(const U4*) (wb + (i64) (tile * 16 + row) * R + ch * 8);
+    }
+  }
+  // bs from bAct_a in 16-byte chunks (8 consecutive n of one k = phys(t4, e)), up to 8 chunks per
+  // thread in flight before they are scattered
+  constexpr int CHB = R * R / 8 / THREADS;
+  constexpr int GRP = CHB < 8 ? CHB : 8;
+#pragma unroll
+  for (int g0 = 0; g0 < CHB; g0 += GRP) {
+    U4 tmp[GRP];
+#pragma unroll
+    for (int v = 0; v < GRP; v++) tmp[v] = *(const U4*) (bb + 8 * (threadIdx.x + THREADS * (g0 + v)));
+#pragma unroll
+    for (int v = 0; v < GRP; v++) {
+      int i0 = 8 * (threadIdx.x + THREADS * (g0 + v)), k = i0 / R, n0 = i0 - k * R;
+      int col = ((k >> 3) & 3) * (R / 4) + (k >> 5) * 8 + (k & 7);
+      unsigned q[4] = {tmp[v].x, tmp[v].y, tmp[v].z, tmp[v].w};
+#pragma unroll
+      for (int x = 0; x < 4; x++) {
+        bs[(n0 + 2 * x) * LDB + col] = (bf16) (q[x] & 0xffffu);
+        bs[(n0 + 2 * x + 1) * LDB + col] = (bf16) (q[x] >> 16);
+      }
+    }
+  }
+  __syncthreads();
+  for (; tile < tiles; tile += stride) {
+    const int j0 = tile * 16;
+#pragma unroll
+    for (int u = 0; u < PER; u++) {
+      int i = lane + 32 * u, row = i / CH, ch = i - row * CH;
+      *(U4*) (wt + row * LD + ch * 8) = next[u];
+    }
+    __syncwarp();
+    if (tile + stride < tiles) {
+#pragma unroll
+      for (int u = 0; u < PER; u++) {
+        int i = lane + 32 * u, row = i / CH, ch = i - row * CH;
+        next[u] = *(const U4*) (wb + (i64) ((tile + stride) * 16 + row) * R + ch * 8);
+      }
+    }
+    float acc[R / 8][4];
+#pragma unroll
+    for (int nt = 0; nt < R / 8; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
+#pragma unroll
+    for (int ks = 0; ks < R / 16; ks++) {
+      int col = 32 * (ks >> 1) + 8 * t4 + 4 * (ks & 1);  // phys(t4, 4ks)
+      U2 lo = *(const U2*) (wt + g * LD + col);
+      U2 hi = *(const U2*) (wt + (g + 8) * LD + col);
+#pragma unroll
+      for (int nt = 0; nt < R / 8; nt++) {
+        U2 b = *(const U2*) (bs + (nt * 8 + g) * LDB + t4 * (R / 4) + 4 * ks);
+        mma16816(acc[nt], lo.x, hi.x, lo.y, hi.y, b.x, b.y);
+      }
+    }
+    __syncwarp();  // every lane's fragments are read: the tile may be overwritten
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      int row = g + 8 * h;
+      const float* f = blocks + ((i64) a * R + (j0 + row) / Q) * R + 2 * t4;
+#pragma unroll
+      for (int nt = 0; nt < R / 8; nt++) {
+        unsigned* cell = (unsigned*) (wt + row * LD + nt * 8 + 2 * t4);
+        unsigned wv = *cell;
+        F2 fb = *(const F2*) (f + nt * 8);
+        float v0 = (__uint_as_float(wv << 16) + fb.x) + acc[nt][2 * h];
+        float v1 = (__uint_as_float(wv & 0xffff0000u) + fb.y) + acc[nt][2 * h + 1];
+        *cell = (unsigned) f2bf(v0) | ((unsigned) f2bf(v1) << 16);
+      }
+    }
+    __syncwarp();
+#pragma unroll
+    for (int u = 0; u < PER; u++) {
+      int i = lane + 32 * u, row = i / CH, ch = i - row * CH;
+      *(U4*) (ob + (i64) (j0 + row) * R + ch * 8) = *(const U4*) (wt + row * LD + ch * 8);
+    }
+    __syncwarp();  // stored before the next tile is loaded
   }
 }
 
@@ -427,10 +597,10 @@ K causal_softmax_bwd_b(const B* p, const float* dp, float scale, B* ds, i64 rows
 
 K swiglu_f(const F* g, const F* u, F* o, i64 n) { swiglu(g, u, o, n); }
 K swiglu_b(const B* g, const B* u, B* o, i64 n) { swiglu(g, u, o, n); }
-K swiglu_bwd_f(const F* g, const F* u, const float* da, const float* dt, int tr, F* dg, F* du, int rows, int cols) {
-  swigluBwd(g, u, da, dt, tr, dg, du, rows, cols); }
-K swiglu_bwd_b(const B* g, const B* u, const float* da, const float* dt, int tr, B* dg, B* du, int rows, int cols) {
-  swigluBwd(g, u, da, dt, tr, dg, du, rows, cols); }
+K swiglu_bwd_f(const F* g, const F* u, const float* da, const float* dt, int tr, F* dg, F* du, F* o, int rows,
+    int cols) { swigluBwd(g, u, da, dt, tr, dg, du, o, rows, cols); }
+K swiglu_bwd_b(const B* g, const B* u, const float* da, const float* dt, int tr, B* dg, B* du, B* o, int rows,
+    int cols) { swigluBwd(g, u, da, dt, tr, dg, du, o, rows, cols); }
 
 K cross_entropy_f(const float* l, const int* t, const float* w, float sc, float* loss, F* g, int v) {
   crossEntropy(l, t, w, sc, loss, g, v); }
@@ -441,6 +611,12 @@ K bat_merge_init_f(const F* w, const float* bl, F* o, int O, int I, int r) { bat
 K bat_merge_init_b(const B* w, const float* bl, B* o, int O, int I, int r) { batMergeInit(w, bl, o, O, I, r); }
 K bat_identity_grad_f(const F* m, float* db, int O, int I, int r) { batIdentityGrad(m, db, O, I, r); }
 K bat_identity_grad_b(const B* m, float* db, int O, int I, int r) { batIdentityGrad(m, db, O, I, r); }
+
+K bat_identity_grad_v_b(const B* m, float* db, int O, int I, int r) { batIdentityGradV(m, db, O, I, r); }
+// 4 warps (2 for R = 128: shared memory) per block
+K bat_merge_mma_32(const B* w, const float* bl, const B* ba, B* o, int I) { batMergeMma<32, 4>(w, bl, ba, o, I); }
+K bat_merge_mma_64(const B* w, const float* bl, const B* ba, B* o, int I) { batMergeMma<64, 4>(w, bl, ba, o, I); }
+K bat_merge_mma_128(const B* w, const float* bl, const B* ba, B* o, int I) { batMergeMma<128, 2>(w, bl, ba, o, I); }
 
 K add_bias_f(F* y, const float* b, int rows, int cols) { addBias(y, b, rows, cols); }
 K add_bias_b(B* y, const float* b, int rows, int cols) { addBias(y, b, rows, cols); }

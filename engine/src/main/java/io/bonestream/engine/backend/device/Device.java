@@ -111,9 +111,11 @@ public interface Device extends AutoCloseable {
 
   /**
    * With da = dOut + tile(dOutTile): du = σ(g)·g·da, dg = (σ + g·σ − g·σ·σ)·u·da; gate, up, dGate,
-   * dUp (N, F) act, dOut (N, F) F32, dOutTile (N, r) F32 or null.
+   * dUp (N, F) act, dOut (N, F) F32, dOutTile (N, r) F32 or null; and, when {@code out} (N, F) act
+   * is given, out = σ(g)·g·u as {@link #swiglu} computes it (bat's down_proj input, recomputed).
    */
-  void swigluBackward(Buf gate, Buf up, Buf dOut, Buf dOutTile, int r, Buf dGate, Buf dUp, int rows, int cols);
+  void swigluBackward(Buf gate, Buf up, Buf dOut, Buf dOutTile, int r, Buf dGate, Buf dUp, Buf out, int rows,
+      int cols);
 
   /**
    * Cross-entropy per row of logits (rows, V) F32 against targets (rows) I32, −1 = none, with
@@ -125,10 +127,12 @@ public interface Device extends AutoCloseable {
       int rows, int vocab);
 
   /**
-   * Bat's merge, first half: out[a·r + p, b·r + s] = w[a·r + p, b·r + s] + blocks[a, p, s]; w, out
-   * (O, I) act; blocks (O/r, r, r) F32. The rest, W_{a,b}·B_a, is a batched GEMM.
+   * Bat's merged weight W + ΔW, ΔW_{a,b} = (W_{a,b} + I) B_a:
+   * out[a·r + p, b·r + s] = w[a·r + p, b·r + s] + blocks[a, p, s] + Σ_t w[a·r + p, b·r + t] ·
+   * blocksAct[a, t, s], summed in float32 and stored once; w, out (O, I) act; blocks (O/r, r, r) F32
+   * and blocksAct the same values in act type (the products use it, as a GEMM would).
    */
-  void batMergeInit(Buf w, Buf blocks, Buf out, int outF, int inF, int r);
+  void batMerge(Buf w, Buf blocks, Buf blocksAct, Buf out, int outF, int inF, int r);
 
   /** Bat's identity term of dB: dBlocks[a, q, s] += Σ_b m[a·r + q, b·r + s]; m (O, I) act, dBlocks F32. */
   void batIdentityGrad(Buf m, Buf dBlocks, int outF, int inF, int r);

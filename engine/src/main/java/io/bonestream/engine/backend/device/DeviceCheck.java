@@ -188,10 +188,14 @@ public final class DeviceCheck {
       for (boolean tiled : new boolean[] {false, true}) {
         Pair dg = rand(act, m, 1);
         Pair du = rand(act, m, 1);
-        dut.swigluBackward(g.d, u.d, da.d, tiled ? daTile.d : null, 5, dg.d, du.d, 7, 143);
-        ref.swigluBackward(g.r, u.r, da.r, tiled ? daTile.r : null, 5, dg.r, du.r, 7, 143);
+        Pair a2 = tiled ? rand(act, m, 1) : null; // with the forward's output once
+        dut.swigluBackward(g.d, u.d, da.d, tiled ? daTile.d : null, 5, dg.d, du.d, tiled ? a2.d : null, 7, 143);
+        ref.swigluBackward(g.r, u.r, da.r, tiled ? daTile.r : null, 5, dg.r, du.r, tiled ? a2.r : null, 7, 143);
         compare("swigluBackward dGate" + t + (tiled ? " tiled" : ""), dg, bound(act));
         compare("swigluBackward dUp" + t + (tiled ? " tiled" : ""), du, bound(act));
+        if (tiled) {
+          compare("swigluBackward out" + t, a2, bound(act));
+        }
       }
       // cross-entropy, rows without a target among them
       int vocab = 1500;
@@ -211,23 +215,28 @@ public final class DeviceCheck {
       ref.crossEntropy(logits.r, targets.r, weights.r, 0.25f, loss.r, dl.r, crow, vocab);
       compare("crossEntropy loss" + t, loss, 1e-5);
       compare("crossEntropy dLogits" + t, dl, bound(act));
-      // bat: merge init (r a power of two and not) and identity gradient
-      for (int[] shape : new int[][] {{30, 45, 3}, {24, 40, 4}}) {
-        Pair bw2 = rand(act, shape[0] * shape[1], 1);
-        Pair bl2 = rand(DType.F32, shape[0] * shape[2], 0.1);
-        Pair mg2 = rand(act, shape[0] * shape[1], 1);
-        dut.batMergeInit(bw2.d, bl2.d, mg2.d, shape[0], shape[1], shape[2]);
-        ref.batMergeInit(bw2.r, bl2.r, mg2.r, shape[0], shape[1], shape[2]);
-        compare("batMergeInit r=" + shape[2] + t, mg2, bound(act));
+      // bat: the merge (r a power of two and not; the widths the GPU runs on tensor cores) and the
+      // identity gradient (the GPU's vectorized kernel takes r dividing 256 and I a multiple of 8)
+      for (int[] shape : new int[][] {{30, 45, 3}, {24, 40, 4}, {64, 160, 32}, {128, 192, 64}, {256, 384, 128}}) {
+        int mo = shape[0];
+        int mi = shape[1];
+        int mr = shape[2];
+        Pair bw2 = rand(act, mo * mi, 1);
+        float[] blocks = randn(mo * mr, 0.1);
+        Pair bl2 = new Pair(DType.F32, blocks);
+        Pair bla = new Pair(act, blocks);
+        Pair mg2 = rand(act, mo * mi, 1);
+        dut.batMerge(bw2.d, bl2.d, bla.d, mg2.d, mo, mi, mr);
+        ref.batMerge(bw2.r, bl2.r, bla.r, mg2.r, mo, mi, mr);
+        compare("batMerge r=" + mr + t, mg2, bound(act));
       }
-      int out = 24;
-      int bin = 40;
-      int br = 4;
-      Pair bw = rand(act, out * bin, 1);
-      Pair dB = rand(DType.F32, out * br, 1);
-      dut.batIdentityGrad(bw.d, dB.d, out, bin, br);
-      ref.batIdentityGrad(bw.r, dB.r, out, bin, br);
-      compare("batIdentityGrad" + t, dB, 1e-5);
+      for (int[] shape : new int[][] {{24, 40, 4}, {64, 96, 32}, {128, 320, 64}}) {
+        Pair bw = rand(act, shape[0] * shape[1], 1);
+        Pair dB = rand(DType.F32, shape[0] * shape[2], 1);
+        dut.batIdentityGrad(bw.d, dB.d, shape[0], shape[1], shape[2]);
+        ref.batIdentityGrad(bw.r, dB.r, shape[0], shape[1], shape[2]);
+        compare("batIdentityGrad r=" + shape[2] + t, dB, 1e-5);
+      }
       // biases, conversions, random weights
       Pair yb = rand(act, rows * 30, 1);
       Pair bias = rand(DType.F32, 30, 1);

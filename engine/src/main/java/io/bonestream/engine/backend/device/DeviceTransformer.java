@@ -49,7 +49,7 @@ public final class DeviceTransformer {
   LossSum forwardBackward(DeviceAdapters ad, TokenBatch batch, double lossDenominator) {
     synchronized (m) {
       Workspace w = prepare(batch, ad);
-      forward(ad, w, batch.batch(), batch.seq());
+      forward(ad, w, batch.batch(), batch.seq(), true);
       loss(w, batch, (float) (1.0 / lossDenominator), true);
       backward(ad, w, batch.batch(), batch.seq());
       return new LossSum(lossSum(w, batch), batch.targetCount(), batch.targetWeight()); // read last: no stall
@@ -61,7 +61,7 @@ public final class DeviceTransformer {
   LossSum loss(DeviceAdapters ad, TokenBatch batch) {
     synchronized (m) {
       Workspace w = prepare(batch, ad);
-      forward(ad, w, batch.batch(), batch.seq());
+      forward(ad, w, batch.batch(), batch.seq(), false);
       loss(w, batch, 0f, false);
       return new LossSum(lossSum(w, batch), batch.targetCount(), batch.targetWeight());
     }
@@ -72,7 +72,7 @@ public final class DeviceTransformer {
     synchronized (m) {
       TokenBatch batch = TokenBatch.ofIds(ids);
       Workspace w = prepare(batch, ad);
-      forward(ad, w, 1, ids.length);
+      forward(ad, w, 1, ids.length, false);
       float[] out = new float[ids.length * c.vocabSize()];
       int v = c.vocabSize();
       int dm = c.hiddenSize();
@@ -115,7 +115,12 @@ public final class DeviceTransformer {
 
   // ---------------------------------------------------------------- forward
 
-  private void forward(DeviceAdapters ad, Workspace w, int b, int t) {
+  /**
+   * The forward pass; with {@code training}, what the backward pass reads is kept (and for bat the
+   * normed inputs, see {@link #keepsNormed}).
+   */
+  private void forward(DeviceAdapters ad, Workspace w, int b, int t, boolean training) {
+    boolean keep = training && keepsNormed(ad);
     int n = b * t;
     int dm = c.hiddenSize();
     int h = c.numHeads();
@@ -128,11 +133,12 @@ public final class DeviceTransformer {
     for (int l = 0; l < c.numLayers(); l++) {
       DeviceModel.Layer lw = m.layer(l);
       // attention block: x + o_proj(attention(rope(q), rope(k), v)) on h = RMSNorm(x)
-      d.rmsnormForward(w.xs[l], lw.inputNorm(), eps, w.h, w.inv1[l], n, dm);
-      boneSums(ad, w.h, dm, w.sAtt[l], n, l, Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ);
-      project(ad, w, l, Projection.Q_PROJ, w.h, w.sAtt[l], w.q, 0f, n);    // (N, Dq)
-      project(ad, w, l, Projection.K_PROJ, w.h, w.sAtt[l], w.k, 0f, n);    // (N, Dkv)
-      project(ad, w, l, Projection.V_PROJ, w.h, w.sAtt[l], w.v, 0f, n);    // (N, Dkv)
+      Buf hAtt = keep ? w.normedAtt(l) : w.h;
+      d.rmsnormForward(w.xs[l], lw.inputNorm(), eps, hAtt, w.inv1[l], n, dm);
+      boneSums(ad, hAtt, dm, w.sAtt[l], n, l, Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ);
+      project(ad, w, l, Projection.Q_PROJ, hAtt, w.sAtt[l], w.q, 0f, n);    // (N, Dq)
+      project(ad, w, l, Projection.K_PROJ, hAtt, w.sAtt[l], w.k, 0f, n);    // (N, Dkv)
+      project(ad, w, l, Projection.V_PROJ, hAtt, w.sAtt[l], w.v, 0f, n);    // (N, Dkv)
       d.toHeads(w.q, null, 0, w.cos, w.sin, w.qr[l], b, t, h, hd, true);   // (B, H, T, hd)
       d.toHeads(w.k, null, 0, w.cos, w.sin, w.kr[l], b, t, hkv, hd, true); // (B, Hkv, T, hd)
       d.toHeads(w.v, null, 0, w.cos, w.sin, w.vr[l], b, t, hkv, hd, false);
@@ -149,10 +155,11 @@ public final class DeviceTransformer {
       boneSums(ad, w.att[l], h * hd, w.sO[l], n, l, Projection.O_PROJ);
       project(ad, w, l, Projection.O_PROJ, w.att[l], w.sO[l], w.xmid[l], 1f, n); // xmid = x + o_proj(att)
       // MLP block: x + down_proj(silu(gate_proj(h)) · up_proj(h)) on h = RMSNorm(x)
-      d.rmsnormForward(w.xmid[l], lw.postAttentionNorm(), eps, w.h, w.inv2[l], n, dm);
-      boneSums(ad, w.h, dm, w.sMlp[l], n, l, Projection.GATE_PROJ, Projection.UP_PROJ);
-      project(ad, w, l, Projection.GATE_PROJ, w.h, w.sMlp[l], w.gate[l], 0f, n); // (N, F)
-      project(ad, w, l, Projection.UP_PROJ, w.h, w.sMlp[l], w.up[l], 0f, n);     // (N, F)
+      Buf hMlp = keep ? w.normedMlp(l) : w.h;
+      d.rmsnormForward(w.xmid[l], lw.postAttentionNorm(), eps, hMlp, w.inv2[l], n, dm);
+      boneSums(ad, hMlp, dm, w.sMlp[l], n, l, Projection.GATE_PROJ, Projection.UP_PROJ);
+      project(ad, w, l, Projection.GATE_PROJ, hMlp, w.sMlp[l], w.gate[l], 0f, n); // (N, F)
+      project(ad, w, l, Projection.UP_PROJ, hMlp, w.sMlp[l], w.up[l], 0f, n);     // (N, F)
       d.swiglu(w.gate[l], w.up[l], w.a, (long) n * f);
       d.copy(w.xmid[l].slice(0, (long) n * dm), w.xs[l + 1].slice(0, (long) n * dm));
       boneSums(ad, w.a, f, w.sDown[l], n, l, Projection.DOWN_PROJ);
@@ -212,17 +219,12 @@ public final class DeviceTransformer {
     }
   }
 
-  /**
-   * W' = W + ΔW of a bat adapter, into the workspace: ΔW_{a,b} = (W_{a,b} + I) B_a. The band of r
-   * rows a, (r, I) row-major, read as (I, r) with leading dimension r, has rows W_{a,b}[p, :] in
-   * order (p, b); so W_{a,b} B_a for every b is one GEMM of that view by B_a, batched over a.
-   */
+  /** W' = W + ΔW of a bat adapter, ΔW_{a,b} = (W_{a,b} + I) B_a, into the workspace (one device op). */
   private Buf batMerged(DeviceAdapters ad, Workspace w, AdapterLayout.Site s, Buf weight, int in, int out) {
     int r = ad.r;
     Buf merged = w.merged().slice(0, (long) out * in);
-    d.batMergeInit(weight, DeviceAdapters.tensor(ad.values, s, 0), merged, out, in, r);
-    d.gemmBatched(false, false, in, r, r, 1f, weight, r, (long) r * in,
-        DeviceAdapters.tensor(ad.valuesAct, s, 0), r, (long) r * r, 1f, merged, r, (long) r * in, out / r);
+    d.batMerge(weight, DeviceAdapters.tensor(ad.values, s, 0), DeviceAdapters.tensor(ad.valuesAct, s, 0), merged,
+        out, in, r);
     return merged;
   }
 
@@ -276,20 +278,29 @@ public final class DeviceTransformer {
     d.rmsnormBackward(w.xs[c.numLayers()], m.finalNorm(), w.invF, w.dhf, null, 0, w.dx, actCopy(w), n, dm, false);
     for (int l = c.numLayers() - 1; l >= 0; l--) {
       DeviceModel.Layer lw = m.layer(l);
-      // MLP block; dx is dL/d(xmid + down_proj(a))
-      if (needsInput(ad, l, Projection.DOWN_PROJ)) {
-        d.swiglu(w.gate[l], w.up[l], w.a, (long) n * f); // down_proj's input, recomputed
+      // MLP block; dx is dL/d(xmid + down_proj(a)). down_proj's input a is recomputed: by bat
+      // along the SwiGLU backward (its weight gradient Gᵀ a waits until then), by LoRA before.
+      boolean batDown = ad != null && ad.method == AdapterMethod.BAT && ad.site(l, Projection.DOWN_PROJ) != null;
+      if (!batDown && needsInput(ad, l, Projection.DOWN_PROJ)) {
+        d.swiglu(w.gate[l], w.up[l], w.a, (long) n * f);
       }
       Buf dA = w.dIn.slice(0, (long) n * f);
       Tile tile = new Tile();
-      projectBackward(ad, w, l, Projection.DOWN_PROJ, w.dxAct, w.a, w.sDown[l], dA, 0f, n, tile);
-      d.swigluBackward(w.gate[l], w.up[l], dA, tile.buf(w), r, w.dg, w.du, n, f);
-      if (needsInput(ad, l, Projection.GATE_PROJ, Projection.UP_PROJ)) {
+      projectBackward(ad, w, l, Projection.DOWN_PROJ, w.dxAct, batDown ? null : w.a, w.sDown[l], dA, 0f, n, tile);
+      d.swigluBackward(w.gate[l], w.up[l], dA, tile.buf(w), r, w.dg, w.du, batDown ? w.a : null, n, f);
+      if (batDown) {
+        batWeightGrad(ad, w, ad.site(l, Projection.DOWN_PROJ), m.layer(l).weight(Projection.DOWN_PROJ), w.dxAct,
+            w.a, f, dm, n);
+      }
+      Buf hMlp = w.h;
+      if (keepsNormed(ad)) {
+        hMlp = w.normedMlp(l);
+      } else if (needsInput(ad, l, Projection.GATE_PROJ, Projection.UP_PROJ)) {
         d.rmsnormForward(w.xmid[l], lw.postAttentionNorm(), eps, w.h, w.invTmp, n, dm);
       }
       tile = new Tile();
-      projectBackward(ad, w, l, Projection.GATE_PROJ, w.dg, w.h, w.sMlp[l], w.dh, 0f, n, tile);
-      projectBackward(ad, w, l, Projection.UP_PROJ, w.du, w.h, w.sMlp[l], w.dh, 1f, n, tile);
+      projectBackward(ad, w, l, Projection.GATE_PROJ, w.dg, hMlp, w.sMlp[l], w.dh, 0f, n, tile);
+      projectBackward(ad, w, l, Projection.UP_PROJ, w.du, hMlp, w.sMlp[l], w.dh, 1f, n, tile);
       d.rmsnormBackward(w.xmid[l], lw.postAttentionNorm(), w.inv2[l], w.dh, tile.buf(w), r, w.dx, actCopy(w), n, dm,
           true);
       // attention block; dx is dL/d(x + o_proj(att))
@@ -312,15 +323,27 @@ public final class DeviceTransformer {
       d.fromHeads(w.dQh, w.cos, w.sin, w.dq, b, t, h, hd, true);       // (N, Dq), RoPE undone
       d.fromHeads(w.dKh, w.cos, w.sin, w.dk, b, t, hkv, hd, true);     // (N, Dkv)
       d.fromHeads(w.dVh, w.cos, w.sin, w.dv, b, t, hkv, hd, false);    // (N, Dkv)
-      if (needsInput(ad, l, Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ)) {
+      Buf hAtt = w.h;
+      if (keepsNormed(ad)) {
+        hAtt = w.normedAtt(l);
+      } else if (needsInput(ad, l, Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ)) {
         d.rmsnormForward(w.xs[l], lw.inputNorm(), eps, w.h, w.invTmp, n, dm);
       }
       tile = new Tile();
-      projectBackward(ad, w, l, Projection.Q_PROJ, w.dq, w.h, w.sAtt[l], w.dh, 0f, n, tile);
-      projectBackward(ad, w, l, Projection.K_PROJ, w.dk, w.h, w.sAtt[l], w.dh, 1f, n, tile);
-      projectBackward(ad, w, l, Projection.V_PROJ, w.dv, w.h, w.sAtt[l], w.dh, 1f, n, tile);
+      projectBackward(ad, w, l, Projection.Q_PROJ, w.dq, hAtt, w.sAtt[l], w.dh, 0f, n, tile);
+      projectBackward(ad, w, l, Projection.K_PROJ, w.dk, hAtt, w.sAtt[l], w.dh, 1f, n, tile);
+      projectBackward(ad, w, l, Projection.V_PROJ, w.dv, hAtt, w.sAtt[l], w.dh, 1f, n, tile);
       d.rmsnormBackward(w.xs[l], lw.inputNorm(), w.inv1[l], w.dh, tile.buf(w), r, w.dx, actCopy(w), n, dm, true);
     }
+  }
+
+  /**
+   * Whether a training forward pass keeps every layer's normed inputs (2 · layers · N · D act
+   * values) for the backward pass: bat, which needs them for every weight gradient Gᵀ x (and its
+   * step is the one that runs short of time, not of memory); LoRA recomputes them.
+   */
+  private static boolean keepsNormed(DeviceAdapters ad) {
+    return ad != null && ad.method == AdapterMethod.BAT;
   }
 
   /** Whether the backward pass needs the group's input itself: bat and LoRA do, bone keeps its sums. */
@@ -360,9 +383,27 @@ public final class DeviceTransformer {
   }
 
   /**
+   * bat's dB += dL/dB of one projection: M = Gᵀ x (O, I); dB_a = Σ_b (W_{a,b} + I)ᵀ M_{a,b}. The
+   * band of r rows a, (r, I) row-major, read as (I, r) with leading dimension r, has rows
+   * W_{a,b}[p, :] in order (p, b): Σ_b W_{a,b}ᵀ M_{a,b} = (band_a of W)ᵀ (band_a of M), one GEMM
+   * batched over a; the identity term Σ_b M_{a,b} is a kernel.
+   */
+  private void batWeightGrad(DeviceAdapters ad, Workspace w, AdapterLayout.Site s, Buf weight, Buf grad, Buf x,
+      int in, int out, int n) {
+    int r = ad.r;
+    Buf mg = w.weightGrad().slice(0, (long) out * in);
+    d.gemm(true, false, out, in, n, 1f, grad, out, x, in, 0f, mg, in);
+    Buf dB = DeviceAdapters.tensor(ad.grads, s, 0);
+    d.gemmBatched(true, false, r, r, in, 1f, weight, r, (long) r * in, mg, r, (long) r * in, 1f,
+        dB, r, (long) r * r, out / r);
+    d.batIdentityGrad(mg, dB, out, in, r);
+  }
+
+  /**
    * The backward of {@link #project}: dIn (N, I) F32 = G (W + ΔW) + beta · dIn, and the adapter's
-   * gradients added to its accumulators; G (N, O) act; x (N, I) act the forward input (bat, LoRA),
-   * sums its chunk sums (bone), whose dS goes to {@code tile} instead of dIn.
+   * gradients added to its accumulators; G (N, O) act; x (N, I) act the forward input (bat, LoRA;
+   * bat given null leaves its gradient to {@link #batWeightGrad}), sums its chunk sums (bone), whose
+   * dS goes to {@code tile} instead of dIn.
    */
   private void projectBackward(DeviceAdapters ad, Workspace w, int l, Projection p, Buf grad, Buf x, Buf sums,
       Buf dIn, float beta, int n, Tile tile) {
@@ -384,16 +425,12 @@ public final class DeviceTransformer {
             tile.beta(), w.dChunk, r);
       }
       case BAT -> {
-        // dx = G (W + ΔW); M = Gᵀ x (O, I); dB_a = Σ_b (W_{a,b} + I)ᵀ M_{a,b}: with the band views of
-        // batMerged, Σ_b W_{a,b}ᵀ M_{a,b} = (band_a of W)ᵀ (band_a of M), one GEMM per a
+        // dx = G (W + ΔW); the weight gradient now, or, without x, by the caller later
         Buf merged = batMerged(ad, w, s, weight, in, out);
         d.gemm(false, false, n, in, out, 1f, grad, out, merged, in, beta, dIn, in);
-        Buf mg = w.weightGrad().slice(0, (long) out * in);
-        d.gemm(true, false, out, in, n, 1f, grad, out, x, in, 0f, mg, in);
-        Buf dB = DeviceAdapters.tensor(ad.grads, s, 0);
-        d.gemmBatched(true, false, r, r, in, 1f, weight, r, (long) r * in, mg, r, (long) r * in, 1f,
-            dB, r, (long) r * r, out / r);
-        d.batIdentityGrad(mg, dB, out, in, r);
+        if (x != null) {
+          batWeightGrad(ad, w, s, weight, grad, x, in, out, n);
+        }
       }
       case LORA -> {
         // P = x Aᵀ; dB += s Gᵀ P; GB = G B; dA += s GBᵀ x; dx = G W + s GB A

@@ -308,8 +308,8 @@ public class JavaDevice implements Device {
   }
 
   @Override
-  public void swigluBackward(Buf gate, Buf up, Buf dOut, Buf dOutTile, int r, Buf dGate, Buf dUp, int rows,
-      int cols) {
+  public void swigluBackward(Buf gate, Buf up, Buf dOut, Buf dOutTile, int r, Buf dGate, Buf dUp, Buf out,
+      int rows, int cols) {
     long n = (long) rows * cols;
     for (long i = 0; i < n; i++) {
       float g = ld(gate, i);
@@ -318,6 +318,9 @@ public class JavaDevice implements Device {
       float gs = g * sig;
       st(dUp, i, sig * g * da);
       st(dGate, i, (sig + gs - gs * sig) * ld(up, i) * da);
+      if (out != null) {
+        st(out, i, sig * g * ld(up, i));
+      }
     }
   }
 
@@ -357,13 +360,25 @@ public class JavaDevice implements Device {
   }
 
   @Override
-  public void batMergeInit(Buf w, Buf blocks, Buf out, int outF, int inF, int r) {
+  public void batMerge(Buf w, Buf blocks, Buf blocksAct, Buf out, int outF, int inF, int r) {
+    float[] row = new float[r];
     for (int o = 0; o < outF; o++) {
       int a = o / r;
       int p = o % r;
-      for (int i = 0; i < inF; i++) {
-        long k = (long) o * inF + i;
-        st(out, k, ld(w, k) + ld(blocks, ((long) a * r + p) * r + i % r));
+      for (int b = 0; b < inF / r; b++) {
+        long base = (long) o * inF + (long) b * r;
+        java.util.Arrays.fill(row, 0f);
+        for (int t = 0; t < r; t++) {
+          float x = ld(w, base + t);
+          long bt = ((long) a * r + t) * r;
+          for (int s = 0; s < r; s++) {
+            row[s] += x * ld(blocksAct, bt + s);
+          }
+        }
+        long bp = ((long) a * r + p) * r;
+        for (int s = 0; s < r; s++) {
+          st(out, base + s, (ld(w, base + s) + ld(blocks, bp + s)) + row[s]);
+        }
       }
     }
   }

@@ -89,6 +89,8 @@ final class Workspace implements AutoCloseable {
   int tableSeq = -1; // the sequence length cos and sin hold
   private Buf merged;   // bat: W + ΔW of one projection     (O, I) act
   private Buf weightGrad; // bat: Gᵀ x of one projection     (O, I) act
+  private Buf[] normedAtt; // bat, training: the attention input RMSNorm(x) of every layer (N, D) act
+  private Buf[] normedMlp; // bat, training: the MLP input RMSNorm(xmid) of every layer    (N, D) act
 
   Workspace(Device d, ModelConfig c, DType act, Shape shape) {
     this.d = d;
@@ -200,6 +202,32 @@ final class Workspace implements AutoCloseable {
   Buf weightGrad() {
     merged();
     return weightGrad;
+  }
+
+  /**
+   * bat's normed inputs of layer l, kept by the forward pass for the weight gradients Gᵀ x of the
+   * backward one (instead of recomputing them there), made on first use.
+   */
+  Buf normedAtt(int l) {
+    normed();
+    return normedAtt[l];
+  }
+
+  Buf normedMlp(int l) {
+    normed();
+    return normedMlp[l];
+  }
+
+  private void normed() {
+    if (normedAtt == null) {
+      int layers = c.numLayers();
+      normedAtt = new Buf[layers];
+      normedMlp = new Buf[layers];
+      for (int l = 0; l < layers; l++) {
+        normedAtt[l] = alloc(act, shape.rows() * c.hiddenSize());
+        normedMlp[l] = alloc(act, shape.rows() * c.hiddenSize());
+      }
+    }
   }
 
   private long largestProjection() {

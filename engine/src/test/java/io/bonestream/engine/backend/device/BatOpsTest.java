@@ -1,0 +1,118 @@
+package io.bonestream.engine.backend.device;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.bonestream.engine.train.Rng;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The reference device's bat operations against the formulas of docs (bone.md), computed here in
+ * float64 block by block: ΔW_{a,b} = (W_{a,b} + I) B_a, and the identity term of dB_a, Σ_b M_{a,b}.
+ */
+class BatOpsTest {
+  private final Rng rng = new Rng(7);
+
+  private float[] randn(int n, double std) {
+    float[] v = new float[n];
+    for (int i = 0; i < n; i++) {
+      v[i] = (float) (std * (rng.nextDouble() * 2 - 1));
+    }
+    return v;
+  }
+
+  @Test
+  void mergeIsWPlusWPlusIdentityTimesB() {
+    for (int[] shape : new int[][] {{6, 9, 3}, {64, 96, 32}}) {
+      int outF = shape[0];
+      int inF = shape[1];
+      int r = shape[2];
+      float[] w = randn(outF * inF, 1);
+      float[] blocks = randn(outF * r, 0.1);
+      JavaDevice d = new JavaDevice();
+      Buf wb = d.alloc(DType.F32, w.length);
+      Buf bb = d.alloc(DType.F32, blocks.length);
+      Buf out = d.alloc(DType.F32, w.length);
+      d.upload(w, wb);
+      d.upload(blocks, bb);
+      d.batMerge(wb, bb, bb, out, outF, inF, r);
+      float[] got = d.download(out);
+      for (int a = 0; a < outF / r; a++) {
+        for (int b = 0; b < inF / r; b++) {
+          for (int p = 0; p < r; p++) {
+            for (int s = 0; s < r; s++) {
+              double delta = 0;
+              for (int t = 0; t < r; t++) {
+                double wpt = w[(a * r + p) * inF + b * r + t] + (p == t ? 1 : 0);
+                delta += wpt * blocks[(a * r + t) * r + s];
+              }
+              int i = (a * r + p) * inF + b * r + s;
+              assertEquals(w[i] + delta, got[i], 1e-5, "r " + r + " element " + i);
+            }
+          }
+        }
+      }
+    }
+  }
+
+  @Test
+  void mergeOfBf16RoundsOnceAndMultipliesByTheActCopy() {
+    int outF = 4;
+    int inF = 8;
+    int r = 2;
+    float[] w = randn(outF * inF, 1);
+    float[] blocks = randn(outF * r, 0.1);
+    JavaDevice d = new JavaDevice();
+    Buf wb = d.alloc(DType.BF16, w.length);
+    Buf bf = d.alloc(DType.F32, blocks.length);
+    Buf ba = d.alloc(DType.BF16, blocks.length);
+    Buf out = d.alloc(DType.BF16, w.length);
+    d.upload(w, wb);
+    d.upload(blocks, bf);
+    d.upload(blocks, ba);
+    d.batMerge(wb, bf, ba, out, outF, inF, r);
+    float[] wr = d.download(wb);
+    float[] br = d.download(ba);
+    float[] got = d.download(out);
+    for (int o = 0; o < outF; o++) {
+      int a = o / r;
+      int p = o % r;
+      for (int i = 0; i < inF; i++) {
+        int b = i / r;
+        int s = i % r;
+        float sum = 0;
+        for (int t = 0; t < r; t++) {
+          sum += wr[o * inF + b * r + t] * br[(a * r + t) * r + s];
+        }
+        float expected = Bf16.round((wr[o * inF + i] + blocks[(a * r + p) * r + s]) + sum);
+        assertEquals(expected, got[o * inF + i], 0f);
+      }
+    }
+  }
+
+  @Test
+  void identityGradientSumsTheBlocksOfARowBand() {
+    int outF = 8;
+    int inF = 24;
+    int r = 4;
+    float[] m = randn(outF * inF, 1);
+    float[] init = randn(outF * r, 1);
+    JavaDevice d = new JavaDevice();
+    Buf mb = d.alloc(DType.F32, m.length);
+    Buf db = d.alloc(DType.F32, init.length);
+    d.upload(m, mb);
+    d.upload(init, db);
+    d.batIdentityGrad(mb, db, outF, inF, r);
+    float[] got = d.download(db);
+    for (int a = 0; a < outF / r; a++) {
+      for (int q = 0; q < r; q++) {
+        for (int s = 0; s < r; s++) {
+          double sum = init[(a * r + q) * r + s];
+          for (int b = 0; b < inF / r; b++) {
+            sum += m[(a * r + q) * inF + b * r + s]; // (M_{a,b})[q, s]
+          }
+          assertEquals(sum, got[(a * r + q) * r + s], 1e-5);
+        }
+      }
+    }
+  }
+}
