@@ -123,8 +123,12 @@ public final class RestorePoints {
   }
 
   private static FileStatus[] children(FileSystem fs, Path dir) throws IOException {
-    FileStatus[] s = fs.listStatus(dir);
-    return s == null ? new FileStatus[0] : s;
+    try {
+      FileStatus[] s = fs.listStatus(dir);
+      return s == null ? new FileStatus[0] : s;
+    } catch (java.io.FileNotFoundException discarded) {
+      return new FileStatus[0]; // removed (a discarded checkpoint, a pruned job) while we looked
+    }
   }
 
   private static void point(FileSystem fs, FileStatus dir, RestorePoint.Kind kind, String jobId,
@@ -133,7 +137,12 @@ public final class RestorePoints {
     if (!dir.isDir() || !fs.exists(metadata)) {
       return; // in progress, or not Flink's
     }
-    Instant completed = Instant.ofEpochMilli(fs.getFileStatus(metadata).getModificationTime());
+    Instant completed;
+    try {
+      completed = Instant.ofEpochMilli(fs.getFileStatus(metadata).getModificationTime());
+    } catch (java.io.FileNotFoundException discarded) {
+      return; // Flink discarded it (subsumed) while we looked
+    }
     into.add(new RestorePoint(dir.getPath().toUri().toString(), kind, dir.getPath().getName(), jobId, completed));
   }
 

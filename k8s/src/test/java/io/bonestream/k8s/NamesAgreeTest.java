@@ -1,0 +1,166 @@
+package io.bonestream.k8s;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.node.TextNode;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Consumer;
+import java.util.function.Function;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** Names that must agree across files agree, in both overlays; and each check catches a broken copy. */
+class NamesAgreeTest {
+
+  static List<String> overlays() {
+    return Kustomize.OVERLAYS;
+  }
+
+  @ParameterizedTest
+  @MethodSource("overlays")
+  void topicsAreTheJobsTopics(String overlay) {
+    assertEquals(List.of(), Checks.topics(Rendered.of(overlay)));
+  }
+
+  @ParameterizedTest
+  @MethodSource("overlays")
+  void theJobAndServeReachTheTopicsCluster(String overlay) {
+    assertEquals(List.of(), Checks.kafkaCluster(Rendered.of(overlay)));
+  }
+
+  @ParameterizedTest
+  @MethodSource("overlays")
+  void servePortsProbesServiceAndMonitorAgree(String overlay) {
+    assertEquals(List.of(), Checks.servePorts(Rendered.of(overlay)));
+  }
+
+  @ParameterizedTest
+  @MethodSource("overlays")
+  void thePodMonitorFindsTheFlinkReporter(String overlay) {
+    assertEquals(List.of(), Checks.flinkMetrics(Rendered.of(overlay)));
+  }
+
+  @ParameterizedTest
+  @MethodSource("overlays")
+  void everyConfigMapSecretAndFileExists(String overlay) {
+    assertEquals(List.of(), Checks.volumesAndFiles(Rendered.of(overlay), Checks.documentedSecrets(),
+        Checks.documentedClaims()));
+  }
+
+  @ParameterizedTest
+  @MethodSource("overlays")
+  void nativeCachesAreOnWritableVolumes(String overlay) {
+    assertEquals(List.of(), Checks.writableCaches(Rendered.of(overlay)));
+  }
+
+  @Test
+  void theReadmeListsTheSecrets() {
+    Map<String, Set<String>> secrets = Checks.documentedSecrets();
+    assertEquals(Set.of("bonestream-kafka-user", "bonestream-kafka-ca", "bonestream-s3", "bonestream-serve-admin"),
+        secrets.keySet());
+    assertEquals(Set.of("access-key-id", "secret-access-key"), secrets.get("bonestream-s3"));
+    assertEquals(Set.of("bonestream-models"), Checks.documentedClaims());
+  }
+
+  @Test
+  void theGrafanaDashboardConfigMapIsTheSidecars() throws Exception {
+    for (String overlay : Kustomize.OVERLAYS) {
+      ObjectNode cm = Rendered.of(overlay).find("ConfigMap", "bonestream-grafana-dashboard")
+          .orElseThrow(() -> new AssertionError(overlay + ": no ConfigMap bonestream-grafana-dashboard"));
+      assertEquals("1", cm.at("/metadata/labels/grafana_dashboard").asText(), overlay + ": sidecar label");
+      String json = cm.at("/data/bonestream.json").asText(null);
+      assertEquals(java.nio.file.Files.readString(Repo.k8s().resolve("base/grafana/bonestream.json")), json);
+      assertTrue(Yaml.read(json).isObject(), "bonestream.json is not a JSON object");
+    }
+  }
+
+  // ---- each check catches a broken copy ----
+
+  @Test
+  void aRenamedTopicIsCaught() {
+    assertCaught(Checks::topics, r -> ((ObjectNode) Checks.topicNames(r).get("bonestream.dlq").get("spec"))
+        .put("topicName", "bonestream.deadletters"), "bonestream.deadletters");
+    assertCaught(Checks::topics, r -> setArg(r, "--topic", "bonestream.adapter"), "bonestream.adapter");
+  }
+
+  @Test
+  void anotherKafkaClusterIsCaught() {
+    assertCaught(Checks::kafkaCluster, r -> ((ObjectNode) r.all("KafkaTopic").get(0).at("/metadata/labels"))
+        .put("strimzi.io/cluster", "other"), "strimzi.io/cluster");
+    assertCaught(Checks::kafkaCluster, r -> setArg(r, "--bootstrap", "other-kafka-bootstrap:9093"),
+        "other-kafka-bootstrap");
+  }
+
+  @Test
+  void mismatchedServePortsAreCaught() {
+    assertCaught(Checks::servePorts, r -> ((ObjectNode) r.one("Service").at("/spec/ports/0"))
+        .put("targetPort", "htp"), "htp");
+    assertCaught(Checks::servePorts, r -> setArg(r, "--port", "8080"), "8080");
+    assertCaught(Checks::servePorts, r -> ((ObjectNode) r.one("ServiceMonitor").at("/spec/endpoints/0"))
+        .put("port", "metrics"), "metrics");
+    assertCaught(Checks::servePorts, r -> ((ObjectNode) r.serveDeployment()
+        .at("/spec/template/spec/containers/0/readinessProbe/httpGet")).put("path", "/healthz"), "readinessProbe");
+    assertCaught(Checks::servePorts, r -> ((ObjectNode) r.one("Service").at("/spec/selector"))
+        .put("app.kubernetes.io/component", "trainer"), "selects");
+  }
+
+  @Test
+  void aReporterOnAnotherPortIsCaught() {
+    assertCaught(Checks::flinkMetrics, r -> ((ObjectNode) r.flink().at("/spec/flinkConfiguration"))
+        .put(Checks.PROMETHEUS_PORT_KEY, "9250"), "9250");
+    assertCaught(Checks::flinkMetrics, r -> ((ObjectNode) r.one("PodMonitor").at("/spec/selector/matchLabels"))
+        .put("app", "flink"), "selects");
+  }
+
+  @Test
+  void missingConfigMapsSecretsAndFilesAreCaught() {
+    Function<Rendered, List<String>> check = r -> Checks.volumesAndFiles(r, Checks.documentedSecrets(),
+        Checks.documentedClaims());
+    assertCaught(check, r -> ((ObjectNode) r.serveDeployment().at("/spec/template/spec/volumes/3/configMap"))
+        .put("name", "bonestream-kafka-clients"), "bonestream-kafka-clients");
+    assertCaught(check, r -> setArg(r, "--kafka-config", "/etc/bonestream/kafka-client/kafka.properties"),
+        "has no key kafka.properties");
+    assertCaught(check, r -> setArg(r, "--admin-token-file", "/etc/bonestream/admin/admin-token"),
+        "no key admin-token");
+    assertCaught(check, r -> ((ObjectNode) r.flink().at("/spec/podTemplate/spec/containers/0/env/2/valueFrom/secretKeyRef"))
+        .put("key", "access-key"), "access-key");
+    assertCaught(check, r -> setArg(r, "--model", "/models/base"), "/models/base");
+    assertCaught(check, r -> ((com.fasterxml.jackson.databind.node.ArrayNode) r.flink().at("/spec/job/args"))
+        .set(1, TextNode.valueOf("/opt/bonestream/job.yaml")), "/opt/bonestream/job.yaml");
+    Function<Rendered, List<String>> noDocs = r -> Checks.volumesAndFiles(r, Map.of(), Checks.documentedClaims());
+    assertTrue(noDocs.apply(Rendered.of("cpu")).toString().contains("bonestream-kafka-user"),
+        "an undocumented Secret passed");
+  }
+
+  @Test
+  void aCacheOffTheWritableVolumesIsCaught() {
+    assertCaught(Checks::writableCaches, r -> ((ObjectNode) r.flink().at("/spec/flinkConfiguration"))
+        .put("env.java.opts.all", "-Dorg.bytedeco.javacpp.cachedir=/opt/flink/cache"), "/opt/flink/cache");
+  }
+
+  private static void setArg(Rendered r, String flag, String value) {
+    JsonNode args = r.serveDeployment().at("/spec/template/spec/containers/0/args");
+    for (int i = 0; i + 1 < args.size(); i++) {
+      if (args.get(i).asText().equals(flag)) {
+        ((com.fasterxml.jackson.databind.node.ArrayNode) args).set(i + 1, TextNode.valueOf(value));
+        return;
+      }
+    }
+    throw new AssertionError("serve has no " + flag);
+  }
+
+  private static void assertCaught(Function<Rendered, List<String>> check, Consumer<Rendered> breakIt,
+      String expected) {
+    Rendered r = Rendered.of("cpu").copy();
+    assertEquals(List.of(), check.apply(r), "the unbroken copy has problems");
+    breakIt.accept(r);
+    List<String> problems = check.apply(r);
+    assertTrue(problems.toString().contains(expected), "not caught (wanted '" + expected + "'): " + problems);
+  }
+}
