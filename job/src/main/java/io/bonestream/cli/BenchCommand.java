@@ -111,7 +111,7 @@ final class BenchCommand implements Callable<Integer> {
 
   @Option(names = "--streaming", paramLabel = "STEPS",
       description = "instead of speed: STEPS steps through Kafka -> Flink -> the training operator against the "
-          + "engine alone, and each version's freshness at the subscriber (a model folder: stories260K or --model)")
+          + "engine alone, and each version's freshness at the subscriber (named configs run as a random model folder)")
   Integer streaming;
 
   @Option(names = "--snapshot-every", defaultValue = "2", description = "--streaming: a version every N steps (default: ${DEFAULT-VALUE})")
@@ -229,9 +229,18 @@ final class BenchCommand implements Callable<Integer> {
       Shape shape = shape(name);
       Threads.configure(Threads.auto(threads, shape.hidden()));
       for (AdapterMethod m : ms) {
-        io.bonestream.job.StreamingBench.Result r = io.bonestream.job.StreamingBench.run(modelDir(name),
-            AdapterConfig.builder().method(m).r(shape.r()).build(), shape.batch(), shape.seq(), streaming,
-            snapshotEvery, checkpointMs, out);
+        boolean folder = name.equals("stories260K") || model != null;
+        Path dir = folder ? modelDir(name) : io.bonestream.job.StreamingBench.randomModelFolder(shape,
+            modelDir("stories260K"));
+        io.bonestream.job.StreamingBench.Result r;
+        try {
+          r = io.bonestream.job.StreamingBench.run(dir, AdapterConfig.builder().method(m).r(shape.r()).build(),
+              shape.batch(), shape.seq(), streaming, snapshotEvery, checkpointMs, out);
+        } finally {
+          if (!folder) {
+            io.bonestream.engine.util.FileTrees.delete(dir);
+          }
+        }
         ObjectNode json = Json.MAPPER.valueToTree(r);
         json.put("config", name);
         out.println(Json.toCompactString(json));

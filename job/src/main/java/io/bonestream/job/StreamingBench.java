@@ -144,6 +144,28 @@ public final class StreamingBench {
     }
   }
 
+  /**
+   * A random model of a bench shape ({@link io.bonestream.engine.bench.TrainBenchmark#randomModel}'s weights) as a
+   * model folder in a new temporary folder, float32 safetensors, with the tokenizer files of {@code tokenizerFrom}:
+   * the benchmark's records are pre-tokenized, so the tokenizer only has to load. The caller deletes it.
+   */
+  public static Path randomModelFolder(io.bonestream.engine.bench.TrainBenchmark.Shape s, Path tokenizerFrom)
+      throws java.io.IOException {
+    Path dir = Files.createTempDirectory("bonestream-bench-model");
+    var config = io.bonestream.engine.model.RandomModel.configJson(s.hidden(), s.layers(), s.heads(), s.kvHeads(),
+        s.intermediate(), s.vocab(), Math.max(2048, s.seq()));
+    Files.writeString(dir.resolve("config.json"), io.bonestream.engine.util.Json.MAPPER.writeValueAsString(config));
+    io.bonestream.engine.model.SafeTensors.writeF32(dir.resolve("model.safetensors"),
+        io.bonestream.engine.model.RandomModel.tensors(s.config(), org.nd4j.linalg.api.buffer.DataType.FLOAT, 0.02,
+            0.0, false, 0), Map.of());
+    for (String f : List.of("tokenizer.json", "tokenizer_config.json", "tokenizer.model")) {
+      if (Files.exists(tokenizerFrom.resolve(f))) {
+        Files.copy(tokenizerFrom.resolve(f), dir.resolve(f));
+      }
+    }
+    return dir;
+  }
+
   /** The engine alone on the same batches: tokens/s over steps [from, to) after the steps before. */
   private static double engineAlone(BaseModel base, AdapterConfig adapter, TrainConfig train, List<Example> examples,
       int batch, int from, int to) {

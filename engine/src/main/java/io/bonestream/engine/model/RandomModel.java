@@ -15,6 +15,13 @@ public final class RandomModel {
   /** A llama config; head dim = hidden / heads, untied head. */
   public static ModelConfig config(int hidden, int layers, int heads, int kvHeads, int intermediate,
       int vocab, int maxPositions) {
+    return ModelConfig.fromJson(configJson(hidden, layers, heads, kvHeads, intermediate, vocab, maxPositions),
+        "random model");
+  }
+
+  /** The {@code config.json} of {@link #config}. */
+  public static ObjectNode configJson(int hidden, int layers, int heads, int kvHeads, int intermediate,
+      int vocab, int maxPositions) {
     ObjectNode c = Json.MAPPER.createObjectNode();
     c.put("model_type", "llama");
     c.put("hidden_size", hidden);
@@ -26,7 +33,7 @@ public final class RandomModel {
     c.put("max_position_embeddings", maxPositions);
     c.put("rms_norm_eps", 1e-5);
     c.put("tie_word_embeddings", false);
-    return ModelConfig.fromJson(c, "random model");
+    return c;
   }
 
   /**
@@ -34,6 +41,13 @@ public final class RandomModel {
    * q/k/v biases (N(0, std²)) when {@code biases}. Deterministic for a seed.
    */
   public static BaseModel create(ModelConfig c, DataType type, double std, double normStd,
+      boolean biases, long seed) {
+    return BaseModel.fromTensors("random-" + c.modelType() + "-" + c.hiddenSize() + "x" + c.numLayers(), c,
+        tensors(c, type, std, normStd, biases, seed), "random-seed-" + seed);
+  }
+
+  /** The weights of {@link #create}, by their Hugging Face names. */
+  public static Map<String, INDArray> tensors(ModelConfig c, DataType type, double std, double normStd,
       boolean biases, long seed) {
     Nd4j.getRandom().setSeed(seed);
     Map<String, INDArray> t = new TreeMap<>();
@@ -62,8 +76,7 @@ public final class RandomModel {
       t.put("model.layers." + i + ".input_layernorm.weight", randn(type, normStd, d).addi(1.0));
       t.put("model.layers." + i + ".post_attention_layernorm.weight", randn(type, normStd, d).addi(1.0));
     }
-    return BaseModel.fromTensors("random-" + c.modelType() + "-" + d + "x" + c.numLayers(), c, t,
-        "random-seed-" + seed);
+    return t;
   }
 
   private static INDArray randn(DataType type, double std, long... shape) {
