@@ -120,6 +120,14 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--checkpoint-ms", defaultValue = "1000", description = "--streaming: checkpoint interval (default: ${DEFAULT-VALUE})")
   long checkpointMs;
 
+  @Option(names = "--rate", defaultValue = "0", paramLabel = "RECORDS/S",
+      description = "--streaming: produce the records at this rate while the job runs (a live stream) instead of "
+          + "all before it starts (a backlog; default)")
+  double rate;
+
+  @Option(names = "--flink", paramLabel = "KEY=VALUE", description = "--streaming: a Flink setting (repeatable)")
+  Map<String, String> flinkSettings = new java.util.LinkedHashMap<>();
+
   /** One measurement and the PyTorch one right after it. */
   private record Row(String config, String method, TrainBenchmark.Result ours, JsonNode torch) {
     double ratio() {
@@ -224,6 +232,10 @@ final class BenchCommand implements Callable<Integer> {
   }
 
   private int streaming(PrintWriter out, List<AdapterMethod> ms) throws Exception {
+    if (snapshotEvery <= 0 || streaming < snapshotEvery || checkpointMs < 10 || rate < 0 || !Double.isFinite(rate)) {
+      throw new BonestreamException("--streaming STEPS must be at least --snapshot-every (a positive number of steps), "
+          + "--checkpoint-ms at least 10 and --rate a number of records per second (0: a backlog)");
+    }
     List<String> table = new ArrayList<>();
     for (String name : names()) {
       Shape shape = shape(name);
@@ -235,7 +247,7 @@ final class BenchCommand implements Callable<Integer> {
         io.bonestream.job.StreamingBench.Result r;
         try {
           r = io.bonestream.job.StreamingBench.run(dir, AdapterConfig.builder().method(m).r(shape.r()).build(),
-              shape.batch(), shape.seq(), streaming, snapshotEvery, checkpointMs, out);
+              shape.batch(), shape.seq(), streaming, snapshotEvery, checkpointMs, rate, flinkSettings, out);
         } finally {
           if (!folder) {
             io.bonestream.engine.util.FileTrees.delete(dir);
@@ -245,16 +257,17 @@ final class BenchCommand implements Callable<Integer> {
         json.put("config", name);
         out.println(Json.toCompactString(json));
         out.flush();
-        table.add(String.format(java.util.Locale.ROOT, "| %s | %s | %d×%d | %d | %.0f | %.0f | %.3f | %d | %d | %.2f | %.2f | %.2f |",
-            name, m.id(), r.batch(), r.seq(), r.steps(), r.streamingTokensPerSecond(), r.engineTokensPerSecond(),
+        table.add(String.format(java.util.Locale.ROOT, "| %s | %s | %d×%d | %d | %s | %.0f | %.0f | %.3f | %d | %d | %.2f | %.2f | %.2f |",
+            name, m.id(), r.batch(), r.seq(), r.steps(), rate > 0 ? String.format(java.util.Locale.ROOT, "%.1f/s", rate)
+                : "backlog", r.streamingTokensPerSecond(), r.engineTokensPerSecond(),
             r.ratio(), r.versions(), r.checkpointIntervalMs(), r.freshnessP50Seconds(), r.freshnessP99Seconds(),
             r.freshnessMaxSeconds()));
       }
     }
     out.println();
-    out.println("| config | method | batch | steps | streaming tokens/s | engine tokens/s | ratio | versions "
+    out.println("| config | method | batch | steps | records | streaming tokens/s | engine tokens/s | ratio | versions "
         + "| checkpoint ms | freshness p50 s | p99 s | max s |");
-    out.println("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    out.println("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     table.forEach(out::println);
     out.flush();
     return 0;

@@ -34,29 +34,36 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 
 /**
  * {@code bonestream bench --streaming}: the streaming tax and the freshness of versions. One
- * adapter's pre-tokenized records are put in a real (embedded) broker's instructions topic first;
- * the streaming job (Flink in this process, parallelism 1) trains on them, a version every few
- * steps, and a subscriber follows the adapters topic. Then the engine alone trains on the very same
- * batches in the same process. Throughput: tokens between the first version after the warm-up and
- * the last one, over the time between their manifests' creation (each created right after the step
- * that triggered it), against the engine's tokens/s over the same steps. Freshness: from a
- * manifest's creation to the subscriber having applied its version, per version (the manifest is
- * committed with the checkpoint after it, so this includes up to one checkpoint interval).
+ * adapter's pre-tokenized records go to a real (embedded) broker's instructions topic: all of them
+ * before the job starts (a backlog: the job trains as fast as it can), or, with a rate, paced while
+ * it runs (a live stream below the trainer's capacity). The streaming job (Flink in this process,
+ * parallelism 1) trains on them, a version every few steps, and a subscriber follows the adapters
+ * topic. With a backlog the engine alone then trains on the very same batches in the same process.
+ * Throughput: tokens between the first version after the warm-up and the last one, over the time
+ * between their manifests' creation (each created right after the step that triggered it), against
+ * the engine's tokens/s over the same steps. Freshness: from a manifest's creation to the subscriber
+ * having applied its version, per version (the manifest is committed with the checkpoint after it,
+ * so this includes up to one checkpoint interval, and with a backlog the time the checkpoint's
+ * barrier waits behind the records buffered ahead of it).
  */
 public final class StreamingBench {
   private StreamingBench() {}
 
   /** The measurement. */
   public record Result(String model, String method, int r, int batch, int seq, int steps, int everySteps,
-      long checkpointIntervalMs, double streamingTokensPerSecond, double engineTokensPerSecond, double ratio,
+      long checkpointIntervalMs, double recordsPerSecond, double streamingTokensPerSecond, double engineTokensPerSecond, double ratio,
       int versions, double freshnessP50Seconds, double freshnessP99Seconds, double freshnessMaxSeconds,
       double[] freshnessSeconds) {}
 
   /** What the subscriber saw of a version: created, applied (epoch ms), tokens trained by then. */
   private record Seen(long version, long createdMs, long appliedMs, long tokens) {}
 
+  /**
+   * Runs the measurement. {@code rate}: records per second produced while the job runs, or 0 for
+   * all records in the topic first; {@code flink}: Flink settings over the defaults.
+   */
   public static Result run(Path modelDir, AdapterConfig adapter, int batch, int seq, int steps, int everySteps,
-      long checkpointMs, PrintWriter log) throws Exception {
+      long checkpointMs, double rate, Map<String, String> flink, PrintWriter log) throws Exception {
     Path data = Files.createTempDirectory("bonestream-streaming-bench");
     SharedModels.Loaded model = SharedModels.acquire(modelDir);
     try (EmbeddedKafka kafka = EmbeddedKafka.start(0, data.resolve("kafka"), true)) {
@@ -77,18 +84,11 @@ public final class StreamingBench {
       kafka.createTopic(StreamingJob.ADAPTERS_TOPIC, 1, true);
       kafka.createTopic(StreamingJob.DEAD_LETTER_TOPIC, 1, false);
       kafka.createTopic(StreamingJob.GATED_TOPIC, 1, false);
-      try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(kafka.bootstrapServers(), new Properties())) {
-        for (int i = 0; i < examples.size(); i++) {
-          Example e = examples.get(i);
-          List<Integer> ids = Arrays.stream(e.inputIds()).boxed().toList();
-          List<Integer> labels = Arrays.stream(e.labels()).boxed().toList();
-          p.send(KafkaClients.instruction(StreamingJob.INSTRUCTIONS_TOPIC, InstructionRecord.newBuilder()
-              .setAdapterId(id).setExampleId("e" + i).setInputIds(ids).setLabels(labels).build()));
-        }
-        p.flush();
+      if (rate <= 0) {
+        produce(kafka.bootstrapServers(), id, examples, 0);
+        log.printf(Locale.ROOT, "%d records of %d tokens in the instructions topic%n", examples.size(), seq);
+        log.flush();
       }
-      log.printf(Locale.ROOT, "%d records of %d tokens in the instructions topic%n", examples.size(), seq);
-      log.flush();
 
       StreamingJob job = StreamingJob.builder()
           .bootstrapServers(kafka.bootstrapServers())
@@ -113,7 +113,12 @@ public final class StreamingBench {
       subscriber.start();
       String checkpoints = data.resolve("checkpoints").toUri().toString();
       JobClient client = LocalFlink.start(job, LocalFlink.configuration(freePort(), freePort(),
-          1, checkpoints, Map.of()), checkpointMs, "bonestream-streaming-bench");
+          1, checkpoints, flink), checkpointMs, "bonestream-streaming-bench");
+      if (rate > 0) {
+        log.printf(Locale.ROOT, "producing %d records of %d tokens at %.1f records/s%n", examples.size(), seq, rate);
+        log.flush();
+        produce(kafka.bootstrapServers(), id, examples, rate);
+      }
       long versions = steps / everySteps;
       long deadline = System.nanoTime() + Duration.ofMinutes(30).toNanos();
       while (seen.size() < versions && System.nanoTime() < deadline) {
@@ -131,12 +136,13 @@ public final class StreamingBench {
       double streaming = (last.tokens() - first.tokens()) / ((last.createdMs() - first.createdMs()) / 1e3);
       int fromStep = (int) (first.version() * everySteps);
       int toStep = (int) (last.version() * everySteps);
-      double engine = engineAlone(base, adapter, train, examples, batch, fromStep, toStep);
+      // paced, the job trains only as fast as the records come: no throughput to compare
+      double engine = rate > 0 ? Double.NaN : engineAlone(base, adapter, train, examples, batch, fromStep, toStep);
       double[] fresh = vs.stream().mapToDouble(s -> (s.appliedMs() - s.createdMs()) / 1e3).toArray();
       double[] sorted = fresh.clone();
       Arrays.sort(sorted);
       return new Result(base.name(), adapter.method().id(), adapter.r(), batch, seq, steps, everySteps, checkpointMs,
-          streaming, engine, streaming / engine, vs.size(), percentile(sorted, 0.5), percentile(sorted, 0.99),
+          rate, streaming, engine, streaming / engine, vs.size(), percentile(sorted, 0.5), percentile(sorted, 0.99),
           sorted[sorted.length - 1], fresh);
     } finally {
       SharedModels.release(modelDir);
@@ -164,6 +170,31 @@ public final class StreamingBench {
       }
     }
     return dir;
+  }
+
+  /** Sends the records, all at once ({@code rate} 0) or {@code rate} per second. */
+  private static void produce(String bootstrap, String id, List<Example> examples, double rate) throws Exception {
+    try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(bootstrap, new Properties())) {
+      long start = System.nanoTime();
+      for (int i = 0; i < examples.size(); i++) {
+        if (rate > 0) {
+          long due = start + (long) (i / rate * 1e9);
+          long wait = due - System.nanoTime();
+          if (wait > 0) {
+            Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
+          }
+        }
+        Example e = examples.get(i);
+        List<Integer> ids = Arrays.stream(e.inputIds()).boxed().toList();
+        List<Integer> labels = Arrays.stream(e.labels()).boxed().toList();
+        p.send(KafkaClients.instruction(StreamingJob.INSTRUCTIONS_TOPIC, InstructionRecord.newBuilder()
+            .setAdapterId(id).setExampleId("e" + i).setInputIds(ids).setLabels(labels).build()));
+        if (rate > 0) {
+          p.flush();
+        }
+      }
+      p.flush();
+    }
   }
 
   /** The engine alone on the same batches: tokens/s over steps [from, to) after the steps before. */

@@ -16,8 +16,10 @@ import org.bytedeco.javacpp.Pointer;
 /**
  * What live adapters cost one JVM (a TaskManager's training operator holds one trainer per live
  * adapter): N trainers of one method on one shared base model, each after one AdamW step, measured
- * as Java heap in use after a full GC, native memory of ND4J/JavaCPP ({@link Pointer#totalBytes()})
- * and of the CPU device, and the process's resident set; and what a checkpoint writes for them: the
+ * as Java heap in use after a full GC, native memory: the adapters' ND4J arrays (their values and
+ * gradients; ND4J's CPU backend tracks no allocation, so these are counted from the arrays' lengths),
+ * JavaCPP's ({@link Pointer#totalBytes()}) and the CPU device's (counted at each allocation: the
+ * optimizer moments, the shared model's workspace), and the process's resident set; and what a checkpoint writes for them: the
  * encoded training states (their bytes, and the time to encode all of them, which a snapshot
  * spends).
  */
@@ -79,8 +81,12 @@ public final class MemoryBenchmark {
       }
     }
     long heap = rt.totalMemory() - rt.freeMemory();
+    long arrays = 0;
+    for (Trainer t : live) {
+      arrays += (t.adapters().flatParameters().length() + t.adapters().flatGradients().length()) * 4L;
+    }
     return new Result(base.name(), adapter.method().id(), adapter.r(), live.size(), params, heap,
-        Pointer.totalBytes(), CpuDevice.get().allocatedBytes(), rss(), stateBytes, encode);
+        Pointer.totalBytes() + arrays, CpuDevice.get().allocatedBytes(), rss(), stateBytes, encode);
   }
 
   /** The resident set of this process (Linux), or 0. */
