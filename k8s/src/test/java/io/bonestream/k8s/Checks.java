@@ -326,6 +326,73 @@ final class Checks {
     return problems;
   }
 
+  /** The region Flink's S3 file systems sign for when the configuration names none. */
+  static final String DEFAULT_S3_REGION = "us-east-1";
+  static final List<String> S3_CREDENTIAL_ENV = List.of("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY");
+
+  /**
+   * serve reads the claim checks where the trainer writes them: job.yaml's blob-store is an S3 URI
+   * serve fetches (s3, s3a, s3p); serve's --s3-endpoint, addressing and region are the
+   * FlinkDeployment's s3.endpoint, s3.path.style.access and s3.endpoint.region (default us-east-1);
+   * its credentials come from the same Secret keys as the trainer's, never as literal values.
+   */
+  static List<String> s3(Rendered r) {
+    List<String> problems = new ArrayList<>();
+    Map<String, String> flink = r.flinkConfiguration();
+    String blobStore = r.jobYaml().path("blob-store").asText("");
+    String scheme = blobStore.contains(":") ? blobStore.substring(0, blobStore.indexOf(':')) : "";
+    if (!io.bonestream.subscriber.S3BlobFetcher.SCHEMES.contains(scheme)) {
+      problems.add("job.yaml blob-store " + blobStore + " is no S3 URI serve can fetch ("
+          + new TreeSet<>(io.bonestream.subscriber.S3BlobFetcher.SCHEMES) + ")");
+    }
+    Rendered.Pod serve = r.serve();
+    String endpoint = flink.get("s3.endpoint");
+    Optional<String> serveEndpoint = r.serveArg("--s3-endpoint");
+    if (!Optional.ofNullable(endpoint).equals(serveEndpoint)) {
+      problems.add("serve --s3-endpoint " + serveEndpoint.orElse("(none: AWS)") + " is not the FlinkDeployment's "
+          + "s3.endpoint " + (endpoint == null ? "(none: AWS)" : endpoint));
+    }
+    List<String> args = r.serveArgs();
+    boolean pathStyle = args.contains("--s3-path-style");
+    boolean virtualHost = args.contains("--s3-virtual-host");
+    if (pathStyle && virtualHost) {
+      problems.add(serve.what + ": serve has both --s3-path-style and --s3-virtual-host (it would not start)");
+    }
+    boolean servePathStyle = pathStyle || (serveEndpoint.isPresent() && !virtualHost);
+    boolean flinkPathStyle = Boolean.parseBoolean(flink.getOrDefault("s3.path.style.access", "false"));
+    if (servePathStyle != flinkPathStyle) {
+      problems.add("serve makes " + (servePathStyle ? "path-style" : "virtual-host") + " S3 requests, the "
+          + "FlinkDeployment's s3.path.style.access is " + flinkPathStyle);
+    }
+    String region = flink.getOrDefault("s3.endpoint.region", DEFAULT_S3_REGION);
+    String serveRegion = r.serveArg("--s3-region").orElse("(none: AWS_REGION or " + DEFAULT_S3_REGION + ")");
+    if (!serveRegion.equals(region)) {
+      problems.add("serve --s3-region " + serveRegion + " is not the trainer's S3 region " + region);
+    }
+    for (String name : S3_CREDENTIAL_ENV) {
+      JsonNode trainer = envVar(r.trainer("jobManager"), name);
+      JsonNode mine = envVar(serve, name);
+      if (mine == null) {
+        problems.add(serve.what + ": no env " + name + " (the S3 credentials)");
+      } else if (mine.has("value")) {
+        problems.add(serve.what + ": env " + name + " has a literal value; credentials come from a Secret");
+      } else if (trainer != null && !mine.at("/valueFrom/secretKeyRef").equals(trainer.at("/valueFrom/secretKeyRef"))) {
+        problems.add(serve.what + ": env " + name + " reads " + mine.at("/valueFrom/secretKeyRef") + ", the trainer's "
+            + trainer.at("/valueFrom/secretKeyRef"));
+      }
+    }
+    return problems;
+  }
+
+  private static JsonNode envVar(Rendered.Pod pod, String name) {
+    for (JsonNode e : pod.env) {
+      if (e.path("name").asText().equals(name)) {
+        return e;
+      }
+    }
+    return null;
+  }
+
   private static String fileName(String path) {
     return path.substring(path.lastIndexOf('/') + 1);
   }

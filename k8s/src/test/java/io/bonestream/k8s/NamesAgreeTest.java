@@ -76,6 +76,12 @@ class NamesAgreeTest {
     assertEquals(List.of(), Checks.signing(Rendered.of(overlay)));
   }
 
+  @ParameterizedTest
+  @MethodSource("overlays")
+  void serveReadsClaimChecksFromTheTrainersS3Store(String overlay) {
+    assertEquals(List.of(), Checks.s3(Rendered.of(overlay)));
+  }
+
   @Test
   void theReadmeListsTheSecrets() {
     Map<String, Set<String>> secrets = Checks.documentedSecrets();
@@ -238,6 +244,45 @@ class NamesAgreeTest {
         .put("mountPath", "/etc/bonestream/signing-key"), "signing.private-key-file /etc/bonestream/signing/signing.key is on no mounted volume");
     assertCaught(check, r -> setArg(r, "--public-key", "/etc/bonestream/signing-public/signing.key"),
         "Secret bonestream-signing-public has no key signing.key");
+  }
+
+  @Test
+  void anS3SettingOfServeThatDisagreesWithTheTrainersIsCaught() {
+    assertCaught(Checks::s3, r -> setArg(r, "--s3-endpoint", "http://minio.other.svc:9000"), "minio.other.svc");
+    assertCaught(Checks::s3, r -> ((ObjectNode) r.flink().at("/spec/flinkConfiguration"))
+        .put("s3.endpoint", "https://s3.example.com"), "https://s3.example.com");
+    assertCaught(Checks::s3, r -> removeArg(r, "--s3-endpoint"), "serve --s3-endpoint (none: AWS)");
+    assertCaught(Checks::s3, r -> ((ArrayNode) r.serveDeployment().at("/spec/template/spec/containers/0/args"))
+        .add("--s3-virtual-host"), "both --s3-path-style and --s3-virtual-host");
+    assertCaught(Checks::s3, r -> {
+      ArrayNode args = (ArrayNode) r.serveDeployment().at("/spec/template/spec/containers/0/args");
+      for (int i = 0; i < args.size(); i++) {
+        if (args.get(i).asText().equals("--s3-path-style")) {
+          args.set(i, TextNode.valueOf("--s3-virtual-host"));
+        }
+      }
+    }, "serve makes virtual-host S3 requests, the FlinkDeployment's s3.path.style.access is true");
+    assertCaught(Checks::s3, r -> ((ObjectNode) r.flink().at("/spec/flinkConfiguration"))
+        .put("s3.path.style.access", "false"), "s3.path.style.access is false");
+    assertCaught(Checks::s3, r -> setArg(r, "--s3-region", "eu-west-1"), "eu-west-1");
+    assertCaught(Checks::s3, r -> ((ObjectNode) r.flink().at("/spec/flinkConfiguration"))
+        .put("s3.endpoint.region", "eu-central-1"), "the trainer's S3 region eu-central-1");
+    assertCaught(Checks::s3, r -> {
+      ObjectNode job = (ObjectNode) r.jobYaml();
+      job.put("blob-store", "gs://bonestream/blobs");
+      r.setJobYaml(job);
+    }, "gs://bonestream/blobs is no S3 URI");
+    // the credentials: another Secret or key than the trainer's, a literal value, none
+    assertCaught(Checks::s3, r -> ((ObjectNode) r.serveDeployment()
+        .at("/spec/template/spec/containers/0/env/0/valueFrom/secretKeyRef")).put("name", "bonestream-s3-serve"),
+        "bonestream-s3-serve");
+    assertCaught(Checks::s3, r -> ((ObjectNode) r.flink()
+        .at("/spec/podTemplate/spec/containers/0/env/3/valueFrom/secretKeyRef")).put("key", "secret-key"),
+        "secret-key");
+    assertCaught(Checks::s3, r -> ((ObjectNode) r.serveDeployment().at("/spec/template/spec/containers/0/env/1"))
+        .put("value", "minio123").remove("valueFrom"), "literal value");
+    assertCaught(Checks::s3, r -> ((ObjectNode) r.serveDeployment().at("/spec/template/spec/containers/0"))
+        .remove("env"), "no env AWS_ACCESS_KEY_ID");
   }
 
   @Test
