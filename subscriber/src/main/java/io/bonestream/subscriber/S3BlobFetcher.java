@@ -51,6 +51,7 @@ public final class S3BlobFetcher implements BlobFetcher {
   private final String region;
   private final boolean pathStyle;
   private final S3Credentials credentials;
+  private final Duration connectTimeout;
   private final Duration requestTimeout;
   private final long maxObjectSize;
   private final int retries;
@@ -62,6 +63,7 @@ public final class S3BlobFetcher implements BlobFetcher {
     this.endpoint = b.endpoint != null ? b.endpoint : URI.create("https://s3." + region + ".amazonaws.com");
     this.pathStyle = b.pathStyle != null ? b.pathStyle : b.endpoint != null;
     this.credentials = credentials;
+    this.connectTimeout = b.connectTimeout;
     this.requestTimeout = b.requestTimeout;
     this.maxObjectSize = b.maxObjectSize;
     this.retries = b.retries;
@@ -115,8 +117,9 @@ public final class S3BlobFetcher implements BlobFetcher {
     try {
       resp = http.send(request(loc, null), HttpResponse.BodyHandlers.ofInputStream());
     } catch (HttpTimeoutException e) {
-      throw new Retry(new BlobFetchException("no answer from " + where() + " within "
-          + (e instanceof java.net.http.HttpConnectTimeoutException ? "the connect timeout" : requestTimeout), e));
+      throw new Retry(new BlobFetchException((e instanceof java.net.http.HttpConnectTimeoutException
+          ? "no connection to " + where() + " within " + seconds(connectTimeout)
+          : "no answer from " + where() + " within " + seconds(requestTimeout)), e));
     } catch (ConnectException e) {
       throw new Retry(new BlobFetchException("cannot connect to " + where() + ": "
           + (e.getMessage() == null ? "connection refused" : e.getMessage()), e));
@@ -179,6 +182,10 @@ public final class S3BlobFetcher implements BlobFetcher {
     String s = xmlText.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'")
         .replace("&amp;", "&").replaceAll("\\p{Cntrl}+", " ").strip();
     return s.length() > 300 ? s.substring(0, 300) + "..." : s;
+  }
+
+  private static String seconds(Duration d) {
+    return d.toMillis() % 1000 == 0 ? d.toSeconds() + " s" : d.toMillis() + " ms";
   }
 
   private String where() {

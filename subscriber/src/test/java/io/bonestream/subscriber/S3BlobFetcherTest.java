@@ -90,6 +90,17 @@ class S3BlobFetcherTest {
   }
 
   @Test
+  void aStoreThatDoesNotAnswerTimesOut() throws Exception {
+    try (ServerSocket silent = new ServerSocket(0)) { // the connection is accepted, nothing is ever answered
+      S3BlobFetcher f = S3BlobFetcher.builder().endpoint("http://127.0.0.1:" + silent.getLocalPort())
+          .credentials(KEY).retries(0).requestTimeout(Duration.ofMillis(300)).build();
+      BlobFetchException e = assertThrows(BlobFetchException.class, () -> f.fetch(URI.create("s3://b/k")));
+      assertEquals("no answer from endpoint http://127.0.0.1:" + silent.getLocalPort()
+          + ", region us-east-1, path-style within 300 ms", e.getMessage());
+    }
+  }
+
+  @Test
   void aStoreThatIsNotThereIsAFetchErrorAfterTheRetries() throws Exception {
     int port;
     try (ServerSocket s = new ServerSocket(0)) {
