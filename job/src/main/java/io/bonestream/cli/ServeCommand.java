@@ -9,8 +9,12 @@ import io.bonestream.operators.StreamingJob;
 import io.bonestream.subscriber.AdapterRegistry;
 import io.bonestream.subscriber.AdapterSubscriber;
 import io.bonestream.subscriber.AdapterUpdate;
+import io.bonestream.subscriber.BlobFetchException;
+import io.bonestream.subscriber.BlobFetcher;
 import io.bonestream.subscriber.InferenceServer;
 import io.bonestream.subscriber.PeftExportSink;
+import io.bonestream.subscriber.S3BlobFetcher;
+import io.bonestream.subscriber.S3Credentials;
 import io.bonestream.subscriber.SubscriberMetrics;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -19,6 +23,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine;
@@ -65,6 +70,78 @@ final class ServeCommand implements Callable<Integer> {
       description = "enables /admin/pin and /admin/unpin with this bearer token (or set BONESTREAM_ADMIN_TOKEN)")
   Path adminTokenFile;
 
+  @Option(names = "--s3-endpoint", paramLabel = "URL", converter = S3Endpoint.class,
+      description = "the S3-compatible store of the claim checks (s3://, s3a://, s3p://), e.g. http://minio:9000 "
+          + "(default: AWS's endpoint of the region); credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY "
+          + "and AWS_SESSION_TOKEN")
+  String s3Endpoint;
+
+  @Option(names = "--s3-region", paramLabel = "R", defaultValue = "${env:AWS_REGION:-us-east-1}",
+      converter = S3Region.class, description = "the region S3 requests are signed for (default: AWS_REGION, else us-east-1)")
+  String s3Region;
+
+  @Option(names = "--s3-path-style", description = "S3 requests as ENDPOINT/BUCKET/KEY (the default with --s3-endpoint)")
+  boolean s3PathStyle;
+
+  @Option(names = "--s3-virtual-host", description = "S3 requests as BUCKET.ENDPOINT/KEY (the default without --s3-endpoint)")
+  boolean s3VirtualHost;
+
+  /** Checks an --s3-endpoint value as the fetcher will. */
+  static final class S3Endpoint implements CommandLine.ITypeConverter<String> {
+    @Override
+    public String convert(String v) {
+      try {
+        S3BlobFetcher.builder().endpoint(v);
+        return v;
+      } catch (BonestreamException e) {
+        throw new CommandLine.TypeConversionException(e.getMessage());
+      }
+    }
+  }
+
+  /** Checks an --s3-region value as the fetcher will. */
+  static final class S3Region implements CommandLine.ITypeConverter<String> {
+    @Override
+    public String convert(String v) {
+      try {
+        S3BlobFetcher.builder().region(v);
+        return v;
+      } catch (BonestreamException e) {
+        throw new CommandLine.TypeConversionException(e.getMessage());
+      }
+    }
+  }
+
+  /**
+   * The fetcher of claim checks on S3, from the options and the credentials in {@code env}; without
+   * credentials (and without --s3-* options) a fetcher that refuses every S3 claim check saying so.
+   */
+  BlobFetcher s3Fetcher(Map<String, String> env) {
+    if (s3PathStyle && s3VirtualHost) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--s3-path-style and --s3-virtual-host exclude each other");
+    }
+    boolean credentials = !env.getOrDefault(S3Credentials.ACCESS_KEY_ID_ENV, "").isBlank()
+        || !env.getOrDefault(S3Credentials.SECRET_ACCESS_KEY_ENV, "").isBlank();
+    if (!credentials) {
+      if (s3Endpoint != null || s3PathStyle || s3VirtualHost) {
+        throw new BonestreamException("--s3-* options need S3 credentials: set " + S3Credentials.ACCESS_KEY_ID_ENV
+            + " and " + S3Credentials.SECRET_ACCESS_KEY_ENV);
+      }
+      return uri -> {
+        throw new BlobFetchException("no S3 credentials: serve reads claim checks on S3 with "
+            + S3Credentials.ACCESS_KEY_ID_ENV + " and " + S3Credentials.SECRET_ACCESS_KEY_ENV + ", which are not set");
+      };
+    }
+    S3BlobFetcher.Builder b = S3BlobFetcher.builder().region(s3Region).credentials(S3Credentials.fromEnvironment(env));
+    if (s3Endpoint != null) {
+      b.endpoint(s3Endpoint);
+    }
+    if (s3PathStyle || s3VirtualHost) {
+      b.pathStyle(s3PathStyle);
+    }
+    return b.build();
+  }
+
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
@@ -72,6 +149,7 @@ final class ServeCommand implements Callable<Integer> {
       throw new CommandLine.ParameterException(spec.commandLine(),
           "give --public-key FILE to check the manifests' signatures, or --allow-unsigned");
     }
+    BlobFetcher s3 = s3Fetcher(System.getenv());
     String token = System.getenv("BONESTREAM_ADMIN_TOKEN");
     if (adminTokenFile != null) {
       try {
@@ -88,6 +166,7 @@ final class ServeCommand implements Callable<Integer> {
         .kafkaProperties(KafkaProperties.load(kafkaConfig)).baseModel(loaded.model()).registry(registry)
         .metrics(metrics).allowUnsigned(allowUnsigned);
     publicKeys.forEach(builder::trustedKeyFile);
+    S3BlobFetcher.SCHEMES.forEach(scheme -> builder.blobFetcher(scheme, s3));
     AdapterSubscriber subscriber = builder.build();
     subscriber.addListener(u -> {
       if (u instanceof AdapterUpdate.Accepted a) {
@@ -103,6 +182,8 @@ final class ServeCommand implements Callable<Integer> {
     InferenceServer server = InferenceServer.builder().baseModel(loaded.model()).tokenizer(loaded.tokenizer())
         .registry(registry).metrics(metrics).adminToken(token).readiness(subscriber::isReady).port(port).build();
     subscriber.start();
+    out.println("claim checks: file:, and S3 " + (s3 instanceof S3BlobFetcher f ? "at " + f.endpoint() + " (region "
+        + f.region() + ", " + (f.pathStyle() ? "path-style" : "virtual-host") + ")" : "off (no S3 credentials)"));
     out.println("serving " + loaded.model().name() + " on http://localhost:" + server.port()
         + " (completions: POST /v1/completions, models: GET /v1/models, metrics: /metrics)"
         + (token == null ? "; admin endpoints off" : "; admin endpoints on"));

@@ -157,6 +157,21 @@ class BadInputTest {
   }
 
   @Test
+  void s3Mistakes() {
+    String[] serve = {"serve", "--model", TestFiles.stories260K().toString(), "--bootstrap", "localhost:1",
+        "--allow-unsigned"};
+    java.util.function.Function<String[], Cli> run = extra -> Cli.run(
+        Stream.concat(Stream.of(serve), Stream.of(extra)).toArray(String[]::new));
+    assertOneLineError(run.apply(new String[] {"--s3-endpoint", "minio:9000"}), 2, "--s3-endpoint",
+        "minio:9000 is not an http:// or https:// URL");
+    assertOneLineError(run.apply(new String[] {"--s3-endpoint", "http://minio:9000/bonestream"}), 2,
+        "has a path, query or fragment");
+    assertOneLineError(run.apply(new String[] {"--s3-region", "us east 1"}), 2, "--s3-region",
+        "'us east 1' is not a region name");
+    assertOneLineError(run.apply(new String[] {"--s3-path-style", "--s3-virtual-host"}), 2, "exclude each other");
+  }
+
+  @Test
   void signingMistakes() throws IOException {
     assertOneLineError(Cli.run("serve", "--model", TestFiles.stories260K().toString(), "--bootstrap", "localhost:1"),
         2, "--public-key", "--allow-unsigned");

@@ -4,18 +4,23 @@ package io.bonestream.job
 
 import io.bonestream.engine.model.BaseModel
 import io.bonestream.subscriber.AdapterUpdate
+import io.bonestream.subscriber.S3Credentials
 import io.bonestream.subscriber.kotlin.adapterSubscriber
 import io.bonestream.subscriber.kotlin.updates
 import java.nio.file.Path
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
 
-fun followAdapters(bootstrap: String, model: Path, publicKey: Path) = runBlocking {
+fun followAdapters(bootstrap: String, model: Path, publicKey: Path, s3Endpoint: String) = runBlocking {
     val subscriber = adapterSubscriber {
         bootstrapServers = bootstrap
         baseModel = BaseModel.load(model)
         keep = 5
         trustedKeyFile(publicKey) // only manifests signed with this key are served
+        s3 { // claim checks on s3://, s3a://, s3p://
+            endpoint(s3Endpoint) // e.g. http://minio:9000 (path-style); AWS's endpoint by default
+            credentials(S3Credentials.fromEnvironment()) // AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+        }
     }
     launch {
         subscriber.updates().collect { update ->

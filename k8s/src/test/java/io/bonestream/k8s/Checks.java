@@ -27,12 +27,12 @@ final class Checks {
 
   private Checks() {}
 
-  /** The KafkaTopics are the job's three topics; serve follows the adapters topic. */
+  /** The KafkaTopics are the job's four topics; serve follows the adapters topic. */
   static List<String> topics(Rendered r) {
     List<String> problems = new ArrayList<>();
     JsonNode topics = r.jobYaml().path("topics");
     Set<String> wanted = new TreeSet<>();
-    for (String k : List.of("instructions", "adapters", "dead-letters")) {
+    for (String k : List.of("instructions", "adapters", "dead-letters", "gated")) {
       if (!topics.path(k).isTextual()) {
         problems.add("job.yaml: topics." + k + " is not set (the manifests name every topic)");
       } else {
@@ -226,12 +226,19 @@ final class Checks {
     for (Rendered.Pod p : List.of(jm, tm)) {
       file(problems, r, p, job.path("model").asText(), documentedSecrets, "job.yaml model");
       kafkaFiles(problems, r, p, asMap(job.at("/kafka/properties")), documentedSecrets, "job.yaml kafka.properties");
+      if (job.at("/signing/private-key-file").isTextual()) {
+        file(problems, r, p, job.at("/signing/private-key-file").asText(), documentedSecrets,
+            "job.yaml signing.private-key-file");
+      }
     }
     for (String flag : List.of("--model", "--kafka-config", "--admin-token-file")) {
       Optional<String> v = r.serveArg(flag);
       if (v.isPresent()) {
         file(problems, r, serve, v.get(), documentedSecrets, "serve " + flag);
       }
+    }
+    for (String key : r.serveArgs("--public-key")) {
+      file(problems, r, serve, key, documentedSecrets, "serve --public-key");
     }
     try {
       kafkaFiles(problems, r, serve, r.serveKafkaProperties(), documentedSecrets, "serve's Kafka properties");
@@ -243,6 +250,151 @@ final class Checks {
           + job.path("model").asText() + " (the subscriber checks the base model's fingerprint)");
     }
     return problems;
+  }
+
+  /**
+   * Signed manifests: job.yaml names a private key file that lies on a read-only Secret volume of the
+   * JobManager and of every TaskManager; serve trusts public keys (--public-key, at least one) and never
+   * serves unsigned manifests; serve does not mount the private key; the key file names are those of
+   * {@code bonestream keygen} (NAME.key, NAME.pub, the same NAME); no key material is in the manifests.
+   */
+  static List<String> signing(Rendered r) {
+    List<String> problems = new ArrayList<>();
+    JsonNode job = r.jobYaml();
+    String keyFile = job.at("/signing/private-key-file").asText(null);
+    Set<String> privateSecrets = new TreeSet<>();
+    if (keyFile == null) {
+      problems.add("job.yaml: no signing.private-key-file (every manifest must be signed, with a key from a mounted"
+          + " Secret)");
+    } else {
+      for (String role : List.of("jobManager", "taskManager")) {
+        Rendered.Pod pod = r.trainer(role);
+        Optional<Rendered.Pod.Resolved> res = pod.resolve(keyFile);
+        if (res.isEmpty()) {
+          problems.add(pod.what + ": job.yaml signing.private-key-file " + keyFile + " is on no mounted volume");
+        } else if (!res.get().volume().has("secret")) {
+          problems.add(pod.what + ": job.yaml signing.private-key-file " + keyFile + " is on volume "
+              + res.get().volume().path("name").asText() + ", which is no Secret");
+        } else {
+          privateSecrets.add(res.get().volume().at("/secret/secretName").asText());
+          if (!res.get().mount().path("readOnly").asBoolean(false)) {
+            problems.add(pod.what + ": the signing key's volume " + res.get().volume().path("name").asText()
+                + " is not mounted readOnly");
+          }
+        }
+      }
+    }
+    Rendered.Pod serve = r.serve();
+    List<String> publicKeys = r.serveArgs("--public-key");
+    if (publicKeys.isEmpty()) {
+      problems.add(serve.what + ": serve has no --public-key (it would refuse to start, or serve any manifest with"
+          + " --allow-unsigned)");
+    }
+    if (r.serveArgs().contains("--allow-unsigned")) {
+      problems.add(serve.what + ": serve has --allow-unsigned (it would serve unsigned manifests); production"
+          + " trusts public keys only");
+    }
+    for (String key : publicKeys) {
+      Optional<Rendered.Pod.Resolved> res = serve.resolve(key);
+      if (res.isPresent() && !res.get().volume().has("secret") && !res.get().volume().has("configMap")) {
+        problems.add(serve.what + ": --public-key " + key + " is on volume " + res.get().volume().path("name").asText()
+            + ", which is neither a Secret nor a ConfigMap");
+      }
+    }
+    for (JsonNode v : serve.volumes.values()) {
+      if (v.has("secret") && privateSecrets.contains(v.at("/secret/secretName").asText())) {
+        problems.add(serve.what + ": mounts the job's private key Secret " + v.at("/secret/secretName").asText()
+            + " (volume " + v.path("name").asText() + "); serve needs public keys only");
+      }
+    }
+    if (keyFile != null) {
+      String name = fileName(keyFile).replaceFirst("\\.key$", "");
+      if (!fileName(keyFile).endsWith(".key")) {
+        problems.add("job.yaml signing.private-key-file " + keyFile + " is not a file bonestream keygen writes (NAME.key)");
+      } else if (publicKeys.stream().noneMatch(k -> fileName(k).equals(name + ".pub"))) {
+        problems.add("serve trusts " + publicKeys + ", none of them " + name + ".pub, the public key of the job's "
+            + fileName(keyFile));
+      }
+    }
+    for (ObjectNode o : r.objects) {
+      String text = o.toString();
+      if (text.contains("PRIVATE KEY-----") || text.contains("PUBLIC KEY-----")) {
+        problems.add(o.path("kind").asText() + " " + name(o) + " holds key material; keys come from Secrets created"
+            + " apart from the manifests");
+      }
+    }
+    return problems;
+  }
+
+  /** The region Flink's S3 file systems sign for when the configuration names none. */
+  static final String DEFAULT_S3_REGION = "us-east-1";
+  static final List<String> S3_CREDENTIAL_ENV = List.of("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY");
+
+  /**
+   * serve reads the claim checks where the trainer writes them: job.yaml's blob-store is an S3 URI
+   * serve fetches (s3, s3a, s3p); serve's --s3-endpoint, addressing and region are the
+   * FlinkDeployment's s3.endpoint, s3.path.style.access and s3.endpoint.region (default us-east-1);
+   * its credentials come from the same Secret keys as the trainer's, never as literal values.
+   */
+  static List<String> s3(Rendered r) {
+    List<String> problems = new ArrayList<>();
+    Map<String, String> flink = r.flinkConfiguration();
+    String blobStore = r.jobYaml().path("blob-store").asText("");
+    String scheme = blobStore.contains(":") ? blobStore.substring(0, blobStore.indexOf(':')) : "";
+    if (!io.bonestream.subscriber.S3BlobFetcher.SCHEMES.contains(scheme)) {
+      problems.add("job.yaml blob-store " + blobStore + " is no S3 URI serve can fetch ("
+          + new TreeSet<>(io.bonestream.subscriber.S3BlobFetcher.SCHEMES) + ")");
+    }
+    Rendered.Pod serve = r.serve();
+    String endpoint = flink.get("s3.endpoint");
+    Optional<String> serveEndpoint = r.serveArg("--s3-endpoint");
+    if (!Optional.ofNullable(endpoint).equals(serveEndpoint)) {
+      problems.add("serve --s3-endpoint " + serveEndpoint.orElse("(none: AWS)") + " is not the FlinkDeployment's "
+          + "s3.endpoint " + (endpoint == null ? "(none: AWS)" : endpoint));
+    }
+    List<String> args = r.serveArgs();
+    boolean pathStyle = args.contains("--s3-path-style");
+    boolean virtualHost = args.contains("--s3-virtual-host");
+    if (pathStyle && virtualHost) {
+      problems.add(serve.what + ": serve has both --s3-path-style and --s3-virtual-host (it would not start)");
+    }
+    boolean servePathStyle = pathStyle || (serveEndpoint.isPresent() && !virtualHost);
+    boolean flinkPathStyle = Boolean.parseBoolean(flink.getOrDefault("s3.path.style.access", "false"));
+    if (servePathStyle != flinkPathStyle) {
+      problems.add("serve makes " + (servePathStyle ? "path-style" : "virtual-host") + " S3 requests, the "
+          + "FlinkDeployment's s3.path.style.access is " + flinkPathStyle);
+    }
+    String region = flink.getOrDefault("s3.endpoint.region", DEFAULT_S3_REGION);
+    String serveRegion = r.serveArg("--s3-region").orElse("(none: AWS_REGION or " + DEFAULT_S3_REGION + ")");
+    if (!serveRegion.equals(region)) {
+      problems.add("serve --s3-region " + serveRegion + " is not the trainer's S3 region " + region);
+    }
+    for (String name : S3_CREDENTIAL_ENV) {
+      JsonNode trainer = envVar(r.trainer("jobManager"), name);
+      JsonNode mine = envVar(serve, name);
+      if (mine == null) {
+        problems.add(serve.what + ": no env " + name + " (the S3 credentials)");
+      } else if (mine.has("value")) {
+        problems.add(serve.what + ": env " + name + " has a literal value; credentials come from a Secret");
+      } else if (trainer != null && !mine.at("/valueFrom/secretKeyRef").equals(trainer.at("/valueFrom/secretKeyRef"))) {
+        problems.add(serve.what + ": env " + name + " reads " + mine.at("/valueFrom/secretKeyRef") + ", the trainer's "
+            + trainer.at("/valueFrom/secretKeyRef"));
+      }
+    }
+    return problems;
+  }
+
+  private static JsonNode envVar(Rendered.Pod pod, String name) {
+    for (JsonNode e : pod.env) {
+      if (e.path("name").asText().equals(name)) {
+        return e;
+      }
+    }
+    return null;
+  }
+
+  private static String fileName(String path) {
+    return path.substring(path.lastIndexOf('/') + 1);
   }
 
   /** Where the native libraries are unpacked: a writable volume (emptyDir) in every pod. */
@@ -325,6 +477,29 @@ final class Checks {
           keys.add(k.group(1));
         }
         m.put(x.group(1), keys);
+      }
+    }
+    return m;
+  }
+
+  /**
+   * The Secrets k8s/README.md's commands create ({@code kubectl -n NS create secret generic NAME
+   * --from-file=KEY=PATH --from-literal=KEY=...}): name to key to the file it is made of (null for a
+   * literal).
+   */
+  static Map<String, Map<String, String>> secretCommands() {
+    Map<String, Map<String, String>> m = new TreeMap<>();
+    Pattern command = Pattern.compile("^kubectl(?: -n \\S+)? create secret generic ([a-z0-9.-]+) (.*)$");
+    Pattern source = Pattern.compile("--from-(file|literal)=([^=\\s]+)=(\\S+)");
+    for (String line : readme().split("\n")) {
+      Matcher c = command.matcher(line.strip());
+      if (c.matches()) {
+        Map<String, String> keys = new TreeMap<>();
+        Matcher k = source.matcher(c.group(2));
+        while (k.find()) {
+          keys.put(k.group(2), k.group(1).equals("file") ? k.group(3) : null);
+        }
+        m.put(c.group(1), keys);
       }
     }
     return m;

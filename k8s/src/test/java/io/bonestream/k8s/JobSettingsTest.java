@@ -12,6 +12,7 @@ import io.bonestream.job.Durations;
 import io.bonestream.job.FlinkApplication;
 import io.bonestream.job.JobConfig;
 import io.bonestream.operators.SnapshotPolicy;
+import io.bonestream.schemas.SigningKeys;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -248,15 +249,55 @@ class JobSettingsTest {
     return problems;
   }
 
-  /** job.yaml as a file here: the model is the repository's stories260K, the backend cpu. */
+  /**
+   * The job needs its signing key where job.yaml says (the Secret's mount): without it, it does not start,
+   * and says which file is missing.
+   */
+  @ParameterizedTest
+  @MethodSource("overlays")
+  void withoutTheMountedSigningKeyTheJobDoesNotStart(String overlay) throws Exception {
+    ObjectNode job = (ObjectNode) Rendered.of(overlay).jobYaml();
+    String keyFile = job.at("/signing/private-key-file").asText();
+    assertTrue(keyFile.startsWith("/etc/bonestream/"), "signing.private-key-file " + keyFile);
+    ObjectNode j = local(job);
+    Path f = tmp.resolve("job-without-key.yaml");
+    Files.writeString(f, Yaml.MAPPER.writeValueAsString(j));
+    BonestreamException e = assertThrows(BonestreamException.class, () -> JobConfig.read(f));
+    assertTrue(e.getMessage().contains("signing key file " + keyFile + " not found"), e.getMessage());
+
+    // a public key where the private key belongs is refused too
+    SigningKeys.write(SigningKeys.generate(), tmp.resolve("keys"), "signing");
+    ((ObjectNode) j.get("signing")).put("private-key-file", tmp.resolve("keys/signing.pub").toString());
+    Files.writeString(f, Yaml.MAPPER.writeValueAsString(j));
+    e = assertThrows(BonestreamException.class, () -> JobConfig.read(f));
+    assertTrue(e.getMessage().contains("PRIVATE KEY"), e.getMessage());
+  }
+
+  /**
+   * job.yaml as a file here: the model is the repository's stories260K, the backend cpu, and the signing key
+   * a key pair that {@code bonestream keygen}'s code writes (the cluster's comes from a Secret).
+   */
   private Path runnable(ObjectNode job) throws Exception {
+    ObjectNode j = local(job);
+    if (j.at("/signing/private-key-file").isTextual()) {
+      Path keys = tmp.resolve("keys");
+      if (!Files.exists(keys.resolve("signing.key"))) {
+        SigningKeys.write(SigningKeys.generate(), keys, "signing");
+      }
+      ((ObjectNode) j.get("signing")).put("private-key-file", keys.resolve("signing.key").toString());
+    }
+    Path f = tmp.resolve("job.yaml");
+    Files.writeString(f, Yaml.MAPPER.writeValueAsString(j));
+    return f;
+  }
+
+  /** The model and backend swapped for what exists here. */
+  private static ObjectNode local(ObjectNode job) {
     ObjectNode j = job.deepCopy();
     j.put("model", Repo.path("models/stories260K").toString());
     j.put("backend", "cpu");
     j.remove("precision");
-    Path f = tmp.resolve("job.yaml");
-    Files.writeString(f, Yaml.MAPPER.writeValueAsString(j));
-    return f;
+    return j;
   }
 
   static Map<String, String> sorted(Map<String, String> m) {

@@ -120,10 +120,41 @@ final class Rendered {
 
   /** serve's value of a flag, e.g. --port. */
   Optional<String> serveArg(String flag) {
-    List<String> args = new ArrayList<>();
-    serve().container().path("args").forEach(a -> args.add(a.asText()));
+    List<String> args = serveArgs();
     int i = args.indexOf(flag);
     return i >= 0 && i + 1 < args.size() ? Optional.of(args.get(i + 1)) : Optional.empty();
+  }
+
+  /** Every value of a repeatable flag of serve, e.g. --public-key, in order. */
+  List<String> serveArgs(String flag) {
+    List<String> args = serveArgs();
+    List<String> values = new ArrayList<>();
+    for (int i = 0; i + 1 < args.size(); i++) {
+      if (args.get(i).equals(flag)) {
+        values.add(args.get(i + 1));
+      }
+    }
+    return values;
+  }
+
+  /** serve's container args. */
+  List<String> serveArgs() {
+    List<String> args = new ArrayList<>();
+    serve().container().path("args").forEach(a -> args.add(a.asText()));
+    return args;
+  }
+
+  /** Replaces the job.yaml the trainer mounts (for a test that breaks it on purpose). */
+  void setJobYaml(JsonNode job) {
+    String path = jobConfigPath();
+    Pod.Resolved r = trainer("jobManager").resolve(path).orElseThrow(() -> new AssertionError(path + " is on no volume"));
+    String cm = r.volume().path("configMap").path("name").asText();
+    ObjectNode data = (ObjectNode) find("ConfigMap", cm).orElseThrow().path("data");
+    try {
+      data.put(r.key(), Yaml.MAPPER.writeValueAsString(job));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
   }
 
   /** The Kafka client properties serve reads (--kafka-config), from its ConfigMap. */

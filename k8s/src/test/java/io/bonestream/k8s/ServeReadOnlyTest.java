@@ -3,6 +3,7 @@ package io.bonestream.k8s;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.bonestream.schemas.SigningKeys;
 import java.io.IOException;
 import java.net.HttpURLConnection;
 import java.net.ServerSocket;
@@ -50,8 +51,11 @@ class ServeReadOnlyTest {
     command.add("-cp");
     command.add(System.getProperty("java.class.path"));
     command.add(entrypoint.get(entrypoint.size() - 1));
+    // serve needs a public key to trust (the manifests mount the job's from a Secret)
+    SigningKeys.write(SigningKeys.generate(), volumes.resolve("secrets"), "signing");
     command.addAll(List.of("serve", "--model", Repo.path("models/stories260K").toString(),
-        "--bootstrap", "127.0.0.1:9", "--port", String.valueOf(port)));
+        "--bootstrap", "127.0.0.1:9", "--port", String.valueOf(port),
+        "--public-key", volumes.resolve("secrets/signing.pub").toString()));
     ProcessBuilder pb = new ProcessBuilder(command).directory(Path.of("/proc").toFile()).redirectErrorStream(true)
         .redirectOutput(volumes.resolve("serve.log").toFile());
     Map<String, String> env = pb.environment();

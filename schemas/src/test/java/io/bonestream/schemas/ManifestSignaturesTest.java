@@ -75,6 +75,26 @@ class ManifestSignaturesTest {
         ManifestSignatures.verify(new byte[] {1, 2, 3}, TRUSTED).verdict());
   }
 
+  /**
+   * A key rotation as docs/operations.md runs it: verifiers trust the old and the new key, the job switches
+   * to the new one, then the old key is dropped. While both are trusted, manifests of either verify; after,
+   * the old key's manifests are UNKNOWN_KEY.
+   */
+  @Test
+  void aRotationTrustsBothKeysThenOnlyTheNewOne() {
+    KeyPair next = SigningKeys.generate();
+    SigningKeys.Signer nextSigner = SigningKeys.signer(SigningKeys.privatePem(next), "next key");
+    AdapterSnapshot before = ManifestSignatures.sign(manifest(new byte[] {1, 2, 3}), SIGNER);
+    AdapterSnapshot after = ManifestSignatures.sign(manifest(new byte[] {4, 5, 6}), nextSigner);
+    Map<String, PublicKey> both = Map.of(SIGNER.keyId(), PAIR.getPublic(), nextSigner.keyId(), next.getPublic());
+    assertEquals(ManifestSignatures.Verdict.VALID, verdict(before, both));
+    assertEquals(ManifestSignatures.Verdict.VALID, verdict(after, both));
+    Map<String, PublicKey> onlyNext = Map.of(nextSigner.keyId(), next.getPublic());
+    assertEquals(ManifestSignatures.Verdict.UNKNOWN_KEY, verdict(before, onlyNext));
+    assertEquals(ManifestSignatures.Verdict.VALID, verdict(after, onlyNext));
+    assertEquals(ManifestSignatures.Verdict.UNKNOWN_KEY, verdict(after, TRUSTED), "the new key before it is trusted");
+  }
+
   @Test
   void aManifestOfSchemaOneVerifiesWithItsOwnBytes() throws Exception {
     // written by the first release: no resumed_from field

@@ -143,7 +143,8 @@ public final class AdapterSubscriber implements AutoCloseable {
     return true;
   }
 
-  private void apply(ConsumerRecord<byte[], byte[]> r) {
+  /** Verifies, loads and serves (or refuses) one record of the topic; package-private for tests. */
+  void apply(ConsumerRecord<byte[], byte[]> r) {
     long started = System.nanoTime();
     AdapterSnapshot m;
     try {
@@ -266,6 +267,12 @@ public final class AdapterSubscriber implements AutoCloseable {
     /** Reads claim-check blobs of a URI scheme, e.g. {@code s3}; {@code file} is built in. */
     public Builder blobFetcher(String scheme, BlobFetcher fetcher) {
       fetchers.put(scheme, fetcher);
+      return this;
+    }
+
+    /** Reads claim-check blobs from S3 or an S3-compatible store: {@code s3://}, {@code s3a://}, {@code s3p://}. */
+    public Builder s3(S3BlobFetcher fetcher) {
+      S3BlobFetcher.SCHEMES.forEach(scheme -> fetchers.put(scheme, fetcher));
       return this;
     }
 

@@ -4,8 +4,10 @@ import java.io.IOException;
 import java.net.URI;
 
 /**
- * Reads claim-check blobs for one URI scheme ({@code file} is built in; register others, e.g.
- * {@code s3}, on the subscriber's builder).
+ * Reads claim-check blobs for one URI scheme ({@code file} is built in; register others on the
+ * subscriber's builder: {@link S3BlobFetcher} reads {@code s3://}, {@code s3a://} and {@code s3p://}).
+ * A failure is an IOException, ideally a {@link BlobFetchException} whose message says what went
+ * wrong; the subscriber refuses the version as {@link RefusalReason#MISSING_BLOB}.
  */
 @FunctionalInterface
 public interface BlobFetcher {

@@ -92,7 +92,8 @@ final class SnapshotLoader {
       bytesFetched.accept(b.length);
       return b;
     } catch (IOException | RuntimeException e) {
-      throw new SnapshotRefusedException(RefusalReason.MISSING_BLOB, name + ": cannot fetch " + uri + ": " + e);
+      throw new SnapshotRefusedException(RefusalReason.MISSING_BLOB, name + ": cannot fetch " + uri + ": "
+          + (e instanceof BlobFetchException ? e.getMessage() : e.toString()));
     }
   }
 

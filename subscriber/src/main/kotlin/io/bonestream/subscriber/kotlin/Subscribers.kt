@@ -6,6 +6,7 @@ import io.bonestream.subscriber.AdapterRegistry
 import io.bonestream.subscriber.AdapterSubscriber
 import io.bonestream.subscriber.AdapterUpdate
 import io.bonestream.subscriber.BlobFetcher
+import io.bonestream.subscriber.S3BlobFetcher
 import io.bonestream.subscriber.SnapshotVerifier
 import io.bonestream.subscriber.SubscriberMetrics
 import java.util.Properties
@@ -67,6 +68,15 @@ class AdapterSubscriberSettings internal constructor() {
     /** A claim-check fetcher for a URI scheme, e.g. `blobFetcher("s3") { uri -> ... }`. */
     fun blobFetcher(scheme: String, fetcher: BlobFetcher) {
         fetchers[scheme] = fetcher
+    }
+
+    /**
+     * Claim checks on S3 or an S3-compatible store (`s3://`, `s3a://`, `s3p://`), e.g.
+     * `s3 { endpoint("http://minio:9000"); credentials(S3Credentials.fromEnvironment()) }`.
+     */
+    fun s3(configure: S3BlobFetcher.Builder.() -> Unit) {
+        val fetcher = S3BlobFetcher.builder().apply(configure).build()
+        S3BlobFetcher.SCHEMES.forEach { fetchers[it] = fetcher }
     }
 }
 
