@@ -136,7 +136,7 @@ class JobSettingsTest {
   /**
    * The keys the cluster tests' config.yaml (job/flink-lib) sets for the job itself, read by Flink as
    * Flink reads them, are the same in the FlinkDeployment: parent-first patterns, the JVM options,
-   * RocksDB, restarts, the Prometheus reporter (exact adapter ids in labels).
+   * RocksDB, unaligned checkpoints, restarts, the Prometheus reporter (exact adapter ids in labels).
    */
   @ParameterizedTest
   @MethodSource("overlays")
@@ -145,7 +145,8 @@ class JobSettingsTest {
     Configuration deployment = Configuration.fromMap(Rendered.of(overlay).flinkConfiguration());
     List<ConfigOption<?>> same = List.of(CoreOptions.ALWAYS_PARENT_FIRST_LOADER_PATTERNS_ADDITIONAL,
         CoreOptions.FLINK_DEFAULT_JVM_OPTIONS, StateBackendOptions.STATE_BACKEND,
-        CheckpointingOptions.INCREMENTAL_CHECKPOINTS, RestartStrategyOptions.RESTART_STRATEGY,
+        CheckpointingOptions.INCREMENTAL_CHECKPOINTS, CheckpointingOptions.ENABLE_UNALIGNED,
+        RestartStrategyOptions.RESTART_STRATEGY,
         RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS,
         RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_DELAY, TaskManagerOptions.TASK_MANAGER_LOAD_BALANCE_MODE);
     List<ConfigOption<?>> compared = new ArrayList<>(same);

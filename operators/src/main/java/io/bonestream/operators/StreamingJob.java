@@ -120,19 +120,26 @@ public final class StreamingJob {
     deadLetters.union(manifests.getSideOutput(DecodeInstructions.DEAD_LETTERS))
         .sinkTo(sink(b.deadLetterTopic, "dlq"))
         .name("dead-letters")
-        .uid("dead-letter-sink");
+        .uid("dead-letter-sink")
+        .disableChaining();
     manifests.getSideOutput(AdapterTrainer.GATED)
         .sinkTo(sink(b.gatedTopic, "gated"))
         .name("gated-snapshots")
-        .uid("gated-sink");
+        .uid("gated-sink")
+        .disableChaining();
     if (b.manifestStep != null) {
       manifests = manifests.map(b.manifestStep, TypeInformation.of(EncodedRecord.class))
           .name("manifest-step").uid("manifest-step");
     }
+    // The sinks run in their own tasks, not chained to the training step: a sink commits its Kafka
+    // transaction when the checkpoint completes, an action of its task's thread, which in the
+    // trainer's task would wait for the step in progress (seconds on large models) before a version
+    // becomes visible.
     manifests
         .sinkTo(sink(b.adaptersTopic, "adapters"))
         .name("adapter-snapshots")
-        .uid("adapter-sink");
+        .uid("adapter-sink")
+        .disableChaining();
   }
 
   private KafkaSink<EncodedRecord> sink(String topic, String role) {
