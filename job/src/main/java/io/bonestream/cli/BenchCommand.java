@@ -250,7 +250,7 @@ final class BenchCommand implements Callable<Integer> {
               shape.batch(), shape.seq(), streaming, snapshotEvery, checkpointMs, rate, flinkSettings, out);
         } finally {
           if (!folder) {
-            io.bonestream.engine.util.FileTrees.delete(dir);
+            io.bonestream.engine.util.FileTrees.delete(dir.getParent());
           }
         }
         ObjectNode json = Json.MAPPER.valueToTree(r);

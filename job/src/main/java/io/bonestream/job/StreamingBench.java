@@ -152,12 +152,13 @@ public final class StreamingBench {
 
   /**
    * A random model of a bench shape ({@link io.bonestream.engine.bench.TrainBenchmark#randomModel}'s weights) as a
-   * model folder in a new temporary folder, float32 safetensors, with the tokenizer files of {@code tokenizerFrom}:
-   * the benchmark's records are pre-tokenized, so the tokenizer only has to load. The caller deletes it.
+   * model folder {@code random-NAME} in a new temporary folder, float32 safetensors, with the tokenizer files of {@code tokenizerFrom}:
+   * the benchmark's records are pre-tokenized, so the tokenizer only has to load. The caller deletes its parent folder.
    */
   public static Path randomModelFolder(io.bonestream.engine.bench.TrainBenchmark.Shape s, Path tokenizerFrom)
       throws java.io.IOException {
-    Path dir = Files.createTempDirectory("bonestream-bench-model");
+    // named after the shape (a model's name is its folder's): random-25M
+    Path dir = Files.createDirectory(Files.createTempDirectory("bonestream-bench-model").resolve("random-" + s.name()));
     var config = io.bonestream.engine.model.RandomModel.configJson(s.hidden(), s.layers(), s.heads(), s.kvHeads(),
         s.intermediate(), s.vocab(), Math.max(2048, s.seq()));
     Files.writeString(dir.resolve("config.json"), io.bonestream.engine.util.Json.MAPPER.writeValueAsString(config));
