@@ -21,7 +21,8 @@ public final class FlinkApplication {
   private FlinkApplication() {}
 
   public static void main(String[] args) throws Exception {
-    JobConfig c = JobConfig.read(configFile(args));
+    // the TaskManagers open the training backend: the JobManager that runs this needs no GPU
+    JobConfig c = JobConfig.read(configFile(args), false);
     StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
     // checkpoints go where run keeps them (<dir>/<job id>/chk-<n>); savepoints go where the stop
     // request says, else to the cluster's execution.checkpointing.savepoint-dir

@@ -40,7 +40,18 @@ import java.util.Properties;
 public record JobConfig(StreamingJob job, String checkpointDir, long checkpointIntervalMs,
     long savepointTimeoutMs, Map<String, String> flink) {
 
+  /** Reads and validates {@code file}; a GPU backend is opened here to check it (see {@link #read(Path, boolean)}). */
   public static JobConfig read(Path file) {
+    return read(file, true);
+  }
+
+  /**
+   * Reads and validates {@code file}. With {@code checkBackend}, a {@code cuda} backend is opened
+   * here, so that a missing GPU or library is one error line before anything starts ({@code run});
+   * without, only its name and precision are checked: a cluster's JobManager, which builds the job
+   * but trains nothing, needs no GPU (its TaskManagers open the backend).
+   */
+  public static JobConfig read(Path file, boolean checkBackend) {
     JsonNode root;
     try {
       root = new ObjectMapper(new YAMLFactory()).readTree(Files.readString(file));
@@ -86,7 +97,7 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
           .gatedTopic(topics.text("gated", StreamingJob.GATED_TOPIC))
           .modelDir(c.requiredText("model"))
           .maxSeqLen((int) c.integer("max-seq-len", 512))
-          .backend(backend(c))
+          .backend(backend(c, checkBackend))
           .signing(signing(sign))
           .quotas(new Quotas((int) quota.integer("max-adapters", 0), quota.number("max-share", 1.0),
               quota.integer("share-window-tokens", 65_536)))
@@ -119,10 +130,12 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
         : env != null ? io.bonestream.operators.SigningKeySource.environment(env) : null;
   }
 
-  /** Where training runs; a GPU backend is checked here, so a missing GPU or library is one error line. */
-  private static BackendSpec backend(StrictNode c) {
+  /** Where training runs; with {@code check}, a GPU backend is opened here, so a missing GPU or library is one error line. */
+  private static BackendSpec backend(StrictNode c, boolean check) {
     BackendSpec spec = BackendSpec.parse(c.text("backend", "cpu"), c.text("precision", "bf16"));
-    Backends.check(spec);
+    if (check) {
+      Backends.check(spec);
+    }
     return spec;
   }
 

@@ -37,6 +37,18 @@ class JobConfigTest {
   }
 
   @Test
+  void aClustersJobManagerReadsACudaJobWithoutOpeningTheGpu() throws Exception {
+    // FlinkApplication reads without the backend check: this machine may have no GPU, the
+    // JobManager of a GPU deployment neither; the name and precision are still validated
+    Path f = write(example().replace("backend: cpu", "backend: cuda").replace("precision: bf16", "precision: fp32"));
+    JobConfig c = JobConfig.read(f, false);
+    assertEquals("cuda", c.job().backend().backend());
+    Path bad = write(example().replace("backend: cpu", "backend: tpu"));
+    BonestreamException e = assertThrows(BonestreamException.class, () -> JobConfig.read(bad, false));
+    assertTrue(e.getMessage().contains("tpu"), e.getMessage());
+  }
+
+  @Test
   void overridesStartFromTheDefaults() throws Exception {
     String yaml = example().replace("adapters: []", """
         adapters:

@@ -73,6 +73,11 @@ public final class StreamingJob {
     return b.profiles;
   }
 
+  /** Where the training steps run: {@code cpu} or {@code cuda}, and the precision. */
+  public io.bonestream.engine.train.BackendSpec backend() {
+    return b.backend;
+  }
+
   /** The fingerprint of the base model in {@link #modelDir()}, read when the job was built. */
   public String baseModelFingerprint() {
     return baseModelFingerprint;
