@@ -114,8 +114,8 @@ class PerformanceCommandsTest {
 
   @Test
   void benchStreamingTrainsThroughKafkaAndFlinkAndTimesEachVersion() throws Exception {
-    Cli cli = Cli.run("bench", "--streaming", "6", "--snapshot-every", "2", "--checkpoint-ms", "500", "--configs",
-        "stories260K", "--methods", "bone", "--batch", "4", "--seq", "32");
+    Cli cli = Cli.run("bench", "--streaming", "6", "--snapshot-every", "2", "--checkpoint-ms", "500", "--model",
+        TestFiles.stories260K().toString(), "--methods", "bone", "--batch", "4", "--seq", "32");
     assertEquals(0, cli.exitCode(), cli.err());
     JsonNode r = null;
     for (String line : cli.out().split("\n")) {
