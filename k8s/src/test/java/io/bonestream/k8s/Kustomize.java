@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Assumptions;
 
 /** Renders a Kustomize folder with {@code kubectl kustomize} (no cluster needed). */
 final class Kustomize {
@@ -30,8 +31,14 @@ final class Kustomize {
     try {
       p = new ProcessBuilder("kubectl", "kustomize", dir.toString()).redirectErrorStream(false).start();
     } catch (IOException e) {
-      throw new AssertionError("kubectl is not installed (or not on PATH): it renders the Kustomize "
-          + "overlays. Install kubectl 1.27 or newer (Kustomize v5) and run again. (" + e.getMessage() + ")");
+      String why = "kubectl is not installed (or not on PATH): it renders the Kustomize overlays. Install "
+          + "kubectl 1.27 or newer (Kustomize v5) and run again. (" + e.getMessage() + ")";
+      if ("1".equals(System.getenv("BONESTREAM_REQUIRE_KUBECTL"))) {
+        throw new AssertionError(why);
+      }
+      // like the GPU tests: skipped with the reason, visible in the report; CI sets the variable
+      // wherever kubectl exists
+      Assumptions.assumeTrue(false, why + " Skipped; BONESTREAM_REQUIRE_KUBECTL=1 makes this a failure.");
     }
     try {
       p.getOutputStream().close();
