@@ -43,8 +43,24 @@ public final class AdapterLayout {
     }
   }
 
+  /**
+   * Layouts made so far: immutable, and one is shared by every trainer of its shape and adapter
+   * config (a JVM holds a handful; each trainer its own copy would cost KBs beside small adapters).
+   */
+  private static final java.util.Map<List<Object>, AdapterLayout> MADE = new java.util.concurrent.ConcurrentHashMap<>();
+
   /** The layout of {@code config} on a model of shape {@code c}; refuses shapes the method cannot take. */
   public static AdapterLayout of(ModelConfig c, AdapterConfig config) {
+    List<Object> key = List.of(c, config);
+    AdapterLayout made = MADE.get(key);
+    if (made == null) {
+      made = make(c, config); // throws for a shape the method cannot take: nothing is kept
+      MADE.putIfAbsent(key, made);
+    }
+    return made;
+  }
+
+  private static AdapterLayout make(ModelConfig c, AdapterConfig config) {
     int r = config.r();
     List<Site> sites = new ArrayList<>();
     long offset = 0;

@@ -27,14 +27,14 @@ public final class AdapterSet {
   public static final String PEFT_PREFIX = AdapterLayout.PEFT_PREFIX;
 
   private final AdapterConfig config;
-  private final Map<String, Adapter> byPath; // module path → adapter, in canonical order
   private final @Nullable Adapter[][] byLayer; // [layer][projection ordinal]: the hot-path lookup
   private final ParameterStore store;
   private final int numLayers;
 
   private AdapterSet(AdapterConfig config, Map<String, Adapter> byPath, ParameterStore store, int numLayers) {
     this.config = config;
-    this.byPath = Collections.unmodifiableMap(byPath);
+    // only the [layer][projection] table is kept: a map per live trainer would cost more than
+    // a small adapter's numbers; byModulePath() makes one when asked
     this.store = store;
     this.numLayers = numLayers;
     this.byLayer = new Adapter[numLayers][Projection.values().length];
@@ -114,23 +114,29 @@ public final class AdapterSet {
 
   /** Adapters by module path (e.g. {@code model.layers.0.self_attn.q_proj}), canonical order. */
   public Map<String, Adapter> byModulePath() {
-    return byPath;
+    Map<String, Adapter> m = new LinkedHashMap<>();
+    for (int l = 0; l < numLayers; l++) {
+      for (Projection p : config.targets()) {
+        m.put(p.modulePath(l), byLayer[l][p.ordinal()]);
+      }
+    }
+    return Collections.unmodifiableMap(m);
   }
 
   /** The base model with every adapter merged into its weights (for fast inference). */
   public BaseModel mergedInto(BaseModel base) {
     Map<String, INDArray> merged = new LinkedHashMap<>();
-    byPath.forEach((path, a) -> merged.put(path, a.mergedWeight()));
+    byModulePath().forEach((path, a) -> merged.put(path, a.mergedWeight()));
     return base.withProjectionWeights(merged);
   }
 
   public List<Adapter> adapters() {
-    return List.copyOf(byPath.values());
+    return List.copyOf(byModulePath().values());
   }
 
   public List<INDArray> parameters() {
     List<INDArray> out = new ArrayList<>();
-    for (Adapter a : byPath.values()) {
+    for (Adapter a : byModulePath().values()) {
       out.addAll(a.parameters());
     }
     return out;
@@ -138,7 +144,7 @@ public final class AdapterSet {
 
   public List<INDArray> gradients() {
     List<INDArray> out = new ArrayList<>();
-    for (Adapter a : byPath.values()) {
+    for (Adapter a : byModulePath().values()) {
       out.addAll(a.gradients());
     }
     return out;
@@ -175,7 +181,7 @@ public final class AdapterSet {
    */
   public Map<String, INDArray> peftTensors() {
     Map<String, INDArray> out = new LinkedHashMap<>();
-    byPath.forEach((path, a) -> a.namedParameters()
+    byModulePath().forEach((path, a) -> a.namedParameters()
         .forEach((suffix, t) -> out.put(PEFT_PREFIX + path + "." + suffix, t)));
     return out;
   }

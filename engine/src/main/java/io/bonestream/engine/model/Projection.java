@@ -16,6 +16,8 @@ public enum Projection {
 
   private final String moduleName;
   private final String block;
+  /** Module paths by layer, made once: every adapter of every live trainer keys itself by one. */
+  private final java.util.Map<Integer, String> paths = new java.util.concurrent.ConcurrentHashMap<>();
 
   Projection(String moduleName, String block) {
     this.moduleName = moduleName;
@@ -29,7 +31,7 @@ public enum Projection {
 
   /** The module path inside a decoder, e.g. {@code model.layers.3.self_attn.q_proj}. */
   public String modulePath(int layer) {
-    return "model.layers." + layer + "." + block + "." + moduleName;
+    return paths.computeIfAbsent(layer, l -> "model.layers." + l + "." + block + "." + moduleName);
   }
 
   public static Projection fromModuleName(String name) {

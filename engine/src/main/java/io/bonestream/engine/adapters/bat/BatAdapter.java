@@ -35,8 +35,7 @@ public final class BatAdapter implements Adapter {
   private final int r;
   private final long p;
   private final long q;
-  private final INDArray block;
-  private final INDArray grad;
+  private final ParameterStore.Slot slot;
   private INDArray input;
   private INDArray effectiveWeight;
 
@@ -46,9 +45,7 @@ public final class BatAdapter implements Adapter {
     this.r = r;
     this.p = base.outFeatures() / r;
     this.q = base.inFeatures() / r;
-    ParameterStore.Slot slot = store.take(p, r, r);
-    this.block = slot.value();
-    this.grad = slot.grad();
+    this.slot = store.take(p, r, r);
   }
 
   /** The guide (P, Q·r, r): element [a, b·r + p, s] = (W_{a,b} + I_r)[p, s]; a new array. */
@@ -83,7 +80,7 @@ public final class BatAdapter implements Adapter {
   public INDArray backward(INDArray gradOut) {
     INDArray m = Nd4j.createUninitialized(gradOut.dataType(), gradOut.size(1), input.size(1));
     Nd4j.gemm(gradOut, input, m, true, false, 1.0, 0.0); // M = Gᵀ x (O, I)
-    grad.addi(Nd4j.matmul(guide(), toBlocks(m), null, true, false, false)); // (P, r, r)
+    grad().addi(Nd4j.matmul(guide(), toBlocks(m), null, true, false, false)); // (P, r, r)
     return base.backward(gradOut, effectiveWeight);
   }
 
@@ -100,18 +97,18 @@ public final class BatAdapter implements Adapter {
 
   @Override
   public INDArray mergedWeight() {
-    INDArray delta = fromBlocks(Nd4j.matmul(guide(), block)); // ΔW_{a,b} = (W_{a,b} + I) B_a
+    INDArray delta = fromBlocks(Nd4j.matmul(guide(), block())); // ΔW_{a,b} = (W_{a,b} + I) B_a
     return delta.addi(base.weight());
   }
 
   /** W_{a,b} = (W'_{a,b} − B_a)(I_r + B_a)⁻¹; refuses a singular I_r + B_a. */
   @Override
   public INDArray unmergedWeight(INDArray merged) {
-    INDArray shifted = toBlocks(merged).reshape('c', p, q, r, r).subi(block.reshape(p, 1, r, r))
+    INDArray shifted = toBlocks(merged).reshape('c', p, q, r, r).subi(block().reshape(p, 1, r, r))
         .reshape('c', p, q * r, r);
-    INDArray inverses = block.ulike();
+    INDArray inverses = block().ulike();
     for (int a = 0; a < p; a++) {
-      double[][] m = block.slice(a).toDoubleMatrix();
+      double[][] m = block().slice(a).toDoubleMatrix();
       for (int i = 0; i < r; i++) {
         m[i][i] += 1.0;
       }
@@ -121,7 +118,7 @@ public final class BatAdapter implements Adapter {
             + ": I + B[" + a + "] is singular");
       }
       RealMatrix inv = solver.getInverse();
-      inverses.slice(a).assign(Nd4j.create(inv.getData()).castTo(block.dataType()));
+      inverses.slice(a).assign(Nd4j.create(inv.getData()).castTo(block().dataType()));
     }
     return fromBlocks(Nd4j.matmul(shifted, inverses));
   }
@@ -129,12 +126,22 @@ public final class BatAdapter implements Adapter {
   @Override
   public Map<String, INDArray> namedParameters() {
     Map<String, INDArray> m = new LinkedHashMap<>();
-    m.put("miss_block", block);
+    m.put("miss_block", block());
     return m;
   }
 
   @Override
   public List<INDArray> gradients() {
-    return List.of(grad);
+    return List.of(grad());
+  }
+
+  /** B: a view of the adapter set's flat values (made when asked: see {@link ParameterStore.Slot}). */
+  private INDArray block() {
+    return slot.value();
+  }
+
+  /** dB: a view of the adapter set's flat gradients. */
+  private INDArray grad() {
+    return slot.grad();
   }
 }

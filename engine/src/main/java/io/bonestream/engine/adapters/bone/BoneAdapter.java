@@ -24,16 +24,13 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 public final class BoneAdapter implements Adapter {
   private final Linear base;
   private final int r;
-  private final INDArray block;
-  private final INDArray grad;
+  private final ParameterStore.Slot slot;
   private INDArray chunkSum;
 
   public BoneAdapter(Linear base, int r, ParameterStore store) {
     this.base = base;
     this.r = r;
-    ParameterStore.Slot slot = store.take(r, base.outFeatures());
-    this.block = slot.value();
-    this.grad = slot.grad();
+    this.slot = store.take(r, base.outFeatures());
   }
 
   /** Trainable values of a bone adapter on {@code base}: r·O. */
@@ -55,15 +52,15 @@ public final class BoneAdapter implements Adapter {
   public INDArray forward(INDArray x) {
     INDArray y = base.forward(x);
     chunkSum = chunkSum(x);
-    Nd4j.gemm(chunkSum, block, y, false, false, 1.0, 1.0);
+    Nd4j.gemm(chunkSum, block(), y, false, false, 1.0, 1.0);
     return y;
   }
 
   @Override
   public INDArray backward(INDArray gradOut) {
-    Nd4j.gemm(chunkSum, gradOut, grad, true, false, 1.0, 1.0);
+    Nd4j.gemm(chunkSum, gradOut, grad(), true, false, 1.0, 1.0);
     INDArray dS = Nd4j.createUninitialized(gradOut.dataType(), gradOut.size(0), r);
-    Nd4j.gemm(gradOut, block, dS, false, true, 1.0, 0.0);
+    Nd4j.gemm(gradOut, block(), dS, false, true, 1.0, 0.0);
     INDArray dx = base.backward(gradOut);
     addTiled(dx, dS);
     return dx;
@@ -102,7 +99,7 @@ public final class BoneAdapter implements Adapter {
   private INDArray deltaWeight() {
     long in = base.inFeatures();
     long k = (in + r - 1) / r;
-    return Nd4j.tile(block, (int) k, 1).get(NDArrayIndex.interval(0, in), NDArrayIndex.all())
+    return Nd4j.tile(block(), (int) k, 1).get(NDArrayIndex.interval(0, in), NDArrayIndex.all())
         .transpose().dup('c');
   }
 
@@ -119,16 +116,26 @@ public final class BoneAdapter implements Adapter {
   @Override
   public Map<String, INDArray> namedParameters() {
     Map<String, INDArray> m = new LinkedHashMap<>();
-    m.put("miss_block", block);
+    m.put("miss_block", block());
     return m;
   }
 
   @Override
   public List<INDArray> gradients() {
-    return List.of(grad);
+    return List.of(grad());
   }
 
   public int r() {
     return r;
+  }
+
+  /** B: a view of the adapter set's flat values (made when asked: see {@link ParameterStore.Slot}). */
+  private INDArray block() {
+    return slot.value();
+  }
+
+  /** dB: a view of the adapter set's flat gradients. */
+  private INDArray grad() {
+    return slot.grad();
   }
 }

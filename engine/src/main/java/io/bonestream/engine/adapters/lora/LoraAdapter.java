@@ -23,10 +23,8 @@ import org.nd4j.linalg.factory.Nd4j;
 public final class LoraAdapter implements Adapter {
   private final Linear base;
   private final double scale;
-  private final INDArray a;
-  private final INDArray b;
-  private final INDArray gradA;
-  private final INDArray gradB;
+  private final ParameterStore.Slot sa;
+  private final ParameterStore.Slot sb;
   private INDArray input;
   private INDArray projected;
 
@@ -39,12 +37,9 @@ public final class LoraAdapter implements Adapter {
     for (int i = 0; i < init.length; i++) {
       init[i] = (2 * rng.nextDouble() - 1) * bound;
     }
-    ParameterStore.Slot sa = store.take(r, in);
-    ParameterStore.Slot sb = store.take(base.outFeatures(), r);
-    this.a = sa.value().assign(Nd4j.create(init, new long[] {r, in}, 'c'));
-    this.b = sb.value();
-    this.gradA = sa.grad();
-    this.gradB = sb.grad();
+    this.sa = store.take(r, in);
+    this.sb = store.take(base.outFeatures(), r);
+    sa.value().assign(Nd4j.create(init, new long[] {r, in}, 'c'));
   }
 
   /** Trainable values of a LoRA adapter on {@code base}: r·(I + O). */
@@ -70,43 +65,53 @@ public final class LoraAdapter implements Adapter {
   public INDArray forward(INDArray x) {
     input = x;
     INDArray y = base.forward(x);
-    projected = Nd4j.createUninitialized(x.dataType(), x.size(0), a.size(0));
-    Nd4j.gemm(x, a, projected, false, true, 1.0, 0.0); // x Aᵀ (N, r)
-    Nd4j.gemm(projected, b, y, false, true, scale, 1.0);
+    projected = Nd4j.createUninitialized(x.dataType(), x.size(0), a().size(0));
+    Nd4j.gemm(x, a(), projected, false, true, 1.0, 0.0); // x Aᵀ (N, r)
+    Nd4j.gemm(projected, b(), y, false, true, scale, 1.0);
     return y;
   }
 
   @Override
   public INDArray backward(INDArray gradOut) {
-    Nd4j.gemm(gradOut, projected, gradB, true, false, scale, 1.0);
-    INDArray gb = Nd4j.createUninitialized(gradOut.dataType(), gradOut.size(0), a.size(0));
-    Nd4j.gemm(gradOut, b, gb, false, false, 1.0, 0.0); // G B (N, r)
-    Nd4j.gemm(gb, input, gradA, true, false, scale, 1.0);
+    Nd4j.gemm(gradOut, projected, sb.grad(), true, false, scale, 1.0);
+    INDArray gb = Nd4j.createUninitialized(gradOut.dataType(), gradOut.size(0), a().size(0));
+    Nd4j.gemm(gradOut, b(), gb, false, false, 1.0, 0.0); // G B (N, r)
+    Nd4j.gemm(gb, input, sa.grad(), true, false, scale, 1.0);
     INDArray dx = base.backward(gradOut);
-    Nd4j.gemm(gb, a, dx, false, false, scale, 1.0);
+    Nd4j.gemm(gb, a(), dx, false, false, scale, 1.0);
     return dx;
   }
 
   @Override
   public INDArray mergedWeight() {
-    return base.weight().add(b.mmul(a).muli(scale));
+    return base.weight().add(b().mmul(a()).muli(scale));
   }
 
   @Override
   public INDArray unmergedWeight(INDArray merged) {
-    return merged.sub(b.mmul(a).muli(scale));
+    return merged.sub(b().mmul(a()).muli(scale));
   }
 
   @Override
   public Map<String, INDArray> namedParameters() {
     Map<String, INDArray> m = new LinkedHashMap<>();
-    m.put("lora_A.weight", a);
-    m.put("lora_B.weight", b);
+    m.put("lora_A.weight", a());
+    m.put("lora_B.weight", b());
     return m;
   }
 
   @Override
   public List<INDArray> gradients() {
-    return List.of(gradA, gradB);
+    return List.of(sa.grad(), sb.grad());
+  }
+
+  /** A (r, I): a view of the adapter set's flat values (made when asked: see {@link ParameterStore.Slot}). */
+  private INDArray a() {
+    return sa.value();
+  }
+
+  /** B (O, r). */
+  private INDArray b() {
+    return sb.value();
   }
 }
