@@ -52,7 +52,9 @@ final class SubmitCommand implements Callable<Integer> {
     }
     PrintWriter out = spec.commandLine().getOut();
     Path configFile = config.toAbsolutePath().normalize();
-    JobConfig.read(configFile); // a mistake in the file fails here, with the same message as run
+    // a mistake in the file fails here, with the same message as run; the backend is opened by the
+    // cluster's TaskManagers, not on this machine
+    JobConfig.read(configFile, false);
     Path applicationJar = jar != null ? jar : defaultJar();
     FlinkRestClient flink = FlinkRestClient.builder().baseUri(jobManager).build();
     String jarId = flink.uploadJar(applicationJar);

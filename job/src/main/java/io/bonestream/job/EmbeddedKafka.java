@@ -193,7 +193,7 @@ public final class EmbeddedKafka implements AutoCloseable {
     return Uuid.randomUuid().toString();
   }
 
-  private static int freePort() throws IOException {
+  static int freePort() throws IOException {
     try (ServerSocket s = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
       s.setReuseAddress(true);
       return s.getLocalPort();

@@ -3,7 +3,6 @@ package io.bonestream.job;
 import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.model.BaseModel;
-import io.bonestream.engine.train.Rng;
 import io.bonestream.engine.train.TrainConfig;
 import io.bonestream.engine.train.Trainer;
 import io.bonestream.engine.util.FileTrees;
@@ -22,7 +21,6 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
@@ -70,15 +68,7 @@ public final class StreamingBench {
       BaseModel base = model.model();
       String id = "bench-" + adapter.method().id();
       int vocab = base.config().vocabSize();
-      Rng rng = new Rng(1);
-      List<Example> examples = new ArrayList<>();
-      for (int i = 0; i < steps * batch; i++) {
-        int[] ids = new int[seq];
-        for (int t = 0; t < seq; t++) {
-          ids[t] = 3 + rng.nextInt(vocab - 3);
-        }
-        examples.add(new Example(ids, ids.clone()));
-      }
+      List<Example> examples = io.bonestream.engine.bench.TrainBenchmark.examples(vocab, steps * batch, seq);
       TrainConfig train = TrainConfig.builder().lr(1e-4).batchSize(batch).maxSeqLen(seq + 1).build();
       kafka.createTopic(StreamingJob.INSTRUCTIONS_TOPIC, 1, false);
       kafka.createTopic(StreamingJob.ADAPTERS_TOPIC, 1, true);
@@ -112,8 +102,8 @@ public final class StreamingBench {
       });
       subscriber.start();
       String checkpoints = data.resolve("checkpoints").toUri().toString();
-      JobClient client = LocalFlink.start(job, LocalFlink.configuration(freePort(), freePort(),
-          1, checkpoints, flink), checkpointMs, "bonestream-streaming-bench");
+      JobClient client = LocalFlink.start(job, LocalFlink.configuration(EmbeddedKafka.freePort(),
+          EmbeddedKafka.freePort(), 1, checkpoints, flink), checkpointMs, "bonestream-streaming-bench");
       if (rate > 0) {
         log.printf(Locale.ROOT, "producing %d records of %d tokens at %.1f records/s%n", examples.size(), seq, rate);
         log.flush();
@@ -212,12 +202,6 @@ public final class StreamingBench {
         t.step(examples.subList(s * batch, (s + 1) * batch));
       }
       return (t.tokensSeen() - tokens) / ((System.nanoTime() - start) / 1e9); // the manifests' count
-    }
-  }
-
-  private static int freePort() throws java.io.IOException {
-    try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
-      return s.getLocalPort();
     }
   }
 

@@ -40,6 +40,8 @@ final class CliProcess implements AutoCloseable {
     cmd.add("io.bonestream.cli.BonestreamCli");
     cmd.addAll(List.of(args));
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
+    // the developer's own AWS settings must not reach serve (it would sign with them, or talk to AWS)
+    pb.environment().keySet().removeIf(k -> k.startsWith("AWS_"));
     pb.environment().putAll(env);
     Process p = pb.start();
     return new CliProcess(p, log);

@@ -18,10 +18,11 @@ import org.jspecify.annotations.Nullable;
  */
 final class AdapterProgress {
   /**
-   * 2 added the step, the base fingerprint, the pending resumption and the eval gate's
-   * bookkeeping; 1 is still read.
+   * 3 added the eval gate's bookkeeping; 2 the step, the base fingerprint and the pending
+   * resumption; 1 and 2 are still read. (Some format-2 states carry the eval fields too: a version
+   * wrote them before the number moved; they are read when present.)
    */
-  private static final int FORMAT = 2;
+  private static final int FORMAT = 3;
   static final double EMA_DECAY = 0.9;
 
   long version;
@@ -111,7 +112,7 @@ final class AdapterProgress {
     try {
       DataInputStream in = new DataInputStream(new ByteArrayInputStream(data));
       int format = in.readByte();
-      if (format != 1 && format != FORMAT) {
+      if (format < 1 || format > FORMAT) {
         throw new IllegalStateException("adapter progress format " + format + " is not supported");
       }
       p.version = in.readLong();
@@ -135,6 +136,8 @@ final class AdapterProgress {
         String reason = in.readUTF();
         p.resumedReason = reason.isEmpty() ? null : reason;
         p.resumedFreshOptimizer = in.readBoolean();
+      }
+      if (format >= 3 || (format == 2 && in.available() > 0)) {
         p.evalCount = in.readInt();
         p.bestEvalLoss = in.readDouble();
         p.gatedSnapshots = in.readLong();

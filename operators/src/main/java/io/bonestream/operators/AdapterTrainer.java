@@ -211,6 +211,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     AdapterProgress p = progress(id);
     EvalPolicy eval = profiles.forAdapter(id).eval();
     if (p.evalCount < eval.cap() && eval.heldOut(id, item.exampleId, item.inputIds)) {
+      item.dropOriginal(); // kept in state from here: the tokens are what counts
       evalSet.add(item); // held out: evaluated at every snapshot, never trained on
       p.evalCount++;
       metrics(id).evalExamples = p.evalCount;
@@ -233,6 +234,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
         && item.eventTime - p.oldestBufferedEventTime >= batchPolicy.maxEventTimeSpanMs()) {
       train(id, p, ctx, out);
     }
+    item.dropOriginal(); // only a dead letter above needs the record's bytes; state need not hold them
     buffer.add(item);
     p.bufferedCount++;
     p.bufferedTokens += item.inputIds.length;
@@ -502,11 +504,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     p.resumedReason = reason;
     p.resumedFreshOptimizer = true;
     metrics(id).resumptions.inc();
-    try {
-      trainingState.update(t.encodedState());
-    } catch (Exception e) {
-      throw new IllegalStateException("cannot store the training state of " + id, e);
-    }
+    unsaved.add(id); // its training state is written at the next snapshot, as after a step
   }
 
   /** The live trainer of an adapter: cached, or rebuilt from its state, or new from its profile. */

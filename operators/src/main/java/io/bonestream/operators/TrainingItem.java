@@ -34,6 +34,12 @@ public class TrainingItem {
     this.offset = offset;
   }
 
+  /** Forgets the record's bytes once no dead letter can need them (buffered or held-out items live in state). */
+  public void dropOriginal() {
+    original = null;
+    originalKey = null;
+  }
+
   public boolean hasEventTime() {
     return eventTime != Long.MIN_VALUE;
   }

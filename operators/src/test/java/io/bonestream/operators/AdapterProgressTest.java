@@ -1,6 +1,7 @@
 package io.bonestream.operators;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
 import java.io.ByteArrayOutputStream;
@@ -37,6 +38,35 @@ class AdapterProgressTest {
     assertEquals(6, q.resumedFromVersion);
     assertEquals("NO_STATE", q.resumedReason);
     assertEquals(true, q.resumedFreshOptimizer);
+  }
+
+  @Test
+  void readsFormatTwoWithoutTheEvalGateFields() throws Exception {
+    // the layout of format 2 before the eval gate, written out field by field
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    DataOutputStream out = new DataOutputStream(bytes);
+    out.writeByte(2);
+    out.writeLong(7); // version
+    out.writeDouble(1.25);
+    out.writeDouble(1.5);
+    out.writeLong(1);
+    out.writeLong(Long.MIN_VALUE);
+    out.writeLong(Long.MIN_VALUE);
+    out.writeInt(0);
+    out.writeLong(0);
+    out.writeLong(Long.MIN_VALUE);
+    out.writeInt(0); // no lineage
+    out.writeLong(14); // step
+    out.writeUTF("abc"); // base fingerprint
+    out.writeLong(0); // resumed from
+    out.writeUTF("");
+    out.writeBoolean(false);
+    AdapterProgress p = AdapterProgress.decode(bytes.toByteArray());
+    assertEquals(7, p.version);
+    assertEquals(14, p.step);
+    assertEquals("abc", p.baseFingerprint);
+    assertEquals(0, p.evalCount);
+    assertTrue(Double.isNaN(p.bestEvalLoss));
   }
 
   @Test

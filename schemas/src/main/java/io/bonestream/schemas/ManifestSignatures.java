@@ -116,22 +116,32 @@ public final class ManifestSignatures {
     return p.get("sha256") + ":" + p.get("config_sha256");
   }
 
-  private static Schema writerSchema(byte[] encoded) {
-    if (encoded.length < 10 || encoded[0] != HEADER[0] || encoded[1] != HEADER[1]) {
-      throw new IllegalArgumentException("not Avro single-object encoded");
-    }
-    long fingerprint = ByteBuffer.wrap(encoded, 2, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
+  /** Every manifest schema version by its fingerprint, read once (signing and verifying look one up per manifest). */
+  private static final java.util.Map<Long, Schema> WRITER_SCHEMAS = writerSchemas();
+
+  private static java.util.Map<Long, Schema> writerSchemas() {
+    java.util.Map<Long, Schema> m = new java.util.HashMap<>();
     for (int n = 1; ; n++) {
       Schema s;
       try {
         s = AdapterSnapshots.schemaVersion(n);
       } catch (IllegalArgumentException noMore) {
-        throw new IllegalArgumentException("unknown manifest schema");
+        return java.util.Map.copyOf(m);
       }
-      if (SchemaNormalization.parsingFingerprint64(s) == fingerprint) {
-        return s;
-      }
+      m.put(SchemaNormalization.parsingFingerprint64(s), s);
     }
+  }
+
+  private static Schema writerSchema(byte[] encoded) {
+    if (encoded.length < 10 || encoded[0] != HEADER[0] || encoded[1] != HEADER[1]) {
+      throw new IllegalArgumentException("not Avro single-object encoded");
+    }
+    long fingerprint = ByteBuffer.wrap(encoded, 2, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
+    Schema s = WRITER_SCHEMAS.get(fingerprint);
+    if (s == null) {
+      throw new IllegalArgumentException("unknown manifest schema");
+    }
+    return s;
   }
 
   private static GenericRecord read(byte[] encoded, Schema writer) throws IOException {

@@ -2,7 +2,6 @@ package io.bonestream.subscriber;
 
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
-import java.security.MessageDigest;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
@@ -63,12 +62,12 @@ final class SigV4 {
     String date = amzDate(time).substring(0, 8);
     String scope = date + "/" + region + "/" + service + "/aws4_request";
     String stringToSign = ALGORITHM + "\n" + amzDate(time) + "\n" + scope + "\n"
-        + hex(sha256(canonicalRequest.getBytes(StandardCharsets.UTF_8)));
+        + io.bonestream.engine.util.Hashes.sha256Hex(canonicalRequest.getBytes(StandardCharsets.UTF_8));
     byte[] key = hmac(("AWS4" + secretAccessKey).getBytes(StandardCharsets.UTF_8), date);
     key = hmac(key, region);
     key = hmac(key, service);
     key = hmac(key, "aws4_request");
-    String signature = hex(hmac(key, stringToSign));
+    String signature = java.util.HexFormat.of().formatHex(hmac(key, stringToSign));
     String authorization = ALGORITHM + " Credential=" + accessKeyId + "/" + scope + ",SignedHeaders=" + signedHeaders
         + ",Signature=" + signature;
     return new Signed(canonicalRequest, stringToSign, signature, signedHeaders, authorization);
@@ -93,14 +92,6 @@ final class SigV4 {
     return b.toString();
   }
 
-  static byte[] sha256(byte[] data) {
-    try {
-      return MessageDigest.getInstance("SHA-256").digest(data);
-    } catch (GeneralSecurityException e) {
-      throw new IllegalStateException("SHA-256 is not available", e);
-    }
-  }
-
   private static byte[] hmac(byte[] key, String data) {
     try {
       Mac mac = Mac.getInstance("HmacSHA256");
@@ -109,13 +100,5 @@ final class SigV4 {
     } catch (GeneralSecurityException e) {
       throw new IllegalStateException("HmacSHA256 is not available", e);
     }
-  }
-
-  static String hex(byte[] b) {
-    StringBuilder s = new StringBuilder(b.length * 2);
-    for (byte x : b) {
-      s.append(Character.forDigit((x >> 4) & 0xf, 16)).append(Character.forDigit(x & 0xf, 16));
-    }
-    return s.toString();
   }
 }

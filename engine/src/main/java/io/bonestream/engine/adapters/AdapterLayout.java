@@ -51,6 +51,7 @@ public final class AdapterLayout {
 
   /** The layout of {@code config} on a model of shape {@code c}; refuses shapes the method cannot take. */
   public static AdapterLayout of(ModelConfig c, AdapterConfig config) {
+    // the whole adapter config, LoRA's alpha too: a layout carries its config (config())
     List<Object> key = List.of(c, config);
     AdapterLayout made = MADE.get(key);
     if (made == null) {

@@ -50,18 +50,9 @@ public final class AdapterSet {
    * checking every target's shape: nothing is built if one layer is wrong.
    */
   public static AdapterSet create(BaseModel model, AdapterConfig config, Rng rng) {
-    validate(model, config);
-    long size = 0;
-    for (int l = 0; l < model.config().numLayers(); l++) {
-      for (Projection p : config.targets()) {
-        Linear base = model.layer(l).projection(p);
-        size += switch (config.method()) {
-          case BAT -> BatAdapter.parameterCount(base, config.r());
-          case BONE -> BoneAdapter.parameterCount(base, config.r());
-          case LORA -> LoraAdapter.parameterCount(base, config.r());
-        };
-      }
-    }
+    // the layout checks every target's shape and gives the flat size; the store hands out the
+    // slices in the layout's order (the adapters below are made in that order)
+    long size = AdapterLayout.of(model.config(), config).size();
     ParameterStore store = new ParameterStore(model.dataType(), size);
     Map<String, Adapter> m = new LinkedHashMap<>();
     for (int l = 0; l < model.config().numLayers(); l++) {
@@ -79,25 +70,11 @@ public final class AdapterSet {
     return new AdapterSet(config, m, store, model.config().numLayers());
   }
 
-  /** Refuses shapes the method cannot take, naming the layer and the numbers. */
+  /** Refuses shapes the method cannot take, naming the layer and the numbers ({@link AdapterLayout}'s checks). */
   public static void validate(BaseModel model, AdapterConfig config) {
-    int r = config.r();
-    for (int l = 0; l < model.config().numLayers(); l++) {
-      for (Projection p : config.targets()) {
-        Linear base = model.layer(l).projection(p);
-        long out = base.outFeatures();
-        long in = base.inFeatures();
-        if (config.method() == AdapterMethod.BAT && (in % r != 0 || out % r != 0)) {
-          throw new BonestreamException("bat needs r to divide both dimensions of every target: r="
-              + r + " does not divide " + p.modulePath(l) + " (in " + in + ", out " + out + ")");
-        }
-        if (config.method() == AdapterMethod.LORA && r > Math.min(in, out)) {
-          throw new BonestreamException("lora rank r=" + r + " exceeds the smaller dimension of "
-              + p.modulePath(l) + " (in " + in + ", out " + out + ")");
-        }
-      }
-    }
+    AdapterLayout.of(model.config(), config);
   }
+
 
   public AdapterConfig config() {
     return config;

@@ -28,8 +28,8 @@ public record TrainingState(
     long examplesSeen,
     Map<String, INDArray> tensors) {
 
-  public static final String EXP_AVG = "optimizer.exp_avg";
-  public static final String EXP_AVG_SQ = "optimizer.exp_avg_sq";
+  public static final String EXP_AVG = io.bonestream.engine.backend.HostState.EXP_AVG;
+  public static final String EXP_AVG_SQ = io.bonestream.engine.backend.HostState.EXP_AVG_SQ;
 
   /** Bytes of tensor data (the bulk of the encoded size). */
   public long tensorBytes() {

@@ -1,7 +1,5 @@
 package io.bonestream.engine.train;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.backend.HostState;
 import io.bonestream.engine.backend.HostTensor;
@@ -56,21 +54,5 @@ public final class TrainingStateCodec {
         ? Nd4j.create(t.doubles(), t.shape(), 'c') : Nd4j.create(t.floats(), t.shape(), 'c')));
     return new TrainingState(s.adapterConfig(), s.trainConfig(), s.baseFingerprint(), s.step(),
         s.updates(), s.skippedSteps(), s.rngState(), s.tokensSeen(), s.examplesSeen(), tensors);
-  }
-
-  public static ObjectNode adapterConfigJson(AdapterConfig a) {
-    return StateCodec.adapterConfigJson(a);
-  }
-
-  public static AdapterConfig adapterConfig(JsonNode n) {
-    return StateCodec.adapterConfig(n);
-  }
-
-  public static ObjectNode trainConfigJson(TrainConfig c) {
-    return StateCodec.trainConfigJson(c);
-  }
-
-  public static TrainConfig trainConfig(JsonNode n) {
-    return StateCodec.trainConfig(n);
   }
 }

@@ -26,8 +26,8 @@ import org.nd4j.linalg.factory.Nd4j;
  *
  * <p>Both sums over b run as one batched matmul over a "guide" tensor (P, Q·r, r) whose rows
  * {@code b·r + p} of slice a are the rows of {@code W_{a,b} + I_r}. The guide is a temporary of
- * each call (in the pass's workspace during training), never kept: an adapter holds no copy of W,
- * whatever the number of adapters on one base model.
+ * each step (made in forward, used again and dropped in backward), never kept between steps: an
+ * adapter holds no copy of W, whatever the number of adapters on one base model.
  */
 public final class BatAdapter implements Adapter {
   private final Linear base;
@@ -37,6 +37,7 @@ public final class BatAdapter implements Adapter {
   private final long q;
   private final ParameterStore.Slot slot;
   private INDArray input;
+  private INDArray stepGuide;
   private INDArray effectiveWeight;
 
   public BatAdapter(Linear base, int r, String name, ParameterStore store) {
@@ -72,7 +73,8 @@ public final class BatAdapter implements Adapter {
   @Override
   public INDArray forward(INDArray x) {
     input = x;
-    effectiveWeight = mergedWeight();
+    stepGuide = guide(); // kept for this step's backward, dropped there
+    effectiveWeight = merged(stepGuide);
     return base.forward(x, effectiveWeight);
   }
 
@@ -80,7 +82,9 @@ public final class BatAdapter implements Adapter {
   public INDArray backward(INDArray gradOut) {
     INDArray m = Nd4j.createUninitialized(gradOut.dataType(), gradOut.size(1), input.size(1));
     Nd4j.gemm(gradOut, input, m, true, false, 1.0, 0.0); // M = Gᵀ x (O, I)
-    grad().addi(Nd4j.matmul(guide(), toBlocks(m), null, true, false, false)); // (P, r, r)
+    INDArray g = stepGuide != null ? stepGuide : guide();
+    grad().addi(Nd4j.matmul(g, toBlocks(m), null, true, false, false)); // (P, r, r)
+    stepGuide = null; // no copy of W outlives the step
     return base.backward(gradOut, effectiveWeight);
   }
 
@@ -97,18 +101,23 @@ public final class BatAdapter implements Adapter {
 
   @Override
   public INDArray mergedWeight() {
-    INDArray delta = fromBlocks(Nd4j.matmul(guide(), block())); // ΔW_{a,b} = (W_{a,b} + I) B_a
+    return merged(guide());
+  }
+
+  private INDArray merged(INDArray guide) {
+    INDArray delta = fromBlocks(Nd4j.matmul(guide, block())); // ΔW_{a,b} = (W_{a,b} + I) B_a
     return delta.addi(base.weight());
   }
 
   /** W_{a,b} = (W'_{a,b} − B_a)(I_r + B_a)⁻¹; refuses a singular I_r + B_a. */
   @Override
   public INDArray unmergedWeight(INDArray merged) {
-    INDArray shifted = toBlocks(merged).reshape('c', p, q, r, r).subi(block().reshape(p, 1, r, r))
+    INDArray block = block();
+    INDArray shifted = toBlocks(merged).reshape('c', p, q, r, r).subi(block.reshape(p, 1, r, r))
         .reshape('c', p, q * r, r);
-    INDArray inverses = block().ulike();
+    INDArray inverses = block.ulike();
     for (int a = 0; a < p; a++) {
-      double[][] m = block().slice(a).toDoubleMatrix();
+      double[][] m = block.slice(a).toDoubleMatrix();
       for (int i = 0; i < r; i++) {
         m[i][i] += 1.0;
       }
@@ -118,7 +127,7 @@ public final class BatAdapter implements Adapter {
             + ": I + B[" + a + "] is singular");
       }
       RealMatrix inv = solver.getInverse();
-      inverses.slice(a).assign(Nd4j.create(inv.getData()).castTo(block().dataType()));
+      inverses.slice(a).assign(Nd4j.create(inv.getData()).castTo(block.dataType()));
     }
     return fromBlocks(Nd4j.matmul(shifted, inverses));
   }

@@ -65,8 +65,9 @@ public final class LoraAdapter implements Adapter {
   public INDArray forward(INDArray x) {
     input = x;
     INDArray y = base.forward(x);
-    projected = Nd4j.createUninitialized(x.dataType(), x.size(0), a().size(0));
-    Nd4j.gemm(x, a(), projected, false, true, 1.0, 0.0); // x Aᵀ (N, r)
+    INDArray a = a();
+    projected = Nd4j.createUninitialized(x.dataType(), x.size(0), a.size(0));
+    Nd4j.gemm(x, a, projected, false, true, 1.0, 0.0); // x Aᵀ (N, r)
     Nd4j.gemm(projected, b(), y, false, true, scale, 1.0);
     return y;
   }
@@ -74,11 +75,12 @@ public final class LoraAdapter implements Adapter {
   @Override
   public INDArray backward(INDArray gradOut) {
     Nd4j.gemm(gradOut, projected, sb.grad(), true, false, scale, 1.0);
-    INDArray gb = Nd4j.createUninitialized(gradOut.dataType(), gradOut.size(0), a().size(0));
+    INDArray a = a();
+    INDArray gb = Nd4j.createUninitialized(gradOut.dataType(), gradOut.size(0), a.size(0));
     Nd4j.gemm(gradOut, b(), gb, false, false, 1.0, 0.0); // G B (N, r)
     Nd4j.gemm(gb, input, sa.grad(), true, false, scale, 1.0);
     INDArray dx = base.backward(gradOut);
-    Nd4j.gemm(gb, a(), dx, false, false, scale, 1.0);
+    Nd4j.gemm(gb, a, dx, false, false, scale, 1.0);
     return dx;
   }
 
