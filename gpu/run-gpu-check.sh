@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The GPU check of bonestream in one go: builds the gpu bundle if it is not there, finds the CUDA 13
-# libraries, and runs selftest (fp32, bf16), bench (25M, TinyLlama-1.1B and Llama-3-8B shapes,
-# bone and bat) and, when PyTorch + PEFT are installed, the peer benchmark on the same GPU.
+# libraries, and runs the bat kernel benchmark (kernels), selftest (fp32, bf16), bench (25M,
+# TinyLlama-1.1B and Llama-3-8B shapes, bone and bat; the 8B shape again for each kernel VARIANT, each
+# as bone and bat in one process; lora on LORA_CONFIGS) and, when PyTorch + PEFT are installed, the
+# peer benchmark on the same GPU.
 #
 #   gpu/run-gpu-check.sh [BUNDLE_DIR] [OUT_DIR]
 #
@@ -51,6 +53,12 @@ say "date: $(date -u +%Y-%m-%dT%H:%MZ)"
 nvidia-smi > "$OUTDIR/nvidia-smi.txt" 2>&1
 say "gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -1)"
 
+say "== kernels --configs ${KERNEL_CONFIGS:-llama3-8B,tinyllama-1.1B} (bat's memory-bound kernels)"
+timeout "${KERNELS_TIMEOUT:-120}" "$BUNDLE/bin/bonestream" kernels --configs "${KERNEL_CONFIGS:-llama3-8B,tinyllama-1.1B}" \
+  > "$OUTDIR/kernels.txt" 2>&1
+say "exit $?"
+cat "$OUTDIR/kernels.txt" >> "$SUMMARY"
+
 for p in fp32 bf16; do
   say "== selftest --backend $BACKEND --precision $p"
   BONESTREAM_CUDA_SYNC=1 timeout "${SELFTEST_TIMEOUT:-150}" "$BUNDLE/bin/bonestream" selftest --backend "$BACKEND" \
@@ -64,6 +72,31 @@ timeout "${BENCH_TIMEOUT:-240}" "$BUNDLE/bin/bonestream" bench --backend "$BACKE
   --methods "$METHODS" --profile "${PROFILE:-true}" ${BENCH_ARGS:-} > "$OUTDIR/bench.txt" 2>&1
 say "exit $?"
 grep -v '^profile' "$OUTDIR/bench.txt" | tee -a "$SUMMARY"
+
+# the 8B bat step with other kernel choices, each in its own process: the kernels before this
+# version (first one-pass merge, dB as a batched GEMM and a kernel) and other merge settings
+if [ -n "${VARIANTS-merge=mma,grad=0 tiles=4 tiles=16 merge=pipe3}" ]; then
+  for v in ${VARIANTS-merge=mma,grad=0 tiles=4 tiles=16 merge=pipe3}; do
+    merge=pipe; tiles=8; grad=1
+    for kv in $(echo "$v" | tr ',' ' '); do
+      case "$kv" in merge=*) merge=${kv#merge=} ;; tiles=*) tiles=${kv#tiles=} ;; grad=*) grad=${kv#grad=} ;; esac
+    done
+    say "== bench llama3-8B bat with BONESTREAM_CUDA_BAT_MERGE=$merge BONESTREAM_CUDA_BAT_TILES=$tiles BONESTREAM_CUDA_BAT_GRAD=$grad"
+    BONESTREAM_CUDA_BAT_MERGE=$merge BONESTREAM_CUDA_BAT_TILES=$tiles BONESTREAM_CUDA_BAT_GRAD=$grad \
+      timeout "${BENCH_TIMEOUT:-240}" "$BUNDLE/bin/bonestream" bench --backend "$BACKEND" --configs llama3-8B \
+      --methods bone,bat ${BENCH_ARGS:-} > "$OUTDIR/bench-$v.txt" 2>&1
+    say "exit $?"
+    grep -v '^profile' "$OUTDIR/bench-$v.txt" | tee -a "$SUMMARY"
+  done
+fi
+
+if [ -n "${LORA_CONFIGS-25M,tinyllama-1.1B}" ]; then
+  say "== bench --configs ${LORA_CONFIGS-25M,tinyllama-1.1B} --methods lora"
+  timeout "${BENCH_TIMEOUT:-240}" "$BUNDLE/bin/bonestream" bench --backend "$BACKEND" \
+    --configs "${LORA_CONFIGS-25M,tinyllama-1.1B}" --methods lora ${BENCH_ARGS:-} > "$OUTDIR/bench-lora.txt" 2>&1
+  say "exit $?"
+  grep -v '^profile' "$OUTDIR/bench-lora.txt" | tee -a "$SUMMARY"
+fi
 
 if [ "${PEER:-1}" != "0" ] && python3 -c "import torch, peft, transformers" 2>/dev/null; then
   say "== peer: bench_peft_gpu.py $PEER_CASES"

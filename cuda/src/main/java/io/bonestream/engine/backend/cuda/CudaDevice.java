@@ -108,6 +108,15 @@ public final class CudaDevice implements Device {
   // bat's merge as one pass on tensor cores (bf16, sm_80+): on unless BONESTREAM_CUDA_BAT_MMA=0 or
   // its check at start disagrees with the two-pass merge
   private final boolean mergeMma;
+  // which one-pass merge kernel (BONESTREAM_CUDA_BAT_MERGE: pipe, pipe3 or mma), and the tiles of 16
+  // view rows each warp of the pipelined one goes through (BONESTREAM_CUDA_BAT_TILES)
+  private final String mergeKernel = envOr("BONESTREAM_CUDA_BAT_MERGE", "pipe");
+  private final int mergeTiles = numberOrInvalid(envOr("BONESTREAM_CUDA_BAT_TILES", "8"));
+  // bat's dB in one tensor-core kernel over W and M, unless BONESTREAM_CUDA_BAT_GRAD=0 (then a
+  // batched GEMM and the identity kernel); its per-split partial sums, grown when needed
+  private final boolean blockGradMma = !"0".equals(System.getenv("BONESTREAM_CUDA_BAT_GRAD"));
+  private Buf blockGradParts;
+  private int major;
   private long allocated;
   private long peak;
   private Map<String, Long> profile;
@@ -139,7 +148,7 @@ public final class CudaDevice implements Device {
     check(cudaGetDeviceProperties(p, ordinal), "cudaGetDeviceProperties");
     this.gpuName = p.name().getString();
     this.totalMemory = p.totalGlobalMem();
-    int major = p.major();
+    this.major = p.major();
     int minor = p.minor();
     int[] driver = new int[1];
     int[] runtime = new int[1];
@@ -157,6 +166,10 @@ public final class CudaDevice implements Device {
       argAddresses.put(i, new Address(argSlots.address() + 8L * i));
     }
     this.partials = alloc(DType.F32, PARTIALS);
+    if (!java.util.Set.of("pipe", "pipe3", "mma").contains(mergeKernel) || mergeTiles < 1) {
+      throw new IllegalStateException("BONESTREAM_CUDA_BAT_MERGE must be pipe, pipe3 or mma and "
+          + "BONESTREAM_CUDA_BAT_TILES a positive number");
+    }
     String mergeState;
     if (major < 8) {
       mergeState = "bat merge in two passes (no bf16 tensor-core kernel before sm_80)";
@@ -170,6 +183,12 @@ public final class CudaDevice implements Device {
       }
     }
     this.mergeMma = mergeState.endsWith("tensor cores");
+    if (mergeMma) {
+      mergeState += " (" + mergeKernel + ")";
+    }
+    if (major >= 8) {
+      mergeState += blockGradMma ? ", bat dB in one pass" : ", bat dB in two passes (BONESTREAM_CUDA_BAT_GRAD=0)";
+    }
     this.description = String.format(java.util.Locale.ROOT,
         "%s (sm_%d%d, %.0f GiB), driver %s, runtime %s, cuBLAS %d, NVRTC %d.%d, %s", gpuName, major, minor,
         totalMemory / 1073741824.0, version(driver[0]), version(runtime[0]), blasVersion[0], nvrtcMajor[0],
@@ -249,8 +268,22 @@ public final class CudaDevice implements Device {
     }
   }
 
+  private static String envOr(String name, String fallback) {
+    String v = System.getenv(name);
+    return v == null || v.isBlank() ? fallback : v.trim();
+  }
+
   private static String version(int v) {
     return (v / 1000) + "." + (v % 1000) / 10;
+  }
+
+  /** The number, or -1 when it is not one. */
+  private static int numberOrInvalid(String text) {
+    try {
+      return Integer.parseInt(text);
+    } catch (NumberFormatException e) {
+      return -1;
+    }
   }
 
   /** GPU name, e.g. {@code NVIDIA H200}. */
@@ -733,6 +766,38 @@ public final class CudaDevice implements Device {
    * each), about 4 tiles per warp, and at least 1024 blocks in all when there are tiles enough.
    */
   private void mergeOnePass(Buf w, Buf blocks, Buf blocksAct, Buf out, int outF, int inF, int r) {
+    String kernel = r == 128 ? "mma" : mergeKernel;
+    if (!kernel.equals("mma")) {
+      mergePipelined(kernel, w, blocks, blocksAct, out, outF, inF, r, mergeTiles);
+      return;
+    }
+    int warps = r == 128 ? 2 : 4;
+    long tiles = inF / 16;
+    int bands = outF / r;
+    long fewest = (tiles + 4L * warps - 1) / (4L * warps);
+    long most = (tiles + warps - 1) / warps;
+    long gridX = Math.min(most, Math.max(fewest, (1024 + bands - 1) / bands));
+    launch2("bat_merge_mma_" + r, gridX, bands, 32 * warps,
+        a -> a.ptr(w).ptr(blocks).ptr(blocksAct).ptr(out).i32(inF));
+  }
+
+  /**
+   * kernels.cu's bat_merge_pipe[3]_R (R = 32 or 64; pipe3 only for 64): 4 warps per block, blocks y
+   * over the bands, x so that each warp goes through about {@code tilesPerWarp} tiles of the band.
+   */
+  void mergePipelined(String kernel, Buf w, Buf blocks, Buf blocksAct, Buf out, int outF, int inF, int r,
+      int tilesPerWarp) {
+    String name = "bat_merge_" + kernel + "_" + r;
+    if (!(kernel.equals("pipe") || kernel.equals("pipe3") && r == 64)) {
+      throw new IllegalArgumentException("no bat merge kernel " + name + " (BONESTREAM_CUDA_BAT_MERGE: pipe, pipe3, mma)");
+    }
+    long tiles = inF / 16;
+    long gridX = Math.max(1, (tiles + 4L * tilesPerWarp - 1) / (4L * tilesPerWarp));
+    launch2(name, gridX, outF / r, 128, a -> a.ptr(w).ptr(blocks).ptr(blocksAct).ptr(out).i32(inF));
+  }
+
+  /** The first one-pass merge (one tile in flight per warp, in registers), for comparison. */
+  void mergeFirstKernel(Buf w, Buf blocks, Buf blocksAct, Buf out, int outF, int inF, int r) {
     int warps = r == 128 ? 2 : 4;
     long tiles = inF / 16;
     int bands = outF / r;
@@ -748,7 +813,7 @@ public final class CudaDevice implements Device {
    * row-major, read as (I, r) with leading dimension r, has rows W_{a,b}[p, :] in order (p, b), so
    * that is one GEMM of the view by B_a, batched over a.
    */
-  private void mergeTwoPasses(Buf w, Buf blocks, Buf blocksAct, Buf out, int outF, int inF, int r) {
+  void mergeTwoPasses(Buf w, Buf blocks, Buf blocksAct, Buf out, int outF, int inF, int r) {
     if ((long) outF * inF >= Integer.MAX_VALUE) {
       throw new IllegalArgumentException("bat_merge_init: weight too large for 32-bit indices");
     }
@@ -760,8 +825,48 @@ public final class CudaDevice implements Device {
   }
 
   @Override
-  public synchronized void batIdentityGrad(Buf m, Buf dBlocks, int outF, int inF, int r) {
+  public synchronized void batBlockGrad(Buf w, Buf m, Buf dBlocks, int outF, int inF, int r) {
     bind();
+    if (blockGradMma && major >= 8 && w.type() == DType.BF16 && m.type() == DType.BF16
+        && (r == 32 || r == 64 || r == 128) && outF % r == 0 && inF % r == 0 && outF / r <= 65535
+        && w.pointer() % 16 == 0 && m.pointer() % 16 == 0) {
+      blockGradOnePass(w, m, dBlocks, outF, inF, r);
+    } else {
+      blockGradTwoPasses(w, m, dBlocks, outF, inF, r);
+    }
+  }
+
+  /**
+   * kernels.cu's bat_block_grad_R: blocks y over the bands, x over splits of a band's tiles of 16
+   * view rows (at least 8 tiles each, about 1024 blocks in all), their partial sums added in order
+   * by bat_block_grad_reduce.
+   */
+  void blockGradOnePass(Buf w, Buf m, Buf dBlocks, int outF, int inF, int r) {
+    int bands = outF / r;
+    int tiles = inF / 16;
+    int splits = Math.max(1, Math.min((1024 + bands - 1) / bands, tiles / 8));
+    int perSplit = (tiles + splits - 1) / splits;
+    int used = (tiles + perSplit - 1) / perSplit;
+    long n = (long) outF * r;
+    if (blockGradParts == null || blockGradParts.size() < used * n) {
+      if (blockGradParts != null) {
+        free(blockGradParts);
+      }
+      blockGradParts = alloc(DType.F32, Math.max(used * n, 1L << 22));
+    }
+    Buf parts = blockGradParts;
+    launch2("bat_block_grad_" + r, used, bands, 2 * r, a -> a.ptr(w).ptr(m).ptr(parts).i32(inF).i32(perSplit));
+    launchGrid("bat_block_grad_reduce", n, a -> a.ptr(parts).ptr(dBlocks).i32((int) n).i32(used));
+  }
+
+  /**
+   * The W term as one GEMM batched over the bands (band a of W and of M, (r, I) row-major, read as
+   * (I, r): rows W_{a,b}[p, :] in order (p, b), so Σ_b W_{a,b}ᵀ M_{a,b} = band_a(W)ᵀ band_a(M)),
+   * then the identity term Σ_b M_{a,b} by a kernel.
+   */
+  void blockGradTwoPasses(Buf w, Buf m, Buf dBlocks, int outF, int inF, int r) {
+    gemmBatched(true, false, r, r, inF, 1f, w, r, (long) r * inF, m, r, (long) r * inF, 1f, dBlocks, r,
+        (long) r * r, outF / r);
     if (m.type() == DType.BF16 && r >= 8 && 256 % r == 0 && inF % 8 == 0 && m.pointer() % 16 == 0) {
       // a warp per row, 8 rows per block
       launch("bat_identity_grad_v_b", (outF + 7) / 8, BLOCK, a -> a.ptr(m).ptr(dBlocks).i32(outF).i32(inF).i32(r));

@@ -19,6 +19,7 @@ import java.util.Map;
  * bonestream bench [--backend cuda|java] [--configs 25M,tinyllama-1.1B,llama3-8B] [--methods bone,bat]
  *                  [--r N] [--batch N] [--seq N] [--steps 6] [--warmup 2] [--precision bf16|fp32]
  *                  [--profile true]
+ * bonestream kernels [--configs llama3-8B] [--r 64] [--reps 20]   (bat's memory-bound kernels, in TB/s)
  * </pre>
  *
  * Exit codes: 0 success (PASS), 1 failure (FAIL, or a runtime error), 2 usage error.
@@ -32,7 +33,7 @@ public final class GpuMain {
 
   public static int run(String[] args) {
     if (args.length == 0 || args[0].equals("--help") || args[0].equals("-h")) {
-      System.out.println("usage: bonestream selftest|bench [options]  (see docs/gpu.md)");
+      System.out.println("usage: bonestream selftest|bench|kernels [options]  (see docs/gpu.md)");
       return args.length == 0 ? 2 : 0;
     }
     Map<String, String> o = new HashMap<>();
@@ -47,8 +48,9 @@ public final class GpuMain {
       return switch (args[0]) {
         case "selftest" -> selftest(o);
         case "bench" -> bench(o);
+        case "kernels" -> kernels(o);
         default -> {
-          System.err.println("error: unknown command '" + args[0] + "' (this distribution has: selftest, bench)");
+          System.err.println("error: unknown command '" + args[0] + "' (this distribution has: selftest, bench, kernels)");
           yield 2;
         }
       };
@@ -100,6 +102,18 @@ public final class GpuMain {
           }
           System.out.flush();
         }
+      }
+    }
+    return 0;
+  }
+
+  private static int kernels(Map<String, String> o) {
+    String[] configs = o.getOrDefault("configs", o.getOrDefault("config", "llama3-8B")).split(",");
+    int reps = Integer.parseInt(o.getOrDefault("reps", "20"));
+    try (Device d = Devices.open("cuda")) {
+      for (String name : configs) {
+        GpuBench.Shape s = GpuBench.shape(name.trim());
+        KernelBench.run((CudaDevice) d, s, Integer.parseInt(o.getOrDefault("r", "" + s.r())), reps, System.out);
       }
     }
     return 0;

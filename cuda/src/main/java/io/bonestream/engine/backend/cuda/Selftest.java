@@ -102,6 +102,11 @@ public final class Selftest {
             c.name(), r.relL2(), r.lossDiff(), bound, r.seconds()));
       }
       line(resumes(model, golden), "a training state saved after 2 steps resumes to the uninterrupted run's values");
+      if (precision == Precision.FP32) {
+        double dist = loraAgainstReference(model, host, golden);
+        line(dist < 1e-4, String.format(Locale.ROOT,
+            "lora r 8, 4 AdamW steps: adapter values at rel L2 %.2e from the Java reference device (bound 1e-4)", dist));
+      }
       if (task != null && precision == Precision.BF16 && java.nio.file.Files.isDirectory(task)) {
         Goldens.Task mine = Goldens.task(model, task, 200);
         Precision other = precision == Precision.FP32 ? Precision.BF16 : Precision.FP32;
@@ -122,6 +127,41 @@ public final class Selftest {
     }
     out.println(failures == 0 ? "PASS" : "FAIL (" + failures + ")");
     return failures == 0;
+  }
+
+  /**
+   * LoRA (no golden of its own; its math is checked against the ND4J engine on the Java device in
+   * the engine's tests): 4 steps here and on the Java reference device, fp32, relative L2 distance
+   * of the adapter values.
+   */
+  private static double loraAgainstReference(DeviceTransformer model, HostModel host, Path golden) {
+    List<Example> data = Goldens.data(golden);
+    AdapterConfig ac = AdapterConfig.builder().method(AdapterMethod.LORA).r(8).build();
+    TrainConfig tc = TrainConfig.builder().lr(1e-2).batchSize(4).build();
+    AdapterLayout layout = AdapterLayout.of(model.model().config(), ac);
+    float[] here = loraSteps(model, ac, tc, layout, data);
+    try (Device java = new io.bonestream.engine.backend.device.JavaDevice();
+        DeviceModel jm = DeviceModel.upload(java, host, Precision.FP32)) {
+      float[] ref = loraSteps(new DeviceTransformer(jm), ac, tc, layout, data);
+      double diff = 0;
+      double norm = 0;
+      for (int i = 0; i < ref.length; i++) {
+        diff += Math.pow((double) here[i] - ref[i], 2);
+        norm += Math.pow(ref[i], 2);
+      }
+      return norm > 0 ? Math.sqrt(diff / norm) : Double.NaN;
+    }
+  }
+
+  private static float[] loraSteps(DeviceTransformer model, AdapterConfig ac, TrainConfig tc, AdapterLayout layout,
+      List<Example> data) {
+    try (DeviceTrainer b = DeviceTrainer.open(model, ac, tc, layout.initialValues(new Rng(tc.seed())))) {
+      TrainingSession s = new TrainingSession(b, tc, new Rng(tc.seed()));
+      for (int i = 0; i < 4; i++) {
+        s.step(data.subList(4 * i, 4 * i + 4));
+      }
+      return b.parameters();
+    }
   }
 
   /** 4 steps straight vs 2 steps, state bytes, a new trainer, 2 more steps: equal values. */

@@ -524,6 +524,211 @@ __device__ void batMergeMma(const bf16* w, const float* blocks, const bf16* bAct
   }
 }
 
+// Asynchronous 16-byte copies global -> shared (sm_80 and later), grouped and waited for in order,
+// and the transposing 4-matrix shared-memory fragment load of the tensor-core instructions.
+__device__ __forceinline__ void cpAsync16(void* smem, const void* gmem) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  unsigned s = (unsigned) __cvta_generic_to_shared(smem);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(s), "l"(gmem));
+#endif
+}
+__device__ __forceinline__ void cpAsyncCommit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+template <int N>
+__device__ __forceinline__ void cpAsyncWait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;\n" :: "n"(N));
+#endif
+}
+__device__ __forceinline__ void ldmatrixX4Trans(unsigned* r, const void* smem) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  unsigned s = (unsigned) __cvta_generic_to_shared(smem);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+      : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(s));
+#endif
+}
+
+// batMergeMma with the tiles of W staged through shared memory by cp.async, STAGES deep per warp
+// (batMergeMma keeps one tile in flight, in registers), each warp going through its tiles of the
+// band with a stride of the x grid: the same arithmetic in the same order, so the same bits.
+template <int R, int WARPS, int STAGES>
+__device__ void batMergePipe(const bf16* w, const float* blocks, const bf16* bAct, bf16* out, int I) {
+  constexpr int LD = R + 8, LDB = R + 4, CH = R / 8, THREADS = 32 * WARPS, PER = R / 16;
+  __shared__ alignas(16) bf16 bs[R * LDB];
+  __shared__ alignas(16) bf16 ws[WARPS * STAGES * 16 * LD];
+  const int a = blockIdx.y, Q = I / R, tiles = I / 16;
+  const bf16* wb = w + (i64) a * R * I;
+  bf16* ob = out + (i64) a * R * I;
+  const bf16* bb = bAct + (i64) a * R * R;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
+  bf16* wt0 = ws + warp * STAGES * 16 * LD;
+  const int stride = gridDim.x * WARPS, tile0 = blockIdx.x * WARPS + warp;
+  const int count = tile0 < tiles ? (tiles - tile0 + stride - 1) / stride : 0;
+  auto load = [&](int k) {
+    bf16* dst = wt0 + (k % STAGES) * 16 * LD;
+    const bf16* src = wb + (i64) (tile0 + k * stride) * 16 * R;
+#pragma unroll
+    for (int u = 0; u < PER; u++) {
+      int i = lane + 32 * u, row = i / CH, ch = i - row * CH;
+      cpAsync16(dst + row * LD + ch * 8, src + row * R + ch * 8);
+    }
+  };
+#pragma unroll
+  for (int k = 0; k < STAGES - 1; k++) {
+    if (k < count) load(k);
+    cpAsyncCommit();
+  }
+  constexpr int CHB = R * R / 8 / THREADS;
+  constexpr int GRP = CHB < 8 ? CHB : 8;
+#pragma unroll
+  for (int g0 = 0; g0 < CHB; g0 += GRP) {
+    U4 tmp[GRP];
+#pragma unroll
+    for (int v = 0; v < GRP; v++) tmp[v] = *(const U4*) (bb + 8 * (threadIdx.x + THREADS * (g0 + v)));
+#pragma unroll
+    for (int v = 0; v < GRP; v++) {
+      int i0 = 8 * (threadIdx.x + THREADS * (g0 + v)), k = i0 / R, n0 = i0 - k * R;
+      int col = ((k >> 3) & 3) * (R / 4) + (k >> 5) * 8 + (k & 7);
+      unsigned q[4] = {tmp[v].x, tmp[v].y, tmp[v].z, tmp[v].w};
+#pragma unroll
+      for (int x = 0; x < 4; x++) {
+        bs[(n0 + 2 * x) * LDB + col] = (bf16) (q[x] & 0xffffu);
+        bs[(n0 + 2 * x + 1) * LDB + col] = (bf16) (q[x] >> 16);
+      }
+    }
+  }
+  __syncthreads();
+  for (int k = 0; k < count; k++) {
+    cpAsyncWait<STAGES - 2>();
+    __syncwarp();  // every lane's copies of tile k have landed
+    if (k + STAGES - 1 < count) load(k + STAGES - 1);  // into tile k - 1's stage, stored already
+    cpAsyncCommit();
+    bf16* wt = wt0 + (k % STAGES) * 16 * LD;
+    const int j0 = (tile0 + k * stride) * 16;
+    float acc[R / 8][4];
+#pragma unroll
+    for (int nt = 0; nt < R / 8; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
+#pragma unroll
+    for (int ks = 0; ks < R / 16; ks++) {
+      int col = 32 * (ks >> 1) + 8 * t4 + 4 * (ks & 1);
+      U2 lo = *(const U2*) (wt + g * LD + col);
+      U2 hi = *(const U2*) (wt + (g + 8) * LD + col);
+#pragma unroll
+      for (int nt = 0; nt < R / 8; nt++) {
+        U2 b = *(const U2*) (bs + (nt * 8 + g) * LDB + t4 * (R / 4) + 4 * ks);
+        mma16816(acc[nt], lo.x, hi.x, lo.y, hi.y, b.x, b.y);
+      }
+    }
+    __syncwarp();
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      int row = g + 8 * h;
+      const float* f = blocks + ((i64) a * R + (j0 + row) / Q) * R + 2 * t4;
+#pragma unroll
+      for (int nt = 0; nt < R / 8; nt++) {
+        unsigned* cell = (unsigned*) (wt + row * LD + nt * 8 + 2 * t4);
+        unsigned wv = *cell;
+        F2 fb = *(const F2*) (f + nt * 8);
+        float v0 = (__uint_as_float(wv << 16) + fb.x) + acc[nt][2 * h];
+        float v1 = (__uint_as_float(wv & 0xffff0000u) + fb.y) + acc[nt][2 * h + 1];
+        *cell = (unsigned) f2bf(v0) | ((unsigned) f2bf(v1) << 16);
+      }
+    }
+    __syncwarp();
+#pragma unroll
+    for (int u = 0; u < PER; u++) {
+      int i = lane + 32 * u, row = i / CH, ch = i - row * CH;
+      *(U4*) (ob + (i64) (j0 + row) * R + ch * 8) = *(const U4*) (wt + row * LD + ch * 8);
+    }
+    __syncwarp();  // read out before the stage is refilled
+  }
+}
+
+// bat's dB of one projection with both terms in one pass over W and M, bf16, R in {32, 64, 128},
+// sm_80 and later (the same sums as the batched GEMM of the band views plus batIdentityGrad):
+//   part[split, a, t, s] = Σ_{view rows j of the split} (V_a[j, t] + [j / Q == t]) · MV_a[j, s]
+// V_a and MV_a are band a of w and m read as (I, R) (see batMergeMma), Q = I / R. Block (split, a)
+// goes through tiles of 16 view rows of both, staged in shared memory by cp.async; warp v owns the
+// output rows t in [16v, 16v + 16): A = V tileᵀ and B = MV tile come by ldmatrix.trans, and the
+// identity term is an mma whose A (0 or 1, exact in bf16) is made from the indices, in the warps
+// whose rows meet the tile's j / Q. Products exact, sums float32; splits are added by
+// bat_block_grad_reduce in a fixed order (deterministic).
+template <int R>
+__device__ void batBlockGrad(const bf16* w, const bf16* m, float* part, int I, int perSplit) {
+  constexpr int WARPS = R / 16, THREADS = 32 * WARPS, LD = R + 8, STAGES = 4, CH = R / 8;
+  constexpr int TILE = 16 * CH;  // 16-byte chunks of one operand's tile
+  __shared__ alignas(16) bf16 sv[STAGES * 16 * LD];
+  __shared__ alignas(16) bf16 sm[STAGES * 16 * LD];
+  const int a = blockIdx.y, Q = I / R, tiles = I / 16;
+  const int first = blockIdx.x * perSplit;
+  const int count = min(tiles, first + perSplit) - first;
+  const bf16* wb = w + (i64) a * R * I;
+  const bf16* mb = m + (i64) a * R * I;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
+  auto load = [&](int k) {
+    const i64 base = (i64) (first + k) * 16 * R;
+    const int st = (k % STAGES) * 16 * LD;
+#pragma unroll
+    for (int c = threadIdx.x; c < 2 * TILE; c += THREADS) {
+      int op = c >= TILE, i = c - op * TILE, row = i / CH, ch = i - row * CH;
+      cpAsync16((op ? sm : sv) + st + row * LD + ch * 8, (op ? mb : wb) + base + row * R + ch * 8);
+    }
+  };
+#pragma unroll
+  for (int k = 0; k < STAGES - 1; k++) {
+    if (k < count) load(k);
+    cpAsyncCommit();
+  }
+  float acc[R / 8][4];
+#pragma unroll
+  for (int nt = 0; nt < R / 8; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
+  const int t0 = 16 * warp, mat = lane >> 3, rr = lane & 7;
+  for (int k = 0; k < count; k++) {
+    cpAsyncWait<STAGES - 2>();
+    __syncthreads();  // tile k is in for every warp, and every warp is done with tile k - 1
+    if (k + STAGES - 1 < count) load(k + STAGES - 1);
+    cpAsyncCommit();
+    const bf16* v = sv + (k % STAGES) * 16 * LD;
+    const bf16* mm = sm + (k % STAGES) * 16 * LD;
+    // A[t, j] = V[j, t]: matrices (rows j 0-7 | 8-15) x (columns t0 | t0 + 8) as a0..a3
+    unsigned af[4];
+    ldmatrixX4Trans(af, v + ((mat >> 1) * 8 + rr) * LD + t0 + (mat & 1) * 8);
+    // the identity's A, where this warp's rows meet the tile's t = j / Q
+    const int j0 = (first + k) * 16;
+    const bool eye = (j0 + 15) / Q >= t0 && j0 / Q < t0 + 16;
+    unsigned ef[4] = {0u, 0u, 0u, 0u};
+    if (eye) {
+#pragma unroll
+      for (int q = 0; q < 4; q++) {
+        int row = t0 + g + 8 * (q & 1), kk = 2 * t4 + 8 * (q >> 1);
+        ef[q] = ((j0 + kk) / Q == row ? 0x3F80u : 0u) | ((j0 + kk + 1) / Q == row ? 0x3F800000u : 0u);
+      }
+    }
+#pragma unroll
+    for (int np = 0; np < R / 16; np++) {
+      // B[j, s] = MV[j, s]: (rows 0-7 | 8-15) of columns 16np, then of 16np + 8
+      unsigned bf[4];
+      ldmatrixX4Trans(bf, mm + ((mat & 1) * 8 + rr) * LD + 16 * np + (mat >> 1) * 8);
+      mma16816(acc[2 * np], af[0], af[1], af[2], af[3], bf[0], bf[1]);
+      mma16816(acc[2 * np + 1], af[0], af[1], af[2], af[3], bf[2], bf[3]);
+      if (eye) {
+        mma16816(acc[2 * np], ef[0], ef[1], ef[2], ef[3], bf[0], bf[1]);
+        mma16816(acc[2 * np + 1], ef[0], ef[1], ef[2], ef[3], bf[2], bf[3]);
+      }
+    }
+  }
+  float* o = part + ((i64) blockIdx.x * gridDim.y + a) * R * R;
+#pragma unroll
+  for (int nt = 0; nt < R / 8; nt++) {
+    int s = 8 * nt + 2 * t4;
+    *(F2*) (o + (t0 + g) * R + s) = F2{acc[nt][0], acc[nt][1]};
+    *(F2*) (o + (t0 + g + 8) * R + s) = F2{acc[nt][2], acc[nt][3]};
+  }
+}
+
 template <typename T>
 __device__ void addBias(T* y, const float* bias, int rows, int cols) {
   GRID_STRIDE(i, rows * cols) st(y, i, ld(y, i) + bias[i % cols]);
@@ -617,6 +822,23 @@ K bat_identity_grad_v_b(const B* m, float* db, int O, int I, int r) { batIdentit
 K bat_merge_mma_32(const B* w, const float* bl, const B* ba, B* o, int I) { batMergeMma<32, 4>(w, bl, ba, o, I); }
 K bat_merge_mma_64(const B* w, const float* bl, const B* ba, B* o, int I) { batMergeMma<64, 4>(w, bl, ba, o, I); }
 K bat_merge_mma_128(const B* w, const float* bl, const B* ba, B* o, int I) { batMergeMma<128, 2>(w, bl, ba, o, I); }
+
+// batMergeMma with cp.async stages: 4 warps, 4 stages
+K bat_merge_pipe_32(const B* w, const float* bl, const B* ba, B* o, int I) { batMergePipe<32, 4, 4>(w, bl, ba, o, I); }
+K bat_merge_pipe_64(const B* w, const float* bl, const B* ba, B* o, int I) { batMergePipe<64, 4, 4>(w, bl, ba, o, I); }
+K bat_merge_pipe3_64(const B* w, const float* bl, const B* ba, B* o, int I) { batMergePipe<64, 4, 3>(w, bl, ba, o, I); }
+// R / 16 warps per block
+K bat_block_grad_32(const B* w, const B* m, float* part, int I, int per) { batBlockGrad<32>(w, m, part, I, per); }
+K bat_block_grad_64(const B* w, const B* m, float* part, int I, int per) { batBlockGrad<64>(w, m, part, I, per); }
+K bat_block_grad_128(const B* w, const B* m, float* part, int I, int per) { batBlockGrad<128>(w, m, part, I, per); }
+// dB[i] += Σ_s part[s, i], s in order
+K bat_block_grad_reduce(const float* part, float* db, int n, int splits) {
+  GRID_STRIDE(i, n) {
+    float acc = 0.f;
+    for (int s = 0; s < splits; s++) acc += part[(i64) s * n + i];
+    db[i] += acc;
+  }
+}
 
 K add_bias_f(F* y, const float* b, int rows, int cols) { addBias(y, b, rows, cols); }
 K add_bias_b(B* y, const float* b, int rows, int cols) { addBias(y, b, rows, cols); }

@@ -591,8 +591,20 @@ public final class CpuDevice implements Device {
     }
   }
 
+  /**
+   * The W term as one GEMM batched over the bands (band a of W and of M, (r, I) row-major, read as
+   * (I, r): rows W_{a,b}[p, :] in order (p, b), so Σ_b W_{a,b}ᵀ M_{a,b} = band_a(W)ᵀ band_a(M)),
+   * then the identity term Σ_b M_{a,b}.
+   */
   @Override
-  public void batIdentityGrad(Buf m, Buf dBlocks, int outF, int inF, int r) {
+  public void batBlockGrad(Buf w, Buf m, Buf dBlocks, int outF, int inF, int r) {
+    gemmBatched(true, false, r, r, inF, 1f, w, r, (long) r * inF, m, r, (long) r * inF, 1f, dBlocks, r,
+        (long) r * r, outF / r);
+    batIdentityGrad(m, dBlocks, outF, inF, r);
+  }
+
+  /** dBlocks[a, q, s] += Σ_b m[a·r + q, b·r + s]. */
+  private void batIdentityGrad(Buf m, Buf dBlocks, int outF, int inF, int r) {
     long mp = m.pointer();
     long dp = dBlocks.pointer();
     int blocks = inF / r;

@@ -134,8 +134,12 @@ public interface Device extends AutoCloseable {
    */
   void batMerge(Buf w, Buf blocks, Buf blocksAct, Buf out, int outF, int inF, int r);
 
-  /** Bat's identity term of dB: dBlocks[a, q, s] += Σ_b m[a·r + q, b·r + s]; m (O, I) act, dBlocks F32. */
-  void batIdentityGrad(Buf m, Buf dBlocks, int outF, int inF, int r);
+  /**
+   * Bat's dB from M = Gᵀx: dBlocks[a] += Σ_b (W_{a,b} + I)ᵀ M_{a,b}, i.e. dBlocks[a, t, s] +=
+   * Σ_{b,p} (w[a·r + p, b·r + t] + [p = t]) · m[a·r + p, b·r + s]; w, m (O, I) act, dBlocks
+   * (O/r, r, r) F32, I a multiple of r.
+   */
+  void batBlockGrad(Buf w, Buf m, Buf dBlocks, int outF, int inF, int r);
 
   /** y[n, o] += bias[o]; y (N, O) act, bias (O) F32. */
   void addBias(Buf y, Buf bias, int rows, int cols);

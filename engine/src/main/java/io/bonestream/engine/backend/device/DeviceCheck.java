@@ -237,12 +237,16 @@ public final class DeviceCheck {
         ref.batMerge(bw2.r, bl2.r, bla.r, mg2.r, mo, mi, mr);
         compare("batMerge r=" + mr + t, mg2, bound(act));
       }
-      for (int[] shape : new int[][] {{24, 40, 4}, {64, 96, 32}, {128, 320, 64}}) {
+      // bat's dB: r 4 (no tensor-core kernel), the GPU's widths with Q = I / r a multiple of 16
+      // or not (a tile of 16 view rows then spans two t = j / Q), and many tiles per band
+      for (int[] shape : new int[][] {{24, 40, 4}, {64, 96, 32}, {128, 320, 64}, {128, 5632, 64},
+          {256, 1536, 128}, {64, 4096, 32}}) {
         Pair bw = rand(act, shape[0] * shape[1], 1);
+        Pair mg = rand(act, shape[0] * shape[1], 1);
         Pair dB = rand(DType.F32, shape[0] * shape[2], 1);
-        dut.batIdentityGrad(bw.d, dB.d, shape[0], shape[1], shape[2]);
-        ref.batIdentityGrad(bw.r, dB.r, shape[0], shape[1], shape[2]);
-        compare("batIdentityGrad r=" + shape[2] + t, dB, 1e-5);
+        dut.batBlockGrad(bw.d, mg.d, dB.d, shape[0], shape[1], shape[2]);
+        ref.batBlockGrad(bw.r, mg.r, dB.r, shape[0], shape[1], shape[2]);
+        compare("batBlockGrad r=" + shape[2] + " " + shape[0] + "x" + shape[1] + t, dB, 1e-4);
       }
       // biases, conversions, random weights
       Pair yb = rand(act, rows * 30, 1);

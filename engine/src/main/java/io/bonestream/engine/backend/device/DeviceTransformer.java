@@ -383,10 +383,8 @@ public final class DeviceTransformer {
   }
 
   /**
-   * bat's dB += dL/dB of one projection: M = Gᵀ x (O, I); dB_a = Σ_b (W_{a,b} + I)ᵀ M_{a,b}. The
-   * band of r rows a, (r, I) row-major, read as (I, r) with leading dimension r, has rows
-   * W_{a,b}[p, :] in order (p, b): Σ_b W_{a,b}ᵀ M_{a,b} = (band_a of W)ᵀ (band_a of M), one GEMM
-   * batched over a; the identity term Σ_b M_{a,b} is a kernel.
+   * bat's dB += dL/dB of one projection: M = Gᵀ x (O, I), one GEMM; dB_a += Σ_b (W_{a,b} + I)ᵀ
+   * M_{a,b}, one device operation reading W and M.
    */
   private void batWeightGrad(DeviceAdapters ad, Workspace w, AdapterLayout.Site s, Buf weight, Buf grad, Buf x,
       int in, int out, int n) {
@@ -394,9 +392,7 @@ public final class DeviceTransformer {
     Buf mg = w.weightGrad().slice(0, (long) out * in);
     d.gemm(true, false, out, in, n, 1f, grad, out, x, in, 0f, mg, in);
     Buf dB = DeviceAdapters.tensor(ad.grads, s, 0);
-    d.gemmBatched(true, false, r, r, in, 1f, weight, r, (long) r * in, mg, r, (long) r * in, 1f,
-        dB, r, (long) r * r, out / r);
-    d.batIdentityGrad(mg, dB, out, in, r);
+    d.batBlockGrad(weight, mg, dB, out, in, r);
   }
 
   /**

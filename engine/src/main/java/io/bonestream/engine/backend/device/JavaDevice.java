@@ -384,16 +384,26 @@ public class JavaDevice implements Device {
   }
 
   @Override
-  public void batIdentityGrad(Buf m, Buf dBlocks, int outF, int inF, int r) {
+  public void batBlockGrad(Buf w, Buf m, Buf dBlocks, int outF, int inF, int r) {
     int blocks = inF / r;
-    for (int o = 0; o < outF; o++) {
-      for (int s = 0; s < r; s++) {
-        float acc = 0;
+    double[] acc = new double[r * r];
+    for (int a = 0; a < outF / r; a++) {
+      java.util.Arrays.fill(acc, 0);
+      for (int p = 0; p < r; p++) {
+        long row = (long) (a * r + p) * inF;
         for (int b = 0; b < blocks; b++) {
-          acc += ld(m, (long) o * inF + (long) b * r + s);
+          long base = row + (long) b * r;
+          for (int t = 0; t < r; t++) {
+            double wt = ld(w, base + t) + (p == t ? 1.0 : 0.0);
+            for (int s = 0; s < r; s++) {
+              acc[t * r + s] += wt * ld(m, base + s);
+            }
+          }
         }
-        long k = (long) o * r + s; // = ((a·r + q)·r + s) with o = a·r + q
-        st(dBlocks, k, ld(dBlocks, k) + acc);
+      }
+      for (int i = 0; i < r * r; i++) {
+        long k = (long) a * r * r + i;
+        st(dBlocks, k, (float) (ld(dBlocks, k) + acc[i]));
       }
     }
   }

@@ -228,10 +228,10 @@ public final class TimedDevice implements Device {
   }
 
   @Override
-  public void batIdentityGrad(Buf m, Buf dBlocks, int outF, int inF, int r) {
+  public void batBlockGrad(Buf w, Buf m, Buf dBlocks, int outF, int inF, int r) {
     long t = start();
-    d.batIdentityGrad(m, dBlocks, outF, inF, r);
-    stop("batIdentityGrad", t);
+    d.batBlockGrad(w, m, dBlocks, outF, inF, r);
+    stop("batBlockGrad", t);
   }
 
   @Override

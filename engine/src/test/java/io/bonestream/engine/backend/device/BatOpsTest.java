@@ -7,7 +7,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The reference device's bat operations against the formulas of docs (bone.md), computed here in
- * float64 block by block (the bf16 merge within one bf16 step of it): ΔW_{a,b} = (W_{a,b} + I) B_a, and the identity term of dB_a, Σ_b M_{a,b}.
+ * float64 block by block (the bf16 merge within one bf16 step of it): ΔW_{a,b} = (W_{a,b} + I) B_a, and dB_a = Σ_b (W_{a,b} + I)ᵀ M_{a,b}.
  */
 class BatOpsTest {
   private final Rng rng = new Rng(7);
@@ -93,27 +93,34 @@ class BatOpsTest {
   }
 
   @Test
-  void identityGradientSumsTheBlocksOfARowBand() {
+  void blockGradientIsWPlusIdentityTransposedTimesMSummedOverBlocks() {
     int outF = 8;
     int inF = 24;
     int r = 4;
+    float[] w = randn(outF * inF, 1);
     float[] m = randn(outF * inF, 1);
     float[] init = randn(outF * r, 1);
     JavaDevice d = new JavaDevice();
+    Buf wb = d.alloc(DType.F32, w.length);
     Buf mb = d.alloc(DType.F32, m.length);
     Buf db = d.alloc(DType.F32, init.length);
+    d.upload(w, wb);
     d.upload(m, mb);
     d.upload(init, db);
-    d.batIdentityGrad(mb, db, outF, inF, r);
+    d.batBlockGrad(wb, mb, db, outF, inF, r);
     float[] got = d.download(db);
     for (int a = 0; a < outF / r; a++) {
-      for (int q = 0; q < r; q++) {
+      for (int t = 0; t < r; t++) {
         for (int s = 0; s < r; s++) {
-          double sum = init[(a * r + q) * r + s];
+          // dB_a[t, s] = Σ_b Σ_p (W_{a,b} + I)[p, t] (M_{a,b})[p, s], block by block
+          double sum = init[(a * r + t) * r + s];
           for (int b = 0; b < inF / r; b++) {
-            sum += m[(a * r + q) * inF + b * r + s]; // (M_{a,b})[q, s]
+            for (int p = 0; p < r; p++) {
+              double wpt = w[(a * r + p) * inF + b * r + t] + (p == t ? 1 : 0);
+              sum += wpt * m[(a * r + p) * inF + b * r + s];
+            }
           }
-          assertEquals(sum, got[(a * r + q) * r + s], 1e-5);
+          assertEquals(sum, got[(a * r + t) * r + s], 1e-5);
         }
       }
     }

@@ -1,0 +1,114 @@
+package io.bonestream.engine.backend.cuda;
+
+import io.bonestream.engine.backend.device.Buf;
+import io.bonestream.engine.backend.device.DType;
+import java.io.PrintStream;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * {@code bonestream kernels}: the memory-bound kernels of a {@code bat} step on the projection shapes
+ * of a bench config, each variant timed over back-to-back launches and reported as bytes moved per
+ * second beside a device-to-device copy of the same weight (the ceiling). Variants of the merge must
+ * give the same bits as the first one-pass kernel; the two ways of computing dB are compared by
+ * relative L2 distance.
+ */
+final class KernelBench {
+  private KernelBench() {}
+
+  static void run(CudaDevice d, GpuBench.Shape s, int r, int reps, PrintStream out) {
+    int kv = s.hidden() / s.heads() * s.kvHeads();
+    Map<String, int[]> shapes = new LinkedHashMap<>();
+    shapes.put("q/o", new int[] {s.hidden(), s.hidden()});
+    shapes.put("k/v", new int[] {kv, s.hidden()});
+    shapes.put("gate/up", new int[] {s.intermediate(), s.hidden()});
+    shapes.put("down", new int[] {s.hidden(), s.intermediate()});
+    out.println("device: " + d.describe());
+    for (Map.Entry<String, int[]> e : shapes.entrySet()) {
+      int outF = e.getValue()[0];
+      int inF = e.getValue()[1];
+      if (outF % r != 0 || inF % r != 0) {
+        out.printf(Locale.ROOT, "%s %dx%d: not a multiple of r %d, skipped%n", e.getKey(), outF, inF, r);
+        continue;
+      }
+      one(d, s.name() + " " + e.getKey(), outF, inF, r, reps, out);
+    }
+  }
+
+  private static void one(CudaDevice d, String label, int outF, int inF, int r, int reps, PrintStream out) {
+    long size = (long) outF * inF;
+    Buf w = d.alloc(DType.BF16, size);
+    Buf m = d.alloc(DType.BF16, size);
+    Buf blocks = d.alloc(DType.F32, (long) outF * r);
+    Buf blocksAct = d.alloc(DType.BF16, (long) outF * r);
+    Buf merged = d.alloc(DType.BF16, size);
+    Buf reference = d.alloc(DType.BF16, size);
+    Buf dB = d.alloc(DType.F32, (long) outF * r);
+    try {
+      d.randomNormal(w, 0.02f, 1);
+      d.randomNormal(m, 1f, 2);
+      d.randomNormal(blocks, 0.1f, 3);
+      d.copy(blocks, blocksAct);
+      double twoWay = 2.0 * size * 2; // bf16 read once and written (or read) once
+      String head = String.format(Locale.ROOT, "%s %dx%d r %d", label, outF, inF, r);
+      report(out, head, "copy (ceiling)", twoWay, time(d, reps, () -> d.copy(w, merged)), null);
+      d.mergeFirstKernel(w, blocks, blocksAct, reference, outF, inF, r);
+      float[] expected = d.download(reference);
+      report(out, head, "merge first one-pass kernel", twoWay,
+          time(d, reps, () -> d.mergeFirstKernel(w, blocks, blocksAct, merged, outF, inF, r)), null);
+      report(out, head, "merge two passes", 3.0 * size * 2,
+          time(d, reps, () -> d.mergeTwoPasses(w, blocks, blocksAct, merged, outF, inF, r)), null);
+      for (String kernel : r == 64 ? List.of("pipe", "pipe3") : r == 32 ? List.of("pipe") : List.<String>of()) {
+        for (int tiles : new int[] {4, 8, 16, 32}) {
+          d.copy(w, merged);
+          d.mergePipelined(kernel, w, blocks, blocksAct, merged, outF, inF, r, tiles);
+          String same = java.util.Arrays.equals(expected, d.download(merged)) ? "same bits" : "DIFFERENT BITS";
+          report(out, head, "merge " + kernel + " tiles/warp " + tiles, twoWay,
+              time(d, reps, () -> d.mergePipelined(kernel, w, blocks, blocksAct, merged, outF, inF, r, tiles)), same);
+        }
+      }
+      d.copy(blocks, dB);
+      d.blockGradTwoPasses(w, m, dB, outF, inF, r);
+      float[] two = d.download(dB);
+      d.copy(blocks, dB);
+      d.blockGradOnePass(w, m, dB, outF, inF, r);
+      String dist = String.format(Locale.ROOT, "rel L2 to two passes %.2e", relL2(d.download(dB), two));
+      report(out, head, "dB two passes (batched GEMM + identity)", twoWay,
+          time(d, reps, () -> d.blockGradTwoPasses(w, m, dB, outF, inF, r)), null);
+      report(out, head, "dB one pass", twoWay, time(d, reps, () -> d.blockGradOnePass(w, m, dB, outF, inF, r)), dist);
+    } finally {
+      for (Buf b : new Buf[] {w, m, blocks, blocksAct, merged, reference, dB}) {
+        d.free(b);
+      }
+    }
+  }
+
+  private static double time(CudaDevice d, int reps, Runnable op) {
+    op.run(); // warm-up
+    d.synchronize();
+    long t0 = System.nanoTime();
+    for (int i = 0; i < reps; i++) {
+      op.run();
+    }
+    d.synchronize();
+    return (System.nanoTime() - t0) / 1e9 / reps;
+  }
+
+  private static void report(PrintStream out, String head, String what, double bytes, double seconds, String note) {
+    out.printf(Locale.ROOT, "kernels %s: %-42s %8.1f us %7.2f TB/s%s%n", head, what, seconds * 1e6,
+        bytes / seconds / 1e12, note == null ? "" : "  " + note);
+    out.flush();
+  }
+
+  private static double relL2(float[] a, float[] b) {
+    double diff = 0;
+    double norm = 0;
+    for (int i = 0; i < a.length; i++) {
+      diff += Math.pow((double) a[i] - b[i], 2);
+      norm += Math.pow(b[i], 2);
+    }
+    return Math.sqrt(diff / norm);
+  }
+}
