@@ -73,22 +73,24 @@ timeout "${BENCH_TIMEOUT:-240}" "$BUNDLE/bin/bonestream" bench --backend "$BACKE
 say "exit $?"
 grep -v '^profile' "$OUTDIR/bench.txt" | tee -a "$SUMMARY"
 
-# the 8B bat step with other kernel choices, each in its own process: the kernels before this
-# version (first one-pass merge, dB as a batched GEMM and a kernel) and other merge settings
-if [ -n "${VARIANTS-merge=mma,grad=0 tiles=4 tiles=16 merge=pipe3}" ]; then
-  for v in ${VARIANTS-merge=mma,grad=0 tiles=4 tiles=16 merge=pipe3}; do
-    merge=pipe; tiles=8; grad=1
-    for kv in $(echo "$v" | tr ',' ' '); do
-      case "$kv" in merge=*) merge=${kv#merge=} ;; tiles=*) tiles=${kv#tiles=} ;; grad=*) grad=${kv#grad=} ;; esac
-    done
-    say "== bench llama3-8B bat with BONESTREAM_CUDA_BAT_MERGE=$merge BONESTREAM_CUDA_BAT_TILES=$tiles BONESTREAM_CUDA_BAT_GRAD=$grad"
-    BONESTREAM_CUDA_BAT_MERGE=$merge BONESTREAM_CUDA_BAT_TILES=$tiles BONESTREAM_CUDA_BAT_GRAD=$grad \
-      timeout "${BENCH_TIMEOUT:-240}" "$BUNDLE/bin/bonestream" bench --backend "$BACKEND" --configs llama3-8B \
-      --methods bone,bat ${BENCH_ARGS:-} > "$OUTDIR/bench-$v.txt" 2>&1
-    say "exit $?"
-    grep -v '^profile' "$OUTDIR/bench-$v.txt" | tee -a "$SUMMARY"
+# the 8B bat step with other kernel choices, each in its own process beside bone: the kernels of the
+# version before (first one-pass merge, dB as a batched GEMM and a kernel), and other settings
+VARIANTS=${VARIANTS-merge=mma,grad=0 grad=0}
+for v in $VARIANTS; do
+  merge=pipe; tiles=0; grad=4194304; blocks=1024
+  for kv in $(echo "$v" | tr ',' ' '); do
+    case "$kv" in
+      merge=*) merge=${kv#merge=} ;; tiles=*) tiles=${kv#tiles=} ;; grad=*) grad=${kv#grad=} ;;
+      blocks=*) blocks=${kv#blocks=} ;;
+    esac
   done
-fi
+  say "== bench llama3-8B bone,bat with BONESTREAM_CUDA_BAT_MERGE=$merge BONESTREAM_CUDA_BAT_TILES=$tiles BONESTREAM_CUDA_BAT_GRAD=$grad BONESTREAM_CUDA_BAT_GRAD_BLOCKS=$blocks"
+  BONESTREAM_CUDA_BAT_MERGE=$merge BONESTREAM_CUDA_BAT_TILES=$tiles BONESTREAM_CUDA_BAT_GRAD=$grad \
+    BONESTREAM_CUDA_BAT_GRAD_BLOCKS=$blocks timeout "${BENCH_TIMEOUT:-240}" "$BUNDLE/bin/bonestream" bench \
+    --backend "$BACKEND" --configs llama3-8B --methods bone,bat ${BENCH_ARGS:-} > "$OUTDIR/bench-$v.txt" 2>&1
+  say "exit $?"
+  grep -v '^profile' "$OUTDIR/bench-$v.txt" | tee -a "$SUMMARY"
+done
 
 if [ -n "${LORA_CONFIGS-25M,tinyllama-1.1B}" ]; then
   say "== bench --configs ${LORA_CONFIGS-25M,tinyllama-1.1B} --methods lora"

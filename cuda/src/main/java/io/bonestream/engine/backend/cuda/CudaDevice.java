@@ -108,13 +108,17 @@ public final class CudaDevice implements Device {
   // bat's merge as one pass on tensor cores (bf16, sm_80+): on unless BONESTREAM_CUDA_BAT_MMA=0 or
   // its check at start disagrees with the two-pass merge
   private final boolean mergeMma;
-  // which one-pass merge kernel (BONESTREAM_CUDA_BAT_MERGE: pipe, pipe3 or mma), and the tiles of 16
-  // view rows each warp of the pipelined one goes through (BONESTREAM_CUDA_BAT_TILES)
+  // which one-pass merge kernel (BONESTREAM_CUDA_BAT_MERGE: pipe, the default, or mma, the first
+  // one), and the tiles of 16 view rows each warp of pipe goes through (BONESTREAM_CUDA_BAT_TILES;
+  // 0, the default, picks per weight shape)
   private final String mergeKernel = envOr("BONESTREAM_CUDA_BAT_MERGE", "pipe");
-  private final int mergeTiles = numberOrInvalid(envOr("BONESTREAM_CUDA_BAT_TILES", "8"));
-  // bat's dB in one tensor-core kernel over W and M, unless BONESTREAM_CUDA_BAT_GRAD=0 (then a
-  // batched GEMM and the identity kernel); its per-split partial sums, grown when needed
-  private final boolean blockGradMma = !"0".equals(System.getenv("BONESTREAM_CUDA_BAT_GRAD"));
+  private final int mergeTiles = numberOrInvalid(envOr("BONESTREAM_CUDA_BAT_TILES", "0"));
+  // bat's dB in one tensor-core kernel over W and M for weights of at most this many elements
+  // (BONESTREAM_CUDA_BAT_GRAD: 0 never; the default 2^22, where it measured faster than cuBLAS's
+  // batched GEMM plus the identity kernel); its per-split partial sums, grown when needed
+  private final long blockGradMax = numberOrInvalid(envOr("BONESTREAM_CUDA_BAT_GRAD", "" + (1 << 22)));
+  // about how many blocks bat_block_grad is launched with (BONESTREAM_CUDA_BAT_GRAD_BLOCKS)
+  private final int blockGradBlocks = numberOrInvalid(envOr("BONESTREAM_CUDA_BAT_GRAD_BLOCKS", "1024"));
   private Buf blockGradParts;
   private int major;
   private long allocated;
@@ -166,9 +170,10 @@ public final class CudaDevice implements Device {
       argAddresses.put(i, new Address(argSlots.address() + 8L * i));
     }
     this.partials = alloc(DType.F32, PARTIALS);
-    if (!java.util.Set.of("pipe", "pipe3", "mma").contains(mergeKernel) || mergeTiles < 1) {
-      throw new IllegalStateException("BONESTREAM_CUDA_BAT_MERGE must be pipe, pipe3 or mma and "
-          + "BONESTREAM_CUDA_BAT_TILES a positive number");
+    if (!java.util.Set.of("pipe", "mma").contains(mergeKernel) || mergeTiles < 0 || blockGradMax < 0
+        || blockGradBlocks < 1) {
+      throw new IllegalStateException("BONESTREAM_CUDA_BAT_MERGE must be pipe or mma, BONESTREAM_CUDA_BAT_TILES "
+          + "and BONESTREAM_CUDA_BAT_GRAD numbers ≥ 0, BONESTREAM_CUDA_BAT_GRAD_BLOCKS a number ≥ 1");
     }
     String mergeState;
     if (major < 8) {
@@ -187,7 +192,8 @@ public final class CudaDevice implements Device {
       mergeState += " (" + mergeKernel + ")";
     }
     if (major >= 8) {
-      mergeState += blockGradMma ? ", bat dB in one pass" : ", bat dB in two passes (BONESTREAM_CUDA_BAT_GRAD=0)";
+      mergeState += blockGradMax == 0 ? ", bat dB in two passes (BONESTREAM_CUDA_BAT_GRAD=0)"
+          : ", bat dB in one pass up to " + blockGradMax + " weights";
     }
     this.description = String.format(java.util.Locale.ROOT,
         "%s (sm_%d%d, %.0f GiB), driver %s, runtime %s, cuBLAS %d, NVRTC %d.%d, %s", gpuName, major, minor,
@@ -766,9 +772,8 @@ public final class CudaDevice implements Device {
    * each), about 4 tiles per warp, and at least 1024 blocks in all when there are tiles enough.
    */
   private void mergeOnePass(Buf w, Buf blocks, Buf blocksAct, Buf out, int outF, int inF, int r) {
-    String kernel = r == 128 ? "mma" : mergeKernel;
-    if (!kernel.equals("mma")) {
-      mergePipelined(kernel, w, blocks, blocksAct, out, outF, inF, r, mergeTiles);
+    if (r != 128 && mergeKernel.equals("pipe")) {
+      mergePipelined(w, blocks, blocksAct, out, outF, inF, r, mergeTiles > 0 ? mergeTiles : tilesPerWarp(outF, inF, r));
       return;
     }
     int warps = r == 128 ? 2 : 4;
@@ -782,18 +787,27 @@ public final class CudaDevice implements Device {
   }
 
   /**
-   * kernels.cu's bat_merge_pipe[3]_R (R = 32 or 64; pipe3 only for 64): 4 warps per block, blocks y
-   * over the bands, x so that each warp goes through about {@code tilesPerWarp} tiles of the band.
+   * Tiles per warp for bat_merge_pipe: 8, halved while that leaves fewer than 256 blocks (two per
+   * SM of an H200). Measured on the H200 (docs/gpu.md, bonestream kernels): 8 was best or within 3%
+   * for the 8B and 1.1B weights with enough bands, 4 (or fewer) for the narrow k/v weights.
    */
-  void mergePipelined(String kernel, Buf w, Buf blocks, Buf blocksAct, Buf out, int outF, int inF, int r,
-      int tilesPerWarp) {
-    String name = "bat_merge_" + kernel + "_" + r;
-    if (!(kernel.equals("pipe") || kernel.equals("pipe3") && r == 64)) {
-      throw new IllegalArgumentException("no bat merge kernel " + name + " (BONESTREAM_CUDA_BAT_MERGE: pipe, pipe3, mma)");
+  static int tilesPerWarp(int outF, int inF, int r) {
+    int tiles = inF / 16;
+    int perWarp = 8;
+    while (perWarp > 1 && (long) (outF / r) * ((tiles + 4L * perWarp - 1) / (4L * perWarp)) < 256) {
+      perWarp /= 2;
     }
+    return perWarp;
+  }
+
+  /**
+   * kernels.cu's bat_merge_pipe_R (R = 32 or 64): 4 warps per block, blocks y over the bands, x so
+   * that each warp goes through about {@code tilesPerWarp} tiles of the band.
+   */
+  void mergePipelined(Buf w, Buf blocks, Buf blocksAct, Buf out, int outF, int inF, int r, int tilesPerWarp) {
     long tiles = inF / 16;
     long gridX = Math.max(1, (tiles + 4L * tilesPerWarp - 1) / (4L * tilesPerWarp));
-    launch2(name, gridX, outF / r, 128, a -> a.ptr(w).ptr(blocks).ptr(blocksAct).ptr(out).i32(inF));
+    launch2("bat_merge_pipe_" + r, gridX, outF / r, 128, a -> a.ptr(w).ptr(blocks).ptr(blocksAct).ptr(out).i32(inF));
   }
 
   /** The first one-pass merge (one tile in flight per warp, in registers), for comparison. */
@@ -827,10 +841,10 @@ public final class CudaDevice implements Device {
   @Override
   public synchronized void batBlockGrad(Buf w, Buf m, Buf dBlocks, int outF, int inF, int r) {
     bind();
-    if (blockGradMma && major >= 8 && w.type() == DType.BF16 && m.type() == DType.BF16
+    if ((long) outF * inF <= blockGradMax && major >= 8 && w.type() == DType.BF16 && m.type() == DType.BF16
         && (r == 32 || r == 64 || r == 128) && outF % r == 0 && inF % r == 0 && outF / r <= 65535
         && w.pointer() % 16 == 0 && m.pointer() % 16 == 0) {
-      blockGradOnePass(w, m, dBlocks, outF, inF, r);
+      blockGradOnePass(w, m, dBlocks, outF, inF, r, blockGradBlocks);
     } else {
       blockGradTwoPasses(w, m, dBlocks, outF, inF, r);
     }
@@ -838,13 +852,13 @@ public final class CudaDevice implements Device {
 
   /**
    * kernels.cu's bat_block_grad_R: blocks y over the bands, x over splits of a band's tiles of 16
-   * view rows (at least 8 tiles each, about 1024 blocks in all), their partial sums added in order
-   * by bat_block_grad_reduce.
+   * view rows (at least 8 tiles each, about {@code blocks} blocks in all), their partial sums added
+   * in order by bat_block_grad_reduce.
    */
-  void blockGradOnePass(Buf w, Buf m, Buf dBlocks, int outF, int inF, int r) {
+  void blockGradOnePass(Buf w, Buf m, Buf dBlocks, int outF, int inF, int r, int blocks) {
     int bands = outF / r;
     int tiles = inF / 16;
-    int splits = Math.max(1, Math.min((1024 + bands - 1) / bands, tiles / 8));
+    int splits = Math.max(1, Math.min((blocks + bands - 1) / bands, tiles / 8));
     int perSplit = (tiles + splits - 1) / splits;
     int used = (tiles + perSplit - 1) / perSplit;
     long n = (long) outF * r;

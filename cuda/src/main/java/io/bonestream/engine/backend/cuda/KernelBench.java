@@ -60,24 +60,28 @@ final class KernelBench {
           time(d, reps, () -> d.mergeFirstKernel(w, blocks, blocksAct, merged, outF, inF, r)), null);
       report(out, head, "merge two passes", 3.0 * size * 2,
           time(d, reps, () -> d.mergeTwoPasses(w, blocks, blocksAct, merged, outF, inF, r)), null);
-      for (String kernel : r == 64 ? List.of("pipe", "pipe3") : r == 32 ? List.of("pipe") : List.<String>of()) {
-        for (int tiles : new int[] {4, 8, 16, 32}) {
+      if (r != 128) {
+        int auto = CudaDevice.tilesPerWarp(outF, inF, r);
+        for (int tiles : new java.util.TreeSet<>(List.of(auto, 1, 2, 4, 8, 16))) {
           d.copy(w, merged);
-          d.mergePipelined(kernel, w, blocks, blocksAct, merged, outF, inF, r, tiles);
+          d.mergePipelined(w, blocks, blocksAct, merged, outF, inF, r, tiles);
           String same = java.util.Arrays.equals(expected, d.download(merged)) ? "same bits" : "DIFFERENT BITS";
-          report(out, head, "merge " + kernel + " tiles/warp " + tiles, twoWay,
-              time(d, reps, () -> d.mergePipelined(kernel, w, blocks, blocksAct, merged, outF, inF, r, tiles)), same);
+          report(out, head, "merge pipe tiles/warp " + tiles + (tiles == auto ? " (default)" : ""), twoWay,
+              time(d, reps, () -> d.mergePipelined(w, blocks, blocksAct, merged, outF, inF, r, tiles)), same);
         }
       }
       d.copy(blocks, dB);
       d.blockGradTwoPasses(w, m, dB, outF, inF, r);
       float[] two = d.download(dB);
-      d.copy(blocks, dB);
-      d.blockGradOnePass(w, m, dB, outF, inF, r);
-      String dist = String.format(Locale.ROOT, "rel L2 to two passes %.2e", relL2(d.download(dB), two));
       report(out, head, "dB two passes (batched GEMM + identity)", twoWay,
           time(d, reps, () -> d.blockGradTwoPasses(w, m, dB, outF, inF, r)), null);
-      report(out, head, "dB one pass", twoWay, time(d, reps, () -> d.blockGradOnePass(w, m, dB, outF, inF, r)), dist);
+      for (int blocksTarget : new int[] {1024, 2048, 4096}) {
+        d.copy(blocks, dB);
+        d.blockGradOnePass(w, m, dB, outF, inF, r, blocksTarget);
+        String dist = String.format(Locale.ROOT, "rel L2 to two passes %.2e", relL2(d.download(dB), two));
+        report(out, head, "dB one pass, about " + blocksTarget + " blocks", twoWay,
+            time(d, reps, () -> d.blockGradOnePass(w, m, dB, outF, inF, r, blocksTarget)), dist);
+      }
     } finally {
       for (Buf b : new Buf[] {w, m, blocks, blocksAct, merged, reference, dB}) {
         d.free(b);

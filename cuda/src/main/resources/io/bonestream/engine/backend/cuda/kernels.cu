@@ -823,10 +823,9 @@ K bat_merge_mma_32(const B* w, const float* bl, const B* ba, B* o, int I) { batM
 K bat_merge_mma_64(const B* w, const float* bl, const B* ba, B* o, int I) { batMergeMma<64, 4>(w, bl, ba, o, I); }
 K bat_merge_mma_128(const B* w, const float* bl, const B* ba, B* o, int I) { batMergeMma<128, 2>(w, bl, ba, o, I); }
 
-// batMergeMma with cp.async stages: 4 warps, 4 stages
-K bat_merge_pipe_32(const B* w, const float* bl, const B* ba, B* o, int I) { batMergePipe<32, 4, 4>(w, bl, ba, o, I); }
-K bat_merge_pipe_64(const B* w, const float* bl, const B* ba, B* o, int I) { batMergePipe<64, 4, 4>(w, bl, ba, o, I); }
-K bat_merge_pipe3_64(const B* w, const float* bl, const B* ba, B* o, int I) { batMergePipe<64, 4, 3>(w, bl, ba, o, I); }
+// batMergeMma with cp.async stages: 4 warps, 3 stages (4 measured no faster)
+K bat_merge_pipe_32(const B* w, const float* bl, const B* ba, B* o, int I) { batMergePipe<32, 4, 3>(w, bl, ba, o, I); }
+K bat_merge_pipe_64(const B* w, const float* bl, const B* ba, B* o, int I) { batMergePipe<64, 4, 3>(w, bl, ba, o, I); }
 // R / 16 warps per block
 K bat_block_grad_32(const B* w, const B* m, float* part, int I, int per) { batBlockGrad<32>(w, m, part, I, per); }
 K bat_block_grad_64(const B* w, const B* m, float* part, int I, int per) { batBlockGrad<64>(w, m, part, I, per); }
