@@ -35,6 +35,11 @@ public final class BonestreamCli implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   public static void main(String[] args) {
+    // JavaCPP logs through SLF4J (log4j2.xml), which drops its one warning that JavaCPP 1.5.13 (the
+    // CUDA presets) and ND4J's OpenBLAS 1.5.7 differ in version: they work together (docs/gpu.md)
+    if (System.getProperty("org.bytedeco.javacpp.logger") == null) {
+      System.setProperty("org.bytedeco.javacpp.logger", "slf4j");
+    }
     System.exit(run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
   }
 
