@@ -29,7 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The training state is written into Flink's keyed state when a checkpoint is taken, not after
- * every step; a trainer evicted from the operator's cache keeps its unsaved state until then. With
+ * every step; a trainer evicted from the operator's cache writes its unsaved state under its own key. With
  * a cache of one trainer and three interleaved adapters (every step evicts another adapter's
  * trainer), checkpoints every 100 ms and a failure in the middle, every version of every adapter
  * is published once and is byte for byte the version of an uninterrupted run with a large cache.

@@ -64,7 +64,8 @@ import org.slf4j.LoggerFactory;
  * adapter (least recently used first out). A step does not copy the training state: it is written
  * into keyed state when a checkpoint or savepoint is taken ({@link AdapterTrainerOperator}), so a
  * checkpoint holds the very bytes that writing it after every step would; a trainer evicted with
- * unsaved steps keeps its encoded state here until then.
+ * unsaved steps writes its state under its own key as it goes (the state backend holds it, not the
+ * heap).
  *
  * <p>Versions never go backwards: on start the operator reads which versions the adapters topic
  * already holds ({@link PublishedVersions}). An adapter without state whose versions were
@@ -117,8 +118,16 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   private transient Map<String, Trainer> trainers;
   /** Adapters whose live trainer has steps its keyed training state does not have yet. */
   private transient Set<String> unsaved;
-  /** Training states of unsaved trainers evicted from the cache, kept until the next snapshot. */
-  private transient Map<String, byte[]> evicted;
+  /** Runs an action with another adapter's key current (set by {@link AdapterTrainerOperator}). */
+  interface KeySwitch {
+    void underKey(String key, StateAction action) throws Exception;
+  }
+
+  interface StateAction {
+    void run() throws Exception;
+  }
+
+  private transient KeySwitch keySwitch;
   private transient Map<String, AdapterMetrics> metrics;
 
   /**
@@ -161,8 +170,17 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       protected boolean removeEldestEntry(Map.Entry<String, Trainer> eldest) {
         boolean evict = size() > maxCachedAdapters;
         if (evict) {
-          if (unsaved.remove(eldest.getKey())) {
-            evicted.put(eldest.getKey(), eldest.getValue().encodedState()); // until the next snapshot
+          String id = eldest.getKey();
+          if (unsaved.remove(id)) {
+            byte[] state = eldest.getValue().encodedState();
+            try {
+              keySwitch.underKey(id, () -> {
+                trainingState.update(state);
+                metrics(id).stateBytes = state.length;
+              });
+            } catch (Exception e) {
+              throw new IllegalStateException("cannot write the training state of evicted adapter " + id, e);
+            }
           }
           eldest.getValue().close(); // frees its device memory
         }
@@ -170,7 +188,9 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       }
     };
     unsaved = new HashSet<>();
-    evicted = new HashMap<>();
+    if (keySwitch == null) {
+      throw new IllegalStateException("AdapterTrainer runs inside AdapterTrainerOperator");
+    }
     metrics = new HashMap<>();
     reconciled = new HashSet<>();
     TaskInfo task = getRuntimeContext().getTaskInfo();
@@ -511,12 +531,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   private Trainer trainer(String id) throws Exception {
     Trainer t = trainers.get(id);
     if (t == null) {
-      byte[] state = evicted.remove(id);
-      if (state != null) {
-        unsaved.add(id); // newer than its keyed state
-      } else {
-        state = trainingState.value();
-      }
+      byte[] state = trainingState.value();
       if (state != null) {
         TrainingState restored = TrainingStateCodec.decode(state);
         t = Trainer.restore(shared.model(), restored, restored.trainConfig(), device);
@@ -530,14 +545,16 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   }
 
   /**
-   * The adapters whose training state must be written before a snapshot: trained since their
-   * keyed state was last written (live or evicted). {@link AdapterTrainerOperator} writes each with
+   * The adapters whose training state must be written before a snapshot: live and trained since
+   * their keyed state was last written. {@link AdapterTrainerOperator} writes each with
    * {@link #writeTrainingState} under its key when a checkpoint or savepoint is taken.
    */
   Set<String> unsavedAdapters() {
-    Set<String> ids = new HashSet<>(unsaved);
-    ids.addAll(evicted.keySet());
-    return ids;
+    return new HashSet<>(unsaved);
+  }
+
+  void keySwitch(KeySwitch keySwitch) {
+    this.keySwitch = keySwitch;
   }
 
   /**
@@ -546,11 +563,8 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
    * step.
    */
   void writeTrainingState(String id) throws Exception {
-    byte[] state = evicted.remove(id);
     Trainer t = trainers.get(id);
-    if (t != null && unsaved.contains(id)) {
-      state = t.encodedState();
-    }
+    byte[] state = t != null && unsaved.contains(id) ? t.encodedState() : null;
     unsaved.remove(id);
     if (state != null) {
       trainingState.update(state);
