@@ -36,6 +36,9 @@ public final class DecodeInstructions extends ProcessFunction<KafkaInput, Traini
   private final String modelDir;
   private final int maxSeqLen;
   private final InputLimits limits;
+  // an accepted record's own bytes travel with it only where a later step may dead-letter it
+  // (quotas): otherwise every record would carry them through the shuffle to the trainer
+  private final boolean keepOriginal;
   private transient ExampleEncoder encoder;
   private transient Map<DeadLetterReason, Counter> deadLetterCounters;
   private transient Counter accepted;
@@ -45,9 +48,15 @@ public final class DecodeInstructions extends ProcessFunction<KafkaInput, Traini
   }
 
   public DecodeInstructions(String modelDir, int maxSeqLen, InputLimits limits) {
+    this(modelDir, maxSeqLen, limits, true);
+  }
+
+  /** With {@code keepOriginal} false, accepted items carry no copy of their record's bytes. */
+  public DecodeInstructions(String modelDir, int maxSeqLen, InputLimits limits, boolean keepOriginal) {
     this.modelDir = modelDir;
     this.maxSeqLen = maxSeqLen;
     this.limits = limits;
+    this.keepOriginal = keepOriginal;
   }
 
   @Override
@@ -164,8 +173,10 @@ public final class DecodeInstructions extends ProcessFunction<KafkaInput, Traini
     long eventTime = r.getEventTime() == null ? Long.MIN_VALUE : r.getEventTime().toEpochMilli();
     TrainingItem item = new TrainingItem(r.getAdapterId(), r.getExampleId(), e.inputIds(), e.labels(), weight,
         eventTime, in.topic, in.partition, in.offset);
-    item.original = in.value;
-    item.originalKey = in.key;
+    if (keepOriginal) {
+      item.original = in.value;
+      item.originalKey = in.key;
+    }
     return item;
   }
 

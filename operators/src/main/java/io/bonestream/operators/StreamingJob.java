@@ -98,7 +98,8 @@ public final class StreamingJob {
     SingleOutputStreamOperator<TrainingItem> items = env
         .fromSource(source, WatermarkStrategy.noWatermarks(), "instructions")
         .uid("instructions-source")
-        .process(new DecodeInstructions(b.modelDir, b.maxSeqLen, b.inputLimits), TypeInformation.of(TrainingItem.class))
+        .process(new DecodeInstructions(b.modelDir, b.maxSeqLen, b.inputLimits,
+            b.quotas.maxAdapters() > 0 || b.quotas.sharesLimited()), TypeInformation.of(TrainingItem.class))
         .name("decode-validate-tokenize")
         .uid("decode");
     DataStream<EncodedRecord> deadLetters = items.getSideOutput(DecodeInstructions.DEAD_LETTERS);
