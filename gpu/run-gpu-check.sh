@@ -22,9 +22,12 @@ SUMMARY="$OUTDIR/summary.txt"
 : > "$SUMMARY"
 say() { echo "$*" | tee -a "$SUMMARY"; }
 
-if [ ! -x "$BUNDLE/bin/bonestream" ]; then
+# GPU_CMD: another way to start the GPU command line (selftest, bench, kernels), e.g. the train
+# bundle's runtime and jars with the main class io.bonestream.engine.backend.cuda.GpuMain
+if [ -z "${GPU_CMD:-}" ] && [ ! -x "$BUNDLE/bin/bonestream" ]; then
   "$ROOT/gpu/build-bundle.sh" "$BUNDLE" || exit 1
 fi
+GPU=${GPU_CMD:-$BUNDLE/bin/bonestream}
 
 # The CUDA 13 libraries the bindings link against: the toolkit's folders, then pip's nvidia wheels.
 CANDIDATES="/usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib"
@@ -54,21 +57,21 @@ nvidia-smi > "$OUTDIR/nvidia-smi.txt" 2>&1
 say "gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -1)"
 
 say "== kernels --configs ${KERNEL_CONFIGS:-llama3-8B,tinyllama-1.1B} (bat's memory-bound kernels)"
-timeout "${KERNELS_TIMEOUT:-120}" "$BUNDLE/bin/bonestream" kernels --configs "${KERNEL_CONFIGS:-llama3-8B,tinyllama-1.1B}" \
+timeout "${KERNELS_TIMEOUT:-120}" $GPU kernels --configs "${KERNEL_CONFIGS:-llama3-8B,tinyllama-1.1B}" \
   > "$OUTDIR/kernels.txt" 2>&1
 say "exit $?"
 cat "$OUTDIR/kernels.txt" >> "$SUMMARY"
 
 for p in fp32 bf16; do
   say "== selftest --backend $BACKEND --precision $p"
-  BONESTREAM_CUDA_SYNC=1 timeout "${SELFTEST_TIMEOUT:-150}" "$BUNDLE/bin/bonestream" selftest --backend "$BACKEND" \
+  BONESTREAM_CUDA_SYNC=1 timeout "${SELFTEST_TIMEOUT:-150}" $GPU selftest --backend "$BACKEND" \
     --precision "$p" > "$OUTDIR/selftest-$p.txt" 2>&1
   say "exit $?"
   grep -E "^device|GEMM|FAIL|PASS|  ok  .*(golden|agree|resumes)|  info" "$OUTDIR/selftest-$p.txt" | tee -a "$SUMMARY"
 done
 
 say "== bench --backend $BACKEND --configs $CONFIGS --methods $METHODS ${BENCH_ARGS:-}"
-timeout "${BENCH_TIMEOUT:-240}" "$BUNDLE/bin/bonestream" bench --backend "$BACKEND" --configs "$CONFIGS" \
+timeout "${BENCH_TIMEOUT:-240}" $GPU bench --backend "$BACKEND" --configs "$CONFIGS" \
   --methods "$METHODS" --profile "${PROFILE:-true}" ${BENCH_ARGS:-} > "$OUTDIR/bench.txt" 2>&1
 say "exit $?"
 grep -v '^profile' "$OUTDIR/bench.txt" | tee -a "$SUMMARY"
@@ -86,7 +89,7 @@ for v in $VARIANTS; do
   done
   say "== bench llama3-8B bone,bat with BONESTREAM_CUDA_BAT_MERGE=$merge BONESTREAM_CUDA_BAT_TILES=$tiles BONESTREAM_CUDA_BAT_GRAD=$grad BONESTREAM_CUDA_BAT_GRAD_BLOCKS=$blocks"
   BONESTREAM_CUDA_BAT_MERGE=$merge BONESTREAM_CUDA_BAT_TILES=$tiles BONESTREAM_CUDA_BAT_GRAD=$grad \
-    BONESTREAM_CUDA_BAT_GRAD_BLOCKS=$blocks timeout "${BENCH_TIMEOUT:-240}" "$BUNDLE/bin/bonestream" bench \
+    BONESTREAM_CUDA_BAT_GRAD_BLOCKS=$blocks timeout "${BENCH_TIMEOUT:-240}" $GPU bench \
     --backend "$BACKEND" --configs llama3-8B --methods bone,bat ${BENCH_ARGS:-} > "$OUTDIR/bench-$v.txt" 2>&1
   say "exit $?"
   grep -v '^profile' "$OUTDIR/bench-$v.txt" | tee -a "$SUMMARY"
@@ -94,7 +97,7 @@ done
 
 if [ -n "${LORA_CONFIGS-25M,tinyllama-1.1B}" ]; then
   say "== bench --configs ${LORA_CONFIGS-25M,tinyllama-1.1B} --methods lora"
-  timeout "${BENCH_TIMEOUT:-240}" "$BUNDLE/bin/bonestream" bench --backend "$BACKEND" \
+  timeout "${BENCH_TIMEOUT:-240}" $GPU bench --backend "$BACKEND" \
     --configs "${LORA_CONFIGS-25M,tinyllama-1.1B}" --methods lora ${BENCH_ARGS:-} > "$OUTDIR/bench-lora.txt" 2>&1
   say "exit $?"
   grep -v '^profile' "$OUTDIR/bench-lora.txt" | tee -a "$SUMMARY"
