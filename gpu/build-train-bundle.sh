@@ -7,15 +7,21 @@
 #   gpu/build-train-bundle.sh [OUT_DIR]        (default: target/bonestream-train)
 #   tar -xJf bonestream-train.tar.xz && bonestream-train/bin/bonestream train --backend cuda ...
 #
-# Runs on any Linux x86-64 machine with a JDK 17 (with jmods), Maven, zip/unzip and xz.
-# SKIP_MAVEN=1 uses the job's existing build (job/target). XZ_OPTS sets xz's options (default -9e -T1;
-# add -T0 on a machine with many cores: a little bigger, much faster).
+# Runs on any Linux x86-64 machine with a JDK 17 (with jmods), Maven, zip/unzip, strip/readelf
+# (binutils; optional) and xz; about 5 minutes, most of it xz. SKIP_MAVEN=1 uses the job's existing
+# build (job/target). XZ_OPTS: xz's options (default -9e -T1; one thread matters: -T0 splits the
+# input into blocks and comes out about 5 MiB bigger, over the limit).
 #
-# To stay small: only the jars `train` loads (no Flink runtime, Kafka broker, Scala, Prometheus;
-# flink-core, kafka-clients, avro and the subscriber only because picocli reads every subcommand's
-# method signatures), native libraries for other platforms than linux-x86_64 taken out of the jars,
-# and every jar stored without compression, like the runtime, so that xz compresses across it all
-# (libnd4jcpu.so: 315 MB, 83 MB deflated, about 26 MB in xz).
+# To stay small (59.7 MiB with the jars of this commit; the script fails above 60 MiB):
+# - only the jars train loads: no Flink runtime, Kafka broker, Scala, Prometheus, jfreechart, nor
+#   ND4J's shaded Jackson, OSHI, JNA platform, Commons Compress; kafka-clients, flink-core and avro
+#   cut down to the few classes picocli loads to read the Kafka and Flink commands' signatures;
+# - in the jars: no native libraries for other platforms than linux-x86_64, of JavaCPP's CUDA
+#   bindings only cudart, cublas and nvrtc, symbol tables stripped (libnd4jcpu.so: 315 -> 292 MB);
+# - a jlinked runtime of 9 modules without java.desktop's native libraries (AWT, fonts, sound);
+# - jars stored without compression and the runtime's modules uncompressed, so that xz compresses
+#   across it all (libnd4jcpu.so: 83 MB deflated in its jar, about 22 MB in the .tar.xz).
+# The bundle also holds gpu/run-train-check.sh, to run on the GPU machine.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-$ROOT/target/bonestream-train}
@@ -25,7 +31,10 @@ XZ_OPTS=${XZ_OPTS:--9e -T1}
 MAX_MIB=60
 cd "$ROOT"
 
-# The jars of job/target/lib to keep, by artifact name (the file name before its version).
+# The jars of job/target/lib to keep, by artifact name (the file name before its version); the
+# script stops if one is missing. Left out of ND4J's dependencies, which train never loads: its
+# shaded Jackson (JSON serde of configs and evaluations), OSHI + JNA platform (system info),
+# Commons Compress (archives).
 KEEP="
   bonestream-engine bonestream-cuda bonestream-subscriber bonestream-schemas picocli
   nd4j-api nd4j-common nd4j-native nd4j-native-api nd4j-native-preset nd4j-presets-common
@@ -40,15 +49,14 @@ KEEP="
   checker-qual error_prone_annotations j2objc-annotations jsr305 jspecify
   flink-core kafka-clients avro
 "
-# Left out of ND4J's dependencies, which train never loads: its shaded Jackson (JSON serde of
-# configs and evaluations), OSHI + JNA platform (system info), Commons Compress (archives).
 # Jars that only picocli needs, to read the method signatures of the Kafka and Flink commands when
 # it builds the command tree: cut down to the classes that building it loads.
 SIGNATURES_ONLY="kafka-clients flink-core avro"
 # The runtime's modules: what the kept jars use on train's paths (java.desktop only for java.beans:
-# log4j, jackson, jinjava). The command classes' signatures need no more (bonestream --help runs).
-MODULES=java.base,java.desktop,java.logging,java.management,java.sql,java.xml,jdk.management
-MODULES=$MODULES,jdk.unsupported
+# log4j, jackson, jinjava; java.naming: without it log4j warns on every start). The command
+# classes' signatures need no more (bonestream --help runs).
+MODULES=java.base,java.desktop,java.logging,java.management,java.naming,java.sql,java.xml
+MODULES=$MODULES,jdk.management,jdk.unsupported
 # java.desktop's native libraries: AWT, fonts, images, sound; a headless java.beans needs none.
 HEADLESS_DROP="libawt.so libawt_headless.so libawt_xawt.so libfontmanager.so libjavajpeg.so libjawt.so
   libjsound.so liblcms.so libmlib_image.so libsplashscreen.so"
@@ -149,6 +157,7 @@ cp models/stories260K/config.json models/stories260K/generation_config.json \
   models/stories260K/model.safetensors models/stories260K/tokenizer.json \
   models/stories260K/tokenizer_config.json models/stories260K/README.md "$OUT/models/stories260K/"
 cp examples/colors.jsonl examples/colors-heldout.jsonl "$OUT/data/"
+mkdir -p "$OUT/gpu" && cp gpu/run-train-check.sh gpu/cuda-libs.sh "$OUT/gpu/"
 
 cat > "$OUT/bin/bonestream" <<'LAUNCHER'
 #!/bin/sh
@@ -173,7 +182,7 @@ libraries libcudart.so.13, libcublas.so.13, libcublasLt.so.13, libnvrtc.so.13 on
     --eval-data data/colors-heldout.jsonl --method bat --r 4 --lr 1e-2 --batch-size 8 --steps 60 \
     --backend cuda --out runs/colors
 
-gpu/run-train-check.sh (in the bonestream sources) runs the CUDA and CPU checks.
+gpu/run-train-check.sh [BUNDLE_DIR] [OUT_DIR] trains on the GPU and on the CPU and compares.
 README
 
 echo "packing $OUT.tar.xz (xz $XZ_OPTS) ..."
