@@ -157,6 +157,11 @@ cp models/stories260K/config.json models/stories260K/generation_config.json \
   models/stories260K/model.safetensors models/stories260K/tokenizer.json \
   models/stories260K/tokenizer_config.json models/stories260K/README.md "$OUT/models/stories260K/"
 cp examples/colors.jsonl examples/colors-heldout.jsonl "$OUT/data/"
+# what bin/bonestream-gpu selftest reads: the greedy golden, the training goldens, the 200-step task
+mkdir -p "$OUT/models/stories260K/golden" "$OUT/golden" "$OUT/task"
+cp models/stories260K/golden/greedy_from_bos_200.ids "$OUT/models/stories260K/golden/"
+cp -r engine/src/test/resources/golden/. "$OUT/golden/"
+cp engine/src/test/resources/task/*.jsonl "$OUT/task/"
 mkdir -p "$OUT/gpu" && cp gpu/run-train-check.sh gpu/cuda-libs.sh "$OUT/gpu/"
 
 cat > "$OUT/bin/bonestream" <<'LAUNCHER'
@@ -172,6 +177,17 @@ exec "$HERE/jre/bin/java" ${BONESTREAM_JAVA_OPTS:-} \
   -cp "$HERE/lib/*" io.bonestream.cli.BonestreamCli "$@"
 LAUNCHER
 chmod +x "$OUT/bin/bonestream"
+# the lean GPU bundle's command line (selftest, bench, kernels) on these jars, for
+# gpu/run-gpu-check.sh's GPU_CMD: ND4J on the classpath beside the CUDA backend
+cat > "$OUT/bin/bonestream-gpu" <<'LAUNCHER'
+#!/bin/sh
+# bonestream selftest | bench | kernels (docs/gpu.md) on the training distribution's runtime and jars.
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+exec "$HERE/jre/bin/java" ${BONESTREAM_JAVA_OPTS:--Xmx8g} -Dbonestream.home="$HERE" \
+  -Dorg.bytedeco.javacpp.cachedir="${BONESTREAM_JAVACPP_CACHE:-${HOME:-/tmp}/.javacpp/cache}" \
+  -cp "$HERE/lib/*" io.bonestream.engine.backend.cuda.GpuMain "$@"
+LAUNCHER
+chmod +x "$OUT/bin/bonestream-gpu"
 
 cat > "$OUT/README.txt" <<'README'
 bonestream, training distribution: `bonestream train` (and the other offline commands) on its own
@@ -183,6 +199,7 @@ libraries libcudart.so.13, libcublas.so.13, libcublasLt.so.13, libnvrtc.so.13 on
     --backend cuda --out runs/colors
 
 gpu/run-train-check.sh [BUNDLE_DIR] [OUT_DIR] trains on the GPU and on the CPU and compares.
+bin/bonestream-gpu selftest|bench|kernels: the GPU checks of docs/gpu.md on these jars.
 README
 
 echo "packing $OUT.tar.xz (xz $XZ_OPTS) ..."
