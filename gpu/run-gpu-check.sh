@@ -50,7 +50,7 @@ for p in fp32 bf16; do
   BONESTREAM_CUDA_SYNC=1 timeout "${SELFTEST_TIMEOUT:-150}" $GPU selftest --backend "$BACKEND" \
     --precision "$p" > "$OUTDIR/selftest-$p.txt" 2>&1
   say "exit $?"
-  grep -E "^device|GEMM|FAIL|PASS|  ok  .*(golden|agree|resumes)|  info" "$OUTDIR/selftest-$p.txt" | tee -a "$SUMMARY"
+  grep -E "^device|GEMM|FAIL|PASS|  ok  .*(golden|agree|resumes|lora)|  info" "$OUTDIR/selftest-$p.txt" | tee -a "$SUMMARY"
 done
 
 say "== bench --backend $BACKEND --configs $CONFIGS --methods $METHODS ${BENCH_ARGS:-}"
