@@ -20,10 +20,11 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code bonestream run} as users run it, in its own process: started, stopped with SIGTERM,
- * started again, killed with kill -9, started again, stopped again, started a last time, with more
- * records produced while it was down. Its adapters topic must hold exactly what one uninterrupted
- * run over the same records publishes: the same versions 1..N per adapter, each once, with the same
- * bytes and lineage.
+ * started again, killed with kill -9, started again with another parallelism (3 instead of 2, from
+ * the retained unaligned checkpoint the kill left), stopped again, started a last time with
+ * parallelism 2, with more records produced while it was down. Its adapters topic must hold exactly
+ * what one uninterrupted run over the same records publishes: the same versions 1..N per adapter,
+ * each once, with the same bytes and lineage.
  */
 class RunRestartIT {
   private static final int PER_ADAPTER = 48;
@@ -89,13 +90,16 @@ class RunRestartIT {
         assertTrue(run.output().matches("(?s).*3 adapters: alpha v\\d+ \\(step \\d+.*"), run.output());
       }
 
+      // after the kill: rescaled from the retained checkpoint (unaligned), some adapter changes subtask
+      assertTrue(ADAPTERS.stream().anyMatch(a -> subtask(a, 2) != subtask(a, 3)), "no adapter moves from 2 to 3");
       produce(bootstrap, quarters.get(2));
-      try (CliProcess run = CliProcess.start(tmp.resolve("run3.log"), "run", "--config", config.toString())) {
+      Path rescaled = yaml("rr", bootstrap, 3);
+      try (CliProcess run = CliProcess.start(tmp.resolve("run3.log"), "run", "--config", rescaled.toString())) {
         awaitVersions(bootstrap, 11, run);
         run.terminate();
         assertEquals(0, run.waitFor(180), run.output());
-        logs.append("--- run 3\n").append(run.output());
-        assertTrue(run.output().contains("restoring "), run.output());
+        logs.append("--- run 3 (parallelism 3)\n").append(run.output());
+        assertTrue(run.output().contains("restoring checkpoint"), run.output());
       }
 
       produce(bootstrap, quarters.get(3));
@@ -134,9 +138,18 @@ class RunRestartIT {
     assertTrue(seen.size() >= n, "only " + seen.size() + " of " + n + " versions; the run said:\n" + run.output());
   }
 
-  /** The job of both runs: bat r 4 (gamma: lora r 8, over the inline limit: claim checks). */
+  private static int subtask(String adapter, int parallelism) {
+    return org.apache.flink.runtime.state.KeyGroupRangeAssignment.assignKeyToParallelOperator(adapter,
+        JobEnvironment.MAX_PARALLELISM, parallelism);
+  }
+
   private Path yaml(String prefix, String bootstrap) throws Exception {
-    Path file = tmp.resolve(prefix + ".yaml");
+    return yaml(prefix, bootstrap, 2);
+  }
+
+  /** The job of both runs: bat r 4 (gamma: lora r 8, over the inline limit: claim checks). */
+  private Path yaml(String prefix, String bootstrap, int parallelism) throws Exception {
+    Path file = tmp.resolve(prefix + "-p" + parallelism + ".yaml");
     Files.writeString(file, String.join("\n",
         "kafka:",
         "  bootstrap-servers: " + bootstrap,
@@ -155,7 +168,7 @@ class RunRestartIT {
         "flink:",
         "  rest.port: \"" + freePort() + "\"",
         "  metrics.reporter.prom.port: \"" + freePort() + "\"",
-        "  parallelism.default: \"2\"",
+        "  parallelism.default: \"" + parallelism + "\"",
         "adapter-defaults:",
         "  method: bat",
         "  r: 4",
