@@ -7,7 +7,6 @@ import io.bonestream.engine.TestFiles;
 import io.bonestream.job.demo.Demo;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -25,17 +24,12 @@ import org.junit.jupiter.api.io.TempDir;
 class DemoIT {
   @TempDir Path tmp;
 
-  private static int freePort() throws Exception {
-    try (ServerSocket s = new ServerSocket(0)) {
-      return s.getLocalPort();
-    }
-  }
 
   @Test
   void everyAdapterLearnsItsTask() throws Exception {
     StringWriter log = new StringWriter();
-    int ui = freePort();
-    int metrics = freePort();
+    int ui = EmbeddedKafka.freePort();
+    int metrics = EmbeddedKafka.freePort();
     CountDownLatch never = new CountDownLatch(1);
     Thread probe = new Thread(() -> {
       try {
@@ -73,7 +67,7 @@ class DemoIT {
       }
     });
     probe.start();
-    int kafkaPort = freePort();
+    int kafkaPort = EmbeddedKafka.freePort();
     Demo.Result first = Demo.run(new Demo.Settings(Duration.ofSeconds(45), 3, kafkaPort, ui, metrics, 0, tmp,
         TestFiles.stories260K(), 8), new PrintWriter(log, true), never);
     probe.join();

@@ -9,7 +9,6 @@ import io.bonestream.operators.EvalPolicy;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.GatedSnapshot;
 import io.bonestream.schemas.InstructionRecord;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -51,7 +50,7 @@ class EvalGateIT {
           "batching: {max-examples: 4}",
           "snapshots: {every-steps: 2}", ""));
       JobConfig c = JobConfig.read(yaml);
-      JobClient job = LocalFlink.start(c.job(), LocalFlink.configuration(0, freePort(), 1, c.checkpointDir(),
+      JobClient job = LocalFlink.start(c.job(), LocalFlink.configuration(0, EmbeddedKafka.freePort(), 1, c.checkpointDir(),
           c.flink()), c.checkpointIntervalMs(), "eval-gate");
       try {
         // 64 records, 8 held out: 56 trained, 14 steps, 7 snapshots each (published or held back)
@@ -154,11 +153,5 @@ class EvalGateIT {
 
   private static void produce(String bootstrap, List<InstructionRecord> records) throws Exception {
     StreamingHarness.produce(bootstrap, "eg.instructions", StreamingHarness.asRecords("eg.instructions", records));
-  }
-
-  private static int freePort() throws Exception {
-    try (ServerSocket s = new ServerSocket(0)) {
-      return s.getLocalPort();
-    }
   }
 }

@@ -8,7 +8,6 @@ import io.bonestream.engine.util.Json;
 import io.bonestream.job.demo.Demo;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -32,12 +31,12 @@ class FlinkWebUiIT {
   void theTrainingOperatorShowsPerAdapterMetrics() throws Exception {
     HeadlessChromium chromium = HeadlessChromium.require(tmp);
     chromium.driver();
-    int ui = freePort();
+    int ui = EmbeddedKafka.freePort();
     StringWriter log = new StringWriter();
     CountDownLatch stop = new CountDownLatch(1);
     Thread demo = new Thread(() -> {
       try {
-        Demo.run(new Demo.Settings(Duration.ofMinutes(4), 2, 0, ui, freePort(), 0, null,
+        Demo.run(new Demo.Settings(Duration.ofMinutes(4), 2, 0, ui, EmbeddedKafka.freePort(), 0, null,
             TestFiles.stories260K(), 8), new PrintWriter(log, true), stop);
       } catch (Exception e) {
         log.write("DEMO FAILED: " + e);
@@ -103,13 +102,5 @@ class FlinkWebUiIT {
 
   private static String get(HttpClient http, String url) throws Exception {
     return http.send(HttpRequest.newBuilder(URI.create(url)).build(), HttpResponse.BodyHandlers.ofString()).body();
-  }
-
-  private static int freePort() {
-    try (ServerSocket s = new ServerSocket(0)) {
-      return s.getLocalPort();
-    } catch (java.io.IOException e) {
-      throw new java.io.UncheckedIOException(e);
-    }
   }
 }

@@ -10,7 +10,6 @@ import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.DeadLetter;
 import io.bonestream.schemas.InstructionRecord;
 import io.bonestream.schemas.OffsetRange;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -85,8 +84,8 @@ class FuzzedStreamIT {
           "batching: {max-examples: 1}", // every trained record in a version of its own
           "snapshots: {every-steps: 1}", ""));
       JobConfig c = JobConfig.read(yaml);
-      int ui = freePort();
-      JobClient job = LocalFlink.start(c.job(), LocalFlink.configuration(ui, freePort(), 1, c.checkpointDir(),
+      int ui = EmbeddedKafka.freePort();
+      JobClient job = LocalFlink.start(c.job(), LocalFlink.configuration(ui, EmbeddedKafka.freePort(), 1, c.checkpointDir(),
           c.flink()), c.checkpointIntervalMs(), "fuzzed-stream");
       List<AdapterSnapshot> versions = List.of();
       List<DeadLetter> dead = new ArrayList<>();
@@ -135,11 +134,5 @@ class FuzzedStreamIT {
     byte[] out = new byte[b.remaining()];
     b.get(out);
     return out;
-  }
-
-  private static int freePort() throws Exception {
-    try (ServerSocket s = new ServerSocket(0)) {
-      return s.getLocalPort();
-    }
   }
 }

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.bonestream.engine.TestFiles;
 import io.bonestream.schemas.InstructionRecord;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -53,7 +52,7 @@ class MetricLabelsIT {
           "batching: {max-examples: 4}",
           "snapshots: {every-steps: 1}", ""));
       JobConfig c = JobConfig.read(yaml);
-      int metricsPort = freePort();
+      int metricsPort = EmbeddedKafka.freePort();
       JobClient client = LocalFlink.start(c.job(), LocalFlink.configuration(0, metricsPort, 1, c.checkpointDir(),
           c.flink()), c.checkpointIntervalMs(), "metric-labels");
       String page;
@@ -73,12 +72,6 @@ class MetricLabelsIT {
       }
       assertEquals(new TreeSet<>(ids), labels, "adapter labels of snapshot_version");
       assertTrue(page.contains("task_name=\"train-adapters"), "other label values stay readable too");
-    }
-  }
-
-  private static int freePort() throws Exception {
-    try (ServerSocket s = new ServerSocket(0)) {
-      return s.getLocalPort();
     }
   }
 }

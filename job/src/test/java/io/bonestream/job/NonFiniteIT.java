@@ -9,7 +9,6 @@ import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.subscriber.AdapterRegistry;
 import io.bonestream.subscriber.AdapterSubscriber;
 import io.bonestream.subscriber.AdapterUpdate;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -49,7 +48,7 @@ class NonFiniteIT {
           "batching: {max-examples: 4}",
           "snapshots: {every-steps: 2}", ""));
       JobConfig c = JobConfig.read(yaml);
-      JobClient job = LocalFlink.start(c.job(), LocalFlink.configuration(0, freePort(), 1, c.checkpointDir(),
+      JobClient job = LocalFlink.start(c.job(), LocalFlink.configuration(0, EmbeddedKafka.freePort(), 1, c.checkpointDir(),
           c.flink()), c.checkpointIntervalMs(), "non-finite");
       List<AdapterSnapshot> versions;
       try {
@@ -74,12 +73,6 @@ class NonFiniteIT {
       }
       assertEquals(0, updates.stream().filter(u -> u instanceof AdapterUpdate.Refused).count(), updates.toString());
       assertEquals(versions.size(), updates.size());
-    }
-  }
-
-  private static int freePort() throws Exception {
-    try (ServerSocket s = new ServerSocket(0)) {
-      return s.getLocalPort();
     }
   }
 }

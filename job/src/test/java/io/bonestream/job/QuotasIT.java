@@ -9,7 +9,6 @@ import io.bonestream.schemas.ChatMessage;
 import io.bonestream.schemas.DeadLetter;
 import io.bonestream.schemas.InstructionRecord;
 import io.bonestream.schemas.OffsetRange;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -79,7 +78,7 @@ class QuotasIT {
           "quotas: {max-adapters: 4, max-share: 0.5, share-window-tokens: 4096, max-text-chars: 4000,"
               + " max-messages: 16, max-record-bytes: 64KiB}", ""));
       JobConfig c = JobConfig.read(yaml);
-      JobClient job = LocalFlink.start(c.job(), LocalFlink.configuration(0, freePort(), 1, c.checkpointDir(),
+      JobClient job = LocalFlink.start(c.job(), LocalFlink.configuration(0, EmbeddedKafka.freePort(), 1, c.checkpointDir(),
           c.flink()), c.checkpointIntervalMs(), "quotas");
       List<DeadLetter> dead = new ArrayList<>();
       List<AdapterSnapshot> versions;
@@ -143,11 +142,5 @@ class QuotasIT {
     byte[] key = new byte[b.remaining()];
     b.get(key);
     return new String(key, java.nio.charset.StandardCharsets.UTF_8);
-  }
-
-  private static int freePort() throws Exception {
-    try (ServerSocket s = new ServerSocket(0)) {
-      return s.getLocalPort();
-    }
   }
 }

@@ -15,7 +15,6 @@ import io.bonestream.schemas.AdapterSnapshot;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.io.RandomAccessFile;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -50,7 +49,7 @@ class RecoveryIT {
     JobConfig c = JobConfig.read(yaml("first", "", 1, 2, TestFiles.stories260K(), "rc.instructions"));
     Recovery.Plan fresh = Recovery.plan(c.job(), c.checkpointDir(), null, false, "hashmap");
     assertFalse(fresh.restores());
-    JobClient client = LocalFlink.start(c.job(), LocalFlink.configuration(0, freePort(), 1, c.checkpointDir(),
+    JobClient client = LocalFlink.start(c.job(), LocalFlink.configuration(0, EmbeddedKafka.freePort(), 1, c.checkpointDir(),
         c.flink()), c.checkpointIntervalMs(), "recovery-it", fresh);
     StreamingHarness.readSnapshots(kafka.bootstrapServers(), "rc.adapters", Duration.ofSeconds(120),
         s -> s.size() >= 4);
@@ -84,7 +83,7 @@ class RecoveryIT {
     long restoredA = plan.adapters().get(0).version();
     StreamingHarness.produce(kafka.bootstrapServers(), "rc.instructions", StreamingHarness.asRecords(
         "rc.instructions", StreamingHarness.colors("a", 8)));
-    JobClient client = LocalFlink.start(c.job(), LocalFlink.configuration(0, freePort(), 2, c.checkpointDir(),
+    JobClient client = LocalFlink.start(c.job(), LocalFlink.configuration(0, EmbeddedKafka.freePort(), 2, c.checkpointDir(),
         c.flink()), c.checkpointIntervalMs(), "recovery-it-2", plan);
     List<AdapterSnapshot> s;
     try {
@@ -102,7 +101,7 @@ class RecoveryIT {
   @Test
   void aStopWhoseSavepointDoesNotComeInTimeCancelsAndTheRetainedCheckpointServes() throws Exception {
     JobConfig c = JobConfig.read(yaml("fallback", "", 1, 2, TestFiles.stories260K(), "rc.instructions"));
-    JobClient client = LocalFlink.start(c.job(), LocalFlink.configuration(0, freePort(), 1, c.checkpointDir(),
+    JobClient client = LocalFlink.start(c.job(), LocalFlink.configuration(0, EmbeddedKafka.freePort(), 1, c.checkpointDir(),
         c.flink()), c.checkpointIntervalMs(), "recovery-it-fallback",
         Recovery.plan(c.job(), c.checkpointDir(), null, false, "hashmap"));
     // wait for a completed checkpoint, then give the savepoint no time at all
@@ -225,12 +224,6 @@ class RecoveryIT {
       return file;
     } catch (java.io.IOException e) {
       throw new java.io.UncheckedIOException(e);
-    }
-  }
-
-  private static int freePort() throws Exception {
-    try (ServerSocket s = new ServerSocket(0)) {
-      return s.getLocalPort();
     }
   }
 }

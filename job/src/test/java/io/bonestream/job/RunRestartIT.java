@@ -7,7 +7,6 @@ import io.bonestream.engine.TestFiles;
 import io.bonestream.job.recovery.Recovery;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.InstructionRecord;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -51,7 +50,7 @@ class RunRestartIT {
       // the uninterrupted run, in this JVM, over every record
       StreamingHarness.produce(bootstrap, "ref.instructions", StreamingHarness.asRecords("ref.instructions", records));
       JobConfig ref = JobConfig.read(yaml("ref", bootstrap));
-      JobClient client = LocalFlink.start(ref.job(), LocalFlink.configuration(0, freePort(), 1,
+      JobClient client = LocalFlink.start(ref.job(), LocalFlink.configuration(0, EmbeddedKafka.freePort(), 1,
           ref.checkpointDir(), ref.flink()), ref.checkpointIntervalMs(), "reference");
       List<AdapterSnapshot> expected;
       try {
@@ -166,8 +165,8 @@ class RunRestartIT {
         "  interval: 2s",
         "blob-store: " + tmp.resolve(prefix + "-blobs").toUri(),
         "flink:",
-        "  rest.port: \"" + freePort() + "\"",
-        "  metrics.reporter.prom.port: \"" + freePort() + "\"",
+        "  rest.port: \"" + EmbeddedKafka.freePort() + "\"",
+        "  metrics.reporter.prom.port: \"" + EmbeddedKafka.freePort() + "\"",
         "  parallelism.default: \"" + parallelism + "\"",
         "adapter-defaults:",
         "  method: bat",
@@ -185,11 +184,5 @@ class RunRestartIT {
         "  inline-limit: 80KiB",
         ""));
     return file;
-  }
-
-  private static int freePort() throws Exception {
-    try (ServerSocket s = new ServerSocket(0)) {
-      return s.getLocalPort();
-    }
   }
 }

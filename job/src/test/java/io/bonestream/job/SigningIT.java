@@ -15,7 +15,6 @@ import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.InlineAdapter;
 import io.bonestream.schemas.ManifestSignatures;
 import io.bonestream.schemas.SigningKeys;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -65,8 +64,8 @@ class SigningIT {
           "snapshots: {every-steps: 2}",
           "signing: {private-key-file: \"" + tmp.resolve("keys/signing.key") + "\"}", ""));
       JobConfig c = JobConfig.read(yaml);
-      int ui = freePort();
-      JobClient job = LocalFlink.start(c.job(), LocalFlink.configuration(ui, freePort(), 1, c.checkpointDir(),
+      int ui = EmbeddedKafka.freePort();
+      JobClient job = LocalFlink.start(c.job(), LocalFlink.configuration(ui, EmbeddedKafka.freePort(), 1, c.checkpointDir(),
           c.flink()), c.checkpointIntervalMs(), "signing");
       HttpClient http = HttpClient.newHttpClient();
       try {
@@ -83,7 +82,7 @@ class SigningIT {
         job.cancel().get();
       }
 
-      int port = freePort();
+      int port = EmbeddedKafka.freePort();
       try (CliProcess serve = CliProcess.start(tmp.resolve("serve.log"), "serve", "--model",
           TestFiles.stories260K().toString(), "--bootstrap", bootstrap, "--topic", "sg.adapters",
           "--port", Integer.toString(port), "--public-key", tmp.resolve("keys/signing.pub").toString())) {
@@ -153,11 +152,5 @@ class SigningIT {
 
   private static String get(HttpClient http, String url) throws Exception {
     return http.send(HttpRequest.newBuilder(URI.create(url)).build(), HttpResponse.BodyHandlers.ofString()).body();
-  }
-
-  private static int freePort() throws Exception {
-    try (ServerSocket s = new ServerSocket(0)) {
-      return s.getLocalPort();
-    }
   }
 }
