@@ -67,10 +67,8 @@ final class TailSnapshotsCommand implements Callable<Integer> {
     java.util.Map<String, java.security.PublicKey> trusted = new java.util.HashMap<>();
     for (Path p : publicKeys) {
       try {
-        java.security.PublicKey k = SigningKeys.publicKey(java.nio.file.Files.readString(p), p.toString());
+        java.security.PublicKey k = SigningKeys.readPublicKey(p);
         trusted.put(SigningKeys.keyId(k), k);
-      } catch (java.io.IOException e) {
-        throw new io.bonestream.engine.BonestreamException("cannot read public key file " + p);
       } catch (IllegalArgumentException e) {
         throw new io.bonestream.engine.BonestreamException(e.getMessage());
       }

@@ -94,6 +94,20 @@ public final class SigningKeys {
     }
   }
 
+  /**
+   * The public key in a PEM file, as {@code bonestream keygen} writes it ({@code .pub}); an
+   * unreadable file or one without an Ed25519 public key is an IllegalArgumentException that says so.
+   */
+  public static PublicKey readPublicKey(Path pem) {
+    String text;
+    try {
+      text = Files.readString(pem);
+    } catch (IOException e) {
+      throw new IllegalArgumentException("cannot read public key file " + pem + ": " + e.getMessage());
+    }
+    return publicKey(text, pem.toString());
+  }
+
   /** A public key from the text of a public key file. */
   public static PublicKey publicKey(String pemText, String source) {
     try {

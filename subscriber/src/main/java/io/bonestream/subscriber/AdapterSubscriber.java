@@ -300,9 +300,7 @@ public final class AdapterSubscriber implements AutoCloseable {
     /** Trusts the public key in a PEM file, as {@code bonestream keygen} writes it ({@code .pub}). */
     public Builder trustedKeyFile(Path pem) {
       try {
-        return trustedKey(SigningKeys.publicKey(Files.readString(pem), pem.toString()));
-      } catch (IOException e) {
-        throw new BonestreamException("cannot read public key file " + pem + ": " + e.getMessage());
+        return trustedKey(SigningKeys.readPublicKey(pem));
       } catch (IllegalArgumentException e) {
         throw new BonestreamException(e.getMessage());
       }
