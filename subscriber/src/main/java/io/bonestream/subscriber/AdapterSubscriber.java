@@ -6,7 +6,6 @@ import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.AdapterSnapshots;
 import io.bonestream.schemas.ManifestSignatures;
 import io.bonestream.schemas.SigningKeys;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.PublicKey;
 import java.io.IOException;
