@@ -114,8 +114,9 @@ public final class CudaDevice implements Device {
   private final String mergeKernel = envOr("BONESTREAM_CUDA_BAT_MERGE", "pipe");
   private final int mergeTiles = numberOrInvalid(envOr("BONESTREAM_CUDA_BAT_TILES", "0"));
   // bat's dB in one tensor-core kernel over W and M for weights of at most this many elements
-  // (BONESTREAM_CUDA_BAT_GRAD: 0 never; the default 2^22, where it measured faster than cuBLAS's
-  // batched GEMM plus the identity kernel); its per-split partial sums, grown when needed
+  // (BONESTREAM_CUDA_BAT_GRAD: 0 never; by default 2^22, 2^21 at r 128: where it measured faster
+  // than cuBLAS's batched GEMM plus the identity kernel); its per-split partial sums, grown when needed
+  private final boolean blockGradDefault = System.getenv("BONESTREAM_CUDA_BAT_GRAD") == null;
   private final long blockGradMax = numberOrInvalid(envOr("BONESTREAM_CUDA_BAT_GRAD", "" + (1 << 22)));
   // about how many blocks bat_block_grad is launched with (BONESTREAM_CUDA_BAT_GRAD_BLOCKS)
   private final int blockGradBlocks = numberOrInvalid(envOr("BONESTREAM_CUDA_BAT_GRAD_BLOCKS", "1024"));
@@ -193,7 +194,7 @@ public final class CudaDevice implements Device {
     }
     if (major >= 8) {
       mergeState += blockGradMax == 0 ? ", bat dB in two passes (BONESTREAM_CUDA_BAT_GRAD=0)"
-          : ", bat dB in one pass up to " + blockGradMax + " weights";
+          : ", bat dB in one pass up to " + blockGradMax + " weights" + (blockGradDefault ? " (half at r 128)" : "");
     }
     this.description = String.format(java.util.Locale.ROOT,
         "%s (sm_%d%d, %.0f GiB), driver %s, runtime %s, cuBLAS %d, NVRTC %d.%d, %s", gpuName, major, minor,
@@ -841,7 +842,8 @@ public final class CudaDevice implements Device {
   @Override
   public synchronized void batBlockGrad(Buf w, Buf m, Buf dBlocks, int outF, int inF, int r) {
     bind();
-    if ((long) outF * inF <= blockGradMax && major >= 8 && w.type() == DType.BF16 && m.type() == DType.BF16
+    long onePassMax = blockGradDefault && r == 128 ? 1 << 21 : blockGradMax;
+    if ((long) outF * inF <= onePassMax && major >= 8 && w.type() == DType.BF16 && m.type() == DType.BF16
         && (r == 32 || r == 64 || r == 128) && outF % r == 0 && inF % r == 0 && outF / r <= 65535
         && w.pointer() % 16 == 0 && m.pointer() % 16 == 0) {
       blockGradOnePass(w, m, dBlocks, outF, inF, r, blockGradBlocks);
