@@ -22,6 +22,7 @@ import picocli.CommandLine.Command;
       BenchCommand.class,
       CompareCommand.class,
       SelftestCommand.class,
+      KernelsCommand.class,
       DemoCommand.class,
       RunCommand.class,
       SubmitCommand.class,

@@ -53,6 +53,19 @@ class GpuBackendCliTest {
   }
 
   @Test
+  void kernelsRefusesBadSettingsBeforeLookingForAGpu() {
+    Cli width = Cli.run("kernels", "--r", "16");
+    assertEquals(1, width.exitCode());
+    assertTrue(width.err().contains("--r must be 32, 64 or 128"), width.err());
+    Cli config = Cli.run("kernels", "--configs", "llama3-70B");
+    assertEquals(1, config.exitCode());
+    assertTrue(config.err().contains("unknown bench config 'llama3-70B'"), config.err());
+    Cli reps = Cli.run("kernels", "--reps", "0");
+    assertEquals(1, reps.exitCode());
+    assertTrue(reps.err().contains("--reps must be at least 1"), reps.err());
+  }
+
+  @Test
   void aJobConfigAskingForCudaWithoutAGpuIsRefusedWhenRead(@TempDir Path tmp) throws Exception {
     assumeFalse(gpuUsable(), "a usable GPU is here: this test is about machines without one");
     String yaml = Files.readString(TestFiles.models().getParent().resolve("job/job.example.yaml"))

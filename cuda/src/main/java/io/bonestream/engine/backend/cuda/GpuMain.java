@@ -110,6 +110,16 @@ public final class GpuMain {
   private static int kernels(Map<String, String> o) {
     String[] configs = o.getOrDefault("configs", o.getOrDefault("config", "llama3-8B")).split(",");
     int reps = Integer.parseInt(o.getOrDefault("reps", "20"));
+    for (String name : configs) {
+      GpuBench.Shape s = GpuBench.shape(name.trim()); // usage errors before any GPU is looked for
+      int r = Integer.parseInt(o.getOrDefault("r", "" + s.r()));
+      if (r != 32 && r != 64 && r != 128) {
+        throw new BonestreamException("--r must be 32, 64 or 128 (the widths of the tensor-core kernels), got " + r);
+      }
+    }
+    if (reps < 1) {
+      throw new BonestreamException("--reps must be at least 1, got " + reps);
+    }
     try (Device d = Devices.open("cuda")) {
       for (String name : configs) {
         GpuBench.Shape s = GpuBench.shape(name.trim());

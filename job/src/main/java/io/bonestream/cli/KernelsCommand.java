@@ -1,0 +1,47 @@
+package io.bonestream.cli;
+
+import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.backend.cuda.GpuBench;
+import io.bonestream.engine.backend.cuda.GpuMain;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "kernels", mixinStandardHelpOptions = true, sortOptions = false,
+    description = {"Times bat's memory-bound GPU kernels (the merge W + ΔW and dB, each variant) on the",
+        "projection weights of a bench config, against a device-to-device copy of the same weight,",
+        "in microseconds and TB/s; variants of the merge must give the same bits. Needs a GPU",
+        "(docs/gpu.md). The same command is in the lean GPU distribution."})
+final class KernelsCommand implements Callable<Integer> {
+  @Option(names = {"--configs", "--config"}, defaultValue = "llama3-8B", paramLabel = "NAME[,NAME]",
+      description = "25M, tinyllama-1.1B, llama3-8B (default: ${DEFAULT-VALUE})")
+  String configs;
+
+  @Option(names = "--r", description = "(default: the config's)")
+  Integer r;
+
+  @Option(names = "--reps", defaultValue = "20", description = "timed launches per kernel (default: ${DEFAULT-VALUE})")
+  int reps;
+
+  @Override
+  public Integer call() {
+    // usage errors before any GPU is looked for
+    for (String name : configs.split(",")) {
+      GpuBench.shape(name.trim()); // names the known configs when this one is not
+    }
+    if (r != null && r != 32 && r != 64 && r != 128) {
+      throw new BonestreamException("--r must be 32, 64 or 128 (the widths of the tensor-core kernels), got " + r);
+    }
+    if (reps < 1) {
+      throw new BonestreamException("--reps must be at least 1, got " + reps);
+    }
+    List<String> args = new ArrayList<>(List.of("kernels", "--configs", configs, "--reps", "" + reps));
+    if (r != null) {
+      args.add("--r");
+      args.add("" + r);
+    }
+    return GpuMain.run(args.toArray(new String[0]));
+  }
+}
