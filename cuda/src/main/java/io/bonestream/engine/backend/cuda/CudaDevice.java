@@ -768,23 +768,13 @@ public final class CudaDevice implements Device {
     }
   }
 
-  /**
-   * kernels.cu's bat_merge_mma_R: blocks y over the bands a, x over tiles of 16 view rows (a warp
-   * each), about 4 tiles per warp, and at least 1024 blocks in all when there are tiles enough.
-   */
+  /** The one-pass merge: bat_merge_pipe_R (r 32, 64), else the first kernel, bat_merge_mma_R. */
   private void mergeOnePass(Buf w, Buf blocks, Buf blocksAct, Buf out, int outF, int inF, int r) {
     if (r != 128 && mergeKernel.equals("pipe")) {
       mergePipelined(w, blocks, blocksAct, out, outF, inF, r, mergeTiles > 0 ? mergeTiles : tilesPerWarp(outF, inF, r));
-      return;
+    } else {
+      mergeFirstKernel(w, blocks, blocksAct, out, outF, inF, r);
     }
-    int warps = r == 128 ? 2 : 4;
-    long tiles = inF / 16;
-    int bands = outF / r;
-    long fewest = (tiles + 4L * warps - 1) / (4L * warps);
-    long most = (tiles + warps - 1) / warps;
-    long gridX = Math.min(most, Math.max(fewest, (1024 + bands - 1) / bands));
-    launch2("bat_merge_mma_" + r, gridX, bands, 32 * warps,
-        a -> a.ptr(w).ptr(blocks).ptr(blocksAct).ptr(out).i32(inF));
   }
 
   /**
@@ -811,7 +801,12 @@ public final class CudaDevice implements Device {
     launch2("bat_merge_pipe_" + r, gridX, outF / r, 128, a -> a.ptr(w).ptr(blocks).ptr(blocksAct).ptr(out).i32(inF));
   }
 
-  /** The first one-pass merge (one tile in flight per warp, in registers), for comparison. */
+  /**
+   * kernels.cu's bat_merge_mma_R, the first one-pass merge (one tile in flight per warp, in
+   * registers; r 128's, and the others' for comparison): blocks y over the bands a, x over tiles of
+   * 16 view rows (a warp each), about 4 tiles per warp, and at least 1024 blocks in all when there
+   * are tiles enough.
+   */
   void mergeFirstKernel(Buf w, Buf blocks, Buf blocksAct, Buf out, int outF, int inF, int r) {
     int warps = r == 128 ? 2 : 4;
     long tiles = inF / 16;
