@@ -421,6 +421,70 @@ __device__ __forceinline__ void mma16816(float* c, unsigned a0, unsigned a1, uns
 #endif
 }
 
+// bat's merge, shared by batMergeMma and batMergePipe: bs = bAct_a transposed in the order the
+// fragments read it (see above), from 16-byte chunks (8 consecutive n of one k = phys(t4, e)), up to
+// 8 chunks per thread in flight before they are scattered, by the block's THREADS threads.
+template <int R, int THREADS>
+__device__ __forceinline__ void batMergeFillB(bf16* bs, const bf16* bb) {
+  constexpr int LDB = R + 4;
+  constexpr int CHB = R * R / 8 / THREADS;
+  constexpr int GRP = CHB < 8 ? CHB : 8;
+#pragma unroll
+  for (int g0 = 0; g0 < CHB; g0 += GRP) {
+    U4 tmp[GRP];
+#pragma unroll
+    for (int v = 0; v < GRP; v++) tmp[v] = *(const U4*) (bb + 8 * (threadIdx.x + THREADS * (g0 + v)));
+#pragma unroll
+    for (int v = 0; v < GRP; v++) {
+      int i0 = 8 * (threadIdx.x + THREADS * (g0 + v)), k = i0 / R, n0 = i0 - k * R;
+      int col = ((k >> 3) & 3) * (R / 4) + (k >> 5) * 8 + (k & 7);
+      unsigned q[4] = {tmp[v].x, tmp[v].y, tmp[v].z, tmp[v].w};
+#pragma unroll
+      for (int x = 0; x < 4; x++) {
+        bs[(n0 + 2 * x) * LDB + col] = (bf16) (q[x] & 0xffffu);
+        bs[(n0 + 2 * x + 1) * LDB + col] = (bf16) (q[x] >> 16);
+      }
+    }
+  }
+}
+
+// One tile of 16 view rows (j0 ..), in shared memory with rows of R + 8, rewritten in place by one
+// warp as its merged values: tile + blocks[a, j / Q, :] + tile · bAct_a (bs filled).
+template <int R>
+__device__ __forceinline__ void batMergeTile(bf16* wt, const bf16* bs, const float* blocks, int a, int Q, int j0,
+    int g, int t4) {
+  constexpr int LD = R + 8, LDB = R + 4;
+  float acc[R / 8][4];
+#pragma unroll
+  for (int nt = 0; nt < R / 8; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
+#pragma unroll
+  for (int ks = 0; ks < R / 16; ks++) {
+    int col = 32 * (ks >> 1) + 8 * t4 + 4 * (ks & 1);  // phys(t4, 4ks)
+    U2 lo = *(const U2*) (wt + g * LD + col);
+    U2 hi = *(const U2*) (wt + (g + 8) * LD + col);
+#pragma unroll
+    for (int nt = 0; nt < R / 8; nt++) {
+      U2 b = *(const U2*) (bs + (nt * 8 + g) * LDB + t4 * (R / 4) + 4 * ks);
+      mma16816(acc[nt], lo.x, hi.x, lo.y, hi.y, b.x, b.y);
+    }
+  }
+  __syncwarp();  // every lane's fragments are read: the tile may be overwritten
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+    int row = g + 8 * h;
+    const float* f = blocks + ((i64) a * R + (j0 + row) / Q) * R + 2 * t4;
+#pragma unroll
+    for (int nt = 0; nt < R / 8; nt++) {
+      unsigned* cell = (unsigned*) (wt + row * LD + nt * 8 + 2 * t4);
+      unsigned wv = *cell;
+      F2 fb = *(const F2*) (f + nt * 8);
+      float v0 = (__uint_as_float(wv << 16) + fb.x) + acc[nt][2 * h];
+      float v1 = (__uint_as_float(wv & 0xffff0000u) + fb.y) + acc[nt][2 * h + 1];
+      *cell = (unsigned) f2bf(v0) | ((unsigned) f2bf(v1) << 16);
+    }
+  }
+}
+
 template <int R, int WARPS>
 __device__ void batMergeMma(const bf16* w, const float* blocks, const bf16* bAct, bf16* out, int I) {
   constexpr int LD = R + 8;    // padded rows of a tile (bf16): conflict-free epilogue and chunk copies
@@ -448,27 +512,7 @@ __device__ void batMergeMma(const bf16* w, const float* blocks, const bf16* bAct
       next[u] = *(const U4*) (wb + (i64) (tile * 16 + row) * R + ch * 8);
     }
   }
-  // bs from bAct_a in 16-byte chunks (8 consecutive n of one k = phys(t4, e)), up to 8 chunks per
-  // thread in flight before they are scattered
-  constexpr int CHB = R * R / 8 / THREADS;
-  constexpr int GRP = CHB < 8 ? CHB : 8;
-#pragma unroll
-  for (int g0 = 0; g0 < CHB; g0 += GRP) {
-    U4 tmp[GRP];
-#pragma unroll
-    for (int v = 0; v < GRP; v++) tmp[v] = *(const U4*) (bb + 8 * (threadIdx.x + THREADS * (g0 + v)));
-#pragma unroll
-    for (int v = 0; v < GRP; v++) {
-      int i0 = 8 * (threadIdx.x + THREADS * (g0 + v)), k = i0 / R, n0 = i0 - k * R;
-      int col = ((k >> 3) & 3) * (R / 4) + (k >> 5) * 8 + (k & 7);
-      unsigned q[4] = {tmp[v].x, tmp[v].y, tmp[v].z, tmp[v].w};
-#pragma unroll
-      for (int x = 0; x < 4; x++) {
-        bs[(n0 + 2 * x) * LDB + col] = (bf16) (q[x] & 0xffffu);
-        bs[(n0 + 2 * x + 1) * LDB + col] = (bf16) (q[x] >> 16);
-      }
-    }
-  }
+  batMergeFillB<R, THREADS>(bs, bb);
   __syncthreads();
   for (; tile < tiles; tile += stride) {
     const int j0 = tile * 16;
@@ -485,35 +529,7 @@ __device__ void batMergeMma(const bf16* w, const float* blocks, const bf16* bAct
         next[u] = *(const U4*) (wb + (i64) ((tile + stride) * 16 + row) * R + ch * 8);
       }
     }
-    float acc[R / 8][4];
-#pragma unroll
-    for (int nt = 0; nt < R / 8; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
-#pragma unroll
-    for (int ks = 0; ks < R / 16; ks++) {
-      int col = 32 * (ks >> 1) + 8 * t4 + 4 * (ks & 1);  // phys(t4, 4ks)
-      U2 lo = *(const U2*) (wt + g * LD + col);
-      U2 hi = *(const U2*) (wt + (g + 8) * LD + col);
-#pragma unroll
-      for (int nt = 0; nt < R / 8; nt++) {
-        U2 b = *(const U2*) (bs + (nt * 8 + g) * LDB + t4 * (R / 4) + 4 * ks);
-        mma16816(acc[nt], lo.x, hi.x, lo.y, hi.y, b.x, b.y);
-      }
-    }
-    __syncwarp();  // every lane's fragments are read: the tile may be overwritten
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-      int row = g + 8 * h;
-      const float* f = blocks + ((i64) a * R + (j0 + row) / Q) * R + 2 * t4;
-#pragma unroll
-      for (int nt = 0; nt < R / 8; nt++) {
-        unsigned* cell = (unsigned*) (wt + row * LD + nt * 8 + 2 * t4);
-        unsigned wv = *cell;
-        F2 fb = *(const F2*) (f + nt * 8);
-        float v0 = (__uint_as_float(wv << 16) + fb.x) + acc[nt][2 * h];
-        float v1 = (__uint_as_float(wv & 0xffff0000u) + fb.y) + acc[nt][2 * h + 1];
-        *cell = (unsigned) f2bf(v0) | ((unsigned) f2bf(v1) << 16);
-      }
-    }
+    batMergeTile<R>(wt, bs, blocks, a, Q, j0, g, t4);
     __syncwarp();
 #pragma unroll
     for (int u = 0; u < PER; u++) {
@@ -581,25 +597,7 @@ __device__ void batMergePipe(const bf16* w, const float* blocks, const bf16* bAc
     if (k < count) load(k);
     cpAsyncCommit();
   }
-  constexpr int CHB = R * R / 8 / THREADS;
-  constexpr int GRP = CHB < 8 ? CHB : 8;
-#pragma unroll
-  for (int g0 = 0; g0 < CHB; g0 += GRP) {
-    U4 tmp[GRP];
-#pragma unroll
-    for (int v = 0; v < GRP; v++) tmp[v] = *(const U4*) (bb + 8 * (threadIdx.x + THREADS * (g0 + v)));
-#pragma unroll
-    for (int v = 0; v < GRP; v++) {
-      int i0 = 8 * (threadIdx.x + THREADS * (g0 + v)), k = i0 / R, n0 = i0 - k * R;
-      int col = ((k >> 3) & 3) * (R / 4) + (k >> 5) * 8 + (k & 7);
-      unsigned q[4] = {tmp[v].x, tmp[v].y, tmp[v].z, tmp[v].w};
-#pragma unroll
-      for (int x = 0; x < 4; x++) {
-        bs[(n0 + 2 * x) * LDB + col] = (bf16) (q[x] & 0xffffu);
-        bs[(n0 + 2 * x + 1) * LDB + col] = (bf16) (q[x] >> 16);
-      }
-    }
-  }
+  batMergeFillB<R, THREADS>(bs, bb);
   __syncthreads();
   for (int k = 0; k < count; k++) {
     cpAsyncWait<STAGES - 2>();
@@ -608,35 +606,7 @@ __device__ void batMergePipe(const bf16* w, const float* blocks, const bf16* bAc
     cpAsyncCommit();
     bf16* wt = wt0 + (k % STAGES) * 16 * LD;
     const int j0 = (tile0 + k * stride) * 16;
-    float acc[R / 8][4];
-#pragma unroll
-    for (int nt = 0; nt < R / 8; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
-#pragma unroll
-    for (int ks = 0; ks < R / 16; ks++) {
-      int col = 32 * (ks >> 1) + 8 * t4 + 4 * (ks & 1);
-      U2 lo = *(const U2*) (wt + g * LD + col);
-      U2 hi = *(const U2*) (wt + (g + 8) * LD + col);
-#pragma unroll
-      for (int nt = 0; nt < R / 8; nt++) {
-        U2 b = *(const U2*) (bs + (nt * 8 + g) * LDB + t4 * (R / 4) + 4 * ks);
-        mma16816(acc[nt], lo.x, hi.x, lo.y, hi.y, b.x, b.y);
-      }
-    }
-    __syncwarp();
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-      int row = g + 8 * h;
-      const float* f = blocks + ((i64) a * R + (j0 + row) / Q) * R + 2 * t4;
-#pragma unroll
-      for (int nt = 0; nt < R / 8; nt++) {
-        unsigned* cell = (unsigned*) (wt + row * LD + nt * 8 + 2 * t4);
-        unsigned wv = *cell;
-        F2 fb = *(const F2*) (f + nt * 8);
-        float v0 = (__uint_as_float(wv << 16) + fb.x) + acc[nt][2 * h];
-        float v1 = (__uint_as_float(wv & 0xffff0000u) + fb.y) + acc[nt][2 * h + 1];
-        *cell = (unsigned) f2bf(v0) | ((unsigned) f2bf(v1) << 16);
-      }
-    }
+    batMergeTile<R>(wt, bs, blocks, a, Q, j0, g, t4);
     __syncwarp();
 #pragma unroll
     for (int u = 0; u < PER; u++) {
