@@ -58,7 +58,8 @@ final class KernelBench {
       float[] expected = d.download(reference);
       report(out, head, "merge first one-pass kernel", twoWay,
           time(d, reps, () -> d.mergeFirstKernel(w, blocks, blocksAct, merged, outF, inF, r)), null);
-      report(out, head, "merge two passes", 3.0 * size * 2,
+      // two passes: w read and merged written, then the batched GEMM reads both and writes merged
+      report(out, head, "merge two passes", 5.0 * size * 2,
           time(d, reps, () -> d.mergeTwoPasses(w, blocks, blocksAct, merged, outF, inF, r)), null);
       if (r != 128) {
         int auto = CudaDevice.tilesPerWarp(outF, inF, r);
