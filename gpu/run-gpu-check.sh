@@ -8,7 +8,9 @@
 #   gpu/run-gpu-check.sh [BUNDLE_DIR] [OUT_DIR]
 #
 # Logs go to OUT_DIR (default target/gpu-check); the summary is printed last. Each step has a
-# time limit (SELFTEST_TIMEOUT, BENCH_TIMEOUT, PEER_TIMEOUT seconds); PEER=0 skips the peer.
+# time limit (SELFTEST_TIMEOUT, BENCH_TIMEOUT, PEER_TIMEOUT seconds); PEER=0 skips the peer,
+# KERNELS=0 the kernel benchmark; SELFTEST_SYNC=0 runs selftest without a synchronization after
+# every operation (so with bat's side stream running beside the main one).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUNDLE=${1:-$ROOT/target/bonestream-gpu}
@@ -39,15 +41,17 @@ say "date: $(date -u +%Y-%m-%dT%H:%MZ)"
 nvidia-smi > "$OUTDIR/nvidia-smi.txt" 2>&1
 say "gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -1)"
 
-say "== kernels --configs ${KERNEL_CONFIGS:-llama3-8B,tinyllama-1.1B} (bat's memory-bound kernels)"
-timeout "${KERNELS_TIMEOUT:-120}" $GPU kernels --configs "${KERNEL_CONFIGS:-llama3-8B,tinyllama-1.1B}" \
-  > "$OUTDIR/kernels.txt" 2>&1
-say "exit $?"
-cat "$OUTDIR/kernels.txt" >> "$SUMMARY"
+if [ "${KERNELS:-1}" != "0" ]; then
+  say "== kernels --configs ${KERNEL_CONFIGS:-llama3-8B,tinyllama-1.1B} (bat's memory-bound kernels)"
+  timeout "${KERNELS_TIMEOUT:-120}" $GPU kernels --configs "${KERNEL_CONFIGS:-llama3-8B,tinyllama-1.1B}" \
+    > "$OUTDIR/kernels.txt" 2>&1
+  say "exit $?"
+  cat "$OUTDIR/kernels.txt" >> "$SUMMARY"
+fi
 
 for p in fp32 bf16; do
-  say "== selftest --backend $BACKEND --precision $p"
-  BONESTREAM_CUDA_SYNC=1 timeout "${SELFTEST_TIMEOUT:-150}" $GPU selftest --backend "$BACKEND" \
+  say "== selftest --backend $BACKEND --precision $p (BONESTREAM_CUDA_SYNC=${SELFTEST_SYNC:-1})"
+  BONESTREAM_CUDA_SYNC=${SELFTEST_SYNC:-1} timeout "${SELFTEST_TIMEOUT:-150}" $GPU selftest --backend "$BACKEND" \
     --precision "$p" > "$OUTDIR/selftest-$p.txt" 2>&1
   say "exit $?"
   grep -E "^device|GEMM|FAIL|PASS|  ok  .*(golden|agree|resumes|lora)|  info" "$OUTDIR/selftest-$p.txt" | tee -a "$SUMMARY"
@@ -59,20 +63,20 @@ timeout "${BENCH_TIMEOUT:-240}" $GPU bench --backend "$BACKEND" --configs "$CONF
 say "exit $?"
 grep -v '^profile' "$OUTDIR/bench.txt" | tee -a "$SUMMARY"
 
-# the 8B bat step with other kernel choices, each in its own process beside bone: the kernels of the
-# version before (first one-pass merge, dB as a batched GEMM and a kernel), and other settings
-VARIANTS=${VARIANTS-merge=mma,grad=0 grad=0}
+# the 8B bat step with other kernel and stream choices, each in its own process beside bone: one
+# stream (bat's merges and dB in line, as before the side stream), and other settings
+VARIANTS=${VARIANTS-streams=0 streams=2}
 for v in $VARIANTS; do
-  merge=pipe; tiles=0; grad=4194304; blocks=1024
+  merge=pipe; tiles=0; grad=4194304; blocks=1024; streams=1; sms=0
   for kv in $(echo "$v" | tr ',' ' '); do
     case "$kv" in
       merge=*) merge=${kv#merge=} ;; tiles=*) tiles=${kv#tiles=} ;; grad=*) grad=${kv#grad=} ;;
-      blocks=*) blocks=${kv#blocks=} ;;
+      blocks=*) blocks=${kv#blocks=} ;; streams=*) streams=${kv#streams=} ;; sms=*) sms=${kv#sms=} ;;
     esac
   done
-  say "== bench llama3-8B bone,bat with BONESTREAM_CUDA_BAT_MERGE=$merge BONESTREAM_CUDA_BAT_TILES=$tiles BONESTREAM_CUDA_BAT_GRAD=$grad BONESTREAM_CUDA_BAT_GRAD_BLOCKS=$blocks"
+  say "== bench llama3-8B bone,bat with BONESTREAM_CUDA_BAT_MERGE=$merge BONESTREAM_CUDA_BAT_TILES=$tiles BONESTREAM_CUDA_BAT_GRAD=$grad BONESTREAM_CUDA_BAT_GRAD_BLOCKS=$blocks BONESTREAM_CUDA_STREAMS=$streams BONESTREAM_CUDA_GEMM_SMS=$sms"
   BONESTREAM_CUDA_BAT_MERGE=$merge BONESTREAM_CUDA_BAT_TILES=$tiles BONESTREAM_CUDA_BAT_GRAD=$grad \
-    BONESTREAM_CUDA_BAT_GRAD_BLOCKS=$blocks timeout "${BENCH_TIMEOUT:-240}" $GPU bench \
+    BONESTREAM_CUDA_BAT_GRAD_BLOCKS=$blocks BONESTREAM_CUDA_STREAMS=$streams BONESTREAM_CUDA_GEMM_SMS=$sms timeout "${BENCH_TIMEOUT:-240}" $GPU bench \
     --backend "$BACKEND" --configs llama3-8B --methods bone,bat ${BENCH_ARGS:-} > "$OUTDIR/bench-$v.txt" 2>&1
   say "exit $?"
   grep -v '^profile' "$OUTDIR/bench-$v.txt" | tee -a "$SUMMARY"

@@ -11,6 +11,8 @@ import static org.bytedeco.cuda.global.cublas.cublasGemmEx;
 import static org.bytedeco.cuda.global.cublas.cublasGemmStridedBatchedEx;
 import static org.bytedeco.cuda.global.cublas.cublasGetVersion_v2;
 import static org.bytedeco.cuda.global.cublas.cublasSetMathMode;
+import static org.bytedeco.cuda.global.cublas.cublasSetSmCountTarget;
+import static org.bytedeco.cuda.global.cublas.cublasSetStream_v2;
 import static org.bytedeco.cuda.global.cudart.CUDA_R_16BF;
 import static org.bytedeco.cuda.global.cudart.CUDA_R_32F;
 import static org.bytedeco.cuda.global.cudart.cuCtxSetCurrent;
@@ -20,7 +22,12 @@ import static org.bytedeco.cuda.global.cudart.cuInit;
 import static org.bytedeco.cuda.global.cudart.cuLaunchKernel;
 import static org.bytedeco.cuda.global.cudart.cuModuleGetFunction;
 import static org.bytedeco.cuda.global.cudart.cuModuleLoadData;
+import static org.bytedeco.cuda.global.cudart.cudaDeviceGetStreamPriorityRange;
 import static org.bytedeco.cuda.global.cudart.cudaDeviceSynchronize;
+import static org.bytedeco.cuda.global.cudart.cudaEventCreateWithFlags;
+import static org.bytedeco.cuda.global.cudart.cudaEventDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaEventDisableTiming;
+import static org.bytedeco.cuda.global.cudart.cudaEventRecord;
 import static org.bytedeco.cuda.global.cudart.cudaDriverGetVersion;
 import static org.bytedeco.cuda.global.cudart.cudaFree;
 import static org.bytedeco.cuda.global.cudart.cudaGetDeviceCount;
@@ -36,6 +43,11 @@ import static org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice;
 import static org.bytedeco.cuda.global.cudart.cudaMemsetAsync;
 import static org.bytedeco.cuda.global.cudart.cudaRuntimeGetVersion;
 import static org.bytedeco.cuda.global.cudart.cudaSetDevice;
+import static org.bytedeco.cuda.global.cudart.cudaStreamCreateWithPriority;
+import static org.bytedeco.cuda.global.cudart.cudaStreamDefault;
+import static org.bytedeco.cuda.global.cudart.cudaStreamDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaStreamNonBlocking;
+import static org.bytedeco.cuda.global.cudart.cudaStreamWaitEvent;
 import static org.bytedeco.cuda.global.nvrtc.nvrtcCompileProgram;
 import static org.bytedeco.cuda.global.nvrtc.nvrtcCreateProgram;
 import static org.bytedeco.cuda.global.nvrtc.nvrtcDestroyProgram;
@@ -56,6 +68,7 @@ import java.util.HashMap;
 import java.util.Map;
 import org.bytedeco.cuda.cublas.cublasContext;
 import org.bytedeco.cuda.cudart.CUctx_st;
+import org.bytedeco.cuda.cudart.CUevent_st;
 import org.bytedeco.cuda.cudart.CUfunc_st;
 import org.bytedeco.cuda.cudart.CUmod_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
@@ -75,9 +88,12 @@ import org.bytedeco.javacpp.SizeTPointer;
  * TF32 off), the kernels of {@code kernels.cu} compiled at start with NVRTC for this GPU and launched
  * with the driver API. One context (the device's primary one) per JVM; every call is serialized.
  *
- * <p>Work goes to the legacy default stream, so calls run in order; {@link #download} and
- * {@link #sumOfSquares} wait for it. With {@code BONESTREAM_CUDA_SYNC=1} every call is followed by
- * a synchronization that reports a failing kernel by name.
+ * <p>Work goes to the main stream, so calls run in order; {@link #download} and
+ * {@link #sumOfSquares} wait for it. {@link #onSide} work goes to a second, non-blocking stream
+ * with its own cuBLAS handle, ordered with the main one by events ({@code BONESTREAM_CUDA_STREAMS}:
+ * 1, the default, main = the legacy default stream; 2, main a stream of the highest priority and the
+ * side one of the lowest; 0, no side stream). With {@code BONESTREAM_CUDA_SYNC=1} every call is
+ * followed by a synchronization that reports a failing kernel by name.
  */
 public final class CudaDevice implements Device {
   private static final int BLOCK = 256;
@@ -87,7 +103,14 @@ public final class CudaDevice implements Device {
 
   private final int ordinal;
   private final CUctx_st context = new CUctx_st();
-  private final cublasContext blas = new cublasContext();
+  private final cublasContext mainBlas = new cublasContext();
+  // the side stream and its cuBLAS handle (null with BONESTREAM_CUDA_STREAMS=0); main is the legacy
+  // default stream (null) unless BONESTREAM_CUDA_STREAMS=2
+  private CUstream_st mainStream;
+  private CUstream_st sideStream;
+  private cublasContext sideBlas;
+  private boolean onSide;
+  private final java.util.List<CUevent_st> events = new java.util.ArrayList<>();
   private final CUmod_st module = new CUmod_st();
   private final Map<String, CUfunc_st> functions = new HashMap<>();
   private final ThreadLocal<Boolean> bound = ThreadLocal.withInitial(() -> false);
@@ -120,7 +143,7 @@ public final class CudaDevice implements Device {
   private final long blockGradMax = numberOrInvalid(envOr("BONESTREAM_CUDA_BAT_GRAD", "" + (1 << 22)));
   // about how many blocks bat_block_grad is launched with (BONESTREAM_CUDA_BAT_GRAD_BLOCKS)
   private final int blockGradBlocks = numberOrInvalid(envOr("BONESTREAM_CUDA_BAT_GRAD_BLOCKS", "1024"));
-  private Buf blockGradParts;
+  private final Buf[] blockGradParts = new Buf[2]; // per stream: main, side
   private int major;
   private long allocated;
   private long peak;
@@ -159,10 +182,37 @@ public final class CudaDevice implements Device {
     int[] runtime = new int[1];
     check(cudaDriverGetVersion(driver), "cudaDriverGetVersion");
     check(cudaRuntimeGetVersion(runtime), "cudaRuntimeGetVersion");
-    check(cublasCreate_v2(blas), "cublasCreate");
-    check(cublasSetMathMode(blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode"); // no TF32
+    check(cublasCreate_v2(mainBlas), "cublasCreate");
+    check(cublasSetMathMode(mainBlas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode"); // no TF32
     int[] blasVersion = new int[1];
-    check(cublasGetVersion_v2(blas, blasVersion), "cublasGetVersion");
+    check(cublasGetVersion_v2(mainBlas, blasVersion), "cublasGetVersion");
+    String streams = envOr("BONESTREAM_CUDA_STREAMS", "1");
+    int gemmSms = numberOrInvalid(envOr("BONESTREAM_CUDA_GEMM_SMS", "0"));
+    if (!java.util.Set.of("0", "1", "2").contains(streams) || gemmSms < 0) {
+      throw new IllegalStateException("BONESTREAM_CUDA_STREAMS must be 0, 1 or 2, BONESTREAM_CUDA_GEMM_SMS a "
+          + "number ≥ 0");
+    }
+    if (!streams.equals("0")) {
+      int[] least = new int[1];
+      int[] greatest = new int[1];
+      check(cudaDeviceGetStreamPriorityRange(least, greatest), "cudaDeviceGetStreamPriorityRange");
+      boolean priorities = streams.equals("2");
+      if (priorities) {
+        mainStream = new CUstream_st();
+        check(cudaStreamCreateWithPriority(mainStream, cudaStreamDefault, greatest[0]), "cudaStreamCreate");
+        check(cublasSetStream_v2(mainBlas, mainStream), "cublasSetStream");
+      }
+      sideStream = new CUstream_st();
+      check(cudaStreamCreateWithPriority(sideStream, cudaStreamNonBlocking, priorities ? least[0] : 0),
+          "cudaStreamCreate");
+      sideBlas = new cublasContext();
+      check(cublasCreate_v2(sideBlas), "cublasCreate");
+      check(cublasSetMathMode(sideBlas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+      check(cublasSetStream_v2(sideBlas, sideStream), "cublasSetStream");
+    }
+    if (gemmSms > 0) {
+      check(cublasSetSmCountTarget(mainBlas, gemmSms), "cublasSetSmCountTarget");
+    }
     int[] nvrtcMajor = new int[1];
     int[] nvrtcMinor = new int[1];
     check(nvrtcVersion(nvrtcMajor, nvrtcMinor), "nvrtcVersion");
@@ -199,7 +249,9 @@ public final class CudaDevice implements Device {
     this.description = String.format(java.util.Locale.ROOT,
         "%s (sm_%d%d, %.0f GiB), driver %s, runtime %s, cuBLAS %d, NVRTC %d.%d, %s", gpuName, major, minor,
         totalMemory / 1073741824.0, version(driver[0]), version(runtime[0]), blasVersion[0], nvrtcMajor[0],
-        nvrtcMinor[0], mergeState);
+        nvrtcMinor[0], mergeState + (sideStream == null ? ", one stream"
+            : mainStream == null ? ", side stream" : ", side stream, main at high priority")
+            + (gemmSms > 0 ? ", GEMMs on " + gemmSms + " SMs" : ""));
   }
 
   /**
@@ -414,7 +466,7 @@ public final class CudaDevice implements Device {
           "out of GPU memory: cannot allocate %.2f GiB (%.2f GiB allocated by bonestream, error %d)",
           bytes / 1073741824.0, allocated / 1073741824.0, rc));
     }
-    check(cudaMemsetAsync(p, 0, bytes), "cudaMemset");
+    check(cudaMemsetAsync(p, 0, bytes, stream()), "cudaMemset");
     allocations.put(p.address(), bytes);
     allocated += bytes;
     peak = Math.max(peak, allocated);
@@ -524,7 +576,7 @@ public final class CudaDevice implements Device {
     }
     if (src.type() == dst.type()) {
       check(cudaMemcpyAsync(new Address(dst.pointer()), new Address(src.pointer()),
-          src.size() * src.type().bytes(), cudaMemcpyDeviceToDevice), "copy");
+          src.size() * src.type().bytes(), cudaMemcpyDeviceToDevice, stream()), "copy");
     } else {
       launchGridU("convert_" + suffix(src.type()) + suffix(dst.type()), src.size(),
           a -> a.ptr(src).ptr(dst).i64(src.size()));
@@ -535,7 +587,7 @@ public final class CudaDevice implements Device {
   @Override
   public synchronized void zero(Buf buf) {
     bind();
-    check(cudaMemsetAsync(new Address(buf.pointer()), 0, buf.size() * buf.type().bytes()), "memset");
+    check(cudaMemsetAsync(new Address(buf.pointer()), 0, buf.size() * buf.type().bytes(), stream()), "memset");
     after("zero");
   }
 
@@ -543,6 +595,74 @@ public final class CudaDevice implements Device {
   public synchronized void synchronize() {
     bind();
     check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  }
+
+  // ------------------------------------------------------------------ streams
+
+  /** The stream calls go to now: the side one inside {@link #onSide}, else the main one. */
+  private CUstream_st stream() {
+    return onSide ? sideStream : mainStream;
+  }
+
+  private cublasContext blas() {
+    return onSide ? sideBlas : mainBlas;
+  }
+
+  /** An event of this device. */
+  private static final class CudaEvent implements Event {
+    final CUevent_st event;
+
+    CudaEvent(CUevent_st event) {
+      this.event = event;
+    }
+  }
+
+  @Override
+  public boolean hasSideStream() {
+    return sideStream != null;
+  }
+
+  @Override
+  public synchronized void onSide(Runnable work) {
+    if (sideStream == null) {
+      work.run();
+      return;
+    }
+    boolean was = onSide;
+    onSide = true;
+    try {
+      work.run();
+    } finally {
+      onSide = was;
+    }
+  }
+
+  @Override
+  public synchronized Event newEvent() {
+    bind();
+    CUevent_st e = new CUevent_st();
+    check(cudaEventCreateWithFlags(e, cudaEventDisableTiming), "cudaEventCreate");
+    events.add(e);
+    return new CudaEvent(e);
+  }
+
+  @Override
+  public synchronized void record(Event event) {
+    bind();
+    check(cudaEventRecord(cudaEvent(event), stream()), "cudaEventRecord");
+  }
+
+  @Override
+  public synchronized void await(Event event) {
+    bind();
+    check(cudaStreamWaitEvent(stream(), cudaEvent(event), 0), "cudaStreamWaitEvent");
+  }
+
+  private static CUevent_st cudaEvent(Event event) {
+    if (!(event instanceof CudaEvent e)) {
+      throw new IllegalArgumentException("not an event of a CUDA device: " + event);
+    }
+    return e.event;
   }
 
   // ------------------------------------------------------------------ GEMM
@@ -566,7 +686,7 @@ public final class CudaDevice implements Device {
     }
     alpha.put(0, alphaValue);
     beta.put(0, betaValue);
-    check(cublasGemmEx(blas, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k,
+    check(cublasGemmEx(blas(), transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k,
         alpha, new Address(b.pointer()), cudaType(b.type()), ldb, new Address(a.pointer()), cudaType(a.type()), lda,
         beta, new Address(c.pointer()), cudaType(c.type()), ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
         "cublasGemmEx " + m + "x" + n + "x" + k);
@@ -583,7 +703,7 @@ public final class CudaDevice implements Device {
     }
     alpha.put(0, alphaValue);
     beta.put(0, betaValue);
-    check(cublasGemmStridedBatchedEx(blas, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
+    check(cublasGemmStridedBatchedEx(blas(), transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
         n, m, k, alpha, new Address(b.pointer()), cudaType(b.type()), ldb, strideB, new Address(a.pointer()),
         cudaType(a.type()), lda, strideA, beta, new Address(c.pointer()), cudaType(c.type()), ldc, strideC, batch,
         CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "cublasGemmStridedBatchedEx " + m + "x" + n + "x" + k + "x" + batch);
@@ -639,7 +759,7 @@ public final class CudaDevice implements Device {
       throw new IllegalArgumentException(name + ": grid " + gridX + " x " + gridY + " is too large");
     }
     args.accept(new Args());
-    check(cuLaunchKernel(function(name), (int) gridX, (int) gridY, 1, block, 1, 1, 0, (CUstream_st) null,
+    check(cuLaunchKernel(function(name), (int) gridX, (int) gridY, 1, block, 1, 1, 0, stream(),
         argAddresses, (PointerPointer<?>) null), "launch " + name);
     after(name);
   }
@@ -859,13 +979,14 @@ public final class CudaDevice implements Device {
     int perSplit = (tiles + splits - 1) / splits;
     int used = (tiles + perSplit - 1) / perSplit;
     long n = (long) outF * r;
-    if (blockGradParts == null || blockGradParts.size() < used * n) {
-      if (blockGradParts != null) {
-        free(blockGradParts);
+    int s = onSide ? 1 : 0;
+    if (blockGradParts[s] == null || blockGradParts[s].size() < used * n) {
+      if (blockGradParts[s] != null) {
+        free(blockGradParts[s]);
       }
-      blockGradParts = alloc(DType.F32, Math.max(used * n, 1L << 22));
+      blockGradParts[s] = alloc(DType.F32, Math.max(used * n, 1L << 22));
     }
-    Buf parts = blockGradParts;
+    Buf parts = blockGradParts[s];
     launch2("bat_block_grad_" + r, used, bands, 2 * r, a -> a.ptr(w).ptr(m).ptr(parts).i32(inF).i32(perSplit));
     launchGrid("bat_block_grad_reduce", n, a -> a.ptr(parts).ptr(dBlocks).i32((int) n).i32(used));
   }
@@ -937,7 +1058,18 @@ public final class CudaDevice implements Device {
     }
     allocations.clear();
     allocated = 0;
-    cublasDestroy_v2(blas);
+    for (CUevent_st e : events) {
+      cudaEventDestroy(e);
+    }
+    events.clear();
+    cublasDestroy_v2(mainBlas);
+    if (sideStream != null) {
+      cublasDestroy_v2(sideBlas);
+      cudaStreamDestroy(sideStream);
+    }
+    if (mainStream != null) {
+      cudaStreamDestroy(mainStream);
+    }
     closed = true;
   }
 }

@@ -13,7 +13,8 @@ import java.util.Map;
  * of a bench config, each variant timed over back-to-back launches and reported as bytes moved per
  * second beside a device-to-device copy of the same weight (the ceiling). Variants of the merge must
  * give the same bits as the first one-pass kernel; the two ways of computing dB are compared by
- * relative L2 distance.
+ * relative L2 distance. Last, how much of a merge on the side stream hides behind the forward GEMM
+ * of the same weight on the main one (the bench shape's tokens), when the device has a side stream.
  */
 final class KernelBench {
   private KernelBench() {}
@@ -34,6 +35,50 @@ final class KernelBench {
         continue;
       }
       one(d, s.name() + " " + e.getKey(), outF, inF, r, reps, out);
+      if (d.hasSideStream()) {
+        beside(d, s.name() + " " + e.getKey(), (long) s.batch() * s.seq(), outF, inF, r, reps, out);
+      }
+    }
+  }
+
+  /**
+   * The merge on the side stream while the GEMM y (N, O) = x (N, I) · W'ᵀ runs on the main one,
+   * {@code reps} of each launched without waits between the streams, against each alone: the share
+   * of the merge's own time that running beside the GEMM hides.
+   */
+  private static void beside(CudaDevice d, String label, long rows, int outF, int inF, int r, int reps,
+      PrintStream out) {
+    int n = (int) Math.min(rows, Integer.MAX_VALUE / Math.max(inF, outF));
+    long size = (long) outF * inF;
+    Buf w = d.alloc(DType.BF16, size);
+    Buf blocks = d.alloc(DType.F32, (long) outF * r);
+    Buf blocksAct = d.alloc(DType.BF16, (long) outF * r);
+    Buf merged = d.alloc(DType.BF16, size);
+    Buf other = d.alloc(DType.BF16, size);
+    Buf x = d.alloc(DType.BF16, (long) n * inF);
+    Buf y = d.alloc(DType.BF16, (long) n * outF);
+    try {
+      d.randomNormal(w, 0.02f, 1);
+      d.randomNormal(blocks, 0.1f, 3);
+      d.copy(blocks, blocksAct);
+      d.randomNormal(x, 1f, 4);
+      d.copy(w, other);
+      Runnable gemm = () -> d.gemm(false, true, n, outF, inF, 1f, x, inF, other, inF, 0f, y, outF);
+      Runnable merge = () -> d.batMerge(w, blocks, blocksAct, merged, outF, inF, r);
+      double g = time(d, reps, gemm);
+      double m = time(d, reps, merge);
+      double both = time(d, reps, () -> {
+        gemm.run();
+        d.onSide(merge);
+      });
+      out.printf(Locale.ROOT, "kernels %s %dx%d r %d: GEMM %dx%dx%d %.1f us, merge %.1f us, both at once %.1f us: "
+          + "%.0f%% of the merge hidden%n", label, outF, inF, r, n, outF, inF, g * 1e6, m * 1e6, both * 1e6,
+          100 * (g + m - both) / m);
+      out.flush();
+    } finally {
+      for (Buf b : new Buf[] {w, blocks, blocksAct, merged, other, x, y}) {
+        d.free(b);
+      }
     }
   }
 

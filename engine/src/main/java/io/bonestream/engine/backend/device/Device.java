@@ -10,7 +10,9 @@ package io.bonestream.engine.backend.device;
  * float32. Shapes are given in the comments; N = rows (batch · sequence).
  *
  * <p>Calls are ordered: each sees the results of the ones before it. Only {@link #download} and
- * {@link #sumOfSquares} wait for the device.
+ * {@link #sumOfSquares} wait for the device. The exception is work given to {@link #onSide}: on a
+ * device with a side stream it runs beside the other calls, ordered with them only by
+ * {@link Event}s.
  */
 public interface Device extends AutoCloseable {
   /** What this device is, e.g. {@code NVIDIA H200 (sm_90), driver 13.0, runtime 13.0}. */
@@ -48,6 +50,45 @@ public interface Device extends AutoCloseable {
 
   /** Waits until every call so far has finished. */
   void synchronize();
+
+  // ------------------------------------------------------------------ side stream
+
+  /**
+   * A point in one stream's work: {@link #record} marks it, {@link #await} makes the current stream
+   * wait until the work before the latest mark has finished.
+   */
+  interface Event {
+    /** The event of a device without a side stream, where every call is already ordered. */
+    Event NONE = new Event() { };
+  }
+
+  /**
+   * Whether {@link #onSide} runs its work concurrently with the other calls (a GPU's second stream,
+   * so that memory-bound kernels overlap compute-bound GEMMs); without one it runs the work at once.
+   */
+  default boolean hasSideStream() {
+    return false;
+  }
+
+  /**
+   * Runs {@code work} (calls on this device) on the side stream: in order with earlier side work,
+   * but after the other calls only where it {@link #await}s an event they recorded, and before them
+   * only where they await one it recorded. No other thread's calls run on the side stream meanwhile.
+   */
+  default void onSide(Runnable work) {
+    work.run();
+  }
+
+  /** A new event, not yet recorded (awaiting it does not wait). */
+  default Event newEvent() {
+    return Event.NONE;
+  }
+
+  /** Marks the current point of the current stream (the side stream inside {@link #onSide}). */
+  default void record(Event event) { }
+
+  /** The current stream's later work waits until the work before {@code event}'s latest mark is done. */
+  default void await(Event event) { }
 
   // ------------------------------------------------------------------ GEMM
 

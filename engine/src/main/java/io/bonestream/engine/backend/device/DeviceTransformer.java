@@ -29,6 +29,15 @@ public final class DeviceTransformer {
   private final ModelConfig c;
   private final DType act;
   private final float[] invFreq;
+  // bat's merges of the pass under way, null without bat (every pass runs under the model's lock)
+  private BatScratch.Pass merges;
+
+  /** The projections in the order the forward pass multiplies by them, within a layer. */
+  private static final Projection[] FORWARD_ORDER = {Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ,
+      Projection.O_PROJ, Projection.GATE_PROJ, Projection.UP_PROJ, Projection.DOWN_PROJ};
+  /** The same for the backward pass. */
+  private static final Projection[] BACKWARD_ORDER = {Projection.DOWN_PROJ, Projection.GATE_PROJ,
+      Projection.UP_PROJ, Projection.O_PROJ, Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ};
 
   public DeviceTransformer(DeviceModel model) {
     this.m = model;
@@ -129,6 +138,7 @@ public final class DeviceTransformer {
     int hd = c.headDim();
     int f = c.intermediateSize();
     float eps = (float) c.rmsNormEps();
+    merges = batMerges(ad, w, false);
     d.embed(w.ids, m.embed(), w.xs[0], n, dm);
     for (int l = 0; l < c.numLayers(); l++) {
       DeviceModel.Layer lw = m.layer(l);
@@ -194,10 +204,14 @@ public final class DeviceTransformer {
     int out = AdapterLayout.outFeatures(c, p);
     AdapterLayout.Site s = ad == null ? null : ad.site(l, p);
     Buf weight = m.layer(l).weight(p);
-    if (s != null && ad.method == AdapterMethod.BAT) {
-      weight = batMerged(ad, w, s, weight, in, out);
+    boolean bat = s != null && ad.method == AdapterMethod.BAT;
+    if (bat) {
+      weight = merges.take(l, p);
     }
     d.gemm(false, true, n, out, in, 1f, x, in, weight, in, beta, y, out);
+    if (bat) {
+      merges.release();
+    }
     if (s != null) {
       int r = ad.r;
       switch (ad.method) {
@@ -219,13 +233,27 @@ public final class DeviceTransformer {
     }
   }
 
-  /** W' = W + ΔW of a bat adapter, ΔW_{a,b} = (W_{a,b} + I) B_a, into the workspace (one device op). */
-  private Buf batMerged(DeviceAdapters ad, Workspace w, AdapterLayout.Site s, Buf weight, int in, int out) {
-    int r = ad.r;
-    Buf merged = w.merged().slice(0, (long) out * in);
-    d.batMerge(weight, DeviceAdapters.tensor(ad.values, s, 0), DeviceAdapters.tensor(ad.valuesAct, s, 0), merged,
-        out, in, r);
-    return merged;
+  /**
+   * The merges W' = W + ΔW, ΔW_{a,b} = (W_{a,b} + I) B_a, of a bat adapter's projections in the
+   * order a forward (or backward) pass multiplies by them; null for other adapters.
+   */
+  private BatScratch.Pass batMerges(DeviceAdapters ad, Workspace w, boolean backward) {
+    java.util.List<BatScratch.Merge> order = new java.util.ArrayList<>();
+    if (ad != null && ad.method == AdapterMethod.BAT) {
+      int layers = c.numLayers();
+      for (int i = 0; i < layers; i++) {
+        int l = backward ? layers - 1 - i : i;
+        for (Projection p : backward ? BACKWARD_ORDER : FORWARD_ORDER) {
+          AdapterLayout.Site s = ad.site(l, p);
+          if (s != null) {
+            order.add(new BatScratch.Merge(l, p, m.layer(l).weight(p), DeviceAdapters.tensor(ad.values, s, 0),
+                DeviceAdapters.tensor(ad.valuesAct, s, 0), AdapterLayout.outFeatures(c, p),
+                AdapterLayout.inFeatures(c, p), ad.r));
+          }
+        }
+      }
+    }
+    return order.isEmpty() ? null : w.bat().pass(order);
   }
 
   // ---------------------------------------------------------------- loss
@@ -275,6 +303,7 @@ public final class DeviceTransformer {
     int dq = h * hd;
     int r = ad == null ? 0 : ad.r;
     float eps = (float) c.rmsNormEps();
+    merges = batMerges(ad, w, true);
     d.rmsnormBackward(w.xs[c.numLayers()], m.finalNorm(), w.invF, w.dhf, null, 0, w.dx, actCopy(w), n, dm, false);
     for (int l = c.numLayers() - 1; l >= 0; l--) {
       DeviceModel.Layer lw = m.layer(l);
@@ -335,6 +364,9 @@ public final class DeviceTransformer {
       projectBackward(ad, w, l, Projection.V_PROJ, w.dv, hAtt, w.sAtt[l], w.dh, 1f, n, tile);
       d.rmsnormBackward(w.xs[l], lw.inputNorm(), w.inv1[l], w.dh, tile.buf(w), r, w.dx, actCopy(w), n, dm, true);
     }
+    if (ad != null && ad.method == AdapterMethod.BAT) {
+      w.bat().join(); // the dB computed on the side stream
+    }
   }
 
   /**
@@ -384,15 +416,14 @@ public final class DeviceTransformer {
 
   /**
    * bat's dB += dL/dB of one projection: M = Gᵀ x (O, I), one GEMM; dB_a += Σ_b (W_{a,b} + I)ᵀ
-   * M_{a,b}, one device operation reading W and M.
+   * M_{a,b}, one device operation reading W and M (on the side stream where there is one).
    */
   private void batWeightGrad(DeviceAdapters ad, Workspace w, AdapterLayout.Site s, Buf weight, Buf grad, Buf x,
       int in, int out, int n) {
-    int r = ad.r;
-    Buf mg = w.weightGrad().slice(0, (long) out * in);
+    BatScratch bat = w.bat();
+    Buf mg = bat.grad((long) out * in);
     d.gemm(true, false, out, in, n, 1f, grad, out, x, in, 0f, mg, in);
-    Buf dB = DeviceAdapters.tensor(ad.grads, s, 0);
-    d.batBlockGrad(weight, mg, dB, out, in, r);
+    bat.blockGrad(weight, DeviceAdapters.tensor(ad.grads, s, 0), out, in, ad.r);
   }
 
   /**
@@ -422,8 +453,9 @@ public final class DeviceTransformer {
       }
       case BAT -> {
         // dx = G (W + ΔW); the weight gradient now, or, without x, by the caller later
-        Buf merged = batMerged(ad, w, s, weight, in, out);
+        Buf merged = merges.take(l, p);
         d.gemm(false, false, n, in, out, 1f, grad, out, merged, in, beta, dIn, in);
+        merges.release();
         if (x != null) {
           batWeightGrad(ad, w, s, weight, grad, x, in, out, n);
         }

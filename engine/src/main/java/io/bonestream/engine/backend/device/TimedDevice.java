@@ -130,6 +130,31 @@ public final class TimedDevice implements Device {
   }
 
   @Override
+  public boolean hasSideStream() {
+    return d.hasSideStream();
+  }
+
+  @Override
+  public void onSide(Runnable work) {
+    d.onSide(work);
+  }
+
+  @Override
+  public Event newEvent() {
+    return d.newEvent();
+  }
+
+  @Override
+  public void record(Event event) {
+    d.record(event);
+  }
+
+  @Override
+  public void await(Event event) {
+    d.await(event);
+  }
+
+  @Override
   public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Buf a, int lda, Buf b, int ldb,
       float beta, Buf c, int ldc) {
     long t = start();

@@ -87,8 +87,7 @@ final class Workspace implements AutoCloseable {
   final Buf sin;     //                                      (T, hd) F32
   final int ceRows;  // R: rows of logits materialised at once
   int tableSeq = -1; // the sequence length cos and sin hold
-  private Buf merged;   // bat: W + ΔW of one projection     (O, I) act
-  private Buf weightGrad; // bat: Gᵀ x of one projection     (O, I) act
+  private BatScratch bat; // bat: merged weights W + ΔW and M = Gᵀ x, (O, I) act each
   private Buf[] normedAtt; // bat, training: the attention input RMSNorm(x) of every layer (N, D) act
   private Buf[] normedMlp; // bat, training: the MLP input RMSNorm(xmid) of every layer    (N, D) act
 
@@ -190,18 +189,13 @@ final class Workspace implements AutoCloseable {
     return rows <= shape.rows() && seq <= shape.seq() && rows * seq <= shape.scores() && r <= shape.r();
   }
 
-  /** bat's scratch for one projection's merged weight and weight gradient, made on first use. */
-  Buf merged() {
-    if (merged == null) {
-      merged = alloc(act, largestProjection());
-      weightGrad = alloc(act, largestProjection());
+  /** bat's scratch for merged weights and weight gradients, made on first use. */
+  BatScratch bat() {
+    if (bat == null) {
+      long size = largestProjection();
+      bat = new BatScratch(d, () -> alloc(act, size));
     }
-    return merged;
-  }
-
-  Buf weightGrad() {
-    merged();
-    return weightGrad;
+    return bat;
   }
 
   /**
