@@ -22,9 +22,16 @@
 # - jars stored without compression and the runtime's modules uncompressed, so that xz compresses
 #   across it all (libnd4jcpu.so: 83 MB deflated in its jar, about 22 MB in the .tar.xz).
 # The bundle also holds gpu/run-train-check.sh, to run on the GPU machine.
+#
+# JOB=1 builds the job bundle instead (default OUT_DIR target/bonestream-job): every jar of the
+# command line (Flink, the Kafka broker and clients too), a runtime of java.se and the JDK modules
+# they use, and gpu/run-job-check.sh (the demo with --backend cuda); packed the same way, then cut
+# into pieces of at most PART_MIB (default 58) MiB, OUT_DIR.tar.xz.0, .1, ... (cat them back
+# together to unpack), for machines that take one piece at a time.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-OUT=${1:-$ROOT/target/bonestream-train}
+JOB=${JOB:-0}
+OUT=${1:-$ROOT/target/bonestream-$([ "$JOB" = 1 ] && echo job || echo train)}
 OUT=$(mkdir -p "$(dirname "$OUT")" && cd "$(dirname "$OUT")" && pwd)/$(basename "$OUT")
 MVN_OPTS=${MVN_OPTS:--B -q}
 XZ_OPTS=${XZ_OPTS:--9e -T1}
@@ -60,6 +67,13 @@ MODULES=$MODULES,jdk.management,jdk.unsupported
 # java.desktop's native libraries: AWT, fonts, images, sound; a headless java.beans needs none.
 HEADLESS_DROP="libawt.so libawt_headless.so libawt_xawt.so libfontmanager.so libjavajpeg.so libjawt.so
   libjsound.so liblcms.so libmlib_image.so libsplashscreen.so"
+
+if [ "$JOB" = 1 ]; then
+  # every jar: the demo runs the broker, Flink and the inference server in its process
+  KEEP=$(ls job/target/lib/*.jar | xargs -n1 basename | sed -E 's/\.jar$//; s/-[0-9].*$//' | sort -u)
+  SIGNATURES_ONLY=""
+  MODULES=java.se,jdk.httpserver,jdk.unsupported,jdk.management,jdk.crypto.ec,jdk.zipfs,jdk.naming.dns
+fi
 
 if [ -z "${SKIP_MAVEN:-}" ]; then
   mvn $MVN_OPTS -pl job -am package -DskipTests
@@ -162,7 +176,7 @@ mkdir -p "$OUT/models/stories260K/golden" "$OUT/golden" "$OUT/task"
 cp models/stories260K/golden/greedy_from_bos_200.ids "$OUT/models/stories260K/golden/"
 cp -r engine/src/test/resources/golden/. "$OUT/golden/"
 cp engine/src/test/resources/task/*.jsonl "$OUT/task/"
-mkdir -p "$OUT/gpu" && cp gpu/run-train-check.sh gpu/cuda-libs.sh "$OUT/gpu/"
+mkdir -p "$OUT/gpu" && cp gpu/run-train-check.sh gpu/run-job-check.sh gpu/cuda-libs.sh "$OUT/gpu/"
 
 cat > "$OUT/bin/bonestream" <<'LAUNCHER'
 #!/bin/sh
@@ -206,6 +220,14 @@ echo "packing $OUT.tar.xz (xz $XZ_OPTS) ..."
 tar -C "$(dirname "$OUT")" -cf - "$(basename "$OUT")" | xz $XZ_OPTS > "$OUT.tar.xz"
 BYTES=$(stat -c %s "$OUT.tar.xz")
 MIB=$(awk -v b="$BYTES" 'BEGIN { printf "%.1f", b / 1048576 }')
+if [ "$JOB" = 1 ]; then
+  rm -f "$OUT".tar.xz.[0-9]*
+  split -b "${PART_MIB:-58}M" -d -a 1 "$OUT.tar.xz" "$OUT.tar.xz."
+  rm "$OUT.tar.xz"
+  echo "job bundle: $MIB MiB in $(ls "$OUT".tar.xz.[0-9]* | wc -l) pieces: $(ls "$OUT".tar.xz.[0-9]* | xargs -n1 basename | tr '\n' ' ')" \
+    "(cat $(basename "$OUT").tar.xz.* | tar -xJf -); unpacked $(du -sm "$OUT" | cut -f1) MB"
+  exit 0
+fi
 echo "train bundle: $OUT.tar.xz, $MIB MiB ($BYTES bytes); unpacked $(du -sm "$OUT" | cut -f1) MB" \
   "(jre $(du -sm "$OUT/jre" | cut -f1) MB, jars $(du -sm "$OUT/lib" | cut -f1) MB)"
 if [ "$BYTES" -gt $((MAX_MIB * 1048576)) ]; then

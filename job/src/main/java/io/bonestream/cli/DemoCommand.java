@@ -1,5 +1,7 @@
 package io.bonestream.cli;
 
+import io.bonestream.engine.train.BackendSpec;
+import io.bonestream.engine.train.Backends;
 import io.bonestream.job.Durations;
 import io.bonestream.job.demo.Demo;
 import io.bonestream.job.recovery.StopSignals;
@@ -48,14 +50,24 @@ final class DemoCommand implements Callable<Integer> {
   @Option(names = "--rate", defaultValue = "8", paramLabel = "N", description = "records per second per adapter (default: ${DEFAULT-VALUE})")
   double rate;
 
+  @Option(names = "--backend", defaultValue = "cpu", paramLabel = "cpu|cuda",
+      description = "where the trainer runs: cuda needs an NVIDIA GPU and the CUDA 13 libraries (default: ${DEFAULT-VALUE})")
+  String backend;
+
+  @Option(names = "--precision", defaultValue = "bf16", paramLabel = "bf16|fp32",
+      description = "the cuda backend's precision (default: ${DEFAULT-VALUE})")
+  String precision;
+
   @Override
   public Integer call() throws Exception {
     // Ctrl-C / SIGTERM end the demo early but cleanly (with --data-dir: a savepoint to resume from)
+    BackendSpec training = BackendSpec.parse(backend, precision);
+    Backends.check(training); // no GPU or a library missing: one line, before the broker starts
     CountDownLatch interrupted = new CountDownLatch(1);
     StopSignals.install(interrupted::countDown);
     Path modelDir = model.isAbsolute() ? model : resolveModel(model);
     Demo.run(new Demo.Settings(Durations.parse(duration, "--duration"), adapters, kafkaPort, uiPort,
-        metricsPort, servePort, dataDir, modelDir, rate), spec.commandLine().getOut(), interrupted);
+        metricsPort, servePort, dataDir, modelDir, rate, training), spec.commandLine().getOut(), interrupted);
     return 0;
   }
 

@@ -18,7 +18,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Asking for the cuda backend where it cannot run is one error line naming what is missing, from
- * {@code train} and from {@code run}'s config; these checks need a machine without a usable GPU
+ * {@code train}, {@code demo} and {@code run}'s config; these checks need a machine without a usable GPU
  * (CI), and are skipped with the reason on one that has one.
  */
 class GpuBackendCliTest {
@@ -41,6 +41,19 @@ class GpuBackendCliTest {
     assertTrue(cli.err().startsWith("error: cuda backend unavailable: "), cli.err());
     assertEquals(1, cli.err().strip().lines().count(), cli.err());
     assertFalse(Files.exists(out.resolve("adapter_model.safetensors")));
+  }
+
+  @Test
+  void demoWithCudaButNoGpuIsOneErrorLineBeforeTheBrokerStarts() {
+    assumeFalse(gpuUsable(), "a usable GPU is here: this test is about machines without one");
+    Cli cli = Cli.run("demo", "--backend", "cuda", "--duration", "5s");
+    assertEquals(1, cli.exitCode(), cli.err());
+    assertTrue(cli.err().startsWith("error: cuda backend unavailable: "), cli.err());
+    assertEquals(1, cli.err().strip().lines().count(), cli.err());
+    assertFalse(cli.out().contains("starting a Kafka broker"), cli.out());
+    Cli tpu = Cli.run("demo", "--backend", "tpu");
+    assertEquals(1, tpu.exitCode());
+    assertTrue(tpu.err().contains("unknown backend 'tpu' (known: cpu, cuda)"), tpu.err());
   }
 
   @Test

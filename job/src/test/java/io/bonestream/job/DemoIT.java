@@ -1,5 +1,6 @@
 package io.bonestream.job;
 
+import io.bonestream.engine.train.BackendSpec;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -69,14 +70,14 @@ class DemoIT {
     probe.start();
     int kafkaPort = EmbeddedKafka.freePort();
     Demo.Result first = Demo.run(new Demo.Settings(Duration.ofSeconds(45), 3, kafkaPort, ui, metrics, 0, tmp,
-        TestFiles.stories260K(), 8), new PrintWriter(log, true), never);
+        TestFiles.stories260K(), 8, BackendSpec.CPU), new PrintWriter(log, true), never);
     probe.join();
     String out = log.toString();
     assertTrue(out.contains("stopped with savepoint"), out);
 
     StringWriter log2 = new StringWriter();
     Demo.Result r = Demo.run(new Demo.Settings(Duration.ofSeconds(30), 3, kafkaPort, ui, metrics, 0, tmp,
-        TestFiles.stories260K(), 8), new PrintWriter(log2, true), never);
+        TestFiles.stories260K(), 8, BackendSpec.CPU), new PrintWriter(log2, true), never);
     String out2 = log2.toString();
     assertTrue(out2.contains("restoring savepoint"), out2);
     assertTrue(out2.contains("versions already published"), out2);

@@ -1,5 +1,6 @@
 package io.bonestream.job;
 
+import io.bonestream.engine.train.BackendSpec;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -37,7 +38,7 @@ class FlinkWebUiIT {
     Thread demo = new Thread(() -> {
       try {
         Demo.run(new Demo.Settings(Duration.ofMinutes(4), 2, 0, ui, EmbeddedKafka.freePort(), 0, null,
-            TestFiles.stories260K(), 8), new PrintWriter(log, true), stop);
+            TestFiles.stories260K(), 8, BackendSpec.CPU), new PrintWriter(log, true), stop);
       } catch (Exception e) {
         log.write("DEMO FAILED: " + e);
       }

@@ -3,6 +3,7 @@ package io.bonestream.job.demo;
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.engine.train.BackendSpec;
 import io.bonestream.engine.train.Rng;
 import io.bonestream.engine.train.TrainConfig;
 import io.bonestream.engine.util.FileTrees;
@@ -54,7 +55,7 @@ import org.jspecify.annotations.Nullable;
 public final class Demo {
   /** Settings; a null data dir means a temporary one, deleted at the end. */
   public record Settings(Duration duration, int adapters, int kafkaPort, int uiPort, int metricsPort,
-      int servePort, @Nullable Path dataDir, Path modelDir, double recordsPerSecondPerAdapter) {}
+      int servePort, @Nullable Path dataDir, Path modelDir, double recordsPerSecondPerAdapter, BackendSpec backend) {}
 
   /** What the demo measured: per adapter, the last evaluation. */
   public record Result(Map<String, DemoSubscriber.Evaluation> evaluations, long fed, long deadLettered) {
@@ -129,6 +130,7 @@ public final class Demo {
         .snapshotPolicy(new SnapshotPolicy(5, 0, 0, SnapshotPolicy.DEFAULT_INLINE_LIMIT,
             data.resolve("blobs").toUri().toString()))
         .maxSeqLen(64)
+        .backend(s.backend())
         .transactionalIdPrefix("bonestream-demo")
         .build();
     String checkpoints = data.resolve("checkpoints").toUri().toString();

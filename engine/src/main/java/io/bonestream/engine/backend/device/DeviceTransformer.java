@@ -8,6 +8,8 @@ import io.bonestream.engine.model.ModelConfig;
 import io.bonestream.engine.model.Projection;
 import io.bonestream.engine.model.RopeFrequencies;
 import io.bonestream.engine.model.TokenBatch;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * The LLaMA decoder on a {@link Device}: the same layer list as the CPU engine's
@@ -238,7 +240,7 @@ public final class DeviceTransformer {
    * order a forward (or backward) pass multiplies by them; null for other adapters.
    */
   private BatScratch.Pass batMerges(DeviceAdapters ad, Workspace w, boolean backward) {
-    java.util.List<BatScratch.Merge> order = new java.util.ArrayList<>();
+    List<BatScratch.Merge> order = new ArrayList<>();
     if (ad != null && ad.method == AdapterMethod.BAT) {
       int layers = c.numLayers();
       for (int i = 0; i < layers; i++) {
