@@ -6,7 +6,6 @@ import io.bonestream.engine.model.BaseModel;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.regex.Pattern;
 
 /**
  * The profile of every adapter: overrides matched by adapter id (exact, or a glob with {@code *}
@@ -16,16 +15,34 @@ import java.util.regex.Pattern;
 public final class AdapterProfiles implements Serializable {
   /** One override: a pattern and the profile of the ids it matches. */
   public record Override(String pattern, AdapterProfile profile) implements Serializable {
+    /**
+     * Whether {@code id} matches the glob: {@code *} any run of characters, {@code ?} one, every
+     * other character itself. Called for every record, so without building a regex: on a mismatch
+     * after a {@code *}, the star takes one more character and the match goes on from there.
+     */
     boolean matches(String id) {
-      StringBuilder re = new StringBuilder();
-      for (char c : pattern.toCharArray()) {
-        re.append(switch (c) {
-          case '*' -> ".*";
-          case '?' -> ".";
-          default -> Pattern.quote(String.valueOf(c));
-        });
+      int p = 0;
+      int i = 0;
+      int star = -1; // the last * seen in the pattern, and where in id its run ends now
+      int starEnd = 0;
+      while (i < id.length()) {
+        if (p < pattern.length() && (pattern.charAt(p) == '?' || pattern.charAt(p) == id.charAt(i))) {
+          p++;
+          i++;
+        } else if (p < pattern.length() && pattern.charAt(p) == '*') {
+          star = p++;
+          starEnd = i;
+        } else if (star >= 0) {
+          p = star + 1;
+          i = ++starEnd;
+        } else {
+          return false;
+        }
       }
-      return id.matches(re.toString());
+      while (p < pattern.length() && pattern.charAt(p) == '*') {
+        p++;
+      }
+      return p == pattern.length();
     }
   }
 
