@@ -4,12 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.bonestream.engine.TestFiles;
 import io.bonestream.operators.EvalPolicy;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.GatedSnapshot;
 import io.bonestream.schemas.InstructionRecord;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -38,18 +36,10 @@ class EvalGateIT {
       // the held-out picks first, so that every version is evaluated on the complete eval set
       produce(bootstrap, StreamingHarness.interleave(picksFirst(StreamingHarness.colors("good", 64)),
           picksFirst(StreamingHarness.colors("harmed", 64))));
-      Path yaml = tmp.resolve("job.yaml");
-      Files.writeString(yaml, String.join("\n",
-          "kafka: {bootstrap-servers: \"" + bootstrap + "\", group-id: eg, transactional-id-prefix: eg}",
-          "topics: {instructions: eg.instructions, adapters: eg.adapters, dead-letters: eg.dlq, gated: eg.gated}",
-          "model: " + TestFiles.stories260K(),
-          "max-seq-len: 64",
-          "checkpoints: {dir: \"" + tmp.resolve("ckpt").toUri() + "\", interval: 1s}",
-          "blob-store: \"" + tmp.resolve("blobs").toUri() + "\"",
+      JobConfig c = TestJobYaml.write(tmp, bootstrap, "eg",
           "adapter-defaults: {r: 4, lr: 1.0e-2, eval-fraction: 0.25, eval-cap: 8, gate-tolerance: 0.25}",
           "batching: {max-examples: 4}",
-          "snapshots: {every-steps: 2}", ""));
-      JobConfig c = JobConfig.read(yaml);
+          "snapshots: {every-steps: 2}");
       JobClient job = LocalFlink.start(c.job(), LocalFlink.configuration(0, EmbeddedKafka.freePort(), 1, c.checkpointDir(),
           c.flink()), c.checkpointIntervalMs(), "eval-gate");
       try {

@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.bonestream.engine.TestFiles;
 import io.bonestream.engine.util.Json;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.DeadLetter;
@@ -15,7 +14,6 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -72,18 +70,10 @@ class FuzzedStreamIT {
           p.send(new ProducerRecord<>("fz.instructions", key, value)).get();
         }
       }
-      Path yaml = tmp.resolve("job.yaml");
-      Files.writeString(yaml, String.join("\n",
-          "kafka: {bootstrap-servers: \"" + bootstrap + "\", group-id: fz, transactional-id-prefix: fz}",
-          "topics: {instructions: fz.instructions, adapters: fz.adapters, dead-letters: fz.dlq}",
-          "model: " + TestFiles.stories260K(),
-          "max-seq-len: 64",
-          "checkpoints: {dir: \"" + tmp.resolve("ckpt").toUri() + "\", interval: 1s}",
-          "blob-store: \"" + tmp.resolve("blobs").toUri() + "\"",
+      JobConfig c = TestJobYaml.write(tmp, bootstrap, "fz",
           "adapter-defaults: {r: 4, lr: 1.0e-2}",
           "batching: {max-examples: 1}", // every trained record in a version of its own
-          "snapshots: {every-steps: 1}", ""));
-      JobConfig c = JobConfig.read(yaml);
+          "snapshots: {every-steps: 1}");
       int ui = EmbeddedKafka.freePort();
       JobClient job = LocalFlink.start(c.job(), LocalFlink.configuration(ui, EmbeddedKafka.freePort(), 1, c.checkpointDir(),
           c.flink()), c.checkpointIntervalMs(), "fuzzed-stream");

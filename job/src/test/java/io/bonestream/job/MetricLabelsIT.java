@@ -3,13 +3,11 @@ package io.bonestream.job;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.bonestream.engine.TestFiles;
 import io.bonestream.schemas.InstructionRecord;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -40,18 +38,10 @@ class MetricLabelsIT {
           StreamingHarness.colors(ids.get(1), 8), StreamingHarness.opposites(ids.get(2), 8));
       StreamingHarness.produce(kafka.bootstrapServers(), "ml.instructions",
           StreamingHarness.asRecords("ml.instructions", records));
-      Path yaml = tmp.resolve("job.yaml");
-      Files.writeString(yaml, String.join("\n",
-          "kafka: {bootstrap-servers: \"" + kafka.bootstrapServers() + "\", group-id: ml, transactional-id-prefix: ml}",
-          "topics: {instructions: ml.instructions, adapters: ml.adapters, dead-letters: ml.dlq}",
-          "model: " + TestFiles.stories260K(),
-          "max-seq-len: 64",
-          "checkpoints: {dir: \"" + tmp.resolve("ckpt").toUri() + "\", interval: 1s}",
-          "blob-store: \"" + tmp.resolve("blobs").toUri() + "\"",
+      JobConfig c = TestJobYaml.write(tmp, kafka.bootstrapServers(), "ml",
           "adapter-defaults: {r: 4, lr: 1.0e-2}",
           "batching: {max-examples: 4}",
-          "snapshots: {every-steps: 1}", ""));
-      JobConfig c = JobConfig.read(yaml);
+          "snapshots: {every-steps: 1}");
       int metricsPort = EmbeddedKafka.freePort();
       JobClient client = LocalFlink.start(c.job(), LocalFlink.configuration(0, metricsPort, 1, c.checkpointDir(),
           c.flink()), c.checkpointIntervalMs(), "metric-labels");

@@ -9,7 +9,6 @@ import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.subscriber.AdapterRegistry;
 import io.bonestream.subscriber.AdapterSubscriber;
 import io.bonestream.subscriber.AdapterUpdate;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -35,19 +34,11 @@ class NonFiniteIT {
       String bootstrap = kafka.bootstrapServers();
       StreamingHarness.produce(bootstrap, "nf.instructions", StreamingHarness.asRecords("nf.instructions",
           StreamingHarness.interleave(StreamingHarness.colors("wild", 48), StreamingHarness.colors("calm", 48))));
-      Path yaml = tmp.resolve("job.yaml");
-      Files.writeString(yaml, String.join("\n",
-          "kafka: {bootstrap-servers: \"" + bootstrap + "\", group-id: nf, transactional-id-prefix: nf}",
-          "topics: {instructions: nf.instructions, adapters: nf.adapters, dead-letters: nf.dlq}",
-          "model: " + TestFiles.stories260K(),
-          "max-seq-len: 64",
-          "checkpoints: {dir: \"" + tmp.resolve("ckpt").toUri() + "\", interval: 1s}",
-          "blob-store: \"" + tmp.resolve("blobs").toUri() + "\"",
+      JobConfig c = TestJobYaml.write(tmp, bootstrap, "nf",
           "adapter-defaults: {r: 4, lr: 1.0e-2}",
           "adapters: [{match: wild, optimizer: sgd, lr: 1.0e+35, max-grad-norm: 0}]",
           "batching: {max-examples: 4}",
-          "snapshots: {every-steps: 2}", ""));
-      JobConfig c = JobConfig.read(yaml);
+          "snapshots: {every-steps: 2}");
       JobClient job = LocalFlink.start(c.job(), LocalFlink.configuration(0, EmbeddedKafka.freePort(), 1, c.checkpointDir(),
           c.flink()), c.checkpointIntervalMs(), "non-finite");
       List<AdapterSnapshot> versions;

@@ -3,13 +3,11 @@ package io.bonestream.job;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.bonestream.engine.TestFiles;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.ChatMessage;
 import io.bonestream.schemas.DeadLetter;
 import io.bonestream.schemas.InstructionRecord;
 import io.bonestream.schemas.OffsetRange;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -64,20 +62,12 @@ class QuotasIT {
       StreamingHarness.produce(bootstrap, "q.instructions", StreamingHarness.asRecords("q.instructions", records));
       int total = records.size();
 
-      Path yaml = tmp.resolve("job.yaml");
-      Files.writeString(yaml, String.join("\n",
-          "kafka: {bootstrap-servers: \"" + bootstrap + "\", group-id: q, transactional-id-prefix: q}",
-          "topics: {instructions: q.instructions, adapters: q.adapters, dead-letters: q.dlq}",
-          "model: " + TestFiles.stories260K(),
-          "max-seq-len: 64",
-          "checkpoints: {dir: \"" + tmp.resolve("ckpt").toUri() + "\", interval: 1s}",
-          "blob-store: \"" + tmp.resolve("blobs").toUri() + "\"",
+      JobConfig c = TestJobYaml.write(tmp, bootstrap, "q",
           "adapter-defaults: {r: 4, lr: 1.0e-2}",
           "batching: {max-examples: 4}",
           "snapshots: {every-steps: 2}",
           "quotas: {max-adapters: 4, max-share: 0.5, share-window-tokens: 4096, max-text-chars: 4000,"
-              + " max-messages: 16, max-record-bytes: 64KiB}", ""));
-      JobConfig c = JobConfig.read(yaml);
+              + " max-messages: 16, max-record-bytes: 64KiB}");
       JobClient job = LocalFlink.start(c.job(), LocalFlink.configuration(0, EmbeddedKafka.freePort(), 1, c.checkpointDir(),
           c.flink()), c.checkpointIntervalMs(), "quotas");
       List<DeadLetter> dead = new ArrayList<>();

@@ -51,19 +51,11 @@ class SigningIT {
       String bootstrap = kafka.bootstrapServers();
       StreamingHarness.produce(bootstrap, "sg.instructions",
           StreamingHarness.asRecords("sg.instructions", StreamingHarness.colors("a", 16)));
-      Path yaml = tmp.resolve("job.yaml");
-      Files.writeString(yaml, String.join("\n",
-          "kafka: {bootstrap-servers: \"" + bootstrap + "\", group-id: sg, transactional-id-prefix: sg}",
-          "topics: {instructions: sg.instructions, adapters: sg.adapters, dead-letters: sg.dlq}",
-          "model: " + TestFiles.stories260K(),
-          "max-seq-len: 64",
-          "checkpoints: {dir: \"" + tmp.resolve("ckpt").toUri() + "\", interval: 1s}",
-          "blob-store: \"" + tmp.resolve("blobs").toUri() + "\"",
+      JobConfig c = TestJobYaml.write(tmp, bootstrap, "sg",
           "adapter-defaults: {r: 4, lr: 1.0e-2}",
           "batching: {max-examples: 4}",
           "snapshots: {every-steps: 2}",
-          "signing: {private-key-file: \"" + tmp.resolve("keys/signing.key") + "\"}", ""));
-      JobConfig c = JobConfig.read(yaml);
+          "signing: {private-key-file: \"" + tmp.resolve("keys/signing.key") + "\"}");
       int ui = EmbeddedKafka.freePort();
       JobClient job = LocalFlink.start(c.job(), LocalFlink.configuration(ui, EmbeddedKafka.freePort(), 1, c.checkpointDir(),
           c.flink()), c.checkpointIntervalMs(), "signing");
