@@ -160,8 +160,7 @@ final class BenchCommand implements Callable<Integer> {
     List<Row> rows = new ArrayList<>();
     for (String name : names()) {
       Shape shape = shape(name);
-      BaseModel base = name.equals("stories260K") || model != null ? BaseModel.load(modelDir(name))
-          : TrainBenchmark.randomModel(shape);
+      BaseModel base = isFolder(name) ? BaseModel.load(modelDir(name)) : TrainBenchmark.randomModel(shape);
       int t = Threads.auto(threads, shape.hidden());
       Threads.configure(t);
       t = Threads.count();
@@ -196,8 +195,7 @@ final class BenchCommand implements Callable<Integer> {
     List<String> table = new ArrayList<>();
     for (String name : names()) {
       Shape shape = shape(name);
-      BaseModel base = name.equals("stories260K") || model != null ? BaseModel.load(modelDir(name))
-          : TrainBenchmark.randomModel(shape);
+      BaseModel base = isFolder(name) ? BaseModel.load(modelDir(name)) : TrainBenchmark.randomModel(shape);
       Threads.configure(Threads.auto(threads, shape.hidden()));
       for (AdapterMethod m : ms) {
         List<io.bonestream.engine.bench.MemoryBenchmark.Result> res = io.bonestream.engine.bench.MemoryBenchmark.run(
@@ -241,7 +239,7 @@ final class BenchCommand implements Callable<Integer> {
       Shape shape = shape(name);
       Threads.configure(Threads.auto(threads, shape.hidden()));
       for (AdapterMethod m : ms) {
-        boolean folder = name.equals("stories260K") || model != null;
+        boolean folder = isFolder(name);
         Path dir = folder ? modelDir(name) : io.bonestream.job.StreamingBench.randomModelFolder(shape,
             modelDir("stories260K"));
         io.bonestream.job.StreamingBench.Result r;
@@ -283,6 +281,11 @@ final class BenchCommand implements Callable<Integer> {
     return configs == null ? List.of("25M") : configs;
   }
 
+  /** Whether config {@code name} is a model folder (--model, stories260K), not a shape of random weights. */
+  private boolean isFolder(String name) {
+    return model != null || name.equals("stories260K");
+  }
+
   private Path modelDir(String name) {
     if (model != null) {
       return model;
@@ -292,7 +295,7 @@ final class BenchCommand implements Callable<Integer> {
 
   private Shape shape(String name) {
     Shape s;
-    if (model != null || name.equals("stories260K")) {
+    if (isFolder(name)) {
       s = Shape.of(name, io.bonestream.engine.model.ModelConfig.read(modelDir(name)), 8, 256, 4);
     } else if (name.equals("custom")) {
       Shape d = TrainBenchmark.shape("25M");
