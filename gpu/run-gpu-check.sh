@@ -9,8 +9,9 @@
 #
 # Logs go to OUT_DIR (default target/gpu-check); the summary is printed last. Each step has a
 # time limit (SELFTEST_TIMEOUT, BENCH_TIMEOUT, PEER_TIMEOUT seconds); PEER=0 skips the peer,
-# KERNELS=0 the kernel benchmark; SELFTEST_SYNC=0 runs selftest without a synchronization after
-# every operation (so with bat's side stream running beside the main one).
+# KERNELS=0 the kernel benchmark. selftest runs as the trainer does, bat's side stream beside the
+# main one; SELFTEST_SYNC=1 synchronizes after every operation instead, so that an asynchronous
+# error names its kernel.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUNDLE=${1:-$ROOT/target/bonestream-gpu}
@@ -50,8 +51,8 @@ if [ "${KERNELS:-1}" != "0" ]; then
 fi
 
 for p in fp32 bf16; do
-  say "== selftest --backend $BACKEND --precision $p (BONESTREAM_CUDA_SYNC=${SELFTEST_SYNC:-1})"
-  BONESTREAM_CUDA_SYNC=${SELFTEST_SYNC:-1} timeout "${SELFTEST_TIMEOUT:-150}" $GPU selftest --backend "$BACKEND" \
+  say "== selftest --backend $BACKEND --precision $p (BONESTREAM_CUDA_SYNC=${SELFTEST_SYNC:-0})"
+  BONESTREAM_CUDA_SYNC=${SELFTEST_SYNC:-0} timeout "${SELFTEST_TIMEOUT:-150}" $GPU selftest --backend "$BACKEND" \
     --precision "$p" > "$OUTDIR/selftest-$p.txt" 2>&1
   say "exit $?"
   grep -E "^device|GEMM|FAIL|PASS|  ok  .*(golden|agree|resumes|lora)|  info" "$OUTDIR/selftest-$p.txt" | tee -a "$SUMMARY"
