@@ -50,18 +50,13 @@ final class DemoCommand implements Callable<Integer> {
   @Option(names = "--rate", defaultValue = "8", paramLabel = "N", description = "records per second per adapter (default: ${DEFAULT-VALUE})")
   double rate;
 
-  @Option(names = "--backend", defaultValue = "cpu", paramLabel = "cpu|cuda",
-      description = "where the trainer runs: cuda needs an NVIDIA GPU and the CUDA 13 libraries (default: ${DEFAULT-VALUE})")
-  String backend;
-
-  @Option(names = "--precision", defaultValue = "bf16", paramLabel = "bf16|fp32",
-      description = "the cuda backend's precision (default: ${DEFAULT-VALUE})")
-  String precision;
+  @CommandLine.Mixin
+  BackendOptions backend;
 
   @Override
   public Integer call() throws Exception {
     // Ctrl-C / SIGTERM end the demo early but cleanly (with --data-dir: a savepoint to resume from)
-    BackendSpec training = BackendSpec.parse(backend, precision);
+    BackendSpec training = backend.spec();
     Backends.check(training); // no GPU or a library missing: one line, before the broker starts
     CountDownLatch interrupted = new CountDownLatch(1);
     StopSignals.install(interrupted::countDown);

@@ -5,7 +5,6 @@ import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.train.OptimizerKind;
 import io.bonestream.engine.train.ScheduleKind;
 import io.bonestream.engine.train.StepResult;
-import io.bonestream.engine.train.BackendSpec;
 import io.bonestream.engine.train.TrainConfig;
 import io.bonestream.engine.train.TrainingRun;
 import io.bonestream.engine.model.ModelConfig;
@@ -116,13 +115,8 @@ final class TrainCommand implements Callable<Integer> {
       description = "compute threads; 0 = auto: 1 below hidden size 512, else one per core")
   int threads;
 
-  @Option(names = "--backend", defaultValue = "cpu", paramLabel = "cpu|cuda",
-      description = "where the steps run (default: ${DEFAULT-VALUE}); cuda: see docs/gpu.md")
-  String backend;
-
-  @Option(names = "--precision", defaultValue = "bf16", paramLabel = "bf16|fp32",
-      description = "cuda only (default: ${DEFAULT-VALUE})")
-  String precision;
+  @CommandLine.Mixin
+  BackendOptions backend;
 
   @Option(names = "--out", required = true, paramLabel = "DIR", description = "output folder")
   Path out;
@@ -140,7 +134,7 @@ final class TrainCommand implements Callable<Integer> {
         .warmupSteps(warmupSteps).totalSteps(Math.max(1, length.steps)).batchSize(batchSize)
         .gradAccum(gradAccum).maxSeqLen(maxSeqLen).seed(seed).build();
     TrainingRun.Options options = new TrainingRun.Options(model, data, adapter.build(), train,
-        length.steps, length.epochs, shuffle, out, resume, evalData, BackendSpec.parse(backend, precision));
+        length.steps, length.epochs, shuffle, out, resume, evalData, backend.spec());
     TrainingRun.Summary s = TrainingRun.run(options, new ProgressPrinter(o));
     o.printf(Locale.ROOT, "done: %d steps (%d skipped), loss %.4f -> %.4f, %.0f tokens/s; adapter in %s%n",
         s.steps(), s.skippedSteps(), s.firstLoss(), s.lastLoss(), s.tokensPerSecond(), s.out());
