@@ -34,55 +34,12 @@ final class KernelBench {
         out.printf(Locale.ROOT, "%s %dx%d: not a multiple of r %d, skipped%n", e.getKey(), outF, inF, r);
         continue;
       }
-      one(d, s.name() + " " + e.getKey(), outF, inF, r, reps, out);
-      if (d.hasSideStream()) {
-        beside(d, s.name() + " " + e.getKey(), (long) s.batch() * s.seq(), outF, inF, r, reps, out);
-      }
+      one(d, s.name() + " " + e.getKey(), (long) s.batch() * s.seq(), outF, inF, r, reps, out);
     }
   }
 
-  /**
-   * The merge on the side stream while the GEMM y (N, O) = x (N, I) · W'ᵀ runs on the main one,
-   * {@code reps} of each launched without waits between the streams, against each alone: the share
-   * of the merge's own time that running beside the GEMM hides.
-   */
-  private static void beside(CudaDevice d, String label, long rows, int outF, int inF, int r, int reps,
+  private static void one(CudaDevice d, String label, long rows, int outF, int inF, int r, int reps,
       PrintStream out) {
-    int n = (int) Math.min(rows, Integer.MAX_VALUE / Math.max(inF, outF));
-    long size = (long) outF * inF;
-    Buf w = d.alloc(DType.BF16, size);
-    Buf blocks = d.alloc(DType.F32, (long) outF * r);
-    Buf blocksAct = d.alloc(DType.BF16, (long) outF * r);
-    Buf merged = d.alloc(DType.BF16, size);
-    Buf other = d.alloc(DType.BF16, size);
-    Buf x = d.alloc(DType.BF16, (long) n * inF);
-    Buf y = d.alloc(DType.BF16, (long) n * outF);
-    try {
-      d.randomNormal(w, 0.02f, 1);
-      d.randomNormal(blocks, 0.1f, 3);
-      d.copy(blocks, blocksAct);
-      d.randomNormal(x, 1f, 4);
-      d.copy(w, other);
-      Runnable gemm = () -> d.gemm(false, true, n, outF, inF, 1f, x, inF, other, inF, 0f, y, outF);
-      Runnable merge = () -> d.batMerge(w, blocks, blocksAct, merged, outF, inF, r);
-      double g = time(d, reps, gemm);
-      double m = time(d, reps, merge);
-      double both = time(d, reps, () -> {
-        gemm.run();
-        d.onSide(merge);
-      });
-      out.printf(Locale.ROOT, "kernels %s %dx%d r %d: GEMM %dx%dx%d %.1f us, merge %.1f us, both at once %.1f us: "
-          + "%.0f%% of the merge hidden%n", label, outF, inF, r, n, outF, inF, g * 1e6, m * 1e6, both * 1e6,
-          100 * (g + m - both) / m);
-      out.flush();
-    } finally {
-      for (Buf b : new Buf[] {w, blocks, blocksAct, merged, other, x, y}) {
-        d.free(b);
-      }
-    }
-  }
-
-  private static void one(CudaDevice d, String label, int outF, int inF, int r, int reps, PrintStream out) {
     long size = (long) outF * inF;
     Buf w = d.alloc(DType.BF16, size);
     Buf m = d.alloc(DType.BF16, size);
@@ -128,10 +85,43 @@ final class KernelBench {
         report(out, head, "dB one pass, about " + blocksTarget + " blocks", twoWay,
             time(d, reps, () -> d.blockGradOnePass(w, m, dB, outF, inF, r, blocksTarget)), dist);
       }
+      if (d.hasSideStream()) {
+        beside(d, head, rows, w, blocks, blocksAct, merged, reference, outF, inF, r, reps, out);
+      }
     } finally {
       for (Buf b : new Buf[] {w, m, blocks, blocksAct, merged, reference, dB}) {
         d.free(b);
       }
+    }
+  }
+
+  /**
+   * The merge (W, blocks into {@code merged}) on the side stream while the forward GEMM y (N, O) =
+   * x (N, I) · W'ᵀ of another merged weight {@code other} runs on the main one, {@code reps} of each
+   * launched without waits between the streams, against each alone: the share of the merge's own
+   * time that running beside the GEMM hides.
+   */
+  private static void beside(CudaDevice d, String head, long rows, Buf w, Buf blocks, Buf blocksAct, Buf merged,
+      Buf other, int outF, int inF, int r, int reps, PrintStream out) {
+    int n = (int) Math.min(rows, Integer.MAX_VALUE / Math.max(inF, outF));
+    Buf x = d.alloc(DType.BF16, (long) n * inF);
+    Buf y = d.alloc(DType.BF16, (long) n * outF);
+    try {
+      d.randomNormal(x, 1f, 4);
+      Runnable gemm = () -> d.gemm(false, true, n, outF, inF, 1f, x, inF, other, inF, 0f, y, outF);
+      Runnable merge = () -> d.batMerge(w, blocks, blocksAct, merged, outF, inF, r);
+      double g = time(d, reps, gemm);
+      double m = time(d, reps, merge);
+      double both = time(d, reps, () -> {
+        gemm.run();
+        d.onSide(merge);
+      });
+      out.printf(Locale.ROOT, "kernels %s: GEMM %dx%dx%d %.1f us, merge %.1f us, both at once %.1f us: "
+          + "%.0f%% of the merge hidden%n", head, n, outF, inF, g * 1e6, m * 1e6, both * 1e6, 100 * (g + m - both) / m);
+      out.flush();
+    } finally {
+      d.free(x);
+      d.free(y);
     }
   }
 
