@@ -40,7 +40,7 @@ cat > "$OUT/bin/bonestream" <<'LAUNCHER'
 # bonestream, GPU distribution: selftest and bench (docs/gpu.md).
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 exec "$HERE/jre/bin/java" ${BONESTREAM_JAVA_OPTS:--Xmx4g} -Dbonestream.home="$HERE" \
-  -Dorg.bytedeco.javacpp.cachedir="${BONESTREAM_JAVACPP_CACHE:-$HOME/.javacpp/cache}" \
+  -Dorg.bytedeco.javacpp.cachedir="${BONESTREAM_JAVACPP_CACHE:-${HOME:-/tmp}/.javacpp/cache}" \
   -cp "$HERE/lib/*" io.bonestream.engine.backend.cuda.GpuMain "$@"
 LAUNCHER
 chmod +x "$OUT/bin/bonestream"

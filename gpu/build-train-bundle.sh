@@ -215,6 +215,14 @@ libraries libcudart.so.13, libcublas.so.13, libcublasLt.so.13, libnvrtc.so.13 on
 gpu/run-train-check.sh [BUNDLE_DIR] [OUT_DIR] trains on the GPU and on the CPU and compares.
 bin/bonestream-gpu selftest|bench|kernels: the GPU checks of docs/gpu.md on these jars.
 README
+if [ "$JOB" = 1 ]; then
+  cat >> "$OUT/README.txt" <<'README'
+
+The job bundle also runs the streaming job: bin/bonestream demo [--backend cuda] (a Kafka broker,
+Flink and the inference server in this process), bin/bonestream run --config job.yaml; and
+gpu/run-job-check.sh [BUNDLE_DIR] [OUT_DIR], the demo on the GPU with its metrics read while it runs.
+README
+fi
 
 echo "packing $OUT.tar.xz (xz $XZ_OPTS) ..."
 tar -C "$(dirname "$OUT")" -cf - "$(basename "$OUT")" | xz $XZ_OPTS > "$OUT.tar.xz"

@@ -4,7 +4,7 @@
 # inference server, all in one process) for DURATION (default 90s). While it runs, after PROBE_AT
 # seconds (default 60), it reads the Prometheus metrics (the GPU memory gauges among them), Flink's
 # job list and nvidia-smi's list of processes on the GPU. The demo keeps its state in DATA_DIR
-# (default a new temporary folder) and stops with a savepoint.
+# (default a temporary folder, deleted at the end) and stops with a savepoint.
 #
 #   gpu/run-job-check.sh [BUNDLE_DIR] [OUT_DIR]
 #
@@ -33,8 +33,10 @@ PROBE_AT=${PROBE_AT:-60}
 say "date: $(date -u +%Y-%m-%dT%H:%MZ)"
 say "gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -1)"
 say "== bonestream demo --backend cuda --precision ${PRECISION:-bf16} --duration $DURATION"
+DATA=${DATA_DIR:-$(mktemp -d)}
+[ -n "${DATA_DIR:-}" ] || trap 'rm -rf "$DATA"' EXIT
 (cd "$BUNDLE" && exec bin/bonestream demo --backend cuda --precision "${PRECISION:-bf16}" --duration "$DURATION" \
-  --data-dir "${DATA_DIR:-$(mktemp -d)}") > "$OUTDIR/demo.txt" 2>&1 &
+  --data-dir "$DATA") > "$OUTDIR/demo.txt" 2>&1 &
 pid=$!
 waited=0
 while [ "$waited" -lt "$PROBE_AT" ] && kill -0 "$pid" 2>/dev/null; do
