@@ -114,7 +114,12 @@ public final class EmbeddedKafka implements AutoCloseable {
 
   /** Creates topics (idempotent), optionally log-compacted, and waits until they are visible. */
   public void createTopic(String name, int partitions, boolean compacted) {
-    try (Admin admin = admin()) {
+    createTopic(bootstrapServers, name, partitions, compacted);
+  }
+
+  /** {@link #createTopic(String, int, boolean)} on the broker at {@code bootstrapServers}. */
+  public static void createTopic(String bootstrapServers, String name, int partitions, boolean compacted) {
+    try (Admin admin = Admin.create(Map.of("bootstrap.servers", bootstrapServers))) {
       NewTopic t = new NewTopic(name, partitions, (short) 1);
       if (compacted) {
         t.configs(Map.of("cleanup.policy", "compact"));

@@ -114,7 +114,7 @@ public final class StreamingBench {
       while (seen.size() < versions && System.nanoTime() < deadline) {
         Thread.sleep(200);
       }
-      client.cancel().get();
+      client.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
       subscriber.close();
       if (seen.size() < versions) {
         throw new IllegalStateException("only " + seen.size() + " of " + versions + " versions arrived");

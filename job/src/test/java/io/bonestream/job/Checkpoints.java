@@ -38,4 +38,30 @@ final class Checkpoints {
     }
     throw new IllegalStateException("no completed checkpoint in " + jobDir);
   }
+
+  /** The number of the newest completed checkpoint (chk-N with _metadata) of a job, -1 if none. */
+  static long latestId(Path jobDir) {
+    try (Stream<Path> dirs = Files.list(jobDir)) {
+      return dirs.filter(d -> d.getFileName().toString().startsWith("chk-"))
+          .filter(d -> Files.exists(d.resolve("_metadata")))
+          .mapToLong(d -> Long.parseLong(d.getFileName().toString().substring(4))).max().orElse(-1);
+    } catch (IOException e) {
+      return -1; // not there yet, or changing while listed
+    }
+  }
+
+  /** Waits (a minute at most) for a completed checkpoint numbered above {@code id}; returns its number. */
+  static long awaitNewerThan(Path jobDir, long id) throws InterruptedException {
+    long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.MINUTES.toNanos(1);
+    while (true) {
+      long latest = latestId(jobDir);
+      if (latest > id) {
+        return latest;
+      }
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("no checkpoint after chk-" + id + " in " + jobDir + " within a minute");
+      }
+      Thread.sleep(100);
+    }
+  }
 }

@@ -51,7 +51,7 @@ final class ClusterInput {
     try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(bootstrap, new Properties())) {
       for (ProducerRecord<byte[], byte[]> r : all) {
         // one send at a time: one record per batch, which the throttled source reads one by one
-        RecordMetadata m = p.send(r).get();
+        RecordMetadata m = p.send(r).get(1, java.util.concurrent.TimeUnit.MINUTES);
         String adapter = new String(r.key(), StandardCharsets.UTF_8);
         boolean broken = r.headers().lastHeader("broken") != null;
         (broken ? in.bad : in.good).computeIfAbsent(adapter, k -> new TreeSet<>())

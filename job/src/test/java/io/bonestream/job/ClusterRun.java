@@ -36,19 +36,21 @@ final class ClusterRun implements AutoCloseable {
   private final List<AdapterSnapshot> manifests = new CopyOnWriteArrayList<>();
   private final List<DeadLetter> deadLetters = new CopyOnWriteArrayList<>();
   private final AtomicBoolean stop = new AtomicBoolean();
+  private final String bootstrap;
   private final List<Thread> followers = new ArrayList<>();
   private String jobId;
 
-  ClusterRun(FlinkCluster cluster, EmbeddedKafka kafka, String jarId, ClusterInput input, Path dir, String name) {
+  ClusterRun(FlinkCluster cluster, String bootstrap, String jarId, ClusterInput input, Path dir, String name) {
     this.name = name;
     this.cluster = cluster;
     this.jarId = jarId;
-    kafka.createTopic(name + ".adapters", 1, true);
-    kafka.createTopic(name + ".dlq", 1, false);
-    this.jobYaml = ClusterJobFiles.write(dir, kafka.bootstrapServers(), input.topic, name);
+    this.bootstrap = bootstrap;
+    EmbeddedKafka.createTopic(bootstrap, name + ".adapters", 1, true);
+    EmbeddedKafka.createTopic(bootstrap, name + ".dlq", 1, false);
+    this.jobYaml = ClusterJobFiles.write(dir, bootstrap, input.topic, name);
     this.blobs = dir.resolve(name).resolve("blobs");
-    follow(kafka.bootstrapServers(), name + ".adapters", v -> manifests.add(KafkaClients.snapshot(v)));
-    follow(kafka.bootstrapServers(), name + ".dlq", v -> {
+    follow(bootstrap, name + ".adapters", v -> manifests.add(KafkaClients.snapshot(v)));
+    follow(bootstrap, name + ".dlq", v -> {
       try {
         deadLetters.add(DeadLetter.getDecoder().decode(v));
       } catch (IOException e) {
@@ -130,15 +132,40 @@ final class ClusterRun implements AutoCloseable {
   }
 
   /**
-   * Waits until every version and dead letter of the input is committed, then a little longer (a
-   * duplicate would come with the next checkpoints), and cancels the job.
+   * Waits until every version and dead letter of the input is committed, stops the job with a
+   * savepoint (its last transactions commit) and reads both topics again to their end offsets:
+   * a duplicate would show there.
    */
   void awaitCompletion(ClusterInput input, Duration timeout) throws InterruptedException {
     await(() -> manifests.size() >= input.totalVersions() && deadLetters.size() >= input.badCount(), timeout,
         () -> "saw " + manifests.size() + " of " + input.totalVersions() + " versions and "
             + deadLetters.size() + " of " + input.badCount() + " dead letters");
-    Thread.sleep(2000);
-    cancel();
+    cluster.rest().stopWithSavepoint(jobId, null, Duration.ofSeconds(120));
+    stopFollowing();
+    List<AdapterSnapshot> all = StreamingHarness.allSnapshots(bootstrap, name + ".adapters");
+    List<DeadLetter> letters = new ArrayList<>();
+    for (var r : StreamingHarness.readToEnd(bootstrap, name + ".dlq")) {
+      try {
+        letters.add(DeadLetter.getDecoder().decode(r.value()));
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }
+    if (!all.equals(manifests) || !letters.equals(deadLetters)) {
+      throw new AssertionError(name + ": the topics read to their end (" + all.size() + " versions, "
+          + letters.size() + " dead letters) differ from what the consumers followed (" + manifests.size()
+          + ", " + deadLetters.size() + ")");
+    }
+  }
+
+  private void stopFollowing() throws InterruptedException {
+    stop.set(true);
+    for (Thread t : followers) {
+      t.join(30_000);
+      if (t.isAlive()) {
+        throw new AssertionError(name + ": " + t.getName() + " did not stop");
+      }
+    }
   }
 
   void cancel() {
@@ -169,10 +196,7 @@ final class ClusterRun implements AutoCloseable {
     try {
       cancel();
     } finally {
-      stop.set(true);
-      for (Thread t : followers) {
-        t.join(10_000);
-      }
+      stopFollowing();
     }
   }
 }

@@ -1,6 +1,7 @@
 package io.bonestream.job;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -33,7 +34,8 @@ import org.junit.jupiter.api.TestMethodOrder;
  * The ways onto a Flink session cluster of separate processes: Flink's own command line client
  * ({@code flink run}, {@code flink stop}) in its own JVM with the cluster's conf folder, and
  * {@code bonestream submit} through the REST API; each stops with a savepoint mid-run and
- * resumes from it, and the run still publishes every version once.
+ * resumes from it, and the run still publishes every version once, each equal to the versions
+ * of an uninterrupted run of the same input (the first test's).
  */
 @Tag("cluster")
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -45,6 +47,7 @@ class ClusterSubmitIT {
   static EmbeddedKafka kafka;
   static FlinkCluster cluster;
   static ClusterInput input;
+  static ClusterAssertions.RunOutput baseline;
   final List<ClusterRun> runs = new ArrayList<>();
 
   @BeforeAll
@@ -79,7 +82,7 @@ class ClusterSubmitIT {
   }
 
   private ClusterRun newRun(String name) {
-    return track(new ClusterRun(cluster, kafka, null, input, DIR, name));
+    return track(new ClusterRun(cluster, kafka.bootstrapServers(), null, input, DIR, name));
   }
 
   private ClusterRun track(ClusterRun r) {
@@ -97,15 +100,23 @@ class ClusterSubmitIT {
   void aJobAfterAnotherOnTheSameTaskManagerTrains() throws Exception {
     kafka.createTopic("nothing", 1, false);
     String jarId = cluster.rest().uploadJar(JAR);
-    ClusterRun idle = track(new ClusterRun(cluster, kafka, jarId, new ClusterInput("nothing"), DIR, "idle"));
+    ClusterRun idle = track(new ClusterRun(cluster, kafka.bootstrapServers(), jarId, new ClusterInput("nothing"), DIR, "idle"));
     idle.submit(2, null);
     idle.awaitTrainersRunning(List.of(), Duration.ofSeconds(90)); // the model is loaded: ND4J is up
     idle.cancel();
 
-    ClusterRun run = track(new ClusterRun(cluster, kafka, jarId, input, DIR, "after-another"));
+    ClusterRun run = track(new ClusterRun(cluster, kafka.bootstrapServers(), jarId, input, DIR, "after-another"));
     run.submit(2, null);
-    run.awaitManifests(4, Duration.ofSeconds(90));
+    // uninterrupted: the baseline the stopped and resumed runs below must equal
+    run.awaitCompletion(input, TIMEOUT);
+    ClusterAssertions.assertComplete(input, run.output());
+    baseline = run.output();
     cluster.rest().deleteJar(jarId);
+  }
+
+  private static ClusterAssertions.RunOutput baseline() {
+    assertNotNull(baseline, "no baseline: the uninterrupted run (the first test) failed");
+    return baseline;
   }
 
   @Test
@@ -129,6 +140,7 @@ class ClusterSubmitIT {
     assertEquals(savepoint, cluster.rest().checkpoints(run.jobId()).restoredPath());
     run.awaitCompletion(input, TIMEOUT);
     ClusterAssertions.assertComplete(input, run.output());
+    ClusterAssertions.assertSameAs(baseline(), run.output());
   }
 
   /** The first group of {@code regex} in the process's output. */
@@ -161,6 +173,7 @@ class ClusterSubmitIT {
     assertEquals(savepoint, cluster.rest().checkpoints(run.jobId()).restoredPath());
     run.awaitCompletion(input, TIMEOUT);
     ClusterAssertions.assertComplete(input, run.output());
+    ClusterAssertions.assertSameAs(baseline(), run.output());
   }
 
   private static String jobId(Result r) {

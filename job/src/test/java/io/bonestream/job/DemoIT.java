@@ -1,10 +1,11 @@
 package io.bonestream.job;
 
-import io.bonestream.engine.train.BackendSpec;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.bonestream.engine.TestFiles;
+import io.bonestream.engine.train.BackendSpec;
 import io.bonestream.job.demo.Demo;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -12,9 +13,12 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.LongStream;
 import io.bonestream.operators.StreamingJob;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -26,52 +30,66 @@ class DemoIT {
   @TempDir Path tmp;
 
 
+  private static String get(java.net.http.HttpClient http, String url) throws Exception {
+    return http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(url)).timeout(Duration.ofSeconds(10))
+        .build(), java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+  }
+
   @Test
+  @Timeout(value = 5, unit = TimeUnit.MINUTES)
   void everyAdapterLearnsItsTask() throws Exception {
     StringWriter log = new StringWriter();
     int ui = EmbeddedKafka.freePort();
     int metrics = EmbeddedKafka.freePort();
     CountDownLatch never = new CountDownLatch(1);
+    AtomicBoolean firstRunOver = new AtomicBoolean();
+    // what the running demo serves, polled until it shows everything (or the first run ends)
     Thread probe = new Thread(() -> {
-      try {
-        Thread.sleep(30_000);
-        var http = java.net.http.HttpClient.newHttpClient();
-        var page = http.send(java.net.http.HttpRequest.newBuilder(
-            java.net.URI.create("http://localhost:" + metrics + "/metrics")).build(),
-            java.net.http.HttpResponse.BodyHandlers.ofString()).body();
-        var jobs = http.send(java.net.http.HttpRequest.newBuilder(
-            java.net.URI.create("http://localhost:" + ui + "/jobs/overview")).build(),
-            java.net.http.HttpResponse.BodyHandlers.ofString()).body();
-        // the job's own count of dead letters for the feeder's broken (empty-response) records
-        double deadLetters = page.lines()
-            .filter(l -> l.contains("dead_letters") && l.contains("dlq_reason=\"EMPTY_RESPONSE\""))
-            .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
-        // the Grafana dashboard uses only names the running system exports (Flink + the server)
-        java.util.regex.Matcher serve = java.util.regex.Pattern.compile("Completions: +http://localhost:(\\d+)/")
-            .matcher(log.toString());
-        String servePage = serve.find() ? http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(
-            "http://localhost:" + serve.group(1) + "/metrics")).build(),
-            java.net.http.HttpResponse.BodyHandlers.ofString()).body() : "";
-        List<String> dashboard = DashboardCheck.problems(DashboardCheck.expressions(
-            TestFiles.models().getParent().resolve("k8s/base/grafana/bonestream.json")),
-            DashboardCheck.exported(List.of(page, servePage)));
-        synchronized (log) {
-          log.write("\nPROBE dashboard problems: " + dashboard + "\n");
-          log.write("\nPROBE metrics has adapter loss: " + page.contains("adapter=\"demo-colors\"")
+      String last = "nothing probed";
+      while (!firstRunOver.get()) {
+        try {
+          Thread.sleep(1000);
+          var http = java.net.http.HttpClient.newHttpClient();
+          var page = get(http, "http://localhost:" + metrics + "/metrics");
+          var jobs = get(http, "http://localhost:" + ui + "/jobs/overview");
+          // the job's own count of dead letters for the feeder's broken (empty-response) records
+          double deadLetters = page.lines()
+              .filter(l -> l.contains("dead_letters") && l.contains("dlq_reason=\"EMPTY_RESPONSE\""))
+              .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
+          // the Grafana dashboard uses only names the running system exports (Flink + the server)
+          java.util.regex.Matcher serve;
+          synchronized (log) {
+            serve = java.util.regex.Pattern.compile("Completions: +http://localhost:(\\d+)/").matcher(log.toString());
+          }
+          String servePage = serve.find() ? get(http, "http://localhost:" + serve.group(1) + "/metrics") : "";
+          List<String> dashboard = DashboardCheck.problems(DashboardCheck.expressions(
+              TestFiles.models().getParent().resolve("k8s/base/grafana/bonestream.json")),
+              DashboardCheck.exported(List.of(page, servePage)));
+          last = "\nPROBE dashboard problems: " + dashboard + "\n"
+              + "\nPROBE metrics has adapter loss: " + page.contains("adapter=\"demo-colors\"")
               + page.contains("operator_adapter_loss_ema") + "\nPROBE jobs: " + jobs.contains("RUNNING")
-              + "\nPROBE dead letters: " + (deadLetters > 0) + "\n");
+              + "\nPROBE dead letters: " + (deadLetters > 0) + "\n";
+          if (dashboard.isEmpty() && page.contains("adapter=\"demo-colors\"")
+              && page.contains("operator_adapter_loss_ema") && jobs.contains("RUNNING") && deadLetters > 0) {
+            break;
+          }
+        } catch (InterruptedException e) {
+          return;
+        } catch (Exception e) {
+          last = "\nPROBE failed: " + e + "\n";
         }
-      } catch (Exception e) {
-        synchronized (log) {
-          log.write("\nPROBE failed: " + e + "\n");
-        }
+      }
+      synchronized (log) {
+        log.write(last);
       }
     });
     probe.start();
     int kafkaPort = EmbeddedKafka.freePort();
     Demo.Result first = Demo.run(new Demo.Settings(Duration.ofSeconds(45), 3, kafkaPort, ui, metrics, 0, tmp,
         TestFiles.stories260K(), 8, BackendSpec.CPU), new PrintWriter(log, true), never);
-    probe.join();
+    firstRunOver.set(true);
+    probe.join(Duration.ofMinutes(1).toMillis());
+    assertFalse(probe.isAlive(), "the probe did not stop");
     String out = log.toString();
     assertTrue(out.contains("stopped with savepoint"), out);
 
@@ -87,8 +105,7 @@ class DemoIT {
     }
     // one unbroken sequence of versions per adapter over both runs, each version once
     try (EmbeddedKafka kafka = EmbeddedKafka.start(kafkaPort, tmp.resolve("kafka"), false)) {
-      var all = StreamingHarness.readSnapshots(kafka.bootstrapServers(), StreamingJob.ADAPTERS_TOPIC,
-          Duration.ofSeconds(10), x -> false);
+      var all = StreamingHarness.allSnapshots(kafka.bootstrapServers(), StreamingJob.ADAPTERS_TOPIC);
       for (String adapter : r.evaluations().keySet()) {
         List<Long> versions = all.stream().filter(m -> m.getAdapterId().equals(adapter))
             .map(m -> m.getVersion()).toList();

@@ -4,14 +4,26 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.bonestream.engine.TestFiles;
+import io.bonestream.engine.adapters.AdapterSet;
+import io.bonestream.engine.data.Example;
+import io.bonestream.engine.data.ExampleEncoder;
+import io.bonestream.engine.model.BaseModel;
+import io.bonestream.engine.peft.PeftImporter;
+import io.bonestream.engine.tokenizer.Tokenizer;
+import io.bonestream.engine.train.Trainer;
+import io.bonestream.operators.AdapterProfile;
 import io.bonestream.operators.EvalPolicy;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.GatedSnapshot;
+import io.bonestream.schemas.InlineAdapter;
 import io.bonestream.schemas.InstructionRecord;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.Test;
@@ -21,7 +33,9 @@ import org.junit.jupiter.api.io.TempDir;
  * The eval gate: two adapters learn the colors task; then one of them gets a harmful stream (the
  * colors questions with the opposites task's answers). Its held-out eval loss rises and the gate
  * holds its snapshots back, to the gated topic, so no version trained into the regression is
- * published; the other adapter keeps publishing.
+ * published; the other adapter keeps publishing. The eval losses are recomputed without the job
+ * (the engine trains each adapter on its records as they arrived) and every decision must follow
+ * from them.
  */
 class EvalGateIT {
   @TempDir Path tmp;
@@ -34,8 +48,9 @@ class EvalGateIT {
       }
       String bootstrap = kafka.bootstrapServers();
       // the held-out picks first, so that every version is evaluated on the complete eval set
-      produce(bootstrap, StreamingHarness.interleave(picksFirst(StreamingHarness.colors("good", 64)),
-          picksFirst(StreamingHarness.colors("harmed", 64))));
+      List<InstructionRecord> phase1 = StreamingHarness.interleave(picksFirst(StreamingHarness.colors("good", 64)),
+          picksFirst(StreamingHarness.colors("harmed", 64)));
+      produce(bootstrap, phase1);
       JobConfig c = TestJobYaml.write(tmp, bootstrap, "eg",
           "adapter-defaults: {r: 4, lr: 1.0e-2, eval-fraction: 0.25, eval-cap: 8, gate-tolerance: 0.25}",
           "batching: {max-examples: 4}",
@@ -61,7 +76,8 @@ class EvalGateIT {
         for (InstructionRecord r : StreamingHarness.colors("good", 64)) {
           moreGood.add(InstructionRecord.newBuilder(r).setExampleId("more-" + r.getExampleId()).build());
         }
-        produce(bootstrap, StreamingHarness.interleave(moreGood, harmful));
+        List<InstructionRecord> phase2 = StreamingHarness.interleave(moreGood, harmful);
+        produce(bootstrap, phase2);
         // the eval set is complete: all 64 new records are trained, 16 steps, 8 more snapshots each
         awaitSnapshots(bootstrap, 15);
         List<AdapterSnapshot> after = published(bootstrap);
@@ -88,23 +104,109 @@ class EvalGateIT {
           assertTrue(g.getStats().getEvalLoss() > g.getBestEvalLoss() * (1 + g.getTolerance()), g.toString());
           assertEquals(8, g.getEvalExamples());
         }
+        // recomputed without the job: the engine trains each adapter on its records as they came
+        List<InstructionRecord> all = new ArrayList<>(phase1);
+        all.addAll(phase2);
+        for (String id : List.of("good", "harmed")) {
+          Replay replay = replay(c.job().profiles().forAdapter(id), id, all);
+          assertDecisionsFollow(id, replay, after, gated, 0.25);
+        }
       } finally {
-        job.cancel().get();
+        job.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
       }
     }
   }
 
   private static List<AdapterSnapshot> published(String bootstrap) {
-    return StreamingHarness.readSnapshots(bootstrap, "eg.adapters", Duration.ofSeconds(3), s -> false);
+    return StreamingHarness.allSnapshots(bootstrap, "eg.adapters");
   }
 
   private static List<GatedSnapshot> gated(String bootstrap) throws Exception {
     List<GatedSnapshot> out = new ArrayList<>();
-    for (ConsumerRecord<byte[], byte[]> r : KafkaClients.readUntil(bootstrap, "eg.gated", Duration.ofSeconds(3),
-        x -> false)) {
+    for (ConsumerRecord<byte[], byte[]> r : StreamingHarness.readToEnd(bootstrap, "eg.gated")) {
       out.add(GatedSnapshot.getDecoder().decode(r.value()));
     }
     return out;
+  }
+
+  /** An adapter trained by the engine alone: its eval set, its eval loss after every second step, the model. */
+  private record Replay(List<Example> eval, Map<Long, Double> lossAtStep, BaseModel base, AdapterProfile profile) {}
+
+  /**
+   * The engine on {@code id}'s records in arrival order: the first records the eval policy holds
+   * out fill the eval set (never trained on), the rest train in steps of 4, and the eval loss is
+   * taken after every second step, where the job makes a snapshot.
+   */
+  private static Replay replay(AdapterProfile profile, String id, List<InstructionRecord> arrivals) throws Exception {
+    BaseModel base = BaseModel.load(TestFiles.stories260K());
+    List<Example> eval = new ArrayList<>();
+    List<Example> train = new ArrayList<>();
+    try (Tokenizer tok = Tokenizer.load(TestFiles.stories260K(), base.config())) {
+      ExampleEncoder encoder = new ExampleEncoder(tok, 64, base.config().vocabSize());
+      for (InstructionRecord r : arrivals) {
+        if (!r.getAdapterId().equals(id)) {
+          continue;
+        }
+        Example e = encoder.promptResponse(r.getSystem(), r.getPrompt(), r.getResponse());
+        boolean heldOut = eval.size() < profile.eval().cap() && profile.eval().heldOut(id, r.getExampleId(), e.inputIds());
+        (heldOut ? eval : train).add(e);
+      }
+    }
+    Map<Long, Double> losses = new TreeMap<>();
+    try (Trainer t = Trainer.create(base, profile.adapter(), profile.train())) {
+      for (int i = 0; i + 4 <= train.size(); i += 4) {
+        t.step(train.subList(i, i + 4));
+        if (t.step() % 2 == 0) {
+          losses.put(t.step(), t.evaluate(eval));
+        }
+      }
+    }
+    return new Replay(eval, losses, base, profile);
+  }
+
+  /**
+   * Each snapshot of {@code id}, published or held back, carries the replay's eval loss at its
+   * step; a published version's own weights give that loss on the eval set; and the gate's
+   * decision is the one the replayed losses call for: held back exactly when worse than the best
+   * published one by more than the tolerance.
+   */
+  private static void assertDecisionsFollow(String id, Replay replay, List<AdapterSnapshot> published,
+      List<GatedSnapshot> gated, double tolerance) {
+    Map<Long, AdapterSnapshot> versions = new TreeMap<>();
+    published.stream().filter(v -> v.getAdapterId().equals(id)).forEach(v -> versions.put(v.getStats().getStep(), v));
+    Map<Long, GatedSnapshot> held = new TreeMap<>();
+    gated.stream().filter(g -> g.getAdapterId().equals(id)).forEach(g -> held.put(g.getStats().getStep(), g));
+    java.util.Set<Long> steps = new java.util.TreeSet<>(versions.keySet());
+    steps.addAll(held.keySet());
+    assertEquals(replay.lossAtStep().keySet(), steps, id + ": snapshot steps");
+    double best = Double.NaN;
+    for (long step : steps) {
+      double loss = replay.lossAtStep().get(step);
+      AdapterSnapshot v = versions.get(step);
+      GatedSnapshot g = held.get(step);
+      double reported = v != null ? v.getStats().getEvalLoss() : g.getStats().getEvalLoss();
+      assertEquals(loss, reported, 1e-4 * loss, id + " step " + step + ": the job's eval loss");
+      if (v != null) {
+        InlineAdapter payload = (InlineAdapter) v.getPayload();
+        byte[] weights = new byte[payload.getAdapterModelSafetensors().remaining()];
+        payload.getAdapterModelSafetensors().duplicate().get(weights);
+        AdapterSet adapters = PeftImporter.read(payload.getAdapterConfigJson(), weights, replay.base(), id);
+        try (Trainer t = Trainer.withAdapters(replay.base(), adapters, replay.profile().train())) {
+          assertEquals(loss, t.evaluate(replay.eval()), 1e-4 * loss, id + "@" + v.getVersion()
+              + ": eval loss of the published weights");
+        }
+      }
+      if (!Double.isNaN(best)) {
+        double bar = best * (1 + tolerance);
+        if (Math.abs(loss - bar) > 1e-3 * bar) { // not a tie within rounding
+          assertEquals(loss > bar, g != null, id + " step " + step + ": eval loss " + loss + " against the bar "
+              + bar + (g != null ? ": held back" : ": published"));
+        }
+      }
+      if (v != null) {
+        best = Double.isNaN(best) ? loss : Math.min(best, loss);
+      }
+    }
   }
 
   /** Until both adapters made {@code n} snapshots, published or held back. */
@@ -125,6 +227,7 @@ class EvalGateIT {
         throw new AssertionError("fewer than " + n + " snapshots each: " + p.size() + " published, " + g.size()
             + " held back");
       }
+      Thread.sleep(300);
     }
   }
 

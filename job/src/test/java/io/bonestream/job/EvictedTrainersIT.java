@@ -16,7 +16,14 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apache.flink.api.common.state.CheckpointListener;
+import org.apache.flink.core.execution.SavepointFormatType;
+import org.apache.flink.runtime.state.FunctionInitializationContext;
+import org.apache.flink.runtime.state.FunctionSnapshotContext;
+import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
 import org.apache.flink.api.common.functions.MapFunction;
 import org.apache.flink.core.execution.CheckpointingMode;
 import org.apache.flink.core.execution.JobClient;
@@ -31,7 +38,8 @@ import org.junit.jupiter.api.io.TempDir;
  * The training state is written into Flink's keyed state when a checkpoint is taken, not after
  * every step; a trainer evicted from the operator's cache writes its unsaved state under its own key. With
  * a cache of one trainer and three interleaved adapters (every step evicts another adapter's
- * trainer), checkpoints every 100 ms and a failure in the middle, every version of every adapter
+ * trainer), checkpoints every 100 ms and a failure right after a checkpoint taken mid-run, the
+ * job restores that checkpoint and every version of every adapter
  * is published once and is byte for byte the version of an uninterrupted run with a large cache.
  */
 class EvictedTrainersIT {
@@ -44,18 +52,40 @@ class EvictedTrainersIT {
 
   private static final AtomicBoolean FAILED = new AtomicBoolean();
   private static final AtomicInteger PASSED = new AtomicInteger();
+  /** The checkpoint the failed job restored, -1 until it restored one. */
+  private static final AtomicLong RESTORED_FROM = new AtomicLong(-1);
+  private static final AtomicLong FAILED_AFTER = new AtomicLong(-1);
 
-  /** Fails the job once, after 5 manifests and at least one completed checkpoint. */
-  static final class FailOnce implements MapFunction<EncodedRecord, EncodedRecord> {
+  /**
+   * Fails the job once, as soon as a checkpoint taken after 5 manifests has completed (so that it
+   * holds trainers evicted with unsaved steps), and notes the checkpoint the job restores.
+   */
+  static final class FailOnce implements MapFunction<EncodedRecord, EncodedRecord>, CheckpointedFunction,
+      CheckpointListener {
+    private final Map<Long, Integer> passedAt = new java.util.concurrent.ConcurrentHashMap<>();
+
     @Override
-    public EncodedRecord map(EncodedRecord r) throws Exception {
-      if (PASSED.incrementAndGet() > 5 && FAILED.compareAndSet(false, true)) {
-        throw new IllegalStateException("injected failure");
-      }
-      if (PASSED.get() == 5) {
-        Thread.sleep(400); // let checkpoints complete with evicted, unsaved trainers in them
-      }
+    public EncodedRecord map(EncodedRecord r) {
+      PASSED.incrementAndGet();
       return r;
+    }
+
+    @Override
+    public void snapshotState(FunctionSnapshotContext context) {
+      passedAt.put(context.getCheckpointId(), PASSED.get());
+    }
+
+    @Override
+    public void initializeState(FunctionInitializationContext context) {
+      context.getRestoredCheckpointId().ifPresent(RESTORED_FROM::set);
+    }
+
+    @Override
+    public void notifyCheckpointComplete(long checkpointId) {
+      if (passedAt.getOrDefault(checkpointId, 0) >= 5 && FAILED.compareAndSet(false, true)) {
+        FAILED_AFTER.set(checkpointId);
+        throw new IllegalStateException("injected failure after checkpoint " + checkpointId);
+      }
     }
   }
 
@@ -77,6 +107,8 @@ class EvictedTrainersIT {
       Map<String, byte[]> evicted = versions(kafka, job(kafka, "evict").maxCachedAdapters(1)
           .manifestStep(new FailOnce()).build());
       assertTrue(FAILED.get(), "the failure was not injected");
+      assertTrue(RESTORED_FROM.get() >= FAILED_AFTER.get() && FAILED_AFTER.get() > 0, "failed after checkpoint "
+          + FAILED_AFTER.get() + " but restored " + RESTORED_FROM.get() + " (-1: none)");
       assertEquals(whole.keySet(), evicted.keySet());
       for (String key : whole.keySet()) {
         assertArrayEquals(whole.get(key), evicted.get(key), key + ": adapter bytes differ");
@@ -92,7 +124,7 @@ class EvictedTrainersIT {
   }
 
   /** Runs the job until every adapter published its last version: "adapter@version" to its bytes. */
-  private static Map<String, byte[]> versions(EmbeddedKafka kafka, StreamingJob job) throws Exception {
+  private Map<String, byte[]> versions(EmbeddedKafka kafka, StreamingJob job) throws Exception {
     StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
     env.setParallelism(1);
     env.enableCheckpointing(100, CheckpointingMode.EXACTLY_ONCE);
@@ -102,11 +134,15 @@ class EvictedTrainersIT {
     try {
       StreamingHarness.readSnapshots(kafka.bootstrapServers(), job.adaptersTopic(), Duration.ofSeconds(180),
           s -> s.size() >= ADAPTERS.size() * VERSIONS);
-      Thread.sleep(1000); // anything more would be a duplicate
-      snaps = StreamingHarness.readSnapshots(kafka.bootstrapServers(), job.adaptersTopic(), Duration.ofSeconds(5),
-          s -> false);
+      // all input trained: end the run (its transactions commit), then read the topic to its end,
+      // where a duplicate would show
+      client.stopWithSavepoint(false, tmp.resolve("savepoints").toUri().toString(),
+          SavepointFormatType.CANONICAL).get(1, TimeUnit.MINUTES);
+      snaps = StreamingHarness.allSnapshots(kafka.bootstrapServers(), job.adaptersTopic());
     } finally {
-      client.cancel().get();
+      if (!client.getJobStatus().get(1, TimeUnit.MINUTES).isGloballyTerminalState()) {
+        client.cancel().get(1, TimeUnit.MINUTES);
+      }
     }
     Map<String, byte[]> out = new TreeMap<>();
     for (AdapterSnapshot s : snaps) {

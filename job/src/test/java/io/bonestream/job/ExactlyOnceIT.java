@@ -1,6 +1,7 @@
 package io.bonestream.job;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.bonestream.operators.EncodedRecord;
@@ -11,6 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.LongStream;
@@ -84,15 +86,21 @@ class ExactlyOnceIT {
       try {
         StreamingHarness.readSnapshots(kafka.bootstrapServers(), "eo.adapters",
             Duration.ofSeconds(180), s -> s.size() >= 30);
-        Thread.sleep(1000); // anything after the 30th would be a duplicate
-        committed = StreamingHarness.readSnapshots(kafka.bootstrapServers(), "eo.adapters",
-            Duration.ofSeconds(10), s -> false);
+        // the input holds 120 records, 30 versions: once they are out, the run ends with a
+        // savepoint (its transactions commit) and the topic is read to its end, where a duplicate
+        // would show
+        client.stopWithSavepoint(false, tmp.resolve("savepoints").toUri().toString(),
+            org.apache.flink.core.execution.SavepointFormatType.CANONICAL).get(1, TimeUnit.MINUTES);
+        committed = StreamingHarness.allSnapshots(kafka.bootstrapServers(), "eo.adapters");
       } finally {
-        client.cancel().get();
+        if (!client.getJobStatus().get(1, TimeUnit.MINUTES).isGloballyTerminalState()) {
+          client.cancel().get(1, TimeUnit.MINUTES);
+        }
         stop.set(true);
-        watcher.join();
+        watcher.join(Duration.ofMinutes(1).toMillis());
         peek.close();
       }
+      assertFalse(watcher.isAlive(), "the read_uncommitted watcher did not stop");
       assertTrue(FAILED.get(), "the failure was not injected");
       List<Long> versions = committed.stream().map(AdapterSnapshot::getVersion).toList();
       assertEquals(LongStream.rangeClosed(1, 30).boxed().toList(), versions);

@@ -81,11 +81,17 @@ final class FlinkWebUi implements AutoCloseable {
     numeric.click();
     WebElement big = wait.until(ExpectedConditions.elementToBeClickable(By.xpath("//*[normalize-space(text())='Big']")));
     big.click();
+    // the card redraws as a number: "<metric id> Big Small <value>"
+    java.util.regex.Pattern card = java.util.regex.Pattern.compile("\\sBig\\s+Small\\s+[0-9.]+\\s");
     try {
-      Thread.sleep(2000); // the card redraws as a number
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
+      wait.until(d -> card.matcher(text()).find());
+    } catch (org.openqa.selenium.TimeoutException e) {
+      // returned as it is: the caller's assertion shows the page
     }
+    return text();
+  }
+
+  private String text() {
     return (String) ((JavascriptExecutor) driver).executeScript("return document.body.innerText");
   }
 

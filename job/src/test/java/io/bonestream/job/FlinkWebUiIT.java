@@ -29,6 +29,7 @@ class FlinkWebUiIT {
   @TempDir Path tmp;
 
   @Test
+  @org.junit.jupiter.api.Timeout(value = 5, unit = java.util.concurrent.TimeUnit.MINUTES)
   void theTrainingOperatorShowsPerAdapterMetrics() throws Exception {
     HeadlessChromium chromium = HeadlessChromium.require(tmp);
     chromium.driver();
@@ -73,6 +74,7 @@ class FlinkWebUiIT {
       while (!log.toString().contains(" v1 ") && System.nanoTime() < deadline) {
         Thread.sleep(1000);
       }
+      assertTrue(log.toString().contains(" v1 "), "no version within 3 minutes:\n" + log);
       try (FlinkWebUi browser = new FlinkWebUi(chromium, base, tmp.resolve("selenium-profile"))) {
         for (String metric : List.of("loss_ema", "tokens_per_second", "snapshot_version")) {
           List<String> offered;

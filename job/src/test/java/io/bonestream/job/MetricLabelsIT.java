@@ -53,7 +53,7 @@ class MetricLabelsIT {
             URI.create("http://localhost:" + metricsPort + "/metrics")).build(),
             HttpResponse.BodyHandlers.ofString()).body();
       } finally {
-        client.cancel().get();
+        client.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
       }
       Set<String> labels = new TreeSet<>();
       Matcher m = Pattern.compile("_snapshot_version\\{[^}]*adapter=\"([^\"]+)\"").matcher(page);

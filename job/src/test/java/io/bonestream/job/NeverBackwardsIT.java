@@ -97,7 +97,7 @@ class NeverBackwardsIT {
       long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
       while (System.nanoTime() < deadline) {
         Map<org.apache.kafka.common.TopicPartition, OffsetAndMetadata> o =
-            admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
+            admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(30, TimeUnit.SECONDS);
         if (o.values().stream().anyMatch(m -> m != null && m.offset() >= offset)) {
           return;
         }
@@ -124,7 +124,7 @@ class NeverBackwardsIT {
       await(prefix, 3);
       awaitCommittedOffset(prefix, 24);
     } finally {
-      first.cancel().get();
+      first.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
     }
     // the checkpoints are gone: the next job starts without state, from the committed offsets
     produce(prefix, records.subList(24, 32));
@@ -133,7 +133,7 @@ class NeverBackwardsIT {
     try {
       s = await(prefix, 4);
     } finally {
-      second.cancel().get();
+      second.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
     }
     assertEquals(List.of(1L, 2L, 3L, 4L), s.stream().map(AdapterSnapshot::getVersion).toList());
     AdapterSnapshot v3 = s.get(2);
@@ -187,18 +187,22 @@ class NeverBackwardsIT {
     try {
       await(prefix, 4);
     } finally {
-      b.cancel().get();
+      b.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
     }
     // the operator goes back to the old savepoint: it replays records 16..31 from version 2's state
     JobClient c = start(job, savepoint);
     List<AdapterSnapshot> s;
     try {
-      s = await(prefix, 6);
-      Thread.sleep(1500); // a duplicate would show now
-      s = StreamingHarness.readSnapshots(kafka.bootstrapServers(), prefix + ".adapters", Duration.ofSeconds(3),
-          x -> false);
+      await(prefix, 6);
+      // the input is all trained: end the run (its transactions commit) and read the topic to its
+      // end, where a duplicate would show
+      c.stopWithSavepoint(false, tmp.resolve("savepoints").toUri().toString(), SavepointFormatType.CANONICAL)
+          .get(60, TimeUnit.SECONDS);
+      s = StreamingHarness.allSnapshots(kafka.bootstrapServers(), prefix + ".adapters");
     } finally {
-      c.cancel().get();
+      if (!c.getJobStatus().get(60, TimeUnit.SECONDS).isGloballyTerminalState()) {
+        c.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
+      }
     }
     assertEquals(List.of(1L, 2L, 3L, 4L, 5L, 6L), s.stream().map(AdapterSnapshot::getVersion).toList());
     assertEquals(2, s.get(4).getResumedFrom().getVersion());
@@ -224,7 +228,7 @@ class NeverBackwardsIT {
       await(prefix, 1);
       awaitCommittedOffset(prefix, 8);
     } finally {
-      first.cancel().get();
+      first.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
     }
     produce(prefix, records.subList(8, 16));
     JobClient second = start(job, null);
@@ -232,7 +236,7 @@ class NeverBackwardsIT {
     try {
       s = await(prefix, 2);
     } finally {
-      second.cancel().get();
+      second.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
     }
     assertEquals(List.of(1L, 1L), s.stream().map(AdapterSnapshot::getVersion).toList());
   }

@@ -46,7 +46,7 @@ class NonFiniteIT {
         versions = StreamingHarness.readSnapshots(bootstrap, "nf.adapters", Duration.ofSeconds(180),
             s -> s.size() >= 12);
       } finally {
-        job.cancel().get();
+        job.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
       }
       AdapterSnapshot lastWild = versions.stream().filter(v -> v.getAdapterId().equals("wild"))
           .reduce((a, b) -> b).orElseThrow();

@@ -81,21 +81,30 @@ class RecoveryIT {
     assertTrue(report.matches("(?s).*2 adapters: a v\\d+ \\(step \\d+\\).*"), report);
 
     long restoredA = plan.adapters().get(0).version();
+    // more for a, and a new adapter c that the new override matches
     StreamingHarness.produce(kafka.bootstrapServers(), "rc.instructions", StreamingHarness.asRecords(
-        "rc.instructions", StreamingHarness.colors("a", 8)));
+        "rc.instructions", StreamingHarness.interleave(StreamingHarness.colors("a", 8),
+            StreamingHarness.colors("c", 8))));
     JobClient client = LocalFlink.start(c.job(), LocalFlink.configuration(0, EmbeddedKafka.freePort(), 2, c.checkpointDir(),
         c.flink()), c.checkpointIntervalMs(), "recovery-it-2", plan);
     List<AdapterSnapshot> s;
     try {
       s = StreamingHarness.readSnapshots(kafka.bootstrapServers(), "rc.adapters", Duration.ofSeconds(120),
-          x -> x.stream().filter(m -> m.getAdapterId().equals("a")).count() >= restoredA + 2);
+          x -> x.stream().filter(m -> m.getAdapterId().equals("a")).count() >= restoredA + 2
+              && x.stream().anyMatch(m -> m.getAdapterId().equals("c")));
     } finally {
-      client.cancel().get();
+      client.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
     }
     List<Long> versions = s.stream().filter(m -> m.getAdapterId().equals("a")).map(AdapterSnapshot::getVersion)
         .toList();
     assertEquals(java.util.stream.LongStream.rangeClosed(1, versions.size()).boxed().toList(), versions);
     assertTrue(versions.size() >= restoredA + 2, versions.toString());
+    // the restored adapter keeps its method and rank; the new one trains as the new override says
+    for (AdapterSnapshot m : s) {
+      boolean c2 = m.getAdapterId().equals("c");
+      assertEquals(c2 ? "bone" : "bat", m.getMethod(), m.getAdapterId() + "@" + m.getVersion());
+      assertEquals(c2 ? 2 : 4, m.getR(), m.getAdapterId() + "@" + m.getVersion());
+    }
   }
 
   @Test
@@ -110,13 +119,20 @@ class RecoveryIT {
         && System.nanoTime() < deadline) {
       Thread.sleep(200);
     }
+    assertFalse(io.bonestream.job.recovery.RestorePoints.list(c.checkpointDir()).isEmpty(), "no checkpoint in 120 s");
+    // no savepoint can be written: a file stands where the savepoints folder would be
+    Path savepoints = Path.of(java.net.URI.create(io.bonestream.job.recovery.RestorePoints.savepointDir(
+        c.checkpointDir())));
+    Files.createDirectories(savepoints.getParent());
+    Files.writeString(savepoints, "in the way");
     StringWriter out = new StringWriter();
-    GracefulStop.stop(client, c.checkpointDir(), Duration.ZERO, new PrintWriter(out));
+    GracefulStop.stop(client, c.checkpointDir(), Duration.ofSeconds(60), new PrintWriter(out));
     assertTrue(out.toString().contains("no savepoint") && out.toString().contains("the next start resumes from"),
         out.toString());
     Recovery.Plan next = Recovery.plan(c.job(), c.checkpointDir(), null, false, "hashmap");
-    // normally the retained checkpoint; a savepoint that still completed under the cancel would do too
+    // the retained checkpoint, the one the stop named
     assertTrue(next.restores(), next.report().toString());
+    assertTrue(next.point().name().startsWith("chk-"), next.point().name());
     assertTrue(out.toString().contains(next.point().path().replace("file:///", "file:/")) || out.toString()
         .contains(next.point().path()), out + "\n" + next.report());
   }

@@ -57,7 +57,7 @@ class RunRestartIT {
         expected = StreamingHarness.readSnapshots(bootstrap, "ref.adapters", Duration.ofMinutes(4),
             s -> s.size() >= total);
       } finally {
-        client.cancel().get();
+        client.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
       }
       assertEquals(total, expected.size(), "the reference run published " + expected.size() + " versions");
       assertTrue(expected.stream().filter(m -> m.getAdapterId().equals("gamma"))
@@ -110,8 +110,7 @@ class RunRestartIT {
         assertTrue(run.output().contains("restoring savepoint"), run.output());
       }
 
-      List<AdapterSnapshot> actual = StreamingHarness.readSnapshots(bootstrap, "rr.adapters",
-          Duration.ofSeconds(5), s -> false);
+      List<AdapterSnapshot> actual = StreamingHarness.allSnapshots(bootstrap, "rr.adapters");
       System.out.println(logs);
       VersionHistory.assertSame(expected, actual, logs.toString());
       // old restore points are pruned: of those older than the one the last run restored, two stay
@@ -133,7 +132,12 @@ class RunRestartIT {
 
   private static void awaitVersions(String bootstrap, int n, CliProcess run) {
     Predicate<List<AdapterSnapshot>> enough = s -> s.size() >= n || !run.alive();
-    List<AdapterSnapshot> seen = StreamingHarness.readSnapshots(bootstrap, "rr.adapters", Duration.ofMinutes(4), enough);
+    List<AdapterSnapshot> seen;
+    try {
+      seen = StreamingHarness.readSnapshots(bootstrap, "rr.adapters", Duration.ofMinutes(4), enough);
+    } catch (AssertionError e) {
+      throw new AssertionError(e.getMessage() + "; the run said:\n" + run.output(), e);
+    }
     assertTrue(seen.size() >= n, "only " + seen.size() + " of " + n + " versions; the run said:\n" + run.output());
   }
 

@@ -71,7 +71,7 @@ class SigningIT {
           assertFalse(body.contains(privateKey) || body.contains("PRIVATE KEY"), path + " shows the key");
         }
       } finally {
-        job.cancel().get();
+        job.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
       }
 
       int port = EmbeddedKafka.freePort();

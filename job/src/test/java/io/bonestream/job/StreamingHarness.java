@@ -63,7 +63,7 @@ final class StreamingHarness {
     Map<String, Map<Integer, List<Long>>> offsets = new TreeMap<>();
     try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(bootstrap, new Properties())) {
       for (ProducerRecord<byte[], byte[]> r : records) {
-        RecordMetadata m = p.send(r).get();
+        RecordMetadata m = p.send(r).get(1, java.util.concurrent.TimeUnit.MINUTES);
         String key = r.key() == null ? "" : new String(r.key(), java.nio.charset.StandardCharsets.UTF_8);
         offsets.computeIfAbsent(key, k -> new TreeMap<>())
             .computeIfAbsent(m.partition(), k -> new ArrayList<>()).add(m.offset());
@@ -96,11 +96,52 @@ final class StreamingHarness {
     return out;
   }
 
+  /**
+   * Reads the manifests of {@code topic} (read_committed) until {@code done} holds; fails, with
+   * what it read, when it does not hold within {@code timeout}.
+   */
   static List<AdapterSnapshot> readSnapshots(String bootstrap, String topic, Duration timeout,
       Predicate<List<AdapterSnapshot>> done) {
-    List<ConsumerRecord<byte[], byte[]>> records = KafkaClients.readUntil(bootstrap, topic, timeout,
-        rs -> done.test(rs.stream().map(r -> KafkaClients.snapshot(r.value())).toList()));
-    return records.stream().map(r -> KafkaClients.snapshot(r.value())).toList();
+    List<AdapterSnapshot> read = new ArrayList<>();
+    List<ConsumerRecord<byte[], byte[]>> records = KafkaClients.readUntil(bootstrap, topic, timeout, rs -> {
+      for (int i = read.size(); i < rs.size(); i++) {
+        read.add(KafkaClients.snapshot(rs.get(i).value()));
+      }
+      return done.test(read);
+    });
+    if (!done.test(read)) {
+      throw new AssertionError("no wanted state of " + topic + " within " + timeout + ": " + records.size()
+          + " manifests read " + ClusterAssertions.summary(read));
+    }
+    return List.copyOf(read);
+  }
+
+  /**
+   * Every committed record of {@code topic}, up to the end offsets it has when called (read
+   * committed: the last stable offsets); fails when they are not reached within a minute.
+   */
+  static List<ConsumerRecord<byte[], byte[]>> readToEnd(String bootstrap, String topic) {
+    try (var c = KafkaClients.committedReader(bootstrap, new Properties())) {
+      List<org.apache.kafka.common.TopicPartition> parts = c.partitionsFor(topic, Duration.ofSeconds(30)).stream()
+          .map(p -> new org.apache.kafka.common.TopicPartition(topic, p.partition())).toList();
+      c.assign(parts);
+      c.seekToBeginning(parts);
+      Map<org.apache.kafka.common.TopicPartition, Long> end = c.endOffsets(parts, Duration.ofSeconds(30));
+      List<ConsumerRecord<byte[], byte[]>> all = new ArrayList<>();
+      long deadline = System.nanoTime() + Duration.ofMinutes(1).toNanos();
+      while (parts.stream().anyMatch(p -> c.position(p, Duration.ofSeconds(30)) < end.get(p))) {
+        if (System.nanoTime() > deadline) {
+          throw new AssertionError("cannot read " + topic + " to its end offsets " + end + " within a minute");
+        }
+        c.poll(Duration.ofMillis(200)).forEach(all::add);
+      }
+      return all;
+    }
+  }
+
+  /** The manifests of {@code topic} up to its end ({@link #readToEnd}). */
+  static List<AdapterSnapshot> allSnapshots(String bootstrap, String topic) {
+    return readToEnd(bootstrap, topic).stream().map(r -> KafkaClients.snapshot(r.value())).toList();
   }
 
   static long count(List<AdapterSnapshot> s, String adapter) {

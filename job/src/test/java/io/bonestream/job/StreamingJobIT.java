@@ -80,7 +80,7 @@ class StreamingJobIT {
       assertEquals(1, io.bonestream.operators.SharedModels.loadedCount());
       assertEquals(4, io.bonestream.operators.SharedModels.references(io.bonestream.engine.TestFiles.stories260K()));
     } finally {
-      job.cancel().get();
+      job.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
     }
     assertEquals(8, snaps.size(), "32 records per adapter, 4 per step, a version every 2 steps");
     for (String adapter : List.of("colors", "opposites")) {
@@ -126,7 +126,7 @@ class StreamingJobIT {
       return StreamingHarness.readSnapshots(kafka.bootstrapServers(), job.adaptersTopic(),
           Duration.ofSeconds(120), s -> s.size() >= snapshots);
     } finally {
-      client.cancel().get();
+      client.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
     }
   }
 
@@ -198,10 +198,12 @@ class StreamingJobIT {
     try {
       StreamingHarness.readSnapshots(kafka.bootstrapServers(), "ckpt.adapters", Duration.ofSeconds(120),
           s -> s.size() >= 2);
-      Thread.sleep(1500); // a checkpoint after the last step
-      size = Checkpoints.latestSize(checkpoints.resolve(client.getJobID().toString()));
+      // the versions are committed with a checkpoint; the one after it follows the last step
+      Path jobDir = checkpoints.resolve(client.getJobID().toString());
+      Checkpoints.awaitNewerThan(jobDir, Checkpoints.latestId(jobDir));
+      size = Checkpoints.latestSize(jobDir);
     } finally {
-      client.cancel().get();
+      client.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
     }
     // what the two adapters' training states weigh (the encoded size does not depend on the values)
     var base = io.bonestream.engine.model.BaseModel.load(io.bonestream.engine.TestFiles.stories260K());
@@ -255,7 +257,7 @@ class StreamingJobIT {
             }
           }).toList();
     } finally {
-      client.cancel().get();
+      client.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
     }
     assertEquals(bad.size(), letters.size());
     for (io.bonestream.schemas.DeadLetter d : letters) {

@@ -11,7 +11,8 @@ import org.junit.jupiter.api.Test;
 /**
  * The goldens on the device backend's math (Java reference device): float32 within the goldens'
  * float32 tolerances and the greedy golden exact; emulated bf16 (every act-type store rounded as a
- * GPU rounds it) within 1.5× of the distance PyTorch's bf16 autocast lands at.
+ * GPU rounds it) within 1.5× of the distance PyTorch's bf16 autocast lands at, and its greedy golden
+ * at least 98% of next tokens.
  */
 class DeviceGoldenTest {
   private static DeviceTransformer model(Precision p) {
@@ -57,6 +58,10 @@ class DeviceGoldenTest {
     Goldens.Greedy g = Goldens.greedy(m, Goldens.ids(TestFiles.stories260K().resolve("golden/greedy_from_bos_200.ids")));
     System.out.printf("bf16 greedy golden: %d of %d next tokens agree, first mismatch at %d%n", g.agreeing(),
         g.positions(), g.firstMismatch());
+    // bf16 keeps 8 bits of mantissa: it may flip an argmax only where the two best logits lie within
+    // its rounding of each other, a few positions of 200 on this model (199 measured). The bound: at
+    // most 2% of the next tokens differ, and none of the first 100.
+    assertTrue(g.agreeing() >= 196 && (g.exact() || g.firstMismatch() > 100), "bf16 greedy golden: " + g);
   }
 
   @Test
