@@ -15,12 +15,12 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.function.BooleanSupplier;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.flink.api.common.state.CheckpointListener;
-import org.apache.flink.core.execution.SavepointFormatType;
 import org.apache.flink.runtime.state.FunctionInitializationContext;
 import org.apache.flink.runtime.state.FunctionSnapshotContext;
 import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
@@ -38,8 +38,8 @@ import org.junit.jupiter.api.io.TempDir;
  * The training state is written into Flink's keyed state when a checkpoint is taken, not after
  * every step; a trainer evicted from the operator's cache writes its unsaved state under its own key. With
  * a cache of one trainer and three interleaved adapters (every step evicts another adapter's
- * trainer), checkpoints every 100 ms and a failure right after a checkpoint taken mid-run, the
- * job restores that checkpoint and every version of every adapter
+ * trainer), checkpoints every 100 ms and a failure right after a checkpoint that holds the first
+ * half of the input, the job restores that checkpoint, trains the second half from it, and every version of every adapter
  * is published once and is byte for byte the version of an uninterrupted run with a large cache.
  */
 class EvictedTrainersIT {
@@ -54,11 +54,16 @@ class EvictedTrainersIT {
   private static final AtomicInteger PASSED = new AtomicInteger();
   /** The checkpoint the failed job restored, -1 until it restored one. */
   private static final AtomicLong RESTORED_FROM = new AtomicLong(-1);
-  private static final AtomicLong FAILED_AFTER = new AtomicLong(-1);
+  /** The first completed checkpoint taken after the first half's manifests, -1 until there is one. */
+  private static final AtomicLong ARMED_BY = new AtomicLong(-1);
+  /** The manifests of the input's first half: 8 records per adapter, 2 per step, a version every 2 steps. */
+  private static final int FIRST_HALF = ADAPTERS.size() * VERSIONS / 2;
 
   /**
-   * Fails the job once, as soon as a checkpoint taken after 5 manifests has completed (so that it
-   * holds trainers evicted with unsaved steps), and notes the checkpoint the job restores.
+   * Notes the first checkpoint that completes after the first half's manifests passed, then fails
+   * the job once at the next manifest (the second half's first): the job must restore that
+   * checkpoint, with trainers evicted with unsaved steps in it, and train the second half from it.
+   * Notes the checkpoint the job restored.
    */
   static final class FailOnce implements MapFunction<EncodedRecord, EncodedRecord>, CheckpointedFunction,
       CheckpointListener {
@@ -66,6 +71,9 @@ class EvictedTrainersIT {
 
     @Override
     public EncodedRecord map(EncodedRecord r) {
+      if (ARMED_BY.get() >= 0 && FAILED.compareAndSet(false, true)) {
+        throw new IllegalStateException("injected failure after checkpoint " + ARMED_BY.get());
+      }
       PASSED.incrementAndGet();
       return r;
     }
@@ -82,9 +90,8 @@ class EvictedTrainersIT {
 
     @Override
     public void notifyCheckpointComplete(long checkpointId) {
-      if (passedAt.getOrDefault(checkpointId, 0) >= 5 && FAILED.compareAndSet(false, true)) {
-        FAILED_AFTER.set(checkpointId);
-        throw new IllegalStateException("injected failure after checkpoint " + checkpointId);
+      if (passedAt.getOrDefault(checkpointId, 0) >= FIRST_HALF) {
+        ARMED_BY.compareAndSet(-1, checkpointId);
       }
     }
   }
@@ -98,21 +105,43 @@ class EvictedTrainersIT {
         kafka.createTopic(prefix + ".instructions", 1, false);
         kafka.createTopic(prefix + ".adapters", 1, true);
         kafka.createTopic(prefix + ".dlq", 1, false);
-        StreamingHarness.produce(kafka.bootstrapServers(), prefix + ".instructions", StreamingHarness.interleave(
-            StreamingHarness.asRecords(prefix + ".instructions", StreamingHarness.colors("colors", 16)),
-            StreamingHarness.asRecords(prefix + ".instructions", StreamingHarness.opposites("opposites", 16)),
-            StreamingHarness.asRecords(prefix + ".instructions", StreamingHarness.colors("more", 16))));
       }
-      Map<String, byte[]> whole = versions(kafka, job(kafka, "whole").build());
+      Map<String, byte[]> whole = versions(kafka, job(kafka, "whole").build(), half(kafka, "whole", 0), () -> {
+        produce(kafka, "whole", 1);
+        return true;
+      });
       Map<String, byte[]> evicted = versions(kafka, job(kafka, "evict").maxCachedAdapters(1)
-          .manifestStep(new FailOnce()).build());
+          .manifestStep(new FailOnce()).build(), half(kafka, "evict", 0), () -> {
+            if (ARMED_BY.get() < 0) {
+              return false; // the first half is not in a completed checkpoint yet
+            }
+            produce(kafka, "evict", 1);
+            return true;
+          });
       assertTrue(FAILED.get(), "the failure was not injected");
-      assertTrue(RESTORED_FROM.get() >= FAILED_AFTER.get() && FAILED_AFTER.get() > 0, "failed after checkpoint "
-          + FAILED_AFTER.get() + " but restored " + RESTORED_FROM.get() + " (-1: none)");
+      assertTrue(RESTORED_FROM.get() >= ARMED_BY.get() && ARMED_BY.get() > 0, "failed after checkpoint "
+          + ARMED_BY.get() + " but restored " + RESTORED_FROM.get() + " (-1: none)");
       assertEquals(whole.keySet(), evicted.keySet());
       for (String key : whole.keySet()) {
         assertArrayEquals(whole.get(key), evicted.get(key), key + ": adapter bytes differ");
       }
+    }
+  }
+
+  /** Produces half {@code h} (0 or 1) of the input: 8 records per adapter, interleaved. */
+  private static Runnable half(EmbeddedKafka kafka, String prefix, int h) {
+    return () -> produce(kafka, prefix, h);
+  }
+
+  private static void produce(EmbeddedKafka kafka, String prefix, int h) {
+    try {
+      String topic = prefix + ".instructions";
+      StreamingHarness.produce(kafka.bootstrapServers(), topic, StreamingHarness.interleave(
+          StreamingHarness.asRecords(topic, StreamingHarness.colors("colors", 16).subList(8 * h, 8 * h + 8)),
+          StreamingHarness.asRecords(topic, StreamingHarness.opposites("opposites", 16).subList(8 * h, 8 * h + 8)),
+          StreamingHarness.asRecords(topic, StreamingHarness.colors("more", 16).subList(8 * h, 8 * h + 8))));
+    } catch (Exception e) {
+      throw new IllegalStateException(e);
     }
   }
 
@@ -123,8 +152,14 @@ class EvictedTrainersIT {
             tmp.resolve(prefix + "-blobs").toUri().toString()));
   }
 
-  /** Runs the job until every adapter published its last version: "adapter@version" to its bytes. */
-  private Map<String, byte[]> versions(EmbeddedKafka kafka, StreamingJob job) throws Exception {
+  /**
+   * Runs the job on the first half of the input, then on the second half once {@code secondHalf}
+   * says it sent it (polled until then), until every adapter published its last version:
+   * "adapter@version" to its bytes.
+   */
+  private Map<String, byte[]> versions(EmbeddedKafka kafka, StreamingJob job, Runnable firstHalf,
+      BooleanSupplier secondHalf) throws Exception {
+    firstHalf.run();
     StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
     env.setParallelism(1);
     env.enableCheckpointing(100, CheckpointingMode.EXACTLY_ONCE);
@@ -132,12 +167,20 @@ class EvictedTrainersIT {
     JobClient client = env.executeAsync("evicted-trainers");
     List<AdapterSnapshot> snaps;
     try {
-      StreamingHarness.readSnapshots(kafka.bootstrapServers(), job.adaptersTopic(), Duration.ofSeconds(180),
+      StreamingHarness.readSnapshots(kafka.bootstrapServers(), job.adaptersTopic(), Duration.ofSeconds(60),
+          s -> s.size() >= FIRST_HALF);
+      long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+      while (!secondHalf.getAsBoolean()) {
+        if (System.nanoTime() > deadline) {
+          throw new AssertionError("no checkpoint completed after the first half within 60 s");
+        }
+        Thread.sleep(50);
+      }
+      StreamingHarness.readSnapshots(kafka.bootstrapServers(), job.adaptersTopic(), Duration.ofSeconds(120),
           s -> s.size() >= ADAPTERS.size() * VERSIONS);
       // all input trained: end the run (its transactions commit), then read the topic to its end,
       // where a duplicate would show
-      client.stopWithSavepoint(false, tmp.resolve("savepoints").toUri().toString(),
-          SavepointFormatType.CANONICAL).get(1, TimeUnit.MINUTES);
+      StreamingHarness.stopWithSavepoint(client, tmp.resolve("savepoints"));
       snaps = StreamingHarness.allSnapshots(kafka.bootstrapServers(), job.adaptersTopic());
     } finally {
       if (!client.getJobStatus().get(1, TimeUnit.MINUTES).isGloballyTerminalState()) {

@@ -89,8 +89,7 @@ class ExactlyOnceIT {
         // the input holds 120 records, 30 versions: once they are out, the run ends with a
         // savepoint (its transactions commit) and the topic is read to its end, where a duplicate
         // would show
-        client.stopWithSavepoint(false, tmp.resolve("savepoints").toUri().toString(),
-            org.apache.flink.core.execution.SavepointFormatType.CANONICAL).get(1, TimeUnit.MINUTES);
+        StreamingHarness.stopWithSavepoint(client, tmp.resolve("savepoints"));
         committed = StreamingHarness.allSnapshots(kafka.bootstrapServers(), "eo.adapters");
       } finally {
         if (!client.getJobStatus().get(1, TimeUnit.MINUTES).isGloballyTerminalState()) {

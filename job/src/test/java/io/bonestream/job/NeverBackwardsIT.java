@@ -196,8 +196,7 @@ class NeverBackwardsIT {
       await(prefix, 6);
       // the input is all trained: end the run (its transactions commit) and read the topic to its
       // end, where a duplicate would show
-      c.stopWithSavepoint(false, tmp.resolve("savepoints").toUri().toString(), SavepointFormatType.CANONICAL)
-          .get(60, TimeUnit.SECONDS);
+      StreamingHarness.stopWithSavepoint(c, tmp.resolve("savepoints"));
       s = StreamingHarness.allSnapshots(kafka.bootstrapServers(), prefix + ".adapters");
     } finally {
       if (!c.getJobStatus().get(60, TimeUnit.SECONDS).isGloballyTerminalState()) {

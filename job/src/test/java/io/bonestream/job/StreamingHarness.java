@@ -139,6 +139,25 @@ final class StreamingHarness {
     }
   }
 
+  /**
+   * Stops a job with a savepoint in {@code dir} (its Kafka transactions commit); tries again while
+   * the job is still (re)starting, a minute at most.
+   */
+  static String stopWithSavepoint(org.apache.flink.core.execution.JobClient job, Path dir) throws Exception {
+    long deadline = System.nanoTime() + Duration.ofMinutes(1).toNanos();
+    while (true) {
+      try {
+        return job.stopWithSavepoint(false, dir.toUri().toString(),
+            org.apache.flink.core.execution.SavepointFormatType.CANONICAL).get(1, java.util.concurrent.TimeUnit.MINUTES);
+      } catch (java.util.concurrent.ExecutionException e) {
+        if (System.nanoTime() > deadline || !String.valueOf(e.getMessage()).contains("not being executed")) {
+          throw e;
+        }
+        Thread.sleep(200); // tasks not all running yet (a restart under way)
+      }
+    }
+  }
+
   /** The manifests of {@code topic} up to its end ({@link #readToEnd}). */
   static List<AdapterSnapshot> allSnapshots(String bootstrap, String topic) {
     return readToEnd(bootstrap, topic).stream().map(r -> KafkaClients.snapshot(r.value())).toList();
