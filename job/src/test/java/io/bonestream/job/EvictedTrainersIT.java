@@ -36,11 +36,12 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The training state is written into Flink's keyed state when a checkpoint is taken, not after
- * every step; a trainer evicted from the operator's cache writes its unsaved state under its own key. With
- * a cache of one trainer and three interleaved adapters (every step evicts another adapter's
- * trainer), checkpoints every 100 ms and a failure right after a checkpoint that holds the first
- * half of the input, the job restores that checkpoint, trains the second half from it, and every version of every adapter
- * is published once and is byte for byte the version of an uninterrupted run with a large cache.
+ * every step; a trainer evicted from the operator's cache writes its unsaved state under its own
+ * key. With a cache of one trainer and three interleaved adapters (every step evicts another
+ * adapter's trainer), checkpoints every 100 ms and a failure right after a checkpoint that holds
+ * the first half of the input, the job restores that checkpoint and trains the second half from
+ * it; every version of every adapter is published once and is byte for byte the version of an
+ * uninterrupted run with a large cache.
  */
 class EvictedTrainersIT {
   @RegisterExtension

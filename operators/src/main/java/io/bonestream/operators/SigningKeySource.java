@@ -29,13 +29,19 @@ public record SigningKeySource(String file, String environmentVariable) implemen
     return new SigningKeySource(null, variable);
   }
 
-  /** Reads the key; every failure names the location, never the key. */
+  /**
+   * Reads the key; every failure names the location, never the key. A key file others can read or
+   * write is refused ({@link SigningKeys#checkPrivateKeyMode}).
+   */
   public SigningKeys.Signer load() {
     String where = file != null ? "signing key file " + file : "environment variable " + environmentVariable;
     String text;
     if (file != null) {
       try {
+        SigningKeys.checkPrivateKeyMode(Path.of(file));
         text = Files.readString(Path.of(file));
+      } catch (IllegalArgumentException e) {
+        throw new BonestreamException(e.getMessage());
       } catch (NoSuchFileException e) {
         throw new BonestreamException(where + " not found");
       } catch (IOException e) {

@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.GeneralSecurityException;
 import java.security.KeyFactory;
@@ -16,6 +18,7 @@ import java.security.spec.PKCS8EncodedKeySpec;
 import java.security.spec.X509EncodedKeySpec;
 import java.util.Base64;
 import java.util.HexFormat;
+import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -36,6 +39,8 @@ public final class SigningKeys {
       return "signing key " + keyId; // never the key itself
     }
   }
+
+  private static final Set<PosixFilePermission> OWNER_ONLY = PosixFilePermissions.fromString("rw-------");
 
   private SigningKeys() {}
 
@@ -65,20 +70,48 @@ public final class SigningKeys {
     return pem("PUBLIC KEY", key.getEncoded());
   }
 
-  /** Writes {@code <name>.key} (owner-only) and {@code <name>.pub}; returns the key id. */
+  /**
+   * Writes {@code <name>.key} (owner-only) and {@code <name>.pub}; returns the key id. The private
+   * key is written to a file created owner-only (mode 0600 given at creation, not set afterwards)
+   * and then renamed into place: no one else can open it at any moment, and no half-written key is
+   * ever there.
+   */
   public static String write(KeyPair pair, Path dir, String name) throws IOException {
     Files.createDirectories(dir);
     Path key = dir.resolve(name + ".key");
-    Files.deleteIfExists(key);
-    Files.createFile(key);
+    Path tmp;
     try {
-      Files.setPosixFilePermissions(key, PosixFilePermissions.fromString("rw-------"));
+      tmp = Files.createTempFile(dir, "." + name, ".key.tmp", PosixFilePermissions.asFileAttribute(OWNER_ONLY));
     } catch (UnsupportedOperationException notPosix) {
-      // the file system has no POSIX permissions; the user protects the folder
+      tmp = Files.createTempFile(dir, "." + name, ".key.tmp"); // no POSIX modes: the user protects the folder
     }
-    Files.writeString(key, privatePem(pair));
+    try {
+      Files.writeString(tmp, privatePem(pair));
+      Files.move(tmp, key, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    } finally {
+      Files.deleteIfExists(tmp);
+    }
     Files.writeString(dir.resolve(name + ".pub"), publicPem(pair.getPublic()));
     return keyId(pair.getPublic());
+  }
+
+  /**
+   * Refuses a private key file that users other than its owner and group can read or write (as ssh
+   * refuses one): an IllegalArgumentException that names the file, its mode and the fix. Group
+   * access stays allowed (Kubernetes mounts Secrets 0440 with an fsGroup). Files on a file system
+   * without POSIX modes pass.
+   */
+  public static void checkPrivateKeyMode(Path file) throws IOException {
+    Set<PosixFilePermission> mode;
+    try {
+      mode = Files.getPosixFilePermissions(file);
+    } catch (UnsupportedOperationException notPosix) {
+      return;
+    }
+    if (mode.contains(PosixFilePermission.OTHERS_READ) || mode.contains(PosixFilePermission.OTHERS_WRITE)) {
+      throw new IllegalArgumentException("private key file " + file + " is accessible by others (mode "
+          + PosixFilePermissions.toString(mode) + "): chmod 600 it (640 where a group must read it)");
+    }
   }
 
   /** A signer from the text of a private key file (as {@link #privatePem} writes it). */
