@@ -72,7 +72,7 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
         "max-event-time-span", "wall-clock-flush");
     StrictNode snaps = c.section("snapshots").allow("every-steps", "every-event-time",
         "every-wall-clock", "inline-limit");
-    StrictNode sign = c.section("signing").allow("private-key-file", "private-key-env");
+    StrictNode sign = c.section("signing").allow("private-key-file", "private-key-env", "trusted-public-keys");
     StrictNode quota = c.section("quotas").allow("max-adapters", "max-share", "share-window-tokens",
         "max-record-bytes", "max-messages", "max-text-chars");
 
@@ -99,6 +99,7 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
           .maxSeqLen((int) c.integer("max-seq-len", 512))
           .backend(backend(c, checkBackend))
           .signing(signing(sign))
+          .trustedPublicKeys(trustedPublicKeys(sign))
           .quotas(new Quotas((int) quota.integer("max-adapters", 0), quota.number("max-share", 1.0),
               quota.integer("share-window-tokens", 65_536)))
           .inputLimits(new InputLimits((int) quota.bytes("max-record-bytes", InputLimits.DEFAULT.maxRecordBytes()),
@@ -128,6 +129,24 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
     }
     return file != null ? io.bonestream.operators.SigningKeySource.file(file)
         : env != null ? io.bonestream.operators.SigningKeySource.environment(env) : null;
+  }
+
+  /**
+   * The public key files (as {@code keygen} writes them) whose manifests the job trusts when it reads
+   * the adapters topic back, besides its own key's: a previous key after a rotation. Read here, where
+   * the job is built; public keys travel with the job as PEM text.
+   */
+  private static List<String> trustedPublicKeys(StrictNode n) {
+    List<String> pems = new ArrayList<>();
+    for (String file : n.strings("trusted-public-keys", List.of())) {
+      try {
+        io.bonestream.schemas.SigningKeys.readPublicKey(Path.of(file));
+        pems.add(Files.readString(Path.of(file)));
+      } catch (IllegalArgumentException | java.io.IOException e) {
+        throw n.error("trusted-public-keys: " + e.getMessage());
+      }
+    }
+    return pems;
   }
 
   /** Where training runs; with {@code check}, a GPU backend is opened here, so a missing GPU or library is one error line. */

@@ -83,6 +83,14 @@ final class Manifests {
     return manifest(version).setPayload(BlobStore.write(blobs.toUri().toString(), adapterId, version, files())).build();
   }
 
+  /** Publishes {@code manifest} under the record key {@code key}, whatever its adapter id. */
+  static void publishAs(String bootstrap, String topic, String key, AdapterSnapshot manifest) throws Exception {
+    try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(bootstrap, new Properties())) {
+      p.send(new ProducerRecord<>(topic, key.getBytes(java.nio.charset.StandardCharsets.UTF_8),
+          io.bonestream.schemas.AdapterSnapshots.encode(manifest))).get(1, java.util.concurrent.TimeUnit.MINUTES);
+    }
+  }
+
   static void publish(String bootstrap, String topic, AdapterSnapshot... manifests) throws Exception {
     Properties tx = new Properties();
     tx.put("transactional.id", "manifests-" + java.util.UUID.randomUUID());

@@ -14,4 +14,13 @@ public final class AdapterIds {
   public static boolean isValid(String id) {
     return id != null && VALID.matcher(id).matches() && !id.equals(".") && !id.equals("..");
   }
+
+  /** {@code id} fit for a log line: a valid id as it is, anything else cut and with unprintables as '?'. */
+  public static String printable(String id) {
+    if (isValid(id)) {
+      return id;
+    }
+    String cut = id.length() > 64 ? id.substring(0, 64) + "..." : id;
+    return "'" + cut.replaceAll("[^\\x20-\\x7E]", "?") + "' (not a valid adapter id)";
+  }
 }

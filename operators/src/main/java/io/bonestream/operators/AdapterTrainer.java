@@ -36,6 +36,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.apache.flink.api.common.TaskInfo;
+import org.apache.flink.metrics.Counter;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
@@ -103,6 +104,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
 
   private transient SharedModels.Loaded shared;
   private final @Nullable SigningKeySource signing;
+  private final List<String> trustedPublicKeys;
   private final Quotas quotas;
   private transient ShareWindow shares;
 
@@ -129,17 +131,20 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
 
   private transient KeySwitch keySwitch;
   private transient Map<String, AdapterMetrics> metrics;
+  private transient Map<ReadBackCheck.Refusal, Counter> refusedManifests;
 
   /**
    * @param published the adapters topic, read on start so that versions never go backwards; null
    *     turns that off (only for tests that show what it prevents)
    * @param backend where the steps run (the base model goes to a GPU once per TaskManager)
    * @param signing the key every manifest is signed with, or null for unsigned manifests
+   * @param trustedPublicKeys besides the signing key's own, the public keys (PEM) whose manifests
+   *     read back are trusted (a previous signing key, after a rotation)
    * @param quotas one adapter's share of this subtask (the job-wide adapter cap is {@link AdapterAdmission}'s)
    */
   AdapterTrainer(String modelDir, AdapterProfiles profiles, BatchPolicy batchPolicy,
       SnapshotPolicy snapshotPolicy, int maxCachedAdapters, @Nullable PublishedVersions published,
-      BackendSpec backend, @Nullable SigningKeySource signing, Quotas quotas) {
+      BackendSpec backend, @Nullable SigningKeySource signing, List<String> trustedPublicKeys, Quotas quotas) {
     this.modelDir = modelDir;
     this.profiles = profiles;
     this.batchPolicy = batchPolicy;
@@ -148,6 +153,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     this.published = published;
     this.backend = backend;
     this.signing = signing;
+    this.trustedPublicKeys = List.copyOf(trustedPublicKeys);
     this.quotas = quotas;
   }
 
@@ -192,13 +198,23 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       throw new IllegalStateException("AdapterTrainer runs inside AdapterTrainerOperator");
     }
     metrics = new HashMap<>();
+    refusedManifests = new java.util.EnumMap<>(ReadBackCheck.Refusal.class);
     reconciled = new HashSet<>();
     TaskInfo task = getRuntimeContext().getTaskInfo();
     int maxParallelism = task.getMaxNumberOfParallelSubtasks();
     int parallelism = task.getNumberOfParallelSubtasks();
     int subtask = task.getIndexOfThisSubtask();
     publishedIndex = published == null ? new HashMap<>() : published.scan(id ->
-        KeyGroupRangeAssignment.assignKeyToParallelOperator(id, maxParallelism, parallelism) == subtask);
+        KeyGroupRangeAssignment.assignKeyToParallelOperator(id, maxParallelism, parallelism) == subtask,
+        ReadBackCheck.of(signer, trustedPublicKeys), this::refused);
+  }
+
+  /** A manifest read back that is not used: counted by reason and logged, never a failure. */
+  private void refused(String id, ReadBackCheck.Refusal reason) {
+    refusedManifests.computeIfAbsent(reason, r -> getRuntimeContext().getMetricGroup()
+        .addGroup("reason", r.name()).counter("refused_manifests")).inc();
+    LOG.warn("adapter {}: a manifest on the adapters topic is not used ({}): it neither numbers its versions "
+        + "nor is continued from", AdapterIds.printable(id), reason);
   }
 
   private Path modelPath() {
@@ -377,7 +393,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       p.bestEvalLoss = Double.isNaN(p.bestEvalLoss) ? evalLoss : Math.min(p.bestEvalLoss, evalLoss);
       m.bestEvalLoss = p.bestEvalLoss;
     }
-    p.version++;
+    p.version = Math.addExact(p.version, 1); // below ReadBackCheck.MAX_VERSION: never wraps
     AdapterMethod method = trainer.adapters().config().method();
     PeftFormat format = method == AdapterMethod.LORA ? PeftFormat.LORA : PeftFormat.MISS;
     PeftExporter.AdapterFiles files = PeftExporter.render(trainer.adapters(), shared.model(), format,
@@ -482,33 +498,35 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     }
   }
 
-  /** An adapter without state continues from its newest published snapshot, fresh optimizer. */
+  /**
+   * An adapter without state continues from its newest published snapshot, fresh optimizer; from a
+   * new adapter numbered after it when that snapshot was trained on another base model, or when its
+   * payload cannot be used (it does not decode, does not fit the base model, or its blob is gone or
+   * changed: counted as a refused manifest), never a failing job.
+   */
   private void continueFromPublished(String id, AdapterProgress p, AdapterSnapshot m) {
     String name = id + "@" + m.getVersion();
     AdapterProfile profile = profiles.forAdapter(id);
     Trainer t;
     String reason;
     if (m.getBaseModel().getWeightsSha256().equals(shared.model().fingerprint())) {
-      String config;
-      byte[] weights;
-      if (m.getPayload() instanceof InlineAdapter in) {
-        config = in.getAdapterConfigJson();
-        weights = new byte[in.getAdapterModelSafetensors().remaining()];
-        in.getAdapterModelSafetensors().duplicate().get(weights);
-      } else {
-        BlobStore.AdapterBlob blob = BlobStore.read((ClaimCheck) m.getPayload());
-        config = blob.configJson();
-        weights = blob.weights();
+      try {
+        AdapterSet adapters = adapterOf(m, name);
+        TrainingStats s = m.getStats();
+        t = Trainer.continueFrom(shared.model(), adapters, profile.train(), s.getStep(), s.getSkippedSteps(),
+            s.getTokens(), s.getExamples(), device);
+        p.lastLoss = s.getLastLoss();
+        p.lossEma = s.getLossEma();
+        reason = "NO_STATE";
+        LOG.warn("adapter {} has no state but version {} was published: continuing from it at step {} with a "
+            + "fresh optimizer", id, m.getVersion(), s.getStep());
+      } catch (RuntimeException e) {
+        refused(id, ReadBackCheck.Refusal.UNUSABLE_PAYLOAD);
+        LOG.warn("adapter {} has no state and its newest published version {} cannot be continued from ({}): "
+            + "starting a new adapter, numbered after it", id, m.getVersion(), e.getMessage());
+        t = Trainer.create(shared.model(), profile.adapter(), profile.train(), device);
+        reason = "UNUSABLE_SNAPSHOT";
       }
-      AdapterSet adapters = PeftImporter.read(config, weights, shared.model(), name);
-      TrainingStats s = m.getStats();
-      t = Trainer.continueFrom(shared.model(), adapters, profile.train(), s.getStep(), s.getSkippedSteps(),
-          s.getTokens(), s.getExamples(), device);
-      p.lastLoss = s.getLastLoss();
-      p.lossEma = s.getLossEma();
-      reason = "NO_STATE";
-      LOG.warn("adapter {} has no state but version {} was published: continuing from it at step {} with a "
-          + "fresh optimizer", id, m.getVersion(), s.getStep());
     } else {
       t = Trainer.create(shared.model(), profile.adapter(), profile.train(), device);
       reason = "BASE_MODEL_CHANGED";
@@ -525,6 +543,17 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     p.resumedFreshOptimizer = true;
     metrics(id).resumptions.inc();
     unsaved.add(id); // its training state is written at the next snapshot, as after a step
+  }
+
+  /** The adapter of a manifest: inline, or from its blob (whose size and digests are checked). */
+  private AdapterSet adapterOf(AdapterSnapshot m, String name) {
+    if (m.getPayload() instanceof InlineAdapter in) {
+      byte[] weights = new byte[in.getAdapterModelSafetensors().remaining()];
+      in.getAdapterModelSafetensors().duplicate().get(weights);
+      return PeftImporter.read(in.getAdapterConfigJson(), weights, shared.model(), name);
+    }
+    BlobStore.AdapterBlob blob = BlobStore.read((ClaimCheck) m.getPayload());
+    return PeftImporter.read(blob.configJson(), blob.weights(), shared.model(), name);
   }
 
   /** The live trainer of an adapter: cached, or rebuilt from its state, or new from its profile. */

@@ -10,6 +10,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.function.BiConsumer;
 import java.util.function.Predicate;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -25,7 +26,9 @@ import org.slf4j.LoggerFactory;
  * older than what was published (an old savepoint restored).
  *
  * <p>Only committed manifests count ({@code read_committed}): versions of aborted transactions
- * were never published.
+ * were never published. Nor do manifests the job does not trust ({@link ReadBackCheck}): a record
+ * key that is not the manifest's adapter id, an implausible version, a missing or foreign
+ * signature where the job signs.
  */
 final class PublishedVersions implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -51,10 +54,12 @@ final class PublishedVersions implements Serializable {
 
   /**
    * Reads the topic from its beginning to its current end and returns, for each adapter id that
-   * {@code owned} accepts, where its highest version lies. Manifests that cannot be decoded are
-   * skipped (subscribers refuse them too).
+   * {@code owned} accepts, where its highest version that {@code check} accepts lies. Every other
+   * manifest of an owned id goes to {@code refused} with its reason and is otherwise ignored: it
+   * neither numbers versions nor is continued from.
    */
-  Map<String, Ref> scan(Predicate<String> owned) {
+  Map<String, Ref> scan(Predicate<String> owned, ReadBackCheck check,
+      BiConsumer<String, ReadBackCheck.Refusal> refused) {
     Map<String, Ref> newest = new HashMap<>();
     long started = System.nanoTime();
     try (KafkaConsumer<byte[], byte[]> c = consumer()) {
@@ -78,12 +83,19 @@ final class PublishedVersions implements Serializable {
           if (!owned.test(id)) {
             continue;
           }
-          long version;
+          AdapterSnapshot m;
           try {
-            version = AdapterSnapshots.decode(r.value()).getVersion();
+            m = AdapterSnapshots.decode(r.value());
           } catch (IOException | RuntimeException e) {
+            refused.accept(id, ReadBackCheck.Refusal.UNDECODABLE);
             continue;
           }
+          ReadBackCheck.Refusal refusal = check.refusal(r.key(), r.value(), m);
+          if (refusal != null) {
+            refused.accept(id, refusal);
+            continue;
+          }
+          long version = m.getVersion();
           Ref known = newest.get(id);
           if (known == null || version > known.version()) {
             newest.put(id, new Ref(version, r.partition(), r.offset()));

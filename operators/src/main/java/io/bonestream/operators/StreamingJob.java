@@ -6,6 +6,7 @@ import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.train.TrainConfig;
 import java.nio.file.Files;
 import java.nio.file.Paths;
+import java.util.List;
 import java.util.Properties;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.functions.MapFunction;
@@ -121,7 +122,7 @@ public final class StreamingJob {
             new AdapterTrainer(b.modelDir, b.profiles, b.batchPolicy, b.snapshotPolicy,
             b.maxCachedAdapters, b.continueFromPublished
                 ? new PublishedVersions(b.bootstrapServers, b.kafkaProperties, b.adaptersTopic) : null,
-            b.backend, b.signing, b.quotas)))
+            b.backend, b.signing, b.trustedPublicKeys, b.quotas)))
         .uid(AdapterTrainer.UID);
     deadLetters.union(manifests.getSideOutput(DecodeInstructions.DEAD_LETTERS))
         .sinkTo(sink(b.deadLetterTopic, "dlq"))
@@ -185,6 +186,7 @@ public final class StreamingJob {
     private io.bonestream.engine.train.BackendSpec backend = io.bonestream.engine.train.BackendSpec.CPU;
     private boolean continueFromPublished = true;
     private @Nullable SigningKeySource signing;
+    private List<String> trustedPublicKeys = List.of();
     private InputLimits inputLimits = InputLimits.DEFAULT;
     private Quotas quotas = Quotas.NONE;
     private @Nullable BaseModel validatedWith;
@@ -226,6 +228,11 @@ public final class StreamingJob {
 
     /** Signs every manifest with the Ed25519 key found there (read on the TaskManagers). */
     public Builder signing(@Nullable SigningKeySource v) { signing = v; return this; }
+    /**
+     * Public keys (PEM text, as {@code keygen}'s {@code .pub} files hold them) whose manifests the
+     * job trusts when it reads the adapters topic back, besides its own signing key's.
+     */
+    public Builder trustedPublicKeys(List<String> v) { trustedPublicKeys = List.copyOf(v); return this; }
 
     /**
      * A step every encoded manifest passes through before the sink (e.g. to sign it); it must be
