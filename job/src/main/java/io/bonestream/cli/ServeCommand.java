@@ -45,6 +45,10 @@ final class ServeCommand implements Callable<Integer> {
   @Option(names = "--topic", defaultValue = StreamingJob.ADAPTERS_TOPIC, paramLabel = "T", description = "(default: ${DEFAULT-VALUE})")
   String topic;
 
+  @Option(names = "--host", defaultValue = "127.0.0.1", paramLabel = "ADDRESS",
+      description = "the address to listen on (default: ${DEFAULT-VALUE}, loopback; 0.0.0.0: every interface)")
+  String host;
+
   @Option(names = "--port", defaultValue = "8000", paramLabel = "PORT", description = "(default: ${DEFAULT-VALUE})")
   int port;
 
@@ -63,7 +67,7 @@ final class ServeCommand implements Callable<Integer> {
           "unsigned, unknown-key or badly signed manifests are refused"})
   List<Path> publicKeys = new ArrayList<>();
 
-  @Option(names = "--allow-unsigned", description = "serve unsigned manifests (without --public-key nothing is checked)")
+  @Option(names = "--allow-unsigned", description = "serve unsigned manifests, checking no signature (not with --public-key)")
   boolean allowUnsigned;
 
   @Option(names = "--admin-token-file", paramLabel = "FILE",
@@ -149,6 +153,10 @@ final class ServeCommand implements Callable<Integer> {
       throw new CommandLine.ParameterException(spec.commandLine(),
           "give --public-key FILE to check the manifests' signatures, or --allow-unsigned");
     }
+    if (!publicKeys.isEmpty() && allowUnsigned) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--public-key and --allow-unsigned exclude "
+          + "each other: with both, anyone who can write the topic could have an unsigned manifest served");
+    }
     BlobFetcher s3 = s3Fetcher(System.getenv());
     String token = System.getenv("BONESTREAM_ADMIN_TOKEN");
     if (adminTokenFile != null) {
@@ -180,11 +188,11 @@ final class ServeCommand implements Callable<Integer> {
       subscriber.addListener(PeftExportSink.builder(exportDir).keep(keep).build());
     }
     InferenceServer server = InferenceServer.builder().baseModel(loaded.model()).tokenizer(loaded.tokenizer())
-        .registry(registry).metrics(metrics).adminToken(token).readiness(subscriber::isReady).port(port).build();
+        .registry(registry).metrics(metrics).adminToken(token).readiness(subscriber::isReady).host(host).port(port).build();
     subscriber.start();
     out.println("claim checks: file:, and S3 " + (s3 instanceof S3BlobFetcher f ? "at " + f.endpoint() + " (region "
         + f.region() + ", " + (f.pathStyle() ? "path-style" : "virtual-host") + ")" : "off (no S3 credentials)"));
-    out.println("serving " + loaded.model().name() + " on http://localhost:" + server.port()
+    out.println("serving " + loaded.model().name() + " on http://" + host + ":" + server.port()
         + " (completions: POST /v1/completions, models: GET /v1/models, metrics: /metrics)"
         + (token == null ? "; admin endpoints off" : "; admin endpoints on"));
     out.flush();

@@ -10,6 +10,7 @@ import org.apache.flink.configuration.ExternalizedCheckpointRetention;
 import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.metrics.prometheus.BoundPrometheusReporterFactory;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
 /**
@@ -19,8 +20,13 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 public final class LocalFlink {
   private LocalFlink() {}
 
+  /** Where the web UI, the REST API and the metrics listen unless configured otherwise. */
+  public static final String LOOPBACK = "127.0.0.1";
+
   /**
-   * The Flink settings of a local run; {@code overrides} (Flink keys) win. Checkpoints are retained
+   * The Flink settings of a local run; {@code overrides} (Flink keys) win. The web UI / REST API
+   * ({@code rest.bind-address}) and the Prometheus metrics ({@code metrics.reporter.prom.host})
+   * listen on loopback, jar upload is off ({@code web.submit.enable}). Checkpoints are retained
    * when the job is cancelled; savepoints go to {@code <checkpointDir>/savepoints}.
    */
   public static Configuration configuration(int uiPort, int metricsPort, int parallelism,
@@ -28,8 +34,14 @@ public final class LocalFlink {
     Configuration conf = new Configuration();
     conf.setString("rest.port", Integer.toString(uiPort));
     conf.setString("rest.address", "localhost");
-    conf.setString("metrics.reporter.prom.factory.class",
-        "org.apache.flink.metrics.prometheus.PrometheusReporterFactory");
+    // the web UI / REST API and the metrics on loopback, and no jar upload (it runs code on this
+    // host, which holds the signing key): job.yaml's flink section may open either up
+    conf.setString("rest.bind-address", LOOPBACK);
+    conf.setString("jobmanager.bind-host", LOOPBACK); // the blob server binds here
+    conf.setString("taskmanager.bind-host", LOOPBACK);
+    conf.setString("web.submit.enable", "false");
+    conf.setString("metrics.reporter.prom.factory.class", BoundPrometheusReporterFactory.class.getName());
+    conf.setString("metrics.reporter.prom.host", LOOPBACK);
     conf.setString("metrics.reporter.prom.port", Integer.toString(metricsPort));
     // label values as they are: the filter would turn adapter ids "a-b", "a.b" and "a_b" into one
     // series "a_b" (Prometheus allows any UTF-8 in label values; the exposition escapes quotes)

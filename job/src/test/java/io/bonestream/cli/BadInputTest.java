@@ -175,6 +175,9 @@ class BadInputTest {
   void signingMistakes() throws IOException {
     assertOneLineError(Cli.run("serve", "--model", TestFiles.stories260K().toString(), "--bootstrap", "localhost:1"),
         2, "--public-key", "--allow-unsigned");
+    assertEquals(0, Cli.run("keygen", "--out", tmp.resolve("both").toString()).exitCode());
+    assertOneLineError(Cli.run("serve", "--model", TestFiles.stories260K().toString(), "--bootstrap", "localhost:1",
+        "--public-key", tmp.resolve("both/signing.pub").toString(), "--allow-unsigned"), 2, "exclude each other");
     Path notAKey = tmp.resolve("not-a-key.pub");
     Files.writeString(notAKey, "hello");
     assertOneLineError(Cli.run("serve", "--model", TestFiles.stories260K().toString(), "--bootstrap", "localhost:1",

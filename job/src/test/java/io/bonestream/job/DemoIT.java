@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.bonestream.engine.TestFiles;
 import io.bonestream.engine.train.BackendSpec;
+import io.bonestream.engine.util.Json;
 import io.bonestream.job.demo.Demo;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -24,7 +25,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The demo end to end, shortened to 45 + 30 seconds in two runs on one {@code --data-dir}: the
  * second run restores the first one's savepoint and topics and goes on numbering versions; every
- * adapter's held-out loss falls well below the base model's; the web UI and metrics were served.
+ * adapter's held-out loss falls well below the base model's; the web UI and metrics were served,
+ * everything the demo listens on is on loopback and the web UI takes no jar uploads.
  */
 class DemoIT {
   @TempDir Path tmp;
@@ -43,9 +45,12 @@ class DemoIT {
     int metrics = EmbeddedKafka.freePort();
     CountDownLatch never = new CountDownLatch(1);
     AtomicBoolean firstRunOver = new AtomicBoolean();
+    // the sockets this JVM listens on before the demo: what the demo opens is the rest
+    java.util.Set<Long> demoless = ListeningSockets.available() ? ListeningSockets.now().keySet() : java.util.Set.of();
     // what the running demo serves, polled until it shows everything (or the first run ends)
     Thread probe = new Thread(() -> {
-      String last = "nothing probed";
+      String last = null; // what the last complete probe saw
+      String failure = "nothing probed";
       while (!firstRunOver.get()) {
         try {
           Thread.sleep(1000);
@@ -65,22 +70,34 @@ class DemoIT {
           List<String> dashboard = DashboardCheck.problems(DashboardCheck.expressions(
               TestFiles.models().getParent().resolve("k8s/base/grafana/bonestream.json")),
               DashboardCheck.exported(List.of(page, servePage)));
-          last = "\nPROBE dashboard problems: " + dashboard + "\n"
+          // everything the demo listens on is on loopback, and the web UI takes no jars
+          List<String> open = new java.util.ArrayList<>();
+          if (ListeningSockets.available()) {
+            ListeningSockets.now().forEach((inode, where) -> {
+              if (!demoless.contains(inode) && !ListeningSockets.isLoopback(where)) {
+                open.add(where);
+              }
+            });
+          }
+          boolean submit = Json.MAPPER.readTree(get(http, "http://localhost:" + ui + "/config")).path("features")
+              .path("web-submit").asBoolean(true);
+          last = "\nPROBE not on loopback: " + open + "\nPROBE web submit: " + submit + "\n"
+              + "\nPROBE dashboard problems: " + dashboard + "\n"
               + "\nPROBE metrics has adapter loss: " + page.contains("adapter=\"demo-colors\"")
               + page.contains("operator_adapter_loss_ema") + "\nPROBE jobs: " + jobs.contains("RUNNING")
               + "\nPROBE dead letters: " + (deadLetters > 0) + "\n";
-          if (dashboard.isEmpty() && page.contains("adapter=\"demo-colors\"")
+          if (open.isEmpty() && !submit && dashboard.isEmpty() && page.contains("adapter=\"demo-colors\"")
               && page.contains("operator_adapter_loss_ema") && jobs.contains("RUNNING") && deadLetters > 0) {
             break;
           }
         } catch (InterruptedException e) {
           return;
         } catch (Exception e) {
-          last = "\nPROBE failed: " + e + "\n";
+          failure = "\nPROBE failed: " + e + "\n"; // e.g. while the demo stops
         }
       }
       synchronized (log) {
-        log.write(last);
+        log.write(last != null ? last : failure);
       }
     });
     probe.start();
@@ -123,5 +140,7 @@ class DemoIT {
     assertTrue(out.contains("PROBE jobs: true"), out);
     assertTrue(out.contains("PROBE dead letters: true"), out);
     assertTrue(out.contains("PROBE dashboard problems: []"), out);
+    assertTrue(out.contains("PROBE not on loopback: []"), out);
+    assertTrue(out.contains("PROBE web submit: false"), out);
   }
 }

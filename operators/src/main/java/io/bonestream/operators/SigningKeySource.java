@@ -38,10 +38,7 @@ public record SigningKeySource(String file, String environmentVariable) implemen
     String text;
     if (file != null) {
       try {
-        SigningKeys.checkPrivateKeyMode(Path.of(file));
         text = Files.readString(Path.of(file));
-      } catch (IllegalArgumentException e) {
-        throw new BonestreamException(e.getMessage());
       } catch (NoSuchFileException e) {
         throw new BonestreamException(where + " not found");
       } catch (IOException e) {
@@ -54,9 +51,16 @@ public record SigningKeySource(String file, String environmentVariable) implemen
       }
     }
     try {
-      return SigningKeys.signer(text, where);
+      SigningKeys.Signer signer = SigningKeys.signer(text, where);
+      if (file != null) {
+        // after the content: a public key given by mistake (world-readable, as it may be) is named as such
+        SigningKeys.checkPrivateKeyMode(Path.of(file));
+      }
+      return signer;
     } catch (IllegalArgumentException e) {
       throw new BonestreamException(e.getMessage());
+    } catch (IOException e) {
+      throw new BonestreamException("cannot read " + where + ": " + e.getMessage());
     }
   }
 

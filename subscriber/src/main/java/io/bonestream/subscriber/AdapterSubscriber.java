@@ -39,7 +39,6 @@ public final class AdapterSubscriber implements AutoCloseable {
   private final AdapterRegistry registry;
   private final SnapshotLoader loader;
   private final Map<String, PublicKey> trustedKeys;
-  private final boolean allowUnsigned;
   private final @Nullable SubscriberMetrics metrics;
   private final CountDownLatch ready = new CountDownLatch(1);
   private volatile boolean running;
@@ -53,7 +52,6 @@ public final class AdapterSubscriber implements AutoCloseable {
     this.registry = b.registry != null ? b.registry : AdapterRegistry.builder().build();
     this.metrics = b.metrics;
     this.trustedKeys = Map.copyOf(b.trustedKeys);
-    this.allowUnsigned = b.allowUnsigned;
     SubscriberMetrics m = b.metrics;
     this.loader = new SnapshotLoader(b.baseModel, b.fetchers, b.verifier, bytes -> {
       if (m != null) {
@@ -161,7 +159,7 @@ public final class AdapterSubscriber implements AutoCloseable {
       ManifestSignatures.Check check = ManifestSignatures.verify(r.value(), trustedKeys);
       RefusalReason reason = switch (check.verdict()) {
         case VALID -> null;
-        case UNSIGNED -> allowUnsigned ? null : RefusalReason.UNSIGNED;
+        case UNSIGNED -> RefusalReason.UNSIGNED;
         case UNKNOWN_KEY -> RefusalReason.UNKNOWN_KEY;
         case BAD_SIGNATURE -> RefusalReason.BAD_SIGNATURE;
         case INVALID -> RefusalReason.INVALID_MANIFEST;
@@ -288,8 +286,8 @@ public final class AdapterSubscriber implements AutoCloseable {
 
     /**
      * Trusts manifests signed with this Ed25519 key (several: during a key rotation). With trusted
-     * keys, a manifest signed with another key or whose signature does not match is refused, and
-     * an unsigned one too unless {@link #allowUnsigned}.
+     * keys, a manifest signed with another key, whose signature does not match, or unsigned is
+     * refused.
      */
     public Builder trustedKey(PublicKey key) {
       trustedKeys.put(SigningKeys.keyId(key), key);
@@ -306,8 +304,8 @@ public final class AdapterSubscriber implements AutoCloseable {
     }
 
     /**
-     * Serves unsigned manifests. Without trusted keys, nothing is checked (signed manifests are
-     * served too); a subscriber must either trust keys or allow unsigned manifests.
+     * Serves unsigned manifests, checking no signature (signed manifests are served too). A
+     * subscriber either trusts keys or allows unsigned manifests, never both.
      */
     public Builder allowUnsigned(boolean v) {
       allowUnsigned = v;
@@ -327,6 +325,10 @@ public final class AdapterSubscriber implements AutoCloseable {
       if (trustedKeys.isEmpty() && !allowUnsigned) {
         throw new BonestreamException("the subscriber needs trusted public keys to check the manifests' "
             + "signatures, or unsigned manifests allowed explicitly");
+      }
+      if (!trustedKeys.isEmpty() && allowUnsigned) {
+        throw new BonestreamException("trusted keys and unsigned manifests exclude each other: with both, "
+            + "anyone who can write the topic could have an unsigned manifest served");
       }
       return new AdapterSubscriber(this);
     }

@@ -436,7 +436,7 @@ public final class InferenceServer implements AutoCloseable {
     private @Nullable SubscriberMetrics metrics;
     private @Nullable String adminToken;
     private BooleanSupplier ready = () -> true;
-    private String host = "0.0.0.0";
+    private String host = "127.0.0.1";
     private int port = 8000;
     private int threads = 4;
 
@@ -448,6 +448,7 @@ public final class InferenceServer implements AutoCloseable {
     public Builder adminToken(@Nullable String v) { adminToken = v; return this; }
     /** What {@code /readyz} reports, e.g. the subscriber's {@code isReady}. */
     public Builder readiness(BooleanSupplier v) { ready = v; return this; }
+    /** The address to listen on: loopback by default; {@code 0.0.0.0} for every interface. */
     public Builder host(String v) { host = v; return this; }
     public Builder port(int v) { port = v; return this; }
     public Builder threads(int v) { threads = v; return this; }

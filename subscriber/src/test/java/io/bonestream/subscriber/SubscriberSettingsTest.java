@@ -1,0 +1,26 @@
+package io.bonestream.subscriber;
+
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.bonestream.engine.BonestreamException;
+import io.bonestream.schemas.SigningKeys;
+import org.junit.jupiter.api.Test;
+
+/** The subscriber's settings: either trusted keys or unsigned manifests, never neither, never both. */
+class SubscriberSettingsTest {
+  private static AdapterSubscriber.Builder builder() {
+    return AdapterSubscriber.builder().bootstrapServers("unused:9092").baseModel(S3BlobFetcherIT.BASE);
+  }
+
+  @Test
+  void trustedKeysAndUnsignedManifestsExcludeEachOther() {
+    BonestreamException both = assertThrows(BonestreamException.class, () -> builder()
+        .trustedKey(SigningKeys.generate().getPublic()).allowUnsigned(true).build());
+    assertTrue(both.getMessage().contains("exclude each other"), both.getMessage());
+    BonestreamException neither = assertThrows(BonestreamException.class, () -> builder().build());
+    assertTrue(neither.getMessage().contains("trusted public keys"), neither.getMessage());
+    builder().trustedKey(SigningKeys.generate().getPublic()).build();
+    builder().allowUnsigned(true).build();
+  }
+}
