@@ -5,7 +5,7 @@ import io.bonestream.engine.util.Json;
 import io.bonestream.job.InstructionRecords;
 import io.bonestream.job.KafkaClients;
 import io.bonestream.job.KafkaProperties;
-import io.bonestream.operators.AdapterIds;
+import io.bonestream.schemas.AdapterIds;
 import io.bonestream.operators.StreamingJob;
 import io.bonestream.schemas.InstructionRecord;
 import java.io.IOException;

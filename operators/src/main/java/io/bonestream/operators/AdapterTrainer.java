@@ -1,5 +1,6 @@
 package io.bonestream.operators;
 
+import io.bonestream.schemas.AdapterIds;
 import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.adapters.AdapterSet;
 import io.bonestream.engine.peft.PeftImporter;

@@ -1,5 +1,6 @@
 package io.bonestream.operators;
 
+import io.bonestream.schemas.AdapterIds;
 import io.bonestream.engine.peft.PeftExporter;
 import io.bonestream.engine.util.Hashes;
 import io.bonestream.schemas.ClaimCheck;

@@ -1,5 +1,6 @@
 package io.bonestream.operators;
 
+import io.bonestream.schemas.AdapterIds;
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.data.ExampleEncoder;

@@ -1,5 +1,6 @@
 package io.bonestream.operators;
 
+import io.bonestream.schemas.AdapterIds;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;

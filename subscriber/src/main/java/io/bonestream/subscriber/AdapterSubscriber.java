@@ -3,6 +3,7 @@ package io.bonestream.subscriber;
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.schemas.AdapterSnapshot;
+import io.bonestream.schemas.AdapterIds;
 import io.bonestream.schemas.AdapterSnapshots;
 import io.bonestream.schemas.ManifestSignatures;
 import io.bonestream.schemas.SigningKeys;
@@ -149,6 +150,12 @@ public final class AdapterSubscriber implements AutoCloseable {
     } catch (IOException | RuntimeException e) {
       String key = r.key() == null ? "?" : new String(r.key(), java.nio.charset.StandardCharsets.UTF_8);
       refused(key, -1, RefusalReason.INVALID_MANIFEST, "offset " + r.offset() + ": " + e.getMessage());
+      return;
+    }
+    if (!AdapterIds.isValid(m.getAdapterId())) {
+      // ids become file names (exports) and metric labels: nothing but a valid one goes further
+      refused("?", m.getVersion(), RefusalReason.INVALID_MANIFEST, "offset " + r.offset()
+          + ": the adapter id is not 1-128 characters of [A-Za-z0-9._-] (nor . or ..)");
       return;
     }
     var latest = registry.latest(m.getAdapterId());

@@ -6,6 +6,7 @@ import io.bonestream.engine.peft.PeftExporter;
 import io.bonestream.engine.peft.PeftFormat;
 import io.bonestream.engine.util.FileTrees;
 import io.bonestream.engine.util.Json;
+import io.bonestream.schemas.AdapterIds;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -98,12 +99,20 @@ public final class PeftExportSink implements AdapterListener {
 
   /** The folder of a version. */
   public Path folder(String adapterId, long version) {
-    return dir.resolve(adapterId + "@" + version);
+    return dir.resolve(checked(adapterId) + "@" + version);
   }
 
   /** The alias folder of an adapter (a link to its latest version's LoRA form). */
   public Path alias(String adapterId) {
-    return dir.resolve(adapterId);
+    return dir.resolve(checked(adapterId));
+  }
+
+  /** An adapter id fit to be a file name in the export folder: nothing else becomes a path. */
+  private static String checked(String adapterId) {
+    if (!AdapterIds.isValid(adapterId)) {
+      throw new IllegalArgumentException("not an adapter id: '" + adapterId + "'");
+    }
+    return adapterId;
   }
 
   void write(AdapterVersion v) {

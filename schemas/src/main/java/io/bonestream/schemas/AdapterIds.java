@@ -1,4 +1,4 @@
-package io.bonestream.operators;
+package io.bonestream.schemas;
 
 import java.util.regex.Pattern;
 

@@ -1,0 +1,83 @@
+package io.bonestream.subscriber;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.bonestream.engine.adapters.AdapterConfig;
+import io.bonestream.engine.adapters.AdapterSet;
+import io.bonestream.engine.peft.PeftExporter;
+import io.bonestream.engine.peft.PeftFormat;
+import io.bonestream.engine.train.Rng;
+import io.bonestream.schemas.AdapterSnapshot;
+import io.bonestream.schemas.AdapterSnapshots;
+import io.bonestream.schemas.BaseModelRef;
+import io.bonestream.schemas.InlineAdapter;
+import io.bonestream.schemas.TrainingStats;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * An adapter id becomes a folder name in a PEFT export: a manifest whose id is not a valid one
+ * ({@code ../..}, a slash) is refused before anything is built from it, even where unsigned
+ * manifests are allowed, and the export sink builds no path from such an id.
+ */
+class AdapterIdPathTest {
+  @TempDir Path tmp;
+
+  private static AdapterSnapshot unsigned(String id) {
+    AdapterConfig config = AdapterConfig.builder().r(4).build();
+    PeftExporter.AdapterFiles files = PeftExporter.render(AdapterSet.create(S3BlobFetcherIT.BASE, config, new Rng(1)),
+        S3BlobFetcherIT.BASE, PeftFormat.MISS, 4);
+    return AdapterSnapshot.newBuilder().setAdapterId(id).setVersion(1).setCreatedAt(Instant.now())
+        .setBaseModel(BaseModelRef.newBuilder().setName(S3BlobFetcherIT.BASE.name())
+            .setWeightsSha256(S3BlobFetcherIT.BASE.fingerprint()).build())
+        .setTokenizerSha256("0".repeat(64)).setMethod(config.method().id()).setPeftType("MISS").setR(4)
+        .setTargetModules(config.targetModuleNames())
+        .setStats(TrainingStats.newBuilder().setStep(1).setTokens(0).setExamples(0).setSkippedSteps(0)
+            .setLastLoss(1).setLossEma(1).build())
+        .setLineage(List.of())
+        .setPayload(InlineAdapter.newBuilder().setAdapterConfigJson(files.configJson())
+            .setAdapterModelSafetensors(ByteBuffer.wrap(files.weights())).build())
+        .build();
+  }
+
+  @Test
+  void anInvalidAdapterIdIsRefusedAndNeverBecomesAPath() throws Exception {
+    Path exports = tmp.resolve("exports");
+    Files.createDirectories(exports);
+    AdapterSubscriber s = AdapterSubscriber.builder().bootstrapServers("unused:9092").baseModel(S3BlobFetcherIT.BASE)
+        .allowUnsigned(true).build();
+    PeftExportSink sink = PeftExportSink.builder(exports).build();
+    s.addListener(sink);
+    List<AdapterUpdate> updates = new ArrayList<>();
+    s.addListener(updates::add);
+    long offset = 0;
+    for (String id : List.of("../../escaped", "a/b", "..", "ok")) {
+      AdapterSnapshot m = unsigned(id);
+      s.apply(new ConsumerRecord<>("bonestream.adapters", 0, offset++, id.getBytes(StandardCharsets.UTF_8),
+          AdapterSnapshots.encode(m)));
+    }
+    assertEquals(4, updates.size(), updates.toString());
+    for (int i = 0; i < 3; i++) {
+      assertTrue(updates.get(i) instanceof AdapterUpdate.Refused r && r.reason() == RefusalReason.INVALID_MANIFEST,
+          updates.get(i).toString());
+    }
+    assertTrue(updates.get(3) instanceof AdapterUpdate.Accepted, updates.get(3).toString());
+    // only the valid adapter was exported, inside the export folder; nothing escaped it
+    try (var files = Files.list(exports)) {
+      assertTrue(files.map(p -> p.getFileName().toString()).allMatch(n -> n.startsWith("ok")), "exported");
+    }
+    assertTrue(Files.notExists(tmp.resolve("escaped")) && Files.notExists(tmp.getParent().resolve("escaped")));
+    assertThrows(IllegalArgumentException.class, () -> sink.folder("../x", 1));
+    assertThrows(IllegalArgumentException.class, () -> sink.alias("a/b"));
+  }
+}
