@@ -158,6 +158,23 @@ final class StreamingHarness {
     }
   }
 
+  /**
+   * Fails unless {@code job} is running and never failed: Flink's REST API (the web UI on
+   * {@code uiPort}) answers with an empty exception history.
+   */
+  static void assertNeverFailed(org.apache.flink.core.execution.JobClient job, int uiPort) throws Exception {
+    org.junit.jupiter.api.Assertions.assertEquals(org.apache.flink.api.common.JobStatus.RUNNING,
+        job.getJobStatus().get(1, java.util.concurrent.TimeUnit.MINUTES));
+    java.net.http.HttpResponse<String> exceptions = java.net.http.HttpClient.newHttpClient().send(
+        java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://localhost:" + uiPort + "/jobs/"
+            + job.getJobID() + "/exceptions")).timeout(Duration.ofSeconds(30)).build(),
+        java.net.http.HttpResponse.BodyHandlers.ofString());
+    org.junit.jupiter.api.Assertions.assertEquals(200, exceptions.statusCode(), exceptions.body());
+    JsonNode entries = Json.MAPPER.readTree(exceptions.body()).path("exceptionHistory").path("entries");
+    org.junit.jupiter.api.Assertions.assertTrue(entries.isArray(), "no exception history in " + exceptions.body());
+    org.junit.jupiter.api.Assertions.assertEquals(0, entries.size(), "the job failed: " + exceptions.body());
+  }
+
   /** The manifests of {@code topic} up to its end ({@link #readToEnd}). */
   static List<AdapterSnapshot> allSnapshots(String bootstrap, String topic) {
     return readToEnd(bootstrap, topic).stream().map(r -> KafkaClients.snapshot(r.value())).toList();
