@@ -140,10 +140,13 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
     List<String> pems = new ArrayList<>();
     for (String file : n.strings("trusted-public-keys", List.of())) {
       try {
-        io.bonestream.schemas.SigningKeys.readPublicKey(Path.of(file));
-        pems.add(Files.readString(Path.of(file)));
-      } catch (IllegalArgumentException | java.io.IOException e) {
+        String pem = Files.readString(Path.of(file));
+        io.bonestream.schemas.SigningKeys.publicKey(pem, file); // refused here unless it holds an Ed25519 key
+        pems.add(pem);
+      } catch (IllegalArgumentException e) {
         throw n.error("trusted-public-keys: " + e.getMessage());
+      } catch (IOException e) {
+        throw n.error("trusted-public-keys: cannot read " + file + ": " + e.getMessage());
       }
     }
     return pems;

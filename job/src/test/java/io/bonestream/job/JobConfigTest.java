@@ -37,6 +37,22 @@ class JobConfigTest {
   }
 
   @Test
+  void trustedPublicKeysMustHoldEd25519PublicKeys() throws Exception {
+    io.bonestream.schemas.SigningKeys.write(io.bonestream.schemas.SigningKeys.generate(), tmp.resolve("k"), "old");
+    String signing = "signing:                                  # optional";
+    // the example's comment after "signing:" stays a comment ("#...")
+    JobConfig.read(write(example().replace(signing, "signing:\n  trusted-public-keys: [\"" + tmp.resolve("k/old.pub")
+        + "\"]\n#")));
+    Files.writeString(tmp.resolve("k/bad.pub"), "hello");
+    BonestreamException e = assertThrows(BonestreamException.class, () -> JobConfig.read(write(example().replace(
+        signing, "signing:\n  trusted-public-keys: [\"" + tmp.resolve("k/bad.pub") + "\"]\n#"))));
+    assertTrue(e.getMessage().contains("trusted-public-keys") && e.getMessage().contains("bad.pub"), e.getMessage());
+    e = assertThrows(BonestreamException.class, () -> JobConfig.read(write(example().replace(
+        signing, "signing:\n  trusted-public-keys: [\"" + tmp.resolve("k/none.pub") + "\"]\n#"))));
+    assertTrue(e.getMessage().contains("cannot read") && e.getMessage().contains("none.pub"), e.getMessage());
+  }
+
+  @Test
   void aClustersJobManagerReadsACudaJobWithoutOpeningTheGpu() throws Exception {
     // FlinkApplication reads without the backend check: this machine may have no GPU, the
     // JobManager of a GPU deployment neither; the name and precision are still validated

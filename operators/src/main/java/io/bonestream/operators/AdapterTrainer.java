@@ -208,14 +208,25 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     publishedIndex = published == null ? new HashMap<>() : published.scan(id ->
         KeyGroupRangeAssignment.assignKeyToParallelOperator(id, maxParallelism, parallelism) == subtask,
         ReadBackCheck.of(signer, trustedPublicKeys), this::refused);
+    long unlogged = refusedManifests.values().stream().mapToLong(Counter::getCount).sum() - REFUSALS_LOGGED;
+    if (unlogged > 0) {
+      LOG.warn("{} more manifests on the adapters topic are not used (refused_manifests counts them by reason)",
+          unlogged);
+    }
   }
+
+  /** Refused manifests logged one by one per start; the rest are counted (a flooded topic floods no log). */
+  private static final int REFUSALS_LOGGED = 20;
 
   /** A manifest read back that is not used: counted by reason and logged, never a failure. */
   private void refused(String id, ReadBackCheck.Refusal reason) {
-    refusedManifests.computeIfAbsent(reason, r -> getRuntimeContext().getMetricGroup()
-        .addGroup("reason", r.name()).counter("refused_manifests")).inc();
-    LOG.warn("adapter {}: a manifest on the adapters topic is not used ({}): it neither numbers its versions "
-        + "nor is continued from", AdapterIds.printable(id), reason);
+    Counter c = refusedManifests.computeIfAbsent(reason, r -> getRuntimeContext().getMetricGroup()
+        .addGroup("reason", r.name()).counter("refused_manifests"));
+    c.inc();
+    if (refusedManifests.values().stream().mapToLong(Counter::getCount).sum() <= REFUSALS_LOGGED) {
+      LOG.warn("adapter {}: a manifest on the adapters topic is not used ({}): it neither numbers its versions "
+          + "nor is continued from", AdapterIds.printable(id), reason);
+    }
   }
 
   private Path modelPath() {
