@@ -40,6 +40,11 @@ final class DemoCommand implements Callable<Integer> {
       description = "the inference server's completions API (default: ${DEFAULT-VALUE})")
   int servePort;
 
+  @Option(names = "--bind", defaultValue = "127.0.0.1", paramLabel = "ADDRESS",
+      description = {"where the web UI, the metrics and the completions API listen (default: ${DEFAULT-VALUE},",
+          "loopback; 0.0.0.0: every interface). Jar upload stays off"})
+  String bind;
+
   @Option(names = "--data-dir", paramLabel = "DIR", description = {"keep the broker's topics and the job's state here;",
       "a second run on it continues where the first stopped (default: a temporary folder)"})
   Path dataDir;
@@ -62,7 +67,7 @@ final class DemoCommand implements Callable<Integer> {
     StopSignals.install(interrupted::countDown);
     Path modelDir = model.isAbsolute() ? model : resolveModel(model);
     Demo.run(new Demo.Settings(Durations.parse(duration, "--duration"), adapters, kafkaPort, uiPort,
-        metricsPort, servePort, dataDir, modelDir, rate, training), spec.commandLine().getOut(), interrupted);
+        metricsPort, servePort, dataDir, modelDir, rate, training, bind), spec.commandLine().getOut(), interrupted);
     return 0;
   }
 

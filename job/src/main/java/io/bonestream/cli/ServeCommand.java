@@ -3,6 +3,7 @@ package io.bonestream.cli;
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.model.ModelConfig;
 import io.bonestream.engine.util.Threads;
+import io.bonestream.job.Durations;
 import io.bonestream.job.KafkaProperties;
 import io.bonestream.operators.SharedModels;
 import io.bonestream.operators.StreamingJob;
@@ -73,6 +74,43 @@ final class ServeCommand implements Callable<Integer> {
   @Option(names = "--admin-token-file", paramLabel = "FILE",
       description = "enables /admin/pin and /admin/unpin with this bearer token (or set BONESTREAM_ADMIN_TOKEN)")
   Path adminTokenFile;
+
+  @Option(names = "--api-token-file", paramLabel = "FILE",
+      description = {"completions, models and the status data need this bearer token (or set BONESTREAM_API_TOKEN);",
+          "open the status page as /#token=<token>"})
+  Path apiTokenFile;
+
+  @Option(names = "--max-prompt-tokens", defaultValue = "2048", paramLabel = "N",
+      description = "longer prompts are refused with a 400 (default: ${DEFAULT-VALUE}; never over the model's context)")
+  int maxPromptTokens;
+
+  @Option(names = "--max-tokens", defaultValue = "512", paramLabel = "N",
+      description = "the largest max_tokens a request may ask for (default: ${DEFAULT-VALUE})")
+  int maxTokens;
+
+  @Option(names = "--concurrency", defaultValue = "2", paramLabel = "N",
+      description = "generations at once (default: ${DEFAULT-VALUE})")
+  int concurrency;
+
+  @Option(names = "--queue", defaultValue = "16", paramLabel = "N",
+      description = "requests waiting for a generation; beyond that 429 (default: ${DEFAULT-VALUE})")
+  int queue;
+
+  @Option(names = "--queue-wait", defaultValue = "30s", paramLabel = "DURATION",
+      description = "a request waiting longer gets a 503 (default: ${DEFAULT-VALUE})")
+  String queueWait;
+
+  @Option(names = "--request-timeout", defaultValue = "10s", paramLabel = "DURATION",
+      description = "the most time reading a request, and writing a response, may each take (default: ${DEFAULT-VALUE})")
+  String requestTimeout;
+
+  @Option(names = "--connections", defaultValue = "32", paramLabel = "N",
+      description = "connections handled at once (default: ${DEFAULT-VALUE})")
+  int connections;
+
+  @Option(names = "--merged-cache", defaultValue = "512MiB", paramLabel = "SIZE",
+      description = "merged adapter weights kept for reuse (default: ${DEFAULT-VALUE})")
+  String mergedCache;
 
   @Option(names = "--s3-endpoint", paramLabel = "URL", converter = S3Endpoint.class,
       description = "the S3-compatible store of the claim checks (s3://, s3a://, s3p://), e.g. http://minio:9000 "
@@ -146,6 +184,19 @@ final class ServeCommand implements Callable<Integer> {
     return b.build();
   }
 
+  /** A bearer token from its file, else from the environment variable; null if neither is set. */
+  private static String tokenOf(Path file, String env, String what) {
+    if (file != null) {
+      try {
+        return Files.readString(file).strip();
+      } catch (IOException e) {
+        throw new BonestreamException("cannot read the " + what + " token file " + file);
+      }
+    }
+    String v = System.getenv(env);
+    return v == null || v.isBlank() ? null : v.strip();
+  }
+
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
@@ -158,14 +209,20 @@ final class ServeCommand implements Callable<Integer> {
           + "each other: with both, anyone who can write the topic could have an unsigned manifest served");
     }
     BlobFetcher s3 = s3Fetcher(System.getenv());
-    String token = System.getenv("BONESTREAM_ADMIN_TOKEN");
-    if (adminTokenFile != null) {
-      try {
-        token = Files.readString(adminTokenFile).strip();
-      } catch (IOException e) {
-        throw new BonestreamException("cannot read the admin token file " + adminTokenFile);
+    for (var o : List.of(Map.entry("--max-prompt-tokens", maxPromptTokens), Map.entry("--max-tokens", maxTokens),
+        Map.entry("--concurrency", concurrency), Map.entry("--connections", connections))) {
+      if (o.getValue() < 1) {
+        throw new CommandLine.ParameterException(spec.commandLine(), o.getKey() + " must be at least 1, not " + o.getValue());
       }
     }
+    if (queue < 0) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--queue cannot be negative");
+    }
+    String token = tokenOf(adminTokenFile, "BONESTREAM_ADMIN_TOKEN", "admin");
+    String apiToken = tokenOf(apiTokenFile, "BONESTREAM_API_TOKEN", "API");
+    java.time.Duration timeout = Durations.parse(requestTimeout, "--request-timeout");
+    java.time.Duration wait = Durations.parse(queueWait, "--queue-wait");
+    long cacheBytes = Durations.parseBytes(mergedCache, "--merged-cache");
     Threads.configure(Threads.auto(0, ModelConfig.read(model).hiddenSize()));
     SharedModels.Loaded loaded = SharedModels.acquire(model);
     AdapterRegistry registry = AdapterRegistry.builder().keep(keep).build();
@@ -188,13 +245,17 @@ final class ServeCommand implements Callable<Integer> {
       subscriber.addListener(PeftExportSink.builder(exportDir).keep(keep).build());
     }
     InferenceServer server = InferenceServer.builder().baseModel(loaded.model()).tokenizer(loaded.tokenizer())
-        .registry(registry).metrics(metrics).adminToken(token).readiness(subscriber::isReady).host(host).port(port).build();
+        .registry(registry).metrics(metrics).adminToken(token).apiToken(apiToken).readiness(subscriber::isReady)
+        .host(host).port(port).maxPromptTokens(maxPromptTokens).maxTokens(maxTokens).concurrency(concurrency)
+        .queue(queue).queueWait(wait).requestTimeout(timeout).connections(connections).mergedCacheBytes(cacheBytes)
+        .build();
     subscriber.start();
     out.println("claim checks: file:, and S3 " + (s3 instanceof S3BlobFetcher f ? "at " + f.endpoint() + " (region "
         + f.region() + ", " + (f.pathStyle() ? "path-style" : "virtual-host") + ")" : "off (no S3 credentials)"));
     out.println("serving " + loaded.model().name() + " on http://" + host + ":" + server.port()
         + " (completions: POST /v1/completions, models: GET /v1/models, metrics: /metrics)"
-        + (token == null ? "; admin endpoints off" : "; admin endpoints on"));
+        + (token == null ? "; admin endpoints off" : "; admin endpoints on")
+        + (apiToken == null ? "; no API token" : "; API token required"));
     out.flush();
     CountDownLatch done = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {

@@ -172,6 +172,23 @@ class BadInputTest {
   }
 
   @Test
+  void serveLimitMistakes() throws IOException {
+    String[] serve = {"serve", "--model", TestFiles.stories260K().toString(), "--bootstrap", "localhost:1",
+        "--allow-unsigned"};
+    java.util.function.Function<String[], Cli> run = extra -> Cli.run(
+        Stream.concat(Stream.of(serve), Stream.of(extra)).toArray(String[]::new));
+    assertOneLineError(run.apply(new String[] {"--concurrency", "0"}), 2, "--concurrency must be at least 1");
+    assertOneLineError(run.apply(new String[] {"--max-prompt-tokens", "-5"}), 2, "--max-prompt-tokens must be at least 1");
+    assertOneLineError(run.apply(new String[] {"--queue", "-1"}), 2, "--queue cannot be negative");
+    assertOneLineError(run.apply(new String[] {"--request-timeout", "soon"}), 1, "--request-timeout", "not a duration");
+    assertOneLineError(run.apply(new String[] {"--merged-cache", "lots"}), 1, "--merged-cache", "not a size");
+    Path shortToken = tmp.resolve("api.token");
+    Files.writeString(shortToken, "short");
+    assertOneLineError(run.apply(new String[] {"--api-token-file", shortToken.toString()}), 1,
+        "API token must be at least 16 characters");
+  }
+
+  @Test
   void signingMistakes() throws IOException {
     assertOneLineError(Cli.run("serve", "--model", TestFiles.stories260K().toString(), "--bootstrap", "localhost:1"),
         2, "--public-key", "--allow-unsigned");

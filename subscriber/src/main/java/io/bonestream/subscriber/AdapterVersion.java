@@ -5,7 +5,6 @@ import io.bonestream.engine.model.BaseModel;
 import io.bonestream.schemas.TrainingStats;
 import java.time.Instant;
 import java.util.List;
-import org.jspecify.annotations.Nullable;
 
 /**
  * One immutable adapter version, {@code adapter@version}, verified and loaded on this subscriber's
@@ -23,7 +22,6 @@ public final class AdapterVersion {
   private final BaseModel base;
   private final String configJson;
   private final byte[] weights;
-  private volatile @Nullable BaseModel merged;
 
   AdapterVersion(String adapterId, long version, Instant createdAt, String method, int r,
       List<String> targetModules, TrainingStats stats, AdapterSet adapters, BaseModel base,
@@ -95,19 +93,13 @@ public final class AdapterVersion {
     return weights.clone();
   }
 
-  /** The base model with this adapter merged in, built on first use and kept. */
+  /**
+   * The base model with this adapter merged in: a new copy of the targeted weights at each call
+   * (a version keeps none, so holding versions costs only their adapters; the inference server
+   * keeps merged copies in a byte-bounded cache).
+   */
   public BaseModel mergedModel() {
-    BaseModel m = merged;
-    if (m == null) {
-      synchronized (this) {
-        m = merged;
-        if (m == null) {
-          m = adapters.mergedInto(base);
-          merged = m;
-        }
-      }
-    }
-    return m;
+    return adapters.mergedInto(base);
   }
 
   @Override

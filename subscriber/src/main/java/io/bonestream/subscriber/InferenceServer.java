@@ -20,8 +20,6 @@ import java.security.MessageDigest;
 import java.time.Instant;
 import java.util.Optional;
 import java.util.UUID;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.function.BooleanSupplier;
 import org.jspecify.annotations.Nullable;
 
@@ -39,10 +37,15 @@ import org.jspecify.annotations.Nullable;
  *       staleness, refusals, and a plot of its losses by version), refreshing itself from
  *       {@code GET /status.json}; self-contained, nothing loaded from elsewhere.
  *   <li>{@code POST /admin/pin} {@code {"adapter","version"}} and {@code POST /admin/unpin}
- *       {@code {"adapter"}}: need {@code Authorization: Bearer <token>}; off without a token.
+ *       {@code {"adapter"}}: need {@code Authorization: Bearer <admin token>}; off without one.
  * </ul>
  *
- * Bad requests and unknown models get a 4xx JSON error, never a 500.
+ * Bad requests and unknown models get a 4xx JSON error, never a 500. Every request is bounded: the
+ * body in bytes, the prompt in tokens (checked on its length before it is tokenized), {@code
+ * max_tokens}, the time to read the request and to write the response, and the generations at
+ * once with a bounded queue (beyond it 429, after waiting too long 503). With an API token,
+ * completions, models and the status data need {@code Authorization: Bearer <api token>};
+ * {@code /healthz}, {@code /readyz} and {@code /metrics} stay open. No page shows blob URIs.
  */
 public final class InferenceServer implements AutoCloseable {
   private final BaseModel base;
@@ -50,9 +53,14 @@ public final class InferenceServer implements AutoCloseable {
   private final AdapterRegistry registry;
   private final @Nullable SubscriberMetrics metrics;
   private final @Nullable String adminToken;
+  private final @Nullable String apiToken;
   private final BooleanSupplier ready;
   private final HttpServer http;
-  private final ExecutorService executor;
+  private final RequestDeadlines deadlines;
+  private final ComputeSlots slots;
+  private final MergedWeightsCache merged;
+  private final int maxPromptTokens;
+  private final int maxTokens;
   private final AdapterHistory history = new AdapterHistory(2000);
   private final byte[] statusPage;
 
@@ -62,20 +70,31 @@ public final class InferenceServer implements AutoCloseable {
     this.registry = b.registry;
     this.metrics = b.metrics;
     this.adminToken = b.adminToken;
+    this.apiToken = b.apiToken;
     this.ready = b.ready;
+    this.maxPromptTokens = Math.min(b.maxPromptTokens, base.config().maxPositionEmbeddings());
+    this.maxTokens = b.maxTokens;
+    this.slots = new ComputeSlots(b.concurrency, b.queue, b.queueWait);
+    this.merged = new MergedWeightsCache(b.mergedCacheBytes);
     this.statusPage = statusPage();
-    registry.addListener(history);
     this.http = HttpServer.create(new InetSocketAddress(b.host, b.port), 0);
-    this.executor = Executors.newFixedThreadPool(b.threads);
-    http.setExecutor(executor);
+    this.deadlines = new RequestDeadlines(b.connections, b.requestTimeout, "bonestream-serve");
+    http.setExecutor(deadlines);
+    registry.addListener(history);
     http.createContext("/v1/completions", ex -> handle(ex, "POST", this::completions));
-    http.createContext("/v1/models", ex -> handle(ex, "GET", e -> models()));
+    http.createContext("/v1/models", ex -> handle(ex, "GET", e -> {
+      authorizeApi(e);
+      return models();
+    }));
     http.createContext("/metrics", this::metrics);
     http.createContext("/healthz", ex -> handle(ex, "GET", e -> Json.MAPPER.createObjectNode().put("status", "ok")));
     http.createContext("/readyz", this::readyz);
     http.createContext("/admin/pin", ex -> handle(ex, "POST", this::pin));
     http.createContext("/admin/unpin", ex -> handle(ex, "POST", this::unpin));
-    http.createContext("/status.json", ex -> handle(ex, "GET", e -> status()));
+    http.createContext("/status.json", ex -> handle(ex, "GET", e -> {
+      authorizeApi(e);
+      return status();
+    }));
     http.createContext("/", this::root);
     http.start();
   }
@@ -93,7 +112,7 @@ public final class InferenceServer implements AutoCloseable {
   public void close() {
     registry.removeListener(history);
     http.stop(0);
-    executor.shutdownNow();
+    deadlines.close();
   }
 
   private static byte[] statusPage() {
@@ -119,6 +138,7 @@ public final class InferenceServer implements AutoCloseable {
       handle(ex, "GET", e -> null);
       return;
     }
+    deadlines.writing();
     ex.getResponseHeaders().set("Content-Type", "text/html; charset=utf-8");
     ex.getResponseHeaders().set("Cache-Control", "no-store");
     ex.sendResponseHeaders(200, statusPage.length);
@@ -156,7 +176,7 @@ public final class InferenceServer implements AutoCloseable {
       AdapterHistory.Refusal last = history.lastRefusal(id);
       if (last != null) {
         a.putObject("last_refusal").put("version", last.version()).put("reason", last.reason().name())
-            .put("message", last.message());
+            .put("message", withoutUris(last.message()));
       }
       ArrayNode points = a.putArray("points");
       for (AdapterHistory.Point p : history.points(id)) {
@@ -170,6 +190,14 @@ public final class InferenceServer implements AutoCloseable {
       }
     }
     return res;
+  }
+
+  private static final java.util.regex.Pattern URI =
+      java.util.regex.Pattern.compile("(?i)\\b(?:[a-z][a-z0-9+.-]*://|file:)[^\\s)\"']*[^\\s)\"'.,:;]");
+
+  /** A refusal message without the blob URIs it may name (bucket and key layout stay private). */
+  static String withoutUris(String message) {
+    return URI.matcher(message).replaceAll("<blob>");
   }
 
   private static void putVersion(ObjectNode n, String key, Optional<Long> v) {
@@ -210,12 +238,19 @@ public final class InferenceServer implements AutoCloseable {
       if (!ex.getRequestMethod().equals(method)) {
         throw new HttpError(405, "method_not_allowed", ex.getRequestURI().getPath() + " takes " + method);
       }
-      send(ex, 200, h.handle(ex));
+      ObjectNode res = h.handle(ex);
+      deadlines.writing();
+      send(ex, 200, res);
     } catch (HttpError e) {
+      deadlines.writing();
+      if (e.status == 429) {
+        ex.getResponseHeaders().set("Retry-After", "1");
+      }
       send(ex, e.status, error(e.type, e.getMessage()));
     } catch (BonestreamException e) {
       send(ex, 400, error("invalid_request_error", e.getMessage()));
     } catch (RuntimeException e) {
+      deadlines.writing();
       send(ex, 503, error("server_error", "cannot serve the request: " + e.getMessage()));
     } finally {
       ex.close();
@@ -257,7 +292,9 @@ public final class InferenceServer implements AutoCloseable {
   }
 
   private ObjectNode completions(HttpExchange ex) throws IOException {
+    authorizeApi(ex);
     JsonNode req = body(ex);
+    deadlines.computing();
     String model = text(req, "model", null);
     if (model == null) {
       throw new HttpError(400, "invalid_request_error", "'model' is required");
@@ -269,7 +306,7 @@ public final class InferenceServer implements AutoCloseable {
     if (req.path("stream").asBoolean(false) || whole(req, "n", 1, 1, 1) != 1) {
       throw new HttpError(400, "invalid_request_error", "only 'stream': false and 'n': 1 are served");
     }
-    int maxTokens = (int) whole(req, "max_tokens", 16, 0, 4096);
+    int maxTokens = (int) whole(req, "max_tokens", Math.min(16, this.maxTokens), 0, this.maxTokens);
     double temperature = number(req, "temperature", 1.0);
     double topP = number(req, "top_p", 1.0);
     long seed = whole(req, "seed", 0, Long.MIN_VALUE, Long.MAX_VALUE);
@@ -280,21 +317,28 @@ public final class InferenceServer implements AutoCloseable {
       throw new HttpError(400, "invalid_request_error", "'top_p' must be in (0, 1]");
     }
     String served;
-    BaseModel weights;
+    @Nullable AdapterVersion adapter;
     if (model.equals(base.name())) {
       served = base.name();
-      weights = base;
+      adapter = null;
     } else {
       Optional<AdapterVersion> v = registry.resolve(model);
       if (v.isEmpty()) {
         throw new HttpError(404, "model_not_found", "unknown model '" + model + "' (see /v1/models)");
       }
       served = v.get().name();
-      weights = v.get().mergedModel();
+      adapter = v.get();
     }
     Sampling sampling = new Sampling(maxTokens, temperature, topP, seed, true);
-    int[] prompt = tokenizer.encode(req.get("prompt").asText());
-    int[] out = Generator.generate(new Transformer(weights, null), prompt, sampling, tokenizer.eosId(), id -> { });
+    int[] prompt = promptTokens(req.get("prompt").asText());
+    int[] out;
+    acquireSlot();
+    try {
+      BaseModel weights = adapter == null ? base : merged.get(adapter);
+      out = Generator.generate(new Transformer(weights, null), prompt, sampling, tokenizer.eosId(), id -> { });
+    } finally {
+      slots.release();
+    }
     boolean stopped = out.length > 0 && out[out.length - 1] == tokenizer.eosId();
     ObjectNode res = Json.MAPPER.createObjectNode();
     res.put("id", "cmpl-" + UUID.randomUUID());
@@ -308,6 +352,53 @@ public final class InferenceServer implements AutoCloseable {
     res.putObject("usage").put("prompt_tokens", prompt.length).put("completion_tokens", out.length)
         .put("total_tokens", prompt.length + out.length);
     return res;
+  }
+
+  /**
+   * The prompt's tokens, at most the cap. A prompt so long that even the longest tokens could not
+   * bring it under the cap is refused on its length alone, before the tokenizer sees it.
+   */
+  private int[] promptTokens(String prompt) {
+    long visible = Tokenizer.visibleChars(prompt);
+    if (visible > (long) maxPromptTokens * tokenizer.maxPieceChars()) {
+      refused("prompt_too_long");
+      throw new HttpError(400, "invalid_request_error", "the prompt has " + visible + " characters: over "
+          + maxPromptTokens + " tokens, the most this server takes");
+    }
+    int[] tokens = tokenizer.encode(prompt);
+    if (tokens.length > maxPromptTokens) {
+      refused("prompt_too_long");
+      throw new HttpError(400, "invalid_request_error", "the prompt has " + tokens.length + " tokens: over "
+          + maxPromptTokens + ", the most this server takes");
+    }
+    return tokens;
+  }
+
+  private void acquireSlot() {
+    try {
+      slots.acquire();
+    } catch (ComputeSlots.Full e) {
+      refused("busy");
+      throw new HttpError(429, "rate_limit_error", "too many requests: every generation slot is busy and "
+          + "the queue is full; retry later");
+    } catch (ComputeSlots.TimedOut e) {
+      refused("queue_timeout");
+      throw new HttpError(503, "server_busy", "no generation slot freed up in time; retry later");
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new HttpError(503, "server_busy", "the server is stopping");
+    }
+  }
+
+  private void refused(String reason) {
+    if (metrics != null) {
+      metrics.requestRefused(reason);
+    }
+  }
+
+  /** Bytes of merged adapter weights cached now. */
+  public long mergedCacheBytes() {
+    return merged.bytes();
   }
 
   private ObjectNode models() {
@@ -347,10 +438,22 @@ public final class InferenceServer implements AutoCloseable {
     if (adminToken == null) {
       throw new HttpError(404, "not_found", "admin endpoints are off (start the server with an admin token)");
     }
+    checkBearer(ex, adminToken);
+  }
+
+  /** With an API token, completions, models and the status data need it. */
+  private void authorizeApi(HttpExchange ex) {
+    if (apiToken != null) {
+      checkBearer(ex, apiToken);
+    }
+  }
+
+  private void checkBearer(HttpExchange ex, String token) {
     String h = ex.getRequestHeaders().getFirst("Authorization");
     byte[] given = (h == null ? "" : h).getBytes(StandardCharsets.UTF_8);
-    byte[] want = ("Bearer " + adminToken).getBytes(StandardCharsets.UTF_8);
+    byte[] want = ("Bearer " + token).getBytes(StandardCharsets.UTF_8);
     if (!MessageDigest.isEqual(given, want)) {
+      refused("unauthorized");
       throw new HttpError(401, "unauthorized", "a valid bearer token is required");
     }
   }
@@ -435,10 +538,18 @@ public final class InferenceServer implements AutoCloseable {
     private @Nullable AdapterRegistry registry;
     private @Nullable SubscriberMetrics metrics;
     private @Nullable String adminToken;
+    private @Nullable String apiToken;
     private BooleanSupplier ready = () -> true;
     private String host = "127.0.0.1";
     private int port = 8000;
-    private int threads = 4;
+    private int connections = 32;
+    private int concurrency = 2;
+    private int queue = 16;
+    private java.time.Duration queueWait = java.time.Duration.ofSeconds(30);
+    private java.time.Duration requestTimeout = java.time.Duration.ofSeconds(10);
+    private int maxPromptTokens = 2048;
+    private int maxTokens = 512;
+    private long mergedCacheBytes = 512L << 20;
 
     public Builder baseModel(BaseModel v) { base = v; return this; }
     public Builder tokenizer(Tokenizer v) { tokenizer = v; return this; }
@@ -451,7 +562,24 @@ public final class InferenceServer implements AutoCloseable {
     /** The address to listen on: loopback by default; {@code 0.0.0.0} for every interface. */
     public Builder host(String v) { host = v; return this; }
     public Builder port(int v) { port = v; return this; }
-    public Builder threads(int v) { threads = v; return this; }
+    /** Guards completions, models and the status data with this bearer token (default: open). */
+    public Builder apiToken(@Nullable String v) { apiToken = v; return this; }
+    /** Connections handled at once (worker threads); each holds one for at most the request timeout while it talks (default 32). */
+    public Builder connections(int v) { connections = v; return this; }
+    /** Generations at once (default 2). */
+    public Builder concurrency(int v) { concurrency = v; return this; }
+    /** Requests that may wait for a generation slot; beyond that 429 (default 16). */
+    public Builder queue(int v) { queue = v; return this; }
+    /** How long a request waits for a generation slot before a 503 (default 30 s). */
+    public Builder queueWait(java.time.Duration v) { queueWait = v; return this; }
+    /** How long reading a request, and writing a response, may each take (default 10 s). */
+    public Builder requestTimeout(java.time.Duration v) { requestTimeout = v; return this; }
+    /** The longest prompt in tokens (default 2048; never over the model's context). */
+    public Builder maxPromptTokens(int v) { maxPromptTokens = v; return this; }
+    /** The largest {@code max_tokens} a request may ask for (default 512). */
+    public Builder maxTokens(int v) { maxTokens = v; return this; }
+    /** Bytes of merged adapter weights kept for reuse (default 512 MiB; 0 merges at every request). */
+    public Builder mergedCacheBytes(long v) { mergedCacheBytes = v; return this; }
 
     public InferenceServer build() {
       if (base == null || tokenizer == null || registry == null) {
@@ -460,10 +588,32 @@ public final class InferenceServer implements AutoCloseable {
       if (adminToken != null && adminToken.length() < 16) {
         throw new BonestreamException("the admin token must be at least 16 characters");
       }
+      if (apiToken != null && apiToken.length() < 16) {
+        throw new BonestreamException("the API token must be at least 16 characters");
+      }
+      if (apiToken != null && apiToken.equals(adminToken)) {
+        throw new BonestreamException("the API token and the admin token must differ (every client would be an admin)");
+      }
+      positive("connections", connections);
+      positive("concurrency", concurrency);
+      positive("max prompt tokens", maxPromptTokens);
+      positive("max tokens", maxTokens);
+      if (queue < 0 || mergedCacheBytes < 0) {
+        throw new BonestreamException("the queue and the merged-weights cache cannot be negative");
+      }
+      if (queueWait.isNegative() || requestTimeout.isNegative() || requestTimeout.isZero()) {
+        throw new BonestreamException("the request timeout must be positive and the queue wait not negative");
+      }
       try {
         return new InferenceServer(this);
       } catch (IOException e) {
         throw new BonestreamException("cannot listen on " + host + ":" + port + ": " + e.getMessage());
+      }
+    }
+
+    private static void positive(String what, int v) {
+      if (v < 1) {
+        throw new BonestreamException("the " + what + " must be at least 1, not " + v);
       }
     }
   }

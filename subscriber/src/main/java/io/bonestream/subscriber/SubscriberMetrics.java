@@ -9,6 +9,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.time.Instant;
+import java.util.List;
 
 /**
  * A subscriber's Prometheus metrics (the Prometheus Java client): per adapter the served version,
@@ -22,6 +23,7 @@ public final class SubscriberMetrics {
   private final Counter refused;
   private final Counter bytesFetched;
   private final Histogram applySeconds;
+  private final Counter requestsRefused;
 
   public SubscriberMetrics(PrometheusRegistry registry, AdapterRegistry adapters) {
     this.registry = registry;
@@ -62,6 +64,12 @@ public final class SubscriberMetrics {
         .help("bytes fetched from the blob store").register(registry);
     applySeconds = Histogram.builder().name("bonestream_subscriber_apply_latency_seconds")
         .help("from reading a manifest to serving its version").register(registry);
+    requestsRefused = Counter.builder().name("bonestream_serve_requests_refused_total")
+        .help("inference requests refused: busy (queue full, 429), queue_timeout (503), prompt_too_long, unauthorized")
+        .labelNames("reason").register(registry);
+    for (String r : List.of("busy", "queue_timeout", "prompt_too_long", "unauthorized")) {
+      requestsRefused.initLabelValues(r);
+    }
   }
 
   /** A registry of its own. */
@@ -71,6 +79,10 @@ public final class SubscriberMetrics {
 
   void refused(RefusalReason reason) {
     refused.labelValues(reason.name()).inc();
+  }
+
+  void requestRefused(String reason) {
+    requestsRefused.labelValues(reason).inc();
   }
 
   void fetched(long bytes) {
@@ -86,15 +98,20 @@ public final class SubscriberMetrics {
   }
 
   /**
-   * Serves these metrics on {@code http://<host>:<port>/metrics} with the Prometheus client's own
-   * HTTP exporter (for services without an HTTP server of their own); close it to stop.
+   * Serves these metrics on {@code http://127.0.0.1:<port>/metrics} with the Prometheus client's
+   * own HTTP exporter (for services without an HTTP server of their own); close it to stop.
    */
   public AutoCloseable serve(int port) {
+    return serve("127.0.0.1", port);
+  }
+
+  /** As {@link #serve(int)} on {@code host} ({@code 0.0.0.0}: every interface). */
+  public AutoCloseable serve(String host, int port) {
     try {
-      return io.prometheus.metrics.exporter.httpserver.HTTPServer.builder().port(port).registry(registry)
-          .buildAndStart();
+      return io.prometheus.metrics.exporter.httpserver.HTTPServer.builder().hostname(host).port(port)
+          .registry(registry).buildAndStart();
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot serve metrics on port " + port, e);
+      throw new UncheckedIOException("cannot serve metrics on " + host + ":" + port, e);
     }
   }
 

@@ -75,7 +75,26 @@ class AdapterRegistryTest {
           java.net.URI.create("http://localhost:" + port + "/metrics")).build(),
           java.net.http.HttpResponse.BodyHandlers.ofString()).body();
       assertTrue(page.contains("bonestream_subscriber_adapter_version{adapter=\"served\"} 7.0"), page);
+      // loopback only: this machine's other addresses get no answer
+      for (java.net.InetAddress a : nonLoopbackAddresses()) {
+        try (java.net.Socket s = new java.net.Socket()) {
+          assertThrows(java.io.IOException.class, () -> s.connect(new java.net.InetSocketAddress(a, port), 2000),
+              "metrics reachable on " + a);
+        }
+      }
     }
+  }
+
+  private static List<java.net.InetAddress> nonLoopbackAddresses() throws java.net.SocketException {
+    List<java.net.InetAddress> out = new ArrayList<>();
+    for (java.net.NetworkInterface n : java.util.Collections.list(java.net.NetworkInterface.getNetworkInterfaces())) {
+      for (java.net.InetAddress a : java.util.Collections.list(n.getInetAddresses())) {
+        if (!a.isLoopbackAddress() && a instanceof java.net.Inet4Address && n.isUp()) {
+          out.add(a);
+        }
+      }
+    }
+    return out;
   }
 
   @Test

@@ -102,9 +102,14 @@ public final class AdapterSet {
 
   /** The base model with every adapter merged into its weights (for fast inference). */
   public BaseModel mergedInto(BaseModel base) {
+    return base.withProjectionWeights(mergedWeights());
+  }
+
+  /** Each targeted weight with its adapter merged in, by module path (new arrays). */
+  public Map<String, INDArray> mergedWeights() {
     Map<String, INDArray> merged = new LinkedHashMap<>();
     byModulePath().forEach((path, a) -> merged.put(path, a.mergedWeight()));
-    return base.withProjectionWeights(merged);
+    return merged;
   }
 
   public List<Adapter> adapters() {

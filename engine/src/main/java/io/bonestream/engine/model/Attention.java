@@ -91,8 +91,8 @@ public final class Attention {
 
   /** (T, S) additive mask: 0 where key j ≤ start + i, −∞ elsewhere. */
   static INDArray causalMask(int seq, int start, DataType type) {
-    int s = start + seq;
-    float[] m = new float[seq * s];
+    int s = Math.addExact(start, seq);
+    float[] m = new float[Math.multiplyExact(seq, s)]; // an overflow throws rather than wraps
     for (int i = 0; i < seq; i++) {
       for (int j = start + i + 1; j < s; j++) {
         m[i * s + j] = Float.NEGATIVE_INFINITY;

@@ -33,10 +33,11 @@ public final class Tokenizer implements AutoCloseable {
   private final int vocabSize;
   private final String sha256;
   private final ChatTemplate chatTemplate;
+  private final int maxPieceChars;
 
   private Tokenizer(HuggingFaceTokenizer hf, @Nullable Boolean addBos, boolean addEos, int bosId,
       int eosId, String bosToken, String eosToken, int vocabSize, String sha256,
-      @Nullable String template) {
+      @Nullable String template, int maxPieceChars) {
     this.hf = hf;
     this.addBos = addBos;
     this.addEos = addEos;
@@ -47,6 +48,7 @@ public final class Tokenizer implements AutoCloseable {
     this.vocabSize = vocabSize;
     this.sha256 = sha256;
     this.chatTemplate = ChatTemplate.of(template, bosToken, eosToken);
+    this.maxPieceChars = maxPieceChars;
   }
 
   /**
@@ -80,7 +82,7 @@ public final class Tokenizer implements AutoCloseable {
           .optTruncation(false).optPadding(false).build();
       byte[] bytes = Files.readAllBytes(file);
       String sha = Hashes.sha256Hex(bytes);
-      return new Tokenizer(hf, addBos, addEos, bosId, eosId, bos, eos, size, sha, template);
+      return new Tokenizer(hf, addBos, addEos, bosId, eosId, bos, eos, size, sha, template, maxPieceChars(tok));
     } catch (IOException | RuntimeException e) {
       throw new BonestreamException("cannot load tokenizer " + file + ": " + e.getMessage());
     }
@@ -108,6 +110,23 @@ public final class Tokenizer implements AutoCloseable {
       max = Math.max(max, t.path("id").asInt());
     }
     return max + 1;
+  }
+
+  /** The longest piece of the vocabulary (a map or Unigram's list of [piece, score]) and added tokens. */
+  static int maxPieceChars(JsonNode tok) {
+    java.util.List<String> pieces = new java.util.ArrayList<>();
+    JsonNode vocab = tok.path("model").path("vocab");
+    if (vocab.isObject()) {
+      vocab.fieldNames().forEachRemaining(pieces::add);
+    } else if (vocab.isArray()) {
+      vocab.forEach(p -> pieces.add(p.path(0).asText("")));
+    }
+    tok.path("added_tokens").forEach(t -> pieces.add(t.path("content").asText("")));
+    int max = 1;
+    for (String p : pieces) {
+      max = Math.max(max, p.codePointCount(0, p.length()));
+    }
+    return max;
   }
 
   private static Map<String, Integer> tokenIds(JsonNode tok) {
@@ -174,6 +193,24 @@ public final class Tokenizer implements AutoCloseable {
     int[] out = java.util.Arrays.copyOf(ids, ids.length + 1);
     out[ids.length] = id;
     return out;
+  }
+
+  /**
+   * The most characters one token stands for (the longest vocabulary entry): a text of n
+   * {@linkplain #visibleChars visible characters} has at least n / maxPieceChars tokens, which
+   * bounds a prompt before it is tokenized.
+   */
+  public int maxPieceChars() {
+    return maxPieceChars;
+  }
+
+  /**
+   * The characters of a text that a tokenizer cannot drop: not whitespace (normalizers collapse or
+   * strip it), not control or format characters.
+   */
+  public static long visibleChars(String text) {
+    return text.codePoints().filter(c -> !Character.isWhitespace(c) && !Character.isSpaceChar(c)
+        && Character.getType(c) != Character.CONTROL && Character.getType(c) != Character.FORMAT).count();
   }
 
   public int bosId() {

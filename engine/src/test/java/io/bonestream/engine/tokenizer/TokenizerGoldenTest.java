@@ -50,6 +50,29 @@ class TokenizerGoldenTest {
   }
 
   @Test
+  void noTokenStandsForMoreVisibleCharactersThanTheLongestPiece() throws Exception {
+    // the inference server refuses a prompt on its length when even tokens of maxPieceChars could
+    // not bring it under the cap: that is only sound if no text ever has fewer tokens
+    Path dir = TestFiles.stories260K();
+    try (Tokenizer tok = Tokenizer.load(dir, ModelConfig.read(dir))) {
+      int max = tok.maxPieceChars();
+      assertTrue(max > 1 && max < 64, "longest piece " + max);
+      List<String> texts = new java.util.ArrayList<>();
+      for (String line : Files.readAllLines(dir.resolve("golden").resolve("tokenize_many.jsonl"))) {
+        texts.add(Json.MAPPER.readTree(line).get("text").asText());
+      }
+      texts.add(" ".repeat(5000));
+      texts.add("the the the the".repeat(300));
+      texts.add("\u00e9\u4e2d\ud83d\ude00".repeat(200));
+      texts.add("\u0000\u0001\u0007\u200b\ufeff".repeat(100));
+      for (String t : texts) {
+        long chars = Tokenizer.visibleChars(t);
+        assertTrue((long) tok.encodePlain(t).length * max >= chars, "fewer tokens than " + chars + " / " + max + ": " + t);
+      }
+    }
+  }
+
+  @Test
   void longTextsAreNotTruncated() {
     Path dir = TestFiles.stories260K();
     try (Tokenizer tok = Tokenizer.load(dir, ModelConfig.read(dir))) {

@@ -54,8 +54,17 @@ import org.jspecify.annotations.Nullable;
  */
 public final class Demo {
   /** Settings; a null data dir means a temporary one, deleted at the end. */
+  /** {@code bind}: the address the web UI, the metrics and the inference server listen on. */
   public record Settings(Duration duration, int adapters, int kafkaPort, int uiPort, int metricsPort,
-      int servePort, @Nullable Path dataDir, Path modelDir, double recordsPerSecondPerAdapter, BackendSpec backend) {}
+      int servePort, @Nullable Path dataDir, Path modelDir, double recordsPerSecondPerAdapter, BackendSpec backend,
+      String bind) {
+    /** Listening on loopback only. */
+    public Settings(Duration duration, int adapters, int kafkaPort, int uiPort, int metricsPort, int servePort,
+        @Nullable Path dataDir, Path modelDir, double recordsPerSecondPerAdapter, BackendSpec backend) {
+      this(duration, adapters, kafkaPort, uiPort, metricsPort, servePort, dataDir, modelDir,
+          recordsPerSecondPerAdapter, backend, LocalFlink.LOOPBACK);
+    }
+  }
 
   /** What the demo measured: per adapter, the last evaluation. */
   public record Result(Map<String, DemoSubscriber.Evaluation> evaluations, long fed, long deadLettered) {
@@ -134,7 +143,8 @@ public final class Demo {
         .transactionalIdPrefix("bonestream-demo")
         .build();
     String checkpoints = data.resolve("checkpoints").toUri().toString();
-    Configuration conf = LocalFlink.configuration(s.uiPort(), s.metricsPort(), 2, checkpoints, Map.of());
+    Configuration conf = LocalFlink.configuration(s.uiPort(), s.metricsPort(), 2, checkpoints,
+        Map.of("rest.bind-address", s.bind(), "metrics.reporter.prom.host", s.bind()));
     // a second run on the same --data-dir continues where the first stopped
     Recovery.Plan plan = Recovery.plan(job, checkpoints, null, false, "hashmap");
     DemoSubscriber subscriber = new DemoSubscriber(model.model(), model.tokenizer(), out, tasks);
@@ -146,7 +156,7 @@ public final class Demo {
         .baseModel(model.model()).registry(registry).metrics(subscriberMetrics).build();
     adapters.addListener(subscriber);
     InferenceServer server = InferenceServer.builder().baseModel(model.model()).tokenizer(model.tokenizer())
-        .registry(registry).metrics(subscriberMetrics).readiness(adapters::isReady).port(s.servePort()).build();
+        .registry(registry).metrics(subscriberMetrics).readiness(adapters::isReady).host(s.bind()).port(s.servePort()).build();
     JobClient client = LocalFlink.start(job, conf, 5000, "bonestream-demo", plan);
     if (plan.restores()) {
       RestorePoints.prune(checkpoints, plan.point(), Recovery.OLDER_RESTORE_POINTS_KEPT);
