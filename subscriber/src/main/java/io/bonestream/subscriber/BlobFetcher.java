@@ -14,6 +14,20 @@ public interface BlobFetcher {
   /** The bytes at {@code uri}; an IOException means the blob is missing or unreadable. */
   byte[] fetch(URI uri) throws IOException;
 
-  /** The built-in fetcher of {@code file:} URIs. */
-  BlobFetcher FILE = uri -> java.nio.file.Files.readAllBytes(java.nio.file.Path.of(uri));
+  /**
+   * The bytes at {@code uri}, refused when there are more than {@code maxBytes} (the subscriber
+   * passes the size its manifest announces). Fetchers should stop reading at the bound and read
+   * within a time bound ({@link S3BlobFetcher} and the {@code file:} fetcher do); this default
+   * reads everything first.
+   */
+  default byte[] fetch(URI uri, long maxBytes) throws IOException {
+    byte[] b = fetch(uri);
+    if (b.length > maxBytes) {
+      throw new BlobFetchException("the blob has " + b.length + " bytes, more than the " + maxBytes + " expected");
+    }
+    return b;
+  }
+
+  /** The built-in fetcher of {@code file:} URIs: regular files only, bounded in size and time. */
+  BlobFetcher FILE = new FileBlobFetcher();
 }

@@ -92,6 +92,13 @@ public final class S3BlobFetcher implements BlobFetcher {
 
   @Override
   public byte[] fetch(URI uri) throws IOException {
+    return fetch(uri, maxObjectSize);
+  }
+
+  /** As {@link #fetch(URI)}, refusing an object over {@code maxBytes} (or the fetcher's limit) unread. */
+  @Override
+  public byte[] fetch(URI uri, long maxBytes) throws IOException {
+    long limit = Math.min(maxBytes, maxObjectSize);
     Location loc = locate(uri);
     BlobFetchException last = null;
     for (int attempt = 0; attempt <= retries; attempt++) {
@@ -104,7 +111,7 @@ public final class S3BlobFetcher implements BlobFetcher {
         }
       }
       try {
-        return get(loc);
+        return get(loc, limit);
       } catch (Retry r) {
         last = r.failure;
       }
@@ -112,7 +119,7 @@ public final class S3BlobFetcher implements BlobFetcher {
     throw last == null ? new BlobFetchException("not fetched from " + where()) : last;
   }
 
-  private byte[] get(Location loc) throws BlobFetchException, Retry {
+  private byte[] get(Location loc, long limit) throws BlobFetchException, Retry {
     HttpResponse<InputStream> resp;
     try {
       resp = http.send(request(loc, null), HttpResponse.BodyHandlers.ofInputStream());
@@ -132,7 +139,7 @@ public final class S3BlobFetcher implements BlobFetcher {
     int status = resp.statusCode();
     try (InputStream in = resp.body()) {
       if (status == 200) {
-        return body(in, resp.headers().firstValueAsLong("content-length"));
+        return body(in, resp.headers().firstValueAsLong("content-length"), limit);
       }
       String error = error(in);
       BlobFetchException failure = new BlobFetchException("HTTP " + status + " " + error + " (" + where() + ")");
@@ -147,22 +154,15 @@ public final class S3BlobFetcher implements BlobFetcher {
     }
   }
 
-  private byte[] body(InputStream in, OptionalLong length) throws IOException {
-    if (length.isPresent()) {
-      long n = length.getAsLong();
-      if (n > maxObjectSize) {
-        throw new BlobFetchException("the object has " + n + " bytes, over the limit of " + maxObjectSize
-            + " (" + where() + ")");
-      }
-      byte[] b = in.readNBytes((int) n);
-      if (b.length != n) {
-        throw new IOException("the object ended after " + b.length + " of " + n + " bytes");
-      }
-      return b;
+  /** The object, at most {@code limit} bytes, read within the request timeout (a slow body is cut). */
+  private byte[] body(InputStream in, OptionalLong length, long limit) throws IOException {
+    if (length.isPresent() && length.getAsLong() > limit) {
+      throw new BlobFetchException("the object has " + length.getAsLong() + " bytes, over the limit of " + limit
+          + " (" + where() + ")");
     }
-    byte[] b = in.readNBytes((int) Math.min(maxObjectSize + 1, MAX_OBJECT_SIZE));
-    if (b.length > maxObjectSize) {
-      throw new BlobFetchException("the object is over the limit of " + maxObjectSize + " bytes (" + where() + ")");
+    byte[] b = BoundedRead.read(in, limit, requestTimeout, "the object at " + where());
+    if (length.isPresent() && b.length != length.getAsLong()) {
+      throw new IOException("the object ended after " + b.length + " of " + length.getAsLong() + " bytes");
     }
     return b;
   }

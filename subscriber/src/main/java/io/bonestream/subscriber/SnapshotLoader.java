@@ -50,8 +50,9 @@ final class SnapshotLoader {
       weights = bytes(in.getAdapterModelSafetensors());
     } else if (m.getPayload() instanceof ClaimCheck cc) {
       URI dir = URI.create(cc.getUri().endsWith("/") ? cc.getUri() : cc.getUri() + "/");
-      weights = fetch(dir.resolve("adapter_model.safetensors"), name);
-      byte[] cfg = fetch(dir.resolve("adapter_config.json"), name);
+      // never more than the signed manifest announces (a config is small)
+      weights = fetch(dir.resolve("adapter_model.safetensors"), cc.getSize(), name);
+      byte[] cfg = fetch(dir.resolve("adapter_config.json"), MAX_CONFIG_BYTES, name);
       if (weights.length != cc.getSize() || !Hashes.sha256Hex(weights).equals(cc.getSha256())
           || !Hashes.sha256Hex(cfg).equals(cc.getConfigSha256())) {
         throw new SnapshotRefusedException(RefusalReason.TAMPERED, name + ": the blob at " + cc.getUri()
@@ -81,14 +82,20 @@ final class SnapshotLoader {
         m.getTargetModules(), m.getStats(), adapters, base, config, weights);
   }
 
-  private byte[] fetch(URI uri, String name) throws SnapshotRefusedException {
+  /** The largest {@code adapter_config.json} read from a blob store. */
+  static final long MAX_CONFIG_BYTES = 1 << 20;
+
+  private byte[] fetch(URI uri, long maxBytes, String name) throws SnapshotRefusedException {
     BlobFetcher f = fetchers.get(uri.getScheme() == null ? "file" : uri.getScheme());
     if (f == null) {
       throw new SnapshotRefusedException(RefusalReason.MISSING_BLOB, name + ": no fetcher for "
           + uri.getScheme() + " URIs (" + uri + ")");
     }
     try {
-      byte[] b = f.fetch(uri);
+      if (maxBytes < 0) {
+        throw new BlobFetchException("the manifest announces " + maxBytes + " bytes");
+      }
+      byte[] b = f.fetch(uri, maxBytes);
       bytesFetched.accept(b.length);
       return b;
     } catch (IOException | RuntimeException e) {

@@ -100,6 +100,54 @@ class S3BlobFetcherTest {
     }
   }
 
+  /** A store that answers 200 with {@code head}, then sends {@code body} a byte at a time, {@code pause} apart. */
+  private static Thread store(ServerSocket server, String head, byte[] body, long pauseMillis) {
+    Thread t = new Thread(() -> {
+      try (java.net.Socket s = server.accept()) {
+        s.getInputStream().read(new byte[8192]); // the request
+        var out = s.getOutputStream();
+        out.write(head.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        out.flush();
+        for (byte b : body) {
+          out.write(b);
+          out.flush();
+          if (pauseMillis > 0) {
+            Thread.sleep(pauseMillis);
+          }
+        }
+      } catch (Exception e) {
+        // the client hung up: expected
+      }
+    });
+    t.setDaemon(true);
+    t.start();
+    return t;
+  }
+
+  @Test
+  void aStoreThatSendsTheBodySlowlyIsCutAtTheTimeout() throws Exception {
+    try (ServerSocket server = new ServerSocket(0)) {
+      store(server, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", new byte[1000], 100);
+      S3BlobFetcher f = S3BlobFetcher.builder().endpoint("http://127.0.0.1:" + server.getLocalPort())
+          .credentials(KEY).retries(0).requestTimeout(Duration.ofMillis(700)).build();
+      long t0 = System.nanoTime();
+      BlobFetchException e = assertThrows(BlobFetchException.class, () -> f.fetch(URI.create("s3://b/k"), 1000));
+      assertTrue(e.getMessage().contains("was not read within 700 ms"), e.getMessage());
+      assertTrue(System.nanoTime() - t0 < 5_000_000_000L, "the slow body held the fetch");
+    }
+  }
+
+  @Test
+  void aStoreThatSendsMoreThanAnnouncedIsCutAtTheSize() throws Exception {
+    try (ServerSocket server = new ServerSocket(0)) { // no Content-Length: the body ends when the connection does
+      store(server, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", new byte[64 * 1024], 0);
+      S3BlobFetcher f = S3BlobFetcher.builder().endpoint("http://127.0.0.1:" + server.getLocalPort())
+          .credentials(KEY).retries(0).build();
+      BlobFetchException e = assertThrows(BlobFetchException.class, () -> f.fetch(URI.create("s3://b/k"), 1024));
+      assertTrue(e.getMessage().contains("more than the 1024 bytes expected"), e.getMessage());
+    }
+  }
+
   @Test
   void aStoreThatIsNotThereIsAFetchErrorAfterTheRetries() throws Exception {
     int port;
