@@ -60,6 +60,11 @@ final class ServeCommand implements Callable<Integer> {
   @Option(names = "--keep", defaultValue = "3", paramLabel = "K", description = "versions held per adapter (default: ${DEFAULT-VALUE})")
   int keep;
 
+  @Option(names = "--state-dir", paramLabel = "DIR",
+      description = {"keep each adapter's last accepted manifest and highest version here: a restart never serves",
+          "a lower version (a replayed old manifest) and still serves adapters the topic lost (compaction, tombstones)"})
+  Path stateDir;
+
   @Option(names = "--kafka-config", paramLabel = "FILE", description = "Kafka client properties (TLS, SASL, ...)")
   Path kafkaConfig;
 
@@ -229,7 +234,7 @@ final class ServeCommand implements Callable<Integer> {
     SubscriberMetrics metrics = SubscriberMetrics.create(registry);
     AdapterSubscriber.Builder builder = AdapterSubscriber.builder().bootstrapServers(bootstrap).topic(topic)
         .kafkaProperties(KafkaProperties.load(kafkaConfig)).baseModel(loaded.model()).registry(registry)
-        .metrics(metrics).allowUnsigned(allowUnsigned);
+        .metrics(metrics).allowUnsigned(allowUnsigned).stateDir(stateDir);
     publicKeys.forEach(builder::trustedKeyFile);
     S3BlobFetcher.SCHEMES.forEach(scheme -> builder.blobFetcher(scheme, s3));
     AdapterSubscriber subscriber = builder.build();

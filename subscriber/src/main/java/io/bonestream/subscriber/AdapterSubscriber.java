@@ -32,6 +32,12 @@ import org.jspecify.annotations.Nullable;
  * restarted service rebuilds its latest versions; {@link #awaitReady} returns once it has caught up
  * with what was there. Build it with {@link #builder()}; {@link #start()} runs it on its own
  * thread.
+ *
+ * <p>With a state folder ({@link Builder#stateDir}) it keeps each adapter's last accepted manifest
+ * and the highest version it ever accepted: a restart serves those first (verified again) and
+ * never a version below them, whatever compaction, a replayed old manifest or a tombstone
+ * left on the topic. If following the topic fails, it starts again with a growing pause (1 s to
+ * 1 min), not ready meanwhile, counting each restart.
  */
 public final class AdapterSubscriber implements AutoCloseable {
   private final String bootstrapServers;
@@ -42,9 +48,17 @@ public final class AdapterSubscriber implements AutoCloseable {
   private final Map<String, PublicKey> trustedKeys;
   private final @Nullable SubscriberMetrics metrics;
   private final CountDownLatch ready = new CountDownLatch(1);
+  private final @Nullable SubscriberState state;
+  private final Map<String, Long> floors = new java.util.concurrent.ConcurrentHashMap<>();
+  private final Map<TopicPartition, Long> positions = new java.util.concurrent.ConcurrentHashMap<>();
+  private final Object pause = new Object();
   private volatile boolean running;
-  private @Nullable KafkaConsumer<byte[], byte[]> consumer;
+  private volatile boolean following;
+  private volatile @Nullable KafkaConsumer<byte[], byte[]> consumer;
   private @Nullable Thread thread;
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(AdapterSubscriber.class);
+  static final long FIRST_BACKOFF_MILLIS = 1000;
+  static final long MAX_BACKOFF_MILLIS = 60_000;
 
   private AdapterSubscriber(Builder b) {
     this.bootstrapServers = b.bootstrapServers;
@@ -53,6 +67,7 @@ public final class AdapterSubscriber implements AutoCloseable {
     this.registry = b.registry != null ? b.registry : AdapterRegistry.builder().build();
     this.metrics = b.metrics;
     this.trustedKeys = Map.copyOf(b.trustedKeys);
+    this.state = b.stateDir == null ? null : new SubscriberState(b.stateDir);
     SubscriberMetrics m = b.metrics;
     this.loader = new SnapshotLoader(b.baseModel, b.fetchers, b.verifier, bytes -> {
       if (m != null) {
@@ -78,11 +93,38 @@ public final class AdapterSubscriber implements AutoCloseable {
     registry.removeListener(listener);
   }
 
-  /** Starts following the topic on a background thread. */
+  /**
+   * Starts following the topic on a background thread; with a state folder, first serves the
+   * versions kept there.
+   */
   public synchronized AdapterSubscriber start() {
     if (thread != null) {
       throw new IllegalStateException("already started");
     }
+    if (state != null) {
+      floors.putAll(state.floors());
+      state.manifests().forEach((id, manifest) -> apply(id.getBytes(java.nio.charset.StandardCharsets.UTF_8),
+          manifest, "kept in " + state.dir()));
+    }
+    KafkaConsumer<byte[], byte[]> c = newConsumer();
+    Map<TopicPartition, Long> end;
+    try {
+      end = c.endOffsets(c.assignment());
+    } catch (RuntimeException e) {
+      c.close();
+      throw new BonestreamException("cannot read topic " + topic + " at " + bootstrapServers + ": " + e.getMessage());
+    }
+    consumer = c;
+    running = true;
+    following = true;
+    thread = new Thread(() -> follow(c, end), "adapter-subscriber-" + topic);
+    thread.setDaemon(true);
+    thread.start();
+    return this;
+  }
+
+  /** A consumer assigned every partition, at the positions read so far (else the beginning). */
+  private KafkaConsumer<byte[], byte[]> newConsumer() {
     Properties p = new Properties();
     p.put("group.id", "bonestream-subscriber-" + UUID.randomUUID());
     p.put("enable.auto.commit", "false");
@@ -105,30 +147,74 @@ public final class AdapterSubscriber implements AutoCloseable {
       throw new BonestreamException("topic " + topic + " not found at " + bootstrapServers);
     }
     c.assign(parts);
-    c.seekToBeginning(parts);
-    Map<TopicPartition, Long> end = c.endOffsets(parts);
-    consumer = c;
-    running = true;
-    thread = new Thread(() -> follow(c, end), "adapter-subscriber-" + topic);
-    thread.setDaemon(true);
-    thread.start();
-    return this;
+    for (TopicPartition tp : parts) {
+      Long at = positions.get(tp);
+      if (at == null) {
+        c.seekToBeginning(List.of(tp));
+      } else {
+        c.seek(tp, at);
+      }
+    }
+    return c;
   }
 
-  private void follow(KafkaConsumer<byte[], byte[]> c, Map<TopicPartition, Long> startEnd) {
-    try {
-      while (running) {
+  private void follow(KafkaConsumer<byte[], byte[]> first, Map<TopicPartition, Long> startEnd) {
+    KafkaConsumer<byte[], byte[]> c = first;
+    long backoff = FIRST_BACKOFF_MILLIS;
+    while (running) {
+      try {
+        if (c == null) {
+          c = newConsumer();
+          consumer = c;
+          if (!running) {
+            break; // closed while it was being made: close() woke none
+          }
+          following = true;
+          LOG.info("following topic {} again", topic);
+        }
         for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(200))) {
           apply(r);
+          positions.put(new TopicPartition(r.topic(), r.partition()), r.offset() + 1);
         }
+        backoff = FIRST_BACKOFF_MILLIS;
         if (ready.getCount() > 0 && caughtUp(c, startEnd)) {
           ready.countDown();
         }
+      } catch (WakeupException e) {
+        // closing (or a stray wakeup: the loop checks running)
+      } catch (RuntimeException e) {
+        following = false;
+        if (metrics != null) {
+          metrics.followRestarted();
+        }
+        LOG.warn("following topic {} failed ({}): starting again in {} ms", topic, e.toString(), backoff);
+        closeQuietly(c);
+        c = null;
+        consumer = null;
+        synchronized (pause) {
+          try {
+            if (running) {
+              pause.wait(backoff);
+            }
+          } catch (InterruptedException ie) {
+            Thread.currentThread().interrupt();
+            break;
+          }
+        }
+        backoff = Math.min(backoff * 2, MAX_BACKOFF_MILLIS);
       }
-    } catch (WakeupException e) {
-      // closing
-    } finally {
-      c.close();
+    }
+    closeQuietly(c);
+    following = false;
+  }
+
+  private static void closeQuietly(@Nullable KafkaConsumer<byte[], byte[]> c) {
+    if (c != null) {
+      try {
+        c.close(Duration.ofSeconds(5));
+      } catch (RuntimeException ignored) {
+        // already broken
+      }
     }
   }
 
@@ -143,18 +229,24 @@ public final class AdapterSubscriber implements AutoCloseable {
 
   /** Verifies, loads and serves (or refuses) one record of the topic; package-private for tests. */
   void apply(ConsumerRecord<byte[], byte[]> r) {
+    apply(r.key(), r.value(), "offset " + r.offset());
+  }
+
+  /** Verifies, loads and serves (or refuses) one manifest, read at {@code where}. */
+  private void apply(byte @Nullable [] key, byte @Nullable [] value, String where) {
     long started = System.nanoTime();
     AdapterSnapshot m;
     try {
-      m = AdapterSnapshots.decode(r.value());
+      m = AdapterSnapshots.decode(value);
     } catch (IOException | RuntimeException e) {
-      String key = r.key() == null ? "?" : new String(r.key(), java.nio.charset.StandardCharsets.UTF_8);
-      refused(key, -1, RefusalReason.INVALID_MANIFEST, "offset " + r.offset() + ": " + e.getMessage());
+      String id = key == null ? "?" : AdapterIds.printable(new String(key, java.nio.charset.StandardCharsets.UTF_8));
+      refused(AdapterIds.isValid(id) ? id : "?", -1, RefusalReason.INVALID_MANIFEST, where + ": "
+          + (value == null ? "a tombstone (ignored: adapters are never deleted by a record)" : e.getMessage()));
       return;
     }
     if (!AdapterIds.isValid(m.getAdapterId())) {
       // ids become file names (exports) and metric labels: nothing but a valid one goes further
-      refused("?", m.getVersion(), RefusalReason.INVALID_MANIFEST, "offset " + r.offset()
+      refused("?", m.getVersion(), RefusalReason.INVALID_MANIFEST, where
           + ": the adapter id is not 1-128 characters of [A-Za-z0-9._-] (nor . or ..)");
       return;
     }
@@ -162,8 +254,14 @@ public final class AdapterSubscriber implements AutoCloseable {
     if (latest.isPresent() && latest.get().version() >= m.getVersion()) {
       return; // already served (a duplicate in a compacted log); older ones never come in order
     }
+    Long floor = floors.get(m.getAdapterId());
+    if (floor != null && m.getVersion() < floor) {
+      refused(m.getAdapterId(), m.getVersion(), RefusalReason.OUT_OF_ORDER, m.getAdapterId() + "@" + m.getVersion()
+          + ": this subscriber already accepted version " + floor + " (a replayed or rolled-back manifest)");
+      return;
+    }
     if (!trustedKeys.isEmpty()) {
-      ManifestSignatures.Check check = ManifestSignatures.verify(r.value(), trustedKeys);
+      ManifestSignatures.Check check = ManifestSignatures.verify(value, trustedKeys);
       RefusalReason reason = switch (check.verdict()) {
         case VALID -> null;
         case UNSIGNED -> RefusalReason.UNSIGNED;
@@ -186,6 +284,12 @@ public final class AdapterSubscriber implements AutoCloseable {
     try {
       AdapterVersion v = loader.load(m);
       registry.accept(v);
+      if (registry.latest(v.adapterId()).orElse(null) == v) {
+        if (state != null) {
+          state.accepted(v.adapterId(), v.version(), value);
+        }
+        floors.merge(v.adapterId(), v.version(), Math::max);
+      }
       if (metrics != null) {
         metrics.applied((System.nanoTime() - started) / 1e9);
       }
@@ -208,15 +312,25 @@ public final class AdapterSubscriber implements AutoCloseable {
     return ready.await(timeout.toMillis(), TimeUnit.MILLISECONDS);
   }
 
+  /** Caught up once, and following the topic now (not while a failed follow loop pauses to restart). */
   public boolean isReady() {
-    return ready.getCount() == 0;
+    return ready.getCount() == 0 && following;
+  }
+
+  /** Whether the follow loop runs now (false while it pauses after a failure, and once closed). */
+  public boolean isFollowing() {
+    return following;
   }
 
   @Override
   public synchronized void close() {
     running = false;
-    if (consumer != null) {
-      consumer.wakeup();
+    synchronized (pause) {
+      pause.notifyAll();
+    }
+    KafkaConsumer<byte[], byte[]> c = consumer;
+    if (c != null) {
+      c.wakeup();
     }
     if (thread != null) {
       try {
@@ -239,6 +353,16 @@ public final class AdapterSubscriber implements AutoCloseable {
     private @Nullable SubscriberMetrics metrics;
     private final Map<String, PublicKey> trustedKeys = new HashMap<>();
     private boolean allowUnsigned;
+    private @Nullable Path stateDir;
+
+    /**
+     * Keeps each adapter's last accepted manifest and highest accepted version in this folder, so
+     * that a restart never serves a lower version and still serves an adapter the topic lost.
+     */
+    public Builder stateDir(@Nullable Path v) {
+      stateDir = v;
+      return this;
+    }
 
     public Builder bootstrapServers(String v) {
       bootstrapServers = v;

@@ -24,6 +24,7 @@ public final class SubscriberMetrics {
   private final Counter bytesFetched;
   private final Histogram applySeconds;
   private final Counter requestsRefused;
+  private final Counter followRestarts;
 
   public SubscriberMetrics(PrometheusRegistry registry, AdapterRegistry adapters) {
     this.registry = registry;
@@ -64,6 +65,8 @@ public final class SubscriberMetrics {
         .help("bytes fetched from the blob store").register(registry);
     applySeconds = Histogram.builder().name("bonestream_subscriber_apply_latency_seconds")
         .help("from reading a manifest to serving its version").register(registry);
+    followRestarts = Counter.builder().name("bonestream_subscriber_follow_restarts_total")
+        .help("times following the adapters topic failed and started again").register(registry);
     requestsRefused = Counter.builder().name("bonestream_serve_requests_refused_total")
         .help("inference requests refused: busy (queue full, 429), queue_timeout (503), prompt_too_long, unauthorized")
         .labelNames("reason").register(registry);
@@ -79,6 +82,10 @@ public final class SubscriberMetrics {
 
   void refused(RefusalReason reason) {
     refused.labelValues(reason.name()).inc();
+  }
+
+  void followRestarted() {
+    followRestarts.inc();
   }
 
   void requestRefused(String reason) {
