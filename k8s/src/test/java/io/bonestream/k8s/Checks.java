@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -334,7 +335,9 @@ final class Checks {
    * serve reads the claim checks where the trainer writes them: job.yaml's blob-store is an S3 URI
    * serve fetches (s3, s3a, s3p); serve's --s3-endpoint, addressing and region are the
    * FlinkDeployment's s3.endpoint, s3.path.style.access and s3.endpoint.region (default us-east-1);
-   * its credentials come from the same Secret keys as the trainer's, never as literal values.
+   * its credentials come from a Secret of its own, never the trainer's (which can delete checkpoints)
+   * nor literal values, and the policy documented for them (config/serve-s3-policy.json) allows only
+   * reading objects under job.yaml's blob-store.
    */
   static List<String> s3(Rendered r) {
     List<String> problems = new ArrayList<>();
@@ -376,12 +379,62 @@ final class Checks {
         problems.add(serve.what + ": no env " + name + " (the S3 credentials)");
       } else if (mine.has("value")) {
         problems.add(serve.what + ": env " + name + " has a literal value; credentials come from a Secret");
-      } else if (trainer != null && !mine.at("/valueFrom/secretKeyRef").equals(trainer.at("/valueFrom/secretKeyRef"))) {
-        problems.add(serve.what + ": env " + name + " reads " + mine.at("/valueFrom/secretKeyRef") + ", the trainer's "
-            + trainer.at("/valueFrom/secretKeyRef"));
+      } else if (trainer != null && mine.at("/valueFrom/secretKeyRef/name").equals(trainer.at("/valueFrom/secretKeyRef/name"))) {
+        problems.add(serve.what + ": env " + name + " reads the trainer's Secret "
+            + trainer.at("/valueFrom/secretKeyRef/name").asText() + " (serve gets read-only credentials of its own)");
+      }
+    }
+    problems.addAll(servePolicy(readServePolicy(), blobStore));
+    return problems;
+  }
+
+  static final Path SERVE_S3_POLICY = Repo.k8s().resolve("base/config/serve-s3-policy.json");
+
+  static JsonNode readServePolicy() {
+    try {
+      return new com.fasterxml.jackson.databind.ObjectMapper().readTree(SERVE_S3_POLICY.toFile());
+    } catch (java.io.IOException e) {
+      throw new AssertionError("cannot read " + SERVE_S3_POLICY + ": " + e.getMessage());
+    }
+  }
+
+  /** The S3 policy of serve's credentials: Allow s3:GetObject on the blob store's objects, nothing else. */
+  static List<String> servePolicy(JsonNode policy, String blobStore) {
+    List<String> problems = new ArrayList<>();
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("^s3[ap]?://([^/]+)/?(.*?)/?$").matcher(blobStore);
+    if (!m.matches()) {
+      return problems; // reported above
+    }
+    String objects = "arn:aws:s3:::" + m.group(1) + "/" + (m.group(2).isEmpty() ? "" : m.group(2) + "/") + "*";
+    if (!policy.path("Statement").isArray() || policy.path("Statement").isEmpty()) {
+      problems.add("serve-s3-policy.json has no Statement");
+    }
+    for (JsonNode st : policy.path("Statement")) {
+      if (!st.path("Effect").asText().equals("Allow")) {
+        continue;
+      }
+      for (JsonNode a : asList(st.path("Action"))) {
+        if (!a.asText().equals("s3:GetObject")) {
+          problems.add("serve-s3-policy.json allows " + a.asText() + " (serve only reads objects: s3:GetObject)");
+        }
+      }
+      for (JsonNode res : asList(st.path("Resource"))) {
+        if (!res.asText().equals(objects)) {
+          problems.add("serve-s3-policy.json allows " + res.asText() + ", not only the blob store's objects " + objects);
+        }
       }
     }
     return problems;
+  }
+
+  private static List<JsonNode> asList(JsonNode n) {
+    List<JsonNode> out = new ArrayList<>();
+    if (n.isArray()) {
+      n.forEach(out::add);
+    } else if (!n.isMissingNode()) {
+      out.add(n);
+    }
+    return out;
   }
 
   private static JsonNode envVar(Rendered.Pod pod, String name) {

@@ -137,7 +137,9 @@ class JobSettingsTest {
   /**
    * The keys the cluster tests' config.yaml (job/flink-lib) sets for the job itself, read by Flink as
    * Flink reads them, are the same in the FlinkDeployment: parent-first patterns, the JVM options,
-   * RocksDB, unaligned checkpoints, restarts, the Prometheus reporter (exact adapter ids in labels).
+   * RocksDB, unaligned checkpoints, the Prometheus reporter (exact adapter ids in labels). Restarts
+   * differ on purpose: the cluster tests restart after 1 s every time (they kill often and wait for
+   * the recovery); production backs off exponentially (checked below).
    */
   @ParameterizedTest
   @MethodSource("overlays")
@@ -147,9 +149,7 @@ class JobSettingsTest {
     List<ConfigOption<?>> same = List.of(CoreOptions.ALWAYS_PARENT_FIRST_LOADER_PATTERNS_ADDITIONAL,
         CoreOptions.FLINK_DEFAULT_JVM_OPTIONS, StateBackendOptions.STATE_BACKEND,
         CheckpointingOptions.INCREMENTAL_CHECKPOINTS, CheckpointingOptions.ENABLE_UNALIGNED,
-        RestartStrategyOptions.RESTART_STRATEGY,
-        RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS,
-        RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_DELAY, TaskManagerOptions.TASK_MANAGER_LOAD_BALANCE_MODE);
+        TaskManagerOptions.TASK_MANAGER_LOAD_BALANCE_MODE);
     List<ConfigOption<?>> compared = new ArrayList<>(same);
     // and every setting of the Prometheus reporter but its port (a range there, one port in a pod)
     for (String key : cluster.keySet()) {
@@ -170,6 +170,18 @@ class JobSettingsTest {
     assertTrue(deployment.get(CoreOptions.FLINK_JVM_OPTIONS).contains(cluster.get(CoreOptions.FLINK_JVM_OPTIONS)),
         "env.java.opts.all lacks the cluster's " + cluster.get(CoreOptions.FLINK_JVM_OPTIONS));
     assertEquals("rocksdb", deployment.get(StateBackendOptions.STATE_BACKEND));
+  }
+
+  /** A failing job backs off (1 s doubling to at most 5 min), not a restart every second forever. */
+  @ParameterizedTest
+  @MethodSource("overlays")
+  void restartsBackOffExponentially(String overlay) {
+    Configuration deployment = Configuration.fromMap(Rendered.of(overlay).flinkConfiguration());
+    assertEquals("exponential-delay", deployment.get(RestartStrategyOptions.RESTART_STRATEGY));
+    java.time.Duration initial = deployment.get(RestartStrategyOptions.RESTART_STRATEGY_EXPONENTIAL_DELAY_INITIAL_BACKOFF);
+    java.time.Duration max = deployment.get(RestartStrategyOptions.RESTART_STRATEGY_EXPONENTIAL_DELAY_MAX_BACKOFF);
+    assertTrue(initial.toMillis() >= 1000 && max.compareTo(initial) > 0 && max.toMinutes() <= 10, initial + " .. " + max);
+    assertTrue(deployment.get(RestartStrategyOptions.RESTART_STRATEGY_EXPONENTIAL_DELAY_BACKOFF_MULTIPLIER) > 1.0);
   }
 
   /** job.yaml's Kafka properties and serve's are one set, and Kafka reads the mounted Secret through them. */

@@ -49,8 +49,8 @@ class ManifestSchemaTest {
     for (ObjectNode o : Kustomize.overlay(overlay)) {
       kinds.merge(o.path("kind").asText(), 1, Integer::sum);
     }
-    assertEquals(Map.of("ConfigMap", 3, "Deployment", 1, "FlinkDeployment", 1, "KafkaTopic", 4,
-        "PodMonitor", 1, "Service", 1, "ServiceMonitor", 1), kinds);
+    assertEquals(Map.of("ConfigMap", 3, "Deployment", 1, "FlinkDeployment", 1, "KafkaTopic", 4, "KafkaUser", 3,
+        "NetworkPolicy", 2, "PodMonitor", 1, "PrometheusRule", 1, "Service", 1, "ServiceMonitor", 1), kinds);
   }
 
   @ParameterizedTest
@@ -65,8 +65,8 @@ class ManifestSchemaTest {
 
   /** For every kind: a field its schema does not have, one level under spec (or data), is refused. */
   @ParameterizedTest
-  @ValueSource(strings = {"ConfigMap", "Service", "Deployment", "FlinkDeployment", "KafkaTopic", "PodMonitor",
-      "ServiceMonitor"})
+  @ValueSource(strings = {"ConfigMap", "Service", "Deployment", "FlinkDeployment", "KafkaTopic", "KafkaUser",
+      "NetworkPolicy", "PodMonitor", "ServiceMonitor", "PrometheusRule"})
   void anUnknownFieldIsRefusedInEveryKind(String kind) {
     ObjectNode o = first(kind);
     ObjectNode target = (ObjectNode) (o.has("spec") ? o.get("spec") : o);

@@ -85,9 +85,13 @@ class NamesAgreeTest {
   @Test
   void theReadmeListsTheSecrets() {
     Map<String, Set<String>> secrets = Checks.documentedSecrets();
-    assertEquals(Set.of("bonestream-kafka-user", "bonestream-kafka-ca", "bonestream-s3", "bonestream-serve-admin",
-        "bonestream-signing", "bonestream-signing-public"), secrets.keySet());
+    assertEquals(Set.of("bonestream-trainer", "bonestream-serve", "bonestream-kafka-ca", "bonestream-s3",
+        "bonestream-s3-serve", "bonestream-serve-admin", "bonestream-signing", "bonestream-signing-public"),
+        secrets.keySet());
     assertEquals(Set.of("access-key-id", "secret-access-key"), secrets.get("bonestream-s3"));
+    assertEquals(Set.of("access-key-id", "secret-access-key"), secrets.get("bonestream-s3-serve"));
+    assertEquals(Set.of("sasl.jaas.config"), secrets.get("bonestream-trainer"));
+    assertEquals(Set.of("sasl.jaas.config"), secrets.get("bonestream-serve"));
     assertEquals(Set.of("signing.key"), secrets.get("bonestream-signing"));
     assertEquals(Set.of("signing.pub"), secrets.get("bonestream-signing-public"));
     assertEquals(Set.of("bonestream-models"), Checks.documentedClaims());
@@ -103,7 +107,8 @@ class NamesAgreeTest {
     Map<String, Set<String>> documented = Checks.documentedSecrets();
     Map<String, Map<String, String>> commands = Checks.secretCommands();
     Set<String> made = new TreeSet<>(documented.keySet());
-    made.remove("bonestream-kafka-user"); // Strimzi's KafkaUser creates it
+    made.remove("bonestream-trainer"); // Strimzi's KafkaUsers (kafka-users.yaml) create these two
+    made.remove("bonestream-serve");
     assertEquals(made, commands.keySet(), "k8s/README.md's kubectl create secret commands");
     for (String secret : made) {
       assertEquals(documented.get(secret), commands.get(secret).keySet(), secret + ": keys of the command");
@@ -186,7 +191,7 @@ class NamesAgreeTest {
   void missingConfigMapsSecretsAndFilesAreCaught() {
     Function<Rendered, List<String>> check = r -> Checks.volumesAndFiles(r, Checks.documentedSecrets(),
         Checks.documentedClaims());
-    assertCaught(check, r -> ((ObjectNode) r.serveDeployment().at("/spec/template/spec/volumes/3/configMap"))
+    assertCaught(check, r -> ((ObjectNode) r.serveDeployment().at("/spec/template/spec/volumes/4/configMap"))
         .put("name", "bonestream-kafka-clients"), "bonestream-kafka-clients");
     assertCaught(check, r -> setArg(r, "--kafka-config", "/etc/bonestream/kafka-client/kafka.properties"),
         "has no key kafka.properties");
@@ -198,7 +203,7 @@ class NamesAgreeTest {
     assertCaught(check, r -> ((com.fasterxml.jackson.databind.node.ArrayNode) r.flink().at("/spec/job/args"))
         .set(1, TextNode.valueOf("/opt/bonestream/job.yaml")), "/opt/bonestream/job.yaml");
     Function<Rendered, List<String>> noDocs = r -> Checks.volumesAndFiles(r, Map.of(), Checks.documentedClaims());
-    assertTrue(noDocs.apply(Rendered.of("cpu")).toString().contains("bonestream-kafka-user"),
+    assertTrue(noDocs.apply(Rendered.of("cpu")).toString().contains("bonestream-trainer"),
         "an undocumented Secret passed");
   }
 
@@ -272,17 +277,28 @@ class NamesAgreeTest {
       job.put("blob-store", "gs://bonestream/blobs");
       r.setJobYaml(job);
     }, "gs://bonestream/blobs is no S3 URI");
-    // the credentials: another Secret or key than the trainer's, a literal value, none
+    // the credentials: the trainer's Secret, a literal value, none
     assertCaught(Checks::s3, r -> ((ObjectNode) r.serveDeployment()
-        .at("/spec/template/spec/containers/0/env/0/valueFrom/secretKeyRef")).put("name", "bonestream-s3-serve"),
-        "bonestream-s3-serve");
-    assertCaught(Checks::s3, r -> ((ObjectNode) r.flink()
-        .at("/spec/podTemplate/spec/containers/0/env/3/valueFrom/secretKeyRef")).put("key", "secret-key"),
-        "secret-key");
+        .at("/spec/template/spec/containers/0/env/0/valueFrom/secretKeyRef")).put("name", "bonestream-s3"),
+        "reads the trainer's Secret bonestream-s3");
     assertCaught(Checks::s3, r -> ((ObjectNode) r.serveDeployment().at("/spec/template/spec/containers/0/env/1"))
         .put("value", "minio123").remove("valueFrom"), "literal value");
     assertCaught(Checks::s3, r -> ((ObjectNode) r.serveDeployment().at("/spec/template/spec/containers/0"))
         .remove("env"), "no env AWS_ACCESS_KEY_ID");
+  }
+
+  @Test
+  void aServeS3PolicyBeyondReadingTheBlobStoreIsCaught() throws Exception {
+    JsonNode policy = Checks.readServePolicy();
+    assertEquals(List.of(), Checks.servePolicy(policy, "s3://bonestream/blobs"));
+    ObjectNode wider = policy.deepCopy();
+    ((ArrayNode) wider.at("/Statement/0/Action")).add("s3:DeleteObject");
+    assertTrue(Checks.servePolicy(wider, "s3://bonestream/blobs").toString().contains("s3:DeleteObject"));
+    ObjectNode bucket = policy.deepCopy();
+    ((ArrayNode) bucket.at("/Statement/0/Resource")).set(0, TextNode.valueOf("arn:aws:s3:::bonestream/*"));
+    assertTrue(Checks.servePolicy(bucket, "s3://bonestream/blobs").toString().contains("arn:aws:s3:::bonestream/*"));
+    assertTrue(Checks.servePolicy(policy, "s3://bonestream/adapters").toString().contains("bonestream/adapters/*"),
+        "a blob store moved without the policy passed");
   }
 
   @Test

@@ -45,8 +45,11 @@ final class Schemas {
       "apps/v1/Deployment", Deployment.class,
       "flink.apache.org/v1beta1/FlinkDeployment", FlinkDeployment.class,
       "kafka.strimzi.io/v1/KafkaTopic", KafkaTopic.class,
+      "kafka.strimzi.io/v1/KafkaUser", io.strimzi.api.kafka.model.user.KafkaUser.class,
+      "networking.k8s.io/v1/NetworkPolicy", io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicy.class,
       "monitoring.coreos.com/v1/PodMonitor", PodMonitor.class,
-      "monitoring.coreos.com/v1/ServiceMonitor", ServiceMonitor.class);
+      "monitoring.coreos.com/v1/ServiceMonitor", ServiceMonitor.class,
+      "monitoring.coreos.com/v1/PrometheusRule", io.fabric8.openshift.api.model.monitoring.v1.PrometheusRule.class);
 
   /**
    * The Flink operator on Maven Central here is 1.10.0, whose FlinkVersion enum ends at v1_20; v2_2 came

@@ -200,6 +200,9 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     }
     metrics = new HashMap<>();
     refusedManifests = new java.util.EnumMap<>(ReadBackCheck.Refusal.class);
+    for (ReadBackCheck.Refusal r : ReadBackCheck.Refusal.values()) { // exported from the start: a rate over 0 is 0
+      refusedManifests.put(r, getRuntimeContext().getMetricGroup().addGroup("reason", r.name()).counter("refused_manifests"));
+    }
     reconciled = new HashSet<>();
     TaskInfo task = getRuntimeContext().getTaskInfo();
     int maxParallelism = task.getMaxNumberOfParallelSubtasks();
