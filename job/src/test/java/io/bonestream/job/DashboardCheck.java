@@ -78,6 +78,19 @@ final class DashboardCheck {
     return out;
   }
 
+  /** Every PromQL expression of a PrometheusRule file (k8s/base/alerts.yaml). */
+  static List<String> ruleExpressions(Path rules) throws IOException {
+    JsonNode r = new com.fasterxml.jackson.databind.ObjectMapper(new com.fasterxml.jackson.dataformat.yaml.YAMLFactory())
+        .readTree(rules.toFile());
+    List<String> out = new ArrayList<>();
+    for (JsonNode g : r.at("/spec/groups")) {
+      for (JsonNode rule : g.path("rules")) {
+        out.add(rule.path("expr").asText());
+      }
+    }
+    return out;
+  }
+
   /** What in {@code expressions} the pages do not export; empty when all is there. */
   static List<String> problems(List<String> expressions, Map<String, Set<String>> exported) {
     List<String> problems = new ArrayList<>();

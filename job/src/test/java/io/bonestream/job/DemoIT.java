@@ -67,9 +67,11 @@ class DemoIT {
             serve = java.util.regex.Pattern.compile("Completions: +http://localhost:(\\d+)/").matcher(log.toString());
           }
           String servePage = serve.find() ? get(http, "http://localhost:" + serve.group(1) + "/metrics") : "";
-          List<String> dashboard = DashboardCheck.problems(DashboardCheck.expressions(
-              TestFiles.models().getParent().resolve("k8s/base/grafana/bonestream.json")),
-              DashboardCheck.exported(List.of(page, servePage)));
+          // ... and so do the alert rules
+          List<String> expressions = new java.util.ArrayList<>(DashboardCheck.expressions(
+              TestFiles.models().getParent().resolve("k8s/base/grafana/bonestream.json")));
+          expressions.addAll(DashboardCheck.ruleExpressions(TestFiles.models().getParent().resolve("k8s/base/alerts.yaml")));
+          List<String> dashboard = DashboardCheck.problems(expressions, DashboardCheck.exported(List.of(page, servePage)));
           // everything the demo listens on is on loopback, and the web UI takes no jars
           List<String> open = new java.util.ArrayList<>();
           if (ListeningSockets.available()) {
