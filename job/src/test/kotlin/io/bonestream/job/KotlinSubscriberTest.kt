@@ -36,6 +36,7 @@ class KotlinSubscriberTest {
                     topic = "kotlin.adapters"
                     baseModel = base
                     keep = 2
+                    stateDir = tmp.resolve("state")
                 }
                 subscriber.use {
                     val manifests = Manifests(base, tokenizer, "kt", AdapterMethod.BONE)
@@ -56,6 +57,7 @@ class KotlinSubscriberTest {
                     updates.forEach { assertIs<AdapterUpdate.Accepted>(it) }
                     assertEquals(listOf(2L, 3L), subscriber.registry().versions("kt").map { it.version() })
                     assertEquals("kt@3", subscriber.registry().resolve("kt").get().name())
+                    assertEquals("3", java.nio.file.Files.readString(tmp.resolve("state/kt.floor")).trim())
                 }
             }
         }

@@ -45,6 +45,8 @@ class AdapterSubscriberSettings internal constructor() {
     var metrics: SubscriberMetrics? = null
     /** Serve unsigned manifests; without trusted keys nothing is checked. */
     var allowUnsigned: Boolean = false
+    /** Keep each adapter's last accepted manifest and highest version here (no rollback after a restart). */
+    var stateDir: java.nio.file.Path? = null
     internal val kafka = Properties()
     internal val trustedKeys = mutableListOf<java.security.PublicKey>()
     internal val trustedKeyFiles = mutableListOf<java.nio.file.Path>()
@@ -101,6 +103,7 @@ fun adapterSubscriber(configure: AdapterSubscriberSettings.() -> Unit): AdapterS
         .registry(registry)
         .verifier(s.verifier)
         .allowUnsigned(s.allowUnsigned)
+        .stateDir(s.stateDir)
     s.trustedKeys.forEach { b.trustedKey(it) }
     s.trustedKeyFiles.forEach { b.trustedKeyFile(it) }
     s.baseModel?.let { b.baseModel(it) }
