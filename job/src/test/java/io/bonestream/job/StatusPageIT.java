@@ -116,4 +116,22 @@ class StatusPageIT {
       }
     }
   }
+
+  /** With an API token the page reads it from its URL fragment; without it, it says so. */
+  @Test
+  void withAnApiTokenThePageNeedsItInItsFragment() throws Exception {
+    HeadlessChromium browser = HeadlessChromium.require(tmp);
+    BaseModel base = BaseModel.load(TestFiles.stories260K());
+    String apiToken = "status-page-api-token-0123456789";
+    try (Tokenizer tok = Tokenizer.load(TestFiles.stories260K(), base.config());
+        InferenceServer server = InferenceServer.builder().baseModel(base).tokenizer(tok)
+            .registry(AdapterRegistry.builder().build()).apiToken(apiToken).port(0).build()) {
+      String url = "http://localhost:" + server.port() + "/";
+      String without = browser.dumpDom(url, 4000);
+      // the badge, not the script's text (dump-dom holds both)
+      assertTrue(without.contains("id=\"ready\" class=\"badge bad\">needs the API token"), without);
+      String with = browser.dumpDom(url + "#token=" + apiToken, 4000);
+      assertTrue(with.contains("id=\"ready\" class=\"badge ok\">caught up<"), with);
+    }
+  }
 }

@@ -224,6 +224,9 @@ final class Hardening {
     r.serveDeployment().at("/spec/template/metadata/labels").fields()
         .forEachRemaining(e -> serveLabels.put(e.getKey(), e.getValue().asText()));
     Map<String, String> conf = r.flinkConfiguration();
+    if (!"false".equals(conf.get("web.submit.enable"))) {
+      problems.add("Flink's REST API takes jar uploads (web.submit.enable is not false): whoever reaches it runs code");
+    }
     int rest = Integer.parseInt(conf.getOrDefault("rest.port", "8081"));
     int reporter = Integer.parseInt(conf.getOrDefault("metrics.reporter.prom.port", "9249"));
     int servePort = r.serve().ports.isEmpty() ? -1 : r.serve().ports.get(0).path("containerPort").asInt();

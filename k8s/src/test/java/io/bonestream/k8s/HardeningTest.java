@@ -144,6 +144,8 @@ class HardeningTest {
         .forEach(p -> ((ArrayNode) p.at("/spec/ingress")).addObject()), "an ingress rule without 'from'");
     assertCaught(Hardening::networkPolicies, r -> ((ObjectNode) r.flink().at("/spec/flinkConfiguration"))
         .put("rest.port", "8082"), "the operator (Flink's REST API) in from namespace flink-operator on port 8082");
+    assertCaught(Hardening::networkPolicies, r -> ((ObjectNode) r.flink().at("/spec/flinkConfiguration"))
+        .remove("web.submit.enable"), "takes jar uploads");
   }
 
   @Test
