@@ -47,6 +47,24 @@ class GenerateExportResumeTest {
     assertEquals(first.out(), second.out());
   }
 
+  /**
+   * A trainer_state.bin written by the build of 2026-12-06 (before the state classes and codecs
+   * were reorganised; {@code train ... --steps 3 --schedule constant}, the "half" run below) resumes
+   * to the same adapter bytes as one run of 6 steps today.
+   */
+  @Test
+  void anEarlierBuildsTrainerStateResumesExactly(@TempDir Path tmp) throws Exception {
+    Path fixture = Path.of("src/test/resources/fixtures/train-half-2026-12-06");
+    assertTrue(Files.isRegularFile(fixture.resolve("trainer_state.bin")), fixture.toAbsolutePath().toString());
+    assertEquals(0, Cli.run(trainArgs(tmp.resolve("straight"), 6, "--schedule", "constant")).exitCode());
+    Cli resumed = Cli.run(trainArgs(tmp.resolve("resumed"), 6, "--schedule", "constant",
+        "--resume", fixture.toString()));
+    assertEquals(0, resumed.exitCode(), resumed.err());
+    assertTrue(resumed.out().contains("resuming from"), resumed.out());
+    assertArrayEquals(Files.readAllBytes(tmp.resolve("straight/adapter_model.safetensors")),
+        Files.readAllBytes(tmp.resolve("resumed/adapter_model.safetensors")));
+  }
+
   @Test
   void resumingGivesTheSameAdapterBytesAsOneRun(@TempDir Path tmp) throws Exception {
     assertEquals(0, Cli.run(trainArgs(tmp.resolve("straight"), 6, "--schedule", "constant")).exitCode());
