@@ -1,6 +1,6 @@
 package io.bonestream.cli;
 
-import io.bonestream.engine.train.BackendSpec;
+import io.bonestream.engine.backend.BackendSpec;
 import picocli.CommandLine.Option;
 
 /** Where a training command's steps run: {@code --backend} and {@code --precision} (train, demo). */

@@ -9,7 +9,7 @@ import io.bonestream.engine.backend.device.TimedDevice;
 import io.bonestream.engine.bench.TrainBenchmark;
 import io.bonestream.engine.bench.TrainBenchmark.Shape;
 import io.bonestream.engine.model.BaseModel;
-import io.bonestream.engine.train.BackendFactory;
+import io.bonestream.engine.backend.BackendFactory;
 import io.bonestream.engine.util.Json;
 import io.bonestream.engine.util.Threads;
 import java.io.BufferedReader;

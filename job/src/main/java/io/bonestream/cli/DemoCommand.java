@@ -1,7 +1,7 @@
 package io.bonestream.cli;
 
-import io.bonestream.engine.train.BackendSpec;
-import io.bonestream.engine.train.Backends;
+import io.bonestream.engine.backend.BackendSpec;
+import io.bonestream.engine.backend.Backends;
 import io.bonestream.job.Durations;
 import io.bonestream.job.demo.Demo;
 import io.bonestream.job.recovery.StopSignals;

@@ -3,7 +3,7 @@ package io.bonestream.job;
 import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.model.BaseModel;
-import io.bonestream.engine.train.TrainConfig;
+import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.train.Trainer;
 import io.bonestream.engine.util.FileTrees;
 import io.bonestream.operators.AdapterProfile;

@@ -8,8 +8,8 @@ import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.train.BackendSpec;
-import io.bonestream.engine.train.Backends;
+import io.bonestream.engine.backend.BackendSpec;
+import io.bonestream.engine.backend.Backends;
 import io.bonestream.job.JobConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;

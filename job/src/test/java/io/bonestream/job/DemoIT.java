@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.train.BackendSpec;
+import io.bonestream.engine.backend.BackendSpec;
 import io.bonestream.engine.util.Json;
 import io.bonestream.job.demo.Demo;
 import java.io.PrintWriter;

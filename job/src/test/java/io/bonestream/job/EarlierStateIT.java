@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.adapters.AdapterMethod;
-import io.bonestream.engine.train.TrainConfig;
+import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.operators.AdapterProfile;
 import io.bonestream.operators.AdapterProfiles;
 import io.bonestream.operators.StreamingJob;

@@ -1,6 +1,6 @@
 package io.bonestream.job;
 
-import io.bonestream.engine.train.BackendSpec;
+import io.bonestream.engine.backend.BackendSpec;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;

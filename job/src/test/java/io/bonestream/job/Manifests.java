@@ -9,7 +9,7 @@ import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.peft.PeftExporter;
 import io.bonestream.engine.peft.PeftFormat;
 import io.bonestream.engine.tokenizer.Tokenizer;
-import io.bonestream.engine.train.TrainConfig;
+import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.train.Trainer;
 import io.bonestream.operators.BlobStore;
 import io.bonestream.schemas.AdapterSnapshot;

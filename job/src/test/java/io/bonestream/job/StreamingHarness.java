@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.bonestream.engine.TestFiles;
 import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.adapters.AdapterMethod;
-import io.bonestream.engine.train.TrainConfig;
+import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.util.Json;
 import io.bonestream.operators.AdapterProfile;
 import io.bonestream.operators.AdapterProfiles;

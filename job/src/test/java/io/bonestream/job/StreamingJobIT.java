@@ -190,7 +190,7 @@ class StreamingJobIT {
     // is small beside it
     var bone = new io.bonestream.operators.AdapterProfile(io.bonestream.engine.adapters.AdapterConfig.builder()
         .method(io.bonestream.engine.adapters.AdapterMethod.BONE).r(8).build(),
-        io.bonestream.engine.train.TrainConfig.builder().lr(1e-2).batchSize(4).maxSeqLen(64).build());
+        io.bonestream.engine.config.TrainConfig.builder().lr(1e-2).batchSize(4).maxSeqLen(64).build());
     StreamingJob job = StreamingHarness.job(kafka.bootstrapServers(), "ckpt", tmp.resolve("b-ckpt"))
         .profiles(io.bonestream.operators.AdapterProfiles.of(bone)).build();
     JobClient client = start(job, conf);

@@ -4,7 +4,7 @@ import io.bonestream.engine.TestFiles
 import io.bonestream.engine.adapters.AdapterConfig
 import io.bonestream.engine.adapters.AdapterMethod
 import io.bonestream.engine.model.BaseModel
-import io.bonestream.engine.train.TrainConfig
+import io.bonestream.engine.config.TrainConfig
 import io.bonestream.operators.AdapterProfile
 import io.bonestream.operators.AdapterProfiles
 import io.bonestream.operators.BatchPolicy

@@ -1,7 +1,7 @@
 package io.bonestream.operators;
 
 import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.train.TrainConfig;
+import io.bonestream.engine.config.TrainConfig;
 import java.io.Serializable;
 
 /**

@@ -3,7 +3,7 @@ package io.bonestream.operators;
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.model.BaseModel;
-import io.bonestream.engine.train.TrainConfig;
+import io.bonestream.engine.config.TrainConfig;
 import java.nio.file.Files;
 import java.nio.file.Paths;
 import java.util.List;
@@ -75,7 +75,7 @@ public final class StreamingJob {
   }
 
   /** Where the training steps run: {@code cpu} or {@code cuda}, and the precision. */
-  public io.bonestream.engine.train.BackendSpec backend() {
+  public io.bonestream.engine.backend.BackendSpec backend() {
     return b.backend;
   }
 
@@ -183,7 +183,7 @@ public final class StreamingJob {
     private long transactionTimeoutMs = 600_000;
     private long partitionDiscoveryMs = 30_000;
     private int maxCachedAdapters = 64;
-    private io.bonestream.engine.train.BackendSpec backend = io.bonestream.engine.train.BackendSpec.CPU;
+    private io.bonestream.engine.backend.BackendSpec backend = io.bonestream.engine.backend.BackendSpec.CPU;
     private boolean continueFromPublished = true;
     private @Nullable SigningKeySource signing;
     private List<String> trustedPublicKeys = List.of();
@@ -208,7 +208,7 @@ public final class StreamingJob {
     public Builder blobStoreUri(String v) { blobStoreUri = v; return this; }
     public Builder maxSeqLen(int v) { maxSeqLen = v; return this; }
     /** Where the training steps run: cpu (default) or cuda in bf16 or fp32. */
-    public Builder backend(io.bonestream.engine.train.BackendSpec v) { backend = v; return this; }
+    public Builder backend(io.bonestream.engine.backend.BackendSpec v) { backend = v; return this; }
     public Builder transactionalIdPrefix(String v) { transactionalIdPrefix = v; return this; }
     public Builder transactionTimeoutMs(long v) { transactionTimeoutMs = v; return this; }
     public Builder partitionDiscoveryMs(long v) { partitionDiscoveryMs = v; return this; }

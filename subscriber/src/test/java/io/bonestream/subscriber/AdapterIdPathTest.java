@@ -8,7 +8,7 @@ import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.adapters.AdapterSet;
 import io.bonestream.engine.peft.PeftExporter;
 import io.bonestream.engine.peft.PeftFormat;
-import io.bonestream.engine.train.Rng;
+import io.bonestream.engine.util.Rng;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.AdapterSnapshots;
 import io.bonestream.schemas.BaseModelRef;

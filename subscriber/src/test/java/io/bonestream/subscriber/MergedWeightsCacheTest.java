@@ -9,7 +9,7 @@ import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.adapters.AdapterSet;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.model.RandomModels;
-import io.bonestream.engine.train.Rng;
+import io.bonestream.engine.util.Rng;
 import io.bonestream.schemas.TrainingStats;
 import java.time.Instant;
 import java.util.List;

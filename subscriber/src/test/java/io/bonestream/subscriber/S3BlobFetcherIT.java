@@ -12,7 +12,7 @@ import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.model.RandomModels;
 import io.bonestream.engine.peft.PeftExporter;
 import io.bonestream.engine.peft.PeftFormat;
-import io.bonestream.engine.train.Rng;
+import io.bonestream.engine.util.Rng;
 import io.bonestream.engine.util.Hashes;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.AdapterSnapshots;

@@ -1,6 +1,7 @@
 package io.bonestream.engine.adapters;
 
 import io.bonestream.engine.model.Linear;
+import io.bonestream.engine.model.LinearOverride;
 import java.util.List;
 import java.util.Map;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -12,16 +13,18 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * <p>An adapter remembers what its last {@link #forward} needs for {@link #backward}; the model
  * calls them in strict forward-then-reverse order, one micro-batch at a time.
  */
-public interface Adapter {
+public interface Adapter extends LinearOverride {
   AdapterMethod method();
 
   /** The frozen layer this adapter modifies (shared, never written). */
   Linear base();
 
   /** x (N, in) → y (N, out), the base layer's output plus the adapter's contribution. */
+  @Override
   INDArray forward(INDArray x);
 
   /** dL/dy (N, out) → dL/dx (N, in); adds dL/dθ to {@link #gradients()}. */
+  @Override
   INDArray backward(INDArray gradOut);
 
   /** W + ΔW, a new array; the base weight is not changed. */

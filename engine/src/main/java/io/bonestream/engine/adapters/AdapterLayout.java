@@ -3,7 +3,7 @@ package io.bonestream.engine.adapters;
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.model.ModelConfig;
 import io.bonestream.engine.model.Projection;
-import io.bonestream.engine.train.Rng;
+import io.bonestream.engine.util.Rng;
 import java.util.ArrayList;
 import java.util.List;
 

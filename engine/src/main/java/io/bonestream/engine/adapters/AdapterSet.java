@@ -7,7 +7,7 @@ import io.bonestream.engine.adapters.lora.LoraAdapter;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.model.Linear;
 import io.bonestream.engine.model.Projection;
-import io.bonestream.engine.train.Rng;
+import io.bonestream.engine.util.Rng;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -22,7 +22,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * ascending, projections in {@link Projection} order. That order is the order of parameters in
  * the optimizer, the gradient-norm sum and the training state.
  */
-public final class AdapterSet {
+public final class AdapterSet implements io.bonestream.engine.model.ProjectionOverrides {
   /** PEFT's key prefix for a LlamaForCausalLM wrapped in a PeftModel. */
   public static final String PEFT_PREFIX = AdapterLayout.PEFT_PREFIX;
 
@@ -85,6 +85,7 @@ public final class AdapterSet {
   }
 
   /** The adapter of one projection, or null when it is not a target. */
+  @Override
   public @Nullable Adapter adapter(int layer, Projection p) {
     return byLayer[layer][p.ordinal()];
   }

@@ -1,12 +1,12 @@
 package io.bonestream.engine.backend;
 
 import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.train.TrainConfig;
+import io.bonestream.engine.config.TrainConfig;
 import java.util.Map;
 
 /**
  * A training state with its tensors in plain Java memory: the backend-free twin of
- * {@link io.bonestream.engine.train.TrainingState}, encoded to the same bytes by
+ * {@code train.TrainingState}, encoded to the same bytes by
  * {@link StateCodec}. Tensors: adapter tensors under their PEFT keys, then (AdamW) the flat moments
  * under {@code optimizer.exp_avg} and {@code optimizer.exp_avg_sq}.
  */

@@ -1,5 +1,6 @@
 package io.bonestream.engine.backend;
 
+import io.bonestream.engine.model.LossSum;
 import io.bonestream.engine.model.TokenBatch;
 
 /**

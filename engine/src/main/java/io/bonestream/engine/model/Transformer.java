@@ -1,8 +1,6 @@
 package io.bonestream.engine.model;
 
 import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.adapters.Adapter;
-import io.bonestream.engine.adapters.AdapterSet;
 import io.bonestream.engine.util.Workspaces;
 import java.util.ArrayList;
 import java.util.List;
@@ -23,11 +21,12 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 public final class Transformer {
   private final BaseModel base;
-  private final @Nullable AdapterSet adapters;
+  private final @Nullable ProjectionOverrides adapters;
   private final ModelConfig c;
   private final Rope rope;
 
-  public Transformer(BaseModel base, @Nullable AdapterSet adapters) {
+  /** {@code adapters}: what replaces projections (an {@code AdapterSet}), or null for the base model alone. */
+  public Transformer(BaseModel base, @Nullable ProjectionOverrides adapters) {
     this.base = base;
     this.adapters = adapters;
     this.c = base.config();
@@ -38,10 +37,6 @@ public final class Transformer {
     return base;
   }
 
-  public @Nullable AdapterSet adapters() {
-    return adapters;
-  }
-
   /** Activations of one layer kept for the backward pass. */
   private record LayerTape(INDArray x, INDArray invRms1, Attention.Saved attention, INDArray xMid,
       INDArray invRms2, INDArray gate, INDArray up) {}
@@ -50,9 +45,6 @@ public final class Transformer {
   private record Tape(List<LayerTape> layers, INDArray xFinal, INDArray invRmsFinal, INDArray normed) {}
 
   // ---------------------------------------------------------------- training and evaluation
-
-  /** The (weighted) summed token loss of a batch, its target tokens and their total weight. */
-  public record LossSum(double sum, int targets, double weight) {}
 
   /**
    * Forward and backward over one micro-batch: adds dLoss/dθ to the adapters' gradients, where
@@ -152,12 +144,12 @@ public final class Transformer {
   }
 
   private INDArray project(int l, Projection p, INDArray x) {
-    Adapter a = adapters == null ? null : adapters.adapter(l, p);
+    LinearOverride a = adapters == null ? null : adapters.adapter(l, p);
     return a != null ? a.forward(x) : base.layer(l).projection(p).forward(x);
   }
 
   private INDArray projectBackward(int l, Projection p, INDArray gradOut) {
-    Adapter a = adapters == null ? null : adapters.adapter(l, p);
+    LinearOverride a = adapters == null ? null : adapters.adapter(l, p);
     return a != null ? a.backward(gradOut) : base.layer(l).projection(p).backward(gradOut);
   }
 

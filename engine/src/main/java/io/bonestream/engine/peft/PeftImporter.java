@@ -7,7 +7,7 @@ import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.adapters.AdapterSet;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.model.SafeTensors;
-import io.bonestream.engine.train.Rng;
+import io.bonestream.engine.util.Rng;
 import io.bonestream.engine.util.Json;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,5 +1,13 @@
 package io.bonestream.engine.train;
 
+import io.bonestream.engine.model.LossSum;
+
+import io.bonestream.engine.backend.BackendFactory;
+import io.bonestream.engine.backend.StepResult;
+import io.bonestream.engine.config.OptimizerKind;
+import io.bonestream.engine.config.TrainConfig;
+import io.bonestream.engine.util.Rng;
+
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.adapters.AdapterSet;
@@ -174,7 +182,7 @@ public final class Trainer implements AutoCloseable {
     double sum = 0;
     double weight = 0;
     for (int i = 0; i < examples.size(); i += batchSize) {
-      Transformer.LossSum out = model.loss(
+      LossSum out = model.loss(
           Example.batch(examples.subList(i, Math.min(examples.size(), i + batchSize))));
       sum += out.sum();
       weight += out.weight();

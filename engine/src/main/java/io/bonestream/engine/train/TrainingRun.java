@@ -1,5 +1,13 @@
 package io.bonestream.engine.train;
 
+import io.bonestream.engine.backend.BackendFactory;
+import io.bonestream.engine.backend.BackendSpec;
+import io.bonestream.engine.backend.Backends;
+import io.bonestream.engine.backend.SharedBackend;
+import io.bonestream.engine.backend.StepResult;
+import io.bonestream.engine.config.TrainConfig;
+import io.bonestream.engine.data.ExampleOrder;
+
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.adapters.AdapterConfig;

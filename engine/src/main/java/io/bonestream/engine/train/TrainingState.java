@@ -1,5 +1,7 @@
 package io.bonestream.engine.train;
 
+import io.bonestream.engine.config.TrainConfig;
+
 import io.bonestream.engine.adapters.AdapterConfig;
 import java.util.Map;
 import org.nd4j.linalg.api.ndarray.INDArray;

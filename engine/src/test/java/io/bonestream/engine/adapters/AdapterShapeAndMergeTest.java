@@ -12,7 +12,7 @@ import io.bonestream.engine.model.ModelConfig;
 import io.bonestream.engine.model.RandomModels;
 import io.bonestream.engine.model.TokenBatch;
 import io.bonestream.engine.model.Transformer;
-import io.bonestream.engine.train.Rng;
+import io.bonestream.engine.util.Rng;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;

@@ -6,7 +6,7 @@ import io.bonestream.engine.TestFiles;
 import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.model.BaseModel;
-import io.bonestream.engine.train.BackendFactory;
+import io.bonestream.engine.backend.BackendFactory;
 import io.bonestream.engine.util.Threads;
 import java.io.IOException;
 import java.io.InputStream;

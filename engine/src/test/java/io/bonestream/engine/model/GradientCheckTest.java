@@ -10,7 +10,7 @@ import io.bonestream.engine.adapters.ParameterStore;
 import io.bonestream.engine.adapters.bat.BatAdapter;
 import io.bonestream.engine.adapters.bone.BoneAdapter;
 import io.bonestream.engine.adapters.lora.LoraAdapter;
-import io.bonestream.engine.train.Rng;
+import io.bonestream.engine.util.Rng;
 import java.util.List;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.Test;

@@ -14,7 +14,7 @@ import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.model.SafeTensors;
 import io.bonestream.engine.model.TokenBatch;
 import io.bonestream.engine.model.Transformer;
-import io.bonestream.engine.train.Rng;
+import io.bonestream.engine.util.Rng;
 import io.bonestream.engine.util.Json;
 import java.nio.file.Path;
 import java.util.Map;

@@ -1,5 +1,9 @@
 package io.bonestream.engine.train;
 
+import io.bonestream.engine.backend.BackendSpec;
+import io.bonestream.engine.backend.Backends;
+import io.bonestream.engine.backend.SharedBackend;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;

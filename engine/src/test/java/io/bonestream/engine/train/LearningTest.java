@@ -1,5 +1,8 @@
 package io.bonestream.engine.train;
 
+import io.bonestream.engine.config.TrainConfig;
+import io.bonestream.engine.data.ExampleOrder;
+
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.bonestream.engine.TestFiles;

@@ -1,5 +1,12 @@
 package io.bonestream.engine.train;
 
+import io.bonestream.engine.backend.StepResult;
+import io.bonestream.engine.config.OptimizerKind;
+import io.bonestream.engine.config.ScheduleKind;
+import io.bonestream.engine.config.TrainConfig;
+import io.bonestream.engine.data.ExampleOrder;
+import io.bonestream.engine.util.Rng;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

@@ -5,8 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.train.BackendSpec;
-import io.bonestream.engine.train.Backends;
+import io.bonestream.engine.backend.BackendSpec;
+import io.bonestream.engine.backend.Backends;
 import org.junit.jupiter.api.Test;
 
 /** The cuda backend is found by name; without a GPU it says, in one line, what is missing. */

@@ -16,10 +16,10 @@ import io.bonestream.engine.backend.device.Goldens;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.model.RandomModels;
-import io.bonestream.engine.train.DeviceBackends;
-import io.bonestream.engine.train.Rng;
-import io.bonestream.engine.train.StepResult;
-import io.bonestream.engine.train.TrainConfig;
+import io.bonestream.engine.backend.DeviceBackends;
+import io.bonestream.engine.util.Rng;
+import io.bonestream.engine.backend.StepResult;
+import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.train.Trainer;
 import java.util.ArrayList;
 import java.util.List;
@@ -103,7 +103,7 @@ class CudaBackendTest {
       AdapterConfig ac = AdapterConfig.builder().method(method).r(4).build();
       TrainConfig tc = TrainConfig.builder().lr(1e-2).weightDecay(0.01).maxGradNorm(0.5).batchSize(4).build();
       try (DeviceBackends gpu = DeviceBackends.on(device, Precision.FP32)) {
-        Trainer cpu = Trainer.create(base, ac, tc, io.bonestream.engine.train.BackendFactory.ND4J);
+        Trainer cpu = Trainer.create(base, ac, tc, io.bonestream.engine.backend.BackendFactory.ND4J);
         Trainer dev = Trainer.create(base, ac, tc, gpu);
         for (int s = 0; s < 2; s++) {
           StepResult a = cpu.step(data.subList(4 * s, 4 * s + 4));

@@ -4,7 +4,7 @@ import io.bonestream.engine.adapters.Adapter;
 import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.adapters.ParameterStore;
 import io.bonestream.engine.model.Linear;
-import io.bonestream.engine.train.Rng;
+import io.bonestream.engine.util.Rng;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;

@@ -8,7 +8,7 @@ import io.bonestream.engine.backend.device.DeviceModel;
 import io.bonestream.engine.backend.device.DeviceTrainer;
 import io.bonestream.engine.backend.device.DeviceTransformer;
 import io.bonestream.engine.model.BaseModel;
-import io.bonestream.engine.train.TrainConfig;
+import io.bonestream.engine.config.TrainConfig;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.WeakHashMap;

@@ -1,13 +1,12 @@
 package io.bonestream.engine.backend.cpu;
 
 import io.bonestream.engine.adapters.AdapterSet;
-import io.bonestream.engine.backend.LossSum;
+import io.bonestream.engine.model.LossSum;
 import io.bonestream.engine.backend.TrainingBackend;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.model.TokenBatch;
 import io.bonestream.engine.model.Transformer;
-import io.bonestream.engine.train.Optimizer;
-import io.bonestream.engine.train.TrainConfig;
+import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.util.Workspaces;
 import java.util.List;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
@@ -48,14 +47,12 @@ public final class Nd4jBackend implements TrainingBackend {
 
   @Override
   public LossSum forwardBackward(TokenBatch batch, double lossDenominator) {
-    Transformer.LossSum s = model.forwardBackward(batch, lossDenominator);
-    return new LossSum(s.sum(), s.targets(), s.weight());
+    return model.forwardBackward(batch, lossDenominator);
   }
 
   @Override
   public LossSum loss(TokenBatch batch) {
-    Transformer.LossSum s = model.loss(batch);
-    return new LossSum(s.sum(), s.targets(), s.weight());
+    return model.loss(batch);
   }
 
   @Override

@@ -1,6 +1,6 @@
 package io.bonestream.engine.backend.device;
 
-import io.bonestream.engine.train.Rng;
+import io.bonestream.engine.util.Rng;
 import java.util.ArrayList;
 import java.util.List;
 

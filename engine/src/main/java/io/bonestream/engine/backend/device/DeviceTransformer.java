@@ -3,7 +3,7 @@ package io.bonestream.engine.backend.device;
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.adapters.AdapterLayout;
 import io.bonestream.engine.adapters.AdapterMethod;
-import io.bonestream.engine.backend.LossSum;
+import io.bonestream.engine.model.LossSum;
 import io.bonestream.engine.model.ModelConfig;
 import io.bonestream.engine.model.Projection;
 import io.bonestream.engine.model.RopeFrequencies;

@@ -1,4 +1,4 @@
-package io.bonestream.engine.train;
+package io.bonestream.engine.backend;
 
 /**
  * The outcome of one optimizer step.

@@ -1,6 +1,5 @@
-package io.bonestream.engine.train;
+package io.bonestream.engine.backend;
 
-import io.bonestream.engine.backend.Precision;
 import io.bonestream.engine.model.BaseModel;
 
 /**

@@ -1,4 +1,4 @@
-package io.bonestream.engine.backend;
+package io.bonestream.engine.model;
 
 /**
  * The (weighted) summed token loss of a batch, its target token count and their total weight.

@@ -1,8 +1,8 @@
-package io.bonestream.engine.train;
+package io.bonestream.engine.backend;
+
+import io.bonestream.engine.config.TrainConfig;
 
 import io.bonestream.engine.adapters.AdapterSet;
-import io.bonestream.engine.backend.Precision;
-import io.bonestream.engine.backend.TrainingBackend;
 import io.bonestream.engine.backend.device.Device;
 import io.bonestream.engine.backend.device.DeviceModel;
 import io.bonestream.engine.backend.device.DeviceTrainer;

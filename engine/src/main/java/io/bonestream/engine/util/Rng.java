@@ -1,4 +1,4 @@
-package io.bonestream.engine.train;
+package io.bonestream.engine.util;
 
 /**
  * A small deterministic random generator (SplitMix64) whose whole state is one long, so it can be

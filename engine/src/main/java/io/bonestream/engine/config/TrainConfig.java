@@ -1,4 +1,4 @@
-package io.bonestream.engine.train;
+package io.bonestream.engine.config;
 
 import io.bonestream.engine.BonestreamException;
 

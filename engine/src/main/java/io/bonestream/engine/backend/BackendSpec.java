@@ -1,7 +1,6 @@
-package io.bonestream.engine.train;
+package io.bonestream.engine.backend;
 
 import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.backend.Precision;
 
 /**
  * Where training runs, as configured: {@code cpu} (the ND4J engine; precision does not apply) or

@@ -1,4 +1,4 @@
-package io.bonestream.engine.train;
+package io.bonestream.engine.backend;
 
 /**
  * A backend held for one base model in this JVM: the factory of its trainers, sharing one device

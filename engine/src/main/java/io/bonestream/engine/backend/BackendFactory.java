@@ -1,13 +1,14 @@
-package io.bonestream.engine.train;
+package io.bonestream.engine.backend;
+
+import io.bonestream.engine.config.TrainConfig;
 
 import io.bonestream.engine.adapters.AdapterSet;
-import io.bonestream.engine.backend.TrainingBackend;
 import io.bonestream.engine.backend.cpu.CpuBackends;
 import io.bonestream.engine.backend.cpu.Nd4jBackend;
 import io.bonestream.engine.model.BaseModel;
 
 /**
- * Opens the {@link TrainingBackend} of a {@link Trainer}: where its math runs. {@link #CPU} is the
+ * Opens the {@link TrainingBackend} of a trainer ({@code train.Trainer}): where its math runs. {@link #CPU} is the
  * CPU device ({@link CpuBackends}); {@link #ND4J} the reference engine; the CUDA backend's factory
  * comes from the {@code bonestream-cuda} module.
  */

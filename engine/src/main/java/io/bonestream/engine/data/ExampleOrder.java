@@ -1,4 +1,6 @@
-package io.bonestream.engine.train;
+package io.bonestream.engine.data;
+
+import io.bonestream.engine.util.Rng;
 
 /**
  * Which record comes at each position of the training stream: records in file order (or in a

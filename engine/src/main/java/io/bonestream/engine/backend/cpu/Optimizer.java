@@ -1,4 +1,7 @@
-package io.bonestream.engine.train;
+package io.bonestream.engine.backend.cpu;
+
+import io.bonestream.engine.config.OptimizerKind;
+import io.bonestream.engine.config.TrainConfig;
 
 import java.util.List;
 import org.nd4j.linalg.api.ndarray.INDArray;
