@@ -101,4 +101,19 @@ class EnginePackagesTest {
     assertTrue(v.toString().contains("model uses adapters (Transformer -> AdapterSet): a layer above"), v.toString());
     assertTrue(v.toString().contains("data uses peft (Y -> Z): the same layer"), v.toString());
   }
+
+  /** The training loop talks to the seam only: no test of which backend it has. */
+  @Test
+  void theTrainingLoopDoesNotAskWhichBackendItHas() throws IOException {
+    List<String> found = new ArrayList<>();
+    try (Stream<Path> s = Files.walk(Path.of("src/main/java/io/bonestream/engine/train"))) {
+      for (Path f : s.filter(p -> p.toString().endsWith(".java")).toList()) {
+        Matcher m = Pattern.compile("instanceof\\s+\\w*(Backend|Device)\\b").matcher(Files.readString(f));
+        while (m.find()) {
+          found.add(f.getFileName() + ": " + m.group());
+        }
+      }
+    }
+    assertEquals(List.of(), found);
+  }
 }

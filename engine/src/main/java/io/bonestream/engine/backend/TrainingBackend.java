@@ -59,6 +59,24 @@ public interface TrainingBackend extends AutoCloseable {
   void loadMoments(float[] first, float[] second);
 
   /**
+   * Copies of the optimizer's moments in the precision the backend keeps them (AdamW: first,
+   * second; empty for SGD): float32 by default; the ND4J engine's own data type, float64 where it
+   * trains in float64, so that its state saves and restores exactly.
+   */
+  default java.util.List<HostTensor> momentTensors() {
+    java.util.List<HostTensor> out = new java.util.ArrayList<>();
+    for (float[] m : moments()) {
+      out.add(HostTensor.of(m, m.length));
+    }
+    return out;
+  }
+
+  /** Replaces the optimizer's moments from tensors of any precision. */
+  default void loadMomentTensors(HostTensor first, HostTensor second) {
+    loadMoments(first.toFloats(), second.toFloats());
+  }
+
+  /**
    * Whether the backend trains the host adapters' own arrays in place (the ND4J engine, the CPU
    * device), so that they need no copy back after a step.
    */

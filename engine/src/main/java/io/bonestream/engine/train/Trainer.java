@@ -1,25 +1,26 @@
 package io.bonestream.engine.train;
 
-import io.bonestream.engine.model.LossSum;
-
-import io.bonestream.engine.backend.BackendFactory;
-import io.bonestream.engine.backend.StepResult;
-import io.bonestream.engine.config.OptimizerKind;
-import io.bonestream.engine.config.TrainConfig;
-import io.bonestream.engine.util.Rng;
-
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.adapters.AdapterSet;
+import io.bonestream.engine.backend.BackendFactory;
+import io.bonestream.engine.backend.HostState;
+import io.bonestream.engine.backend.HostTensor;
+import io.bonestream.engine.backend.StateCodec;
+import io.bonestream.engine.backend.StepResult;
 import io.bonestream.engine.backend.TrainingBackend;
 import io.bonestream.engine.backend.TrainingSession;
-import io.bonestream.engine.backend.cpu.Nd4jBackend;
+import io.bonestream.engine.config.OptimizerKind;
+import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.model.BaseModel;
+import io.bonestream.engine.model.LossSum;
 import io.bonestream.engine.model.Transformer;
+import io.bonestream.engine.util.Rng;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -50,7 +51,7 @@ public final class Trainer implements AutoCloseable {
     this.adapters = adapters;
     this.config = config;
     this.backend = factory.open(base, adapters, config);
-    this.model = backend instanceof Nd4jBackend cpu ? cpu.model() : new Transformer(base, adapters);
+    this.model = new Transformer(base, adapters); // a host model over the host adapters (evaluation, decoding)
     this.session = new TrainingSession(backend, config, rng);
   }
 
@@ -132,21 +133,15 @@ public final class Trainer implements AutoCloseable {
     List<String> names = List.of(TrainingState.EXP_AVG, TrainingState.EXP_AVG_SQ);
     if (config.optimizer() == OptimizerKind.ADAMW) {
       long n = adapters.parameterCount();
-      float[][] moments = new float[2][];
+      HostTensor[] moments = new HostTensor[2];
       for (int i = 0; i < 2; i++) {
         INDArray saved = state.tensors().get(names.get(i));
         if (saved == null || saved.length() != n) {
           throw new BonestreamException("training state lacks " + names.get(i) + " of " + n + " values");
         }
-        if (t.backend instanceof Nd4jBackend cpu) {
-          cpu.optimizer().stateTensors().get(i).assign(saved);
-        } else {
-          moments[i] = saved.castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT).dup('c').data().asFloat();
-        }
+        moments[i] = TrainingStateCodec.hostTensor(saved);
       }
-      if (!(t.backend instanceof Nd4jBackend)) {
-        t.backend.loadMoments(moments[0], moments[1]);
-      }
+      t.backend.loadMomentTensors(moments[0], moments[1]);
     }
     t.session.restoreCounters(state.step(), state.updates(), state.skippedSteps(), state.tokensSeen(),
         state.examplesSeen());
@@ -200,24 +195,43 @@ public final class Trainer implements AutoCloseable {
    * live tensors: one copy, not two.
    */
   public byte[] encodedState() {
-    return TrainingStateCodec.encode(state(false));
+    Map<String, HostTensor> tensors = new LinkedHashMap<>();
+    adapters().peftTensors().forEach((k, v) -> tensors.put(k, TrainingStateCodec.hostTensor(v)));
+    List<HostTensor> m = backend.momentTensors();
+    if (m.size() == 2) {
+      boolean dbl = adapters.flatParameters().dataType() == DataType.DOUBLE;
+      tensors.put(TrainingState.EXP_AVG, inPrecision(m.get(0), dbl));
+      tensors.put(TrainingState.EXP_AVG_SQ, inPrecision(m.get(1), dbl));
+    }
+    return StateCodec.encode(new HostState(adapters.config(), config, base.fingerprint(), session.step(),
+        session.updates(), session.skippedSteps(), session.rng().state(), session.tokensSeen(),
+        session.examplesSeen(), tensors));
+  }
+
+  /** The moments are saved in the adapters' precision. */
+  private static HostTensor inPrecision(HostTensor t, boolean dbl) {
+    if (t.isDouble() == dbl) {
+      return t;
+    }
+    if (dbl) {
+      float[] f = t.floats();
+      double[] d = new double[f.length];
+      for (int i = 0; i < f.length; i++) {
+        d[i] = f[i];
+      }
+      return HostTensor.ofDoubles(d, t.shape());
+    }
+    return HostTensor.of(t.toFloats(), t.shape());
   }
 
   private TrainingState state(boolean copy) {
     Map<String, INDArray> tensors = new LinkedHashMap<>();
     adapters().peftTensors().forEach((k, v) -> tensors.put(k, copy ? v.dup('c') : v));
-    if (backend instanceof Nd4jBackend cpu) {
-      List<INDArray> st = cpu.optimizer().stateTensors();
-      if (!st.isEmpty()) {
-        tensors.put(TrainingState.EXP_AVG, copy ? st.get(0).dup('c') : st.get(0));
-        tensors.put(TrainingState.EXP_AVG_SQ, copy ? st.get(1).dup('c') : st.get(1));
-      }
-    } else {
-      float[][] m = backend.moments();
-      if (m.length == 2) {
-        tensors.put(TrainingState.EXP_AVG, Nd4j.create(m[0]).castTo(adapters.flatParameters().dataType()));
-        tensors.put(TrainingState.EXP_AVG_SQ, Nd4j.create(m[1]).castTo(adapters.flatParameters().dataType()));
-      }
+    List<HostTensor> m = backend.momentTensors();
+    if (m.size() == 2) {
+      DataType type = adapters.flatParameters().dataType();
+      tensors.put(TrainingState.EXP_AVG, TrainingStateCodec.array(m.get(0), type));
+      tensors.put(TrainingState.EXP_AVG_SQ, TrainingStateCodec.array(m.get(1), type));
     }
     return new TrainingState(adapters.config(), config, base.fingerprint(), session.step(),
         session.updates(), session.skippedSteps(), session.rng().state(), session.tokensSeen(),

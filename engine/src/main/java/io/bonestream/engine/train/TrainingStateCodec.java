@@ -37,14 +37,23 @@ public final class TrainingStateCodec {
   /** The state with its tensors copied to host arrays. */
   public static HostState toHost(TrainingState s) {
     Map<String, HostTensor> tensors = new LinkedHashMap<>();
-    s.tensors().forEach((k, t) -> {
-      INDArray c = t.dup('c');
-      tensors.put(k, t.dataType() == DataType.DOUBLE
-          ? HostTensor.ofDoubles(c.data().asDouble(), t.shape())
-          : HostTensor.of(c.data().asFloat(), t.shape()));
-    });
+    s.tensors().forEach((k, t) -> tensors.put(k, hostTensor(t)));
     return new HostState(s.adapterConfig(), s.trainConfig(), s.baseFingerprint(), s.step(),
         s.updates(), s.skippedSteps(), s.rngState(), s.tokensSeen(), s.examplesSeen(), tensors);
+  }
+
+  /** A host copy of an ND4J array, in its precision (float32 or float64). */
+  public static HostTensor hostTensor(INDArray t) {
+    INDArray c = t.dup('c');
+    return t.dataType() == DataType.DOUBLE
+        ? HostTensor.ofDoubles(c.data().asDouble(), t.shape())
+        : HostTensor.of(c.data().asFloat(), t.shape());
+  }
+
+  /** An ND4J array of a host tensor, in {@code type}. */
+  public static INDArray array(HostTensor t, DataType type) {
+    INDArray a = t.isDouble() ? Nd4j.create(t.doubles(), t.shape(), 'c') : Nd4j.create(t.floats(), t.shape(), 'c');
+    return a.dataType() == type ? a : a.castTo(type);
   }
 
   /** The state with its tensors as ND4J arrays. */
