@@ -208,7 +208,7 @@ class StreamingJobIT {
     // what the two adapters' training states weigh (the encoded size does not depend on the values)
     var base = io.bonestream.engine.model.BaseModel.load(io.bonestream.engine.TestFiles.stories260K());
     var profile = job.profiles().defaults();
-    long stateBytes = 2L * io.bonestream.engine.train.TrainingStateCodec.encode(
+    long stateBytes = 2L * io.bonestream.engine.backend.TrainingStateCodec.encode(
         io.bonestream.engine.train.Trainer.create(base, profile.adapter(), profile.train()).state()).length;
     double ratio = (double) size / stateBytes;
     assertTrue(ratio > 0.97 && ratio < 1.05, "checkpoint " + size + " bytes vs training state " + stateBytes);

@@ -1,6 +1,6 @@
 package io.bonestream.operators;
 
-import io.bonestream.engine.train.TrainingStateCodec;
+import io.bonestream.engine.backend.TrainingStateCodec;
 import org.jspecify.annotations.Nullable;
 
 /**

@@ -121,7 +121,7 @@ public final class TrainingSession {
   }
 
   /** The whole training state, copied out of the backend. */
-  public HostState state(AdapterLayout layout, String baseFingerprint) {
+  public TrainingState state(AdapterLayout layout, String baseFingerprint) {
     float[] flat = backend.parameters();
     Map<String, HostTensor> tensors = new LinkedHashMap<>();
     for (AdapterLayout.Site s : layout.sites()) {
@@ -133,10 +133,10 @@ public final class TrainingSession {
     }
     float[][] m = backend.moments();
     if (m.length == 2) {
-      tensors.put(HostState.EXP_AVG, HostTensor.of(m[0], m[0].length));
-      tensors.put(HostState.EXP_AVG_SQ, HostTensor.of(m[1], m[1].length));
+      tensors.put(TrainingState.EXP_AVG, HostTensor.of(m[0], m[0].length));
+      tensors.put(TrainingState.EXP_AVG_SQ, HostTensor.of(m[1], m[1].length));
     }
-    return new HostState(layout.config(), config, baseFingerprint, step, updates, skippedSteps,
+    return new TrainingState(layout.config(), config, baseFingerprint, step, updates, skippedSteps,
         rng.state(), tokensSeen, examplesSeen, tensors);
   }
 
@@ -144,7 +144,7 @@ public final class TrainingSession {
    * Loads a state's tensors into the backend and its counters into this session: the adapter
    * tensors by key and shape, and for AdamW both moments.
    */
-  public void load(HostState state, AdapterLayout layout) {
+  public void load(TrainingState state, AdapterLayout layout) {
     float[] flat = new float[Math.toIntExact(layout.size())];
     for (AdapterLayout.Site s : layout.sites()) {
       for (AdapterLayout.Tensor t : s.tensors()) {
@@ -162,9 +162,9 @@ public final class TrainingSession {
     }
     backend.loadParameters(flat);
     if (config.optimizer() == OptimizerKind.ADAMW) {
-      HostTensor m = state.tensors().get(HostState.EXP_AVG);
-      HostTensor v = state.tensors().get(HostState.EXP_AVG_SQ);
-      for (Object[] nm : new Object[][] {{HostState.EXP_AVG, m}, {HostState.EXP_AVG_SQ, v}}) {
+      HostTensor m = state.tensors().get(TrainingState.EXP_AVG);
+      HostTensor v = state.tensors().get(TrainingState.EXP_AVG_SQ);
+      for (Object[] nm : new Object[][] {{TrainingState.EXP_AVG, m}, {TrainingState.EXP_AVG_SQ, v}}) {
         HostTensor t = (HostTensor) nm[1];
         if (t == null || t.length() != layout.size()) {
           throw new BonestreamException("training state lacks " + nm[0] + " of " + layout.size() + " values");

@@ -4,9 +4,9 @@ import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.adapters.AdapterSet;
 import io.bonestream.engine.backend.BackendFactory;
-import io.bonestream.engine.backend.HostState;
+import io.bonestream.engine.backend.TrainingState;
 import io.bonestream.engine.backend.HostTensor;
-import io.bonestream.engine.backend.StateCodec;
+import io.bonestream.engine.backend.TrainingStateCodec;
 import io.bonestream.engine.backend.StepResult;
 import io.bonestream.engine.backend.TrainingBackend;
 import io.bonestream.engine.backend.TrainingSession;
@@ -125,7 +125,7 @@ public final class Trainer implements AutoCloseable {
     Map<String, INDArray> adapterTensors = new LinkedHashMap<>();
     state.tensors().forEach((k, v) -> {
       if (!k.startsWith("optimizer.")) {
-        adapterTensors.put(k, v);
+        adapterTensors.put(k, HostArrays.array(v));
       }
     });
     adapters.loadPeftTensors(adapterTensors, "the training state");
@@ -135,11 +135,11 @@ public final class Trainer implements AutoCloseable {
       long n = adapters.parameterCount();
       HostTensor[] moments = new HostTensor[2];
       for (int i = 0; i < 2; i++) {
-        INDArray saved = state.tensors().get(names.get(i));
+        HostTensor saved = state.tensors().get(names.get(i));
         if (saved == null || saved.length() != n) {
           throw new BonestreamException("training state lacks " + names.get(i) + " of " + n + " values");
         }
-        moments[i] = TrainingStateCodec.hostTensor(saved);
+        moments[i] = saved;
       }
       t.backend.loadMomentTensors(moments[0], moments[1]);
     }
@@ -187,55 +187,23 @@ public final class Trainer implements AutoCloseable {
 
   /** A copy of the whole training state, safe to keep while training goes on. */
   public TrainingState state() {
-    return state(true);
-  }
-
-  /**
-   * The training state in its binary form ({@link TrainingStateCodec}), encoded straight from the
-   * live tensors: one copy, not two.
-   */
-  public byte[] encodedState() {
     Map<String, HostTensor> tensors = new LinkedHashMap<>();
-    adapters().peftTensors().forEach((k, v) -> tensors.put(k, TrainingStateCodec.hostTensor(v)));
+    adapters().peftTensors().forEach((k, v) -> tensors.put(k, HostArrays.hostTensor(v)));
     List<HostTensor> m = backend.momentTensors();
     if (m.size() == 2) {
+      // the moments in the adapters' precision
       boolean dbl = adapters.flatParameters().dataType() == DataType.DOUBLE;
-      tensors.put(TrainingState.EXP_AVG, inPrecision(m.get(0), dbl));
-      tensors.put(TrainingState.EXP_AVG_SQ, inPrecision(m.get(1), dbl));
-    }
-    return StateCodec.encode(new HostState(adapters.config(), config, base.fingerprint(), session.step(),
-        session.updates(), session.skippedSteps(), session.rng().state(), session.tokensSeen(),
-        session.examplesSeen(), tensors));
-  }
-
-  /** The moments are saved in the adapters' precision. */
-  private static HostTensor inPrecision(HostTensor t, boolean dbl) {
-    if (t.isDouble() == dbl) {
-      return t;
-    }
-    if (dbl) {
-      float[] f = t.floats();
-      double[] d = new double[f.length];
-      for (int i = 0; i < f.length; i++) {
-        d[i] = f[i];
-      }
-      return HostTensor.ofDoubles(d, t.shape());
-    }
-    return HostTensor.of(t.toFloats(), t.shape());
-  }
-
-  private TrainingState state(boolean copy) {
-    Map<String, INDArray> tensors = new LinkedHashMap<>();
-    adapters().peftTensors().forEach((k, v) -> tensors.put(k, copy ? v.dup('c') : v));
-    List<HostTensor> m = backend.momentTensors();
-    if (m.size() == 2) {
-      DataType type = adapters.flatParameters().dataType();
-      tensors.put(TrainingState.EXP_AVG, TrainingStateCodec.array(m.get(0), type));
-      tensors.put(TrainingState.EXP_AVG_SQ, TrainingStateCodec.array(m.get(1), type));
+      tensors.put(TrainingState.EXP_AVG, HostArrays.inPrecision(m.get(0), dbl));
+      tensors.put(TrainingState.EXP_AVG_SQ, HostArrays.inPrecision(m.get(1), dbl));
     }
     return new TrainingState(adapters.config(), config, base.fingerprint(), session.step(),
         session.updates(), session.skippedSteps(), session.rng().state(), session.tokensSeen(),
         session.examplesSeen(), tensors);
+  }
+
+  /** The training state in its binary form ({@link TrainingStateCodec}). */
+  public byte[] encodedState() {
+    return TrainingStateCodec.encode(state());
   }
 
   /** The adapters, with the backend's current values (copied back from a device when stale). */

@@ -1,5 +1,7 @@
 package io.bonestream.engine.train;
 
+import io.bonestream.engine.backend.TrainingState;
+import io.bonestream.engine.backend.TrainingStateCodec;
 import io.bonestream.engine.backend.BackendFactory;
 import io.bonestream.engine.backend.BackendSpec;
 import io.bonestream.engine.backend.Backends;

@@ -1,5 +1,7 @@
 package io.bonestream.engine.train;
 
+import io.bonestream.engine.backend.TrainingState;
+import io.bonestream.engine.backend.TrainingStateCodec;
 import io.bonestream.engine.backend.StepResult;
 import io.bonestream.engine.config.OptimizerKind;
 import io.bonestream.engine.config.ScheduleKind;
@@ -70,7 +72,7 @@ class TrainerStateTest {
       assertEquals(state.rngState(), back.rngState());
       assertEquals(state.tensors().keySet(), back.tensors().keySet());
       for (String k : state.tensors().keySet()) {
-        assertArrayEquals(state.tensors().get(k).data().asFloat(), back.tensors().get(k).data().asFloat(), k);
+        assertArrayEquals(state.tensors().get(k).toFloats(), back.tensors().get(k).toFloats(), k);
       }
       assertArrayEquals(encoded, TrainingStateCodec.encode(back));
       // compact: the raw tensors, a name and shape per tensor, and a small header
@@ -126,7 +128,7 @@ class TrainerStateTest {
     TrainingState after = t.state();
     TrainingState was = TrainingStateCodec.decode(before);
     for (String k : was.tensors().keySet()) {
-      assertArrayEquals(was.tensors().get(k).data().asFloat(), after.tensors().get(k).data().asFloat(), k);
+      assertArrayEquals(was.tensors().get(k).toFloats(), after.tensors().get(k).toFloats(), k);
     }
     assertEquals(0, after.updates());
     assertEquals(1, after.step());

@@ -4,9 +4,9 @@ import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.adapters.AdapterLayout;
 import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.backend.HostModel;
-import io.bonestream.engine.backend.HostState;
+import io.bonestream.engine.backend.TrainingState;
 import io.bonestream.engine.backend.Precision;
-import io.bonestream.engine.backend.StateCodec;
+import io.bonestream.engine.backend.TrainingStateCodec;
 import io.bonestream.engine.backend.TrainingSession;
 import io.bonestream.engine.backend.device.DType;
 import io.bonestream.engine.backend.device.Device;
@@ -191,9 +191,9 @@ public final class Selftest {
       for (int i = 0; i < 2; i++) {
         s.step(data.subList(4 * i, 4 * i + 4));
       }
-      saved = StateCodec.encode(s.state(layout, model.model().fingerprint()));
+      saved = TrainingStateCodec.encode(s.state(layout, model.model().fingerprint()));
     }
-    HostState state = StateCodec.decode(saved);
+    TrainingState state = TrainingStateCodec.decode(saved);
     try (DeviceTrainer b = DeviceTrainer.open(model, ac, tc, layout.initialValues(new Rng(0)))) {
       TrainingSession s = new TrainingSession(b, state.trainConfig(), new Rng(state.rngState()));
       s.load(state, layout);

@@ -5,7 +5,7 @@ import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.adapters.AdapterLayout;
 import io.bonestream.engine.adapters.AdapterMethod;
-import io.bonestream.engine.backend.HostState;
+import io.bonestream.engine.backend.TrainingState;
 import io.bonestream.engine.backend.HostTensor;
 import io.bonestream.engine.backend.TrainingSession;
 import io.bonestream.engine.data.Example;
@@ -101,7 +101,7 @@ public final class Goldens {
     TrainConfig tc = c.trainConfig();
     AdapterLayout layout = AdapterLayout.of(model.model().config(), ac);
     double[] losses = new double[c.steps()];
-    HostState state;
+    TrainingState state;
     try (DeviceTrainer backend = DeviceTrainer.open(model, ac, tc, layout.initialValues(new Rng(tc.seed())))) {
       TrainingSession session = new TrainingSession(backend, tc, new Rng(tc.seed()));
       ExampleOrder order = new ExampleOrder(data.size(), tc.seed(), false);

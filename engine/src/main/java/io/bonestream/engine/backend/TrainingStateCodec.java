@@ -23,7 +23,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The binary form of a training state ({@link HostState}; {@code TrainingStateCodec} gives the
+ * The binary form of a training state ({@link TrainingState}; {@code TrainingStateCodec} gives the
  * same bytes for its ND4J form), round-tripping bit-exactly. No ND4J:
  *
  * <pre>
@@ -33,13 +33,13 @@ import java.util.Map;
  *     u8 rank, i64 dims, the values little-endian
  * </pre>
  */
-public final class StateCodec {
+public final class TrainingStateCodec {
   private static final byte[] MAGIC = {'B', 'S', 'T', 'S'};
   public static final int FORMAT_VERSION = 1;
 
-  private StateCodec() {}
+  private TrainingStateCodec() {}
 
-  public static byte[] encode(HostState s) {
+  public static byte[] encode(TrainingState s) {
     try {
       ByteArrayOutputStream bytes = new ByteArrayOutputStream((int) tensorBytes(s) + 4096);
       DataOutputStream out = new DataOutputStream(bytes);
@@ -73,7 +73,7 @@ public final class StateCodec {
     }
   }
 
-  public static HostState decode(byte[] data) {
+  public static TrainingState decode(byte[] data) {
     try {
       DataInputStream in = new DataInputStream(new ByteArrayInputStream(data));
       byte[] magic = new byte[4];
@@ -113,7 +113,7 @@ public final class StateCodec {
           tensors.put(name, HostTensor.of(v, shape));
         }
       }
-      return new HostState(adapterConfig(h.path("adapter")), trainConfig(h.path("train")),
+      return new TrainingState(adapterConfig(h.path("adapter")), trainConfig(h.path("train")),
           h.path("base_fingerprint").asText(), h.path("step").asLong(), h.path("updates").asLong(),
           h.path("skipped_steps").asLong(), h.path("rng_state").asLong(),
           h.path("tokens_seen").asLong(), h.path("examples_seen").asLong(), tensors);
@@ -125,7 +125,7 @@ public final class StateCodec {
   }
 
   /** Bytes of tensor data (the bulk of the encoded size). */
-  public static long tensorBytes(HostState s) {
+  public static long tensorBytes(TrainingState s) {
     long n = 0;
     for (HostTensor t : s.tensors().values()) {
       n += t.length() * (t.isDouble() ? 8 : 4);
@@ -133,7 +133,7 @@ public final class StateCodec {
     return n;
   }
 
-  private static ObjectNode header(HostState s) {
+  private static ObjectNode header(TrainingState s) {
     ObjectNode h = Json.MAPPER.createObjectNode();
     h.set("adapter", adapterConfigJson(s.adapterConfig()));
     h.set("train", trainConfigJson(s.trainConfig()));

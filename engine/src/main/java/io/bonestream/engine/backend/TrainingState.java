@@ -1,15 +1,14 @@
-package io.bonestream.engine.train;
-
-import io.bonestream.engine.config.TrainConfig;
+package io.bonestream.engine.backend;
 
 import io.bonestream.engine.adapters.AdapterConfig;
+import io.bonestream.engine.config.TrainConfig;
 import java.util.Map;
-import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * Everything needed to continue training an adapter exactly where it stopped: configs, the base
- * model's fingerprint, counters, the RNG, the adapter tensors and the optimizer moments. Encoded
- * by {@link TrainingStateCodec}; the streaming job keeps exactly this in its state.
+ * Everything needed to continue training an adapter exactly where it stopped, in plain Java memory
+ * (no ND4J): configs, the base model's fingerprint, counters, the RNG, the adapter tensors and the
+ * optimizer moments. Encoded by {@link TrainingStateCodec}; the streaming job keeps exactly these
+ * bytes in its state, and every backend saves and restores it.
  *
  * @param step optimizer steps taken, skipped ones included (the schedule position)
  * @param updates steps that updated the adapter (AdamW's bias-correction count)
@@ -28,16 +27,16 @@ public record TrainingState(
     long rngState,
     long tokensSeen,
     long examplesSeen,
-    Map<String, INDArray> tensors) {
+    Map<String, HostTensor> tensors) {
 
-  public static final String EXP_AVG = io.bonestream.engine.backend.HostState.EXP_AVG;
-  public static final String EXP_AVG_SQ = io.bonestream.engine.backend.HostState.EXP_AVG_SQ;
+  public static final String EXP_AVG = "optimizer.exp_avg";
+  public static final String EXP_AVG_SQ = "optimizer.exp_avg_sq";
 
   /** Bytes of tensor data (the bulk of the encoded size). */
   public long tensorBytes() {
     long n = 0;
-    for (INDArray t : tensors.values()) {
-      n += t.length() * t.dataType().width();
+    for (HostTensor t : tensors.values()) {
+      n += t.length() * (t.isDouble() ? 8 : 4);
     }
     return n;
   }
