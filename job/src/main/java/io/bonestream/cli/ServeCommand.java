@@ -5,7 +5,7 @@ import io.bonestream.engine.model.ModelConfig;
 import io.bonestream.engine.util.Threads;
 import io.bonestream.job.Durations;
 import io.bonestream.job.KafkaProperties;
-import io.bonestream.operators.SharedModels;
+import io.bonestream.operators.train.SharedModels;
 import io.bonestream.operators.StreamingJob;
 import io.bonestream.subscriber.AdapterRegistry;
 import io.bonestream.subscriber.AdapterSubscriber;

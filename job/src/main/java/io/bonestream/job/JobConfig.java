@@ -11,13 +11,13 @@ import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.config.OptimizerKind;
 import io.bonestream.engine.config.ScheduleKind;
 import io.bonestream.engine.config.TrainConfig;
-import io.bonestream.operators.AdapterProfile;
-import io.bonestream.operators.AdapterProfiles;
-import io.bonestream.operators.BatchPolicy;
-import io.bonestream.operators.EvalPolicy;
-import io.bonestream.operators.InputLimits;
-import io.bonestream.operators.Quotas;
-import io.bonestream.operators.SnapshotPolicy;
+import io.bonestream.operators.train.AdapterProfile;
+import io.bonestream.operators.train.AdapterProfiles;
+import io.bonestream.operators.train.BatchPolicy;
+import io.bonestream.operators.train.EvalPolicy;
+import io.bonestream.operators.decode.InputLimits;
+import io.bonestream.operators.train.Quotas;
+import io.bonestream.operators.publish.SnapshotPolicy;
 import io.bonestream.operators.StreamingJob;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -121,14 +121,14 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
   }
 
   /** The signing key's location, if any: a file or an environment variable, not both. */
-  private static io.bonestream.operators.SigningKeySource signing(StrictNode n) {
+  private static io.bonestream.operators.publish.SigningKeySource signing(StrictNode n) {
     String file = n.text("private-key-file", null);
     String env = n.text("private-key-env", null);
     if (file != null && env != null) {
       throw n.error("give private-key-file or private-key-env, not both");
     }
-    return file != null ? io.bonestream.operators.SigningKeySource.file(file)
-        : env != null ? io.bonestream.operators.SigningKeySource.environment(env) : null;
+    return file != null ? io.bonestream.operators.publish.SigningKeySource.file(file)
+        : env != null ? io.bonestream.operators.publish.SigningKeySource.environment(env) : null;
   }
 
   /**

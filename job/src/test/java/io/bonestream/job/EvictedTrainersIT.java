@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.bonestream.operators.EncodedRecord;
-import io.bonestream.operators.SnapshotPolicy;
+import io.bonestream.operators.publish.SnapshotPolicy;
 import io.bonestream.operators.StreamingJob;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.InlineAdapter;
@@ -148,7 +148,7 @@ class EvictedTrainersIT {
 
   private StreamingJob.Builder job(EmbeddedKafka kafka, String prefix) {
     return StreamingHarness.job(kafka.bootstrapServers(), prefix, tmp.resolve(prefix + "-blobs"))
-        .batchPolicy(io.bonestream.operators.BatchPolicy.ofExamples(2))
+        .batchPolicy(io.bonestream.operators.train.BatchPolicy.ofExamples(2))
         .snapshotPolicy(new SnapshotPolicy(2, 0, 0, SnapshotPolicy.DEFAULT_INLINE_LIMIT,
             tmp.resolve(prefix + "-blobs").toUri().toString()));
   }

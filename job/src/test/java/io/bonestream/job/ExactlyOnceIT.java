@@ -62,7 +62,7 @@ class ExactlyOnceIT {
       StreamingHarness.produce(kafka.bootstrapServers(), "eo.instructions",
           StreamingHarness.asRecords("eo.instructions", StreamingHarness.colors("eo", 120)));
       var job = StreamingHarness.job(kafka.bootstrapServers(), "eo", tmp.resolve("blobs"))
-          .snapshotPolicy(new io.bonestream.operators.SnapshotPolicy(1, 0, 0, 1 << 20,
+          .snapshotPolicy(new io.bonestream.operators.publish.SnapshotPolicy(1, 0, 0, 1 << 20,
               tmp.resolve("blobs").toUri().toString()))
           .manifestStep(new FailOnce())
           .build();

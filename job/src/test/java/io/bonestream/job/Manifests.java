@@ -11,7 +11,7 @@ import io.bonestream.engine.peft.PeftFormat;
 import io.bonestream.engine.tokenizer.Tokenizer;
 import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.train.Trainer;
-import io.bonestream.operators.BlobStore;
+import io.bonestream.operators.publish.BlobStore;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.BaseModelRef;
 import io.bonestream.schemas.InlineAdapter;

@@ -10,7 +10,7 @@ import io.bonestream.engine.TestFiles;
 import io.bonestream.engine.util.FileTrees;
 import io.bonestream.job.recovery.GracefulStop;
 import io.bonestream.job.recovery.Recovery;
-import io.bonestream.operators.AdapterStateSummary;
+import io.bonestream.operators.train.AdapterStateSummary;
 import io.bonestream.schemas.AdapterSnapshot;
 import java.io.PrintWriter;
 import java.io.StringWriter;

@@ -77,8 +77,8 @@ class StreamingJobIT {
       snaps = StreamingHarness.readSnapshots(kafka.bootstrapServers(), prefix + ".adapters",
           Duration.ofSeconds(120), s -> s.size() >= 8);
       // one base model in this JVM, shared by the 2 decode and the 2 training subtasks
-      assertEquals(1, io.bonestream.operators.SharedModels.loadedCount());
-      assertEquals(4, io.bonestream.operators.SharedModels.references(io.bonestream.engine.TestFiles.stories260K()));
+      assertEquals(1, io.bonestream.operators.train.SharedModels.loadedCount());
+      assertEquals(4, io.bonestream.operators.train.SharedModels.references(io.bonestream.engine.TestFiles.stories260K()));
     } finally {
       job.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
     }
@@ -160,7 +160,7 @@ class StreamingJobIT {
         StreamingHarness.asRecords("claim.instructions", StreamingHarness.colors("big-one", 8)));
     Path blobs = tmp.resolve("b-claim");
     StreamingJob job = StreamingHarness.job(kafka.bootstrapServers(), "claim", blobs)
-        .snapshotPolicy(new io.bonestream.operators.SnapshotPolicy(2, 0, 0, 1024, blobs.toUri().toString()))
+        .snapshotPolicy(new io.bonestream.operators.publish.SnapshotPolicy(2, 0, 0, 1024, blobs.toUri().toString()))
         .build();
     AdapterSnapshot s = runUntil(job, 1).get(0);
     assertTrue(s.getPayload() instanceof io.bonestream.schemas.ClaimCheck, "expected a claim check");
@@ -188,11 +188,11 @@ class StreamingJobIT {
     conf.setString("execution.checkpointing.dir", checkpoints.toUri().toString());
     // bone r 8: 288 KB of training state per adapter, so the fixed metadata of a checkpoint (~13 KB)
     // is small beside it
-    var bone = new io.bonestream.operators.AdapterProfile(io.bonestream.engine.adapters.AdapterConfig.builder()
+    var bone = new io.bonestream.operators.train.AdapterProfile(io.bonestream.engine.adapters.AdapterConfig.builder()
         .method(io.bonestream.engine.adapters.AdapterMethod.BONE).r(8).build(),
         io.bonestream.engine.config.TrainConfig.builder().lr(1e-2).batchSize(4).maxSeqLen(64).build());
     StreamingJob job = StreamingHarness.job(kafka.bootstrapServers(), "ckpt", tmp.resolve("b-ckpt"))
-        .profiles(io.bonestream.operators.AdapterProfiles.of(bone)).build();
+        .profiles(io.bonestream.operators.train.AdapterProfiles.of(bone)).build();
     JobClient client = start(job, conf);
     long size;
     try {

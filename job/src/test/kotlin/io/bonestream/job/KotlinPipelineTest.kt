@@ -5,10 +5,10 @@ import io.bonestream.engine.adapters.AdapterConfig
 import io.bonestream.engine.adapters.AdapterMethod
 import io.bonestream.engine.model.BaseModel
 import io.bonestream.engine.config.TrainConfig
-import io.bonestream.operators.AdapterProfile
-import io.bonestream.operators.AdapterProfiles
-import io.bonestream.operators.BatchPolicy
-import io.bonestream.operators.SnapshotPolicy
+import io.bonestream.operators.train.AdapterProfile
+import io.bonestream.operators.train.AdapterProfiles
+import io.bonestream.operators.train.BatchPolicy
+import io.bonestream.operators.publish.SnapshotPolicy
 import io.bonestream.operators.StreamingJob
 import io.bonestream.subscriber.kotlin.acceptedVersions
 import io.bonestream.subscriber.kotlin.adapterSubscriber

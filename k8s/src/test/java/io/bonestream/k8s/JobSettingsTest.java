@@ -11,7 +11,7 @@ import io.bonestream.engine.BonestreamException;
 import io.bonestream.job.Durations;
 import io.bonestream.job.FlinkApplication;
 import io.bonestream.job.JobConfig;
-import io.bonestream.operators.SnapshotPolicy;
+import io.bonestream.operators.publish.SnapshotPolicy;
 import io.bonestream.schemas.SigningKeys;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -26,7 +26,7 @@ public class EncodedRecord {
     return new EncodedRecord(key == null ? null : key.getBytes(StandardCharsets.UTF_8), singleObject(value));
   }
 
-  static byte[] singleObject(SpecificRecordBase record) {
+  public static byte[] singleObject(SpecificRecordBase record) {
     try {
       var encoder = new org.apache.avro.message.BinaryMessageEncoder<SpecificRecordBase>(
           record.getSpecificData(), record.getSchema());

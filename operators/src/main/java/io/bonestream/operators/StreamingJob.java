@@ -1,5 +1,20 @@
 package io.bonestream.operators;
 
+import io.bonestream.operators.decode.DecodeInstructions;
+import io.bonestream.operators.decode.InputLimits;
+import io.bonestream.operators.KafkaInput;
+import io.bonestream.operators.decode.KafkaInputDeserializer;
+import io.bonestream.operators.publish.PublishedVersions;
+import io.bonestream.operators.publish.SigningKeySource;
+import io.bonestream.operators.publish.SnapshotPolicy;
+import io.bonestream.operators.train.AdapterAdmission;
+import io.bonestream.operators.train.AdapterProfile;
+import io.bonestream.operators.train.AdapterProfiles;
+import io.bonestream.operators.train.AdapterTrainer;
+import io.bonestream.operators.train.AdapterTrainerOperator;
+import io.bonestream.operators.train.BatchPolicy;
+import io.bonestream.operators.train.Quotas;
+
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.model.BaseModel;

@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.util.Json;
-import io.bonestream.operators.AdapterStateSummary;
+import io.bonestream.operators.train.AdapterStateSummary;
 import io.bonestream.operators.StreamingJob;
 import java.io.IOException;
 import java.io.OutputStream;

@@ -1,8 +1,8 @@
 package io.bonestream.job.recovery;
 
 import io.bonestream.engine.BonestreamException;
-import io.bonestream.operators.AdapterStateSummary;
-import io.bonestream.operators.AdapterTrainer;
+import io.bonestream.operators.train.AdapterStateSummary;
+import io.bonestream.operators.train.AdapterTrainer;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;

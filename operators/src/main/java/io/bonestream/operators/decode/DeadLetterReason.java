@@ -1,0 +1,42 @@
+package io.bonestream.operators.decode;
+
+import io.bonestream.engine.data.InvalidExampleException;
+
+/** Why a record went to the dead-letter topic (the {@code error_code} field). */
+public enum DeadLetterReason {
+  /** Not Avro single-object encoded bytes, or a corrupt payload. */
+  NOT_AVRO,
+  /** Avro single-object bytes whose schema fingerprint this job does not know. */
+  UNKNOWN_SCHEMA,
+  INVALID_ADAPTER_ID,
+  MISSING_FIELD,
+  EMPTY_RESPONSE,
+  NO_TARGET_AFTER_TRUNCATION,
+  UNKNOWN_ROLE,
+  INVALID_TOKENS,
+  INVALID_WEIGHT,
+  TEMPLATE_ERROR,
+  /** More bytes than the job's max-record-bytes (checked before decoding). */
+  RECORD_TOO_LARGE,
+  /** More chat messages than max-messages. */
+  TOO_MANY_MESSAGES,
+  /** More characters of text than max-text-chars (checked before tokenizing). */
+  TEXT_TOO_LONG,
+  /** A new adapter while the job already trains max-adapters of them. */
+  OVER_ADAPTER_LIMIT,
+  /** The adapter's share of its subtask's recent training exceeds max-share while others wait. */
+  OVER_SHARE,
+  /** Decoding failed in a way no check foresaw (a bug to report; the record is kept here). */
+  UNEXPECTED;
+
+  static DeadLetterReason of(InvalidExampleException.Reason r) {
+    return switch (r) {
+      case MALFORMED_JSON, MISSING_FIELD -> MISSING_FIELD;
+      case EMPTY_RESPONSE -> EMPTY_RESPONSE;
+      case NO_TARGET_AFTER_TRUNCATION -> NO_TARGET_AFTER_TRUNCATION;
+      case UNKNOWN_ROLE -> UNKNOWN_ROLE;
+      case INVALID_TOKENS -> INVALID_TOKENS;
+      case TEMPLATE_ERROR -> TEMPLATE_ERROR;
+    };
+  }
+}

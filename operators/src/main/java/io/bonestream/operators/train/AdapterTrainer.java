@@ -1,0 +1,632 @@
+package io.bonestream.operators.train;
+
+import io.bonestream.operators.EncodedRecord;
+import io.bonestream.operators.TrainingItem;
+import io.bonestream.operators.decode.DeadLetterReason;
+import io.bonestream.operators.decode.DecodeInstructions;
+import io.bonestream.operators.publish.BlobStore;
+import io.bonestream.operators.publish.PublishedVersions;
+import io.bonestream.operators.publish.ReadBackCheck;
+import io.bonestream.operators.publish.SigningKeySource;
+import io.bonestream.operators.publish.SnapshotPolicy;
+
+import io.bonestream.schemas.AdapterIds;
+import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.engine.adapters.AdapterSet;
+import io.bonestream.engine.peft.PeftImporter;
+import io.bonestream.engine.data.Example;
+import io.bonestream.engine.peft.PeftExporter;
+import io.bonestream.engine.peft.PeftFormat;
+import io.bonestream.engine.backend.device.DeviceTrainer;
+import io.bonestream.engine.backend.BackendSpec;
+import io.bonestream.engine.backend.Backends;
+import io.bonestream.engine.backend.SharedBackend;
+import io.bonestream.engine.backend.StepResult;
+import io.bonestream.engine.train.Trainer;
+import io.bonestream.engine.backend.TrainingState;
+import io.bonestream.engine.backend.TrainingStateCodec;
+import io.bonestream.schemas.AdapterSnapshot;
+import io.bonestream.schemas.BaseModelRef;
+import io.bonestream.schemas.ClaimCheck;
+import io.bonestream.schemas.GatedSnapshot;
+import io.bonestream.schemas.InlineAdapter;
+import io.bonestream.schemas.ManifestSignatures;
+import io.bonestream.schemas.SigningKeys;
+import io.bonestream.schemas.OffsetRange;
+import io.bonestream.schemas.ResumedFrom;
+import io.bonestream.schemas.TrainingStats;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.apache.flink.api.common.TaskInfo;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
+import org.apache.flink.util.Collector;
+import org.apache.flink.util.OutputTag;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The training operator, keyed by adapter id. Per adapter it keeps in Flink state the engine's
+ * training state (adapter tensors, optimizer moments, step, RNG: {@link TrainingStateCodec}), the
+ * buffered not-yet-trained examples, and the {@link AdapterProgress} (version, loss statistics,
+ * pending lineage). Buffered examples become one optimizer step by the {@link BatchPolicy}; every
+ * so many steps ({@link SnapshotPolicy}) it emits an {@link AdapterSnapshot} manifest (encoded,
+ * keyed by adapter id) with the
+ * adapter inline or, when large, as a claim check on a blob written first.
+ *
+ * <p>The frozen base model is shared per JVM ({@link SharedModels}). Live trainers are cached per
+ * adapter (least recently used first out). A step does not copy the training state: it is written
+ * into keyed state when a checkpoint or savepoint is taken ({@link AdapterTrainerOperator}), so a
+ * checkpoint holds the very bytes that writing it after every step would; a trainer evicted with
+ * unsaved steps writes its state under its own key as it goes (the state backend holds it, not the
+ * heap).
+ *
+ * <p>Versions never go backwards: on start the operator reads which versions the adapters topic
+ * already holds ({@link PublishedVersions}). An adapter without state whose versions were
+ * published (its checkpoint was lost or deleted, or the job started {@code --fresh}) continues from
+ * its newest published snapshot with a fresh optimizer; an adapter whose restored state is older
+ * than what was published (an old savepoint) numbers its next version after the newest published
+ * one. Either way the next manifest says so in {@code resumed_from}. Blob folders above an adapter's
+ * version (written for transactions that never committed) are removed then too.
+ */
+public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingItem, EncodedRecord> {
+  private static final Logger LOG = LoggerFactory.getLogger(AdapterTrainer.class);
+  /** Operator uid in the job graph: checkpoints and savepoints find the state under it. */
+  public static final String UID = "trainer";
+  /** Snapshots the eval gate held back ({@link GatedSnapshot}), for the gated topic. */
+  public static final OutputTag<EncodedRecord> GATED =
+      new OutputTag<>("gated-snapshots", TypeInformation.of(EncodedRecord.class));
+
+  /** The engine's training state ({@link TrainingStateCodec}) per adapter. */
+  public static ValueStateDescriptor<byte[]> trainingStateDescriptor() {
+    return new ValueStateDescriptor<>("training-state", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
+  }
+
+  /** The adapter's {@link AdapterProgress} (version, statistics, buffer and lineage bookkeeping). */
+  public static ValueStateDescriptor<byte[]> progressDescriptor() {
+    return new ValueStateDescriptor<>("progress", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
+  }
+
+  private final String modelDir;
+  private final AdapterProfiles profiles;
+  private final BatchPolicy batchPolicy;
+  private final SnapshotPolicy snapshotPolicy;
+  private final int maxCachedAdapters;
+  private final @Nullable PublishedVersions published;
+  private final BackendSpec backend;
+
+  private transient SharedModels.Loaded shared;
+  private final @Nullable SigningKeySource signing;
+  private final List<String> trustedPublicKeys;
+  private final Quotas quotas;
+  private transient ShareWindow shares;
+
+  private transient SharedBackend device;
+  private transient SigningKeys.@Nullable Signer signer;
+  private transient Map<String, PublishedVersions.Ref> publishedIndex;
+  private transient Set<String> reconciled;
+  private transient ValueState<byte[]> trainingState;
+  private transient ValueState<byte[]> progressState;
+  private transient ListState<TrainingItem> buffer;
+  /** The adapter's held-out records ({@link EvalPolicy}): never trained on. */
+  private transient ListState<TrainingItem> evalSet;
+  private transient Map<String, Trainer> trainers;
+  /** Adapters whose live trainer has steps its keyed training state does not have yet. */
+  private transient Set<String> unsaved;
+  /** Runs an action with another adapter's key current (set by {@link AdapterTrainerOperator}). */
+  interface KeySwitch {
+    void underKey(String key, StateAction action) throws Exception;
+  }
+
+  interface StateAction {
+    void run() throws Exception;
+  }
+
+  private transient KeySwitch keySwitch;
+  private transient Map<String, AdapterMetrics> metrics;
+  private transient Map<ReadBackCheck.Refusal, Counter> refusedManifests;
+
+  /**
+   * @param published the adapters topic, read on start so that versions never go backwards; null
+   *     turns that off (only for tests that show what it prevents)
+   * @param backend where the steps run (the base model goes to a GPU once per TaskManager)
+   * @param signing the key every manifest is signed with, or null for unsigned manifests
+   * @param trustedPublicKeys besides the signing key's own, the public keys (PEM) whose manifests
+   *     read back are trusted (a previous signing key, after a rotation)
+   * @param quotas one adapter's share of this subtask (the job-wide adapter cap is {@link AdapterAdmission}'s)
+   */
+  public AdapterTrainer(String modelDir, AdapterProfiles profiles, BatchPolicy batchPolicy,
+      SnapshotPolicy snapshotPolicy, int maxCachedAdapters, @Nullable PublishedVersions published,
+      BackendSpec backend, @Nullable SigningKeySource signing, List<String> trustedPublicKeys, Quotas quotas) {
+    this.modelDir = modelDir;
+    this.profiles = profiles;
+    this.batchPolicy = batchPolicy;
+    this.snapshotPolicy = snapshotPolicy;
+    this.maxCachedAdapters = maxCachedAdapters;
+    this.published = published;
+    this.backend = backend;
+    this.signing = signing;
+    this.trustedPublicKeys = List.copyOf(trustedPublicKeys);
+    this.quotas = quotas;
+  }
+
+  @Override
+  public void open(OpenContext context) {
+    signer = signing == null ? null : signing.load();
+    shares = new ShareWindow(quotas.shareWindowTokens());
+    shared = SharedModels.acquire(modelPath());
+    device = Backends.acquire(backend, shared.model());
+    getRuntimeContext().getMetricGroup().gauge("gpu_memory_bytes",
+        (org.apache.flink.metrics.Gauge<Long>) () -> device == null ? 0L : device.deviceBytes());
+    trainingState = getRuntimeContext().getState(trainingStateDescriptor());
+    progressState = getRuntimeContext().getState(progressDescriptor());
+    buffer = getRuntimeContext().getListState(new ListStateDescriptor<>("buffer",
+        TypeInformation.of(TrainingItem.class)));
+    evalSet = getRuntimeContext().getListState(new ListStateDescriptor<>("eval-set",
+        TypeInformation.of(TrainingItem.class)));
+    trainers = new LinkedHashMap<>(16, 0.75f, true) {
+      @Override
+      protected boolean removeEldestEntry(Map.Entry<String, Trainer> eldest) {
+        boolean evict = size() > maxCachedAdapters;
+        if (evict) {
+          String id = eldest.getKey();
+          if (unsaved.remove(id)) {
+            byte[] state = eldest.getValue().encodedState();
+            try {
+              keySwitch.underKey(id, () -> {
+                trainingState.update(state);
+                metrics(id).stateBytes = state.length;
+              });
+            } catch (Exception e) {
+              throw new IllegalStateException("cannot write the training state of evicted adapter " + id, e);
+            }
+          }
+          eldest.getValue().close(); // frees its device memory
+        }
+        return evict;
+      }
+    };
+    unsaved = new HashSet<>();
+    if (keySwitch == null) {
+      throw new IllegalStateException("AdapterTrainer runs inside AdapterTrainerOperator");
+    }
+    metrics = new HashMap<>();
+    refusedManifests = new java.util.EnumMap<>(ReadBackCheck.Refusal.class);
+    for (ReadBackCheck.Refusal r : ReadBackCheck.Refusal.values()) { // exported from the start: a rate over 0 is 0
+      refusedManifests.put(r, getRuntimeContext().getMetricGroup().addGroup("reason", r.name()).counter("refused_manifests"));
+    }
+    reconciled = new HashSet<>();
+    TaskInfo task = getRuntimeContext().getTaskInfo();
+    int maxParallelism = task.getMaxNumberOfParallelSubtasks();
+    int parallelism = task.getNumberOfParallelSubtasks();
+    int subtask = task.getIndexOfThisSubtask();
+    publishedIndex = published == null ? new HashMap<>() : published.scan(id ->
+        KeyGroupRangeAssignment.assignKeyToParallelOperator(id, maxParallelism, parallelism) == subtask,
+        ReadBackCheck.of(signer, trustedPublicKeys), this::refused);
+    long unlogged = refusedManifests.values().stream().mapToLong(Counter::getCount).sum() - REFUSALS_LOGGED;
+    if (unlogged > 0) {
+      LOG.warn("{} more manifests on the adapters topic are not used (refused_manifests counts them by reason)",
+          unlogged);
+    }
+  }
+
+  /** Refused manifests logged one by one per start; the rest are counted (a flooded topic floods no log). */
+  private static final int REFUSALS_LOGGED = 20;
+
+  /** A manifest read back that is not used: counted by reason and logged, never a failure. */
+  private void refused(String id, ReadBackCheck.Refusal reason) {
+    Counter c = refusedManifests.computeIfAbsent(reason, r -> getRuntimeContext().getMetricGroup()
+        .addGroup("reason", r.name()).counter("refused_manifests"));
+    c.inc();
+    if (refusedManifests.values().stream().mapToLong(Counter::getCount).sum() <= REFUSALS_LOGGED) {
+      LOG.warn("adapter {}: a manifest on the adapters topic is not used ({}): it neither numbers its versions "
+          + "nor is continued from", AdapterIds.printable(id), reason);
+    }
+  }
+
+  private Path modelPath() {
+    return Paths.get(modelDir);
+  }
+
+  @Override
+  public void close() {
+    if (trainers != null) {
+      trainers.values().forEach(Trainer::close);
+      trainers.clear();
+    }
+    if (device != null) {
+      device.close();
+      device = null;
+    }
+    if (shared != null) {
+      SharedModels.release(modelPath());
+      shared = null;
+    }
+  }
+
+  @Override
+  public void processElement(TrainingItem item, Context ctx, Collector<EncodedRecord> out) throws Exception {
+    String id = ctx.getCurrentKey();
+    if (progressState.value() == null && snapshotPolicy.everyWallClockMs() > 0) {
+      ctx.timerService().registerProcessingTimeTimer(
+          ctx.timerService().currentProcessingTime() + snapshotPolicy.everyWallClockMs());
+    }
+    AdapterProgress p = progress(id);
+    EvalPolicy eval = profiles.forAdapter(id).eval();
+    if (p.evalCount < eval.cap() && eval.heldOut(id, item.exampleId, item.inputIds)) {
+      item.dropOriginal(); // kept in state from here: the tokens are what counts
+      evalSet.add(item); // held out: evaluated at every snapshot, never trained on
+      p.evalCount++;
+      metrics(id).evalExamples = p.evalCount;
+      progressState.update(p.encode());
+      return;
+    }
+    if (quotas.sharesLimited() && shares.overShare(id, quotas.maxShare())) {
+      // a flood: this adapter took more than its share of the subtask while others train here
+      metrics(id).overShare.inc();
+      shares.turnedAway(item.inputIds.length);
+      ctx.output(DecodeInstructions.DEAD_LETTERS, DecodeInstructions.deadLetter(item.original, item.originalKey,
+          item.topic, item.partition, item.offset, DeadLetterReason.OVER_SHARE, "adapter '" + id + "' is over its "
+              + "share of " + quotas.maxShare() + " of its training subtask", ctx.timerService().currentProcessingTime()));
+      progressState.update(p.encode());
+      return;
+    }
+    // A record this much event time after the oldest buffered one closes the buffered batch.
+    if (batchPolicy.maxEventTimeSpanMs() > 0 && item.hasEventTime() && p.bufferedCount > 0
+        && p.oldestBufferedEventTime != Long.MIN_VALUE
+        && item.eventTime - p.oldestBufferedEventTime >= batchPolicy.maxEventTimeSpanMs()) {
+      train(id, p, ctx, out);
+    }
+    item.dropOriginal(); // only a dead letter above needs the record's bytes; state need not hold them
+    buffer.add(item);
+    p.bufferedCount++;
+    p.bufferedTokens += item.inputIds.length;
+    if (item.hasEventTime()) {
+      p.oldestBufferedEventTime = p.oldestBufferedEventTime == Long.MIN_VALUE
+          ? item.eventTime : Math.min(p.oldestBufferedEventTime, item.eventTime);
+    }
+    if (p.bufferedCount >= batchPolicy.maxExamples() || p.bufferedTokens >= batchPolicy.maxTokens()) {
+      train(id, p, ctx, out);
+    } else if (batchPolicy.wallClockFlushMs() > 0 && p.bufferedCount == 1) {
+      ctx.timerService().registerProcessingTimeTimer(
+          ctx.timerService().currentProcessingTime() + batchPolicy.wallClockFlushMs());
+    }
+    metrics(id).buffered = p.bufferedCount;
+    progressState.update(p.encode());
+  }
+
+  /** Opt-in wall-clock rules: flush a batch that waited long enough; publish on a timer. */
+  @Override
+  public void onTimer(long timestamp, OnTimerContext ctx, Collector<EncodedRecord> out) throws Exception {
+    String id = ctx.getCurrentKey();
+    AdapterProgress p = progress(id);
+    if (batchPolicy.wallClockFlushMs() > 0 && p.bufferedCount > 0) {
+      train(id, p, ctx, out);
+    }
+    if (snapshotPolicy.everyWallClockMs() > 0) {
+      if (p.stepsSinceSnapshot > 0) {
+        publish(id, p, trainer(id), ctx, out);
+      }
+      ctx.timerService().registerProcessingTimeTimer(timestamp + snapshotPolicy.everyWallClockMs());
+    }
+    progressState.update(p.encode());
+  }
+
+  /** One optimizer step on the buffered examples, then a snapshot if one is due. */
+  private void train(String id, AdapterProgress p, Context ctx, Collector<EncodedRecord> out) throws Exception {
+    List<TrainingItem> items = new ArrayList<>();
+    for (TrainingItem i : buffer.get()) {
+      items.add(i);
+    }
+    if (items.isEmpty()) {
+      return;
+    }
+    Trainer trainer = trainer(id);
+    List<Example> examples = new ArrayList<>(items.size());
+    for (TrainingItem i : items) {
+      examples.add(new Example(i.inputIds, i.labels, i.weight));
+    }
+    StepResult r = trainer.step(examples);
+    shares.trained(id, r.tokens());
+    buffer.clear();
+    p.clearBuffer();
+    for (TrainingItem i : items) {
+      p.addToLineage(i.topic, i.partition, i.offset);
+      if (i.hasEventTime()) {
+        p.lastTrainedEventTime = Math.max(p.lastTrainedEventTime, i.eventTime);
+      }
+    }
+    if (!r.skipped()) {
+      p.recordLoss(r.loss());
+    }
+    p.stepsSinceSnapshot++;
+    p.step = trainer.step();
+    p.baseFingerprint = shared.model().fingerprint();
+    unsaved.add(id); // its training state is written at the next snapshot (writeTrainingState)
+
+    AdapterMetrics m = metrics(id);
+    m.examples.inc(r.examples());
+    m.tokens.inc(r.tokens());
+    m.steps.inc();
+    if (r.skipped()) {
+      m.skippedSteps.inc();
+    }
+    m.stepMillis.update(Math.round(r.seconds() * 1000));
+    m.lastLoss = p.lastLoss;
+    m.lossEma = p.lossEma;
+    m.tokensPerSecond = r.seconds() > 0 ? r.tokens() / r.seconds() : 0;
+    m.deviceBytes = trainer.backend() instanceof DeviceTrainer dt ? dt.adapterBytes() : 0;
+    m.buffered = 0;
+
+    boolean eventTimeDue = snapshotPolicy.everyEventTimeMs() > 0 && p.lastTrainedEventTime != Long.MIN_VALUE
+        && (p.lastSnapshotEventTime == Long.MIN_VALUE
+            || p.lastTrainedEventTime - p.lastSnapshotEventTime >= snapshotPolicy.everyEventTimeMs());
+    if (p.stepsSinceSnapshot >= snapshotPolicy.everySteps() || eventTimeDue) {
+      publish(id, p, trainer, ctx, out);
+    }
+  }
+
+  /**
+   * Emits the next version (blob first when it is too large to travel inline), with its eval loss;
+   * unless the eval gate holds it back or its adapter is not finite: then no version is used, the
+   * lineage goes on into the next one, and the adapter trains on.
+   */
+  private void publish(String id, AdapterProgress p, Trainer trainer, Context ctx, Collector<EncodedRecord> out)
+      throws Exception {
+    EvalPolicy eval = profiles.forAdapter(id).eval();
+    double evalLoss = evaluate(trainer, p);
+    boolean evalComplete = eval.enabled() && p.evalCount >= eval.cap();
+    AdapterMetrics m = metrics(id);
+    m.evalLoss = evalLoss;
+    if (!trainer.adapters().finite()) {
+      holdBack(p);
+      m.nonFiniteSnapshots.inc();
+      LOG.error("adapter {}: its tensors are not finite after step {}; nothing is published", id, trainer.step());
+      return;
+    }
+    if (evalComplete && eval.holdsBack(evalLoss, p.bestEvalLoss)) {
+      holdBack(p);
+      p.gatedSnapshots++;
+      m.gatedSnapshots.inc();
+      LOG.warn("adapter {}: the eval gate held back a snapshot at step {}: eval loss {} against the best "
+          + "published {} (tolerance {})", id, trainer.step(), evalLoss, p.bestEvalLoss, eval.tolerance());
+      ctx.output(GATED, EncodedRecord.of(id, GatedSnapshot.newBuilder()
+          .setAdapterId(id).setAfterVersion(p.version).setCreatedAt(Instant.now())
+          .setStats(stats(trainer, p, evalLoss)).setBestEvalLoss(p.bestEvalLoss)
+          .setTolerance(eval.tolerance()).setEvalExamples(p.evalCount).build()));
+      return;
+    }
+    if (evalComplete && Double.isFinite(evalLoss)) {
+      p.bestEvalLoss = Double.isNaN(p.bestEvalLoss) ? evalLoss : Math.min(p.bestEvalLoss, evalLoss);
+      m.bestEvalLoss = p.bestEvalLoss;
+    }
+    p.version = Math.addExact(p.version, 1); // below ReadBackCheck.MAX_VERSION: never wraps
+    AdapterMethod method = trainer.adapters().config().method();
+    PeftFormat format = method == AdapterMethod.LORA ? PeftFormat.LORA : PeftFormat.MISS;
+    PeftExporter.AdapterFiles files = PeftExporter.render(trainer.adapters(), shared.model(), format,
+        trainer.adapters().config().r());
+    long size = files.weights().length + files.configJson().length();
+    Object payload = size <= snapshotPolicy.inlineLimitBytes()
+        ? InlineAdapter.newBuilder().setAdapterConfigJson(files.configJson())
+            .setAdapterModelSafetensors(ByteBuffer.wrap(files.weights())).build()
+        : BlobStore.write(snapshotPolicy.blobStoreUri(), id, p.version, files);
+    List<OffsetRange> lineage = new ArrayList<>();
+    p.lineage.forEach((tp, r) -> {
+      int split = tp.lastIndexOf(' ');
+      lineage.add(OffsetRange.newBuilder().setTopic(tp.substring(0, split))
+          .setPartition(Integer.parseInt(tp.substring(split + 1)))
+          .setFirstOffset(r[0]).setLastOffset(r[1]).setRecords(r[2]).build());
+    });
+    AdapterSnapshot snapshot = AdapterSnapshot.newBuilder()
+        .setAdapterId(id)
+        .setVersion(p.version)
+        .setCreatedAt(Instant.now())
+        .setBaseModel(BaseModelRef.newBuilder().setName(shared.model().name())
+            .setWeightsSha256(shared.model().fingerprint()).build())
+        .setTokenizerSha256(shared.tokenizer().sha256())
+        .setMethod(method.id())
+        .setPeftType(format == PeftFormat.LORA ? "LORA" : "MISS")
+        .setR(trainer.adapters().config().r())
+        .setTargetModules(trainer.adapters().config().targetModuleNames())
+        .setStats(stats(trainer, p, evalLoss))
+        .setLineage(lineage)
+        .setPayload(payload)
+        .setResumedFrom(p.resumedFromVersion <= 0 ? null : ResumedFrom.newBuilder()
+            .setVersion(p.resumedFromVersion).setReason(p.resumedReason)
+            .setFreshOptimizer(p.resumedFreshOptimizer).build())
+        .build();
+    out.collect(EncodedRecord.of(id, signer == null ? snapshot : ManifestSignatures.sign(snapshot, signer)));
+    p.stepsSinceSnapshot = 0;
+    p.lineage.clear();
+    p.resumedFromVersion = 0;
+    p.resumedReason = null;
+    p.resumedFreshOptimizer = false;
+    p.lastSnapshotEventTime = p.lastTrainedEventTime;
+    m.snapshots.inc();
+    m.version = p.version;
+    m.snapshotBytes = size;
+  }
+
+  private static TrainingStats stats(Trainer trainer, AdapterProgress p, double evalLoss) {
+    return TrainingStats.newBuilder().setStep(trainer.step()).setTokens(trainer.tokensSeen())
+        .setExamples(trainer.examplesSeen()).setSkippedSteps(trainer.skippedSteps())
+        .setLastLoss(p.lastLoss).setLossEma(p.lossEma).setEvalLoss(Double.isNaN(evalLoss) ? null : evalLoss).build();
+  }
+
+  /** The mean loss over the adapter's eval set; NaN when it has none. */
+  private double evaluate(Trainer trainer, AdapterProgress p) throws Exception {
+    if (p.evalCount == 0) {
+      return Double.NaN;
+    }
+    List<Example> examples = new ArrayList<>(p.evalCount);
+    for (TrainingItem i : evalSet.get()) {
+      examples.add(new Example(i.inputIds, i.labels, i.weight));
+    }
+    return trainer.evaluate(examples);
+  }
+
+  /** A snapshot that is not published: the next try comes after as many steps again. */
+  private static void holdBack(AdapterProgress p) {
+    p.stepsSinceSnapshot = 0;
+    p.lastSnapshotEventTime = p.lastTrainedEventTime;
+  }
+
+  private AdapterProgress progress(String id) throws Exception {
+    byte[] b = progressState.value();
+    AdapterProgress p = b == null ? new AdapterProgress() : AdapterProgress.decode(b);
+    if (reconciled.add(id)) {
+      reconcileWithPublished(id, p);
+    }
+    return p;
+  }
+
+  /**
+   * Once per adapter after start: makes sure the next version number is above every published
+   * one (see the class comment), and removes blobs of versions that were never published.
+   */
+  private void reconcileWithPublished(String id, AdapterProgress p) throws Exception {
+    PublishedVersions.Ref ref = publishedIndex.remove(id);
+    if (ref != null && ref.version() > p.version) {
+      if (p.version == 0 && trainingState.value() == null) {
+        continueFromPublished(id, p, published.fetch(ref));
+      } else {
+        LOG.warn("adapter {}: the restored state is at version {} but version {} was already published; "
+            + "its next version will be {}", id, p.version, ref.version(), ref.version() + 1);
+        p.resumedFromVersion = p.version;
+        p.resumedReason = "STALE_STATE";
+        p.resumedFreshOptimizer = false;
+        p.version = ref.version();
+        metrics(id).resumptions.inc();
+      }
+    }
+    for (String orphan : BlobStore.removeVersionsAbove(snapshotPolicy.blobStoreUri(), id, p.version)) {
+      LOG.info("adapter {}: removed blob {} of a version that was never published", id, orphan);
+      metrics(id).orphanBlobsRemoved.inc();
+    }
+  }
+
+  /**
+   * An adapter without state continues from its newest published snapshot, fresh optimizer; from a
+   * new adapter numbered after it when that snapshot was trained on another base model, or when its
+   * payload cannot be used (it does not decode, does not fit the base model, or its blob is gone or
+   * changed: counted as a refused manifest), never a failing job.
+   */
+  private void continueFromPublished(String id, AdapterProgress p, AdapterSnapshot m) {
+    String name = id + "@" + m.getVersion();
+    AdapterProfile profile = profiles.forAdapter(id);
+    Trainer t;
+    String reason;
+    if (m.getBaseModel().getWeightsSha256().equals(shared.model().fingerprint())) {
+      try {
+        AdapterSet adapters = adapterOf(m, name);
+        TrainingStats s = m.getStats();
+        t = Trainer.continueFrom(shared.model(), adapters, profile.train(), s.getStep(), s.getSkippedSteps(),
+            s.getTokens(), s.getExamples(), device);
+        p.lastLoss = s.getLastLoss();
+        p.lossEma = s.getLossEma();
+        reason = "NO_STATE";
+        LOG.warn("adapter {} has no state but version {} was published: continuing from it at step {} with a "
+            + "fresh optimizer", id, m.getVersion(), s.getStep());
+      } catch (RuntimeException e) {
+        refused(id, ReadBackCheck.Refusal.UNUSABLE_PAYLOAD);
+        LOG.warn("adapter {} has no state and its newest published version {} cannot be continued from ({}): "
+            + "starting a new adapter, numbered after it", id, m.getVersion(), e.getMessage());
+        t = Trainer.create(shared.model(), profile.adapter(), profile.train(), device);
+        reason = "UNUSABLE_SNAPSHOT";
+      }
+    } else {
+      t = Trainer.create(shared.model(), profile.adapter(), profile.train(), device);
+      reason = "BASE_MODEL_CHANGED";
+      LOG.warn("adapter {} has no state and its newest published version {} was trained on another base model "
+          + "({}): starting a new adapter on {}, numbered after it", id, m.getVersion(),
+          m.getBaseModel().getName(), shared.model().name());
+    }
+    trainers.put(id, t);
+    p.version = m.getVersion();
+    p.step = t.step();
+    p.baseFingerprint = shared.model().fingerprint();
+    p.resumedFromVersion = m.getVersion();
+    p.resumedReason = reason;
+    p.resumedFreshOptimizer = true;
+    metrics(id).resumptions.inc();
+    unsaved.add(id); // its training state is written at the next snapshot, as after a step
+  }
+
+  /** The adapter of a manifest: inline, or from its blob (whose size and digests are checked). */
+  private AdapterSet adapterOf(AdapterSnapshot m, String name) {
+    if (m.getPayload() instanceof InlineAdapter in) {
+      byte[] weights = new byte[in.getAdapterModelSafetensors().remaining()];
+      in.getAdapterModelSafetensors().duplicate().get(weights);
+      return PeftImporter.read(in.getAdapterConfigJson(), weights, shared.model(), name);
+    }
+    BlobStore.AdapterBlob blob = BlobStore.read((ClaimCheck) m.getPayload());
+    return PeftImporter.read(blob.configJson(), blob.weights(), shared.model(), name);
+  }
+
+  /** The live trainer of an adapter: cached, or rebuilt from its state, or new from its profile. */
+  private Trainer trainer(String id) throws Exception {
+    Trainer t = trainers.get(id);
+    if (t == null) {
+      byte[] state = trainingState.value();
+      if (state != null) {
+        TrainingState restored = TrainingStateCodec.decode(state);
+        t = Trainer.restore(shared.model(), restored, restored.trainConfig(), device);
+      } else {
+        AdapterProfile profile = profiles.forAdapter(id);
+        t = Trainer.create(shared.model(), profile.adapter(), profile.train(), device);
+      }
+      trainers.put(id, t);
+    }
+    return t;
+  }
+
+  /**
+   * The adapters whose training state must be written before a snapshot: live and trained since
+   * their keyed state was last written. {@link AdapterTrainerOperator} writes each with
+   * {@link #writeTrainingState} under its key when a checkpoint or savepoint is taken.
+   */
+  Set<String> unsavedAdapters() {
+    return new HashSet<>(unsaved);
+  }
+
+  void keySwitch(KeySwitch keySwitch) {
+    this.keySwitch = keySwitch;
+  }
+
+  /**
+   * Writes one adapter's training state into keyed state; the current key must be {@code id}. The
+   * bytes are the ones writing after every step gave: the trainer has not changed since its last
+   * step.
+   */
+  void writeTrainingState(String id) throws Exception {
+    Trainer t = trainers.get(id);
+    byte[] state = t != null && unsaved.contains(id) ? t.encodedState() : null;
+    unsaved.remove(id);
+    if (state != null) {
+      trainingState.update(state);
+      metrics(id).stateBytes = state.length;
+    }
+  }
+
+  private AdapterMetrics metrics(String id) {
+    return metrics.computeIfAbsent(id, k -> new AdapterMetrics(getRuntimeContext().getMetricGroup(), k));
+  }
+}

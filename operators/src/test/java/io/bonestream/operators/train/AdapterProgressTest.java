@@ -1,0 +1,101 @@
+package io.bonestream.operators.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+import java.io.ByteArrayOutputStream;
+import java.io.DataOutputStream;
+import org.junit.jupiter.api.Test;
+
+/** The adapter's bookkeeping in Flink state: round trip, and state written by the previous release. */
+class AdapterProgressTest {
+  @Test
+  void roundTripsEveryField() {
+    AdapterProgress p = new AdapterProgress();
+    p.version = 7;
+    p.recordLoss(2.5);
+    p.stepsSinceSnapshot = 1;
+    p.bufferedCount = 3;
+    p.bufferedTokens = 99;
+    p.addToLineage("t", 1, 40);
+    p.addToLineage("t", 1, 44);
+    p.step = 14;
+    p.baseFingerprint = "ab".repeat(32);
+    p.resumedFromVersion = 6;
+    p.resumedReason = "NO_STATE";
+    p.resumedFreshOptimizer = true;
+    AdapterProgress q = AdapterProgress.decode(p.encode());
+    assertEquals(7, q.version);
+    assertEquals(2.5, q.lastLoss);
+    assertEquals(3, q.bufferedCount);
+    assertEquals(99, q.bufferedTokens);
+    assertEquals(40, q.lineage.get("t 1")[0]);
+    assertEquals(44, q.lineage.get("t 1")[1]);
+    assertEquals(2, q.lineage.get("t 1")[2]);
+    assertEquals(14, q.step);
+    assertEquals("ab".repeat(32), q.baseFingerprint);
+    assertEquals(6, q.resumedFromVersion);
+    assertEquals("NO_STATE", q.resumedReason);
+    assertEquals(true, q.resumedFreshOptimizer);
+  }
+
+  @Test
+  void readsFormatTwoWithoutTheEvalGateFields() throws Exception {
+    // the layout of format 2 before the eval gate, written out field by field
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    DataOutputStream out = new DataOutputStream(bytes);
+    out.writeByte(2);
+    out.writeLong(7); // version
+    out.writeDouble(1.25);
+    out.writeDouble(1.5);
+    out.writeLong(1);
+    out.writeLong(Long.MIN_VALUE);
+    out.writeLong(Long.MIN_VALUE);
+    out.writeInt(0);
+    out.writeLong(0);
+    out.writeLong(Long.MIN_VALUE);
+    out.writeInt(0); // no lineage
+    out.writeLong(14); // step
+    out.writeUTF("abc"); // base fingerprint
+    out.writeLong(0); // resumed from
+    out.writeUTF("");
+    out.writeBoolean(false);
+    AdapterProgress p = AdapterProgress.decode(bytes.toByteArray());
+    assertEquals(7, p.version);
+    assertEquals(14, p.step);
+    assertEquals("abc", p.baseFingerprint);
+    assertEquals(0, p.evalCount);
+    assertTrue(Double.isNaN(p.bestEvalLoss));
+  }
+
+  @Test
+  void readsFormatOneAsTheFirstReleaseWroteIt() throws Exception {
+    // the layout of format 1, written out field by field
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    DataOutputStream out = new DataOutputStream(bytes);
+    out.writeByte(1);
+    out.writeLong(32); // version
+    out.writeDouble(1.25); // last loss
+    out.writeDouble(1.5); // loss EMA
+    out.writeLong(0); // steps since snapshot
+    out.writeLong(Long.MIN_VALUE);
+    out.writeLong(Long.MIN_VALUE);
+    out.writeInt(2); // buffered
+    out.writeLong(50);
+    out.writeLong(Long.MIN_VALUE);
+    out.writeInt(1);
+    out.writeUTF("instructions 0");
+    out.writeLong(10);
+    out.writeLong(20);
+    out.writeLong(8);
+    AdapterProgress p = AdapterProgress.decode(bytes.toByteArray());
+    assertEquals(32, p.version);
+    assertEquals(1.5, p.lossEma);
+    assertEquals(2, p.bufferedCount);
+    assertEquals(8, p.lineage.get("instructions 0")[2]);
+    assertEquals(-1, p.step);
+    assertNull(p.baseFingerprint);
+    assertEquals(0, p.resumedFromVersion);
+  }
+}
