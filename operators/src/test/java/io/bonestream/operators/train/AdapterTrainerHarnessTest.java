@@ -1,0 +1,128 @@
+package io.bonestream.operators.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.bonestream.engine.TestFiles;
+import io.bonestream.engine.adapters.AdapterConfig;
+import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.engine.backend.BackendSpec;
+import io.bonestream.engine.config.TrainConfig;
+import io.bonestream.engine.util.Rng;
+import io.bonestream.operators.EncodedRecord;
+import io.bonestream.operators.TrainingItem;
+import io.bonestream.operators.publish.SnapshotPolicy;
+import io.bonestream.schemas.AdapterSnapshot;
+import io.bonestream.schemas.AdapterSnapshots;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.java.functions.KeySelector;
+import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The training operator alone, in Flink's keyed operator test harness (no cluster, no broker):
+ * its keyed state snapshotted and restored into a new operator, and trainers evicted from its
+ * cache, must each publish exactly what one uninterrupted operator publishes. Seconds, where the
+ * MiniCluster tests take tens.
+ */
+class AdapterTrainerHarnessTest {
+  @TempDir Path tmp;
+
+  private AdapterTrainerOperator operator(int maxCachedAdapters) {
+    AdapterProfile profile = new AdapterProfile(AdapterConfig.builder().method(AdapterMethod.BAT).r(4).build(),
+        TrainConfig.builder().lr(1e-2).batchSize(4).maxSeqLen(64).build());
+    AdapterProfile bone = new AdapterProfile(AdapterConfig.builder().method(AdapterMethod.BONE).r(4).build(),
+        TrainConfig.builder().lr(1e-2).batchSize(4).maxSeqLen(64).build());
+    return new AdapterTrainerOperator(new AdapterTrainer(TestFiles.stories260K().toString(),
+        new AdapterProfiles(profile, List.of(new AdapterProfiles.Override("b", bone))), BatchPolicy.ofExamples(4),
+        new SnapshotPolicy(2, 0, 0, SnapshotPolicy.DEFAULT_INLINE_LIMIT, tmp.resolve("blobs").toUri().toString()),
+        maxCachedAdapters, null, BackendSpec.CPU, null, List.of(), Quotas.NONE));
+  }
+
+  private static KeyedOneInputStreamOperatorTestHarness<String, TrainingItem, EncodedRecord> harness(
+      AdapterTrainerOperator op) throws Exception {
+    return new KeyedOneInputStreamOperatorTestHarness<>(op, (KeySelector<TrainingItem, String>) i -> i.adapterId,
+        Types.STRING);
+  }
+
+  /** 32 records, adapters "a" (bat) and "b" (bone) alternating, random tokens of stories260K's vocabulary. */
+  private static List<TrainingItem> items() {
+    Rng rng = new Rng(11);
+    List<TrainingItem> out = new ArrayList<>();
+    for (int i = 0; i < 32; i++) {
+      int n = 12 + rng.nextInt(20);
+      int[] ids = new int[n];
+      for (int t = 0; t < n; t++) {
+        ids[t] = 3 + rng.nextInt(509);
+      }
+      String id = i % 2 == 0 ? "a" : "b";
+      out.add(new TrainingItem(id, id + "-" + i, ids, ids.clone(), 1f, 0L, "in", 0, i));
+    }
+    return out;
+  }
+
+  private static List<AdapterSnapshot> manifests(List<EncodedRecord> records) throws Exception {
+    List<AdapterSnapshot> out = new ArrayList<>();
+    for (EncodedRecord r : records) {
+      AdapterSnapshot s = AdapterSnapshots.decode(r.value);
+      out.add(AdapterSnapshot.newBuilder(s).setCreatedAt(Instant.EPOCH).build());
+    }
+    return out;
+  }
+
+  private List<AdapterSnapshot> straight(int maxCachedAdapters) throws Exception {
+    try (var h = harness(operator(maxCachedAdapters))) {
+      h.open();
+      for (TrainingItem i : items()) {
+        h.processElement(new StreamRecord<>(i, 0L));
+      }
+      return manifests(h.extractOutputValues());
+    }
+  }
+
+  @Test
+  void aSnapshotRestoredIntoANewOperatorContinuesExactly() throws Exception {
+    List<AdapterSnapshot> straight = straight(100);
+    assertEquals(4, straight.size(), "two versions per adapter");
+    List<TrainingItem> items = items();
+    OperatorSubtaskState snapshot;
+    List<AdapterSnapshot> first;
+    try (var h = harness(operator(100))) {
+      h.open();
+      for (TrainingItem i : items.subList(0, 16)) {
+        h.processElement(new StreamRecord<>(i, 0L));
+      }
+      first = manifests(h.extractOutputValues());
+      snapshot = h.snapshot(1L, 1L);
+    }
+    List<AdapterSnapshot> second;
+    try (var h = harness(operator(100))) {
+      h.initializeState(snapshot);
+      h.open();
+      for (TrainingItem i : items.subList(16, 32)) {
+        h.processElement(new StreamRecord<>(i, 0L));
+      }
+      second = manifests(h.extractOutputValues());
+    }
+    List<AdapterSnapshot> both = new ArrayList<>(first);
+    both.addAll(second);
+    assertEquals(2, first.size());
+    assertEquals(straight, both, "the restored operator published something else");
+  }
+
+  @Test
+  void evictedTrainersComeBackFromTheirState() throws Exception {
+    // one trainer in the cache: every record of the other adapter evicts it (its state written, then read back)
+    List<AdapterSnapshot> evicting = straight(1);
+    List<AdapterSnapshot> cached = straight(100);
+    assertTrue(cached.size() == 4, cached.toString());
+    assertEquals(cached, evicting);
+  }
+}
