@@ -5,11 +5,11 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.adapters.AdapterMethod;
-import io.bonestream.engine.backend.device.TimedDevice;
-import io.bonestream.engine.bench.TrainBenchmark;
-import io.bonestream.engine.bench.TrainBenchmark.Shape;
-import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.backend.BackendFactory;
+import io.bonestream.engine.backend.device.TimedDevice;
+import io.bonestream.engine.bench.TrainBenchmark.Shape;
+import io.bonestream.engine.bench.TrainBenchmark;
+import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.util.Json;
 import io.bonestream.engine.util.Threads;
 import java.io.BufferedReader;
@@ -22,9 +22,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Measures training speed: tokens/s of AdamW steps on random tokens, and the",

@@ -5,8 +5,8 @@ import io.bonestream.engine.model.ModelConfig;
 import io.bonestream.engine.util.Threads;
 import io.bonestream.job.Durations;
 import io.bonestream.job.KafkaProperties;
-import io.bonestream.operators.train.SharedModels;
 import io.bonestream.operators.StreamingJob;
+import io.bonestream.operators.train.SharedModels;
 import io.bonestream.subscriber.AdapterRegistry;
 import io.bonestream.subscriber.AdapterSubscriber;
 import io.bonestream.subscriber.AdapterUpdate;
@@ -27,9 +27,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 @Command(name = "serve", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Serves completions over HTTP (OpenAI-style) with the base model and every adapter",

@@ -2,21 +2,21 @@ package io.bonestream.cli;
 
 import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.engine.backend.StepResult;
 import io.bonestream.engine.config.OptimizerKind;
 import io.bonestream.engine.config.ScheduleKind;
-import io.bonestream.engine.backend.StepResult;
 import io.bonestream.engine.config.TrainConfig;
-import io.bonestream.engine.train.TrainingRun;
 import io.bonestream.engine.model.ModelConfig;
+import io.bonestream.engine.train.TrainingRun;
 import io.bonestream.engine.util.Threads;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Trains an adapter offline on a JSONL file.",

@@ -1,18 +1,18 @@
 package io.bonestream.job;
 
 import io.bonestream.engine.adapters.AdapterConfig;
+import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.model.BaseModel;
-import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.train.Trainer;
 import io.bonestream.engine.util.FileTrees;
+import io.bonestream.operators.StreamingJob;
+import io.bonestream.operators.publish.SnapshotPolicy;
 import io.bonestream.operators.train.AdapterProfile;
 import io.bonestream.operators.train.AdapterProfiles;
 import io.bonestream.operators.train.BatchPolicy;
 import io.bonestream.operators.train.EvalPolicy;
 import io.bonestream.operators.train.SharedModels;
-import io.bonestream.operators.publish.SnapshotPolicy;
-import io.bonestream.operators.StreamingJob;
 import io.bonestream.schemas.InstructionRecord;
 import io.bonestream.subscriber.AdapterRegistry;
 import io.bonestream.subscriber.AdapterSubscriber;

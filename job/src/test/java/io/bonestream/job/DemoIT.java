@@ -8,6 +8,7 @@ import io.bonestream.engine.TestFiles;
 import io.bonestream.engine.backend.BackendSpec;
 import io.bonestream.engine.util.Json;
 import io.bonestream.job.demo.Demo;
+import io.bonestream.operators.StreamingJob;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Path;
@@ -17,7 +18,6 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.LongStream;
-import io.bonestream.operators.StreamingJob;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -30,7 +30,6 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class DemoIT {
   @TempDir Path tmp;
-
 
   private static String get(java.net.http.HttpClient http, String url) throws Exception {
     return http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(url)).timeout(Duration.ofSeconds(10))

@@ -1,10 +1,10 @@
 package io.bonestream.job;
 
-import io.bonestream.engine.backend.BackendSpec;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.bonestream.engine.TestFiles;
+import io.bonestream.engine.backend.BackendSpec;
 import io.bonestream.engine.util.Json;
 import io.bonestream.job.demo.Demo;
 import java.io.PrintWriter;

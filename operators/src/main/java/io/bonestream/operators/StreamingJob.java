@@ -1,8 +1,12 @@
 package io.bonestream.operators;
 
+import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.adapters.AdapterConfig;
+import io.bonestream.engine.config.TrainConfig;
+import io.bonestream.engine.model.BaseModel;
+import io.bonestream.operators.KafkaInput;
 import io.bonestream.operators.decode.DecodeInstructions;
 import io.bonestream.operators.decode.InputLimits;
-import io.bonestream.operators.KafkaInput;
 import io.bonestream.operators.decode.KafkaInputDeserializer;
 import io.bonestream.operators.publish.PublishedVersions;
 import io.bonestream.operators.publish.SigningKeySource;
@@ -14,11 +18,6 @@ import io.bonestream.operators.train.AdapterTrainer;
 import io.bonestream.operators.train.AdapterTrainerOperator;
 import io.bonestream.operators.train.BatchPolicy;
 import io.bonestream.operators.train.Quotas;
-
-import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.model.BaseModel;
-import io.bonestream.engine.config.TrainConfig;
 import java.nio.file.Files;
 import java.nio.file.Paths;
 import java.util.List;

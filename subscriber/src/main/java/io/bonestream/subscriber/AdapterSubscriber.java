@@ -2,14 +2,14 @@ package io.bonestream.subscriber;
 
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.model.BaseModel;
-import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.AdapterIds;
+import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.AdapterSnapshots;
 import io.bonestream.schemas.ManifestSignatures;
 import io.bonestream.schemas.SigningKeys;
+import java.io.IOException;
 import java.nio.file.Path;
 import java.security.PublicKey;
-import java.io.IOException;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;

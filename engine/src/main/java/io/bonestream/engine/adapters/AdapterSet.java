@@ -75,7 +75,6 @@ public final class AdapterSet implements io.bonestream.engine.model.ProjectionOv
     AdapterLayout.of(model.config(), config);
   }
 
-
   public AdapterConfig config() {
     return config;
   }

@@ -1,10 +1,9 @@
 package io.bonestream.engine.backend;
 
-import io.bonestream.engine.config.TrainConfig;
-
 import io.bonestream.engine.adapters.AdapterSet;
 import io.bonestream.engine.backend.cpu.CpuBackends;
 import io.bonestream.engine.backend.cpu.Nd4jBackend;
+import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.model.BaseModel;
 
 /**

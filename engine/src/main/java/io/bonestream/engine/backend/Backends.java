@@ -1,8 +1,7 @@
 package io.bonestream.engine.backend;
 
-import io.bonestream.engine.config.TrainConfig;
-
 import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.model.BaseModel;
 import java.util.ServiceLoader;
 

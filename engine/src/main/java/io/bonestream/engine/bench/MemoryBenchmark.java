@@ -2,9 +2,9 @@ package io.bonestream.engine.bench;
 
 import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.backend.cpu.CpuDevice;
+import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.model.BaseModel;
-import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.train.Trainer;
 import java.io.IOException;
 import java.nio.file.Files;

@@ -1,22 +1,21 @@
 package io.bonestream.engine.train;
 
-import io.bonestream.engine.backend.TrainingState;
-import io.bonestream.engine.backend.TrainingStateCodec;
-import io.bonestream.engine.backend.BackendFactory;
-import io.bonestream.engine.backend.BackendSpec;
-import io.bonestream.engine.backend.Backends;
-import io.bonestream.engine.backend.SharedBackend;
-import io.bonestream.engine.backend.StepResult;
-import io.bonestream.engine.config.TrainConfig;
-import io.bonestream.engine.data.ExampleOrder;
-
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.adapters.AdapterSet;
+import io.bonestream.engine.backend.BackendFactory;
+import io.bonestream.engine.backend.BackendSpec;
+import io.bonestream.engine.backend.Backends;
+import io.bonestream.engine.backend.SharedBackend;
+import io.bonestream.engine.backend.StepResult;
+import io.bonestream.engine.backend.TrainingState;
+import io.bonestream.engine.backend.TrainingStateCodec;
+import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.data.ExampleEncoder;
+import io.bonestream.engine.data.ExampleOrder;
 import io.bonestream.engine.data.JsonlDataset;
 import io.bonestream.engine.data.RecordParser;
 import io.bonestream.engine.model.BaseModel;

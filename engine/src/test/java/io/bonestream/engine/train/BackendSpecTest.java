@@ -1,15 +1,14 @@
 package io.bonestream.engine.train;
 
-import io.bonestream.engine.backend.BackendSpec;
-import io.bonestream.engine.backend.Backends;
-import io.bonestream.engine.backend.SharedBackend;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.bonestream.engine.BonestreamException;
+import io.bonestream.engine.backend.BackendSpec;
+import io.bonestream.engine.backend.Backends;
 import io.bonestream.engine.backend.Precision;
+import io.bonestream.engine.backend.SharedBackend;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.model.RandomModels;
 import org.junit.jupiter.api.Test;

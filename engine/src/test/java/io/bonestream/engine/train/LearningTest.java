@@ -1,15 +1,14 @@
 package io.bonestream.engine.train;
 
-import io.bonestream.engine.config.TrainConfig;
-import io.bonestream.engine.data.ExampleOrder;
-
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.bonestream.engine.TestFiles;
 import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.data.ExampleEncoder;
+import io.bonestream.engine.data.ExampleOrder;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.model.Transformer;
 import io.bonestream.engine.tokenizer.Tokenizer;

@@ -1,14 +1,5 @@
 package io.bonestream.engine.train;
 
-import io.bonestream.engine.backend.TrainingState;
-import io.bonestream.engine.backend.TrainingStateCodec;
-import io.bonestream.engine.backend.StepResult;
-import io.bonestream.engine.config.OptimizerKind;
-import io.bonestream.engine.config.ScheduleKind;
-import io.bonestream.engine.config.TrainConfig;
-import io.bonestream.engine.data.ExampleOrder;
-import io.bonestream.engine.util.Rng;
-
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -18,10 +9,18 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.adapters.AdapterConfig;
 import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.engine.backend.StepResult;
+import io.bonestream.engine.backend.TrainingState;
+import io.bonestream.engine.backend.TrainingStateCodec;
+import io.bonestream.engine.config.OptimizerKind;
+import io.bonestream.engine.config.ScheduleKind;
+import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.data.Example;
+import io.bonestream.engine.data.ExampleOrder;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.model.ModelConfig;
 import io.bonestream.engine.model.RandomModels;
+import io.bonestream.engine.util.Rng;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;

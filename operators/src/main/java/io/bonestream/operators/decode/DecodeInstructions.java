@@ -1,16 +1,15 @@
 package io.bonestream.operators.decode;
 
-import io.bonestream.operators.KafkaInput;
-import io.bonestream.operators.EncodedRecord;
-import io.bonestream.operators.TrainingItem;
-import io.bonestream.operators.train.SharedModels;
-
-import io.bonestream.schemas.AdapterIds;
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.data.ExampleEncoder;
 import io.bonestream.engine.data.InvalidExampleException;
 import io.bonestream.engine.tokenizer.ChatMessage;
+import io.bonestream.operators.EncodedRecord;
+import io.bonestream.operators.KafkaInput;
+import io.bonestream.operators.TrainingItem;
+import io.bonestream.operators.train.SharedModels;
+import io.bonestream.schemas.AdapterIds;
 import io.bonestream.schemas.DeadLetter;
 import io.bonestream.schemas.InstructionRecord;
 import java.nio.ByteBuffer;

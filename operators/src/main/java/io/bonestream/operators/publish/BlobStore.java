@@ -1,8 +1,8 @@
 package io.bonestream.operators.publish;
 
-import io.bonestream.schemas.AdapterIds;
 import io.bonestream.engine.peft.PeftExporter;
 import io.bonestream.engine.util.Hashes;
+import io.bonestream.schemas.AdapterIds;
 import io.bonestream.schemas.ClaimCheck;
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -3,7 +3,6 @@ package io.bonestream.operators.train;
 import io.bonestream.operators.TrainingItem;
 import io.bonestream.operators.decode.DeadLetterReason;
 import io.bonestream.operators.decode.DecodeInstructions;
-
 import java.util.List;
 import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;

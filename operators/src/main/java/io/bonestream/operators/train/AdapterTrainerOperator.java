@@ -2,7 +2,6 @@ package io.bonestream.operators.train;
 
 import io.bonestream.operators.EncodedRecord;
 import io.bonestream.operators.TrainingItem;
-
 import org.apache.flink.runtime.state.StateSnapshotContext;
 import org.apache.flink.streaming.api.operators.KeyedProcessOperator;
 

@@ -1,16 +1,15 @@
 package io.bonestream.operators.decode;
 
-import io.bonestream.operators.KafkaInput;
-import io.bonestream.operators.TrainingItem;
-import io.bonestream.operators.train.SharedModels;
-
-import io.bonestream.schemas.AdapterIds;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.bonestream.engine.TestFiles;
+import io.bonestream.operators.KafkaInput;
+import io.bonestream.operators.TrainingItem;
+import io.bonestream.operators.train.SharedModels;
+import io.bonestream.schemas.AdapterIds;
 import io.bonestream.schemas.ChatMessage;
 import io.bonestream.schemas.InstructionRecord;
 import java.nio.ByteBuffer;

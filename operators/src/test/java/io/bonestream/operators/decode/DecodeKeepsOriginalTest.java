@@ -1,13 +1,12 @@
 package io.bonestream.operators.decode;
 
-import io.bonestream.operators.KafkaInput;
-import io.bonestream.operators.TrainingItem;
-import io.bonestream.operators.train.SharedModels;
-
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
 import io.bonestream.engine.TestFiles;
+import io.bonestream.operators.KafkaInput;
+import io.bonestream.operators.TrainingItem;
+import io.bonestream.operators.train.SharedModels;
 import io.bonestream.schemas.InstructionRecord;
 import java.nio.ByteBuffer;
 import org.junit.jupiter.api.AfterAll;

@@ -1,15 +1,15 @@
 package io.bonestream.engine.backend.cuda;
 
 import io.bonestream.engine.adapters.AdapterSet;
+import io.bonestream.engine.backend.BackendProvider;
+import io.bonestream.engine.backend.DeviceBackends;
 import io.bonestream.engine.backend.Precision;
+import io.bonestream.engine.backend.SharedBackend;
 import io.bonestream.engine.backend.TrainingBackend;
 import io.bonestream.engine.backend.device.DeviceTrainer;
 import io.bonestream.engine.backend.device.DeviceTransformer;
-import io.bonestream.engine.model.BaseModel;
-import io.bonestream.engine.backend.BackendProvider;
-import io.bonestream.engine.backend.DeviceBackends;
-import io.bonestream.engine.backend.SharedBackend;
 import io.bonestream.engine.config.TrainConfig;
+import io.bonestream.engine.model.BaseModel;
 import java.util.IdentityHashMap;
 import java.util.Map;
 import org.nd4j.linalg.api.buffer.DataType;

@@ -1,12 +1,12 @@
 package io.bonestream.engine.backend.cpu;
 
 import io.bonestream.engine.adapters.AdapterSet;
-import io.bonestream.engine.model.LossSum;
 import io.bonestream.engine.backend.TrainingBackend;
+import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.model.BaseModel;
+import io.bonestream.engine.model.LossSum;
 import io.bonestream.engine.model.TokenBatch;
 import io.bonestream.engine.model.Transformer;
-import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.util.Workspaces;
 import java.util.List;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;

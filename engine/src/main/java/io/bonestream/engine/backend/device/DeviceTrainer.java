@@ -2,11 +2,11 @@ package io.bonestream.engine.backend.device;
 
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.model.LossSum;
 import io.bonestream.engine.backend.TrainingBackend;
-import io.bonestream.engine.model.TokenBatch;
 import io.bonestream.engine.config.OptimizerKind;
 import io.bonestream.engine.config.TrainConfig;
+import io.bonestream.engine.model.LossSum;
+import io.bonestream.engine.model.TokenBatch;
 
 /**
  * The device backend of the training seam: one adapter set's values, gradients and optimizer
