@@ -116,4 +116,12 @@ class EnginePackagesTest {
     }
     assertEquals(List.of(), found);
   }
+
+  /** The device decoder calls each adapter method's device math without knowing which method it is. */
+  @Test
+  void theDeviceDecoderDoesNotNameAMethod() throws IOException {
+    String code = Files.readString(Path.of("src/main/java/io/bonestream/engine/backend/device/DeviceTransformer.java"))
+        .replaceAll("(?s)/\\*.*?\\*/", "").replaceAll("//[^\\n]*", "");
+    assertTrue(!code.contains("AdapterMethod") && !code.contains("switch"), "DeviceTransformer names a method");
+  }
 }

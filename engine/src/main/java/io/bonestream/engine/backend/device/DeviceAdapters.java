@@ -14,6 +14,8 @@ import io.bonestream.engine.model.Projection;
 final class DeviceAdapters implements AutoCloseable {
   final AdapterLayout layout;
   final AdapterMethod method;
+  /** The method's math on a device. */
+  final MethodOnDevice onDevice;
   final int r;
   final float loraScale;
   final Buf values;
@@ -37,6 +39,7 @@ final class DeviceAdapters implements AutoCloseable {
     this.d = d;
     this.layout = AdapterLayout.of(c, config);
     this.method = config.method();
+    this.onDevice = MethodOnDevice.of(method);
     this.r = config.r();
     this.loraScale = (float) (config.loraAlpha() / config.r());
     long n = Math.max(1, layout.size());

@@ -2,14 +2,11 @@ package io.bonestream.engine.backend.device;
 
 import io.bonestream.engine.BonestreamException;
 import io.bonestream.engine.adapters.AdapterLayout;
-import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.model.LossSum;
 import io.bonestream.engine.model.ModelConfig;
 import io.bonestream.engine.model.Projection;
 import io.bonestream.engine.model.RopeFrequencies;
 import io.bonestream.engine.model.TokenBatch;
-import java.util.ArrayList;
-import java.util.List;
 
 /**
  * The LLaMA decoder on a {@link Device}: the same layer list as the CPU engine's
@@ -26,19 +23,21 @@ import java.util.List;
  * gradients through frozen weights, never a weight gradient of the base.
  */
 public final class DeviceTransformer {
-  private final DeviceModel m;
-  private final Device d;
-  private final ModelConfig c;
+  // read by the adapter methods' device math (MethodOnDevice)
+  final DeviceModel m;
+  final Device d;
+  final ModelConfig c;
   private final DType act;
   private final float[] invFreq;
-  // bat's merges of the pass under way, null without bat (every pass runs under the model's lock)
-  private BatScratch.Pass merges;
+  // the merges of the pass under way (a method that merges weights), else null; every pass runs
+  // under the model's lock
+  BatScratch.Pass merges;
 
   /** The projections in the order the forward pass multiplies by them, within a layer. */
-  private static final Projection[] FORWARD_ORDER = {Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ,
+  static final Projection[] FORWARD_ORDER = {Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ,
       Projection.O_PROJ, Projection.GATE_PROJ, Projection.UP_PROJ, Projection.DOWN_PROJ};
   /** The same for the backward pass. */
-  private static final Projection[] BACKWARD_ORDER = {Projection.DOWN_PROJ, Projection.GATE_PROJ,
+  static final Projection[] BACKWARD_ORDER = {Projection.DOWN_PROJ, Projection.GATE_PROJ,
       Projection.UP_PROJ, Projection.O_PROJ, Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ};
 
   public DeviceTransformer(DeviceModel model) {
@@ -140,14 +139,14 @@ public final class DeviceTransformer {
     int hd = c.headDim();
     int f = c.intermediateSize();
     float eps = (float) c.rmsNormEps();
-    merges = batMerges(ad, w, false);
+    merges = ad == null ? null : ad.onDevice.mergesFor(this, ad, w, false);
     d.embed(w.ids, m.embed(), w.xs[0], n, dm);
     for (int l = 0; l < c.numLayers(); l++) {
       DeviceModel.Layer lw = m.layer(l);
       // attention block: x + o_proj(attention(rope(q), rope(k), v)) on h = RMSNorm(x)
       Buf hAtt = keep ? w.normedAtt(l) : w.h;
       d.rmsnormForward(w.xs[l], lw.inputNorm(), eps, hAtt, w.inv1[l], n, dm);
-      boneSums(ad, hAtt, dm, w.sAtt[l], n, l, Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ);
+      inputSums(ad, hAtt, dm, w.sAtt[l], n, l, Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ);
       project(ad, w, l, Projection.Q_PROJ, hAtt, w.sAtt[l], w.q, 0f, n);    // (N, Dq)
       project(ad, w, l, Projection.K_PROJ, hAtt, w.sAtt[l], w.k, 0f, n);    // (N, Dkv)
       project(ad, w, l, Projection.V_PROJ, hAtt, w.sAtt[l], w.v, 0f, n);    // (N, Dkv)
@@ -164,35 +163,26 @@ public final class DeviceTransformer {
           0f, w.heads, hd, gt * hd, b * hkv);
       d.fromHeads(w.heads, w.cos, w.sin, w.att[l], b, t, h, hd, false);
       d.copy(w.xs[l].slice(0, (long) n * dm), w.xmid[l].slice(0, (long) n * dm));
-      boneSums(ad, w.att[l], h * hd, w.sO[l], n, l, Projection.O_PROJ);
+      inputSums(ad, w.att[l], h * hd, w.sO[l], n, l, Projection.O_PROJ);
       project(ad, w, l, Projection.O_PROJ, w.att[l], w.sO[l], w.xmid[l], 1f, n); // xmid = x + o_proj(att)
       // MLP block: x + down_proj(silu(gate_proj(h)) · up_proj(h)) on h = RMSNorm(x)
       Buf hMlp = keep ? w.normedMlp(l) : w.h;
       d.rmsnormForward(w.xmid[l], lw.postAttentionNorm(), eps, hMlp, w.inv2[l], n, dm);
-      boneSums(ad, hMlp, dm, w.sMlp[l], n, l, Projection.GATE_PROJ, Projection.UP_PROJ);
+      inputSums(ad, hMlp, dm, w.sMlp[l], n, l, Projection.GATE_PROJ, Projection.UP_PROJ);
       project(ad, w, l, Projection.GATE_PROJ, hMlp, w.sMlp[l], w.gate[l], 0f, n); // (N, F)
       project(ad, w, l, Projection.UP_PROJ, hMlp, w.sMlp[l], w.up[l], 0f, n);     // (N, F)
       d.swiglu(w.gate[l], w.up[l], w.a, (long) n * f);
       d.copy(w.xmid[l].slice(0, (long) n * dm), w.xs[l + 1].slice(0, (long) n * dm));
-      boneSums(ad, w.a, f, w.sDown[l], n, l, Projection.DOWN_PROJ);
+      inputSums(ad, w.a, f, w.sDown[l], n, l, Projection.DOWN_PROJ);
       project(ad, w, l, Projection.DOWN_PROJ, w.a, w.sDown[l], w.xs[l + 1], 1f, n);
     }
     d.rmsnormForward(w.xs[c.numLayers()], m.finalNorm(), eps, w.hf, w.invF, n, dm);
   }
 
-  /**
-   * Bone's chunk sums S (N, r) = x (N, I) E of an input shared by {@code group}, when one of them
-   * has a bone adapter; kept for the backward pass (which then needs neither x nor a recomputation).
-   */
-  private void boneSums(DeviceAdapters ad, Buf x, int in, Buf sums, int n, int l, Projection... group) {
-    if (ad == null || ad.method != AdapterMethod.BONE) {
-      return;
-    }
-    for (Projection p : group) {
-      if (ad.site(l, p) != null) {
-        d.gemm(false, false, n, ad.r, in, 1f, x, in, m.tileMatrix(in, ad.r), ad.r, 0f, sums, ad.r);
-        return;
-      }
+  /** What the adapter method keeps of an input shared by {@code group} (bone: its chunk sums). */
+  private void inputSums(DeviceAdapters ad, Buf x, int in, Buf sums, int n, int l, Projection... group) {
+    if (ad != null) {
+      ad.onDevice.inputSums(this, ad, x, in, sums, n, l, group);
     }
   }
 
@@ -206,56 +196,21 @@ public final class DeviceTransformer {
     int out = AdapterLayout.outFeatures(c, p);
     AdapterLayout.Site s = ad == null ? null : ad.site(l, p);
     Buf weight = m.layer(l).weight(p);
-    boolean bat = s != null && ad.method == AdapterMethod.BAT;
-    if (bat) {
+    boolean merged = s != null && ad.onDevice.mergesWeights();
+    if (merged) {
       weight = merges.take(l, p);
     }
     d.gemm(false, true, n, out, in, 1f, x, in, weight, in, beta, y, out);
-    if (bat) {
+    if (merged) {
       merges.release();
     }
     if (s != null) {
-      int r = ad.r;
-      switch (ad.method) {
-        case BONE -> // y += S B, B (r, O)
-            d.gemm(false, false, n, out, r, 1f, sums, r, DeviceAdapters.tensor(ad.valuesAct, s, 0), out, 1f, y, out);
-        case LORA -> {
-          // y += s · (x Aᵀ) Bᵀ, A (r, I), B (O, r)
-          d.gemm(false, true, n, r, in, 1f, x, in, DeviceAdapters.tensor(ad.valuesAct, s, 0), in, 0f,
-              w.chunk, r);
-          d.gemm(false, true, n, out, r, ad.loraScale, w.chunk, r, DeviceAdapters.tensor(ad.valuesAct, s, 1),
-              r, 1f, y, out);
-        }
-        case BAT -> { }
-      }
+      ad.onDevice.forward(this, ad, w, s, in, out, x, sums, y, n);
     }
     Buf bias = m.layer(l).bias(p);
     if (bias != null) {
       d.addBias(y, bias, n, out);
     }
-  }
-
-  /**
-   * The merges W' = W + ΔW, ΔW_{a,b} = (W_{a,b} + I) B_a, of a bat adapter's projections in the
-   * order a forward (or backward) pass multiplies by them; null for other adapters.
-   */
-  private BatScratch.Pass batMerges(DeviceAdapters ad, Workspace w, boolean backward) {
-    List<BatScratch.Merge> order = new ArrayList<>();
-    if (ad != null && ad.method == AdapterMethod.BAT) {
-      int layers = c.numLayers();
-      for (int i = 0; i < layers; i++) {
-        int l = backward ? layers - 1 - i : i;
-        for (Projection p : backward ? BACKWARD_ORDER : FORWARD_ORDER) {
-          AdapterLayout.Site s = ad.site(l, p);
-          if (s != null) {
-            order.add(new BatScratch.Merge(l, p, m.layer(l).weight(p), DeviceAdapters.tensor(ad.values, s, 0),
-                DeviceAdapters.tensor(ad.valuesAct, s, 0), AdapterLayout.outFeatures(c, p),
-                AdapterLayout.inFeatures(c, p), ad.r));
-          }
-        }
-      }
-    }
-    return order.isEmpty() ? null : w.bat().pass(order);
   }
 
   // ---------------------------------------------------------------- loss
@@ -305,23 +260,24 @@ public final class DeviceTransformer {
     int dq = h * hd;
     int r = ad == null ? 0 : ad.r;
     float eps = (float) c.rmsNormEps();
-    merges = batMerges(ad, w, true);
+    merges = ad == null ? null : ad.onDevice.mergesFor(this, ad, w, true);
     d.rmsnormBackward(w.xs[c.numLayers()], m.finalNorm(), w.invF, w.dhf, null, 0, w.dx, actCopy(w), n, dm, false);
     for (int l = c.numLayers() - 1; l >= 0; l--) {
       DeviceModel.Layer lw = m.layer(l);
       // MLP block; dx is dL/d(xmid + down_proj(a)). down_proj's input a is recomputed: by bat
       // along the SwiGLU backward (its weight gradient Gᵀ a waits until then), by LoRA before.
-      boolean batDown = ad != null && ad.method == AdapterMethod.BAT && ad.site(l, Projection.DOWN_PROJ) != null;
-      if (!batDown && needsInput(ad, l, Projection.DOWN_PROJ)) {
+      // a method that merges weights takes down_proj's weight gradient along the SwiGLU backward
+      boolean laterGrad = ad != null && ad.onDevice.mergesWeights() && ad.site(l, Projection.DOWN_PROJ) != null;
+      if (!laterGrad && needsInput(ad, l, Projection.DOWN_PROJ)) {
         d.swiglu(w.gate[l], w.up[l], w.a, (long) n * f);
       }
       Buf dA = w.dIn.slice(0, (long) n * f);
       Tile tile = new Tile();
-      projectBackward(ad, w, l, Projection.DOWN_PROJ, w.dxAct, batDown ? null : w.a, w.sDown[l], dA, 0f, n, tile);
-      d.swigluBackward(w.gate[l], w.up[l], dA, tile.buf(w), r, w.dg, w.du, batDown ? w.a : null, n, f);
-      if (batDown) {
-        batWeightGrad(ad, w, ad.site(l, Projection.DOWN_PROJ), m.layer(l).weight(Projection.DOWN_PROJ), w.dxAct,
-            w.a, f, dm, n);
+      projectBackward(ad, w, l, Projection.DOWN_PROJ, w.dxAct, laterGrad ? null : w.a, w.sDown[l], dA, 0f, n, tile);
+      d.swigluBackward(w.gate[l], w.up[l], dA, tile.buf(w), r, w.dg, w.du, laterGrad ? w.a : null, n, f);
+      if (laterGrad) {
+        ad.onDevice.weightGradient(this, ad, w, ad.site(l, Projection.DOWN_PROJ),
+            m.layer(l).weight(Projection.DOWN_PROJ), w.dxAct, w.a, f, dm, n);
       }
       Buf hMlp = w.h;
       if (keepsNormed(ad)) {
@@ -366,8 +322,8 @@ public final class DeviceTransformer {
       projectBackward(ad, w, l, Projection.V_PROJ, w.dv, hAtt, w.sAtt[l], w.dh, 1f, n, tile);
       d.rmsnormBackward(w.xs[l], lw.inputNorm(), w.inv1[l], w.dh, tile.buf(w), r, w.dx, actCopy(w), n, dm, true);
     }
-    if (ad != null && ad.method == AdapterMethod.BAT) {
-      w.bat().join(); // the dB computed on the side stream
+    if (ad != null) {
+      ad.onDevice.finishBackward(w);
     }
   }
 
@@ -377,12 +333,12 @@ public final class DeviceTransformer {
    * step is the one that runs short of time, not of memory); LoRA recomputes them.
    */
   private static boolean keepsNormed(DeviceAdapters ad) {
-    return ad != null && ad.method == AdapterMethod.BAT;
+    return ad != null && ad.onDevice.keepsNormedInputs();
   }
 
   /** Whether the backward pass needs the group's input itself: bat and LoRA do, bone keeps its sums. */
   private static boolean needsInput(DeviceAdapters ad, int l, Projection... group) {
-    if (ad == null || ad.method == AdapterMethod.BONE) {
+    if (ad == null || !ad.onDevice.needsInputInBackward()) {
       return false;
     }
     for (Projection p : group) {
@@ -397,7 +353,7 @@ public final class DeviceTransformer {
    * Bone's input-gradient term tile(Σ dS) of the projections sharing one input, accumulated in the
    * workspace and added by the kernel that reads the input gradient next.
    */
-  private static final class Tile {
+  static final class Tile {
     private boolean used;
 
     /** beta for the next dS GEMM: 0 for the first, 1 after. */
@@ -417,22 +373,11 @@ public final class DeviceTransformer {
   }
 
   /**
-   * bat's dB += dL/dB of one projection: M = Gᵀ x (O, I), one GEMM; dB_a += Σ_b (W_{a,b} + I)ᵀ
-   * M_{a,b}, one device operation reading W and M (on the side stream where there is one).
-   */
-  private void batWeightGrad(DeviceAdapters ad, Workspace w, AdapterLayout.Site s, Buf weight, Buf grad, Buf x,
-      int in, int out, int n) {
-    BatScratch bat = w.bat();
-    Buf mg = bat.grad((long) out * in);
-    d.gemm(true, false, out, in, n, 1f, grad, out, x, in, 0f, mg, in);
-    bat.blockGrad(weight, DeviceAdapters.tensor(ad.grads, s, 0), out, in, ad.r);
-  }
-
-  /**
    * The backward of {@link #project}: dIn (N, I) F32 = G (W + ΔW) + beta · dIn, and the adapter's
-   * gradients added to its accumulators; G (N, O) act; x (N, I) act the forward input (bat, LoRA;
-   * bat given null leaves its gradient to {@link #batWeightGrad}), sums its chunk sums (bone), whose
-   * dS goes to {@code tile} instead of dIn.
+   * gradients added to its accumulators (the method's {@link MethodOnDevice#backward}); G (N, O) act;
+   * x (N, I) act the forward input (bat, LoRA; given null, bat leaves its weight gradient to
+   * {@link MethodOnDevice#weightGradient}), sums its chunk sums (bone), whose dS goes to
+   * {@code tile} instead of dIn.
    */
   private void projectBackward(DeviceAdapters ad, Workspace w, int l, Projection p, Buf grad, Buf x, Buf sums,
       Buf dIn, float beta, int n, Tile tile) {
@@ -444,37 +389,7 @@ public final class DeviceTransformer {
       d.gemm(false, false, n, in, out, 1f, grad, out, weight, in, beta, dIn, in);
       return;
     }
-    int r = ad.r;
-    switch (ad.method) {
-      case BONE -> {
-        // dB += Sᵀ G; dx = G W + tile(G Bᵀ), the tile term summed over the group in the workspace
-        d.gemm(true, false, r, out, n, 1f, sums, r, grad, out, 1f, DeviceAdapters.tensor(ad.grads, s, 0), out);
-        d.gemm(false, false, n, in, out, 1f, grad, out, weight, in, beta, dIn, in);
-        d.gemm(false, true, n, r, out, 1f, grad, out, DeviceAdapters.tensor(ad.valuesAct, s, 0), out,
-            tile.beta(), w.dChunk, r);
-      }
-      case BAT -> {
-        // dx = G (W + ΔW); the weight gradient now, or, without x, by the caller later
-        Buf merged = merges.take(l, p);
-        d.gemm(false, false, n, in, out, 1f, grad, out, merged, in, beta, dIn, in);
-        merges.release();
-        if (x != null) {
-          batWeightGrad(ad, w, s, weight, grad, x, in, out, n);
-        }
-      }
-      case LORA -> {
-        // P = x Aᵀ; dB += s Gᵀ P; GB = G B; dA += s GBᵀ x; dx = G W + s GB A
-        Buf a = DeviceAdapters.tensor(ad.valuesAct, s, 0);
-        Buf bm = DeviceAdapters.tensor(ad.valuesAct, s, 1);
-        d.gemm(false, true, n, r, in, 1f, x, in, a, in, 0f, w.chunk, r);
-        d.gemm(true, false, out, r, n, ad.loraScale, grad, out, w.chunk, r, 1f,
-            DeviceAdapters.tensor(ad.grads, s, 1), r);
-        d.gemm(false, false, n, r, out, 1f, grad, out, bm, r, 0f, w.loraG, r);
-        d.gemm(true, false, r, in, n, ad.loraScale, w.loraG, r, x, in, 1f,
-            DeviceAdapters.tensor(ad.grads, s, 0), in);
-        d.gemm(false, false, n, in, out, 1f, grad, out, weight, in, beta, dIn, in);
-        d.gemm(false, false, n, in, r, ad.loraScale, w.loraG, r, a, in, 1f, dIn, in);
-      }
-    }
+    ad.onDevice.backward(this, ad, w, l, p, s, new MethodOnDevice.DeviceWeights(weight, in, out), grad, x, sums,
+        dIn, beta, n, tile);
   }
 }
