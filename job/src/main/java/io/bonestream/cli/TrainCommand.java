@@ -46,6 +46,10 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--lora-alpha", paramLabel = "X", description = "LoRA alpha (default: r)")
   Double loraAlpha;
 
+  @Option(names = "--mini-r", defaultValue = "1", paramLabel = "M",
+      description = "mini: B_mini's width, repeated along the outputs; it must divide every target's out_features (default: ${DEFAULT-VALUE})")
+  int miniR;
+
   @Option(names = "--optimizer", paramLabel = "adamw|sgd", converter = Converters.Optimizer.class,
       defaultValue = "adamw", description = "(default: ${DEFAULT-VALUE})")
   OptimizerKind optimizer;
@@ -126,6 +130,7 @@ final class TrainCommand implements Callable<Integer> {
     PrintWriter o = spec.commandLine().getOut();
     Threads.configure(Threads.auto(threads, ModelConfig.read(model).hiddenSize()));
     AdapterConfig.Builder adapter = AdapterConfig.builder().method(method).r(r).targetModules(targets);
+    adapter.miniR(miniR);
     if (loraAlpha != null) {
       adapter.loraAlpha(loraAlpha);
     }

@@ -163,7 +163,7 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
 
   /** An adapter profile; an override starts from the defaults and may also hold {@code match}. */
   private static AdapterProfile profile(StrictNode n, AdapterProfile base, boolean override) {
-    List<String> keys = new ArrayList<>(List.of("method", "r", "targets", "lora-alpha", "optimizer", "lr",
+    List<String> keys = new ArrayList<>(List.of("method", "r", "mini-r", "targets", "lora-alpha", "optimizer", "lr",
         "weight-decay", "beta1", "beta2", "eps", "max-grad-norm", "schedule", "warmup-steps",
         "total-steps", "micro-batch-size", "seed", "eval-fraction", "eval-cap", "gate", "gate-tolerance"));
     if (override) {
@@ -176,6 +176,7 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
       AdapterConfig.Builder ab = AdapterConfig.builder()
           .method(n.has("method") ? AdapterMethod.fromId(n.text("method", null)) : a.method())
           .r((int) n.integer("r", a.r()))
+          .miniR((int) n.integer("mini-r", a.miniR()))
           .targetModules(n.strings("targets", a.targetModuleNames()));
       if (n.has("lora-alpha")) {
         ab.loraAlpha(n.number("lora-alpha", 0));

@@ -47,6 +47,32 @@ class GenerateExportResumeTest {
     assertEquals(first.out(), second.out());
   }
 
+  /** MiSS mini from the command line: trained, written as PEFT's MISS mini, resumed exactly. */
+  @Test
+  void miniTrainsAndIsWrittenAsPeftsMissMini(@TempDir Path tmp) throws Exception {
+    String[] mini = {"train", "--model", TestFiles.stories260K().toString(), "--data",
+        TestFiles.golden().resolve("tiny_sft.jsonl").toString(), "--method", "mini", "--r", "4", "--mini-r", "2",
+        "--batch-size", "2", "--lr", "0.01", "--schedule", "constant"};
+    java.util.function.BiFunction<Integer, String[], String[]> args = (steps, extra) -> {
+      java.util.List<String> a = new java.util.ArrayList<>(java.util.List.of(mini));
+      a.addAll(java.util.List.of("--steps", "" + steps));
+      a.addAll(java.util.List.of(extra));
+      return a.toArray(String[]::new);
+    };
+    Cli straight = Cli.run(args.apply(4, new String[] {"--out", tmp.resolve("straight").toString()}));
+    assertEquals(0, straight.exitCode(), straight.err());
+    String cfg = Files.readString(tmp.resolve("straight/adapter_config.json"));
+    assertTrue(cfg.contains("\"init_weights\" : \"mini\"") && cfg.contains("\"mini_r\" : 2"), cfg);
+    assertEquals(0, Cli.run(args.apply(2, new String[] {"--out", tmp.resolve("half").toString()})).exitCode());
+    Cli resumed = Cli.run(args.apply(4, new String[] {"--out", tmp.resolve("resumed").toString(), "--resume",
+        tmp.resolve("half").toString()}));
+    assertEquals(0, resumed.exitCode(), resumed.err());
+    assertArrayEquals(Files.readAllBytes(tmp.resolve("straight/adapter_model.safetensors")),
+        Files.readAllBytes(tmp.resolve("resumed/adapter_model.safetensors")));
+    Cli bad = Cli.run(args.apply(1, new String[] {"--mini-r", "7", "--out", tmp.resolve("bad").toString()}));
+    assertTrue(bad.exitCode() != 0 && bad.err().contains("mini needs mini_r to divide"), bad.err());
+  }
+
   /**
    * A trainer_state.bin written by the build of 2026-12-06 (before the state classes and codecs
    * were reorganised; {@code train ... --steps 3 --schedule constant}, the "half" run below) resumes

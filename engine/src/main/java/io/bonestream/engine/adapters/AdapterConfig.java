@@ -11,7 +11,7 @@ import java.util.List;
  * What adapter to train: the method, its r, the target projections (by module name) and, for
  * LoRA, alpha. Immutable; build it with {@link #builder()}.
  */
-public record AdapterConfig(AdapterMethod method, int r, List<Projection> targets, double loraAlpha)
+public record AdapterConfig(AdapterMethod method, int r, List<Projection> targets, double loraAlpha, int miniR)
     implements java.io.Serializable {
   public static final List<Projection> ALL_TARGETS = List.of(Projection.values());
 
@@ -25,6 +25,9 @@ public record AdapterConfig(AdapterMethod method, int r, List<Projection> target
     targets = List.copyOf(EnumSet.copyOf(targets)); // canonical order, no duplicates
     if (!(loraAlpha > 0)) {
       throw new BonestreamException("lora alpha must be positive, got " + loraAlpha);
+    }
+    if (miniR <= 0) {
+      throw new BonestreamException("mini_r must be positive, got " + miniR);
     }
   }
 
@@ -46,6 +49,7 @@ public record AdapterConfig(AdapterMethod method, int r, List<Projection> target
     private int r = 8;
     private List<Projection> targets = ALL_TARGETS;
     private Double loraAlpha;
+    private int miniR = 1;
 
     public Builder method(AdapterMethod method) {
       this.method = method;
@@ -77,8 +81,14 @@ public record AdapterConfig(AdapterMethod method, int r, List<Projection> target
       return this;
     }
 
+    /** mini's block width along the outputs (PEFT's {@code mini_r}, default 1); it must divide every target's out_features. */
+    public Builder miniR(int miniR) {
+      this.miniR = miniR;
+      return this;
+    }
+
     public AdapterConfig build() {
-      return new AdapterConfig(method, r, targets, loraAlpha == null ? r : loraAlpha);
+      return new AdapterConfig(method, r, targets, loraAlpha == null ? r : loraAlpha, miniR);
     }
   }
 }

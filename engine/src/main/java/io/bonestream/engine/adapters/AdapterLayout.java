@@ -73,6 +73,10 @@ public final class AdapterLayout {
           throw new BonestreamException("bat needs r to divide both dimensions of every target: r="
               + r + " does not divide " + p.modulePath(l) + " (in " + in + ", out " + out + ")");
         }
+        if (config.method() == AdapterMethod.MINI && out % config.miniR() != 0) {
+          throw new BonestreamException("mini needs mini_r to divide every target's out_features: mini_r="
+              + config.miniR() + " does not divide " + p.modulePath(l) + " (out " + out + ")");
+        }
         if (config.method() == AdapterMethod.LORA && r > Math.min(in, out)) {
           throw new BonestreamException("lora rank r=" + r + " exceeds the smaller dimension of "
               + p.modulePath(l) + " (in " + in + ", out " + out + ")");
@@ -81,6 +85,8 @@ public final class AdapterLayout {
         switch (config.method()) {
           case BAT -> t.add(new Tensor("miss_block", new long[] {out / r, r, r}, offset, (long) r * out));
           case BONE -> t.add(new Tensor("miss_block", new long[] {r, out}, offset, (long) r * out));
+          case MINI -> t.add(new Tensor("miss_block", new long[] {r, config.miniR()}, offset,
+              (long) r * config.miniR()));
           case LORA -> {
             t.add(new Tensor("lora_A.weight", new long[] {r, in}, offset, (long) r * in));
             t.add(new Tensor("lora_B.weight", new long[] {out, r}, offset + (long) r * in, (long) r * out));

@@ -2,11 +2,16 @@ package io.bonestream.engine.adapters;
 
 import io.bonestream.engine.util.Named;
 
-/** The adapter kinds: {@code bat} (the paper's Block Affine Transformation, the default), {@code bone} (PEFT's shard sharing), {@code lora}. */
+/**
+ * The adapter kinds: {@code bat} (the paper's Block Affine Transformation, the default),
+ * {@code bone} (PEFT's shard sharing), {@code lora}, {@code mini} (MiSS mini: bone with fewer values).
+ */
 public enum AdapterMethod implements Named {
   BAT("bat"),
   BONE("bone"),
-  LORA("lora");
+  LORA("lora"),
+  /** MiSS "mini": bone's block made of an (r, mini_r) block repeated along the outputs. */
+  MINI("mini");
 
   private final String id;
 

@@ -63,6 +63,7 @@ public final class AdapterSet implements io.bonestream.engine.model.ProjectionOv
           case BAT -> new BatAdapter(base, config.r(), path, store);
           case BONE -> new BoneAdapter(base, config.r(), store);
           case LORA -> new LoraAdapter(base, config.r(), config.loraAlpha(), rng, store);
+          case MINI -> new io.bonestream.engine.adapters.mini.MiniAdapter(base, config.r(), config.miniR(), store);
         };
         m.put(path, a);
       }

@@ -154,6 +154,9 @@ public final class TrainingStateCodec {
     var targets = n.putArray("target_modules");
     a.targetModuleNames().forEach(targets::add);
     n.put("lora_alpha", a.loraAlpha());
+    if (a.method() == AdapterMethod.MINI) {
+      n.put("mini_r", a.miniR()); // only for mini: every other state's bytes stay as they were
+    }
     return n;
   }
 
@@ -161,7 +164,7 @@ public final class TrainingStateCodec {
     List<String> targets = new ArrayList<>();
     n.path("target_modules").forEach(t -> targets.add(t.asText()));
     return AdapterConfig.builder().method(AdapterMethod.fromId(n.path("method").asText()))
-        .r(n.path("r").asInt()).targetModules(targets).loraAlpha(n.path("lora_alpha").asDouble())
+        .r(n.path("r").asInt()).targetModules(targets).loraAlpha(n.path("lora_alpha").asDouble()).miniR(n.path("mini_r").asInt(1))
         .build();
   }
 

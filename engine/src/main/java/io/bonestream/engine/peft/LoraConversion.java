@@ -34,7 +34,12 @@ public final class LoraConversion {
 
   public static Pair convert(Adapter adapter, int rank) {
     if (adapter.method() == AdapterMethod.BONE) {
-      return exactBone((BoneAdapter) adapter);
+      BoneAdapter bone = (BoneAdapter) adapter;
+      return exact(bone.namedParameters().get("miss_block"), bone.r(), adapter.base().inFeatures());
+    }
+    if (adapter.method() == AdapterMethod.MINI) {
+      io.bonestream.engine.adapters.mini.MiniAdapter mini = (io.bonestream.engine.adapters.mini.MiniAdapter) adapter;
+      return exact(mini.fullBlock(), mini.r(), adapter.base().inFeatures());
     }
     if (adapter.method() == AdapterMethod.LORA) {
       LoraAdapter l = (LoraAdapter) adapter;
@@ -46,10 +51,8 @@ public final class LoraConversion {
     return truncated(delta, rank);
   }
 
-  private static Pair exactBone(BoneAdapter adapter) {
-    INDArray block = adapter.namedParameters().get("miss_block"); // (r, O)
-    int r = adapter.r();
-    long in = adapter.base().inFeatures();
+  /** bone's (and mini's) ΔW = (the block's rows tiled along the inputs)ᵀ is exactly B A: A selects i mod r. */
+  private static Pair exact(INDArray block, int r, long in) { // block (r, O)
     float[] sel = new float[(int) (r * in)];
     for (int i = 0; i < in; i++) {
       sel[(int) ((i % r) * in + i)] = 1f;

@@ -70,6 +70,10 @@ public final class PeftExporter {
           throw new BonestreamException("a lora adapter cannot be written as " + format
               + "; use --format lora or merged");
         }
+        if (cfg.method() == AdapterMethod.MINI && format != PeftFormat.MISS) {
+          throw new BonestreamException("a mini adapter is MiSS only (PEFT's init_weights \"mini\"); use --format miss, "
+              + "lora or merged");
+        }
         String suffix = format == PeftFormat.MISS ? "miss_block" : "bone_block";
         Map<String, INDArray> tensors = new LinkedHashMap<>();
         adapters.peftTensors().forEach((k, v) -> tensors.put(
@@ -161,11 +165,13 @@ public final class PeftExporter {
     c.put("r", cfg.r());
     if (cfg.method() == AdapterMethod.BAT) {
       c.put("init_weights", "bat");
+    } else if (cfg.method() == AdapterMethod.MINI) {
+      c.put("init_weights", "mini");
     } else {
       c.put("init_weights", true);
     }
     if (format == PeftFormat.MISS) {
-      c.put("mini_r", 1);
+      c.put("mini_r", cfg.miniR());
       c.put("miss_dropout", 0.0);
     }
     targets(c, cfg);

@@ -56,11 +56,13 @@ public final class PeftImporter {
         JsonNode init = c.path("init_weights");
         if (init.isTextual() && init.asText().equals("bat")) {
           b.method(AdapterMethod.BAT);
+        } else if (init.isTextual() && init.asText().equals("mini")) {
+          b.method(AdapterMethod.MINI).miniR(c.path("mini_r").asInt(1));
         } else if (init.isBoolean() || init.isMissingNode()) {
           b.method(AdapterMethod.BONE);
         } else {
           throw new BonestreamException(file + ": init_weights " + init + " is not supported "
-              + "(supported: true for bone, \"bat\" for bat)");
+              + "(supported: true for bone, \"bat\" for bat, \"mini\" for mini)");
         }
       }
       case "LORA" -> {

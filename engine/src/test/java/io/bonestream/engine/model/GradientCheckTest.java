@@ -10,6 +10,7 @@ import io.bonestream.engine.adapters.ParameterStore;
 import io.bonestream.engine.adapters.bat.BatAdapter;
 import io.bonestream.engine.adapters.bone.BoneAdapter;
 import io.bonestream.engine.adapters.lora.LoraAdapter;
+import io.bonestream.engine.adapters.mini.MiniAdapter;
 import io.bonestream.engine.util.Rng;
 import java.util.List;
 import java.util.function.Supplier;
@@ -157,6 +158,13 @@ class GradientCheckTest {
     Nd4j.getRandom().setSeed(6);
     checkAdapter("bone I%r!=0", new BoneAdapter(linear(6, 10), 4, store(24)), 5); // I = 10, r = 4: remainder 2
     checkAdapter("bone I%r==0", new BoneAdapter(linear(6, 12), 4, store(24)), 5);
+  }
+
+  @Test
+  void miniWithRemainderColumns() {
+    Nd4j.getRandom().setSeed(9);
+    // O = 8, mini_r = 2 (B_mini repeated 4 times), I = 10, r = 4: remainder 2
+    checkAdapter("mini", new MiniAdapter(linear(8, 10), 4, 2, store(8)), 5);
   }
 
   @Test

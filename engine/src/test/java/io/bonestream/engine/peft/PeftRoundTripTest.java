@@ -68,6 +68,40 @@ class PeftRoundTripTest {
     }
   }
 
+  /** MiSS mini: PEFT's config ({@code init_weights: "mini"}, {@code mini_r}) and (r, mini_r) blocks, read back. */
+  @Test
+  void aMiniFolderIsPeftsMissMiniAndRoundTrips(@TempDir Path tmp) {
+    AdapterSet s = AdapterSet.create(base, AdapterConfig.builder().method(AdapterMethod.MINI).r(4).miniR(2).build(),
+        new Rng(1));
+    Nd4j.getRandom().setSeed(3);
+    for (INDArray p : s.parameters()) {
+      p.assign(Nd4j.randn(DataType.FLOAT, p.shape()).muli(0.05));
+    }
+    PeftExporter.export(s, base, null, PeftFormat.MISS, 0, tmp.resolve("miss"));
+    JsonNode cfg = Json.readTree(tmp.resolve("miss/adapter_config.json"));
+    assertEquals("MISS", cfg.get("peft_type").asText());
+    assertEquals("mini", cfg.get("init_weights").asText());
+    assertEquals(2, cfg.get("mini_r").asInt());
+    assertEquals(4, cfg.get("r").asInt());
+    Map<String, INDArray> raw = SafeTensors.readAll(tmp.resolve("miss/adapter_model.safetensors"), DataType.FLOAT);
+    INDArray block = raw.get("base_model.model.model.layers.0.self_attn.q_proj.miss_block");
+    assertEquals(java.util.List.of(4L, 2L), java.util.Arrays.stream(block.shape()).boxed().toList());
+    AdapterSet back = PeftImporter.read(tmp.resolve("miss"), base);
+    assertEquals(AdapterMethod.MINI, back.config().method());
+    assertEquals(2, back.config().miniR());
+    assertEquals(s.peftTensors(), back.peftTensors());
+    // its LoRA form is exact, as bone's
+    PeftExporter.export(s, base, null, PeftFormat.LORA, 0, tmp.resolve("lora"));
+    AdapterSet lora = PeftImporter.read(tmp.resolve("lora"), base);
+    INDArray viaMini = new Transformer(base, s).logits(BATCH);
+    INDArray plain = new Transformer(base, null).logits(BATCH);
+    assertTrue(maxAbsDiff(viaMini, plain) > 1e-2, "adapter has no effect");
+    assertTrue(maxAbsDiff(viaMini, new Transformer(base, lora).logits(BATCH)) < 1e-4, "lora differs");
+    // the legacy BONE format has no mini
+    assertThrows(io.bonestream.engine.BonestreamException.class,
+        () -> PeftExporter.export(s, base, null, PeftFormat.BONE, 0, tmp.resolve("bone")));
+  }
+
   @Test
   void boneLoraExportGivesTheSameLogits(@TempDir Path tmp) {
     AdapterSet bone = trainedLooking(AdapterMethod.BONE, 8);

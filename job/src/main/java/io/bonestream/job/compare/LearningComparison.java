@@ -168,6 +168,7 @@ public final class LearningComparison {
         case BAT -> new Color(0xD6, 0x27, 0x28);
         case BONE -> new Color(0x1F, 0x77, 0xB4);
         case LORA -> new Color(0x2C, 0xA0, 0x2C);
+        case MINI -> new Color(0x94, 0x67, 0xBD);
       });
       float[] dash = dashes[lrs.indexOf(r.lr()) % dashes.length];
       renderer.setSeriesStroke(i, dash == null ? new BasicStroke(2f)

@@ -40,8 +40,11 @@ class AdapterTrainerHarnessTest {
         TrainConfig.builder().lr(1e-2).batchSize(4).maxSeqLen(64).build());
     AdapterProfile bone = new AdapterProfile(AdapterConfig.builder().method(AdapterMethod.BONE).r(4).build(),
         TrainConfig.builder().lr(1e-2).batchSize(4).maxSeqLen(64).build());
+    AdapterProfile mini = new AdapterProfile(AdapterConfig.builder().method(AdapterMethod.MINI).r(4).miniR(2).build(),
+        TrainConfig.builder().lr(1e-2).batchSize(4).maxSeqLen(64).build());
     return new AdapterTrainerOperator(new AdapterTrainer(TestFiles.stories260K().toString(),
-        new AdapterProfiles(profile, List.of(new AdapterProfiles.Override("b", bone))), BatchPolicy.ofExamples(4),
+        new AdapterProfiles(profile, List.of(new AdapterProfiles.Override("b", bone),
+            new AdapterProfiles.Override("c", mini))), BatchPolicy.ofExamples(4),
         new SnapshotPolicy(2, 0, 0, SnapshotPolicy.DEFAULT_INLINE_LIMIT, tmp.resolve("blobs").toUri().toString()),
         maxCachedAdapters, null, BackendSpec.CPU, null, List.of(), Quotas.NONE));
   }
@@ -52,17 +55,17 @@ class AdapterTrainerHarnessTest {
         Types.STRING);
   }
 
-  /** 32 records, adapters "a" (bat) and "b" (bone) alternating, random tokens of stories260K's vocabulary. */
+  /** 48 records, adapters "a" (bat), "b" (bone) and "c" (mini) in turn, random tokens of stories260K's vocabulary. */
   private static List<TrainingItem> items() {
     Rng rng = new Rng(11);
     List<TrainingItem> out = new ArrayList<>();
-    for (int i = 0; i < 32; i++) {
+    for (int i = 0; i < 48; i++) {
       int n = 12 + rng.nextInt(20);
       int[] ids = new int[n];
       for (int t = 0; t < n; t++) {
         ids[t] = 3 + rng.nextInt(509);
       }
-      String id = i % 2 == 0 ? "a" : "b";
+      String id = new String[] {"a", "b", "c"}[i % 3];
       out.add(new TrainingItem(id, id + "-" + i, ids, ids.clone(), 1f, 0L, "in", 0, i));
     }
     return out;
@@ -90,13 +93,17 @@ class AdapterTrainerHarnessTest {
   @Test
   void aSnapshotRestoredIntoANewOperatorContinuesExactly() throws Exception {
     List<AdapterSnapshot> straight = straight(100);
-    assertEquals(4, straight.size(), "two versions per adapter");
+    assertEquals(6, straight.size(), "two versions per adapter");
+    AdapterSnapshot mini = straight.stream().filter(m -> m.getAdapterId().equals("c")).findFirst().orElseThrow();
+    assertEquals("mini", mini.getMethod());
+    String config = ((io.bonestream.schemas.InlineAdapter) mini.getPayload()).getAdapterConfigJson();
+    assertTrue(config.contains("\"init_weights\" : \"mini\"") && config.contains("\"mini_r\" : 2"), config);
     List<TrainingItem> items = items();
     OperatorSubtaskState snapshot;
     List<AdapterSnapshot> first;
     try (var h = harness(operator(100))) {
       h.open();
-      for (TrainingItem i : items.subList(0, 16)) {
+      for (TrainingItem i : items.subList(0, 24)) {
         h.processElement(new StreamRecord<>(i, 0L));
       }
       first = manifests(h.extractOutputValues());
@@ -106,14 +113,14 @@ class AdapterTrainerHarnessTest {
     try (var h = harness(operator(100))) {
       h.initializeState(snapshot);
       h.open();
-      for (TrainingItem i : items.subList(16, 32)) {
+      for (TrainingItem i : items.subList(24, 48)) {
         h.processElement(new StreamRecord<>(i, 0L));
       }
       second = manifests(h.extractOutputValues());
     }
     List<AdapterSnapshot> both = new ArrayList<>(first);
     both.addAll(second);
-    assertEquals(2, first.size());
+    assertEquals(3, first.size());
     assertEquals(straight, both, "the restored operator published something else");
   }
 
@@ -122,7 +129,7 @@ class AdapterTrainerHarnessTest {
     // one trainer in the cache: every record of the other adapter evicts it (its state written, then read back)
     List<AdapterSnapshot> evicting = straight(1);
     List<AdapterSnapshot> cached = straight(100);
-    assertTrue(cached.size() == 4, cached.toString());
+    assertTrue(cached.size() == 6, cached.toString());
     assertEquals(cached, evicting);
   }
 }

@@ -17,6 +17,8 @@ final class DeviceAdapters implements AutoCloseable {
   /** The method's math on a device. */
   final MethodOnDevice onDevice;
   final int r;
+  /** mini's block width along the outputs. */
+  final int miniR;
   final float loraScale;
   final Buf values;
   final Buf grads;
@@ -41,6 +43,7 @@ final class DeviceAdapters implements AutoCloseable {
     this.method = config.method();
     this.onDevice = MethodOnDevice.of(method);
     this.r = config.r();
+    this.miniR = config.miniR();
     this.loraScale = (float) (config.loraAlpha() / config.r());
     long n = Math.max(1, layout.size());
     this.borrowed = values != null;

@@ -106,7 +106,7 @@ public final class DeviceTransformer {
       throw new BonestreamException("sequence of " + t + " tokens exceeds the model's "
           + "sliding_window " + c.slidingWindow() + " (sliding-window attention is not implemented)");
     }
-    int r = ad == null ? 1 : ad.r;
+    int r = ad == null ? 1 : Math.max(ad.r, ad.miniR); // the width of the adapters' scratch
     Workspace w = m.workspace(batch.batch(), t, r);
     int n = batch.rows();
     d.upload(batch.ids(), w.ids.slice(0, n));

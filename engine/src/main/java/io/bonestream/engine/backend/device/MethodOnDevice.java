@@ -16,6 +16,7 @@ interface MethodOnDevice {
       case BAT -> BatOnDevice.INSTANCE;
       case BONE -> BoneOnDevice.INSTANCE;
       case LORA -> LoraOnDevice.INSTANCE;
+      case MINI -> MiniOnDevice.INSTANCE;
     };
   }
 

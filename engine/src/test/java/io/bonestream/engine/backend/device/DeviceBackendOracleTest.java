@@ -48,20 +48,23 @@ class DeviceBackendOracleTest {
     return out;
   }
 
-  @ParameterizedTest(name = "{0} {1} r={2} {3}")
+  @ParameterizedTest(name = "{0} {1} r={2} {3} mini_r={4}")
   @CsvSource({
-    "llama, bat,  4, adamw",
-    "llama, bone, 4, adamw",
-    "llama, bone, 5, sgd",
-    "llama, lora, 4, adamw",
-    "qwen2, bat,  4, sgd",
-    "qwen2, bone, 8, adamw",
-    "qwen2, lora, 2, sgd",
+    "llama, bat,  4, adamw, 1",
+    "llama, bone, 4, adamw, 1",
+    "llama, bone, 5, sgd,   1",
+    "llama, lora, 4, adamw, 1",
+    "llama, mini, 4, adamw, 2",
+    "llama, mini, 5, sgd,   1",
+    "qwen2, bat,  4, sgd,   1",
+    "qwen2, bone, 8, adamw, 1",
+    "qwen2, lora, 2, sgd,   1",
+    "qwen2, mini, 8, adamw, 4",
   })
-  void matchesTheCpuEngine(String type, String method, int r, String optimizer) {
+  void matchesTheCpuEngine(String type, String method, int r, String optimizer, int miniR) {
     ModelConfig config = RandomModels.tinyConfig(type, 2);
     BaseModel base = RandomModels.model(config, DataType.FLOAT, type.equals("qwen2"), 11);
-    AdapterConfig adapter = AdapterConfig.builder().method(AdapterMethod.fromId(method)).r(r).build();
+    AdapterConfig adapter = AdapterConfig.builder().method(AdapterMethod.fromId(method)).r(r).miniR(miniR).build();
     // clipping at 0.5 is active on these gradients; weight decay on for both optimizers
     TrainConfig train = TrainConfig.builder().optimizer(OptimizerKind.fromId(optimizer)).lr(2e-2)
         .weightDecay(0.01).maxGradNorm(0.5).batchSize(3).gradAccum(2).build();
