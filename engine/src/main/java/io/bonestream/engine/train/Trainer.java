@@ -29,9 +29,10 @@ import org.nd4j.linalg.factory.Nd4j;
  * the same state and the same examples give the same bytes (for a fixed ND4J thread count on the
  * CPU backend).
  *
- * <p>The math runs in a {@link TrainingBackend} chosen by a {@link BackendFactory}: the ND4J CPU
- * engine by default, which trains {@link #adapters()} in place, or a device backend, whose values
- * are copied back into {@link #adapters()} when they are read. The loop itself (accumulation,
+ * <p>The math runs in a {@link TrainingBackend} chosen by a {@link BackendFactory}
+ * ({@link BackendFactory#CPU} by default: the CPU device for float32 models, the ND4J reference
+ * engine for others); the trainer only talks to the seam. A backend that does not train
+ * {@link #adapters()} in place has its values copied back into them when they are read. The loop itself (accumulation,
  * clipping, skipping) is {@link TrainingSession}'s.
  *
  * <p>A step whose loss or gradient is not finite changes nothing but the counters: it is counted
