@@ -132,4 +132,52 @@ class AdapterTrainerHarnessTest {
     assertTrue(cached.size() == 6, cached.toString());
     assertEquals(cached, evicting);
   }
+
+  /**
+   * Quotas: an adapter flooding the subtask beyond its share has its excess records dead-lettered
+   * (OVER_SHARE), the other adapter none; every record is trained or dead-lettered, once.
+   */
+  @Test
+  void aFloodingAdapterIsTurnedAwayBeyondItsShare() throws Exception {
+    AdapterProfile profile = new AdapterProfile(AdapterConfig.builder().method(AdapterMethod.BAT).r(4).build(),
+        TrainConfig.builder().lr(1e-2).batchSize(4).maxSeqLen(64).build());
+    AdapterTrainerOperator op = new AdapterTrainerOperator(new AdapterTrainer(TestFiles.stories260K().toString(),
+        AdapterProfiles.of(profile), BatchPolicy.ofExamples(4),
+        new SnapshotPolicy(2, 0, 0, SnapshotPolicy.DEFAULT_INLINE_LIMIT, tmp.resolve("blobs").toUri().toString()),
+        100, null, BackendSpec.CPU, null, List.of(), new Quotas(0, 0.5, 256)));
+    Rng rng = new Rng(3);
+    List<TrainingItem> records = new ArrayList<>();
+    for (int i = 0; i < 60; i++) {
+      String id = i % 6 == 5 ? "quiet" : "flood"; // five flood records for each quiet one
+      int[] ids = new int[16];
+      for (int t = 0; t < ids.length; t++) {
+        ids[t] = 3 + rng.nextInt(509);
+      }
+      TrainingItem item = new TrainingItem(id, id + "-" + i, ids, ids.clone(), 1f, 0L, "in", 0, i);
+      item.original = new byte[] {(byte) i};
+      item.originalKey = id.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+      records.add(item);
+    }
+    List<io.bonestream.schemas.DeadLetter> letters = new ArrayList<>();
+    try (var h = harness(op)) {
+      h.open();
+      for (TrainingItem i : records) {
+        h.processElement(new StreamRecord<>(i, 0L));
+      }
+      var side = h.getSideOutput(io.bonestream.operators.decode.DecodeInstructions.DEAD_LETTERS);
+      if (side != null) {
+        for (StreamRecord<EncodedRecord> r : side) {
+          letters.add(io.bonestream.schemas.DeadLetter.getDecoder().decode(r.getValue().value));
+        }
+      }
+    }
+    assertTrue(letters.size() >= 5, "the flood was not turned away: " + letters.size());
+    java.util.Set<Long> offsets = new java.util.HashSet<>();
+    for (io.bonestream.schemas.DeadLetter d : letters) {
+      assertEquals("OVER_SHARE", d.getErrorCode(), d.getErrorMessage());
+      assertTrue(d.getErrorMessage().contains("'flood'"), d.getErrorMessage());
+      assertTrue(offsets.add(d.getOffset()), "dead-lettered twice: " + d.getOffset());
+    }
+    assertTrue(letters.size() < 50, "everything was turned away: " + letters.size());
+  }
 }
