@@ -283,13 +283,13 @@ public final class AdapterSubscriber implements AutoCloseable {
     }
     try {
       AdapterVersion v = loader.load(m);
-      registry.accept(v);
-      if (registry.latest(v.adapterId()).orElse(null) == v) {
-        if (state != null) {
-          state.accepted(v.adapterId(), v.version(), value);
-        }
-        floors.merge(v.adapterId(), v.version(), Math::max);
+      // kept before it is served (and before listeners hear of it): a crash after serving it
+      // cannot forget it; the version is newer than the latest held (checked above)
+      if (state != null) {
+        state.accepted(v.adapterId(), v.version(), value);
       }
+      floors.merge(v.adapterId(), v.version(), Math::max);
+      registry.accept(v);
       if (metrics != null) {
         metrics.applied((System.nanoTime() - started) / 1e9);
       }
