@@ -51,7 +51,7 @@ public final class BoneAdapter implements Adapter {
   @Override
   public INDArray forward(INDArray x) {
     INDArray y = base.forward(x);
-    chunkSum = chunkSum(x);
+    chunkSum = chunkSum(x, r);
     Nd4j.gemm(chunkSum, block(), y, false, false, 1.0, 1.0);
     return y;
   }
@@ -62,12 +62,12 @@ public final class BoneAdapter implements Adapter {
     INDArray dS = Nd4j.createUninitialized(gradOut.dataType(), gradOut.size(0), r);
     Nd4j.gemm(gradOut, block(), dS, false, true, 1.0, 0.0);
     INDArray dx = base.backward(gradOut);
-    addTiled(dx, dS);
+    addTiled(dx, dS, r);
     return dx;
   }
 
-  /** x (N, I) → S (N, r). */
-  private INDArray chunkSum(INDArray x) {
+  /** x (N, I) → S (N, r): the sum of x's r-wide chunks, the last padded with zeros (also mini's). */
+  public static INDArray chunkSum(INDArray x, int r) {
     long n = x.size(0);
     long in = x.size(1);
     long whole = in / r;
@@ -83,8 +83,8 @@ public final class BoneAdapter implements Adapter {
     return s;
   }
 
-  /** dx (N, I) += dS tiled along the columns and cut at I. */
-  private void addTiled(INDArray dx, INDArray dS) {
+  /** dx (N, I) += dS (N, r) tiled along the columns and cut at I (also mini's). */
+  public static void addTiled(INDArray dx, INDArray dS, int r) {
     long n = dx.size(0);
     long in = dx.size(1);
     if (in % r == 0) {
@@ -95,11 +95,15 @@ public final class BoneAdapter implements Adapter {
     dx.addi(Nd4j.tile(dS, 1, (int) k).get(NDArrayIndex.all(), NDArrayIndex.interval(0, in)));
   }
 
-  /** ΔW (O, I) with ΔW[o, i] = B[i mod r, o]. */
   private INDArray deltaWeight() {
-    long in = base.inFeatures();
+    return deltaWeight(block(), base.inFeatures());
+  }
+
+  /** ΔW (O, I) with ΔW[o, i] = block[i mod r, o], block (r, O) (also mini's). */
+  public static INDArray deltaWeight(INDArray block, long in) {
+    long r = block.size(0);
     long k = (in + r - 1) / r;
-    return Nd4j.tile(block(), (int) k, 1).get(NDArrayIndex.interval(0, in), NDArrayIndex.all())
+    return Nd4j.tile(block, (int) k, 1).get(NDArrayIndex.interval(0, in), NDArrayIndex.all())
         .transpose().dup('c');
   }
 

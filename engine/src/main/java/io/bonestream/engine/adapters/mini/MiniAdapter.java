@@ -3,13 +3,13 @@ package io.bonestream.engine.adapters.mini;
 import io.bonestream.engine.adapters.Adapter;
 import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.adapters.ParameterStore;
+import io.bonestream.engine.adapters.bone.BoneAdapter;
 import io.bonestream.engine.model.Linear;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * MiSS "mini" (PEFT's {@code init_weights="mini"}): bone's update with its block B (r, O) made of
@@ -30,6 +30,8 @@ public final class MiniAdapter implements Adapter {
   private final int miniR;
   private final ParameterStore.Slot slot;
   private INDArray chunkSum;
+  /** B of the pass in flight, made by forward, read by backward. */
+  private INDArray passBlock;
 
   public MiniAdapter(Linear base, int r, int miniR, ParameterStore store) {
     this.base = base;
@@ -69,8 +71,9 @@ public final class MiniAdapter implements Adapter {
   @Override
   public INDArray forward(INDArray x) {
     INDArray y = base.forward(x);
-    chunkSum = chunkSum(x);
-    Nd4j.gemm(chunkSum, block(), y, false, false, 1.0, 1.0);
+    chunkSum = BoneAdapter.chunkSum(x, r);
+    passBlock = block();
+    Nd4j.gemm(chunkSum, passBlock, y, false, false, 1.0, 1.0);
     return y;
   }
 
@@ -83,47 +86,14 @@ public final class MiniAdapter implements Adapter {
     Nd4j.gemm(chunkSum, gradOut, full, true, false, 1.0, 0.0);
     slot.grad().addi(full.reshape('c', r, out / miniR, miniR).sum(1));
     INDArray dS = Nd4j.createUninitialized(gradOut.dataType(), n, r);
-    Nd4j.gemm(gradOut, block(), dS, false, true, 1.0, 0.0);
+    Nd4j.gemm(gradOut, passBlock, dS, false, true, 1.0, 0.0);
     INDArray dx = base.backward(gradOut);
-    addTiled(dx, dS);
+    BoneAdapter.addTiled(dx, dS, r);
     return dx;
   }
 
-  /** x (N, I) → S (N, r). */
-  private INDArray chunkSum(INDArray x) {
-    long n = x.size(0);
-    long in = x.size(1);
-    long whole = in / r;
-    int rem = (int) (in % r);
-    if (rem == 0) {
-      return x.reshape('c', n, whole, r).sum(1);
-    }
-    INDArray s = whole == 0 ? Nd4j.zeros(x.dataType(), n, r)
-        : x.get(NDArrayIndex.all(), NDArrayIndex.interval(0, whole * r)).dup('c')
-            .reshape('c', n, whole, r).sum(1);
-    s.get(NDArrayIndex.all(), NDArrayIndex.interval(0, rem))
-        .addi(x.get(NDArrayIndex.all(), NDArrayIndex.interval(whole * r, in)));
-    return s;
-  }
-
-  /** dx (N, I) += dS tiled along the columns and cut at I. */
-  private void addTiled(INDArray dx, INDArray dS) {
-    long n = dx.size(0);
-    long in = dx.size(1);
-    if (in % r == 0) {
-      dx.reshape('c', n, in / r, r).addi(dS.reshape('c', n, 1, r));
-      return;
-    }
-    long k = (in + r - 1) / r;
-    dx.addi(Nd4j.tile(dS, 1, (int) k).get(NDArrayIndex.all(), NDArrayIndex.interval(0, in)));
-  }
-
-  /** ΔW (O, I) with ΔW[o, i] = B[i mod r, o]. */
   private INDArray deltaWeight() {
-    long in = base.inFeatures();
-    long k = (in + r - 1) / r;
-    return Nd4j.tile(block(), (int) k, 1).get(NDArrayIndex.interval(0, in), NDArrayIndex.all())
-        .transpose().dup('c');
+    return BoneAdapter.deltaWeight(block(), base.inFeatures());
   }
 
   @Override

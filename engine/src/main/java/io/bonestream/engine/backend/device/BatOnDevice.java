@@ -52,16 +52,14 @@ final class BatOnDevice implements MethodOnDevice {
 
   @Override
   public void backward(DeviceTransformer t, DeviceAdapters ad, Workspace w, int l, Projection p,
-      AdapterLayout.Site s, DeviceWeights wt, Buf grad, Buf x, Buf sums, Buf dIn, float beta, int n,
+      AdapterLayout.Site s, Buf weight, int in, int out, Buf grad, Buf x, Buf sums, Buf dIn, float beta, int n,
       DeviceTransformer.Tile tile) {
-    int in = wt.in();
-    int out = wt.out();
     // dx = G (W + ΔW); the weight gradient now, or, without x, by the caller later
     Buf merged = t.merges.take(l, p);
     t.d.gemm(false, false, n, in, out, 1f, grad, out, merged, in, beta, dIn, in);
     t.merges.release();
     if (x != null) {
-      weightGradient(t, ad, w, s, wt.weight(), grad, x, in, out, n);
+      weightGradient(t, ad, w, s, weight, grad, x, in, out, n);
     }
   }
 

@@ -39,14 +39,12 @@ final class BoneOnDevice implements MethodOnDevice {
 
   @Override
   public void backward(DeviceTransformer t, DeviceAdapters ad, Workspace w, int l, Projection p,
-      AdapterLayout.Site s, DeviceWeights wt, Buf grad, Buf x, Buf sums, Buf dIn, float beta, int n,
+      AdapterLayout.Site s, Buf weight, int in, int out, Buf grad, Buf x, Buf sums, Buf dIn, float beta, int n,
       DeviceTransformer.Tile tile) {
     int r = ad.r;
-    int in = wt.in();
-    int out = wt.out();
     // dB += Sᵀ G; dx = G W + tile(G Bᵀ), the tile term summed over the group in the workspace
     t.d.gemm(true, false, r, out, n, 1f, sums, r, grad, out, 1f, DeviceAdapters.tensor(ad.grads, s, 0), out);
-    t.d.gemm(false, false, n, in, out, 1f, grad, out, wt.weight(), in, beta, dIn, in);
+    t.d.gemm(false, false, n, in, out, 1f, grad, out, weight, in, beta, dIn, in);
     t.d.gemm(false, true, n, r, out, 1f, grad, out, DeviceAdapters.tensor(ad.valuesAct, s, 0), out,
         tile.beta(), w.dChunk, r);
   }

@@ -389,7 +389,7 @@ public final class DeviceTransformer {
       d.gemm(false, false, n, in, out, 1f, grad, out, weight, in, beta, dIn, in);
       return;
     }
-    ad.onDevice.backward(this, ad, w, l, p, s, new MethodOnDevice.DeviceWeights(weight, in, out), grad, x, sums,
+    ad.onDevice.backward(this, ad, w, l, p, s, weight, in, out, grad, x, sums,
         dIn, beta, n, tile);
   }
 }

@@ -20,11 +20,9 @@ final class LoraOnDevice implements MethodOnDevice {
 
   @Override
   public void backward(DeviceTransformer t, DeviceAdapters ad, Workspace w, int l, Projection p,
-      AdapterLayout.Site s, DeviceWeights wt, Buf grad, Buf x, Buf sums, Buf dIn, float beta, int n,
+      AdapterLayout.Site s, Buf weight, int in, int out, Buf grad, Buf x, Buf sums, Buf dIn, float beta, int n,
       DeviceTransformer.Tile tile) {
     int r = ad.r;
-    int in = wt.in();
-    int out = wt.out();
     // P = x Aᵀ; dB += s Gᵀ P; GB = G B; dA += s GBᵀ x; dx = G W + s GB A
     Buf a = DeviceAdapters.tensor(ad.valuesAct, s, 0);
     Buf bm = DeviceAdapters.tensor(ad.valuesAct, s, 1);
@@ -34,7 +32,7 @@ final class LoraOnDevice implements MethodOnDevice {
     t.d.gemm(false, false, n, r, out, 1f, grad, out, bm, r, 0f, w.loraG, r);
     t.d.gemm(true, false, r, in, n, ad.loraScale, w.loraG, r, x, in, 1f,
         DeviceAdapters.tensor(ad.grads, s, 0), in);
-    t.d.gemm(false, false, n, in, out, 1f, grad, out, wt.weight(), in, beta, dIn, in);
+    t.d.gemm(false, false, n, in, out, 1f, grad, out, weight, in, beta, dIn, in);
     t.d.gemm(false, false, n, in, r, ad.loraScale, w.loraG, r, a, in, 1f, dIn, in);
   }
 }

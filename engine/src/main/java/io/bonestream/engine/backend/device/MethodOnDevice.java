@@ -57,7 +57,7 @@ interface MethodOnDevice {
    * x the forward input (null where the method's weight gradient waits for {@link #weightGradient}).
    */
   void backward(DeviceTransformer t, DeviceAdapters ad, Workspace w, int l, Projection p, AdapterLayout.Site s,
-      DeviceWeights weights, Buf grad, Buf x, Buf sums, Buf dIn, float beta, int n, DeviceTransformer.Tile tile);
+      Buf weight, int in, int out, Buf grad, Buf x, Buf sums, Buf dIn, float beta, int n, DeviceTransformer.Tile tile);
 
   /** The weight gradient of a site from its output gradient and input, when the backward pass left it for later. */
   default void weightGradient(DeviceTransformer t, DeviceAdapters ad, Workspace w, AdapterLayout.Site s, Buf weight,
@@ -68,6 +68,4 @@ interface MethodOnDevice {
   default void finishBackward(Workspace w) {
   }
 
-  /** The frozen weight of a projection and its shape. */
-  record DeviceWeights(Buf weight, int in, int out) {}
 }

@@ -36,16 +36,14 @@ final class MiniOnDevice implements MethodOnDevice {
 
   @Override
   public void backward(DeviceTransformer t, DeviceAdapters ad, Workspace w, int l, Projection p,
-      AdapterLayout.Site s, DeviceWeights wt, Buf grad, Buf x, Buf sums, Buf dIn, float beta, int n,
+      AdapterLayout.Site s, Buf weight, int in, int out, Buf grad, Buf x, Buf sums, Buf dIn, float beta, int n,
       DeviceTransformer.Tile tile) {
     int r = ad.r;
     int m = ad.miniR;
-    int in = wt.in();
-    int out = wt.out();
     // T = G E (N, m); dB_mini += Sᵀ T; dx = G W + tile(T B_miniᵀ), the tile term summed over the group
     t.d.gemm(false, false, n, m, out, 1f, grad, out, t.m.tileMatrix(out, m), m, 0f, w.chunk, m);
     t.d.gemm(true, false, r, m, n, 1f, sums, r, w.chunk, m, 1f, DeviceAdapters.tensor(ad.grads, s, 0), m);
-    t.d.gemm(false, false, n, in, out, 1f, grad, out, wt.weight(), in, beta, dIn, in);
+    t.d.gemm(false, false, n, in, out, 1f, grad, out, weight, in, beta, dIn, in);
     t.d.gemm(false, true, n, r, m, 1f, w.chunk, m, DeviceAdapters.tensor(ad.valuesAct, s, 0), m,
         tile.beta(), w.dChunk, r);
   }
