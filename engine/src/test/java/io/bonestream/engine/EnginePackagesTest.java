@@ -10,7 +10,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.TreeSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -85,8 +84,7 @@ class EnginePackagesTest {
   void noPackageUsesOneAboveOrBesideIt() throws IOException {
     Map<String, Map<String, String>> uses = uses(Path.of("src/main/java"));
     assertTrue(uses.containsKey("train") && uses.get("train").containsKey("backend"), uses.toString());
-    assertEquals(List.of(), violations(uses));
-    assertEquals(new TreeSet<>(uses.keySet()), new TreeSet<>(uses.keySet().stream().filter(p -> layer(p) >= 0).toList()));
+    assertEquals(List.of(), violations(uses)); // a package in no layer is a violation too
   }
 
   @Test

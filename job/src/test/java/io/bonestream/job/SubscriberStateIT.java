@@ -161,10 +161,13 @@ class SubscriberStateIT {
       });
       s.start();
       assertTrue(s.awaitReady(Duration.ofSeconds(60)));
+      assertTrue(metrics.scrape().contains("bonestream_subscriber_following 1.0"), metrics.scrape());
       send("flaky", "kids", "not a manifest".getBytes(StandardCharsets.UTF_8));
       await(() -> !s.isReady(), "not ready while the loop is down");
       assertTrue(!s.isFollowing());
+      assertTrue(metrics.scrape().contains("bonestream_subscriber_following 0.0"), "the metric while down");
       await(s::isReady, "ready again");
+      assertTrue(metrics.scrape().contains("bonestream_subscriber_following 1.0"), metrics.scrape());
       assertTrue(metrics.scrape().contains("bonestream_subscriber_follow_restarts_total 1.0"), metrics.scrape());
       Manifests m = new Manifests(base, tokenizer, "kids", AdapterMethod.BAT);
       Manifests.publish(kafka.bootstrapServers(), "flaky", ManifestSignatures.sign(m.next(1, 1), SIGNER));

@@ -69,6 +69,9 @@ public final class AdapterSubscriber implements AutoCloseable {
     this.trustedKeys = Map.copyOf(b.trustedKeys);
     this.state = b.stateDir == null ? null : new SubscriberState(b.stateDir);
     SubscriberMetrics m = b.metrics;
+    if (m != null) {
+      m.following(this::isFollowing);
+    }
     this.loader = new SnapshotLoader(b.baseModel, b.fetchers, b.verifier, bytes -> {
       if (m != null) {
         m.fetched(bytes);

@@ -84,6 +84,22 @@ public final class SubscriberMetrics {
     refused.labelValues(reason.name()).inc();
   }
 
+  private final java.util.concurrent.atomic.AtomicReference<java.util.function.BooleanSupplier> following =
+      new java.util.concurrent.atomic.AtomicReference<>();
+
+  /** Exports {@code bonestream_subscriber_following} (1 while the follow loop runs, 0 while it pauses to restart). */
+  void following(java.util.function.BooleanSupplier state) {
+    if (following.getAndSet(state) == null) {
+      GaugeWithCallback.builder().name("bonestream_subscriber_following")
+          .help("1 while the subscriber follows the adapters topic, 0 while its follow loop pauses to restart")
+          .callback(cb -> {
+            java.util.function.BooleanSupplier s = following.get();
+            cb.call(s != null && s.getAsBoolean() ? 1 : 0);
+          })
+          .register(registry);
+    }
+  }
+
   void followRestarted() {
     followRestarts.inc();
   }
