@@ -3,6 +3,7 @@ package io.bonestream.engine;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.bonestream.core.BonestreamException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

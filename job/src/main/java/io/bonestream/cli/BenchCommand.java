@@ -2,15 +2,15 @@ package io.bonestream.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.util.Json;
 import io.bonestream.engine.backend.BackendFactory;
 import io.bonestream.engine.backend.device.TimedDevice;
 import io.bonestream.engine.bench.TrainBenchmark.Shape;
 import io.bonestream.engine.bench.TrainBenchmark;
 import io.bonestream.engine.model.BaseModel;
-import io.bonestream.engine.util.Json;
 import io.bonestream.engine.util.Threads;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -248,7 +248,7 @@ final class BenchCommand implements Callable<Integer> {
               shape.batch(), shape.seq(), streaming, snapshotEvery, checkpointMs, rate, flinkSettings, out);
         } finally {
           if (!folder) {
-            io.bonestream.engine.util.FileTrees.delete(dir.getParent());
+            io.bonestream.core.util.FileTrees.delete(dir.getParent());
           }
         }
         ObjectNode json = Json.MAPPER.valueToTree(r);
@@ -296,7 +296,7 @@ final class BenchCommand implements Callable<Integer> {
   private Shape shape(String name) {
     Shape s;
     if (isFolder(name)) {
-      s = Shape.of(name, io.bonestream.engine.model.ModelConfig.read(modelDir(name)), 8, 256, 4);
+      s = Shape.of(name, io.bonestream.core.model.ModelConfig.read(modelDir(name)), 8, 256, 4);
     } else if (name.equals("custom")) {
       Shape d = TrainBenchmark.shape("25M");
       s = new Shape("custom", dim != null ? dim : d.hidden(), hidden != null ? hidden : d.intermediate(),

@@ -1,9 +1,9 @@
 package io.bonestream.cli;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import java.io.PrintWriter;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine;
 
 /**
  * The {@code bonestream} command line. Exit codes: 0 success, 1 runtime error (bad data, missing

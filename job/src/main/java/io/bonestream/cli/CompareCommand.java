@@ -1,7 +1,7 @@
 package io.bonestream.cli;
 
-import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.adapters.AdapterMethod;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.tokenizer.Tokenizer;
 import io.bonestream.engine.util.Threads;
@@ -13,9 +13,9 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 @Command(name = "compare", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Learning efficiency: bat, bone and LoRA on one of the demo's tasks, the same examples in the",

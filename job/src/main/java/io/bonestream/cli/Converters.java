@@ -1,9 +1,9 @@
 package io.bonestream.cli;
 
-import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.peft.PeftFormat;
 import io.bonestream.engine.config.OptimizerKind;
 import io.bonestream.engine.config.ScheduleKind;
-import io.bonestream.engine.peft.PeftFormat;
 import picocli.CommandLine;
 
 /** picocli converters for the engine's lower-case option values. */

@@ -1,19 +1,20 @@
 package io.bonestream.cli;
 
-import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.peft.PeftExport;
+import io.bonestream.core.peft.PeftFormat;
 import io.bonestream.engine.adapters.AdapterSet;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.peft.PeftExporter;
-import io.bonestream.engine.peft.PeftFormat;
 import io.bonestream.engine.peft.PeftImporter;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 @Command(name = "export", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Writes an adapter in another form.",
@@ -48,7 +49,7 @@ final class ExportCommand implements Callable<Integer> {
     }
     BaseModel base = BaseModel.load(model);
     AdapterSet adapters = PeftImporter.read(adapter, base);
-    PeftExporter.Result r = PeftExporter.export(adapters, base, model, format, rank, out);
+    PeftExport.Result r = PeftExporter.export(adapters, base, model, format, rank, out);
     if (format == PeftFormat.LORA && adapters.config().method() == AdapterMethod.BAT) {
       o.printf(Locale.ROOT, "truncated-SVD LoRA at rank %d: relative error %.3e overall, %.3e worst layer%n",
           rank, r.relativeError(), r.worstLayerError());

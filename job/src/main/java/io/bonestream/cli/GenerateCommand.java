@@ -1,5 +1,6 @@
 package io.bonestream.cli;
 
+import io.bonestream.core.model.ModelConfig;
 import io.bonestream.engine.adapters.AdapterSet;
 import io.bonestream.engine.generate.Generator;
 import io.bonestream.engine.generate.Sampling;
@@ -7,16 +8,15 @@ import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.model.Transformer;
 import io.bonestream.engine.peft.PeftImporter;
 import io.bonestream.engine.tokenizer.Tokenizer;
-import io.bonestream.engine.model.ModelConfig;
 import io.bonestream.engine.util.Threads;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 @Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
     description = "Generates a continuation of a prompt with the base model, or with an adapter.")
@@ -81,7 +81,7 @@ final class GenerateCommand implements Callable<Integer> {
       int[] promptIds = prompt.ids != null ? prompt.ids : tokenizer.encode(prompt.text);
       for (int id : promptIds) {
         if (id < 0 || id >= base.config().vocabSize()) {
-          throw new io.bonestream.engine.BonestreamException("prompt id " + id
+          throw new io.bonestream.core.BonestreamException("prompt id " + id
               + " is outside the vocabulary [0, " + base.config().vocabSize() + ")");
         }
       }

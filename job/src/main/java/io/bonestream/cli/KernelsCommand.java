@@ -1,6 +1,6 @@
 package io.bonestream.cli;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import io.bonestream.engine.backend.cuda.GpuBench;
 import io.bonestream.engine.backend.cuda.GpuMain;
 import java.util.ArrayList;

@@ -1,15 +1,15 @@
 package io.bonestream.cli;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import io.bonestream.schemas.SigningKeys;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 @Command(name = "keygen", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Writes an Ed25519 key pair for signed adapter manifests: NAME.key (private, for the",

@@ -1,12 +1,12 @@
 package io.bonestream.cli;
 
-import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.util.Json;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.util.Json;
 import io.bonestream.job.InstructionRecords;
 import io.bonestream.job.KafkaClients;
 import io.bonestream.job.KafkaProperties;
-import io.bonestream.schemas.AdapterIds;
 import io.bonestream.operators.StreamingJob;
+import io.bonestream.schemas.AdapterIds;
 import io.bonestream.schemas.InstructionRecord;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -17,9 +17,9 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.producer.KafkaProducer;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 @Command(name = "produce", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Loads a JSONL file (the formats of 'train') into the instructions topic as Avro.",

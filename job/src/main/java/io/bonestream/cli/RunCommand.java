@@ -1,6 +1,6 @@
 package io.bonestream.cli;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import io.bonestream.job.JobConfig;
 import io.bonestream.job.LocalFlink;
 import io.bonestream.job.recovery.GracefulStop;
@@ -16,9 +16,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.StateBackendOptions;
 import org.apache.flink.core.execution.JobClient;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 @Command(name = "run", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Runs the streaming trainer against an existing Kafka cluster, on a Flink",

@@ -1,18 +1,18 @@
 package io.bonestream.cli;
 
-import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.model.ModelConfig;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.model.ModelConfig;
 import io.bonestream.engine.util.Threads;
 import io.bonestream.job.Durations;
 import io.bonestream.job.KafkaProperties;
 import io.bonestream.operators.StreamingJob;
 import io.bonestream.operators.train.SharedModels;
+import io.bonestream.serve.InferenceServer;
 import io.bonestream.subscriber.AdapterRegistry;
 import io.bonestream.subscriber.AdapterSubscriber;
 import io.bonestream.subscriber.AdapterUpdate;
 import io.bonestream.subscriber.BlobFetchException;
 import io.bonestream.subscriber.BlobFetcher;
-import io.bonestream.subscriber.InferenceServer;
 import io.bonestream.subscriber.PeftExportSink;
 import io.bonestream.subscriber.S3BlobFetcher;
 import io.bonestream.subscriber.S3Credentials;
@@ -233,7 +233,7 @@ final class ServeCommand implements Callable<Integer> {
     AdapterRegistry registry = AdapterRegistry.builder().keep(keep).build();
     SubscriberMetrics metrics = SubscriberMetrics.create(registry);
     AdapterSubscriber.Builder builder = AdapterSubscriber.builder().bootstrapServers(bootstrap).topic(topic)
-        .kafkaProperties(KafkaProperties.load(kafkaConfig)).baseModel(loaded.model()).registry(registry)
+        .kafkaProperties(KafkaProperties.load(kafkaConfig)).baseModel(loaded.model().host()).registry(registry)
         .metrics(metrics).allowUnsigned(allowUnsigned).stateDir(stateDir);
     publicKeys.forEach(builder::trustedKeyFile);
     S3BlobFetcher.SCHEMES.forEach(scheme -> builder.blobFetcher(scheme, s3));

@@ -1,6 +1,6 @@
 package io.bonestream.cli;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import io.bonestream.job.JobConfig;
 import io.bonestream.job.cluster.FlinkRestClient;
 import io.bonestream.job.cluster.JarRun;
@@ -14,9 +14,9 @@ import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import org.apache.flink.api.common.JobStatus;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 @Command(name = "submit", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Submits the streaming trainer to a Flink session cluster through its REST API, as",

@@ -1,7 +1,7 @@
 package io.bonestream.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.bonestream.engine.util.Json;
+import io.bonestream.core.util.Json;
 import io.bonestream.job.Durations;
 import io.bonestream.job.KafkaClients;
 import io.bonestream.job.KafkaProperties;
@@ -11,8 +11,8 @@ import io.bonestream.schemas.ClaimCheck;
 import io.bonestream.schemas.GatedSnapshot;
 import io.bonestream.schemas.InlineAdapter;
 import io.bonestream.schemas.ManifestSignatures;
-import io.bonestream.schemas.SigningKeys;
 import io.bonestream.schemas.OffsetRange;
+import io.bonestream.schemas.SigningKeys;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -22,9 +22,9 @@ import java.util.concurrent.Callable;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.TopicPartition;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 @Command(name = "tail-snapshots", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Prints one JSON line per committed adapter manifest (read_committed), without",
@@ -70,7 +70,7 @@ final class TailSnapshotsCommand implements Callable<Integer> {
         java.security.PublicKey k = SigningKeys.readPublicKey(p);
         trusted.put(SigningKeys.keyId(k), k);
       } catch (IllegalArgumentException e) {
-        throw new io.bonestream.engine.BonestreamException(e.getMessage());
+        throw new io.bonestream.core.BonestreamException(e.getMessage());
       }
     }
     if (topic == null) {
@@ -83,7 +83,7 @@ final class TailSnapshotsCommand implements Callable<Integer> {
       List<TopicPartition> parts = c.partitionsFor(topic, Duration.ofSeconds(30)).stream()
           .map(p -> new TopicPartition(topic, p.partition())).toList();
       if (parts.isEmpty()) {
-        throw new io.bonestream.engine.BonestreamException("topic " + topic + " not found at " + bootstrap);
+        throw new io.bonestream.core.BonestreamException("topic " + topic + " not found at " + bootstrap);
       }
       c.assign(parts);
       if (fromBeginning) {
@@ -110,7 +110,7 @@ final class TailSnapshotsCommand implements Callable<Integer> {
         }
       }
     } catch (org.apache.kafka.common.errors.TimeoutException e) {
-      throw new io.bonestream.engine.BonestreamException("no answer from Kafka at " + bootstrap);
+      throw new io.bonestream.core.BonestreamException("no answer from Kafka at " + bootstrap);
     }
     return 0;
   }
@@ -138,7 +138,7 @@ final class TailSnapshotsCommand implements Callable<Integer> {
     try {
       g = GatedSnapshot.getDecoder().decode(r.value());
     } catch (java.io.IOException | RuntimeException e) {
-      throw new io.bonestream.engine.BonestreamException("offset " + r.offset() + " is not a GatedSnapshot: "
+      throw new io.bonestream.core.BonestreamException("offset " + r.offset() + " is not a GatedSnapshot: "
           + e.getMessage());
     }
     ObjectNode n = Json.MAPPER.createObjectNode();

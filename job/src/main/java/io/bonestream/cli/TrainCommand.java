@@ -1,12 +1,12 @@
 package io.bonestream.cli;
 
-import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.model.ModelConfig;
 import io.bonestream.engine.backend.StepResult;
 import io.bonestream.engine.config.OptimizerKind;
 import io.bonestream.engine.config.ScheduleKind;
 import io.bonestream.engine.config.TrainConfig;
-import io.bonestream.engine.model.ModelConfig;
 import io.bonestream.engine.train.TrainingRun;
 import io.bonestream.engine.util.Threads;
 import java.io.PrintWriter;

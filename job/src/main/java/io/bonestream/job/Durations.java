@@ -1,6 +1,6 @@
 package io.bonestream.job;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import java.time.Duration;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;

@@ -1,7 +1,7 @@
 package io.bonestream.job;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import io.bonestream.engine.data.RecordParser;
 import io.bonestream.schemas.ChatMessage;
 import io.bonestream.schemas.InstructionRecord;

@@ -1,6 +1,6 @@
 package io.bonestream.job;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import java.io.IOException;
 import java.io.Reader;
 import java.nio.file.Files;

@@ -1,11 +1,11 @@
 package io.bonestream.job;
 
-import io.bonestream.engine.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.util.FileTrees;
 import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.train.Trainer;
-import io.bonestream.engine.util.FileTrees;
 import io.bonestream.operators.StreamingJob;
 import io.bonestream.operators.publish.SnapshotPolicy;
 import io.bonestream.operators.train.AdapterProfile;
@@ -93,7 +93,7 @@ public final class StreamingBench {
           .build();
       Map<Long, Seen> seen = new ConcurrentHashMap<>();
       AdapterSubscriber subscriber = AdapterSubscriber.builder().bootstrapServers(kafka.bootstrapServers())
-          .baseModel(base).registry(AdapterRegistry.builder().build()).allowUnsigned(true).build();
+          .baseModel(base.host()).registry(AdapterRegistry.builder().build()).allowUnsigned(true).build();
       subscriber.addListener(u -> {
         if (u instanceof AdapterUpdate.Accepted a) {
           seen.put(a.version(), new Seen(a.version(), a.adapter().createdAt().toEpochMilli(), System.currentTimeMillis(),
@@ -151,7 +151,7 @@ public final class StreamingBench {
     Path dir = Files.createDirectory(Files.createTempDirectory("bonestream-bench-model").resolve("random-" + s.name()));
     var config = io.bonestream.engine.model.RandomModel.configJson(s.hidden(), s.layers(), s.heads(), s.kvHeads(),
         s.intermediate(), s.vocab(), Math.max(2048, s.seq()));
-    Files.writeString(dir.resolve("config.json"), io.bonestream.engine.util.Json.MAPPER.writeValueAsString(config));
+    Files.writeString(dir.resolve("config.json"), io.bonestream.core.util.Json.MAPPER.writeValueAsString(config));
     io.bonestream.engine.model.SafeTensors.writeF32(dir.resolve("model.safetensors"),
         io.bonestream.engine.model.RandomModel.tensors(s.config(), org.nd4j.linalg.api.buffer.DataType.FLOAT, 0.02,
             0.0, false, 0), Map.of());

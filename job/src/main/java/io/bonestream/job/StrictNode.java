@@ -1,7 +1,7 @@
 package io.bonestream.job;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;

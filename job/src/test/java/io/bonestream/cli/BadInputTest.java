@@ -6,8 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.bonestream.core.util.Json;
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.util.Json;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

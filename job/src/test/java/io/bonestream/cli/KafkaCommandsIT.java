@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.bonestream.core.util.Json;
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.util.Json;
 import io.bonestream.job.EmbeddedKafka;
 import io.bonestream.job.KafkaClients;
 import io.bonestream.schemas.AdapterSnapshot;

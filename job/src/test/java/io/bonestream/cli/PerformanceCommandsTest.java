@@ -5,12 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterLayout;
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.model.ModelConfig;
+import io.bonestream.core.util.Json;
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.adapters.AdapterLayout;
-import io.bonestream.engine.adapters.AdapterMethod;
-import io.bonestream.engine.model.ModelConfig;
-import io.bonestream.engine.util.Json;
 import io.bonestream.job.compare.LearningComparison;
 import java.awt.image.BufferedImage;
 import java.nio.file.Files;

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import io.bonestream.subscriber.BlobFetchException;
 import io.bonestream.subscriber.BlobFetcher;
 import io.bonestream.subscriber.S3BlobFetcher;

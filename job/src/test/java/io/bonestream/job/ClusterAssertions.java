@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
-import io.bonestream.engine.util.Hashes;
+import io.bonestream.core.util.Hashes;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.ClaimCheck;
 import io.bonestream.schemas.DeadLetter;

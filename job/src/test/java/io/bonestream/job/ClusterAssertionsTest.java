@@ -2,7 +2,7 @@ package io.bonestream.job;
 
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import io.bonestream.engine.util.Hashes;
+import io.bonestream.core.util.Hashes;
 import io.bonestream.job.ClusterAssertions.RunOutput;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.BaseModelRef;

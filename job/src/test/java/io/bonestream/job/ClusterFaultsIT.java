@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.bonestream.engine.util.FileTrees;
+import io.bonestream.core.util.FileTrees;
 import io.bonestream.job.cluster.FlinkCluster;
 import java.nio.file.Path;
 import java.time.Duration;

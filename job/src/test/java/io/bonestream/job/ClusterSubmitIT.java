@@ -6,8 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.bonestream.cli.BonestreamCli;
-import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.util.FileTrees;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.util.FileTrees;
 import io.bonestream.job.cluster.FlinkCluster;
 import io.bonestream.job.cluster.JarRun;
 import io.bonestream.job.cluster.JvmProcess;

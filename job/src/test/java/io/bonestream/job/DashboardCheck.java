@@ -1,7 +1,7 @@
 package io.bonestream.job;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.bonestream.engine.util.Json;
+import io.bonestream.core.util.Json;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;

@@ -4,9 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.bonestream.core.util.Json;
 import io.bonestream.engine.TestFiles;
 import io.bonestream.engine.backend.BackendSpec;
-import io.bonestream.engine.util.Json;
 import io.bonestream.job.demo.Demo;
 import io.bonestream.operators.StreamingJob;
 import java.io.PrintWriter;

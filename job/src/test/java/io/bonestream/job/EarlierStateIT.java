@@ -3,8 +3,8 @@ package io.bonestream.job;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterMethod;
 import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.operators.StreamingJob;
 import io.bonestream.operators.train.AdapterProfile;

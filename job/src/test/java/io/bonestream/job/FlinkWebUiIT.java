@@ -3,9 +3,9 @@ package io.bonestream.job;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.bonestream.core.util.Json;
 import io.bonestream.engine.TestFiles;
 import io.bonestream.engine.backend.BackendSpec;
-import io.bonestream.engine.util.Json;
 import io.bonestream.job.demo.Demo;
 import java.io.PrintWriter;
 import java.io.StringWriter;

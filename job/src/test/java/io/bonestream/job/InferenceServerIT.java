@@ -5,14 +5,14 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.util.Json;
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.tokenizer.Tokenizer;
-import io.bonestream.engine.util.Json;
+import io.bonestream.serve.InferenceServer;
 import io.bonestream.subscriber.AdapterRegistry;
 import io.bonestream.subscriber.AdapterSubscriber;
-import io.bonestream.subscriber.InferenceServer;
 import io.bonestream.subscriber.SubscriberMetrics;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -57,7 +57,7 @@ class InferenceServerIT {
         AdapterRegistry registry = AdapterRegistry.builder().build();
         SubscriberMetrics metrics = SubscriberMetrics.create(registry);
         try (AdapterSubscriber s = AdapterSubscriber.builder().allowUnsigned(true).bootstrapServers(kafka.bootstrapServers())
-                .topic("serve").baseModel(base).registry(registry).metrics(metrics).build().start();
+                .topic("serve").baseModel(base.host()).registry(registry).metrics(metrics).build().start();
             InferenceServer server = InferenceServer.builder().baseModel(base).tokenizer(tok).registry(registry)
                 .metrics(metrics).adminToken(TOKEN).readiness(s::isReady).port(0).build()) {
           assertTrue(s.awaitReady(Duration.ofSeconds(60)));

@@ -1,14 +1,15 @@
 package io.bonestream.job;
 
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.peft.PeftExport;
+import io.bonestream.core.peft.PeftFormat;
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.data.ExampleEncoder;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.peft.PeftExporter;
-import io.bonestream.engine.peft.PeftFormat;
 import io.bonestream.engine.tokenizer.Tokenizer;
 import io.bonestream.engine.train.Trainer;
 import io.bonestream.operators.publish.BlobStore;
@@ -57,12 +58,12 @@ final class Manifests {
       }
       trainer.step(batch);
     }
-    PeftExporter.AdapterFiles f = files();
+    PeftExport.AdapterFiles f = files();
     return manifest(version).setPayload(InlineAdapter.newBuilder().setAdapterConfigJson(f.configJson())
         .setAdapterModelSafetensors(ByteBuffer.wrap(f.weights())).build()).build();
   }
 
-  PeftExporter.AdapterFiles files() {
+  PeftExport.AdapterFiles files() {
     return PeftExporter.render(trainer.adapters(), base,
         trainer.adapters().config().method() == AdapterMethod.LORA ? PeftFormat.LORA : PeftFormat.MISS,
         trainer.adapters().config().r());

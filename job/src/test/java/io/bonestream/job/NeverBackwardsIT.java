@@ -5,15 +5,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.peft.PeftFormat;
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.adapters.AdapterSet;
 import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.data.ExampleEncoder;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.peft.PeftExporter;
-import io.bonestream.engine.peft.PeftFormat;
 import io.bonestream.engine.peft.PeftImporter;
 import io.bonestream.engine.tokenizer.Tokenizer;
 import io.bonestream.engine.train.Trainer;

@@ -3,8 +3,8 @@ package io.bonestream.job;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.bonestream.core.model.HostModel;
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.model.BaseModel;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.subscriber.AdapterRegistry;
 import io.bonestream.subscriber.AdapterSubscriber;
@@ -56,7 +56,7 @@ class NonFiniteIT {
 
       List<AdapterUpdate> updates = new CopyOnWriteArrayList<>();
       try (AdapterSubscriber s = AdapterSubscriber.builder().allowUnsigned(true).bootstrapServers(bootstrap)
-          .topic("nf.adapters").baseModel(BaseModel.load(TestFiles.stories260K()))
+          .topic("nf.adapters").baseModel(HostModel.load(TestFiles.stories260K()))
           .registry(AdapterRegistry.builder().build()).build()) {
         s.addListener(updates::add);
         s.start();

@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.bonestream.core.adapters.AdapterMethod;
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.tokenizer.Tokenizer;
 import io.bonestream.schemas.AdapterSnapshot;

@@ -5,9 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.util.FileTrees;
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.util.FileTrees;
 import io.bonestream.job.recovery.GracefulStop;
 import io.bonestream.job.recovery.Recovery;
 import io.bonestream.operators.train.AdapterStateSummary;

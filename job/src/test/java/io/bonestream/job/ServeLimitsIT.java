@@ -4,13 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.bonestream.core.model.ModelConfig;
+import io.bonestream.core.util.Json;
 import io.bonestream.engine.TestFiles;
 import io.bonestream.engine.model.BaseModel;
-import io.bonestream.engine.model.ModelConfig;
 import io.bonestream.engine.tokenizer.Tokenizer;
-import io.bonestream.engine.util.Json;
+import io.bonestream.serve.InferenceServer;
 import io.bonestream.subscriber.AdapterRegistry;
-import io.bonestream.subscriber.InferenceServer;
 import io.bonestream.subscriber.SubscriberMetrics;
 import java.io.InputStream;
 import java.io.OutputStream;

@@ -2,12 +2,13 @@ package io.bonestream.job;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.peft.PeftExport;
+import io.bonestream.core.peft.PeftFiles;
+import io.bonestream.core.util.Hashes;
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.model.BaseModel;
-import io.bonestream.engine.peft.PeftExporter;
 import io.bonestream.engine.tokenizer.Tokenizer;
-import io.bonestream.engine.util.Hashes;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.ClaimCheck;
 import io.bonestream.schemas.ManifestSignatures;
@@ -65,11 +66,11 @@ class ServeS3IT {
         // what the job's BlobStore writes: <root>/<adapter>/<version>/ with the two PEFT files
         java.util.function.LongFunction<AdapterSnapshot> claimCheck = v -> {
           m.next(v, 2);
-          PeftExporter.AdapterFiles f = m.files();
+          PeftExport.AdapterFiles f = m.files();
           byte[] cfg = f.configJson().getBytes(StandardCharsets.UTF_8);
           String dir = "blobs/a/" + v;
-          put(store, dir + "/" + PeftExporter.ADAPTER_WEIGHTS, f.weights());
-          put(store, dir + "/" + PeftExporter.ADAPTER_CONFIG, cfg);
+          put(store, dir + "/" + PeftFiles.ADAPTER_WEIGHTS, f.weights());
+          put(store, dir + "/" + PeftFiles.ADAPTER_CONFIG, cfg);
           return ManifestSignatures.sign(m.manifest(v).setPayload(ClaimCheck.newBuilder()
               .setUri("s3://" + BUCKET + "/" + dir).setSize(f.weights().length)
               .setSha256(Hashes.sha256Hex(f.weights())).setConfigSha256(Hashes.sha256Hex(cfg)).build()).build(),
@@ -77,9 +78,9 @@ class ServeS3IT {
         };
         AdapterSnapshot v1 = claimCheck.apply(1);
         AdapterSnapshot v2 = claimCheck.apply(2);
-        store.removeBlob(BUCKET, "blobs/a/2/" + PeftExporter.ADAPTER_WEIGHTS);
+        store.removeBlob(BUCKET, "blobs/a/2/" + PeftFiles.ADAPTER_WEIGHTS);
         AdapterSnapshot v3 = claimCheck.apply(3);
-        String key3 = "blobs/a/3/" + PeftExporter.ADAPTER_WEIGHTS;
+        String key3 = "blobs/a/3/" + PeftFiles.ADAPTER_WEIGHTS;
         byte[] w3;
         try (var in = store.getBlob(BUCKET, key3).getPayload().openStream()) {
           w3 = in.readAllBytes();

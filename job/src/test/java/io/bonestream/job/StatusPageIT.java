@@ -4,16 +4,16 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.util.Json;
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.tokenizer.Tokenizer;
-import io.bonestream.engine.util.Json;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.TrainingStats;
+import io.bonestream.serve.InferenceServer;
 import io.bonestream.subscriber.AdapterRegistry;
 import io.bonestream.subscriber.AdapterSubscriber;
-import io.bonestream.subscriber.InferenceServer;
 import io.bonestream.subscriber.SubscriberMetrics;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -79,7 +79,7 @@ class StatusPageIT {
         try (InferenceServer server = InferenceServer.builder().baseModel(base).tokenizer(tok).registry(registry)
                 .metrics(metrics).adminToken(TOKEN).port(0).build();
             AdapterSubscriber s = AdapterSubscriber.builder().allowUnsigned(true).bootstrapServers(kafka.bootstrapServers())
-                .topic("status").baseModel(base).registry(registry).metrics(metrics).build().start()) {
+                .topic("status").baseModel(base.host()).registry(registry).metrics(metrics).build().start()) {
           assertTrue(s.awaitReady(Duration.ofSeconds(60)));
           String url = "http://localhost:" + server.port() + "/";
 

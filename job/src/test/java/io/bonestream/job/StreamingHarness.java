@@ -1,11 +1,11 @@
 package io.bonestream.job;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.util.Json;
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.config.TrainConfig;
-import io.bonestream.engine.util.Json;
 import io.bonestream.operators.StreamingJob;
 import io.bonestream.operators.publish.SnapshotPolicy;
 import io.bonestream.operators.train.AdapterProfile;

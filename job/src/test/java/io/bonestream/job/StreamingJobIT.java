@@ -188,8 +188,8 @@ class StreamingJobIT {
     conf.setString("execution.checkpointing.dir", checkpoints.toUri().toString());
     // bone r 8: 288 KB of training state per adapter, so the fixed metadata of a checkpoint (~13 KB)
     // is small beside it
-    var bone = new io.bonestream.operators.train.AdapterProfile(io.bonestream.engine.adapters.AdapterConfig.builder()
-        .method(io.bonestream.engine.adapters.AdapterMethod.BONE).r(8).build(),
+    var bone = new io.bonestream.operators.train.AdapterProfile(io.bonestream.core.adapters.AdapterConfig.builder()
+        .method(io.bonestream.core.adapters.AdapterMethod.BONE).r(8).build(),
         io.bonestream.engine.config.TrainConfig.builder().lr(1e-2).batchSize(4).maxSeqLen(64).build());
     StreamingJob job = StreamingHarness.job(kafka.bootstrapServers(), "ckpt", tmp.resolve("b-ckpt"))
         .profiles(io.bonestream.operators.train.AdapterProfiles.of(bone)).build();

@@ -3,8 +3,8 @@ package io.bonestream.job;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.bonestream.core.adapters.AdapterMethod;
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.model.TokenBatch;
 import io.bonestream.engine.model.Transformer;
@@ -12,8 +12,8 @@ import io.bonestream.engine.peft.PeftImporter;
 import io.bonestream.engine.tokenizer.Tokenizer;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.BaseModelRef;
-import io.bonestream.schemas.ClaimCheck;
 import io.bonestream.schemas.InlineAdapter;
+import io.bonestream.serve.AdapterModels;
 import io.bonestream.subscriber.AdapterRegistry;
 import io.bonestream.subscriber.AdapterSubscriber;
 import io.bonestream.subscriber.AdapterUpdate;
@@ -55,7 +55,7 @@ class SubscriberIT {
 
   private static AdapterSubscriber subscriber(String topic, AdapterRegistry registry) {
     return AdapterSubscriber.builder().allowUnsigned(true).bootstrapServers(kafka.bootstrapServers()).topic(topic)
-        .baseModel(base).registry(registry).build();
+        .baseModel(base.host()).registry(registry).build();
   }
 
   private static void await(java.util.function.BooleanSupplier done) throws InterruptedException {
@@ -140,7 +140,7 @@ class SubscriberIT {
     SubscriberMetrics metrics = SubscriberMetrics.create(registry);
     List<AdapterUpdate.Refused> refused = new CopyOnWriteArrayList<>();
     try (AdapterSubscriber s = AdapterSubscriber.builder().allowUnsigned(true).bootstrapServers(kafka.bootstrapServers()).topic("bad")
-        .baseModel(base).registry(registry).metrics(metrics).build()) {
+        .baseModel(base.host()).registry(registry).metrics(metrics).build()) {
       s.addListener(u -> {
         if (u instanceof AdapterUpdate.Refused r) {
           refused.add(r);
@@ -180,12 +180,12 @@ class SubscriberIT {
     assertTrue(!Files.exists(dir.resolve("exp@1")), "keep 1: version 1 pruned");
     var lora = PeftImporter.read(dir.resolve("exp"), base);
     TokenBatch batch = TokenBatch.ofIds(tokenizer.encode("Lily has a red ball. What color is the ball?"));
-    INDArray viaBone = new Transformer(base, v2.adapters()).logits(batch);
+    INDArray viaBone = new Transformer(base, AdapterModels.adapters(v2, base)).logits(batch);
     INDArray viaLora = new Transformer(base, lora).logits(batch);
     INDArray plain = new Transformer(base, null).logits(batch);
     assertTrue(viaBone.sub(plain).amaxNumber().doubleValue() > 1e-2, "the adapter changes nothing");
     assertTrue(viaBone.sub(viaLora).amaxNumber().doubleValue() < 1e-4);
-    var info = io.bonestream.engine.util.Json.readTree(dir.resolve("exp@2/export.json"));
+    var info = io.bonestream.core.util.Json.readTree(dir.resolve("exp@2/export.json"));
     assertTrue(info.get("lora").get("exact").asBoolean());
   }
 }

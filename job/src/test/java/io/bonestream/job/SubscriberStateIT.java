@@ -3,8 +3,8 @@ package io.bonestream.job;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.bonestream.core.adapters.AdapterMethod;
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.tokenizer.Tokenizer;
 import io.bonestream.schemas.AdapterSnapshot;
@@ -61,7 +61,7 @@ class SubscriberStateIT {
 
   private static AdapterSubscriber.Builder subscriber(String topic, AdapterRegistry registry, Path state) {
     return AdapterSubscriber.builder().trustedKey(KEYS.getPublic()).bootstrapServers(kafka.bootstrapServers())
-        .topic(topic).baseModel(base).registry(registry).stateDir(state);
+        .topic(topic).baseModel(base.host()).registry(registry).stateDir(state);
   }
 
   private static long served(String topic, Path state) throws Exception {

@@ -1,25 +1,25 @@
 package io.bonestream.job
 
+import io.bonestream.core.adapters.AdapterConfig
+import io.bonestream.core.adapters.AdapterMethod
 import io.bonestream.engine.TestFiles
-import io.bonestream.engine.adapters.AdapterConfig
-import io.bonestream.engine.adapters.AdapterMethod
-import io.bonestream.engine.model.BaseModel
 import io.bonestream.engine.config.TrainConfig
+import io.bonestream.engine.model.BaseModel
+import io.bonestream.operators.StreamingJob
+import io.bonestream.operators.publish.SnapshotPolicy
 import io.bonestream.operators.train.AdapterProfile
 import io.bonestream.operators.train.AdapterProfiles
 import io.bonestream.operators.train.BatchPolicy
-import io.bonestream.operators.publish.SnapshotPolicy
-import io.bonestream.operators.StreamingJob
 import io.bonestream.subscriber.kotlin.acceptedVersions
 import io.bonestream.subscriber.kotlin.adapterSubscriber
 import java.nio.file.Path
 import kotlin.test.Test
 import kotlin.test.assertEquals
 import kotlin.test.assertTrue
-import kotlinx.coroutines.flow.take
-import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.async
 import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.take
+import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import org.apache.flink.core.execution.CheckpointingMode
@@ -86,7 +86,7 @@ class KotlinPipelineTest {
                     allowUnsigned = true
                     bootstrapServers = kafka.bootstrapServers()
                     topic = "kt.adapters"
-                    baseModel = base
+                    baseModel = base.host()
                 }.use { subscriber ->
                     val versions = runBlocking {
                         withTimeout(120_000) {

@@ -3,8 +3,8 @@ package io.bonestream.job
 import io.bonestream.engine.TestFiles
 import io.bonestream.engine.model.BaseModel
 import io.bonestream.engine.tokenizer.Tokenizer
+import io.bonestream.serve.InferenceServer
 import io.bonestream.subscriber.AdapterRegistry
-import io.bonestream.subscriber.InferenceServer
 import java.net.URI
 import java.net.http.HttpClient
 import java.net.http.HttpRequest

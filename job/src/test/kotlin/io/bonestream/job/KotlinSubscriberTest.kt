@@ -1,7 +1,7 @@
 package io.bonestream.job
 
+import io.bonestream.core.adapters.AdapterMethod
 import io.bonestream.engine.TestFiles
-import io.bonestream.engine.adapters.AdapterMethod
 import io.bonestream.engine.model.BaseModel
 import io.bonestream.engine.tokenizer.Tokenizer
 import io.bonestream.subscriber.AdapterUpdate
@@ -11,10 +11,10 @@ import java.nio.file.Path
 import kotlin.test.Test
 import kotlin.test.assertEquals
 import kotlin.test.assertIs
-import kotlinx.coroutines.flow.take
-import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.async
 import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.take
+import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.io.TempDir
@@ -34,7 +34,7 @@ class KotlinSubscriberTest {
                     allowUnsigned = true
                     bootstrapServers = kafka.bootstrapServers()
                     topic = "kotlin.adapters"
-                    baseModel = base
+                    baseModel = base.host()
                     keep = 2
                     stateDir = tmp.resolve("state")
                 }

@@ -2,7 +2,7 @@ package io.bonestream.job
 
 // The Kotlin subscriber shown in the README, compiled with the tests so that it stays correct.
 
-import io.bonestream.engine.model.BaseModel
+import io.bonestream.core.model.HostModel
 import io.bonestream.subscriber.AdapterUpdate
 import io.bonestream.subscriber.S3Credentials
 import io.bonestream.subscriber.kotlin.adapterSubscriber
@@ -14,7 +14,7 @@ import kotlinx.coroutines.runBlocking
 fun followAdapters(bootstrap: String, model: Path, publicKey: Path, s3Endpoint: String) = runBlocking {
     val subscriber = adapterSubscriber {
         bootstrapServers = bootstrap
-        baseModel = BaseModel.load(model)
+        baseModel = HostModel.load(model)
         keep = 5
         trustedKeyFile(publicKey) // only manifests signed with this key are served
         s3 { // claim checks on s3://, s3a://, s3p://

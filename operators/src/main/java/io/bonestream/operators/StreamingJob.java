@@ -1,7 +1,7 @@
 package io.bonestream.operators;
 
-import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.adapters.AdapterConfig;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.adapters.AdapterConfig;
 import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.operators.KafkaInput;

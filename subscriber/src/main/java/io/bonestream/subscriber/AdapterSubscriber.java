@@ -1,7 +1,7 @@
 package io.bonestream.subscriber;
 
-import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.model.BaseModel;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.model.HostModel;
 import io.bonestream.schemas.AdapterIds;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.AdapterSnapshots;
@@ -349,7 +349,7 @@ public final class AdapterSubscriber implements AutoCloseable {
     private String bootstrapServers = "";
     private String topic = "bonestream.adapters";
     private Properties kafkaProperties = new Properties();
-    private @Nullable BaseModel baseModel;
+    private @Nullable HostModel baseModel;
     private @Nullable AdapterRegistry registry;
     private final Map<String, BlobFetcher> fetchers = new HashMap<>(Map.of("file", BlobFetcher.FILE));
     private SnapshotVerifier verifier = SnapshotVerifier.NONE;
@@ -384,7 +384,7 @@ public final class AdapterSubscriber implements AutoCloseable {
     }
 
     /** The frozen base model the adapters belong to; versions of another base are refused. */
-    public Builder baseModel(BaseModel v) {
+    public Builder baseModel(HostModel v) {
       baseModel = v;
       return this;
     }

@@ -1,14 +1,15 @@
 package io.bonestream.subscriber;
 
-import io.bonestream.engine.adapters.AdapterSet;
-import io.bonestream.engine.model.BaseModel;
+import io.bonestream.core.model.HostModel;
+import io.bonestream.core.peft.PeftAdapter;
 import io.bonestream.schemas.TrainingStats;
 import java.time.Instant;
 import java.util.List;
 
 /**
- * One immutable adapter version, {@code adapter@version}, verified and loaded on this subscriber's
- * base model. It never changes once built; a newer version is a new object.
+ * One immutable adapter version, {@code adapter@version}, verified against this subscriber's base
+ * model: the PEFT files as published and their tensors as plain arrays (no ND4J; to generate with
+ * it, the serve module loads it onto the engine's model). It never changes once built; a newer version is a new object.
  */
 public final class AdapterVersion {
   private final String adapterId;
@@ -18,13 +19,17 @@ public final class AdapterVersion {
   private final int r;
   private final List<String> targetModules;
   private final TrainingStats stats;
-  private final AdapterSet adapters;
-  private final BaseModel base;
+  private final PeftAdapter adapter;
+  private final HostModel base;
   private final String configJson;
   private final byte[] weights;
 
-  AdapterVersion(String adapterId, long version, Instant createdAt, String method, int r,
-      List<String> targetModules, TrainingStats stats, AdapterSet adapters, BaseModel base,
+  /**
+   * A version from its parts. The subscriber makes the versions it serves only after verifying
+   * them; this constructor is for tests and for services that load a version from elsewhere.
+   */
+  public AdapterVersion(String adapterId, long version, Instant createdAt, String method, int r,
+      List<String> targetModules, TrainingStats stats, PeftAdapter adapter, HostModel base,
       String configJson, byte[] weights) {
     this.adapterId = adapterId;
     this.version = version;
@@ -33,7 +38,7 @@ public final class AdapterVersion {
     this.r = r;
     this.targetModules = List.copyOf(targetModules);
     this.stats = stats;
-    this.adapters = adapters;
+    this.adapter = adapter;
     this.base = base;
     this.configJson = configJson;
     this.weights = weights;
@@ -56,7 +61,7 @@ public final class AdapterVersion {
     return createdAt;
   }
 
-  /** bat, bone or lora. */
+  /** bat, bone, lora or mini. */
   public String method() {
     return method;
   }
@@ -73,13 +78,13 @@ public final class AdapterVersion {
     return stats;
   }
 
-  /** The adapter tensors on the base model (do not train or modify them). */
-  public AdapterSet adapters() {
-    return adapters;
+  /** The adapter's tensors as plain arrays, checked against the base model's shapes (do not modify them). */
+  public PeftAdapter adapter() {
+    return adapter;
   }
 
-  /** The base model the adapter is loaded on. */
-  public BaseModel base() {
+  /** The base model the adapter was verified against. */
+  public HostModel base() {
     return base;
   }
 
@@ -91,15 +96,6 @@ public final class AdapterVersion {
   /** The PEFT {@code adapter_model.safetensors} bytes as published (a copy). */
   public byte[] adapterWeights() {
     return weights.clone();
-  }
-
-  /**
-   * The base model with this adapter merged in: a new copy of the targeted weights at each call
-   * (a version keeps none, so holding versions costs only their adapters; the inference server
-   * keeps merged copies in a byte-bounded cache).
-   */
-  public BaseModel mergedModel() {
-    return adapters.mergedInto(base);
   }
 
   @Override

@@ -1,11 +1,12 @@
 package io.bonestream.subscriber;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.peft.PeftExporter;
-import io.bonestream.engine.peft.PeftFormat;
-import io.bonestream.engine.util.FileTrees;
-import io.bonestream.engine.util.Json;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.peft.PeftExport;
+import io.bonestream.core.peft.PeftFiles;
+import io.bonestream.core.peft.PeftFormat;
+import io.bonestream.core.util.FileTrees;
+import io.bonestream.core.util.Json;
 import io.bonestream.schemas.AdapterIds;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -16,7 +17,6 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.UUID;
 import java.util.stream.Stream;
-import org.jspecify.annotations.Nullable;
 
 /**
  * Writes every accepted version as folders that PEFT and LoRA servers load:
@@ -36,13 +36,13 @@ public final class PeftExportSink implements AdapterListener {
   private final Path dir;
   private final int keep;
   private final int batLoraRank;
-  private final @Nullable Path mergedFromModel;
+  private final boolean batAsMerged;
 
   private PeftExportSink(Builder b) {
     this.dir = b.dir;
     this.keep = b.keep;
     this.batLoraRank = b.batLoraRank;
-    this.mergedFromModel = b.mergedFromModel;
+    this.batAsMerged = b.batAsMerged;
   }
 
   public static Builder builder(Path dir) {
@@ -54,7 +54,7 @@ public final class PeftExportSink implements AdapterListener {
     private final Path dir;
     private int keep = 3;
     private int batLoraRank;
-    private @Nullable Path mergedFromModel;
+    private boolean batAsMerged;
 
     private Builder(Path dir) {
       this.dir = dir;
@@ -71,9 +71,9 @@ public final class PeftExportSink implements AdapterListener {
       return this;
     }
 
-    /** Export bat adapters as full merged models instead (needs the base model's folder). */
-    public Builder batAsMergedModel(Path baseModelDir) {
-      this.mergedFromModel = baseModelDir;
+    /** Export bat adapters as full merged models instead (the base model's folder gives the rest). */
+    public Builder batAsMergedModel() {
+      this.batAsMerged = true;
       return this;
     }
 
@@ -123,22 +123,21 @@ public final class PeftExportSink implements AdapterListener {
     Path tmp = dir.resolve("." + v.name() + "." + UUID.randomUUID() + ".tmp");
     try {
       Files.createDirectories(tmp);
-      Files.writeString(tmp.resolve(PeftExporter.ADAPTER_CONFIG), v.adapterConfigJson());
-      Files.write(tmp.resolve(PeftExporter.ADAPTER_WEIGHTS), v.adapterWeights());
+      Files.writeString(tmp.resolve(PeftFiles.ADAPTER_CONFIG), v.adapterConfigJson());
+      Files.write(tmp.resolve(PeftFiles.ADAPTER_WEIGHTS), v.adapterWeights());
       ObjectNode info = Json.MAPPER.createObjectNode();
       info.put("adapter", v.adapterId());
       info.put("version", v.version());
       info.put("method", v.method());
       info.put("created_at", v.createdAt().toString());
       String served;
-      if (v.method().equals("bat") && mergedFromModel != null) {
-        PeftExporter.export(v.adapters(), v.base(), mergedFromModel, PeftFormat.MERGED, 0, tmp.resolve("merged"));
+      if (v.method().equals("bat") && batAsMerged) {
+        PeftExport.exportMerged(v.adapter(), v.base(), tmp.resolve("merged"));
         info.putObject("merged").put("folder", "merged");
         served = "merged";
       } else {
         int rank = v.method().equals("bat") ? (batLoraRank > 0 ? batLoraRank : 4 * v.r()) : v.r();
-        PeftExporter.Result r = PeftExporter.export(v.adapters(), v.base(), null, PeftFormat.LORA, rank,
-            tmp.resolve("lora"));
+        PeftExport.Result r = PeftExport.export(v.adapter(), v.base(), PeftFormat.LORA, rank, tmp.resolve("lora"));
         ObjectNode lora = info.putObject("lora");
         lora.put("folder", "lora");
         lora.put("rank", rank);

@@ -1,6 +1,6 @@
 package io.bonestream.subscriber;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import java.util.Map;
 import org.jspecify.annotations.Nullable;
 

@@ -62,7 +62,7 @@ final class SigV4 {
     String date = amzDate(time).substring(0, 8);
     String scope = date + "/" + region + "/" + service + "/aws4_request";
     String stringToSign = ALGORITHM + "\n" + amzDate(time) + "\n" + scope + "\n"
-        + io.bonestream.engine.util.Hashes.sha256Hex(canonicalRequest.getBytes(StandardCharsets.UTF_8));
+        + io.bonestream.core.util.Hashes.sha256Hex(canonicalRequest.getBytes(StandardCharsets.UTF_8));
     byte[] key = hmac(("AWS4" + secretAccessKey).getBytes(StandardCharsets.UTF_8), date);
     key = hmac(key, region);
     key = hmac(key, service);

@@ -1,9 +1,9 @@
 package io.bonestream.subscriber;
 
-import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.adapters.AdapterSet;
-import io.bonestream.engine.model.BaseModel;
-import io.bonestream.engine.util.Hashes;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.model.HostModel;
+import io.bonestream.core.peft.PeftAdapter;
+import io.bonestream.core.util.Hashes;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.ClaimCheck;
 import io.bonestream.schemas.InlineAdapter;
@@ -12,10 +12,8 @@ import java.net.URI;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
+import java.util.Optional;
 import java.util.function.LongConsumer;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.indexing.BooleanIndexing;
-import org.nd4j.linalg.indexing.conditions.Conditions;
 
 /**
  * Turns a manifest into a served {@link AdapterVersion}, or refuses it: fetches a claim check's blob
@@ -23,12 +21,12 @@ import org.nd4j.linalg.indexing.conditions.Conditions;
  * refuses NaN or infinite values, then runs the extra verifier.
  */
 final class SnapshotLoader {
-  private final BaseModel base;
+  private final HostModel base;
   private final Map<String, BlobFetcher> fetchers;
   private final SnapshotVerifier verifier;
   private final LongConsumer bytesFetched;
 
-  SnapshotLoader(BaseModel base, Map<String, BlobFetcher> fetchers, SnapshotVerifier verifier,
+  SnapshotLoader(HostModel base, Map<String, BlobFetcher> fetchers, SnapshotVerifier verifier,
       LongConsumer bytesFetched) {
     this.base = base;
     this.fetchers = Map.copyOf(fetchers);
@@ -62,24 +60,22 @@ final class SnapshotLoader {
     } else {
       throw new SnapshotRefusedException(RefusalReason.INVALID_MANIFEST, name + ": no payload");
     }
-    AdapterSet adapters;
+    PeftAdapter adapter;
     try {
-      adapters = io.bonestream.engine.peft.PeftImporter.read(config, weights, base, name);
+      adapter = PeftAdapter.read(config, weights, base, name);
     } catch (BonestreamException e) {
       RefusalReason reason = e.getMessage().contains("another base model")
           ? RefusalReason.BASE_MODEL_MISMATCH : RefusalReason.INVALID_ADAPTER;
       throw new SnapshotRefusedException(reason, name + ": " + e.getMessage());
     }
-    for (Map.Entry<String, INDArray> t : adapters.peftTensors().entrySet()) {
-      if (BooleanIndexing.or(t.getValue(), Conditions.isNan())
-          || BooleanIndexing.or(t.getValue(), Conditions.isInfinite())) {
-        throw new SnapshotRefusedException(RefusalReason.NON_FINITE, name + ": tensor " + t.getKey()
-            + " holds NaN or infinite values");
-      }
+    Optional<String> nonFinite = adapter.firstNonFinite();
+    if (nonFinite.isPresent()) {
+      throw new SnapshotRefusedException(RefusalReason.NON_FINITE, name + ": tensor " + nonFinite.get()
+          + " holds NaN or infinite values");
     }
     verifier.verify(m, config, weights);
     return new AdapterVersion(m.getAdapterId(), m.getVersion(), m.getCreatedAt(), m.getMethod(), m.getR(),
-        m.getTargetModules(), m.getStats(), adapters, base, config, weights);
+        m.getTargetModules(), m.getStats(), adapter, base, config, weights);
   }
 
   /** The largest {@code adapter_config.json} read from a blob store. */

@@ -104,7 +104,8 @@ public final class SubscriberMetrics {
     followRestarts.inc();
   }
 
-  void requestRefused(String reason) {
+  /** Counts a request an inference server refused, by reason (e.g. {@code queue_full}). */
+  public void requestRefused(String reason) {
     requestsRefused.labelValues(reason).inc();
   }
 

@@ -1,6 +1,6 @@
 package io.bonestream.subscriber;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import io.bonestream.schemas.AdapterIds;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

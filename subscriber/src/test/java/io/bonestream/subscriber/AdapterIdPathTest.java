@@ -4,11 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.adapters.AdapterSet;
-import io.bonestream.engine.peft.PeftExporter;
-import io.bonestream.engine.peft.PeftFormat;
-import io.bonestream.engine.util.Rng;
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.peft.PeftExport;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.AdapterSnapshots;
 import io.bonestream.schemas.BaseModelRef;
@@ -35,11 +32,10 @@ class AdapterIdPathTest {
 
   private static AdapterSnapshot unsigned(String id) {
     AdapterConfig config = AdapterConfig.builder().r(4).build();
-    PeftExporter.AdapterFiles files = PeftExporter.render(AdapterSet.create(S3BlobFetcherIT.BASE, config, new Rng(1)),
-        S3BlobFetcherIT.BASE, PeftFormat.MISS, 4);
+    PeftExport.AdapterFiles files = TestModels.files(config, 1);
     return AdapterSnapshot.newBuilder().setAdapterId(id).setVersion(1).setCreatedAt(Instant.now())
-        .setBaseModel(BaseModelRef.newBuilder().setName(S3BlobFetcherIT.BASE.name())
-            .setWeightsSha256(S3BlobFetcherIT.BASE.fingerprint()).build())
+        .setBaseModel(BaseModelRef.newBuilder().setName(TestModels.BASE.name())
+            .setWeightsSha256(TestModels.BASE.fingerprint()).build())
         .setTokenizerSha256("0".repeat(64)).setMethod(config.method().id()).setPeftType("MISS").setR(4)
         .setTargetModules(config.targetModuleNames())
         .setStats(TrainingStats.newBuilder().setStep(1).setTokens(0).setExamples(0).setSkippedSteps(0)
@@ -54,7 +50,7 @@ class AdapterIdPathTest {
   void anInvalidAdapterIdIsRefusedAndNeverBecomesAPath() throws Exception {
     Path exports = tmp.resolve("exports");
     Files.createDirectories(exports);
-    AdapterSubscriber s = AdapterSubscriber.builder().bootstrapServers("unused:9092").baseModel(S3BlobFetcherIT.BASE)
+    AdapterSubscriber s = AdapterSubscriber.builder().bootstrapServers("unused:9092").baseModel(TestModels.BASE)
         .allowUnsigned(true).build();
     PeftExportSink sink = PeftExportSink.builder(exports).build();
     s.addListener(sink);

@@ -4,27 +4,21 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.adapters.AdapterSet;
-import io.bonestream.engine.model.BaseModel;
-import io.bonestream.engine.model.RandomModels;
-import io.bonestream.engine.util.Rng;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.adapters.AdapterConfig;
 import io.bonestream.schemas.TrainingStats;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
-import org.nd4j.linalg.api.buffer.DataType;
 
 class AdapterRegistryTest {
-  private static final BaseModel BASE = RandomModels.model(RandomModels.tinyConfig("llama", 1), DataType.FLOAT, false, 1);
 
   private static AdapterVersion version(String id, long v) {
-    AdapterSet set = AdapterSet.create(BASE, AdapterConfig.builder().r(4).build(), new Rng(v));
     return new AdapterVersion(id, v, Instant.now(), "bat", 4, List.of("q_proj"),
         TrainingStats.newBuilder().setStep(v).setTokens(0).setExamples(0).setSkippedSteps(0)
-            .setLastLoss(0).setLossEma(0).build(), set, BASE, "{}", new byte[0]);
+            .setLastLoss(0).setLossEma(0).build(), TestModels.adapter(AdapterConfig.builder().r(4).build(), v),
+        TestModels.BASE, "{}", new byte[0]);
   }
 
   private static List<Long> held(AdapterRegistry r, String id) {

@@ -6,14 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.adapters.AdapterSet;
-import io.bonestream.engine.model.BaseModel;
-import io.bonestream.engine.model.RandomModels;
-import io.bonestream.engine.peft.PeftExporter;
-import io.bonestream.engine.peft.PeftFormat;
-import io.bonestream.engine.util.Hashes;
-import io.bonestream.engine.util.Rng;
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.model.HostModel;
+import io.bonestream.core.peft.PeftExport;
+import io.bonestream.core.peft.PeftFiles;
+import io.bonestream.core.util.Hashes;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.AdapterSnapshots;
 import io.bonestream.schemas.BaseModelRef;
@@ -37,7 +34,6 @@ import org.jclouds.blobstore.BlobStoreContext;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.nd4j.linalg.api.buffer.DataType;
 
 /**
  * The S3 fetcher and the subscriber against a real S3 server: S3Proxy (jclouds' in-memory store)
@@ -49,7 +45,7 @@ class S3BlobFetcherIT {
   static final String ACCESS_KEY = "bonestream-it";
   static final String SECRET = "it-secret-0123456789";
   static final String BUCKET = "bonestream";
-  static final BaseModel BASE = RandomModels.model(RandomModels.tinyConfig("llama", 1), DataType.FLOAT, false, 1);
+  static final HostModel BASE = TestModels.BASE;
 
   static BlobStoreContext context;
   static BlobStore store;
@@ -155,12 +151,11 @@ class S3BlobFetcherIT {
   /** Writes the adapter folder as the job's BlobStore does, and returns its signed manifest. */
   static AdapterSnapshot publish(String adapter, long version) {
     AdapterConfig config = AdapterConfig.builder().r(4).build();
-    AdapterSet set = AdapterSet.create(BASE, config, new Rng(version));
-    PeftExporter.AdapterFiles files = PeftExporter.render(set, BASE, PeftFormat.MISS, 4);
+    PeftExport.AdapterFiles files = TestModels.files(config, version);
     String dir = "blobs/" + adapter + "/" + version;
     byte[] cfg = files.configJson().getBytes(StandardCharsets.UTF_8);
-    put(dir + "/" + PeftExporter.ADAPTER_WEIGHTS, files.weights());
-    put(dir + "/" + PeftExporter.ADAPTER_CONFIG, cfg);
+    put(dir + "/" + PeftFiles.ADAPTER_WEIGHTS, files.weights());
+    put(dir + "/" + PeftFiles.ADAPTER_CONFIG, cfg);
     AdapterSnapshot m = AdapterSnapshot.newBuilder().setAdapterId(adapter).setVersion(version)
         .setCreatedAt(Instant.now())
         .setBaseModel(BaseModelRef.newBuilder().setName(BASE.name()).setWeightsSha256(BASE.fingerprint()).build())
@@ -206,7 +201,7 @@ class S3BlobFetcherIT {
   @Test
   void aTamperedBlobIsRefusedByTheDigestCheck() {
     AdapterSnapshot m = publish("s3-tampered", 1);
-    String key = "blobs/s3-tampered/1/" + PeftExporter.ADAPTER_WEIGHTS;
+    String key = "blobs/s3-tampered/1/" + PeftFiles.ADAPTER_WEIGHTS;
     byte[] weights = read(key);
     weights[weights.length - 1] ^= 1;
     put(key, weights);
@@ -218,7 +213,7 @@ class S3BlobFetcherIT {
   @Test
   void aMissingBlobIsMissingBlobWithTheStoresAnswer() {
     AdapterSnapshot m = publish("s3-missing", 1);
-    store.removeBlob(BUCKET, "blobs/s3-missing/1/" + PeftExporter.ADAPTER_WEIGHTS);
+    store.removeBlob(BUCKET, "blobs/s3-missing/1/" + PeftFiles.ADAPTER_WEIGHTS);
     AdapterUpdate.Refused r = refused(deliver(SECRET, m).get(0));
     assertEquals(RefusalReason.MISSING_BLOB, r.reason(), r.message());
     assertTrue(r.message().startsWith("s3-missing@1: cannot fetch s3://" + BUCKET

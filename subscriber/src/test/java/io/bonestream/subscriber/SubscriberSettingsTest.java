@@ -3,7 +3,7 @@ package io.bonestream.subscriber;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import io.bonestream.schemas.SigningKeys;
 import org.junit.jupiter.api.Test;
 

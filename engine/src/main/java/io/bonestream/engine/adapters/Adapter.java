@@ -1,5 +1,6 @@
 package io.bonestream.engine.adapters;
 
+import io.bonestream.core.adapters.AdapterMethod;
 import io.bonestream.engine.model.Linear;
 import io.bonestream.engine.model.LinearOverride;
 import java.util.List;

@@ -1,13 +1,15 @@
 package io.bonestream.engine.adapters;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterLayout;
+import io.bonestream.core.model.Projection;
+import io.bonestream.core.util.Rng;
 import io.bonestream.engine.adapters.bat.BatAdapter;
 import io.bonestream.engine.adapters.bone.BoneAdapter;
 import io.bonestream.engine.adapters.lora.LoraAdapter;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.model.Linear;
-import io.bonestream.engine.model.Projection;
-import io.bonestream.engine.util.Rng;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;

@@ -1,6 +1,6 @@
 package io.bonestream.engine.backend;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 
 /**
  * Where training runs, as configured: {@code cpu} (the ND4J engine; precision does not apply) or

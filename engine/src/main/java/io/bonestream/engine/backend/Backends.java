@@ -1,6 +1,6 @@
 package io.bonestream.engine.backend;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.model.BaseModel;
 import java.util.ServiceLoader;

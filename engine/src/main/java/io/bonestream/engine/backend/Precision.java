@@ -1,6 +1,6 @@
 package io.bonestream.engine.backend;
 
-import io.bonestream.engine.util.Named;
+import io.bonestream.core.util.Named;
 
 /**
  * The arithmetic of a device backend. {@code fp32}: every tensor and GEMM in float32, no TF32; it

@@ -1,5 +1,6 @@
 package io.bonestream.engine.backend;
 
+import io.bonestream.core.model.HostTensor;
 import io.bonestream.engine.model.LossSum;
 import io.bonestream.engine.model.TokenBatch;
 
@@ -10,8 +11,8 @@ import io.bonestream.engine.model.TokenBatch;
  *
  * <p>A backend holds the adapters' trainable values, their gradient accumulators and the optimizer
  * moments, each as one flat float32 array in the canonical order of
- * {@link io.bonestream.engine.adapters.AdapterLayout} (layers ascending, projections in
- * {@link io.bonestream.engine.model.Projection} order, a LoRA adapter's A before its B). That order
+ * {@link io.bonestream.core.adapters.AdapterLayout} (layers ascending, projections in
+ * {@link io.bonestream.core.model.Projection} order, a LoRA adapter's A before its B). That order
  * is the order of the training state, so a state saved by one backend resumes on another.
  *
  * <p>One step is: {@link #zeroGradients()}, {@link #forwardBackward} per micro-batch,

@@ -1,13 +1,14 @@
 package io.bonestream.engine.backend;
 
-import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.adapters.AdapterLayout;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.adapters.AdapterLayout;
+import io.bonestream.core.model.HostTensor;
+import io.bonestream.core.util.Rng;
 import io.bonestream.engine.config.OptimizerKind;
 import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.model.LossSum;
 import io.bonestream.engine.model.TokenBatch;
-import io.bonestream.engine.util.Rng;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;

@@ -1,6 +1,7 @@
 package io.bonestream.engine.backend;
 
-import io.bonestream.engine.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.model.HostTensor;
 import io.bonestream.engine.config.TrainConfig;
 import java.util.Map;
 

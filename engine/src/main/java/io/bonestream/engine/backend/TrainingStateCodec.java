@@ -2,13 +2,14 @@ package io.bonestream.engine.backend;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.model.HostTensor;
+import io.bonestream.core.util.Json;
 import io.bonestream.engine.config.OptimizerKind;
 import io.bonestream.engine.config.ScheduleKind;
 import io.bonestream.engine.config.TrainConfig;
-import io.bonestream.engine.util.Json;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;

@@ -1,6 +1,6 @@
 package io.bonestream.engine.bench;
 
-import io.bonestream.engine.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterConfig;
 import io.bonestream.engine.backend.cpu.CpuDevice;
 import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.data.Example;

@@ -1,7 +1,9 @@
 package io.bonestream.engine.bench;
 
-import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.adapters.AdapterConfig;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.model.ModelConfig;
+import io.bonestream.core.util.Rng;
 import io.bonestream.engine.backend.BackendFactory;
 import io.bonestream.engine.backend.cpu.CpuBackends;
 import io.bonestream.engine.backend.cpu.CpuDevice;
@@ -13,10 +15,8 @@ import io.bonestream.engine.backend.device.TimedDevice;
 import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.model.BaseModel;
-import io.bonestream.engine.model.ModelConfig;
 import io.bonestream.engine.model.RandomModel;
 import io.bonestream.engine.train.Trainer;
-import io.bonestream.engine.util.Rng;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;

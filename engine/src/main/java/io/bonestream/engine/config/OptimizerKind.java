@@ -1,6 +1,6 @@
 package io.bonestream.engine.config;
 
-import io.bonestream.engine.util.Named;
+import io.bonestream.core.util.Named;
 
 /** The optimizers, with PyTorch's update rules. */
 public enum OptimizerKind implements Named {

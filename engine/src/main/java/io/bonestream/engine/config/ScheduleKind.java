@@ -1,6 +1,6 @@
 package io.bonestream.engine.config;
 
-import io.bonestream.engine.util.Named;
+import io.bonestream.core.util.Named;
 
 /**
  * Learning-rate schedules, as Hugging Face's {@code get_*_schedule_with_warmup} define them: a

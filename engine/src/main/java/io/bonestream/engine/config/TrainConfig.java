@@ -1,6 +1,6 @@
 package io.bonestream.engine.config;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 
 /**
  * How to train: optimizer and its hyperparameters, schedule, batch shape, sequence limit, seed.

@@ -1,6 +1,6 @@
 package io.bonestream.engine.data;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import io.bonestream.engine.model.TokenBatch;
 import java.util.ArrayList;
 import java.util.List;

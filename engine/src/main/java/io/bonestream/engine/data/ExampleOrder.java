@@ -1,6 +1,6 @@
 package io.bonestream.engine.data;
 
-import io.bonestream.engine.util.Rng;
+import io.bonestream.core.util.Rng;
 
 /**
  * Which record comes at each position of the training stream: records in file order (or in a

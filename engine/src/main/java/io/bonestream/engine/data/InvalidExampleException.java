@@ -1,6 +1,6 @@
 package io.bonestream.engine.data;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 
 /** A record that cannot become a training example, with a machine-readable reason. */
 public final class InvalidExampleException extends BonestreamException {

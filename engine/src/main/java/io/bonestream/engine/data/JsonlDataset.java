@@ -2,8 +2,8 @@ package io.bonestream.engine.data;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
-import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.util.Json;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.util.Json;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

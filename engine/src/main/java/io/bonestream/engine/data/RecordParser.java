@@ -1,7 +1,7 @@
 package io.bonestream.engine.data;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import io.bonestream.engine.data.InvalidExampleException.Reason;
 import io.bonestream.engine.tokenizer.ChatMessage;
 import java.util.ArrayList;

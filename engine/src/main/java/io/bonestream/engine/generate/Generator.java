@@ -1,9 +1,9 @@
 package io.bonestream.engine.generate;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.util.Rng;
 import io.bonestream.engine.model.KvCache;
 import io.bonestream.engine.model.Transformer;
-import io.bonestream.engine.util.Rng;
 import java.util.Arrays;
 import java.util.function.IntConsumer;
 import org.nd4j.linalg.api.ndarray.INDArray;

@@ -1,6 +1,6 @@
 package io.bonestream.engine.generate;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 
 /**
  * How the next token is chosen: greedy (temperature 0), or sampled from softmax(logits / T)

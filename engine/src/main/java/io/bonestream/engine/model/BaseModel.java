@@ -1,30 +1,28 @@
 package io.bonestream.engine.model;
 
-import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.util.Hashes;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.model.BaseWeights;
+import io.bonestream.core.model.HostModel;
+import io.bonestream.core.model.ModelConfig;
+import io.bonestream.core.model.Projection;
 import io.bonestream.engine.util.Nd4jClassLoader;
-import java.nio.ByteBuffer;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumMap;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import org.jspecify.annotations.Nullable;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * The frozen weights of a LLaMA-family model, loaded once and shared read-only by every adapter.
- *
- * <p>The fingerprint is the SHA-256 of every stored tensor, in name order, of: the UTF-8 name, a
- * zero byte, the dtype, a zero byte, the shape as comma-separated decimals, a zero byte, and the
- * raw stored bytes. It does not depend on how the checkpoint is sharded.
+ * The frozen weights of a LLaMA-family model as ND4J arrays, for the reference engine and
+ * generation: made from a {@link HostModel} (which reads the folder and computes the fingerprint),
+ * loaded once and shared read-only by every adapter.
  */
-public final class BaseModel {
+public final class BaseModel implements BaseWeights {
   /** One decoder layer: its two RMSNorm weights and seven projections. */
   public record Layer(INDArray inputNorm, INDArray postAttentionNorm, Map<Projection, Linear> projections) {
     public Linear projection(Projection p) {
@@ -40,6 +38,7 @@ public final class BaseModel {
   private final INDArray finalNorm;
   private final INDArray lmHead;
   private final List<Layer> layers;
+  private @Nullable HostModel host;
 
   private BaseModel(String name, ModelConfig config, String fingerprint, DataType dataType,
       INDArray embedTokens, INDArray finalNorm, INDArray lmHead, List<Layer> layers) {
@@ -65,20 +64,26 @@ public final class BaseModel {
    */
   public static BaseModel load(Path dir, DataType dataType) {
     Nd4jClassLoader.useNd4jsOwn(); // every job loads its model first: no stale class loader after it
-    if (!Files.isDirectory(dir)) {
-      throw new BonestreamException("model folder not found: " + dir);
-    }
-    ModelConfig config = ModelConfig.read(dir);
-    Map<String, SafeTensorsReader.Entry> entries = weightEntries(dir);
-    MessageDigest sha = Hashes.sha256();
+    return of(HostModel.load(dir), dataType);
+  }
+
+  /** The ND4J arrays of a host model's tensors, in {@code dataType}. */
+  public static BaseModel of(HostModel host, DataType dataType) {
     Map<String, INDArray> tensors = new TreeMap<>();
-    for (SafeTensorsReader.Entry e : entries.values()) {
-      ByteBuffer raw = SafeTensors.rawBytes(e);
-      SafeTensorsReader.fingerprint(sha, e, raw);
-      tensors.put(e.name(), Dtypes.toArray(raw, e.dtype(), e.shape(), dataType));
+    for (String name : host.tensorNames()) {
+      tensors.put(name, Dtypes.toArray(host.rawBytes(name), host.dtype(name), host.shape(name), dataType));
     }
-    String name = dir.toAbsolutePath().normalize().getFileName().toString();
-    return fromTensors(name, config, tensors, HexFormat.of().formatHex(sha.digest()));
+    BaseModel m = fromTensors(host.name(), host.config(), tensors, host.fingerprint());
+    m.host = host;
+    return m;
+  }
+
+  /** The host model this one was made from (what the subscriber checks adapters against). */
+  public HostModel host() {
+    if (host == null) {
+      throw new BonestreamException("the model " + name + " was not loaded from a model folder");
+    }
+    return host;
   }
 
   /** Builds a model from tensors under Hugging Face names (used for loaded and random models). */
@@ -136,20 +141,18 @@ public final class BaseModel {
     return a;
   }
 
-  /** Finds the tensors of a model folder: one file or shards listed in the index. */
-  public static Map<String, SafeTensorsReader.Entry> weightEntries(Path dir) {
-    return SafeTensorsReader.modelEntries(dir);
-  }
-
+  @Override
   public String name() {
     return name;
   }
 
+  @Override
   public ModelConfig config() {
     return config;
   }
 
   /** SHA-256 (hex) of the stored weights; pairs adapters with the base they were trained on. */
+  @Override
   public String fingerprint() {
     return fingerprint;
   }
@@ -220,7 +223,21 @@ public final class BaseModel {
       }
       out.add(new Layer(l.inputNorm(), l.postAttentionNorm(), p));
     }
-    return new BaseModel(name, config, fingerprint, dataType, embedTokens, finalNorm, lmHead, out);
+    BaseModel m = new BaseModel(name, config, fingerprint, dataType, embedTokens, finalNorm, lmHead, out);
+    m.host = host;
+    return m;
+  }
+
+  @Override
+  public float[] projectionWeight(String modulePath) {
+    for (int i = 0; i < layers.size(); i++) {
+      for (Projection p : Projection.values()) {
+        if (p.modulePath(i).equals(modulePath)) {
+          return layers.get(i).projection(p).weight().castTo(DataType.FLOAT).dup('c').data().asFloat();
+        }
+      }
+    }
+    throw new BonestreamException("the model has no projection " + modulePath);
   }
 
   /** Parameter count of the base model (tied head counted once). */

@@ -1,5 +1,6 @@
 package io.bonestream.engine.model;
 
+import io.bonestream.core.safetensors.SafeTensorsReader;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;

@@ -1,5 +1,6 @@
 package io.bonestream.engine.model;
 
+import io.bonestream.core.model.ModelConfig;
 import java.util.ArrayList;
 import java.util.List;
 import org.nd4j.linalg.api.buffer.DataType;

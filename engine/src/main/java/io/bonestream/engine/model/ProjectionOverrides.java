@@ -1,5 +1,6 @@
 package io.bonestream.engine.model;
 
+import io.bonestream.core.model.Projection;
 import org.jspecify.annotations.Nullable;
 
 /** The overrides of a model's projections, by layer and projection (an adapter set). */

@@ -1,7 +1,9 @@
 package io.bonestream.engine.model;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.bonestream.engine.util.Json;
+import io.bonestream.core.model.ModelConfig;
+import io.bonestream.core.model.Projection;
+import io.bonestream.core.util.Json;
 import java.util.Map;
 import java.util.TreeMap;
 import org.nd4j.linalg.api.buffer.DataType;

@@ -1,5 +1,7 @@
 package io.bonestream.engine.model;
 
+import io.bonestream.core.model.ModelConfig;
+
 /**
  * The rotary frequencies and cos/sin tables of {@link Rope}, in plain Java (no ND4J) so that every
  * backend rotates with the very same float32 values.

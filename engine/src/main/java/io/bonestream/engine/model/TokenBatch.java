@@ -1,6 +1,6 @@
 package io.bonestream.engine.model;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import java.util.List;
 
 /**

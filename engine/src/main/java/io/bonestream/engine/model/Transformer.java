@@ -1,6 +1,8 @@
 package io.bonestream.engine.model;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.model.ModelConfig;
+import io.bonestream.core.model.Projection;
 import io.bonestream.engine.util.Workspaces;
 import java.util.ArrayList;
 import java.util.List;

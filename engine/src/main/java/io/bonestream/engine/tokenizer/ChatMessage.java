@@ -1,6 +1,6 @@
 package io.bonestream.engine.tokenizer;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import java.util.Set;
 
 /** One turn of a conversation; roles are system, user and assistant. */

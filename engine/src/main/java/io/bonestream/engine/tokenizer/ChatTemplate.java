@@ -4,7 +4,7 @@ import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;

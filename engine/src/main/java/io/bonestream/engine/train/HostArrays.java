@@ -1,6 +1,6 @@
 package io.bonestream.engine.train;
 
-import io.bonestream.engine.backend.HostTensor;
+import io.bonestream.core.model.HostTensor;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;

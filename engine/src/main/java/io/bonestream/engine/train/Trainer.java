@@ -1,10 +1,11 @@
 package io.bonestream.engine.train;
 
-import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.adapters.AdapterConfig;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.model.HostTensor;
+import io.bonestream.core.util.Rng;
 import io.bonestream.engine.adapters.AdapterSet;
 import io.bonestream.engine.backend.BackendFactory;
-import io.bonestream.engine.backend.HostTensor;
 import io.bonestream.engine.backend.StepResult;
 import io.bonestream.engine.backend.TrainingBackend;
 import io.bonestream.engine.backend.TrainingSession;
@@ -16,7 +17,6 @@ import io.bonestream.engine.data.Example;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.model.LossSum;
 import io.bonestream.engine.model.Transformer;
-import io.bonestream.engine.util.Rng;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;

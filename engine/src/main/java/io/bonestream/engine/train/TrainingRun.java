@@ -1,9 +1,11 @@
 package io.bonestream.engine.train;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.peft.PeftFormat;
+import io.bonestream.core.util.Json;
 import io.bonestream.engine.adapters.AdapterSet;
 import io.bonestream.engine.backend.BackendFactory;
 import io.bonestream.engine.backend.BackendSpec;
@@ -20,10 +22,8 @@ import io.bonestream.engine.data.JsonlDataset;
 import io.bonestream.engine.data.RecordParser;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.peft.PeftExporter;
-import io.bonestream.engine.peft.PeftFormat;
 import io.bonestream.engine.peft.PeftImporter;
 import io.bonestream.engine.tokenizer.Tokenizer;
-import io.bonestream.engine.util.Json;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

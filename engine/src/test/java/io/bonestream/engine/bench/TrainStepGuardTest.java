@@ -2,9 +2,9 @@ package io.bonestream.engine.bench;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterMethod;
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.backend.BackendFactory;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.util.Threads;

@@ -5,12 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.bonestream.core.model.ModelConfig;
+import io.bonestream.core.util.Json;
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.model.ModelConfig;
 import io.bonestream.engine.tokenizer.ChatMessage;
 import io.bonestream.engine.tokenizer.ChatTemplate;
 import io.bonestream.engine.tokenizer.Tokenizer;
-import io.bonestream.engine.util.Json;
 import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;

@@ -2,16 +2,17 @@ package io.bonestream.engine.model;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.model.ModelConfig;
+import io.bonestream.core.util.Rng;
 import io.bonestream.engine.adapters.Adapter;
-import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.adapters.AdapterSet;
 import io.bonestream.engine.adapters.ParameterStore;
 import io.bonestream.engine.adapters.bat.BatAdapter;
 import io.bonestream.engine.adapters.bone.BoneAdapter;
 import io.bonestream.engine.adapters.lora.LoraAdapter;
 import io.bonestream.engine.adapters.mini.MiniAdapter;
-import io.bonestream.engine.util.Rng;
 import java.util.List;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.Test;

@@ -5,9 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.model.ModelConfig;
+import io.bonestream.core.model.Projection;
+import io.bonestream.core.util.Json;
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.util.Json;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 

@@ -1,7 +1,8 @@
 package io.bonestream.engine.model;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.bonestream.engine.util.Json;
+import io.bonestream.core.model.ModelConfig;
+import io.bonestream.core.util.Json;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /** Small random models for gradient checks and shape tests. */

@@ -6,9 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.safetensors.SafeTensorsReader;
+import io.bonestream.core.util.Json;
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.util.Json;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -73,7 +74,7 @@ class SafeTensorsTest {
     SafeTensors.writeF32(tmp.resolve("x.safetensors"), t, Map.of("k", "v"));
     Map<String, INDArray> back = SafeTensors.readAll(tmp.resolve("x.safetensors"), DataType.FLOAT);
     assertEquals(t, back);
-    assertEquals("v", SafeTensors.readMetadata(tmp.resolve("x.safetensors")).get("k"));
+    assertEquals("v", SafeTensorsReader.readMetadata(tmp.resolve("x.safetensors")).get("k"));
   }
 
   @Test

@@ -5,17 +5,19 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.peft.PeftExport;
+import io.bonestream.core.peft.PeftFormat;
+import io.bonestream.core.util.Json;
+import io.bonestream.core.util.Rng;
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.adapters.AdapterSet;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.model.SafeTensors;
 import io.bonestream.engine.model.TokenBatch;
 import io.bonestream.engine.model.Transformer;
-import io.bonestream.engine.util.Json;
-import io.bonestream.engine.util.Rng;
 import java.nio.file.Path;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
@@ -98,7 +100,7 @@ class PeftRoundTripTest {
     assertTrue(maxAbsDiff(viaMini, plain) > 1e-2, "adapter has no effect");
     assertTrue(maxAbsDiff(viaMini, new Transformer(base, lora).logits(BATCH)) < 1e-4, "lora differs");
     // the legacy BONE format has no mini
-    assertThrows(io.bonestream.engine.BonestreamException.class,
+    assertThrows(io.bonestream.core.BonestreamException.class,
         () -> PeftExporter.export(s, base, null, PeftFormat.BONE, 0, tmp.resolve("bone")));
   }
 
@@ -137,7 +139,7 @@ class PeftRoundTripTest {
     assertTrue(e.getMessage().contains("--rank"), e.getMessage());
     double previous = Double.MAX_VALUE;
     for (int rank : new int[] {2, 8, 32, 64}) {
-      PeftExporter.Result r = PeftExporter.export(bat, base, null, PeftFormat.LORA, rank, tmp.resolve("r" + rank));
+      PeftExport.Result r = PeftExporter.export(bat, base, null, PeftFormat.LORA, rank, tmp.resolve("r" + rank));
       assertTrue(r.relativeError() < previous, "error must fall with rank");
       previous = r.relativeError();
       // an independent check of the reported number: ‖ΔW − BA‖ / ‖ΔW‖ on one layer from the files

@@ -2,9 +2,9 @@ package io.bonestream.engine.train;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterMethod;
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.data.ExampleEncoder;

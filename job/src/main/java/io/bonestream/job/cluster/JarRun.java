@@ -1,6 +1,6 @@
 package io.bonestream.job.cluster;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import java.util.ArrayList;
 import java.util.List;
 import org.jspecify.annotations.Nullable;

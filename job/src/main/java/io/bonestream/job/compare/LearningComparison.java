@@ -1,17 +1,17 @@
 package io.bonestream.job.compare;
 
-import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.adapters.AdapterLayout;
-import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterLayout;
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.model.ModelConfig;
+import io.bonestream.core.util.Rng;
 import io.bonestream.engine.config.OptimizerKind;
 import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.data.ExampleEncoder;
 import io.bonestream.engine.model.BaseModel;
-import io.bonestream.engine.model.ModelConfig;
 import io.bonestream.engine.tokenizer.Tokenizer;
 import io.bonestream.engine.train.Trainer;
-import io.bonestream.engine.util.Rng;
 import io.bonestream.job.demo.DemoTask;
 import java.awt.BasicStroke;
 import java.awt.Color;
@@ -63,7 +63,7 @@ public final class LearningComparison {
       long n;
       try {
         n = AdapterLayout.of(c, AdapterConfig.builder().method(AdapterMethod.LORA).r(r).build()).size();
-      } catch (io.bonestream.engine.BonestreamException e) {
+      } catch (io.bonestream.core.BonestreamException e) {
         break; // r above a projection's smaller dimension
       }
       long diff = Math.abs(n - budget);

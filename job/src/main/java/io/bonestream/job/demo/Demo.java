@@ -1,12 +1,12 @@
 package io.bonestream.job.demo;
 
-import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.util.FileTrees;
+import io.bonestream.core.util.Rng;
 import io.bonestream.engine.backend.BackendSpec;
 import io.bonestream.engine.config.TrainConfig;
-import io.bonestream.engine.util.FileTrees;
-import io.bonestream.engine.util.Rng;
 import io.bonestream.job.EmbeddedKafka;
 import io.bonestream.job.KafkaClients;
 import io.bonestream.job.LocalFlink;
@@ -23,11 +23,10 @@ import io.bonestream.operators.train.EvalPolicy;
 import io.bonestream.operators.train.SharedModels;
 import io.bonestream.schemas.InstructionRecord;
 import io.bonestream.schemas.SigningKeys;
+import io.bonestream.serve.InferenceServer;
 import io.bonestream.subscriber.AdapterRegistry;
 import io.bonestream.subscriber.AdapterSubscriber;
-import io.bonestream.subscriber.InferenceServer;
 import io.bonestream.subscriber.SubscriberMetrics;
-import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -153,7 +152,7 @@ public final class Demo {
     SubscriberMetrics subscriberMetrics = SubscriberMetrics.create(registry);
     AdapterSubscriber adapters = AdapterSubscriber.builder().bootstrapServers(kafka.bootstrapServers())
         .trustedKeyFile(keys.resolve("signing.pub"))
-        .baseModel(model.model()).registry(registry).metrics(subscriberMetrics).build();
+        .baseModel(model.model().host()).registry(registry).metrics(subscriberMetrics).build();
     adapters.addListener(subscriber);
     InferenceServer server = InferenceServer.builder().baseModel(model.model()).tokenizer(model.tokenizer())
         .registry(registry).metrics(subscriberMetrics).readiness(adapters::isReady).host(s.bind()).port(s.servePort()).build();

@@ -8,6 +8,7 @@ import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.model.Transformer;
 import io.bonestream.engine.tokenizer.Tokenizer;
 import io.bonestream.engine.train.Trainer;
+import io.bonestream.serve.AdapterModels;
 import io.bonestream.subscriber.AdapterListener;
 import io.bonestream.subscriber.AdapterUpdate;
 import io.bonestream.subscriber.AdapterVersion;
@@ -121,7 +122,7 @@ final class DemoSubscriber implements AdapterListener {
     if (task == null) {
       return;
     }
-    Transformer model = new Transformer(v.mergedModel(), null);
+    Transformer model = new Transformer(AdapterModels.merged(v, base), null);
     double loss = Trainer.evaluate(model, heldOut.get(task), 8);
     Evaluation e = new Evaluation(v.adapterId(), v.version(), baseLoss.get(task), loss, answer(model, task));
     latest.put(v.adapterId(), e);

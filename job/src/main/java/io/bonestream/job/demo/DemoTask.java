@@ -1,6 +1,6 @@
 package io.bonestream.job.demo;
 
-import io.bonestream.engine.util.Rng;
+import io.bonestream.core.util.Rng;
 import java.util.List;
 
 /**

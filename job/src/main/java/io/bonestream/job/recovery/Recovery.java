@@ -2,8 +2,8 @@ package io.bonestream.job.recovery;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.util.Json;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.util.Json;
 import io.bonestream.operators.StreamingJob;
 import io.bonestream.operators.train.AdapterStateSummary;
 import java.io.IOException;

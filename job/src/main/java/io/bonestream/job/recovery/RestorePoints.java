@@ -1,6 +1,6 @@
 package io.bonestream.job.recovery;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import java.io.IOException;
 import java.time.Instant;
 import java.util.ArrayList;

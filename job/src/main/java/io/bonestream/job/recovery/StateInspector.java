@@ -1,6 +1,6 @@
 package io.bonestream.job.recovery;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import io.bonestream.operators.train.AdapterStateSummary;
 import io.bonestream.operators.train.AdapterTrainer;
 import java.util.ArrayList;

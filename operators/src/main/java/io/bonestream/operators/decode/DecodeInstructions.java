@@ -1,6 +1,6 @@
 package io.bonestream.operators.decode;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.data.ExampleEncoder;
 import io.bonestream.engine.data.InvalidExampleException;

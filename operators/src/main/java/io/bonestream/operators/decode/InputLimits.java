@@ -1,6 +1,6 @@
 package io.bonestream.operators.decode;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import java.io.Serializable;
 
 /**

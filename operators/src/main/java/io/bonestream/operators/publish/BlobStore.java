@@ -1,7 +1,8 @@
 package io.bonestream.operators.publish;
 
-import io.bonestream.engine.peft.PeftExporter;
-import io.bonestream.engine.util.Hashes;
+import io.bonestream.core.peft.PeftExport;
+import io.bonestream.core.peft.PeftFiles;
+import io.bonestream.core.util.Hashes;
 import io.bonestream.schemas.AdapterIds;
 import io.bonestream.schemas.ClaimCheck;
 import java.io.IOException;
@@ -23,7 +24,7 @@ import org.apache.flink.core.fs.Path;
 public final class BlobStore {
   private BlobStore() {}
 
-  public static ClaimCheck write(String rootUri, String adapterId, long version, PeftExporter.AdapterFiles files) {
+  public static ClaimCheck write(String rootUri, String adapterId, long version, PeftExport.AdapterFiles files) {
     if (!AdapterIds.isValid(adapterId) || version <= 0) {
       throw new IllegalArgumentException("invalid blob path: " + adapterId + "@" + version);
     }
@@ -32,8 +33,8 @@ public final class BlobStore {
     try {
       FileSystem fs = dir.getFileSystem();
       fs.mkdirs(dir);
-      write(fs, new Path(dir, PeftExporter.ADAPTER_WEIGHTS), files.weights());
-      write(fs, new Path(dir, PeftExporter.ADAPTER_CONFIG), config);
+      write(fs, new Path(dir, PeftFiles.ADAPTER_WEIGHTS), files.weights());
+      write(fs, new Path(dir, PeftFiles.ADAPTER_CONFIG), config);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot write adapter " + adapterId + "@" + version + " to " + dir, e);
     }
@@ -53,8 +54,8 @@ public final class BlobStore {
     Path dir = new Path(claim.getUri());
     try {
       FileSystem fs = dir.getFileSystem();
-      byte[] weights = read(fs, new Path(dir, PeftExporter.ADAPTER_WEIGHTS));
-      byte[] config = read(fs, new Path(dir, PeftExporter.ADAPTER_CONFIG));
+      byte[] weights = read(fs, new Path(dir, PeftFiles.ADAPTER_WEIGHTS));
+      byte[] config = read(fs, new Path(dir, PeftFiles.ADAPTER_CONFIG));
       if (weights.length != claim.getSize() || !Hashes.sha256Hex(weights).equals(claim.getSha256())
           || !Hashes.sha256Hex(config).equals(claim.getConfigSha256())) {
         throw new IllegalStateException("the blob at " + dir + " does not match its claim check's SHA-256");

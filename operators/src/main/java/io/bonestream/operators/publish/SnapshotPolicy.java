@@ -1,6 +1,6 @@
 package io.bonestream.operators.publish;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import java.io.Serializable;
 
 /**

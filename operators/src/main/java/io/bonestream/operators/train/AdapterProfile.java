@@ -1,6 +1,6 @@
 package io.bonestream.operators.train;
 
-import io.bonestream.engine.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterConfig;
 import io.bonestream.engine.config.TrainConfig;
 import java.io.Serializable;
 

@@ -1,6 +1,6 @@
 package io.bonestream.operators.train;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import io.bonestream.engine.adapters.AdapterSet;
 import io.bonestream.engine.model.BaseModel;
 import java.io.Serializable;

@@ -1,6 +1,8 @@
 package io.bonestream.operators.train;
 
-import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.peft.PeftExport;
+import io.bonestream.core.peft.PeftFormat;
 import io.bonestream.engine.adapters.AdapterSet;
 import io.bonestream.engine.backend.BackendSpec;
 import io.bonestream.engine.backend.Backends;
@@ -11,7 +13,6 @@ import io.bonestream.engine.backend.TrainingStateCodec;
 import io.bonestream.engine.backend.device.DeviceTrainer;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.peft.PeftExporter;
-import io.bonestream.engine.peft.PeftFormat;
 import io.bonestream.engine.peft.PeftImporter;
 import io.bonestream.engine.train.Trainer;
 import io.bonestream.operators.EncodedRecord;
@@ -420,7 +421,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     p.version = Math.addExact(p.version, 1); // below ReadBackCheck.MAX_VERSION: never wraps
     AdapterMethod method = trainer.adapters().config().method();
     PeftFormat format = method == AdapterMethod.LORA ? PeftFormat.LORA : PeftFormat.MISS;
-    PeftExporter.AdapterFiles files = PeftExporter.render(trainer.adapters(), shared.model(), format,
+    PeftExport.AdapterFiles files = PeftExporter.render(trainer.adapters(), shared.model(), format,
         trainer.adapters().config().r());
     long size = files.weights().length + files.configJson().length();
     Object payload = size <= snapshotPolicy.inlineLimitBytes()

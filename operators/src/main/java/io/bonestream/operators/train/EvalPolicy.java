@@ -1,6 +1,6 @@
 package io.bonestream.operators.train;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import java.io.Serializable;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;

@@ -5,7 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.bonestream.engine.peft.PeftExporter;
+import io.bonestream.core.peft.PeftExport;
+import io.bonestream.core.peft.PeftFiles;
 import io.bonestream.schemas.ClaimCheck;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -17,8 +18,8 @@ import org.junit.jupiter.api.io.TempDir;
 class BlobStoreTest {
   @TempDir Path dir;
 
-  private static PeftExporter.AdapterFiles files(int seed) {
-    return new PeftExporter.AdapterFiles("{\"r\": " + seed + "}", new byte[] {1, 2, (byte) seed}, 0, 0);
+  private static PeftExport.AdapterFiles files(int seed) {
+    return new PeftExport.AdapterFiles("{\"r\": " + seed + "}", new byte[] {1, 2, (byte) seed}, 0, 0);
   }
 
   @Test
@@ -28,7 +29,7 @@ class BlobStoreTest {
     BlobStore.AdapterBlob blob = BlobStore.read(c);
     assertArrayEquals(new byte[] {1, 2, 7}, blob.weights());
     assertEquals("{\"r\": 7}", blob.configJson());
-    Files.write(dir.resolve("a/3/" + PeftExporter.ADAPTER_WEIGHTS), new byte[] {1, 2, 8});
+    Files.write(dir.resolve("a/3/" + PeftFiles.ADAPTER_WEIGHTS), new byte[] {1, 2, 8});
     assertThrows(IllegalStateException.class, () -> BlobStore.read(c));
   }
 

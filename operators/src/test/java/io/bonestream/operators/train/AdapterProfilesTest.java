@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.bonestream.engine.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterConfig;
 import io.bonestream.engine.config.TrainConfig;
 import java.util.List;
 import org.junit.jupiter.api.Test;

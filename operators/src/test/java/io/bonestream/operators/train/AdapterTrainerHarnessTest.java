@@ -3,12 +3,12 @@ package io.bonestream.operators.train;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.util.Rng;
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.backend.BackendSpec;
 import io.bonestream.engine.config.TrainConfig;
-import io.bonestream.engine.util.Rng;
 import io.bonestream.operators.EncodedRecord;
 import io.bonestream.operators.TrainingItem;
 import io.bonestream.operators.publish.SnapshotPolicy;

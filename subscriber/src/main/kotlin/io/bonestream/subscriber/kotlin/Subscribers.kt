@@ -1,6 +1,6 @@
 package io.bonestream.subscriber.kotlin
 
-import io.bonestream.engine.model.BaseModel
+import io.bonestream.core.model.HostModel
 import io.bonestream.subscriber.AdapterListener
 import io.bonestream.subscriber.AdapterRegistry
 import io.bonestream.subscriber.AdapterSubscriber
@@ -10,12 +10,12 @@ import io.bonestream.subscriber.S3BlobFetcher
 import io.bonestream.subscriber.SnapshotVerifier
 import io.bonestream.subscriber.SubscriberMetrics
 import java.util.Properties
+import kotlinx.coroutines.channels.BufferOverflow
 import kotlinx.coroutines.channels.awaitClose
 import kotlinx.coroutines.channels.trySendBlocking
 import kotlinx.coroutines.flow.Flow
-import kotlinx.coroutines.flow.callbackFlow
 import kotlinx.coroutines.flow.buffer
-import kotlinx.coroutines.channels.BufferOverflow
+import kotlinx.coroutines.flow.callbackFlow
 
 /**
  * Every accepted or refused version as a cold [Flow]: collecting it registers a listener, cancelling
@@ -38,7 +38,7 @@ fun AdapterSubscriber.acceptedVersions(): Flow<io.bonestream.subscriber.AdapterV
 class AdapterSubscriberSettings internal constructor() {
     var bootstrapServers: String = ""
     var topic: String = "bonestream.adapters"
-    var baseModel: BaseModel? = null
+    var baseModel: HostModel? = null
     var registry: AdapterRegistry? = null
     var keep: Int = 3
     var verifier: SnapshotVerifier = SnapshotVerifier.NONE

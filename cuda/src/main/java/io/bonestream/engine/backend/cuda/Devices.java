@@ -1,6 +1,6 @@
 package io.bonestream.engine.backend.cuda;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
 import io.bonestream.engine.backend.device.Device;
 import io.bonestream.engine.backend.device.JavaDevice;
 

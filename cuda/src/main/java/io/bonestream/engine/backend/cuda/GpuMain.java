@@ -1,7 +1,7 @@
 package io.bonestream.engine.backend.cuda;
 
-import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.adapters.AdapterMethod;
 import io.bonestream.engine.backend.Precision;
 import io.bonestream.engine.backend.device.Device;
 import java.nio.file.Files;

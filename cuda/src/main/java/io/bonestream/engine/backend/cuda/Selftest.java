@@ -1,9 +1,10 @@
 package io.bonestream.engine.backend.cuda;
 
-import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.adapters.AdapterLayout;
-import io.bonestream.engine.adapters.AdapterMethod;
-import io.bonestream.engine.backend.HostModel;
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterLayout;
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.model.HostModel;
+import io.bonestream.core.util.Rng;
 import io.bonestream.engine.backend.Precision;
 import io.bonestream.engine.backend.TrainingSession;
 import io.bonestream.engine.backend.TrainingState;
@@ -18,7 +19,6 @@ import io.bonestream.engine.backend.device.Goldens;
 import io.bonestream.engine.config.OptimizerKind;
 import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.data.Example;
-import io.bonestream.engine.util.Rng;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.List;

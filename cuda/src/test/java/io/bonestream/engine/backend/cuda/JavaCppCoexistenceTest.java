@@ -4,9 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterMethod;
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.backend.device.Goldens;
 import io.bonestream.engine.config.OptimizerKind;
 import io.bonestream.engine.config.TrainConfig;

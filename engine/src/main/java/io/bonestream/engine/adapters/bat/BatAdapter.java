@@ -1,8 +1,8 @@
 package io.bonestream.engine.adapters.bat;
 
-import io.bonestream.engine.BonestreamException;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.adapters.AdapterMethod;
 import io.bonestream.engine.adapters.Adapter;
-import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.adapters.ParameterStore;
 import io.bonestream.engine.model.Linear;
 import java.util.LinkedHashMap;

@@ -1,7 +1,7 @@
 package io.bonestream.engine.adapters.bone;
 
+import io.bonestream.core.adapters.AdapterMethod;
 import io.bonestream.engine.adapters.Adapter;
-import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.adapters.ParameterStore;
 import io.bonestream.engine.model.Linear;
 import java.util.LinkedHashMap;

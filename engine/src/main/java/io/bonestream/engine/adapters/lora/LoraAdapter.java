@@ -1,10 +1,10 @@
 package io.bonestream.engine.adapters.lora;
 
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.util.Rng;
 import io.bonestream.engine.adapters.Adapter;
-import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.adapters.ParameterStore;
 import io.bonestream.engine.model.Linear;
-import io.bonestream.engine.util.Rng;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;

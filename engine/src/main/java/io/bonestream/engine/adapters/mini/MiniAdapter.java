@@ -1,7 +1,7 @@
 package io.bonestream.engine.adapters.mini;
 
+import io.bonestream.core.adapters.AdapterMethod;
 import io.bonestream.engine.adapters.Adapter;
-import io.bonestream.engine.adapters.AdapterMethod;
 import io.bonestream.engine.adapters.ParameterStore;
 import io.bonestream.engine.adapters.bone.BoneAdapter;
 import io.bonestream.engine.model.Linear;

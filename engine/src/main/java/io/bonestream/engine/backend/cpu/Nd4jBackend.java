@@ -97,24 +97,24 @@ public final class Nd4jBackend implements TrainingBackend {
 
   /** The live optimizer (its moments are read in place for the training state). */
   @Override
-  public java.util.List<io.bonestream.engine.backend.HostTensor> momentTensors() {
-    java.util.List<io.bonestream.engine.backend.HostTensor> out = new java.util.ArrayList<>();
+  public java.util.List<io.bonestream.core.model.HostTensor> momentTensors() {
+    java.util.List<io.bonestream.core.model.HostTensor> out = new java.util.ArrayList<>();
     for (INDArray m : optimizer.stateTensors()) {
       INDArray c = m.dup('c');
       out.add(m.dataType() == org.nd4j.linalg.api.buffer.DataType.DOUBLE
-          ? io.bonestream.engine.backend.HostTensor.ofDoubles(c.data().asDouble(), m.shape())
-          : io.bonestream.engine.backend.HostTensor.of(c.data().asFloat(), m.shape()));
+          ? io.bonestream.core.model.HostTensor.ofDoubles(c.data().asDouble(), m.shape())
+          : io.bonestream.core.model.HostTensor.of(c.data().asFloat(), m.shape()));
     }
     return out;
   }
 
   @Override
-  public void loadMomentTensors(io.bonestream.engine.backend.HostTensor first,
-      io.bonestream.engine.backend.HostTensor second) {
+  public void loadMomentTensors(io.bonestream.core.model.HostTensor first,
+      io.bonestream.core.model.HostTensor second) {
     List<INDArray> st = optimizer.stateTensors();
-    io.bonestream.engine.backend.HostTensor[] from = {first, second};
+    io.bonestream.core.model.HostTensor[] from = {first, second};
     for (int i = 0; i < 2; i++) {
-      io.bonestream.engine.backend.HostTensor h = from[i];
+      io.bonestream.core.model.HostTensor h = from[i];
       INDArray a = h.isDouble() ? Nd4j.create(h.doubles(), new long[] {h.length()}, 'c')
           : Nd4j.create(h.floats(), new long[] {h.length()}, 'c');
       st.get(i).assign(a.reshape(st.get(i).shape()).castTo(st.get(i).dataType()));

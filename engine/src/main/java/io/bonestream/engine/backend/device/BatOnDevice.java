@@ -1,7 +1,7 @@
 package io.bonestream.engine.backend.device;
 
-import io.bonestream.engine.adapters.AdapterLayout;
-import io.bonestream.engine.model.Projection;
+import io.bonestream.core.adapters.AdapterLayout;
+import io.bonestream.core.model.Projection;
 import java.util.ArrayList;
 import java.util.List;
 

@@ -1,6 +1,6 @@
 package io.bonestream.engine.backend.device;
 
-import io.bonestream.engine.model.Projection;
+import io.bonestream.core.model.Projection;
 import java.util.List;
 
 /**

@@ -1,10 +1,10 @@
 package io.bonestream.engine.backend.device;
 
-import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.adapters.AdapterLayout;
-import io.bonestream.engine.adapters.AdapterMethod;
-import io.bonestream.engine.model.ModelConfig;
-import io.bonestream.engine.model.Projection;
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterLayout;
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.model.ModelConfig;
+import io.bonestream.core.model.Projection;
 
 /**
  * One adapter set on a device: the flat F32 trainable values and gradients (in

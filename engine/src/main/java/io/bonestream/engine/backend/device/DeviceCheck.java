@@ -1,6 +1,6 @@
 package io.bonestream.engine.backend.device;
 
-import io.bonestream.engine.util.Rng;
+import io.bonestream.core.util.Rng;
 import java.util.ArrayList;
 import java.util.List;
 

@@ -1,10 +1,10 @@
 package io.bonestream.engine.backend.device;
 
-import io.bonestream.engine.adapters.AdapterLayout;
-import io.bonestream.engine.backend.HostModel;
+import io.bonestream.core.adapters.AdapterLayout;
+import io.bonestream.core.model.HostModel;
+import io.bonestream.core.model.ModelConfig;
+import io.bonestream.core.model.Projection;
 import io.bonestream.engine.backend.Precision;
-import io.bonestream.engine.model.ModelConfig;
-import io.bonestream.engine.model.Projection;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -106,7 +106,7 @@ public final class DeviceModel implements AutoCloseable {
       public Buf tensor(DeviceModel m, String key, DType type, long... shape) {
         float[] values = tensors.get(key);
         if (values == null) {
-          throw new io.bonestream.engine.BonestreamException("model weights lack tensor " + key);
+          throw new io.bonestream.core.BonestreamException("model weights lack tensor " + key);
         }
         Buf b = m.alloc(type, values.length);
         device.upload(values, b);
@@ -132,7 +132,7 @@ public final class DeviceModel implements AutoCloseable {
       public Buf tensor(DeviceModel m, String key, DType type, long... shape) {
         Buf b = tensors.get(key);
         if (b == null) {
-          throw new io.bonestream.engine.BonestreamException("model weights lack tensor " + key);
+          throw new io.bonestream.core.BonestreamException("model weights lack tensor " + key);
         }
         long n = 1;
         for (long s : shape) {

@@ -1,7 +1,7 @@
 package io.bonestream.engine.backend.device;
 
-import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.adapters.AdapterConfig;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.adapters.AdapterConfig;
 import io.bonestream.engine.backend.TrainingBackend;
 import io.bonestream.engine.config.OptimizerKind;
 import io.bonestream.engine.config.TrainConfig;

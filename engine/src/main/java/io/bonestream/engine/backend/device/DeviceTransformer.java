@@ -1,10 +1,10 @@
 package io.bonestream.engine.backend.device;
 
-import io.bonestream.engine.BonestreamException;
-import io.bonestream.engine.adapters.AdapterLayout;
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.adapters.AdapterLayout;
+import io.bonestream.core.model.ModelConfig;
+import io.bonestream.core.model.Projection;
 import io.bonestream.engine.model.LossSum;
-import io.bonestream.engine.model.ModelConfig;
-import io.bonestream.engine.model.Projection;
 import io.bonestream.engine.model.RopeFrequencies;
 import io.bonestream.engine.model.TokenBatch;
 

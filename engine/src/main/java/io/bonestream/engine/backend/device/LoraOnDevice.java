@@ -1,7 +1,7 @@
 package io.bonestream.engine.backend.device;
 
-import io.bonestream.engine.adapters.AdapterLayout;
-import io.bonestream.engine.model.Projection;
+import io.bonestream.core.adapters.AdapterLayout;
+import io.bonestream.core.model.Projection;
 
 /** LoRA on a device: y += s · (x Aᵀ) Bᵀ with A (r, I), B (O, r), s = alpha / r. */
 final class LoraOnDevice implements MethodOnDevice {

@@ -1,8 +1,8 @@
 package io.bonestream.engine.backend.device;
 
-import io.bonestream.engine.adapters.AdapterLayout;
-import io.bonestream.engine.adapters.AdapterMethod;
-import io.bonestream.engine.model.Projection;
+import io.bonestream.core.adapters.AdapterLayout;
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.model.Projection;
 
 /**
  * One adapter method's math on a device: what {@link DeviceTransformer} calls at each projection

@@ -1,7 +1,7 @@
 package io.bonestream.engine.backend.device;
 
-import io.bonestream.engine.adapters.AdapterLayout;
-import io.bonestream.engine.model.Projection;
+import io.bonestream.core.adapters.AdapterLayout;
+import io.bonestream.core.model.Projection;
 
 /**
  * MiSS mini on a device: bone's update y += S B with B = B_mini Eᵀ, B_mini (r, m) and E (O, m) the

@@ -3,11 +3,11 @@ package io.bonestream.engine.adapters.mini;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.bonestream.engine.adapters.AdapterConfig;
-import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.util.Rng;
 import io.bonestream.engine.adapters.ParameterStore;
 import io.bonestream.engine.model.Linear;
-import io.bonestream.engine.util.Rng;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -80,8 +80,8 @@ class MiniFormulaTest {
 
   @Test
   void miniRMustDivideEveryTargetsOutputs() {
-    var e = org.junit.jupiter.api.Assertions.assertThrows(io.bonestream.engine.BonestreamException.class,
-        () -> io.bonestream.engine.adapters.AdapterLayout.of(io.bonestream.engine.model.RandomModels.tinyConfig("llama", 1),
+    var e = org.junit.jupiter.api.Assertions.assertThrows(io.bonestream.core.BonestreamException.class,
+        () -> io.bonestream.core.adapters.AdapterLayout.of(io.bonestream.engine.model.RandomModels.tinyConfig("llama", 1),
             AdapterConfig.builder().method(AdapterMethod.MINI).r(2).miniR(7).build()));
     assertTrue(e.getMessage().contains("mini needs mini_r to divide"), e.getMessage());
   }

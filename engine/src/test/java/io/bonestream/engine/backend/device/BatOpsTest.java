@@ -2,7 +2,7 @@ package io.bonestream.engine.backend.device;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import io.bonestream.engine.util.Rng;
+import io.bonestream.core.util.Rng;
 import org.junit.jupiter.api.Test;
 
 /**

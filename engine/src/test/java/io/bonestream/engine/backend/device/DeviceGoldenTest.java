@@ -3,8 +3,8 @@ package io.bonestream.engine.backend.device;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.bonestream.core.model.HostModel;
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.backend.HostModel;
 import io.bonestream.engine.backend.Precision;
 import org.junit.jupiter.api.Test;
 
