@@ -45,7 +45,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Defense in depth when the Flink state is lost or old: the adapters topic decides the next version
- * number, and a lost adapter continues from its newest published snapshot.
+ * number, and a lost adapter continues from its newest published snapshot. Here through Kafka and
+ * Flink's savepoints; the operator alone, and what it does without reading the topic, in
+ * {@code NeverBackwardsHarnessTest}.
  */
 class NeverBackwardsIT {
   @RegisterExtension
@@ -211,32 +213,5 @@ class NeverBackwardsIT {
     // the same state and records as the run that made versions 3 and 4: the same adapters
     assertArrayEquals(VersionHistory.adapterBytes(s.get(2)), VersionHistory.adapterBytes(s.get(4)));
     assertArrayEquals(VersionHistory.adapterBytes(s.get(3)), VersionHistory.adapterBytes(s.get(5)));
-  }
-
-  @Test
-  void withoutTheTopicCheckALostStateWouldPublishVersionOneAgain() throws Exception {
-    // what the check prevents, so that the tests above can fail
-    String prefix = "unchecked";
-    topics(prefix);
-    List<InstructionRecord> records = StreamingHarness.colors("a", 16);
-    produce(prefix, records.subList(0, 8));
-    StreamingJob job = StreamingHarness.job(kafka.bootstrapServers(), prefix, tmp.resolve("blobs-unchecked"))
-        .continueFromPublished(false).build();
-    JobClient first = start(job, null);
-    try {
-      await(prefix, 1);
-      awaitCommittedOffset(prefix, 8);
-    } finally {
-      first.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
-    }
-    produce(prefix, records.subList(8, 16));
-    JobClient second = start(job, null);
-    List<AdapterSnapshot> s;
-    try {
-      s = await(prefix, 2);
-    } finally {
-      second.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
-    }
-    assertEquals(List.of(1L, 1L), s.stream().map(AdapterSnapshot::getVersion).toList());
   }
 }

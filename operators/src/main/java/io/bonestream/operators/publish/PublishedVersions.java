@@ -3,10 +3,7 @@ package io.bonestream.operators.publish;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.AdapterSnapshots;
 import java.io.IOException;
-import java.io.Serializable;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -30,13 +27,10 @@ import org.slf4j.LoggerFactory;
  * key that is not the manifest's adapter id, an implausible version, a missing or foreign
  * signature where the job signs.
  */
-public final class PublishedVersions implements Serializable {
+public final class PublishedVersions implements PublishedSnapshots {
   private static final long serialVersionUID = 1L;
   private static final Logger LOG = LoggerFactory.getLogger(PublishedVersions.class);
   private static final Duration SCAN_TIMEOUT = Duration.ofMinutes(5);
-
-  /** Where the newest manifest of an adapter lies. */
-  public record Ref(long version, int partition, long offset) {}
 
   private final String bootstrapServers;
   private final Properties kafkaProperties;
@@ -58,9 +52,10 @@ public final class PublishedVersions implements Serializable {
    * manifest of an owned id goes to {@code refused} with its reason and is otherwise ignored: it
    * neither numbers versions nor is continued from.
    */
+  @Override
   public Map<String, Ref> scan(Predicate<String> owned, ReadBackCheck check,
       BiConsumer<String, ReadBackCheck.Refusal> refused) {
-    Map<String, Ref> newest = new HashMap<>();
+    NewestVersions newest = new NewestVersions(owned, check, refused);
     long started = System.nanoTime();
     try (KafkaConsumer<byte[], byte[]> c = consumer()) {
       List<TopicPartition> parts = c.partitionsFor(topic, Duration.ofSeconds(60)).stream()
@@ -76,39 +71,17 @@ public final class PublishedVersions implements Serializable {
               + SCAN_TIMEOUT.toMinutes() + " min");
         }
         for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(500))) {
-          if (r.key() == null || r.value() == null) {
-            continue;
-          }
-          String id = new String(r.key(), StandardCharsets.UTF_8);
-          if (!owned.test(id)) {
-            continue;
-          }
-          AdapterSnapshot m;
-          try {
-            m = AdapterSnapshots.decode(r.value());
-          } catch (IOException | RuntimeException e) {
-            refused.accept(id, ReadBackCheck.Refusal.UNDECODABLE);
-            continue;
-          }
-          ReadBackCheck.Refusal refusal = check.refusal(r.key(), r.value(), m);
-          if (refusal != null) {
-            refused.accept(id, refusal);
-            continue;
-          }
-          long version = m.getVersion();
-          Ref known = newest.get(id);
-          if (known == null || version > known.version()) {
-            newest.put(id, new Ref(version, r.partition(), r.offset()));
-          }
+          newest.offer(r.key(), r.value(), r.partition(), r.offset());
         }
       }
     }
-    LOG.info("read {}: {} of this subtask's adapters have published versions ({} ms)", topic, newest.size(),
-        (System.nanoTime() - started) / 1_000_000);
-    return newest;
+    LOG.info("read {}: {} of this subtask's adapters have published versions ({} ms)", topic,
+        newest.newest().size(), (System.nanoTime() - started) / 1_000_000);
+    return newest.newest();
   }
 
   /** The manifest at {@code ref}. */
+  @Override
   public AdapterSnapshot fetch(Ref ref) {
     TopicPartition tp = new TopicPartition(topic, ref.partition());
     try (KafkaConsumer<byte[], byte[]> c = consumer()) {

@@ -66,6 +66,22 @@ final class AdapterProgress {
     r[2]++;
   }
 
+  /** A snapshot was held back: no version is used, and the next try comes after as many steps again. */
+  void heldBack() {
+    stepsSinceSnapshot = 0;
+    lastSnapshotEventTime = lastTrainedEventTime;
+  }
+
+  /** A version was published: its lineage and resumption are told, the next version starts afresh. */
+  void published() {
+    stepsSinceSnapshot = 0;
+    lineage.clear();
+    resumedFromVersion = 0;
+    resumedReason = null;
+    resumedFreshOptimizer = false;
+    lastSnapshotEventTime = lastTrainedEventTime;
+  }
+
   void clearBuffer() {
     bufferedCount = 0;
     bufferedTokens = 0;

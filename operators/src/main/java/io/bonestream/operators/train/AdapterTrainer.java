@@ -1,8 +1,5 @@
 package io.bonestream.operators.train;
 
-import io.bonestream.core.adapters.AdapterMethod;
-import io.bonestream.core.peft.PeftExport;
-import io.bonestream.core.peft.PeftFormat;
 import io.bonestream.engine.adapters.AdapterSet;
 import io.bonestream.engine.backend.BackendSpec;
 import io.bonestream.engine.backend.Backends;
@@ -20,25 +17,20 @@ import io.bonestream.operators.TrainingItem;
 import io.bonestream.operators.decode.DeadLetterReason;
 import io.bonestream.operators.decode.DecodeInstructions;
 import io.bonestream.operators.publish.BlobStore;
-import io.bonestream.operators.publish.PublishedVersions;
+import io.bonestream.operators.publish.PublishedSnapshots;
 import io.bonestream.operators.publish.ReadBackCheck;
 import io.bonestream.operators.publish.SigningKeySource;
 import io.bonestream.operators.publish.SnapshotPolicy;
 import io.bonestream.schemas.AdapterIds;
 import io.bonestream.schemas.AdapterSnapshot;
-import io.bonestream.schemas.BaseModelRef;
 import io.bonestream.schemas.ClaimCheck;
 import io.bonestream.schemas.GatedSnapshot;
 import io.bonestream.schemas.InlineAdapter;
 import io.bonestream.schemas.ManifestSignatures;
-import io.bonestream.schemas.OffsetRange;
-import io.bonestream.schemas.ResumedFrom;
 import io.bonestream.schemas.SigningKeys;
 import io.bonestream.schemas.TrainingStats;
-import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.nio.file.Paths;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -80,7 +72,7 @@ import org.slf4j.LoggerFactory;
  * heap).
  *
  * <p>Versions never go backwards: on start the operator reads which versions the adapters topic
- * already holds ({@link PublishedVersions}). An adapter without state whose versions were
+ * already holds ({@link PublishedSnapshots}; {@link NeverBackwards} decides). An adapter without state whose versions were
  * published (its checkpoint was lost or deleted, or the job started {@code --fresh}) continues from
  * its newest published snapshot with a fresh optimizer; an adapter whose restored state is older
  * than what was published (an old savepoint) numbers its next version after the newest published
@@ -110,7 +102,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   private final BatchPolicy batchPolicy;
   private final SnapshotPolicy snapshotPolicy;
   private final int maxCachedAdapters;
-  private final @Nullable PublishedVersions published;
+  private final @Nullable PublishedSnapshots published;
   private final BackendSpec backend;
 
   private transient SharedModels.Loaded shared;
@@ -121,7 +113,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
 
   private transient SharedBackend device;
   private transient SigningKeys.@Nullable Signer signer;
-  private transient Map<String, PublishedVersions.Ref> publishedIndex;
+  private transient Map<String, PublishedSnapshots.Ref> publishedIndex;
   private transient Set<String> reconciled;
   private transient ValueState<byte[]> trainingState;
   private transient ValueState<byte[]> progressState;
@@ -154,7 +146,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
    * @param quotas one adapter's share of this subtask (the job-wide adapter cap is {@link AdapterAdmission}'s)
    */
   public AdapterTrainer(String modelDir, AdapterProfiles profiles, BatchPolicy batchPolicy,
-      SnapshotPolicy snapshotPolicy, int maxCachedAdapters, @Nullable PublishedVersions published,
+      SnapshotPolicy snapshotPolicy, int maxCachedAdapters, @Nullable PublishedSnapshots published,
       BackendSpec backend, @Nullable SigningKeySource signing, List<String> trustedPublicKeys, Quotas quotas) {
     this.modelDir = modelDir;
     this.profiles = profiles;
@@ -385,90 +377,58 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   }
 
   /**
-   * Emits the next version (blob first when it is too large to travel inline), with its eval loss;
-   * unless the eval gate holds it back or its adapter is not finite: then no version is used, the
-   * lineage goes on into the next one, and the adapter trains on.
+   * A due snapshot: published as the next version ({@link EvalGate} decides), or held back by the
+   * eval gate or because its adapter is not finite; then no version is used, the lineage goes on
+   * into the next one, and the adapter trains on.
    */
   private void publish(String id, AdapterProgress p, Trainer trainer, Context ctx, Collector<EncodedRecord> out)
       throws Exception {
-    EvalPolicy eval = profiles.forAdapter(id).eval();
+    EvalGate gate = new EvalGate(profiles.forAdapter(id).eval());
     double evalLoss = evaluate(trainer, p);
-    boolean evalComplete = eval.enabled() && p.evalCount >= eval.cap();
     AdapterMetrics m = metrics(id);
     m.evalLoss = evalLoss;
-    if (!trainer.adapters().finite()) {
-      holdBack(p);
-      m.nonFiniteSnapshots.inc();
-      LOG.error("adapter {}: its tensors are not finite after step {}; nothing is published", id, trainer.step());
-      return;
+    switch (gate.decide(p, evalLoss, trainer.adapters().finite())) {
+      case HOLD_NOT_FINITE -> {
+        p.heldBack();
+        m.nonFiniteSnapshots.inc();
+        LOG.error("adapter {}: its tensors are not finite after step {}; nothing is published", id, trainer.step());
+      }
+      case HOLD_GATED -> {
+        p.heldBack();
+        p.gatedSnapshots++;
+        m.gatedSnapshots.inc();
+        LOG.warn("adapter {}: the eval gate held back a snapshot at step {}: eval loss {} against the best "
+            + "published {} (tolerance {})", id, trainer.step(), evalLoss, p.bestEvalLoss, gate.policy().tolerance());
+        ctx.output(GATED, EncodedRecord.of(id,
+            SnapshotManifests.gated(id, p, SnapshotManifests.stats(trainer, p, evalLoss), gate.policy())));
+      }
+      case PUBLISH -> {
+        if (gate.published(p, evalLoss)) {
+          m.bestEvalLoss = p.bestEvalLoss;
+        }
+        emitVersion(id, p, trainer, evalLoss, out);
+      }
     }
-    if (evalComplete && eval.holdsBack(evalLoss, p.bestEvalLoss)) {
-      holdBack(p);
-      p.gatedSnapshots++;
-      m.gatedSnapshots.inc();
-      LOG.warn("adapter {}: the eval gate held back a snapshot at step {}: eval loss {} against the best "
-          + "published {} (tolerance {})", id, trainer.step(), evalLoss, p.bestEvalLoss, eval.tolerance());
-      ctx.output(GATED, EncodedRecord.of(id, GatedSnapshot.newBuilder()
-          .setAdapterId(id).setAfterVersion(p.version).setCreatedAt(Instant.now())
-          .setStats(stats(trainer, p, evalLoss)).setBestEvalLoss(p.bestEvalLoss)
-          .setTolerance(eval.tolerance()).setEvalExamples(p.evalCount).build()));
-      return;
-    }
-    if (evalComplete && Double.isFinite(evalLoss)) {
-      p.bestEvalLoss = Double.isNaN(p.bestEvalLoss) ? evalLoss : Math.min(p.bestEvalLoss, evalLoss);
-      m.bestEvalLoss = p.bestEvalLoss;
-    }
-    p.version = Math.addExact(p.version, 1); // below ReadBackCheck.MAX_VERSION: never wraps
-    AdapterMethod method = trainer.adapters().config().method();
-    PeftFormat format = method == AdapterMethod.LORA ? PeftFormat.LORA : PeftFormat.MISS;
-    PeftExport.AdapterFiles files = PeftExporter.render(trainer.adapters(), shared.model(), format,
-        trainer.adapters().config().r());
+  }
+
+  /** Emits the adapter as its next version: inline, or as a claim check on a blob written first. */
+  private void emitVersion(String id, AdapterProgress p, Trainer trainer, double evalLoss,
+      Collector<EncodedRecord> out) throws Exception {
+    p.version = NeverBackwards.nextVersion(p);
+    PeftExporter.AdapterFiles files = PeftExporter.render(trainer.adapters(), shared.model(),
+        SnapshotManifests.format(trainer.adapters().config().method()), trainer.adapters().config().r());
     long size = files.weights().length + files.configJson().length();
     Object payload = size <= snapshotPolicy.inlineLimitBytes()
-        ? InlineAdapter.newBuilder().setAdapterConfigJson(files.configJson())
-            .setAdapterModelSafetensors(ByteBuffer.wrap(files.weights())).build()
+        ? SnapshotManifests.inline(files)
         : BlobStore.write(snapshotPolicy.blobStoreUri(), id, p.version, files);
-    List<OffsetRange> lineage = new ArrayList<>();
-    p.lineage.forEach((tp, r) -> {
-      int split = tp.lastIndexOf(' ');
-      lineage.add(OffsetRange.newBuilder().setTopic(tp.substring(0, split))
-          .setPartition(Integer.parseInt(tp.substring(split + 1)))
-          .setFirstOffset(r[0]).setLastOffset(r[1]).setRecords(r[2]).build());
-    });
-    AdapterSnapshot snapshot = AdapterSnapshot.newBuilder()
-        .setAdapterId(id)
-        .setVersion(p.version)
-        .setCreatedAt(Instant.now())
-        .setBaseModel(BaseModelRef.newBuilder().setName(shared.model().name())
-            .setWeightsSha256(shared.model().fingerprint()).build())
-        .setTokenizerSha256(shared.tokenizer().sha256())
-        .setMethod(method.id())
-        .setPeftType(format == PeftFormat.LORA ? "LORA" : "MISS")
-        .setR(trainer.adapters().config().r())
-        .setTargetModules(trainer.adapters().config().targetModuleNames())
-        .setStats(stats(trainer, p, evalLoss))
-        .setLineage(lineage)
-        .setPayload(payload)
-        .setResumedFrom(p.resumedFromVersion <= 0 ? null : ResumedFrom.newBuilder()
-            .setVersion(p.resumedFromVersion).setReason(p.resumedReason)
-            .setFreshOptimizer(p.resumedFreshOptimizer).build())
-        .build();
+    AdapterSnapshot snapshot = SnapshotManifests.published(id, p, trainer, shared, payload,
+        SnapshotManifests.stats(trainer, p, evalLoss));
     out.collect(EncodedRecord.of(id, signer == null ? snapshot : ManifestSignatures.sign(snapshot, signer)));
-    p.stepsSinceSnapshot = 0;
-    p.lineage.clear();
-    p.resumedFromVersion = 0;
-    p.resumedReason = null;
-    p.resumedFreshOptimizer = false;
-    p.lastSnapshotEventTime = p.lastTrainedEventTime;
+    p.published();
+    AdapterMetrics m = metrics(id);
     m.snapshots.inc();
     m.version = p.version;
     m.snapshotBytes = size;
-  }
-
-  private static TrainingStats stats(Trainer trainer, AdapterProgress p, double evalLoss) {
-    return TrainingStats.newBuilder().setStep(trainer.step()).setTokens(trainer.tokensSeen())
-        .setExamples(trainer.examplesSeen()).setSkippedSteps(trainer.skippedSteps())
-        .setLastLoss(p.lastLoss).setLossEma(p.lossEma).setEvalLoss(Double.isNaN(evalLoss) ? null : evalLoss).build();
   }
 
   /** The mean loss over the adapter's eval set; NaN when it has none. */
@@ -483,12 +443,6 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     return trainer.evaluate(examples);
   }
 
-  /** A snapshot that is not published: the next try comes after as many steps again. */
-  private static void holdBack(AdapterProgress p) {
-    p.stepsSinceSnapshot = 0;
-    p.lastSnapshotEventTime = p.lastTrainedEventTime;
-  }
-
   private AdapterProgress progress(String id) throws Exception {
     byte[] b = progressState.value();
     AdapterProgress p = b == null ? new AdapterProgress() : AdapterProgress.decode(b);
@@ -500,20 +454,20 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
 
   /**
    * Once per adapter after start: makes sure the next version number is above every published
-   * one (see the class comment), and removes blobs of versions that were never published.
+   * one ({@link NeverBackwards}), and removes blobs of versions that were never published.
    */
   private void reconcileWithPublished(String id, AdapterProgress p) throws Exception {
-    PublishedVersions.Ref ref = publishedIndex.remove(id);
-    if (ref != null && ref.version() > p.version) {
-      if (p.version == 0 && trainingState.value() == null) {
-        continueFromPublished(id, p, published.fetch(ref));
-      } else {
+    PublishedSnapshots.Ref ref = publishedIndex.remove(id);
+    long newest = ref == null ? 0 : ref.version();
+    // the training state is read only when something newer was published
+    boolean hasTrainingState = newest > p.version && trainingState.value() != null;
+    switch (NeverBackwards.onStart(p, hasTrainingState, newest)) {
+      case OWN_STATE -> { }
+      case CONTINUE_FROM_PUBLISHED -> continueFromPublished(id, p, published.fetch(ref));
+      case NUMBER_AFTER_PUBLISHED -> {
         LOG.warn("adapter {}: the restored state is at version {} but version {} was already published; "
-            + "its next version will be {}", id, p.version, ref.version(), ref.version() + 1);
-        p.resumedFromVersion = p.version;
-        p.resumedReason = "STALE_STATE";
-        p.resumedFreshOptimizer = false;
-        p.version = ref.version();
+            + "its next version will be {}", id, p.version, newest, newest + 1);
+        NeverBackwards.numberAfter(p, newest);
         metrics(id).resumptions.inc();
       }
     }
@@ -560,12 +514,9 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
           m.getBaseModel().getName(), shared.model().name());
     }
     trainers.put(id, t);
-    p.version = m.getVersion();
+    NeverBackwards.continuedFrom(p, m.getVersion(), reason);
     p.step = t.step();
     p.baseFingerprint = shared.model().fingerprint();
-    p.resumedFromVersion = m.getVersion();
-    p.resumedReason = reason;
-    p.resumedFreshOptimizer = true;
     metrics(id).resumptions.inc();
     unsaved.add(id); // its training state is written at the next snapshot, as after a step
   }

@@ -1,0 +1,85 @@
+package io.bonestream.operators.train;
+
+import io.bonestream.engine.adapters.AdapterMethod;
+import io.bonestream.engine.peft.PeftExporter;
+import io.bonestream.engine.peft.PeftFormat;
+import io.bonestream.engine.train.Trainer;
+import io.bonestream.schemas.AdapterSnapshot;
+import io.bonestream.schemas.BaseModelRef;
+import io.bonestream.schemas.GatedSnapshot;
+import io.bonestream.schemas.InlineAdapter;
+import io.bonestream.schemas.OffsetRange;
+import io.bonestream.schemas.ResumedFrom;
+import io.bonestream.schemas.TrainingStats;
+import java.nio.ByteBuffer;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+
+/** The records a snapshot of an adapter becomes: its manifest when published, else the gate's report. */
+final class SnapshotManifests {
+  private SnapshotManifests() {}
+
+  static TrainingStats stats(Trainer trainer, AdapterProgress p, double evalLoss) {
+    return TrainingStats.newBuilder().setStep(trainer.step()).setTokens(trainer.tokensSeen())
+        .setExamples(trainer.examplesSeen()).setSkippedSteps(trainer.skippedSteps())
+        .setLastLoss(p.lastLoss).setLossEma(p.lossEma).setEvalLoss(Double.isNaN(evalLoss) ? null : evalLoss).build();
+  }
+
+  /** LoRA adapters export as PEFT LoRA, the others as MiSS. */
+  static PeftFormat format(AdapterMethod method) {
+    return method == AdapterMethod.LORA ? PeftFormat.LORA : PeftFormat.MISS;
+  }
+
+  static InlineAdapter inline(PeftExporter.AdapterFiles files) {
+    return InlineAdapter.newBuilder().setAdapterConfigJson(files.configJson())
+        .setAdapterModelSafetensors(ByteBuffer.wrap(files.weights())).build();
+  }
+
+  /**
+   * The manifest of version {@code p.version}: {@code payload} is its {@link InlineAdapter} or the
+   * claim check of its blob; the lineage and any resumption are the progress's.
+   */
+  static AdapterSnapshot published(String id, AdapterProgress p, Trainer trainer, SharedModels.Loaded shared,
+      Object payload, TrainingStats stats) {
+    AdapterMethod method = trainer.adapters().config().method();
+    return AdapterSnapshot.newBuilder()
+        .setAdapterId(id)
+        .setVersion(p.version)
+        .setCreatedAt(Instant.now())
+        .setBaseModel(BaseModelRef.newBuilder().setName(shared.model().name())
+            .setWeightsSha256(shared.model().fingerprint()).build())
+        .setTokenizerSha256(shared.tokenizer().sha256())
+        .setMethod(method.id())
+        .setPeftType(format(method) == PeftFormat.LORA ? "LORA" : "MISS")
+        .setR(trainer.adapters().config().r())
+        .setTargetModules(trainer.adapters().config().targetModuleNames())
+        .setStats(stats)
+        .setLineage(lineage(p))
+        .setPayload(payload)
+        .setResumedFrom(p.resumedFromVersion <= 0 ? null : ResumedFrom.newBuilder()
+            .setVersion(p.resumedFromVersion).setReason(p.resumedReason)
+            .setFreshOptimizer(p.resumedFreshOptimizer).build())
+        .build();
+  }
+
+  /** What the gated topic is told of a snapshot the eval gate held back. */
+  static GatedSnapshot gated(String id, AdapterProgress p, TrainingStats stats, EvalPolicy policy) {
+    return GatedSnapshot.newBuilder()
+        .setAdapterId(id).setAfterVersion(p.version).setCreatedAt(Instant.now())
+        .setStats(stats).setBestEvalLoss(p.bestEvalLoss)
+        .setTolerance(policy.tolerance()).setEvalExamples(p.evalCount).build();
+  }
+
+  /** The progress's lineage ("topic partition" → first, last, records) as the manifest lists it. */
+  static List<OffsetRange> lineage(AdapterProgress p) {
+    List<OffsetRange> lineage = new ArrayList<>();
+    p.lineage.forEach((tp, r) -> {
+      int split = tp.lastIndexOf(' ');
+      lineage.add(OffsetRange.newBuilder().setTopic(tp.substring(0, split))
+          .setPartition(Integer.parseInt(tp.substring(split + 1)))
+          .setFirstOffset(r[0]).setLastOffset(r[1]).setRecords(r[2]).build());
+    });
+    return lineage;
+  }
+}

@@ -1,0 +1,55 @@
+package io.bonestream.operators.train;
+
+import io.bonestream.operators.EncodedRecord;
+import io.bonestream.operators.TrainingItem;
+import io.bonestream.schemas.AdapterSnapshot;
+import io.bonestream.schemas.AdapterSnapshots;
+import io.bonestream.schemas.GatedSnapshot;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.java.functions.KeySelector;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+
+/** The training operator in Flink's keyed test harness, and what it emitted, decoded. */
+final class TrainerHarness {
+  private TrainerHarness() {}
+
+  static KeyedOneInputStreamOperatorTestHarness<String, TrainingItem, EncodedRecord> of(AdapterTrainer trainer)
+      throws Exception {
+    return new KeyedOneInputStreamOperatorTestHarness<>(new AdapterTrainerOperator(trainer),
+        (KeySelector<TrainingItem, String>) i -> i.adapterId, Types.STRING);
+  }
+
+  static void process(KeyedOneInputStreamOperatorTestHarness<String, TrainingItem, EncodedRecord> h,
+      List<TrainingItem> items) throws Exception {
+    for (TrainingItem i : items) {
+      h.processElement(new StreamRecord<>(i, 0L));
+    }
+  }
+
+  /** The manifests, {@code created_at} (the wall clock) set to the epoch so that runs compare. */
+  static List<AdapterSnapshot> manifests(List<EncodedRecord> records) throws Exception {
+    List<AdapterSnapshot> out = new ArrayList<>();
+    for (EncodedRecord r : records) {
+      AdapterSnapshot s = AdapterSnapshots.decode(r.value);
+      out.add(AdapterSnapshot.newBuilder(s).setCreatedAt(Instant.EPOCH).build());
+    }
+    return out;
+  }
+
+  /** What the operator sent to the gated topic. */
+  static List<GatedSnapshot> gated(KeyedOneInputStreamOperatorTestHarness<String, TrainingItem, EncodedRecord> h)
+      throws Exception {
+    List<GatedSnapshot> out = new ArrayList<>();
+    var side = h.getSideOutput(AdapterTrainer.GATED);
+    if (side != null) {
+      for (StreamRecord<EncodedRecord> r : side) {
+        out.add(GatedSnapshot.getDecoder().decode(r.getValue().value));
+      }
+    }
+    return out;
+  }
+}
