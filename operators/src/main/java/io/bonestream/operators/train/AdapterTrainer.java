@@ -1,5 +1,6 @@
 package io.bonestream.operators.train;
 
+import io.bonestream.core.peft.PeftExport;
 import io.bonestream.engine.adapters.AdapterSet;
 import io.bonestream.engine.backend.BackendSpec;
 import io.bonestream.engine.backend.Backends;
@@ -415,7 +416,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   private void emitVersion(String id, AdapterProgress p, Trainer trainer, double evalLoss,
       Collector<EncodedRecord> out) throws Exception {
     p.version = NeverBackwards.nextVersion(p);
-    PeftExporter.AdapterFiles files = PeftExporter.render(trainer.adapters(), shared.model(),
+    PeftExport.AdapterFiles files = PeftExporter.render(trainer.adapters(), shared.model(),
         SnapshotManifests.format(trainer.adapters().config().method()), trainer.adapters().config().r());
     long size = files.weights().length + files.configJson().length();
     Object payload = size <= snapshotPolicy.inlineLimitBytes()

@@ -1,8 +1,8 @@
 package io.bonestream.operators.train;
 
-import io.bonestream.engine.adapters.AdapterMethod;
-import io.bonestream.engine.peft.PeftExporter;
-import io.bonestream.engine.peft.PeftFormat;
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.peft.PeftExport;
+import io.bonestream.core.peft.PeftFormat;
 import io.bonestream.engine.train.Trainer;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.BaseModelRef;
@@ -31,7 +31,7 @@ final class SnapshotManifests {
     return method == AdapterMethod.LORA ? PeftFormat.LORA : PeftFormat.MISS;
   }
 
-  static InlineAdapter inline(PeftExporter.AdapterFiles files) {
+  static InlineAdapter inline(PeftExport.AdapterFiles files) {
     return InlineAdapter.newBuilder().setAdapterConfigJson(files.configJson())
         .setAdapterModelSafetensors(ByteBuffer.wrap(files.weights())).build();
   }
