@@ -43,7 +43,7 @@ cd "$ROOT"
 # shaded Jackson (JSON serde of configs and evaluations), OSHI + JNA platform (system info),
 # Commons Compress (archives).
 KEEP="
-  bonestream-engine bonestream-cuda bonestream-subscriber bonestream-schemas picocli
+  bonestream-core bonestream-engine bonestream-cuda bonestream-subscriber bonestream-serve bonestream-schemas picocli
   nd4j-api nd4j-common nd4j-native nd4j-native-api nd4j-native-preset nd4j-presets-common
   openblas javacpp cuda
   guava failureaccess listenablefuture protobuf flatbuffers-java jna
