@@ -25,6 +25,8 @@ public final class AdapterRegistry {
 
   private final int keep;
   private final Map<String, Entry> entries = new ConcurrentHashMap<>();
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(AdapterRegistry.class);
+
   private final List<AdapterListener> listeners = new CopyOnWriteArrayList<>();
 
   private AdapterRegistry(int keep) {
@@ -94,10 +96,26 @@ public final class AdapterRegistry {
     notify(new AdapterUpdate.Refused(adapterId, version, reason, message));
   }
 
+  /**
+   * Tells every listener; one that throws is logged and the others still hear of it (a failing
+   * export must neither hide the update from the rest nor turn an accepted version into a refusal).
+   */
   private void notify(AdapterUpdate u) {
     for (AdapterListener l : listeners) {
-      l.onUpdate(u);
+      try {
+        l.onUpdate(u);
+      } catch (RuntimeException e) {
+        LOG.warn("listener {} failed on {}: {}", l.getClass().getName(), describe(u), e.toString());
+      }
     }
+  }
+
+  private static String describe(AdapterUpdate u) {
+    if (u instanceof AdapterUpdate.Accepted a) {
+      return "accepted " + a.adapter().name();
+    }
+    AdapterUpdate.Refused r = (AdapterUpdate.Refused) u;
+    return "refused " + r.adapterId() + "@" + r.version();
   }
 
   /**

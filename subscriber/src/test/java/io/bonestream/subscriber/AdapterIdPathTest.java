@@ -5,17 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.bonestream.core.adapters.AdapterConfig;
-import io.bonestream.core.peft.PeftExport;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.AdapterSnapshots;
-import io.bonestream.schemas.BaseModelRef;
-import io.bonestream.schemas.InlineAdapter;
-import io.bonestream.schemas.TrainingStats;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -32,18 +26,7 @@ class AdapterIdPathTest {
 
   private static AdapterSnapshot unsigned(String id) {
     AdapterConfig config = AdapterConfig.builder().r(4).build();
-    PeftExport.AdapterFiles files = TestModels.files(config, 1);
-    return AdapterSnapshot.newBuilder().setAdapterId(id).setVersion(1).setCreatedAt(Instant.now())
-        .setBaseModel(BaseModelRef.newBuilder().setName(TestModels.BASE.name())
-            .setWeightsSha256(TestModels.BASE.fingerprint()).build())
-        .setTokenizerSha256("0".repeat(64)).setMethod(config.method().id()).setPeftType("MISS").setR(4)
-        .setTargetModules(config.targetModuleNames())
-        .setStats(TrainingStats.newBuilder().setStep(1).setTokens(0).setExamples(0).setSkippedSteps(0)
-            .setLastLoss(1).setLossEma(1).build())
-        .setLineage(List.of())
-        .setPayload(InlineAdapter.newBuilder().setAdapterConfigJson(files.configJson())
-            .setAdapterModelSafetensors(ByteBuffer.wrap(files.weights())).build())
-        .build();
+    return TestManifests.inline(id, 1, config, TestModels.files(config, 1));
   }
 
   @Test

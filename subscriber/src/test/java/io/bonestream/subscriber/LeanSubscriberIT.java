@@ -15,16 +15,11 @@ import io.bonestream.core.safetensors.SafeTensorsReader;
 import io.bonestream.core.util.Json;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.AdapterSnapshots;
-import io.bonestream.schemas.BaseModelRef;
-import io.bonestream.schemas.InlineAdapter;
 import io.bonestream.schemas.ManifestSignatures;
 import io.bonestream.schemas.SigningKeys;
-import io.bonestream.schemas.TrainingStats;
-import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.KeyPair;
-import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -177,17 +172,6 @@ class LeanSubscriberIT {
   }
 
   private static AdapterSnapshot manifest(String id, AdapterConfig config, PeftExport.AdapterFiles files) {
-    AdapterSnapshot m = AdapterSnapshot.newBuilder().setAdapterId(id).setVersion(1).setCreatedAt(Instant.now())
-        .setBaseModel(BaseModelRef.newBuilder().setName(TestModels.BASE.name())
-            .setWeightsSha256(TestModels.BASE.fingerprint()).build())
-        .setTokenizerSha256("0".repeat(64)).setMethod(config.method().id()).setPeftType("MISS").setR(config.r())
-        .setTargetModules(config.targetModuleNames())
-        .setStats(TrainingStats.newBuilder().setStep(1).setTokens(0).setExamples(0).setSkippedSteps(0)
-            .setLastLoss(1).setLossEma(1).build())
-        .setLineage(List.of())
-        .setPayload(InlineAdapter.newBuilder().setAdapterConfigJson(files.configJson())
-            .setAdapterModelSafetensors(ByteBuffer.wrap(files.weights())).build())
-        .build();
-    return ManifestSignatures.sign(m, SIGNER);
+    return ManifestSignatures.sign(TestManifests.inline(id, 1, config, files), SIGNER);
   }
 }
