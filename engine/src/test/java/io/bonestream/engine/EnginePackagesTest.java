@@ -26,6 +26,7 @@ class EnginePackagesTest {
       List.of("util"),
       List.of("config"),
       List.of("model"),
+      List.of("device"),
       List.of("tokenizer", "adapters"),
       List.of("data", "peft", "generate"),
       List.of("backend"),

@@ -2,6 +2,7 @@ package io.bonestream.engine.backend.device;
 
 import io.bonestream.core.adapters.AdapterLayout;
 import io.bonestream.core.model.Projection;
+import io.bonestream.engine.device.Buf;
 import java.util.ArrayList;
 import java.util.List;
 

@@ -1,6 +1,8 @@
 package io.bonestream.engine.backend.device;
 
 import io.bonestream.core.model.Projection;
+import io.bonestream.engine.device.Buf;
+import io.bonestream.engine.device.Device;
 import java.util.List;
 
 /**

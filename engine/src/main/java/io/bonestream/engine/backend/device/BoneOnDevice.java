@@ -2,6 +2,7 @@ package io.bonestream.engine.backend.device;
 
 import io.bonestream.core.adapters.AdapterLayout;
 import io.bonestream.core.model.Projection;
+import io.bonestream.engine.device.Buf;
 
 /**
  * bone on a device: y += S B with S (N, r) = x E the chunk sums of the input (shared by the

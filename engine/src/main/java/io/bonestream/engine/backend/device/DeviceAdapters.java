@@ -5,6 +5,9 @@ import io.bonestream.core.adapters.AdapterLayout;
 import io.bonestream.core.adapters.AdapterMethod;
 import io.bonestream.core.model.ModelConfig;
 import io.bonestream.core.model.Projection;
+import io.bonestream.engine.device.Buf;
+import io.bonestream.engine.device.DType;
+import io.bonestream.engine.device.Device;
 
 /**
  * One adapter set on a device: the flat F32 trainable values and gradients (in

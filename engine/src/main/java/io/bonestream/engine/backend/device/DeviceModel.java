@@ -5,6 +5,9 @@ import io.bonestream.core.model.HostModel;
 import io.bonestream.core.model.ModelConfig;
 import io.bonestream.core.model.Projection;
 import io.bonestream.engine.backend.Precision;
+import io.bonestream.engine.device.Buf;
+import io.bonestream.engine.device.DType;
+import io.bonestream.engine.device.Device;
 import java.util.ArrayList;
 import java.util.List;
 

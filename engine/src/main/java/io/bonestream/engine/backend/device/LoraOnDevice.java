@@ -2,6 +2,7 @@ package io.bonestream.engine.backend.device;
 
 import io.bonestream.core.adapters.AdapterLayout;
 import io.bonestream.core.model.Projection;
+import io.bonestream.engine.device.Buf;
 
 /** LoRA on a device: y += s · (x Aᵀ) Bᵀ with A (r, I), B (O, r), s = alpha / r. */
 final class LoraOnDevice implements MethodOnDevice {

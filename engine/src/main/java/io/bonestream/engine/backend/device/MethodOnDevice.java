@@ -3,6 +3,7 @@ package io.bonestream.engine.backend.device;
 import io.bonestream.core.adapters.AdapterLayout;
 import io.bonestream.core.adapters.AdapterMethod;
 import io.bonestream.core.model.Projection;
+import io.bonestream.engine.device.Buf;
 
 /**
  * One adapter method's math on a device: what {@link DeviceTransformer} calls at each projection

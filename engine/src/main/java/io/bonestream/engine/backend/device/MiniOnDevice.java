@@ -2,6 +2,7 @@ package io.bonestream.engine.backend.device;
 
 import io.bonestream.core.adapters.AdapterLayout;
 import io.bonestream.core.model.Projection;
+import io.bonestream.engine.device.Buf;
 
 /**
  * MiSS mini on a device: bone's update y += S B with B = B_mini Eᵀ, B_mini (r, m) and E (O, m) the

@@ -3,6 +3,9 @@ package io.bonestream.engine.backend.device;
 import io.bonestream.core.adapters.AdapterLayout;
 import io.bonestream.core.model.ModelConfig;
 import io.bonestream.core.model.Projection;
+import io.bonestream.engine.device.Buf;
+import io.bonestream.engine.device.DType;
+import io.bonestream.engine.device.Device;
 import java.util.ArrayList;
 import java.util.List;
 

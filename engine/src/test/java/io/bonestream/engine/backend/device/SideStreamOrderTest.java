@@ -12,6 +12,7 @@ import io.bonestream.engine.backend.Precision;
 import io.bonestream.engine.config.OptimizerKind;
 import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.data.Example;
+import io.bonestream.engine.device.Device;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.model.RandomModels;
 import io.bonestream.engine.train.Trainer;
