@@ -23,7 +23,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
- * bat's merges and dB on a side stream ({@link BatScratch}) give the same bits as every call in
+ * bat's merges and dB on a side stream ({@code adapters.bat.BatScratch}) give the same bits as every call in
  * order, whichever way the two streams interleave: training on a simulated two-stream device
  * (main first, side first, random) against the same device with one stream. A missing wait between
  * the streams shows here as other values or as a reported deadlock.
