@@ -5,9 +5,6 @@ import io.bonestream.core.adapters.AdapterConfig;
 import io.bonestream.core.adapters.AdapterLayout;
 import io.bonestream.core.model.Projection;
 import io.bonestream.core.util.Rng;
-import io.bonestream.engine.adapters.bat.BatAdapter;
-import io.bonestream.engine.adapters.bone.BoneAdapter;
-import io.bonestream.engine.adapters.lora.LoraAdapter;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.model.Linear;
 import java.util.ArrayList;
@@ -61,13 +58,7 @@ public final class AdapterSet implements io.bonestream.engine.model.ProjectionOv
       for (Projection p : config.targets()) {
         Linear base = model.layer(l).projection(p);
         String path = p.modulePath(l);
-        Adapter a = switch (config.method()) {
-          case BAT -> new BatAdapter(base, config.r(), path, store);
-          case BONE -> new BoneAdapter(base, config.r(), store);
-          case LORA -> new LoraAdapter(base, config.r(), config.loraAlpha(), rng, store);
-          case MINI -> new io.bonestream.engine.adapters.mini.MiniAdapter(base, config.r(), config.miniR(), store);
-        };
-        m.put(path, a);
+        m.put(path, AdapterMethods.create(base, config, path, rng, store));
       }
     }
     return new AdapterSet(config, m, store, model.config().numLayers());

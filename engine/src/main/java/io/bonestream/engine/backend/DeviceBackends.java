@@ -1,11 +1,11 @@
 package io.bonestream.engine.backend;
 
 import io.bonestream.engine.adapters.AdapterSet;
-import io.bonestream.engine.backend.device.Device;
 import io.bonestream.engine.backend.device.DeviceModel;
 import io.bonestream.engine.backend.device.DeviceTrainer;
 import io.bonestream.engine.backend.device.DeviceTransformer;
 import io.bonestream.engine.config.TrainConfig;
+import io.bonestream.engine.device.Device;
 import io.bonestream.engine.model.BaseModel;
 import java.util.IdentityHashMap;
 import java.util.Map;

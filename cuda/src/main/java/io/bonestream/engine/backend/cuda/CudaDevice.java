@@ -57,10 +57,10 @@ import static org.bytedeco.cuda.global.nvrtc.nvrtcGetProgramLog;
 import static org.bytedeco.cuda.global.nvrtc.nvrtcGetProgramLogSize;
 import static org.bytedeco.cuda.global.nvrtc.nvrtcVersion;
 
-import io.bonestream.engine.backend.device.Bf16;
-import io.bonestream.engine.backend.device.Buf;
-import io.bonestream.engine.backend.device.DType;
-import io.bonestream.engine.backend.device.Device;
+import io.bonestream.engine.device.Bf16;
+import io.bonestream.engine.device.Buf;
+import io.bonestream.engine.device.DType;
+import io.bonestream.engine.device.Device;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;

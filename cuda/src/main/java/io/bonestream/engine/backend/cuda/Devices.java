@@ -1,8 +1,8 @@
 package io.bonestream.engine.backend.cuda;
 
 import io.bonestream.core.BonestreamException;
-import io.bonestream.engine.backend.device.Device;
 import io.bonestream.engine.backend.device.JavaDevice;
+import io.bonestream.engine.device.Device;
 
 /** Opens a device by backend name: {@code cuda} (GPU 0, or $BONESTREAM_CUDA_DEVICE) or {@code java} (the reference). */
 public final class Devices {

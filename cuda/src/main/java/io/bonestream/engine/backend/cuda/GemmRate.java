@@ -1,8 +1,8 @@
 package io.bonestream.engine.backend.cuda;
 
-import io.bonestream.engine.backend.device.Buf;
-import io.bonestream.engine.backend.device.DType;
-import io.bonestream.engine.backend.device.Device;
+import io.bonestream.engine.device.Buf;
+import io.bonestream.engine.device.DType;
+import io.bonestream.engine.device.Device;
 
 /** The device's GEMM rate on random data: n³ products, 3 warm-up runs, then the mean of 10. */
 public final class GemmRate {

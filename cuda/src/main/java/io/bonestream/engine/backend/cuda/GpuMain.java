@@ -3,7 +3,7 @@ package io.bonestream.engine.backend.cuda;
 import io.bonestream.core.BonestreamException;
 import io.bonestream.core.adapters.AdapterMethod;
 import io.bonestream.engine.backend.Precision;
-import io.bonestream.engine.backend.device.Device;
+import io.bonestream.engine.device.Device;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;

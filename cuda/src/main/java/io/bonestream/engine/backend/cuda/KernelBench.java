@@ -1,7 +1,7 @@
 package io.bonestream.engine.backend.cuda;
 
-import io.bonestream.engine.backend.device.Buf;
-import io.bonestream.engine.backend.device.DType;
+import io.bonestream.engine.device.Buf;
+import io.bonestream.engine.device.DType;
 import java.io.PrintStream;
 import java.util.LinkedHashMap;
 import java.util.List;

@@ -2,12 +2,12 @@ package io.bonestream.engine.backend.cpu;
 
 import io.bonestream.engine.adapters.AdapterSet;
 import io.bonestream.engine.backend.TrainingBackend;
-import io.bonestream.engine.backend.device.Buf;
-import io.bonestream.engine.backend.device.Device;
 import io.bonestream.engine.backend.device.DeviceModel;
 import io.bonestream.engine.backend.device.DeviceTrainer;
 import io.bonestream.engine.backend.device.DeviceTransformer;
 import io.bonestream.engine.config.TrainConfig;
+import io.bonestream.engine.device.Buf;
+import io.bonestream.engine.device.Device;
 import io.bonestream.engine.model.BaseModel;
 import java.util.LinkedHashMap;
 import java.util.Map;

@@ -1,9 +1,9 @@
 package io.bonestream.engine.backend.cpu;
 
-import io.bonestream.engine.backend.device.Buf;
-import io.bonestream.engine.backend.device.DType;
-import io.bonestream.engine.backend.device.Device;
-import io.bonestream.engine.backend.device.RandomNormal;
+import io.bonestream.engine.device.Buf;
+import io.bonestream.engine.device.DType;
+import io.bonestream.engine.device.Device;
+import io.bonestream.engine.device.RandomNormal;
 import io.bonestream.engine.util.Threads;
 import java.lang.ref.Cleaner;
 import java.util.concurrent.ExecutionException;

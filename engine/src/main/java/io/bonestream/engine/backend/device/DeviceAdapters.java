@@ -2,9 +2,13 @@ package io.bonestream.engine.backend.device;
 
 import io.bonestream.core.adapters.AdapterConfig;
 import io.bonestream.core.adapters.AdapterLayout;
-import io.bonestream.core.adapters.AdapterMethod;
 import io.bonestream.core.model.ModelConfig;
 import io.bonestream.core.model.Projection;
+import io.bonestream.engine.adapters.AdapterMethods;
+import io.bonestream.engine.device.Buf;
+import io.bonestream.engine.device.DType;
+import io.bonestream.engine.device.Device;
+import io.bonestream.engine.device.MethodOnDevice;
 
 /**
  * One adapter set on a device: the flat F32 trainable values and gradients (in
@@ -13,13 +17,10 @@ import io.bonestream.core.model.Projection;
  */
 final class DeviceAdapters implements AutoCloseable {
   final AdapterLayout layout;
-  final AdapterMethod method;
+  final AdapterConfig config;
   /** The method's math on a device. */
   final MethodOnDevice onDevice;
   final int r;
-  /** mini's block width along the outputs. */
-  final int miniR;
-  final float loraScale;
   final Buf values;
   final Buf grads;
   final Buf valuesAct;
@@ -40,11 +41,9 @@ final class DeviceAdapters implements AutoCloseable {
   DeviceAdapters(Device d, ModelConfig c, DType act, AdapterConfig config, boolean moments, Buf values, Buf grads) {
     this.d = d;
     this.layout = AdapterLayout.of(c, config);
-    this.method = config.method();
-    this.onDevice = MethodOnDevice.of(method);
+    this.config = config;
+    this.onDevice = AdapterMethods.onDevice(config.method());
     this.r = config.r();
-    this.miniR = config.miniR();
-    this.loraScale = (float) (config.loraAlpha() / config.r());
     long n = Math.max(1, layout.size());
     this.borrowed = values != null;
     if (borrowed && (values.size() != layout.size() || grads.size() != layout.size() || values.type() != DType.F32
@@ -63,7 +62,7 @@ final class DeviceAdapters implements AutoCloseable {
     return layout.site(layer, p);
   }
 
-  /** Tensor {@code i} of a site (bat/bone: 0 = the block; LoRA: 0 = A, 1 = B) in {@code flat}. */
+  /** Tensor {@code i} of a site (in the layout's order of the method's tensors) in {@code flat}. */
   static Buf tensor(Buf flat, AdapterLayout.Site s, int i) {
     AdapterLayout.Tensor t = s.tensors().get(i);
     return flat.slice(t.offset(), t.length());

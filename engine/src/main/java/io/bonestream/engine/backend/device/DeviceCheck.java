@@ -1,6 +1,9 @@
 package io.bonestream.engine.backend.device;
 
 import io.bonestream.core.util.Rng;
+import io.bonestream.engine.device.Buf;
+import io.bonestream.engine.device.DType;
+import io.bonestream.engine.device.Device;
 import java.util.ArrayList;
 import java.util.List;
 

@@ -5,6 +5,9 @@ import io.bonestream.core.model.HostModel;
 import io.bonestream.core.model.ModelConfig;
 import io.bonestream.core.model.Projection;
 import io.bonestream.engine.backend.Precision;
+import io.bonestream.engine.device.Buf;
+import io.bonestream.engine.device.DType;
+import io.bonestream.engine.device.Device;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -257,8 +260,9 @@ public final class DeviceModel implements AutoCloseable {
   }
 
   /**
-   * Bone's chunk-sum matrix E (I, r) in act type, E[i, j] = 1 when i mod r = j: S = x E sums the
-   * r-wide chunks of x with one GEMM, and x's gradient gets tile(dS) = dS Eᵀ. Made once per (I, r).
+   * The chunk-sum matrix E (I, r) in act type, E[i, j] = 1 when i mod r = j: S = x E sums the
+   * r-wide chunks of x with one GEMM, and x's gradient gets tile(dS) = dS Eᵀ (the stacked identities
+   * of {@link io.bonestream.engine.device.DevicePass#tileMatrix}). Made once per (I, r).
    */
   synchronized Buf tileMatrix(int in, int r) {
     return tileMatrices.computeIfAbsent(((long) in << 32) | r, k -> {

@@ -5,6 +5,8 @@ import io.bonestream.core.adapters.AdapterConfig;
 import io.bonestream.engine.backend.TrainingBackend;
 import io.bonestream.engine.config.OptimizerKind;
 import io.bonestream.engine.config.TrainConfig;
+import io.bonestream.engine.device.Buf;
+import io.bonestream.engine.device.Device;
 import io.bonestream.engine.model.LossSum;
 import io.bonestream.engine.model.TokenBatch;
 

@@ -4,14 +4,20 @@ import io.bonestream.core.BonestreamException;
 import io.bonestream.core.adapters.AdapterLayout;
 import io.bonestream.core.model.ModelConfig;
 import io.bonestream.core.model.Projection;
+import io.bonestream.engine.device.Buf;
+import io.bonestream.engine.device.DType;
+import io.bonestream.engine.device.Device;
+import io.bonestream.engine.device.MethodOnDevice;
+import io.bonestream.engine.device.TileTerm;
 import io.bonestream.engine.model.LossSum;
 import io.bonestream.engine.model.RopeFrequencies;
 import io.bonestream.engine.model.TokenBatch;
 
 /**
  * The LLaMA decoder on a {@link Device}: the same layer list as the CPU engine's
- * {@code Transformer}, one forward/backward pair per layer kind, adapters (bat, bone, LoRA) on any
- * of the seven projections, and the loss over the vocabulary in chunks of rows.
+ * {@code Transformer}, one forward/backward pair per layer kind, adapters on any of the seven
+ * projections (each method's math behind {@link MethodOnDevice}, reached through an
+ * {@link AdapterPass}), and the loss over the vocabulary in chunks of rows.
  *
  * <p>Shapes: B batch, T positions, N = B·T rows, D hidden, H heads, Hkv key/value heads, G = H/Hkv,
  * hd head dim, Dq = H·hd, Dkv = Hkv·hd, F intermediate, V vocabulary, I/O a projection's in/out.
@@ -23,15 +29,11 @@ import io.bonestream.engine.model.TokenBatch;
  * gradients through frozen weights, never a weight gradient of the base.
  */
 public final class DeviceTransformer {
-  // read by the adapter methods' device math (MethodOnDevice)
-  final DeviceModel m;
-  final Device d;
-  final ModelConfig c;
+  private final DeviceModel m;
+  private final Device d;
+  private final ModelConfig c;
   private final DType act;
   private final float[] invFreq;
-  // the merges of the pass under way (a method that merges weights), else null; every pass runs
-  // under the model's lock
-  BatScratch.Pass merges;
 
   /** The projections in the order the forward pass multiplies by them, within a layer. */
   static final Projection[] FORWARD_ORDER = {Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ,
@@ -106,7 +108,7 @@ public final class DeviceTransformer {
       throw new BonestreamException("sequence of " + t + " tokens exceeds the model's "
           + "sliding_window " + c.slidingWindow() + " (sliding-window attention is not implemented)");
     }
-    int r = ad == null ? 1 : Math.max(ad.r, ad.miniR); // the width of the adapters' scratch
+    int r = ad == null ? 1 : ad.onDevice.scratchWidth(ad.config); // the width of the adapters' scratch
     Workspace w = m.workspace(batch.batch(), t, r);
     int n = batch.rows();
     d.upload(batch.ids(), w.ids.slice(0, n));
@@ -126,11 +128,12 @@ public final class DeviceTransformer {
   // ---------------------------------------------------------------- forward
 
   /**
-   * The forward pass; with {@code training}, what the backward pass reads is kept (and for bat the
-   * normed inputs, see {@link #keepsNormed}).
+   * The forward pass; with {@code training}, what the backward pass reads is kept (and the normed
+   * inputs where the method asks, see {@link #keepsNormed}).
    */
   private void forward(DeviceAdapters ad, Workspace w, int b, int t, boolean training) {
-    boolean keep = training && keepsNormed(ad);
+    AdapterPass pass = ad == null ? null : AdapterPass.start(m, ad, w, false);
+    boolean keep = training && keepsNormed(pass);
     int n = b * t;
     int dm = c.hiddenSize();
     int h = c.numHeads();
@@ -139,17 +142,16 @@ public final class DeviceTransformer {
     int hd = c.headDim();
     int f = c.intermediateSize();
     float eps = (float) c.rmsNormEps();
-    merges = ad == null ? null : ad.onDevice.mergesFor(this, ad, w, false);
     d.embed(w.ids, m.embed(), w.xs[0], n, dm);
     for (int l = 0; l < c.numLayers(); l++) {
       DeviceModel.Layer lw = m.layer(l);
       // attention block: x + o_proj(attention(rope(q), rope(k), v)) on h = RMSNorm(x)
       Buf hAtt = keep ? w.normedAtt(l) : w.h;
       d.rmsnormForward(w.xs[l], lw.inputNorm(), eps, hAtt, w.inv1[l], n, dm);
-      inputSums(ad, hAtt, dm, w.sAtt[l], n, l, Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ);
-      project(ad, w, l, Projection.Q_PROJ, hAtt, w.sAtt[l], w.q, 0f, n);    // (N, Dq)
-      project(ad, w, l, Projection.K_PROJ, hAtt, w.sAtt[l], w.k, 0f, n);    // (N, Dkv)
-      project(ad, w, l, Projection.V_PROJ, hAtt, w.sAtt[l], w.v, 0f, n);    // (N, Dkv)
+      inputSums(pass, hAtt, dm, w.sAtt[l], n, l, Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ);
+      project(pass, l, Projection.Q_PROJ, hAtt, w.sAtt[l], w.q, 0f, n);    // (N, Dq)
+      project(pass, l, Projection.K_PROJ, hAtt, w.sAtt[l], w.k, 0f, n);    // (N, Dkv)
+      project(pass, l, Projection.V_PROJ, hAtt, w.sAtt[l], w.v, 0f, n);    // (N, Dkv)
       d.toHeads(w.q, null, 0, w.cos, w.sin, w.qr[l], b, t, h, hd, true);   // (B, H, T, hd)
       d.toHeads(w.k, null, 0, w.cos, w.sin, w.kr[l], b, t, hkv, hd, true); // (B, Hkv, T, hd)
       d.toHeads(w.v, null, 0, w.cos, w.sin, w.vr[l], b, t, hkv, hd, false);
@@ -163,49 +165,48 @@ public final class DeviceTransformer {
           0f, w.heads, hd, gt * hd, b * hkv);
       d.fromHeads(w.heads, w.cos, w.sin, w.att[l], b, t, h, hd, false);
       d.copy(w.xs[l].slice(0, (long) n * dm), w.xmid[l].slice(0, (long) n * dm));
-      inputSums(ad, w.att[l], h * hd, w.sO[l], n, l, Projection.O_PROJ);
-      project(ad, w, l, Projection.O_PROJ, w.att[l], w.sO[l], w.xmid[l], 1f, n); // xmid = x + o_proj(att)
+      inputSums(pass, w.att[l], h * hd, w.sO[l], n, l, Projection.O_PROJ);
+      project(pass, l, Projection.O_PROJ, w.att[l], w.sO[l], w.xmid[l], 1f, n); // xmid = x + o_proj(att)
       // MLP block: x + down_proj(silu(gate_proj(h)) · up_proj(h)) on h = RMSNorm(x)
       Buf hMlp = keep ? w.normedMlp(l) : w.h;
       d.rmsnormForward(w.xmid[l], lw.postAttentionNorm(), eps, hMlp, w.inv2[l], n, dm);
-      inputSums(ad, hMlp, dm, w.sMlp[l], n, l, Projection.GATE_PROJ, Projection.UP_PROJ);
-      project(ad, w, l, Projection.GATE_PROJ, hMlp, w.sMlp[l], w.gate[l], 0f, n); // (N, F)
-      project(ad, w, l, Projection.UP_PROJ, hMlp, w.sMlp[l], w.up[l], 0f, n);     // (N, F)
+      inputSums(pass, hMlp, dm, w.sMlp[l], n, l, Projection.GATE_PROJ, Projection.UP_PROJ);
+      project(pass, l, Projection.GATE_PROJ, hMlp, w.sMlp[l], w.gate[l], 0f, n); // (N, F)
+      project(pass, l, Projection.UP_PROJ, hMlp, w.sMlp[l], w.up[l], 0f, n);     // (N, F)
       d.swiglu(w.gate[l], w.up[l], w.a, (long) n * f);
       d.copy(w.xmid[l].slice(0, (long) n * dm), w.xs[l + 1].slice(0, (long) n * dm));
-      inputSums(ad, w.a, f, w.sDown[l], n, l, Projection.DOWN_PROJ);
-      project(ad, w, l, Projection.DOWN_PROJ, w.a, w.sDown[l], w.xs[l + 1], 1f, n);
+      inputSums(pass, w.a, f, w.sDown[l], n, l, Projection.DOWN_PROJ);
+      project(pass, l, Projection.DOWN_PROJ, w.a, w.sDown[l], w.xs[l + 1], 1f, n);
     }
     d.rmsnormForward(w.xs[c.numLayers()], m.finalNorm(), eps, w.hf, w.invF, n, dm);
   }
 
-  /** What the adapter method keeps of an input shared by {@code group} (bone: its chunk sums). */
-  private void inputSums(DeviceAdapters ad, Buf x, int in, Buf sums, int n, int l, Projection... group) {
-    if (ad != null) {
-      ad.onDevice.inputSums(this, ad, x, in, sums, n, l, group);
+  /** What the adapter method keeps of an input shared by {@code group} (into {@code sums}). */
+  private void inputSums(AdapterPass pass, Buf x, int in, Buf sums, int n, int l, Projection... group) {
+    if (pass != null) {
+      pass.method().inputSums(pass, x, in, sums, n, l, group);
     }
   }
 
   /**
-   * y (N, O) = x (N, I) · (W + ΔW)ᵀ (+ bias) + beta · y, with the adapter of (l, p) if any; for
-   * bone, {@code sums} holds x's chunk sums.
+   * y (N, O) = x (N, I) · (W + ΔW)ᵀ (+ bias) + beta · y, with the adapter of (l, p) if any;
+   * {@code sums} holds what the method kept of x ({@link #inputSums}).
    */
-  private void project(DeviceAdapters ad, Workspace w, int l, Projection p, Buf x, Buf sums, Buf y, float beta,
-      int n) {
+  private void project(AdapterPass pass, int l, Projection p, Buf x, Buf sums, Buf y, float beta, int n) {
     int in = AdapterLayout.inFeatures(c, p);
     int out = AdapterLayout.outFeatures(c, p);
-    AdapterLayout.Site s = ad == null ? null : ad.site(l, p);
+    AdapterLayout.Site s = pass == null ? null : pass.site(l, p);
     Buf weight = m.layer(l).weight(p);
-    boolean merged = s != null && ad.onDevice.mergesWeights();
+    boolean merged = s != null && pass.method().mergesWeights();
     if (merged) {
-      weight = merges.take(l, p);
+      weight = pass.merges().take(l, p);
     }
     d.gemm(false, true, n, out, in, 1f, x, in, weight, in, beta, y, out);
     if (merged) {
-      merges.release();
+      pass.merges().release();
     }
     if (s != null) {
-      ad.onDevice.forward(this, ad, w, s, in, out, x, sums, y, n);
+      pass.method().forward(pass, s, in, out, x, sums, y, n);
     }
     Buf bias = m.layer(l).bias(p);
     if (bias != null) {
@@ -260,41 +261,41 @@ public final class DeviceTransformer {
     int dq = h * hd;
     int r = ad == null ? 0 : ad.r;
     float eps = (float) c.rmsNormEps();
-    merges = ad == null ? null : ad.onDevice.mergesFor(this, ad, w, true);
+    AdapterPass pass = ad == null ? null : AdapterPass.start(m, ad, w, true);
     d.rmsnormBackward(w.xs[c.numLayers()], m.finalNorm(), w.invF, w.dhf, null, 0, w.dx, actCopy(w), n, dm, false);
     for (int l = c.numLayers() - 1; l >= 0; l--) {
       DeviceModel.Layer lw = m.layer(l);
-      // MLP block; dx is dL/d(xmid + down_proj(a)). down_proj's input a is recomputed: by bat
-      // along the SwiGLU backward (its weight gradient Gᵀ a waits until then), by LoRA before.
-      // a method that merges weights takes down_proj's weight gradient along the SwiGLU backward
-      boolean laterGrad = ad != null && ad.onDevice.mergesWeights() && ad.site(l, Projection.DOWN_PROJ) != null;
-      if (!laterGrad && needsInput(ad, l, Projection.DOWN_PROJ)) {
+      // MLP block; dx is dL/d(xmid + down_proj(a)). down_proj's input a is recomputed where the
+      // method needs it: along the SwiGLU backward for a method that merges weights (its weight
+      // gradient Gᵀ a waits until then), before it for the others.
+      boolean laterGrad = pass != null && pass.method().mergesWeights() && pass.site(l, Projection.DOWN_PROJ) != null;
+      if (!laterGrad && needsInput(pass, l, Projection.DOWN_PROJ)) {
         d.swiglu(w.gate[l], w.up[l], w.a, (long) n * f);
       }
       Buf dA = w.dIn.slice(0, (long) n * f);
-      Tile tile = new Tile();
-      projectBackward(ad, w, l, Projection.DOWN_PROJ, w.dxAct, laterGrad ? null : w.a, w.sDown[l], dA, 0f, n, tile);
-      d.swigluBackward(w.gate[l], w.up[l], dA, tile.buf(w), r, w.dg, w.du, laterGrad ? w.a : null, n, f);
+      TileTerm tile = new TileTerm();
+      projectBackward(pass, l, Projection.DOWN_PROJ, w.dxAct, laterGrad ? null : w.a, w.sDown[l], dA, 0f, n, tile);
+      d.swigluBackward(w.gate[l], w.up[l], dA, tileBuf(tile, w), r, w.dg, w.du, laterGrad ? w.a : null, n, f);
       if (laterGrad) {
-        ad.onDevice.weightGradient(this, ad, w, ad.site(l, Projection.DOWN_PROJ),
+        pass.method().weightGradient(pass, pass.site(l, Projection.DOWN_PROJ),
             m.layer(l).weight(Projection.DOWN_PROJ), w.dxAct, w.a, f, dm, n);
       }
       Buf hMlp = w.h;
-      if (keepsNormed(ad)) {
+      if (keepsNormed(pass)) {
         hMlp = w.normedMlp(l);
-      } else if (needsInput(ad, l, Projection.GATE_PROJ, Projection.UP_PROJ)) {
+      } else if (needsInput(pass, l, Projection.GATE_PROJ, Projection.UP_PROJ)) {
         d.rmsnormForward(w.xmid[l], lw.postAttentionNorm(), eps, w.h, w.invTmp, n, dm);
       }
-      tile = new Tile();
-      projectBackward(ad, w, l, Projection.GATE_PROJ, w.dg, hMlp, w.sMlp[l], w.dh, 0f, n, tile);
-      projectBackward(ad, w, l, Projection.UP_PROJ, w.du, hMlp, w.sMlp[l], w.dh, 1f, n, tile);
-      d.rmsnormBackward(w.xmid[l], lw.postAttentionNorm(), w.inv2[l], w.dh, tile.buf(w), r, w.dx, actCopy(w), n, dm,
-          true);
+      tile = new TileTerm();
+      projectBackward(pass, l, Projection.GATE_PROJ, w.dg, hMlp, w.sMlp[l], w.dh, 0f, n, tile);
+      projectBackward(pass, l, Projection.UP_PROJ, w.du, hMlp, w.sMlp[l], w.dh, 1f, n, tile);
+      d.rmsnormBackward(w.xmid[l], lw.postAttentionNorm(), w.inv2[l], w.dh, tileBuf(tile, w), r, w.dx, actCopy(w), n,
+          dm, true);
       // attention block; dx is dL/d(x + o_proj(att))
       Buf dAtt = w.dIn.slice(0, (long) n * dq);
-      tile = new Tile();
-      projectBackward(ad, w, l, Projection.O_PROJ, w.dxAct, w.att[l], w.sO[l], dAtt, 0f, n, tile);
-      d.toHeads(dAtt, tile.buf(w), r, w.cos, w.sin, w.heads, b, t, h, hd, false); // dO (B, H, T, hd)
+      tile = new TileTerm();
+      projectBackward(pass, l, Projection.O_PROJ, w.dxAct, w.att[l], w.sO[l], dAtt, 0f, n, tile);
+      d.toHeads(dAtt, tileBuf(tile, w), r, w.cos, w.sin, w.heads, b, t, h, hd, false); // dO (B, H, T, hd)
       long gt = (long) g * t;
       // dP = dO vᵀ (into the scores buffer), dV = Pᵀ dO
       d.gemmBatched(false, true, (int) gt, t, hd, 1f, w.heads, hd, gt * hd, w.vr[l], hd, (long) t * hd,
@@ -311,61 +312,47 @@ public final class DeviceTransformer {
       d.fromHeads(w.dKh, w.cos, w.sin, w.dk, b, t, hkv, hd, true);     // (N, Dkv)
       d.fromHeads(w.dVh, w.cos, w.sin, w.dv, b, t, hkv, hd, false);    // (N, Dkv)
       Buf hAtt = w.h;
-      if (keepsNormed(ad)) {
+      if (keepsNormed(pass)) {
         hAtt = w.normedAtt(l);
-      } else if (needsInput(ad, l, Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ)) {
+      } else if (needsInput(pass, l, Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ)) {
         d.rmsnormForward(w.xs[l], lw.inputNorm(), eps, w.h, w.invTmp, n, dm);
       }
-      tile = new Tile();
-      projectBackward(ad, w, l, Projection.Q_PROJ, w.dq, hAtt, w.sAtt[l], w.dh, 0f, n, tile);
-      projectBackward(ad, w, l, Projection.K_PROJ, w.dk, hAtt, w.sAtt[l], w.dh, 1f, n, tile);
-      projectBackward(ad, w, l, Projection.V_PROJ, w.dv, hAtt, w.sAtt[l], w.dh, 1f, n, tile);
-      d.rmsnormBackward(w.xs[l], lw.inputNorm(), w.inv1[l], w.dh, tile.buf(w), r, w.dx, actCopy(w), n, dm, true);
+      tile = new TileTerm();
+      projectBackward(pass, l, Projection.Q_PROJ, w.dq, hAtt, w.sAtt[l], w.dh, 0f, n, tile);
+      projectBackward(pass, l, Projection.K_PROJ, w.dk, hAtt, w.sAtt[l], w.dh, 1f, n, tile);
+      projectBackward(pass, l, Projection.V_PROJ, w.dv, hAtt, w.sAtt[l], w.dh, 1f, n, tile);
+      d.rmsnormBackward(w.xs[l], lw.inputNorm(), w.inv1[l], w.dh, tileBuf(tile, w), r, w.dx, actCopy(w), n, dm, true);
     }
-    if (ad != null) {
-      ad.onDevice.finishBackward(w);
+    if (pass != null) {
+      pass.method().finishBackward(pass);
     }
   }
 
   /**
    * Whether a training forward pass keeps every layer's normed inputs (2 · layers · N · D act
-   * values) for the backward pass: bat, which needs them for every weight gradient Gᵀ x (and its
-   * step is the one that runs short of time, not of memory); LoRA recomputes them.
+   * values) for the backward pass: for a method whose every weight gradient Gᵀ x reads them (and
+   * whose step runs short of time, not of memory); the others recompute them where they need them.
    */
-  private static boolean keepsNormed(DeviceAdapters ad) {
-    return ad != null && ad.onDevice.keepsNormedInputs();
+  private static boolean keepsNormed(AdapterPass pass) {
+    return pass != null && pass.method().keepsNormedInputs();
   }
 
-  /** Whether the backward pass needs the group's input itself: bat and LoRA do, bone keeps its sums. */
-  private static boolean needsInput(DeviceAdapters ad, int l, Projection... group) {
-    if (ad == null || !ad.onDevice.needsInputInBackward()) {
+  /** Whether the backward pass needs the group's input itself (a method may keep what it needs instead). */
+  private static boolean needsInput(AdapterPass pass, int l, Projection... group) {
+    if (pass == null || !pass.method().needsInputInBackward()) {
       return false;
     }
     for (Projection p : group) {
-      if (ad.site(l, p) != null) {
+      if (pass.site(l, p) != null) {
         return true;
       }
     }
     return false;
   }
 
-  /**
-   * Bone's input-gradient term tile(Σ dS) of the projections sharing one input, accumulated in the
-   * workspace and added by the kernel that reads the input gradient next.
-   */
-  static final class Tile {
-    private boolean used;
-
-    /** beta for the next dS GEMM: 0 for the first, 1 after. */
-    float beta() {
-      float b = used ? 1f : 0f;
-      used = true;
-      return b;
-    }
-
-    Buf buf(Workspace w) {
-      return used ? w.dChunk : null;
-    }
+  /** The group's input-gradient term for the kernel that reads the input gradient next, or null. */
+  private static Buf tileBuf(TileTerm tile, Workspace w) {
+    return tile.used() ? w.dTile : null;
   }
 
   private Buf actCopy(Workspace w) {
@@ -375,21 +362,20 @@ public final class DeviceTransformer {
   /**
    * The backward of {@link #project}: dIn (N, I) F32 = G (W + ΔW) + beta · dIn, and the adapter's
    * gradients added to its accumulators (the method's {@link MethodOnDevice#backward}); G (N, O) act;
-   * x (N, I) act the forward input (bat, LoRA; given null, bat leaves its weight gradient to
-   * {@link MethodOnDevice#weightGradient}), sums its chunk sums (bone), whose dS goes to
-   * {@code tile} instead of dIn.
+   * x (N, I) act the forward input (given null, a method that merges weights leaves its weight
+   * gradient to {@link MethodOnDevice#weightGradient}), sums what the method kept of it, and
+   * {@code tile} the group's input-gradient term.
    */
-  private void projectBackward(DeviceAdapters ad, Workspace w, int l, Projection p, Buf grad, Buf x, Buf sums,
-      Buf dIn, float beta, int n, Tile tile) {
+  private void projectBackward(AdapterPass pass, int l, Projection p, Buf grad, Buf x, Buf sums, Buf dIn,
+      float beta, int n, TileTerm tile) {
     int in = AdapterLayout.inFeatures(c, p);
     int out = AdapterLayout.outFeatures(c, p);
-    AdapterLayout.Site s = ad == null ? null : ad.site(l, p);
+    AdapterLayout.Site s = pass == null ? null : pass.site(l, p);
     Buf weight = m.layer(l).weight(p);
     if (s == null) {
       d.gemm(false, false, n, in, out, 1f, grad, out, weight, in, beta, dIn, in);
       return;
     }
-    ad.onDevice.backward(this, ad, w, l, p, s, weight, in, out, grad, x, sums,
-        dIn, beta, n, tile);
+    pass.method().backward(pass, l, p, s, weight, in, out, grad, x, sums, dIn, beta, n, tile);
   }
 }

@@ -1,5 +1,11 @@
 package io.bonestream.engine.backend.device;
 
+import io.bonestream.engine.device.Bf16;
+import io.bonestream.engine.device.Buf;
+import io.bonestream.engine.device.DType;
+import io.bonestream.engine.device.Device;
+import io.bonestream.engine.device.RandomNormal;
+
 /**
  * The reference device: every operation as plain Java loops over float arrays, BF16 values
  * rounded on each store as the GPU stores them. Slow, and exact about what each operation means:
@@ -22,7 +28,7 @@ public class JavaDevice implements Device {
     Object a = type == DType.I32 ? new int[n] : new float[n];
     allocated += size * type.bytes();
     peak = Math.max(peak, allocated);
-    return new Buf(a, 0, type, 0, size);
+    return Buf.ofArray(a, type, size);
   }
 
   @Override
@@ -46,11 +52,11 @@ public class JavaDevice implements Device {
   }
 
   private static float[] f(Buf b) {
-    return (float[]) b.host;
+    return (float[]) b.array();
   }
 
   private static int[] ints(Buf b) {
-    return (int[]) b.host;
+    return (int[]) b.array();
   }
 
   private static int o(Buf b) {

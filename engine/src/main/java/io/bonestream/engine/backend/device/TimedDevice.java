@@ -1,5 +1,8 @@
 package io.bonestream.engine.backend.device;
 
+import io.bonestream.engine.device.Buf;
+import io.bonestream.engine.device.DType;
+import io.bonestream.engine.device.Device;
 import java.util.LinkedHashMap;
 import java.util.Map;
 

@@ -1,10 +1,15 @@
 package io.bonestream.engine.backend.device;
 
-import io.bonestream.core.adapters.AdapterLayout;
 import io.bonestream.core.model.ModelConfig;
-import io.bonestream.core.model.Projection;
+import io.bonestream.engine.device.Buf;
+import io.bonestream.engine.device.DType;
+import io.bonestream.engine.device.Device;
+import io.bonestream.engine.device.DevicePass;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
 
 /**
  * The activations of one forward/backward pass on a device, allocated once for a batch shape and
@@ -45,10 +50,10 @@ final class Workspace implements AutoCloseable {
   final Buf[] gate;  //                                                           (N, F) act
   final Buf[] up;    //                                                           (N, F) act
   final Buf invF;    // final RMSNorm 1/rms                                       (N) F32
-  final Buf[] sAtt;  // bone: chunk sums of the attention input (q, k, v)         (N, r) act
-  final Buf[] sO;    // bone: chunk sums of o_proj's input                        (N, r) act
-  final Buf[] sMlp;  // bone: chunk sums of the MLP input (gate, up)               (N, r) act
-  final Buf[] sDown; // bone: chunk sums of down_proj's input                     (N, r) act
+  final Buf[] sAtt;  // the method's sums of the attention input (q, k, v)        (N, r) act
+  final Buf[] sO;    // the method's sums of o_proj's input                       (N, r) act
+  final Buf[] sMlp;  // the method's sums of the MLP input (gate, up)              (N, r) act
+  final Buf[] sDown; // the method's sums of down_proj's input                    (N, r) act
 
   // scratch
   final Buf h;       // a normed input                       (N, D) act
@@ -72,9 +77,8 @@ final class Workspace implements AutoCloseable {
   final Buf dh;      // gradient of a normed input           (N, D) F32
   final Buf dx;      // gradient of the residual stream      (N, D) F32
   final Buf dxAct;   // the same in act type (dx itself when act is F32)
-  final Buf chunk;   // LoRA's x·Aᵀ                          (N, r) act
-  final Buf dChunk;  // bone's dS of one input, summed over its projections (N, r) F32
-  final Buf loraG;   // LoRA's G·B                           (N, r) act
+  final Buf[] rowScratch; // the method's scratch, two      (N, r) act
+  final Buf dTile;   // the input-gradient term of the projections sharing an input (N, r) F32
   final Buf hf;      // final normed states                  (N, D) act
   final Buf dhf;     //                                      (N, D) F32
   final Buf logits;  // one chunk of rows                    (R, V) F32
@@ -87,9 +91,10 @@ final class Workspace implements AutoCloseable {
   final Buf sin;     //                                      (T, hd) F32
   final int ceRows;  // R: rows of logits materialised at once
   int tableSeq = -1; // the sequence length cos and sin hold
-  private BatScratch bat; // bat: merged weights W + ΔW and M = Gᵀ x, (O, I) act each
-  private Buf[] normedAtt; // bat, training: the attention input RMSNorm(x) of every layer (N, D) act
-  private Buf[] normedMlp; // bat, training: the MLP input RMSNorm(xmid) of every layer    (N, D) act
+  // the method's own scratch (DevicePass#scratch), by its kind
+  private final Map<Class<?>, Object> methodScratch = new HashMap<>();
+  private Buf[] normedAtt; // training: the attention input RMSNorm(x) of every layer (N, D) act
+  private Buf[] normedMlp; // training: the MLP input RMSNorm(xmid) of every layer    (N, D) act
 
   Workspace(Device d, ModelConfig c, DType act, Shape shape) {
     this.d = d;
@@ -158,9 +163,10 @@ final class Workspace implements AutoCloseable {
     dh = alloc(DType.F32, n * dm);
     dx = alloc(DType.F32, n * dm);
     dxAct = act == DType.F32 ? dx : alloc(act, n * dm);
-    chunk = alloc(act, n * shape.r());
-    dChunk = alloc(DType.F32, n * shape.r());
-    loraG = alloc(act, n * shape.r());
+    rowScratch = new Buf[2];
+    rowScratch[0] = alloc(act, n * shape.r());
+    dTile = alloc(DType.F32, n * shape.r());
+    rowScratch[1] = alloc(act, n * shape.r());
     hf = alloc(act, n * dm);
     dhf = alloc(DType.F32, n * dm);
     ceRows = (int) Math.max(1, Math.min(n, d.lossChunkElements() / c.vocabSize()));
@@ -189,18 +195,19 @@ final class Workspace implements AutoCloseable {
     return rows <= shape.rows() && seq <= shape.seq() && rows * seq <= shape.scores() && r <= shape.r();
   }
 
-  /** bat's scratch for merged weights and weight gradients, made on first use. */
-  BatScratch bat() {
-    if (bat == null) {
-      long size = largestProjection();
-      bat = new BatScratch(d, () -> alloc(act, size));
+  /** The method's scratch of this kind, made by {@code make} on first use; its buffers are freed with the workspace. */
+  <T> T scratch(Class<T> kind, Function<DevicePass.Memory, T> make) {
+    Object s = methodScratch.get(kind);
+    if (s == null) {
+      s = make.apply(this::alloc);
+      methodScratch.put(kind, s);
     }
-    return bat;
+    return kind.cast(s);
   }
 
   /**
-   * bat's normed inputs of layer l, kept by the forward pass for the weight gradients Gᵀ x of the
-   * backward one (instead of recomputing them there), made on first use.
+   * The normed inputs of layer l, kept by the forward pass for a method whose weight gradients Gᵀ x
+   * read them (instead of recomputing them in the backward pass), made on first use.
    */
   Buf normedAtt(int l) {
     normed();
@@ -224,19 +231,12 @@ final class Workspace implements AutoCloseable {
     }
   }
 
-  private long largestProjection() {
-    long max = 0;
-    for (Projection p : Projection.values()) {
-      max = Math.max(max, (long) AdapterLayout.inFeatures(c, p) * AdapterLayout.outFeatures(c, p));
-    }
-    return max;
-  }
-
   @Override
   public void close() {
     for (Buf b : owned) {
       d.free(b);
     }
     owned.clear();
+    methodScratch.clear();
   }
 }

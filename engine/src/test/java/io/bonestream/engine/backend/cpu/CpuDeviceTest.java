@@ -8,12 +8,12 @@ import io.bonestream.core.adapters.AdapterConfig;
 import io.bonestream.core.adapters.AdapterMethod;
 import io.bonestream.core.model.ModelConfig;
 import io.bonestream.core.util.Rng;
-import io.bonestream.engine.backend.device.Buf;
-import io.bonestream.engine.backend.device.DType;
 import io.bonestream.engine.backend.device.DeviceCheck;
 import io.bonestream.engine.backend.device.JavaDevice;
 import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.data.Example;
+import io.bonestream.engine.device.Buf;
+import io.bonestream.engine.device.DType;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.model.RandomModel;
 import io.bonestream.engine.train.Trainer;
@@ -157,13 +157,13 @@ class CpuDeviceTest {
     assertEquals(ref.sumOfSquares(buf(ref, big)), cpu.sumOfSquares(buf(cpu, big)), 1e-9 * ref.sumOfSquares(buf(ref, big)));
   }
 
-  private static Buf buf(io.bonestream.engine.backend.device.Device d, float[] v) {
+  private static Buf buf(io.bonestream.engine.device.Device d, float[] v) {
     Buf b = d.alloc(DType.F32, v.length);
     d.upload(v, b);
     return b;
   }
 
-  private static Buf ints(io.bonestream.engine.backend.device.Device d, int[] v) {
+  private static Buf ints(io.bonestream.engine.device.Device d, int[] v) {
     Buf b = d.alloc(DType.I32, v.length);
     d.upload(v, b);
     return b;

@@ -3,6 +3,8 @@ package io.bonestream.engine.backend.device;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.bonestream.core.util.Rng;
+import io.bonestream.engine.device.Buf;
+import io.bonestream.engine.device.DType;
 import org.junit.jupiter.api.Test;
 
 /**

@@ -2,6 +2,7 @@ package io.bonestream.engine.backend.device;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.bonestream.engine.device.Buf;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 

@@ -12,6 +12,7 @@ import io.bonestream.engine.backend.Precision;
 import io.bonestream.engine.config.OptimizerKind;
 import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.data.Example;
+import io.bonestream.engine.device.Device;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.model.RandomModels;
 import io.bonestream.engine.train.Trainer;
@@ -22,7 +23,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
- * bat's merges and dB on a side stream ({@link BatScratch}) give the same bits as every call in
+ * bat's merges and dB on a side stream ({@code adapters.bat.BatScratch}) give the same bits as every call in
  * order, whichever way the two streams interleave: training on a simulated two-stream device
  * (main first, side first, random) against the same device with one stream. A missing wait between
  * the streams shows here as other values or as a reported deadlock.

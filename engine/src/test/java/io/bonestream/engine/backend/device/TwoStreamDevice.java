@@ -1,5 +1,6 @@
 package io.bonestream.engine.backend.device;
 
+import io.bonestream.engine.device.Device;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.lang.reflect.Proxy;

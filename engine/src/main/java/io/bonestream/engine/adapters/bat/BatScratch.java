@@ -1,7 +1,11 @@
-package io.bonestream.engine.backend.device;
+package io.bonestream.engine.adapters.bat;
 
 import io.bonestream.core.model.Projection;
+import io.bonestream.engine.device.Buf;
+import io.bonestream.engine.device.Device;
+import io.bonestream.engine.device.MergedWeights;
 import java.util.List;
+import java.util.function.Supplier;
 
 /**
  * bat's scratch of one projection at a time (its merged weight W + ΔW, its M = Gᵀx) and the order
@@ -37,7 +41,7 @@ final class BatScratch {
   private final Device.Event sideDone;
   private int nextGrad;
 
-  BatScratch(Device d, java.util.function.Supplier<Buf> alloc) {
+  BatScratch(Device d, Supplier<Buf> alloc) {
     this.d = d;
     boolean side = d.hasSideStream();
     merged = new Buf[side ? MERGE_DEPTH : 1];
@@ -72,7 +76,7 @@ final class BatScratch {
   }
 
   /** One pass's merges: made up to {@code merged.length} ahead of the one in use. */
-  final class Pass {
+  final class Pass implements MergedWeights {
     private final List<Merge> order;
     private int issued;
     private int used;
@@ -82,7 +86,8 @@ final class BatScratch {
     }
 
     /** The merged weight of (layer, p), the pass's next merge; the main stream waits for it. */
-    Buf take(int layer, Projection p) {
+    @Override
+    public Buf take(int layer, Projection p) {
       if (used >= order.size() || order.get(used).layer() != layer || order.get(used).projection() != p) {
         throw new IllegalStateException("bat merge of layer " + layer + " " + p + " taken out of order");
       }
@@ -96,7 +101,8 @@ final class BatScratch {
     }
 
     /** The GEMMs reading the weight {@link #take} gave are issued: its buffer may be merged into again. */
-    void release() {
+    @Override
+    public void release() {
       d.record(mergeFree[used % merged.length]);
       used++;
     }

@@ -1,4 +1,4 @@
-package io.bonestream.engine.backend.device;
+package io.bonestream.engine.device;
 
 /** Element types of device buffers. */
 public enum DType {

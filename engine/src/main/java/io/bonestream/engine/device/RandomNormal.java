@@ -1,4 +1,4 @@
-package io.bonestream.engine.backend.device;
+package io.bonestream.engine.device;
 
 /**
  * The counter-based normal generator of {@link Device#randomNormal}: element i of a buffer is a

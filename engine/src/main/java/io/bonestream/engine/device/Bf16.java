@@ -1,4 +1,4 @@
-package io.bonestream.engine.backend.device;
+package io.bonestream.engine.device;
 
 /** bfloat16: the upper 16 bits of a float32, rounded to nearest-even (NaN stays NaN). */
 public final class Bf16 {

@@ -1,4 +1,4 @@
-package io.bonestream.engine.backend.device;
+package io.bonestream.engine.device;
 
 /**
  * A typed range of a device's memory: {@code size} elements of {@code type} from element
@@ -6,16 +6,12 @@ package io.bonestream.engine.backend.device;
  * itself ({@code offset} 0, from {@link Device#alloc}) is freed.
  */
 public final class Buf {
-  final Object host;   // the Java reference device's array (float[] or int[]), else null
-  final long address;  // a GPU or native allocation's base address, else 0
+  private final Object host;  // the Java reference device's array (float[] or int[]), else null
+  private final long address; // a GPU or native allocation's base address, else 0
   private final Object owner; // what keeps native memory alive while a view of it is reachable, or null
   private final DType type;
   private final long offset;
   private final long size;
-
-  Buf(Object host, long address, DType type, long offset, long size) {
-    this(host, address, type, offset, size, null);
-  }
 
   private Buf(Object host, long address, DType type, long offset, long size, Object owner) {
     this.host = host;
@@ -26,9 +22,14 @@ public final class Buf {
     this.size = size;
   }
 
-  /** For device implementations outside this package: a GPU allocation at {@code address}. */
+  /** A Java array ({@code float[]} or {@code int[]}) as an allocation: the Java reference device's memory. */
+  public static Buf ofArray(Object array, DType type, long size) {
+    return new Buf(array, 0, type, 0, size, null);
+  }
+
+  /** A GPU allocation at {@code address}. */
   public static Buf ofAddress(long address, DType type, long size) {
-    return new Buf(null, address, type, 0, size);
+    return new Buf(null, address, type, 0, size, null);
   }
 
   /**
@@ -37,6 +38,11 @@ public final class Buf {
    */
   public static Buf ofAddress(long address, DType type, long size, Object owner) {
     return new Buf(null, address, type, 0, size, owner);
+  }
+
+  /** The Java array of an allocation made by {@link #ofArray}, else null. */
+  public Object array() {
+    return host;
   }
 
   /** What keeps this buffer's memory alive (see {@link #ofAddress(long, DType, long, Object)}), or null. */

@@ -1,9 +1,10 @@
-package io.bonestream.engine.backend.device;
+package io.bonestream.engine.device;
 
 /**
- * The operations a device backend is made of: memory, GEMMs, and one kernel per layer kind. Two
- * implementations compute the same functions: {@link JavaDevice} (plain Java loops, the reference
- * each GPU kernel is tested against) and the CUDA device of the {@code bonestream-cuda} module.
+ * The operations a device backend is made of: memory, GEMMs, and one kernel per layer kind. Its
+ * implementations compute the same functions: {@code backend.device.JavaDevice} (plain Java loops,
+ * the reference each kernel is tested against), {@code backend.cpu.CpuDevice} (OpenBLAS) and the
+ * CUDA device of the {@code bonestream-cuda} module.
  *
  * <p>Matrices are row-major. "act" is the activation type of the model (F32, or BF16 whose values
  * are float32 rounded to nearest-even on every store); every computation inside an operation is
