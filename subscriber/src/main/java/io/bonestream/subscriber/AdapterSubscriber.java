@@ -185,7 +185,9 @@ public final class AdapterSubscriber implements AutoCloseable {
         }
       } catch (WakeupException e) {
         // closing (or a stray wakeup: the loop checks running)
-      } catch (RuntimeException e) {
+      } catch (RuntimeException | AssertionError | LinkageError e) {
+        // a client failure, or an error from a listener (their exceptions are caught one by one in
+        // the registry); not the JVM's own errors (out of memory, stack overflow)
         following = false;
         if (metrics != null) {
           metrics.followRestarted();
