@@ -56,7 +56,7 @@ public final class AdapterSet implements io.bonestream.engine.model.ProjectionOv
     Map<String, Adapter> m = new LinkedHashMap<>();
     for (int l = 0; l < model.config().numLayers(); l++) {
       for (Projection p : config.targets()) {
-        Linear base = model.layer(l).projection(p);
+        Linear base = model.projection(l, p);
         String path = p.modulePath(l);
         m.put(path, AdapterMethods.create(base, config, path, rng, store));
       }

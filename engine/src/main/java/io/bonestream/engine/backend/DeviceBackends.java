@@ -50,8 +50,14 @@ public final class DeviceBackends implements BackendFactory, AutoCloseable {
     return DeviceTrainer.open(model(base), adapters.config(), config, initial);
   }
 
-  /** Uploads an ND4J base model's weights. */
+  /**
+   * Uploads a base model's weights: from its folder's memory-mapped files when it was loaded from
+   * one (no ND4J copy is made), else from its ND4J arrays (models built in memory, in tests).
+   */
   public static DeviceModel upload(Device device, BaseModel base, Precision precision) {
+    if (base.hasHost()) {
+      return DeviceModel.upload(device, base.host(), precision);
+    }
     Map<String, float[]> tensors = new java.util.TreeMap<>();
     for (Map.Entry<String, INDArray> e : base.namedTensors().entrySet()) {
       tensors.put(e.getKey(), e.getValue().castTo(DataType.FLOAT).dup('c').data().asFloat());

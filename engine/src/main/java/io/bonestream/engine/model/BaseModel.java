@@ -1,6 +1,7 @@
 package io.bonestream.engine.model;
 
 import io.bonestream.core.BonestreamException;
+import io.bonestream.core.adapters.AdapterLayout;
 import io.bonestream.core.model.BaseWeights;
 import io.bonestream.core.model.HostModel;
 import io.bonestream.core.model.ModelConfig;
@@ -15,12 +16,16 @@ import java.util.Map;
 import java.util.TreeMap;
 import org.jspecify.annotations.Nullable;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * The frozen weights of a LLaMA-family model as ND4J arrays, for the reference engine and
- * generation: made from a {@link HostModel} (which reads the folder and computes the fingerprint),
- * loaded once and shared read-only by every adapter.
+ * The frozen weights of a LLaMA-family model as ND4J arrays, for the reference engine, the CPU
+ * backend and generation; shared read-only by every adapter. A model loaded from a folder is made
+ * from its {@link HostModel} (which reads the folder and computes the fingerprint) and makes its
+ * arrays when something first computes with them ({@link #materialized()}): a trainer on a GPU
+ * uploads from the host model and never makes this float32 copy.
  */
 public final class BaseModel implements BaseWeights {
   /** One decoder layer: its two RMSNorm weights and seven projections. */
@@ -30,26 +35,34 @@ public final class BaseModel implements BaseWeights {
     }
   }
 
+  /** The arrays: made at once for a model built from tensors, on first use for a loaded one. */
+  private record Arrays4j(INDArray embedTokens, INDArray finalNorm, INDArray lmHead, List<Layer> layers) {}
+
   private final String name;
   private final ModelConfig config;
   private final String fingerprint;
   private final DataType dataType;
-  private final INDArray embedTokens;
-  private final INDArray finalNorm;
-  private final INDArray lmHead;
-  private final List<Layer> layers;
-  private @Nullable HostModel host;
+  private final @Nullable HostModel host;
+  private final Linear[][] projections; // [layer][projection]: shape known, arrays made on use
+  private volatile @Nullable Arrays4j arrays;
 
   private BaseModel(String name, ModelConfig config, String fingerprint, DataType dataType,
-      INDArray embedTokens, INDArray finalNorm, INDArray lmHead, List<Layer> layers) {
+      @Nullable HostModel host, @Nullable Arrays4j arrays) {
     this.name = name;
     this.config = config;
     this.fingerprint = fingerprint;
     this.dataType = dataType;
-    this.embedTokens = embedTokens;
-    this.finalNorm = finalNorm;
-    this.lmHead = lmHead;
-    this.layers = List.copyOf(layers);
+    this.host = host;
+    this.arrays = arrays;
+    this.projections = new Linear[config.numLayers()][Projection.values().length];
+    for (int l = 0; l < config.numLayers(); l++) {
+      for (Projection p : Projection.values()) {
+        int layer = l;
+        projections[l][p.ordinal()] = arrays != null ? arrays.layers().get(l).projection(p)
+            : Linear.lazy(AdapterLayout.outFeatures(config, p), AdapterLayout.inFeatures(config, p),
+                () -> arrays().layers().get(layer).projection(p));
+      }
+    }
   }
 
   /** Loads a Hugging Face model folder, computing in float32. */
@@ -60,30 +73,56 @@ public final class BaseModel implements BaseWeights {
   /**
    * Loads a Hugging Face model folder ({@code config.json} and {@code model.safetensors} or a
    * sharded {@code model.safetensors.index.json}); F32, F16, BF16 and F64 tensors are converted to
-   * {@code dataType} (FLOAT, or DOUBLE for gradient checks).
+   * {@code dataType} (FLOAT, or DOUBLE for gradient checks) when the arrays are first used.
    */
   public static BaseModel load(Path dir, DataType dataType) {
     Nd4jClassLoader.useNd4jsOwn(); // every job loads its model first: no stale class loader after it
     return of(HostModel.load(dir), dataType);
   }
 
-  /** The ND4J arrays of a host model's tensors, in {@code dataType}. */
+  /** The ND4J model of a host model's tensors in {@code dataType}; the arrays are made on first use. */
   public static BaseModel of(HostModel host, DataType dataType) {
-    Map<String, INDArray> tensors = new TreeMap<>();
-    for (String name : host.tensorNames()) {
-      tensors.put(name, Dtypes.toArray(host.rawBytes(name), host.dtype(name), host.shape(name), dataType));
-    }
-    BaseModel m = fromTensors(host.name(), host.config(), tensors, host.fingerprint());
-    m.host = host;
-    return m;
+    return new BaseModel(host.name(), host.config(), host.fingerprint(), dataType, host, null);
   }
 
-  /** The host model this one was made from (what the subscriber checks adapters against). */
+  /** Whether the ND4J arrays exist yet (a model used only by a GPU backend never makes them). */
+  public boolean materialized() {
+    return arrays != null;
+  }
+
+  private Arrays4j arrays() {
+    Arrays4j a = arrays;
+    if (a == null) {
+      synchronized (this) {
+        a = arrays;
+        if (a == null) {
+          HostModel h = java.util.Objects.requireNonNull(host);
+          // first used inside a pass's workspace, perhaps: the model outlives every workspace
+          try (MemoryWorkspace outside = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+            Map<String, INDArray> tensors = new TreeMap<>();
+            for (String t : h.tensorNames()) {
+              tensors.put(t, Dtypes.toArray(h.rawBytes(t), h.dtype(t), h.shape(t), dataType));
+            }
+            a = fromTensors(name, config, tensors, fingerprint).arrays;
+          }
+          arrays = a;
+        }
+      }
+    }
+    return a;
+  }
+
+  /** The host model this one was made from (what the subscriber checks adapters against, what a GPU uploads). */
   public HostModel host() {
     if (host == null) {
       throw new BonestreamException("the model " + name + " was not loaded from a model folder");
     }
     return host;
+  }
+
+  /** Whether this model was loaded from a folder (and so has a {@link #host()}). */
+  public boolean hasHost() {
+    return host != null;
   }
 
   /** Builds a model from tensors under Hugging Face names (used for loaded and random models). */
@@ -120,7 +159,7 @@ public final class BaseModel implements BaseWeights {
       layers.add(new Layer(tensor(t, prefix + "input_layernorm.weight", d),
           tensor(t, prefix + "post_attention_layernorm.weight", d), p));
     }
-    return new BaseModel(name, c, fingerprint, type, embed, norm, head, layers);
+    return new BaseModel(name, c, fingerprint, type, null, new Arrays4j(embed, norm, head, List.copyOf(layers)));
   }
 
   private static Linear linear(Map<String, INDArray> t, String path, int out, int in) {
@@ -163,34 +202,41 @@ public final class BaseModel implements BaseWeights {
 
   /** (vocab, hidden). */
   public INDArray embedTokens() {
-    return embedTokens;
+    return arrays().embedTokens();
   }
 
   /** (hidden). */
   public INDArray finalNorm() {
-    return finalNorm;
+    return arrays().finalNorm();
   }
 
   /** (vocab, hidden); the same array as {@link #embedTokens()} when tied. */
   public INDArray lmHead() {
-    return lmHead;
+    return arrays().lmHead();
   }
 
   public List<Layer> layers() {
-    return layers;
+    return arrays().layers();
   }
 
   public Layer layer(int i) {
-    return layers.get(i);
+    return arrays().layers().get(i);
+  }
+
+  /** A projection of a layer; its arrays are made only when it computes (adapters take it by shape). */
+  public Linear projection(int layer, Projection p) {
+    return projections[layer][p.ordinal()];
   }
 
   /** Every tensor under its Hugging Face name (tied head omitted), e.g. for a merged export. */
   public Map<String, INDArray> namedTensors() {
+    Arrays4j a = arrays();
+    List<Layer> layers = a.layers();
     Map<String, INDArray> out = new TreeMap<>();
-    out.put("model.embed_tokens.weight", embedTokens);
-    out.put("model.norm.weight", finalNorm);
-    if (lmHead != embedTokens) {
-      out.put("lm_head.weight", lmHead);
+    out.put("model.embed_tokens.weight", a.embedTokens());
+    out.put("model.norm.weight", a.finalNorm());
+    if (a.lmHead() != a.embedTokens()) {
+      out.put("lm_head.weight", a.lmHead());
     }
     for (int i = 0; i < layers.size(); i++) {
       Layer l = layers.get(i);
@@ -212,6 +258,8 @@ public final class BaseModel implements BaseWeights {
    * path (e.g. {@code model.layers.0.self_attn.q_proj}): how adapters are merged for inference.
    */
   public BaseModel withProjectionWeights(Map<String, INDArray> weights) {
+    Arrays4j a = arrays();
+    List<Layer> layers = a.layers();
     List<Layer> out = new ArrayList<>();
     for (int i = 0; i < layers.size(); i++) {
       Layer l = layers.get(i);
@@ -223,17 +271,19 @@ public final class BaseModel implements BaseWeights {
       }
       out.add(new Layer(l.inputNorm(), l.postAttentionNorm(), p));
     }
-    BaseModel m = new BaseModel(name, config, fingerprint, dataType, embedTokens, finalNorm, lmHead, out);
-    m.host = host;
-    return m;
+    return new BaseModel(name, config, fingerprint, dataType, host,
+        new Arrays4j(a.embedTokens(), a.finalNorm(), a.lmHead(), List.copyOf(out)));
   }
 
   @Override
   public float[] projectionWeight(String modulePath) {
-    for (int i = 0; i < layers.size(); i++) {
+    if (host != null && arrays == null) {
+      return host.projectionWeight(modulePath); // no ND4J copy made for one weight
+    }
+    for (int i = 0; i < config.numLayers(); i++) {
       for (Projection p : Projection.values()) {
         if (p.modulePath(i).equals(modulePath)) {
-          return layers.get(i).projection(p).weight().castTo(DataType.FLOAT).dup('c').data().asFloat();
+          return projection(i, p).weight().castTo(DataType.FLOAT).dup('c').data().asFloat();
         }
       }
     }

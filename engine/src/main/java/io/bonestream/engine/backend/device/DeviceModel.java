@@ -83,14 +83,36 @@ public final class DeviceModel implements AutoCloseable {
     boolean has(String name);
   }
 
-  /** Uploads a model folder's weights. */
+  /** Values converted and uploaded at a time: bounds the host memory an upload takes (16 MiB). */
+  static final int UPLOAD_CHUNK = 1 << 22;
+
+  /**
+   * Uploads a model folder's weights straight from its memory-mapped files, a chunk at a time: the
+   * host never holds a converted copy of a whole tensor, let alone of the model.
+   */
   public static DeviceModel upload(Device device, HostModel host, Precision precision) {
+    return upload(device, host, precision, UPLOAD_CHUNK);
+  }
+
+  /** {@link #upload(Device, HostModel, Precision)} in chunks of {@code chunk} values. */
+  static DeviceModel upload(Device device, HostModel host, Precision precision, int chunk) {
     return new DeviceModel(device, host.config(), precision, host.name(), host.fingerprint(), new Loader() {
       @Override
       public Buf tensor(DeviceModel m, String name, DType type, long... shape) {
-        float[] values = host.floats(name, shape);
-        Buf b = m.alloc(type, values.length);
-        device.upload(values, b);
+        if (!java.util.Arrays.equals(host.shape(name), shape)) {
+          throw new io.bonestream.core.BonestreamException("tensor " + name + " has shape "
+              + java.util.Arrays.toString(host.shape(name)) + ", config.json implies " + java.util.Arrays.toString(shape));
+        }
+        long n = io.bonestream.core.model.HostTensor.elementCount(shape);
+        String stored = host.dtype(name);
+        int width = io.bonestream.core.safetensors.SafeTensorsReader.byteSize(stored, null, name);
+        java.nio.ByteBuffer raw = host.rawBytes(name);
+        Buf b = m.alloc(type, n);
+        for (long from = 0; from < n; from += chunk) {
+          int len = (int) Math.min(chunk, n - from);
+          java.nio.ByteBuffer part = raw.slice((int) (from * width), len * width);
+          device.upload(io.bonestream.core.safetensors.SafeTensorsReader.toFloats(part, stored), b.slice(from, len));
+        }
         return b;
       }
 
