@@ -23,6 +23,7 @@ import picocli.CommandLine;
       CompareCommand.class,
       SelftestCommand.class,
       KernelsCommand.class,
+      SizeCommand.class,
       DemoCommand.class,
       RunCommand.class,
       SubmitCommand.class,

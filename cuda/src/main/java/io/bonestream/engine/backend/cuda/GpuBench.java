@@ -36,7 +36,7 @@ public final class GpuBench {
   /** A model shape and its batch, as in the reference benchmark. */
   public record Shape(String name, int hidden, int intermediate, int layers, int heads, int kvHeads, int vocab,
       int batch, int seq, int r) {
-    ModelConfig config() {
+    public ModelConfig config() {
       ObjectNode c = Json.MAPPER.createObjectNode();
       c.put("model_type", "llama");
       c.put("hidden_size", hidden);

@@ -9,6 +9,7 @@ import io.bonestream.engine.device.Buf;
 import io.bonestream.engine.device.Device;
 import io.bonestream.engine.model.LossSum;
 import io.bonestream.engine.model.TokenBatch;
+import org.jspecify.annotations.Nullable;
 
 /**
  * The device backend of the training seam: one adapter set's values, gradients and optimizer
@@ -23,12 +24,15 @@ public final class DeviceTrainer implements TrainingBackend {
   private boolean closed;
 
   private DeviceTrainer(DeviceTransformer model, AdapterConfig adapterConfig, TrainConfig config,
-      float[] initial) {
+      float @Nullable [] initial) {
     this.model = model;
     this.d = model.model().device();
     this.config = config;
     this.adapters = new DeviceAdapters(d, model.model().config(), model.model().activationType(),
         adapterConfig, config.optimizer() == OptimizerKind.ADAMW);
+    if (initial == null) {
+      return; // sizing: nothing to load
+    }
     if (initial.length != adapters.layout.size()) {
       throw new BonestreamException("initial adapter values: " + initial.length + " given, the layout has "
           + adapters.layout.size());
@@ -43,6 +47,11 @@ public final class DeviceTrainer implements TrainingBackend {
     this.config = config;
     this.adapters = new DeviceAdapters(d, model.model().config(), model.model().activationType(),
         adapterConfig, config.optimizer() == OptimizerKind.ADAMW, values, grads);
+  }
+
+  /** A trainer whose values are left as allocated: only for sizing a step ({@link MemoryPlan}). */
+  static DeviceTrainer sized(DeviceTransformer model, AdapterConfig adapterConfig, TrainConfig config) {
+    return new DeviceTrainer(model, adapterConfig, config, (float[]) null);
   }
 
   /** A trainer of {@code adapterConfig} on {@code model}, starting from {@code initial} (layout order). */

@@ -1,0 +1,81 @@
+package io.bonestream.cli;
+
+import io.bonestream.core.BonestreamException;
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.model.ModelConfig;
+import io.bonestream.engine.backend.Precision;
+import io.bonestream.engine.backend.cuda.GpuBench;
+import io.bonestream.engine.backend.device.MemoryPlan;
+import io.bonestream.engine.config.TrainConfig;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+@Command(name = "size", mixinStandardHelpOptions = true, sortOptions = false,
+    description = {"Prints the GPU and host memory a TaskManager needs to train one adapter: a model",
+        "folder's shape or a named one, the method, rank, batch, sequence length and precision. The",
+        "GPU figure runs the device engine's own allocations for that step (no GPU needed); `bench`",
+        "on the GPU reports the measured peak beside it (docs/gpu.md)."})
+final class SizeCommand implements Callable<Integer> {
+  @Spec picocli.CommandLine.Model.CommandSpec spec;
+
+  @Option(names = "--model", paramLabel = "DIR", description = "a Hugging Face model folder (its config.json)")
+  Path model;
+
+  @Option(names = "--config", paramLabel = "NAME", description = "or a named shape: 25M, tinyllama-1.1B, llama3-8B")
+  String config;
+
+  @Option(names = "--method", defaultValue = "bone", description = "bat, bone, lora or mini (default: ${DEFAULT-VALUE})")
+  String method;
+
+  @Option(names = "--r", defaultValue = "64", description = "(default: ${DEFAULT-VALUE})")
+  int r;
+
+  @Option(names = "--mini-r", defaultValue = "1", description = "mini's block width (default: ${DEFAULT-VALUE})")
+  int miniR;
+
+  @Option(names = "--batch", defaultValue = "1", description = "sequences per micro-batch (default: ${DEFAULT-VALUE})")
+  int batch;
+
+  @Option(names = "--seq", defaultValue = "1024", description = "tokens per sequence (default: ${DEFAULT-VALUE})")
+  int seq;
+
+  @Option(names = "--precision", defaultValue = "bf16", description = "bf16 or fp32 (default: ${DEFAULT-VALUE})")
+  String precision;
+
+  /** The named shape with room for {@code seq} positions. */
+  private static GpuBench.Shape longEnough(GpuBench.Shape s, int seq) {
+    return new GpuBench.Shape(s.name(), s.hidden(), s.intermediate(), s.layers(), s.heads(), s.kvHeads(), s.vocab(),
+        s.batch(), Math.max(s.seq(), seq), s.r());
+  }
+
+  @Override
+  public Integer call() {
+    if ((model == null) == (config == null)) {
+      throw new BonestreamException("give one of --model DIR or --config NAME");
+    }
+    if (batch < 1 || seq < 1 || r < 1) {
+      throw new BonestreamException("--batch, --seq and --r must be at least 1");
+    }
+    ModelConfig c = model != null ? ModelConfig.read(model) : longEnough(GpuBench.shape(config), seq).config();
+    AdapterMethod m = AdapterMethod.fromId(method);
+    AdapterConfig adapter = AdapterConfig.builder().method(m).r(r).miniR(m == AdapterMethod.MINI ? miniR : 1).build();
+    Precision p = Precision.fromId(precision);
+    MemoryPlan plan = MemoryPlan.of(c, adapter, TrainConfig.builder().batchSize(batch).build(), p, batch, seq);
+    PrintWriter out = spec.commandLine().getOut();
+    out.printf(Locale.ROOT, "%s (%d layers, hidden %d), %s r=%d, %d x %d tokens, %s%n",
+        model != null ? model.getFileName() : config, c.numLayers(), c.hiddenSize(), m, r, batch, seq, p);
+    out.printf(Locale.ROOT, "GPU:  %.2f GiB = weights %.2f + adapter and optimizer %.2f + activations %.2f"
+        + " (plus the CUDA context and cuBLAS workspace)%n", MemoryPlan.gib(plan.deviceBytes()),
+        MemoryPlan.gib(plan.weightBytes()), MemoryPlan.gib(plan.adapterBytes()), MemoryPlan.gib(plan.activationBytes()));
+    out.printf(Locale.ROOT, "host: %.2f GiB per live adapter besides the JVM heap; the base model's files are mapped,"
+        + " not copied%n", MemoryPlan.gib(plan.hostAdapterBytes()));
+    out.flush();
+    return 0;
+  }
+}
