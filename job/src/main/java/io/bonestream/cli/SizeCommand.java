@@ -73,8 +73,9 @@ final class SizeCommand implements Callable<Integer> {
     out.printf(Locale.ROOT, "GPU:  %.2f GiB = weights %.2f + adapter and optimizer %.2f + activations %.2f"
         + " (plus the CUDA context and cuBLAS workspace)%n", MemoryPlan.gib(plan.deviceBytes()),
         MemoryPlan.gib(plan.weightBytes()), MemoryPlan.gib(plan.adapterBytes()), MemoryPlan.gib(plan.activationBytes()));
-    out.printf(Locale.ROOT, "host: %.2f GiB per live adapter besides the JVM heap; the base model's files are mapped,"
-        + " not copied%n", MemoryPlan.gib(plan.hostAdapterBytes()));
+    out.printf(Locale.ROOT, "host: %.3f GiB per live adapter besides the JVM heap, and %.3f GiB more while one is"
+        + " checkpointed; the base model's files are mapped, not copied%n", MemoryPlan.gib(plan.hostAdapterBytes()),
+        MemoryPlan.gib(plan.hostCheckpointBytes()));
     out.flush();
     return 0;
   }

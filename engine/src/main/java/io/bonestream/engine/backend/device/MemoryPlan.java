@@ -19,10 +19,13 @@ import java.util.List;
  * @param weightBytes the frozen base model on the device (GEMM weights in the activation type)
  * @param adapterBytes the adapter's values, gradients, activation-type copy and AdamW moments
  * @param activationBytes the peak of one step above those two: the workspace and the method's scratch
- * @param hostAdapterBytes host memory per live adapter besides the JVM's own: its float32 values
- *     and gradients, and at a checkpoint its state (values and two moments) and their encoding
+ * @param hostAdapterBytes host memory each live adapter holds besides the JVM heap: its float32
+ *     values and gradients (the host copy a device trainer refreshes when read)
+ * @param hostCheckpointBytes host memory an adapter's checkpoint takes for a moment, one adapter at a
+ *     time: its state (values and the two AdamW moments, float32) and their encoding
  */
-public record MemoryPlan(long weightBytes, long adapterBytes, long activationBytes, long hostAdapterBytes) {
+public record MemoryPlan(long weightBytes, long adapterBytes, long activationBytes, long hostAdapterBytes,
+    long hostCheckpointBytes) {
   /** The logits CUDA materialises at once (the device default). */
   public static final long CUDA_LOSS_CHUNK = 1L << 26;
 
@@ -60,9 +63,7 @@ public record MemoryPlan(long weightBytes, long adapterBytes, long activationByt
         peak = d.peakAllocatedBytes();
       }
       long params = AdapterLayout.of(model, adapter).size();
-      // values + gradients (float32), and at a checkpoint values + two moments, then their encoding
-      long host = params * 4L * 2 + params * 4L * 3 * 2;
-      return new MemoryPlan(weights, adapterBytes, peak - weights - adapterBytes, host);
+      return new MemoryPlan(weights, adapterBytes, peak - weights - adapterBytes, params * 4L * 2, params * 4L * 3 * 2);
     }
   }
 
