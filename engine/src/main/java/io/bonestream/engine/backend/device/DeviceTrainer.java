@@ -20,13 +20,15 @@ public final class DeviceTrainer implements TrainingBackend {
   private final Device d;
   private final DeviceAdapters adapters;
   private final TrainConfig config;
+  private final boolean recompute;
   private boolean closed;
 
   private DeviceTrainer(DeviceTransformer model, AdapterConfig adapterConfig, TrainConfig config,
-      float[] initial) {
+      boolean recompute, float[] initial) {
     this.model = model;
     this.d = model.model().device();
     this.config = config;
+    this.recompute = recompute;
     this.adapters = new DeviceAdapters(d, model.model().config(), model.model().activationType(),
         adapterConfig, config.optimizer() == OptimizerKind.ADAMW);
     if (initial.length != adapters.layout.size()) {
@@ -36,11 +38,12 @@ public final class DeviceTrainer implements TrainingBackend {
     loadParameters(initial);
   }
 
-  private DeviceTrainer(DeviceTransformer model, AdapterConfig adapterConfig, TrainConfig config, Buf values,
-      Buf grads) {
+  private DeviceTrainer(DeviceTransformer model, AdapterConfig adapterConfig, TrainConfig config,
+      boolean recompute, Buf values, Buf grads) {
     this.model = model;
     this.d = model.model().device();
     this.config = config;
+    this.recompute = recompute;
     this.adapters = new DeviceAdapters(d, model.model().config(), model.model().activationType(),
         adapterConfig, config.optimizer() == OptimizerKind.ADAMW, values, grads);
   }
@@ -48,7 +51,17 @@ public final class DeviceTrainer implements TrainingBackend {
   /** A trainer of {@code adapterConfig} on {@code model}, starting from {@code initial} (layout order). */
   public static DeviceTrainer open(DeviceTransformer model, AdapterConfig adapterConfig, TrainConfig config,
       float[] initial) {
-    return new DeviceTrainer(model, adapterConfig, config, initial);
+    return open(model, adapterConfig, config, false, initial);
+  }
+
+  /**
+   * {@link #open(DeviceTransformer, AdapterConfig, TrainConfig, float[])}, with activation
+   * recomputation when {@code recompute}: each step keeps only every layer's input and recomputes
+   * the rest in the backward pass (the same values, less memory, about one more forward pass of time).
+   */
+  public static DeviceTrainer open(DeviceTransformer model, AdapterConfig adapterConfig, TrainConfig config,
+      boolean recompute, float[] initial) {
+    return new DeviceTrainer(model, adapterConfig, config, recompute, initial);
   }
 
   /**
@@ -57,8 +70,8 @@ public final class DeviceTrainer implements TrainingBackend {
    * adapter's values and gradients exist once. They must outlive the trainer.
    */
   public static DeviceTrainer borrowing(DeviceTransformer model, AdapterConfig adapterConfig, TrainConfig config,
-      Buf values, Buf grads) {
-    return new DeviceTrainer(model, adapterConfig, config, values, grads);
+      boolean recompute, Buf values, Buf grads) {
+    return new DeviceTrainer(model, adapterConfig, config, recompute, values, grads);
   }
 
   @Override
@@ -72,7 +85,7 @@ public final class DeviceTrainer implements TrainingBackend {
 
   @Override
   public String describe() {
-    return model.model().precision() + " on " + d.describe();
+    return model.model().precision() + (recompute ? ", recomputing activations" : "") + " on " + d.describe();
   }
 
   @Override
@@ -92,7 +105,7 @@ public final class DeviceTrainer implements TrainingBackend {
 
   @Override
   public LossSum forwardBackward(TokenBatch batch, double lossDenominator) {
-    return model.forwardBackward(adapters, batch, lossDenominator);
+    return model.forwardBackward(adapters, batch, lossDenominator, recompute);
   }
 
   @Override
