@@ -105,12 +105,14 @@ class RecomputeTest {
     Threads.configure(threads);
     // 150-token sequences: three attention tiles of the CPU device, the last one partial
     ModelConfig config = RandomModel.config(64, 2, 4, 2, 96, 200, 160);
-    BaseModel base = RandomModel.create(config, DataType.FLOAT, 0.05, 0.0, false, 3);
     AdapterConfig adapter = AdapterConfig.builder().method(AdapterMethod.fromId(method)).r(8).build();
     TrainConfig train = TrainConfig.builder().lr(1e-2).batchSize(2).maxSeqLen(160).build();
     List<Example> data = sequences(12, 150, config.vocabSize());
-    Run keep = train(base, adapter, train, data, (b, a, c) -> CpuBackends.open(b, a, c, false));
-    Run recompute = train(base, adapter, train, data, (b, a, c) -> CpuBackends.open(b, a, c, true));
+    // two copies of one model: a workspace each, so that the recomputing one holds no kept layers
+    Run keep = train(RandomModel.create(config, DataType.FLOAT, 0.05, 0.0, false, 3), adapter, train, data,
+        (b, a, c) -> CpuBackends.open(b, a, c, false));
+    Run recompute = train(RandomModel.create(config, DataType.FLOAT, 0.05, 0.0, false, 3), adapter, train, data,
+        (b, a, c) -> CpuBackends.open(b, a, c, true));
     assertSameBits(keep, recompute);
   }
 
