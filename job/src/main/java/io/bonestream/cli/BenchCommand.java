@@ -7,6 +7,7 @@ import io.bonestream.core.adapters.AdapterConfig;
 import io.bonestream.core.adapters.AdapterMethod;
 import io.bonestream.core.util.Json;
 import io.bonestream.engine.backend.BackendFactory;
+import io.bonestream.engine.backend.cpu.CpuBackends;
 import io.bonestream.engine.backend.device.TimedDevice;
 import io.bonestream.engine.bench.TrainBenchmark.Shape;
 import io.bonestream.engine.bench.TrainBenchmark;
@@ -104,6 +105,9 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--precision", defaultValue = "bf16", paramLabel = "bf16|fp32", description = "cuda only")
   String precision;
 
+  @Option(names = "--recompute", description = "cpu, cuda: recompute each layer's activations in the backward pass")
+  boolean recompute;
+
   @Option(names = "--memory", split = ",", paramLabel = "N[,N]",
       description = "instead of speed: heap and native memory with N live trainers (one step each), and the "
           + "training states a checkpoint writes for them")
@@ -143,6 +147,9 @@ final class BenchCommand implements Callable<Integer> {
     if (!backend.equals("cpu") && !backend.equals("nd4j")) {
       throw new BonestreamException("unknown backend '" + backend + "' (known: cpu, nd4j, cuda)");
     }
+    if (recompute && backend.equals("nd4j")) {
+      throw new BonestreamException("--recompute applies to the cpu and cuda backends, not nd4j");
+    }
     if ((batch != null && batch <= 0) || (seq != null && seq <= 1) || steps <= 0 || warmup < 0 || repeat <= 0) {
       throw new BonestreamException("--batch, --steps, --repeat must be positive, --seq at least 2, --warmup ≥ 0");
     }
@@ -168,7 +175,8 @@ final class BenchCommand implements Callable<Integer> {
         AdapterConfig adapter = AdapterConfig.builder().method(m).r(shape.r()).build();
         for (int i = 0; i < repeat; i++) {
           TrainBenchmark.Result res = TrainBenchmark.run(base, adapter, shape.batch(), shape.seq(), warmup, steps, t,
-              backend.equals("nd4j") ? BackendFactory.ND4J : BackendFactory.CPU, backend);
+              backend.equals("nd4j") ? BackendFactory.ND4J : (b, a, c) -> CpuBackends.open(b, a, c, recompute),
+              backend);
           ObjectNode json = Json.MAPPER.valueToTree(res);
           json.put("config", name);
           out.println(Json.toCompactString(json));
@@ -183,7 +191,7 @@ final class BenchCommand implements Callable<Integer> {
           rows.add(new Row(name, m.id(), res, torch));
         }
         if (profile && backend.equals("cpu")) {
-          printProfile(out, name, m, TrainBenchmark.profile(base, adapter, shape.batch(), shape.seq()));
+          printProfile(out, name, m, TrainBenchmark.profile(base, adapter, shape.batch(), shape.seq(), recompute));
         }
       }
     }
@@ -384,7 +392,7 @@ final class BenchCommand implements Callable<Integer> {
     List<String> args = new ArrayList<>(List.of("bench", "--backend", "cuda",
         "--configs", String.join(",", configs == null ? List.of("25M") : configs), "--methods",
         String.join(",", (methods == null ? List.of(AdapterMethod.BONE) : methods).stream().map(AdapterMethod::id).toList()),
-        "--precision", precision, "--steps", "" + steps, "--warmup", "" + warmup));
+        "--precision", precision, "--steps", "" + steps, "--warmup", "" + warmup, "--recompute", "" + recompute));
     if (batch != null) {
       args.addAll(List.of("--batch", "" + batch));
     }

@@ -48,6 +48,9 @@ final class SizeCommand implements Callable<Integer> {
   @Option(names = "--precision", defaultValue = "bf16", description = "bf16 or fp32 (default: ${DEFAULT-VALUE})")
   String precision;
 
+  @Option(names = "--recompute", description = "recompute each layer in the backward pass (job.yaml's recompute)")
+  boolean recompute;
+
   /** The named shape with room for {@code seq} positions. */
   private static GpuBench.Shape longEnough(GpuBench.Shape s, int seq) {
     return new GpuBench.Shape(s.name(), s.hidden(), s.intermediate(), s.layers(), s.heads(), s.kvHeads(), s.vocab(),
@@ -66,10 +69,11 @@ final class SizeCommand implements Callable<Integer> {
     AdapterMethod m = AdapterMethod.fromId(method);
     AdapterConfig adapter = AdapterConfig.builder().method(m).r(r).miniR(m == AdapterMethod.MINI ? miniR : 1).build();
     Precision p = Precision.fromId(precision);
-    MemoryPlan plan = MemoryPlan.of(c, adapter, TrainConfig.builder().batchSize(batch).build(), p, batch, seq);
+    MemoryPlan plan = MemoryPlan.of(c, adapter, TrainConfig.builder().batchSize(batch).build(), p, recompute, batch, seq);
     PrintWriter out = spec.commandLine().getOut();
-    out.printf(Locale.ROOT, "%s (%d layers, hidden %d), %s r=%d, %d x %d tokens, %s%n",
-        model != null ? model.getFileName() : config, c.numLayers(), c.hiddenSize(), m, r, batch, seq, p);
+    out.printf(Locale.ROOT, "%s (%d layers, hidden %d), %s r=%d, %d x %d tokens, %s%s%n",
+        model != null ? model.getFileName() : config, c.numLayers(), c.hiddenSize(), m, r, batch, seq, p,
+        recompute ? ", recomputing" : "");
     out.printf(Locale.ROOT, "GPU:  %.2f GiB = weights %.2f + adapter and optimizer %.2f + activations %.2f"
         + " (plus the CUDA context and cuBLAS workspace)%n", MemoryPlan.gib(plan.deviceBytes()),
         MemoryPlan.gib(plan.weightBytes()), MemoryPlan.gib(plan.adapterBytes()), MemoryPlan.gib(plan.activationBytes()));

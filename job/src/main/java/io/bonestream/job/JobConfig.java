@@ -63,7 +63,7 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
     String name = file.getFileName().toString();
     StrictNode c = new StrictNode(root, name, "").allow("kafka", "topics", "model", "max-seq-len",
         "checkpoints", "blob-store", "flink", "adapter-defaults", "adapters", "batching", "snapshots",
-        "backend", "precision", "signing", "quotas");
+        "backend", "precision", "recompute", "signing", "quotas");
     StrictNode kafka = c.section("kafka").allow("bootstrap-servers", "properties", "group-id",
         "transactional-id-prefix", "transaction-timeout");
     StrictNode topics = c.section("topics").allow("instructions", "adapters", "dead-letters", "gated");
@@ -154,7 +154,8 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
 
   /** Where training runs; with {@code check}, a GPU backend is opened here, so a missing GPU or library is one error line. */
   private static BackendSpec backend(StrictNode c, boolean check) {
-    BackendSpec spec = BackendSpec.parse(c.text("backend", "cpu"), c.text("precision", "bf16"));
+    BackendSpec spec = BackendSpec.parse(c.text("backend", "cpu"), c.text("precision", "bf16"))
+        .withRecompute(c.bool("recompute", false));
     if (check) {
       Backends.check(spec);
     }

@@ -34,6 +34,14 @@ class JobConfigTest {
     assertEquals(30_000, c.checkpointIntervalMs());
     assertEquals(AdapterMethod.BAT, c.job().profiles().defaults().adapter().method());
     assertEquals(1e-4, c.job().profiles().defaults().train().lr());
+    assertEquals(false, c.job().backend().recompute());
+  }
+
+  @Test
+  void recomputationIsABackendSetting() throws Exception {
+    JobConfig c = JobConfig.read(write(example().replace("recompute: false", "recompute: true")));
+    assertTrue(c.job().backend().recompute());
+    assertEquals("cpu", c.job().backend().backend());
   }
 
   @Test

@@ -14,6 +14,9 @@ public interface BackendProvider {
   /** Checks that the backend can run here; throws a one-line error naming what is missing. */
   void check();
 
-  /** The backend for {@code base}, sharing this JVM's device copy of it. */
-  SharedBackend acquire(BaseModel base, Precision precision);
+  /**
+   * The backend for {@code base} in {@code spec}'s precision, sharing this JVM's device copy of it;
+   * its trainers recompute activations when {@code spec} says so.
+   */
+  SharedBackend acquire(BaseModel base, BackendSpec spec);
 }

@@ -16,7 +16,7 @@ public final class Backends {
         @Override
         public io.bonestream.engine.backend.TrainingBackend open(BaseModel b, io.bonestream.engine.adapters.AdapterSet a,
             TrainConfig c) {
-          return BackendFactory.CPU.open(b, a, c);
+          return io.bonestream.engine.backend.cpu.CpuBackends.open(b, a, c, spec.recompute());
         }
 
         @Override
@@ -33,7 +33,7 @@ public final class Backends {
         public void close() {}
       };
     }
-    return provider(spec.backend()).acquire(base, spec.precision());
+    return provider(spec.backend()).acquire(base, spec);
   }
 
   /** Fails with one line when {@code spec}'s backend cannot run here (no GPU, a library missing). */

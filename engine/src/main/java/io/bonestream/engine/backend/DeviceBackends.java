@@ -19,16 +19,28 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 public final class DeviceBackends implements BackendFactory, AutoCloseable {
   private final Device device;
   private final Precision precision;
-  private final Map<BaseModel, DeviceTransformer> models = new IdentityHashMap<>();
+  private final boolean recompute;
+  private final Map<BaseModel, DeviceTransformer> models;
 
-  private DeviceBackends(Device device, Precision precision) {
+  private DeviceBackends(Device device, Precision precision, boolean recompute,
+      Map<BaseModel, DeviceTransformer> models) {
     this.device = device;
     this.precision = precision;
+    this.recompute = recompute;
+    this.models = models;
   }
 
   /** A factory training on {@code device} in {@code precision}. */
   public static DeviceBackends on(Device device, Precision precision) {
-    return new DeviceBackends(device, precision);
+    return new DeviceBackends(device, precision, false, new IdentityHashMap<>());
+  }
+
+  /**
+   * A factory on the same device and models (closing either closes them) whose trainers recompute
+   * activations in the backward pass when {@code on}.
+   */
+  public DeviceBackends recomputing(boolean on) {
+    return new DeviceBackends(device, precision, on, models);
   }
 
   public Device device() {
@@ -40,14 +52,16 @@ public final class DeviceBackends implements BackendFactory, AutoCloseable {
   }
 
   /** The device copy of {@code base}, uploaded on first use. */
-  public synchronized DeviceTransformer model(BaseModel base) {
-    return models.computeIfAbsent(base, b -> new DeviceTransformer(upload(device, b, precision)));
+  public DeviceTransformer model(BaseModel base) {
+    synchronized (models) {
+      return models.computeIfAbsent(base, b -> new DeviceTransformer(upload(device, b, precision)));
+    }
   }
 
   @Override
   public TrainingBackend open(BaseModel base, AdapterSet adapters, TrainConfig config) {
     float[] initial = adapters.flatParameters().castTo(DataType.FLOAT).dup().data().asFloat();
-    return DeviceTrainer.open(model(base), adapters.config(), config, initial);
+    return DeviceTrainer.open(model(base), adapters.config(), config, recompute, initial);
   }
 
   /**
@@ -67,8 +81,10 @@ public final class DeviceBackends implements BackendFactory, AutoCloseable {
 
   /** Frees the uploaded models. */
   @Override
-  public synchronized void close() {
-    models.values().forEach(m -> m.model().close());
-    models.clear();
+  public void close() {
+    synchronized (models) {
+      models.values().forEach(m -> m.model().close());
+      models.clear();
+    }
   }
 }

@@ -122,11 +122,14 @@ public final class TrainBenchmark {
         tokens / step, gemm / 1e9, flops / step / 1e9, flops / step / gemm, trainable, baseParams, times);
   }
 
-  /** One step on the CPU device, timed operation by operation (after a warm-up step). */
-  public static Profile profile(BaseModel base, AdapterConfig adapter, int batch, int seq) {
+  /**
+   * One step on the CPU device, timed operation by operation (after a warm-up step), recomputing
+   * activations in the backward pass when {@code recompute}.
+   */
+  public static Profile profile(BaseModel base, AdapterConfig adapter, int batch, int seq, boolean recompute) {
     TimedDevice timed = new TimedDevice(CpuDevice.get());
     DeviceTransformer model = CpuBackends.model(base, timed);
-    BackendFactory factory = (b, a, c) -> DeviceTrainer.open(model, a.config(), c,
+    BackendFactory factory = (b, a, c) -> DeviceTrainer.open(model, a.config(), c, recompute,
         a.flatParameters().castTo(DataType.FLOAT).dup().data().asFloat());
     List<Example> examples = examples(base.config().vocabSize(), batch, seq);
     try (Trainer trainer = Trainer.create(base, adapter, trainConfig(batch, seq), factory)) {

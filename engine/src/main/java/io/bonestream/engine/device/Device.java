@@ -140,13 +140,28 @@ public interface Device extends AutoCloseable {
       boolean unrotate);
 
   /**
-   * Causal softmax of attention scores: row R of scores (rows, T) F32 is query position
-   * t = R mod T; probs[R, j] = softmax over j ≤ t, 0 for j > t; probs act.
+   * Causal attention of every query head, in O(T) memory: no (T, T) score matrix is kept. The G =
+   * {@code group} query heads of key/value head kv are heads kv·G .. kv·G + G − 1 (LLaMA's repeated
+   * key/value heads), so q (B, H, T, hd) is also (B, Hkv, G·T, hd). With s_j = scale · q_t · k_j:
+   * lse[b, h, t] = log Σ_{j ≤ t} exp(s_j), p_j = exp(s_j − lse) and out_t = Σ_{j ≤ t} p_j · v_j, p
+   * rounded to act type before it multiplies v (as a GEMM operand would be). q, out (B, H, T, hd)
+   * act; k, v (B, Hkv, T, hd) act; lse (B, H, T) F32, H = Hkv · G.
    */
-  void causalSoftmax(Buf scores, Buf probs, long rows, int seq);
+  void attentionForward(Buf q, Buf k, Buf v, Buf out, Buf lse, int batch, int kvHeads, int group, int seq,
+      int headDim, float scale);
 
-  /** dScores[R, j] = P · (dP − Σ_j' P · dP) · scale on j ≤ t, 0 above; P act, dP F32, dScores act. */
-  void causalSoftmaxBackward(Buf probs, Buf dProbs, float scale, Buf dScores, long rows, int seq);
+  /**
+   * The backward of {@link #attentionForward}, recomputing p from q, k and lse: with P = p rounded
+   * to act, dP_j = dOut_t · v_j and D_t = Σ_j P_j · dP_j (= dOut_t · out_t, out before its rounding
+   * to act: in bf16, the rounded out would put its error into the cancellation dP − D):
+   * dS_j = P_j · (dP_j − D_t) · scale, rounded to act; dq_t = Σ_j dS_j · k_j, dk_j = Σ_{g, t ≥ j}
+   * dS_j · q_t, dv_j = Σ_{g, t ≥ j} P_j · dOut_t (sums over the group's heads and the queries that
+   * see key j). q, out, dOut (B, H, T, hd) act; k, v (B, Hkv, T, hd) act; lse (B, H, T) F32;
+   * dq (B, H, T, hd) F32; dk, dv (B, Hkv, T, hd) F32, overwritten. A float32 device may take D as
+   * dOut_t · out_t.
+   */
+  void attentionBackward(Buf q, Buf k, Buf v, Buf out, Buf dOut, Buf lse, Buf dq, Buf dk, Buf dv, int batch,
+      int kvHeads, int group, int seq, int headDim, float scale);
 
   /** out = silu(gate) · up = σ(g) · g · u; all act, n elements. */
   void swiglu(Buf gate, Buf up, Buf out, long n);

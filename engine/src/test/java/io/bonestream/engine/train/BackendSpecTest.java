@@ -26,6 +26,24 @@ class BackendSpecTest {
     assertTrue(e.getMessage().contains("unknown precision 'fp16'"), e.getMessage());
   }
 
+  /** recompute travels with the spec to the trainers a backend opens. */
+  @Test
+  void recomputationReachesTheTrainers() {
+    BackendSpec spec = BackendSpec.parse("cpu", null).withRecompute(true);
+    assertTrue(spec.recompute());
+    assertEquals("cpu, recomputing activations", spec.toString());
+    assertEquals(false, BackendSpec.parse("cuda", "fp32").recompute());
+    BaseModel base = RandomModels.model(RandomModels.tinyConfig("llama", 1), DataType.FLOAT, false, 1);
+    io.bonestream.core.adapters.AdapterConfig adapter = io.bonestream.core.adapters.AdapterConfig.builder()
+        .method(io.bonestream.core.adapters.AdapterMethod.BONE).r(4).build();
+    for (boolean on : new boolean[] {false, true}) {
+      try (SharedBackend cpu = Backends.acquire(BackendSpec.CPU.withRecompute(on), base);
+          Trainer t = Trainer.create(base, adapter, io.bonestream.engine.config.TrainConfig.builder().build(), cpu)) {
+        assertEquals(on, t.backend().describe().contains("recomputing activations"), t.backend().describe());
+      }
+    }
+  }
+
   @Test
   void theCpuBackendNeedsNothingAndAnAbsentProviderIsNamed() {
     Backends.check(BackendSpec.CPU);

@@ -2,6 +2,7 @@ package io.bonestream.engine.backend.cuda;
 
 import io.bonestream.engine.adapters.AdapterSet;
 import io.bonestream.engine.backend.BackendProvider;
+import io.bonestream.engine.backend.BackendSpec;
 import io.bonestream.engine.backend.DeviceBackends;
 import io.bonestream.engine.backend.Precision;
 import io.bonestream.engine.backend.SharedBackend;
@@ -52,7 +53,8 @@ public final class CudaBackendProvider implements BackendProvider {
   }
 
   @Override
-  public SharedBackend acquire(BaseModel base, Precision precision) {
+  public SharedBackend acquire(BaseModel base, BackendSpec spec) {
+    Precision precision = spec.precision();
     Shared s;
     synchronized (CudaBackendProvider.class) {
       CudaDevice d = device();
@@ -67,12 +69,13 @@ public final class CudaBackendProvider implements BackendProvider {
       @Override
       public TrainingBackend open(BaseModel b, AdapterSet adapters, TrainConfig config) {
         float[] initial = adapters.flatParameters().castTo(DataType.FLOAT).dup().data().asFloat();
-        return DeviceTrainer.open(held.model, adapters.config(), config, initial);
+        return DeviceTrainer.open(held.model, adapters.config(), config, spec.recompute(), initial);
       }
 
       @Override
       public String describe() {
-        return "cuda " + precision + " on " + device().describe();
+        return "cuda " + precision + (spec.recompute() ? ", recomputing activations" : "") + " on "
+            + device().describe();
       }
 
       @Override

@@ -144,6 +144,7 @@ public final class CudaDevice implements Device {
   // about how many blocks bat_block_grad is launched with (BONESTREAM_CUDA_BAT_GRAD_BLOCKS)
   private final int blockGradBlocks = numberOrInvalid(envOr("BONESTREAM_CUDA_BAT_GRAD_BLOCKS", "1024"));
   private final Buf[] blockGradParts = new Buf[2]; // per stream: main, side
+  private final Buf[] attentionRows = new Buf[2];  // per stream: attention's D per row
   private int major;
   private long allocated;
   private long peak;
@@ -837,19 +838,74 @@ public final class CudaDevice implements Device {
     launch2(name, Math.min(1024, (plane + 4L * BLOCK - 1) / (4L * BLOCK)), (long) batch * heads, BLOCK, args);
   }
 
+  /** Query rows per block of attn_fwd and attn_bwd_dq (kernels.cu: ATT_WARPS · ATT_ROWS). */
+  private static final int ATT_QUERY_ROWS = 16;
+  private static final int ATT_THREADS = 128;
+
+  /** The head-dimension variant of the attention kernels: hd rounded up to 32, 64, 128 or 256. */
+  static int attentionWidth(int headDim) {
+    for (int w : new int[] {32, 64, 128, 256}) {
+      if (headDim <= w) {
+        return w;
+      }
+    }
+    throw new IllegalArgumentException("attention: head dimension " + headDim + " above 256");
+  }
+
+  /** Keys per block of attn_bwd_dkv (kernels.cu: ATT_WARPS · ATT_KPW(HD)). */
+  static int attentionKeysPerBlock(int width) {
+    return 4 * (width >= 256 ? 2 : width >= 128 ? 4 : 8);
+  }
+
+  private static void checkAttention(int batch, int heads, int seq, int headDim) {
+    if ((long) batch * heads * seq * headDim >= Integer.MAX_VALUE || (long) batch * heads > 65535) {
+      throw new IllegalArgumentException("attention: " + batch + " x " + heads + " heads of " + seq + " x "
+          + headDim + " is too large for one launch");
+    }
+  }
+
+  // kernels.cu's attn_* (fused causal attention on CUDA cores). Not yet compared with cuDNN's fused
+  // attention, which may be faster on tensor cores.
   @Override
-  public synchronized void causalSoftmax(Buf scores, Buf probs, long rows, int seq) {
+  public synchronized void attentionForward(Buf q, Buf k, Buf v, Buf out, Buf lse, int batch, int kvHeads, int group,
+      int seq, int headDim, float scale) {
     bind();
-    // one warp per row, 8 rows per block
-    launch("causal_softmax_" + suffix(probs.type()), (rows + 7) / 8, BLOCK,
-        a -> a.ptr(scores).ptr(probs).i64(rows).i32(seq));
+    int heads = kvHeads * group;
+    checkAttention(batch, heads, seq, headDim);
+    String kernel = "attn_fwd_" + suffix(q.type()) + "_" + attentionWidth(headDim);
+    launch2(kernel, (seq + ATT_QUERY_ROWS - 1) / ATT_QUERY_ROWS, (long) batch * heads, ATT_THREADS,
+        a -> a.ptr(q).ptr(k).ptr(v).ptr(out).ptr(lse).i32(kvHeads).i32(group).i32(seq).i32(headDim).f32(scale));
   }
 
   @Override
-  public synchronized void causalSoftmaxBackward(Buf probs, Buf dProbs, float scale, Buf dScores, long rows, int seq) {
+  public synchronized void attentionBackward(Buf q, Buf k, Buf v, Buf out, Buf dOut, Buf lse, Buf dq, Buf dk, Buf dv,
+      int batch, int kvHeads, int group, int seq, int headDim, float scale) {
     bind();
-    launch("causal_softmax_bwd_" + suffix(probs.type()), (rows + 7) / 8, BLOCK,
-        a -> a.ptr(probs).ptr(dProbs).f32(scale).ptr(dScores).i64(rows).i32(seq));
+    int heads = kvHeads * group;
+    checkAttention(batch, heads, seq, headDim);
+    int width = attentionWidth(headDim);
+    String t = suffix(q.type()) + "_" + width;
+    Buf dd = attentionRows((long) batch * heads * seq);
+    // D per row (into dd) and dq; then dk, dv reading D. out is not read: see Device#attentionBackward
+    launch2("attn_bwd_dq_" + t, (seq + ATT_QUERY_ROWS - 1) / ATT_QUERY_ROWS, (long) batch * heads, ATT_THREADS,
+        a -> a.ptr(q).ptr(k).ptr(v).ptr(dOut).ptr(lse).ptr(dq).ptr(dd).i32(kvHeads).i32(group).i32(seq)
+            .i32(headDim).f32(scale));
+    int keys = attentionKeysPerBlock(width);
+    launch2("attn_bwd_dkv_" + t, (seq + keys - 1) / keys, (long) batch * kvHeads, ATT_THREADS,
+        a -> a.ptr(q).ptr(k).ptr(v).ptr(dOut).ptr(lse).ptr(dd).ptr(dk).ptr(dv).i32(kvHeads).i32(group).i32(seq)
+            .i32(headDim).f32(scale));
+  }
+
+  /** The current stream's (B, H, T) float32 scratch of attention's backward pass (D per row), grown when needed. */
+  private Buf attentionRows(long size) {
+    int s = onSide ? 1 : 0;
+    if (attentionRows[s] == null || attentionRows[s].size() < size) {
+      if (attentionRows[s] != null) {
+        free(attentionRows[s]);
+      }
+      attentionRows[s] = alloc(DType.F32, size);
+    }
+    return attentionRows[s].slice(0, size);
   }
 
   @Override

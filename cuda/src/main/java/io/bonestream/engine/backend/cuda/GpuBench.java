@@ -66,7 +66,7 @@ public final class GpuBench {
   }
 
   /** One measured configuration. */
-  public record Result(String config, String method, int r, String precision, int batch, int seq,
+  public record Result(String config, String method, int r, String precision, boolean recompute, int batch, int seq,
       double stepSeconds, double tokensPerSecond, double modelTflops, double gemmTflops, double fractionOfGemm,
       double peakGib, double deviceUsedGib, long trainable, long baseParams, double firstLoss, double lastLoss) {
     public String json() {
@@ -76,6 +76,7 @@ public final class GpuBench {
       n.put("method", method);
       n.put("r", r);
       n.put("dtype", precision);
+      n.put("recompute", recompute);
       n.put("batch", batch);
       n.put("seq", seq);
       n.put("tokens_per_s", Math.round(tokensPerSecond));
@@ -96,15 +97,16 @@ public final class GpuBench {
   /** Measures one configuration; {@code gemmTflops} is the bf16 rate measured in this process. */
   public static Result run(Device d, Shape s, AdapterMethod method, int r, Precision precision, int batch, int seq,
       int warmup, int steps, double gemmTflops) {
-    return run(d, s, method, r, precision, batch, seq, warmup, steps, gemmTflops, null);
+    return run(d, s, method, r, precision, false, batch, seq, warmup, steps, gemmTflops, null);
   }
 
   /**
-   * As {@link #run}, and when {@code profile} is given and the device is a GPU, one more step
-   * timed operation by operation, its lines written there.
+   * As {@link #run}, with activation recomputation when {@code recompute}, and when {@code profile}
+   * is given and the device is a GPU, one more step timed operation by operation, its lines written
+   * there.
    */
-  public static Result run(Device d, Shape s, AdapterMethod method, int r, Precision precision, int batch, int seq,
-      int warmup, int steps, double gemmTflops, java.io.PrintStream profile) {
+  public static Result run(Device d, Shape s, AdapterMethod method, int r, Precision precision, boolean recompute,
+      int batch, int seq, int warmup, int steps, double gemmTflops, java.io.PrintStream profile) {
     ModelConfig c = s.config();
     long baseParams = (long) c.vocabSize() * c.hiddenSize(); // the head
     for (Projection p : Projection.values()) {
@@ -127,7 +129,8 @@ public final class GpuBench {
         }
         examples.add(new Example(ids, ids.clone()));
       }
-      try (DeviceTrainer trainer = DeviceTrainer.open(model, ac, tc, layout.initialValues(new Rng(tc.seed())))) {
+      try (DeviceTrainer trainer = DeviceTrainer.open(model, ac, tc, recompute,
+          layout.initialValues(new Rng(tc.seed())))) {
         TrainingSession session = new TrainingSession(trainer, tc, new Rng(tc.seed()));
         double first = Double.NaN;
         double last = Double.NaN;
@@ -167,7 +170,7 @@ public final class GpuBench {
                 100 * e.getValue() / total, e.getKey());
           }
         }
-        return new Result(s.name(), method.id(), r, precision.id(), batch, seq, step, tokens / step,
+        return new Result(s.name(), method.id(), r, precision.id(), recompute, batch, seq, step, tokens / step,
             flops / step / 1e12, gemmTflops, flops / step / 1e12 / gemmTflops, d.peakAllocatedBytes() / 1073741824.0,
             used, layout.size(), baseParams, first, last);
       }

@@ -18,7 +18,7 @@ import java.util.Map;
  * bonestream selftest [--backend cuda|java] [--precision bf16|fp32] [--model DIR] [--golden DIR] [--task DIR]
  * bonestream bench [--backend cuda|java] [--configs 25M,tinyllama-1.1B,llama3-8B] [--methods bone,bat]
  *                  [--r N] [--batch N] [--seq N] [--steps 6] [--warmup 2] [--precision bf16|fp32]
- *                  [--profile true]
+ *                  [--profile true] [--recompute true]
  * bonestream kernels [--configs llama3-8B] [--r 64] [--reps 20]   (bat's memory-bound kernels, in TB/s)
  * </pre>
  *
@@ -93,8 +93,9 @@ public final class GpuMain {
           int batch = Integer.parseInt(o.getOrDefault("batch", "" + s.batch()));
           int seq = Integer.parseInt(o.getOrDefault("seq", "" + s.seq()));
           try {
-            GpuBench.Result res = GpuBench.run(d, s, AdapterMethod.fromId(m.trim()), r, p, batch, seq, warmup, steps,
-                rate, Boolean.parseBoolean(o.getOrDefault("profile", "false")) ? System.out : null);
+            GpuBench.Result res = GpuBench.run(d, s, AdapterMethod.fromId(m.trim()), r, p,
+                Boolean.parseBoolean(o.getOrDefault("recompute", "false")), batch, seq, warmup, steps, rate,
+                Boolean.parseBoolean(o.getOrDefault("profile", "false")) ? System.out : null);
             System.out.println(res.json());
           } catch (RuntimeException e) {
             System.out.println("{\"config\":\"" + name + "\",\"method\":\"" + m + "\",\"error\":\""

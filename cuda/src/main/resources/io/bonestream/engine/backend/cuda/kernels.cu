@@ -184,63 +184,254 @@ __device__ void fromHeads(const TI* in, const float* cs, const float* sn, TO* ou
   }
 }
 
-// One warp per row R of scores (rows, T), 8 rows per block: query position t = R mod T; softmax
-// over j <= t, 0 above. Warp shuffles only: rows are short, block-wide reductions cost more.
-template <typename TP>
-__device__ void causalSoftmax(const float* S, TP* P, i64 rows, int T) {
-  i64 row = (i64) blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  if (row >= rows) return;
-  int lane = threadIdx.x & 31;
-  i64 r = row * T;
-  int t = (int) (row % T);
-  float mx = -__int_as_float(0x7f800000);
-#pragma unroll 4
-  for (int j = lane; j <= t; j += 32) mx = fmaxf(mx, S[r + j]);
-  mx = warpMax(mx);
-  float sum = 0.f;
-#pragma unroll 4
-  for (int j = lane; j <= t; j += 32) sum += expf(S[r + j] - mx);
-  sum = warpSum(sum);
-  float lse = mx + logf(sum);
-  for (int j0 = lane; j0 < T; j0 += 32 * U) {
-    float v[U];
-#pragma unroll
-    for (int k = 0; k < U; k++) {
-      int j = j0 + 32 * k;
-      v[k] = j <= t ? S[r + j] : 0.f;
-    }
-#pragma unroll
-    for (int k = 0; k < U; k++) {
-      int j = j0 + 32 * k;
-      if (j < T) st(P, r + j, j <= t ? expf(v[k] - lse) : 0.f);
-    }
+// ---------------------------------------------------------------- attention
+// Causal attention without a (T, T) matrix (JavaDevice.attentionForward/attentionBackward): online
+// softmax, only lse = log Σ_j exp(s_j) kept per query row, probabilities recomputed in the backward
+// pass. Layouts: q, out, dOut, dq (B, H, T, hd); k, v, dk, dv (B, Hkv, T, hd); lse (B, H, T); query
+// head h reads key/value head h / G; the backward pass's D = Σ_j act(p_j) · dP_j per row goes through
+// a (B, H, T) float32 buffer from the dq kernel to the dk/dv one. On CUDA cores in float32 (no tensor
+// cores yet): a warp owns a query row (forward, dq) or a few keys (dk, dv) at a time, lane l the head
+// dimensions l + 32·c, c < HD / 32; dot products over hd are warp sums. HD is hd rounded up to 32, 64, 128 or 256;
+// dimensions ≥ hd read as 0. Every output element is summed by one thread in a fixed order.
+// With bf16 activations p and dS are rounded to bf16 where they multiply (as GEMM operands would be).
+
+#define ATT_WARPS 4
+// Keys staged in shared memory per tile (K and V as float: 2 · 4096 floats, 32 KiB), and query
+// rows per block (forward, dq): ATT_WARPS warps × ATT_ROWS rows.
+#define ATT_KEYS(HD) (4096 / (HD))
+#define ATT_ROWS 4
+
+__device__ __forceinline__ float asAct(const float*, float v) { return v; }
+__device__ __forceinline__ float asAct(const bf16*, float v) { return __uint_as_float(((unsigned) f2bf(v)) << 16); }
+
+// Stages rows j0 .. j0 + n of a (T, hd) head into (n, HD) float shared memory, 0 past hd and past T.
+template <typename T, int HD>
+__device__ __forceinline__ void attStage(const T* head, int j0, int n, int T_, int hd, float* dst) {
+  for (int i = threadIdx.x; i < n * HD; i += blockDim.x) {
+    int j = i / HD, d = i - j * HD;
+    dst[i] = (j0 + j < T_ && d < hd) ? ld(head, (i64) (j0 + j) * hd + d) : 0.f;
   }
 }
 
-// dS = P · (dP − Σ P·dP) · scale on j <= t, 0 above; one warp per row
-template <typename TP>
-__device__ void causalSoftmaxBwd(const TP* P, const float* dP, float scale, TP* dS, i64 rows, int T) {
-  i64 row = (i64) blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  if (row >= rows) return;
-  int lane = threadIdx.x & 31;
-  i64 r = row * T;
-  int t = (int) (row % T);
-  float dot = 0.f;
-#pragma unroll 4
-  for (int j = lane; j <= t; j += 32) dot += ld(P, r + j) * dP[r + j];
-  dot = warpSum(dot);
-  for (int j0 = lane; j0 < T; j0 += 32 * U) {
-    float pv[U], dv[U];
+// Grid: x over tiles of ATT_WARPS · ATT_ROWS query rows, y = b·H + h; ATT_WARPS warps.
+template <typename T, int HD>
+__device__ void attentionFwd(const T* q, const T* k, const T* v, T* out, float* lse, int Hkv, int G, int T_,
+    int hd, float scale) {
+  constexpr int C = HD / 32, KT = ATT_KEYS(HD), QT = ATT_WARPS * ATT_ROWS;
+  __shared__ float ks[KT * HD], vs[KT * HD];
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  i64 bh = blockIdx.y, b = bh / (Hkv * G), h = bh - b * Hkv * G;
+  const T* kh = k + (b * Hkv + h / G) * T_ * hd;
+  const T* vh = v + (b * Hkv + h / G) * T_ * hd;
+  int t0 = blockIdx.x * QT + warp * ATT_ROWS;
+  int tLast = min(T_ - 1, (int) (blockIdx.x * QT + QT - 1));  // the block's last query row
+  float qr[ATT_ROWS][C], acc[ATT_ROWS][C], m[ATT_ROWS], l[ATT_ROWS];
 #pragma unroll
-    for (int k = 0; k < U; k++) {
-      int j = j0 + 32 * k;
-      pv[k] = j <= t ? ld(P, r + j) : 0.f;
-      dv[k] = j <= t ? dP[r + j] : 0.f;
+  for (int i = 0; i < ATT_ROWS; i++) {
+    int t = t0 + i;
+    m[i] = -__int_as_float(0x7f800000);
+    l[i] = 0.f;
+#pragma unroll
+    for (int c = 0; c < C; c++) {
+      int d = lane + 32 * c;
+      qr[i][c] = (t < T_ && d < hd) ? ld(q, (bh * T_ + t) * hd + d) : 0.f;
+      acc[i][c] = 0.f;
     }
+  }
+  for (int j0 = 0; j0 <= tLast; j0 += KT) {
+    int n = min(KT, T_ - j0);
+    __syncthreads();  // the previous tile is no longer read
+    attStage<T, HD>(kh, j0, n, T_, hd, ks);
+    attStage<T, HD>(vh, j0, n, T_, hd, vs);
+    __syncthreads();
 #pragma unroll
-    for (int k = 0; k < U; k++) {
-      int j = j0 + 32 * k;
-      if (j < T) st(dS, r + j, j <= t ? pv[k] * (dv[k] - dot) * scale : 0.f);
+    for (int i = 0; i < ATT_ROWS; i++) {
+      int t = t0 + i;
+      int end = min(n, t - j0 + 1);  // keys j0 .. t of this tile (none past T or for t ≥ T)
+      if (t >= T_) end = 0;
+      for (int j = 0; j < end; j++) {
+        float dot = 0.f;
+#pragma unroll
+        for (int c = 0; c < C; c++) dot += qr[i][c] * ks[j * HD + lane + 32 * c];
+        float s = warpSum(dot) * scale;
+        float mNew = fmaxf(m[i], s);
+        float corr = expf(m[i] - mNew);  // 0 at the first key (m = −∞)
+        float p = expf(s - mNew);
+        l[i] = l[i] * corr + p;
+        float pa = asAct(out, p);
+#pragma unroll
+        for (int c = 0; c < C; c++) acc[i][c] = acc[i][c] * corr + pa * vs[j * HD + lane + 32 * c];
+        m[i] = mNew;
+      }
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < ATT_ROWS; i++) {
+    int t = t0 + i;
+    if (t >= T_) continue;
+    float inv = 1.f / l[i];
+#pragma unroll
+    for (int c = 0; c < C; c++) {
+      int d = lane + 32 * c;
+      if (d < hd) st(out, (bh * T_ + t) * hd + d, acc[i][c] * inv);
+    }
+    if (lane == 0) lse[bh * T_ + t] = m[i] + logf(l[i]);
+  }
+}
+
+// dq: grid and rows as attentionFwd. Per row, two passes over the keys j ≤ t, p = exp(s − lse):
+// first D = Σ_j act(p) · (dOut · v_j) (written to dd for attentionBwdDkv: dOut · out would carry
+// out's rounding to act into the cancellation dP − D), then dS = act(act(p) · (dOut · v_j − D) ·
+// scale) and dq += dS · k_j.
+template <typename T, int HD>
+__device__ void attentionBwdDq(const T* q, const T* k, const T* v, const T* dOut, const float* lse, float* dq,
+    float* dd, int Hkv, int G, int T_, int hd, float scale) {
+  constexpr int C = HD / 32, KT = ATT_KEYS(HD), QT = ATT_WARPS * ATT_ROWS;
+  __shared__ float ks[KT * HD], vs[KT * HD];
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  i64 bh = blockIdx.y, b = bh / (Hkv * G), h = bh - b * Hkv * G;
+  const T* kh = k + (b * Hkv + h / G) * T_ * hd;
+  const T* vh = v + (b * Hkv + h / G) * T_ * hd;
+  int t0 = blockIdx.x * QT + warp * ATT_ROWS;
+  int tLast = min(T_ - 1, (int) (blockIdx.x * QT + QT - 1));
+  float qr[ATT_ROWS][C], dor[ATT_ROWS][C], dqr[ATT_ROWS][C], dr[ATT_ROWS], lr[ATT_ROWS];
+#pragma unroll
+  for (int i = 0; i < ATT_ROWS; i++) {
+    int t = t0 + i;
+#pragma unroll
+    for (int c = 0; c < C; c++) {
+      int d = lane + 32 * c;
+      bool in = t < T_ && d < hd;
+      i64 e = (bh * T_ + t) * hd + d;
+      qr[i][c] = in ? ld(q, e) : 0.f;
+      dor[i][c] = in ? ld(dOut, e) : 0.f;
+      dqr[i][c] = 0.f;
+    }
+    dr[i] = 0.f;
+    lr[i] = t < T_ ? lse[bh * T_ + t] : 0.f;
+  }
+  for (int pass = 0; pass < 2; pass++) {  // 0: D, 1: dq
+    for (int j0 = 0; j0 <= tLast; j0 += KT) {
+      int n = min(KT, T_ - j0);
+      __syncthreads();
+      attStage<T, HD>(kh, j0, n, T_, hd, ks);
+      attStage<T, HD>(vh, j0, n, T_, hd, vs);
+      __syncthreads();
+#pragma unroll
+      for (int i = 0; i < ATT_ROWS; i++) {
+        int t = t0 + i;
+        int end = t >= T_ ? 0 : min(n, t - j0 + 1);
+        for (int j = 0; j < end; j++) {
+          float sd = 0.f, pd = 0.f;
+#pragma unroll
+          for (int c = 0; c < C; c++) {
+            sd += qr[i][c] * ks[j * HD + lane + 32 * c];
+            pd += dor[i][c] * vs[j * HD + lane + 32 * c];
+          }
+          float s = warpSum(sd) * scale, dp = warpSum(pd);
+          float pa = asAct(q, expf(s - lr[i]));
+          if (pass == 0) {
+            dr[i] += pa * dp;
+          } else {
+            float ds = asAct(q, pa * (dp - dr[i]) * scale);
+#pragma unroll
+            for (int c = 0; c < C; c++) dqr[i][c] += ds * ks[j * HD + lane + 32 * c];
+          }
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < ATT_ROWS; i++) {
+    int t = t0 + i;
+    if (t >= T_) continue;
+#pragma unroll
+    for (int c = 0; c < C; c++) {
+      int d = lane + 32 * c;
+      if (d < hd) dq[(bh * T_ + t) * hd + d] = dqr[i][c];
+    }
+    if (lane == 0) dd[bh * T_ + t] = dr[i];
+  }
+}
+
+// Keys per warp of attentionBwdDkv (its registers: 4 · ATT_KPW(HD) · HD / 32 floats per lane), and the
+// query rows staged in shared memory at once (q and dOut as float: 2 · 4096 floats, 32 KiB).
+#define ATT_KPW(HD) ((HD) >= 256 ? 2 : (HD) >= 128 ? 4 : 8)
+#define ATT_QCHUNK(HD) (4096 / (HD))
+
+// dk, dv, after attentionBwdDq (its D per row in dd): grid x over tiles of ATT_WARPS · ATT_KPW keys,
+// y = b·Hkv + kv. Warp w owns keys j (in registers: k_j, v_j and their gradients) and goes through
+// the query rows t ≥ j of the G heads in order (g, t), staged in chunks: dv_j += act(p) · dOut_t,
+// dk_j += dS · q_t.
+template <typename T, int HD>
+__device__ void attentionBwdDkv(const T* q, const T* k, const T* v, const T* dOut, const float* lse,
+    const float* dd, float* dk, float* dv, int Hkv, int G, int T_, int hd, float scale) {
+  constexpr int C = HD / 32, KPW = ATT_KPW(HD), QC = ATT_QCHUNK(HD);
+  __shared__ float qs[QC * HD], dos[QC * HD];
+  __shared__ float lses[QC], dds[QC];
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  i64 bkv = blockIdx.y, b = bkv / Hkv, kv = bkv - b * Hkv;
+  int j0 = blockIdx.x * ATT_WARPS * KPW;       // the block's first key
+  int jw = j0 + warp * KPW;                    // the warp's first key
+  float kr[KPW][C], vr[KPW][C], dkr[KPW][C], dvr[KPW][C];
+#pragma unroll
+  for (int x = 0; x < KPW; x++) {
+#pragma unroll
+    for (int c = 0; c < C; c++) {
+      int d = lane + 32 * c;
+      bool in = jw + x < T_ && d < hd;
+      i64 e = (bkv * T_ + jw + x) * hd + d;
+      kr[x][c] = in ? ld(k, e) : 0.f;
+      vr[x][c] = in ? ld(v, e) : 0.f;
+      dkr[x][c] = 0.f;
+      dvr[x][c] = 0.f;
+    }
+  }
+  for (int g = 0; g < G; g++) {
+    i64 bh = b * Hkv * G + kv * G + g;
+    for (int c0 = j0; c0 < T_; c0 += QC) {  // query rows c0 .. c0 + QC (rows before j0 see none of these keys)
+      int n = min(QC, T_ - c0);
+      __syncthreads();
+      attStage<T, HD>(q + bh * T_ * hd, c0, n, T_, hd, qs);
+      attStage<T, HD>(dOut + bh * T_ * hd, c0, n, T_, hd, dos);
+      for (int r = threadIdx.x; r < n; r += blockDim.x) {  // D and lse of the staged rows
+        dds[r] = dd[bh * T_ + c0 + r];
+        lses[r] = lse[bh * T_ + c0 + r];
+      }
+      __syncthreads();
+      for (int r = 0; r < n; r++) {
+        int t = c0 + r;
+#pragma unroll
+        for (int x = 0; x < KPW; x++) {
+          if (jw + x > t || jw + x >= T_) continue;  // uniform in the warp
+          float sd = 0.f, pd = 0.f;
+#pragma unroll
+          for (int c = 0; c < C; c++) {
+            sd += qs[r * HD + lane + 32 * c] * kr[x][c];
+            pd += dos[r * HD + lane + 32 * c] * vr[x][c];
+          }
+          float s = warpSum(sd) * scale, dp = warpSum(pd);
+          float pa = asAct(q, expf(s - lses[r]));
+          float ds = asAct(q, pa * (dp - dds[r]) * scale);
+#pragma unroll
+          for (int c = 0; c < C; c++) {
+            dvr[x][c] += pa * dos[r * HD + lane + 32 * c];
+            dkr[x][c] += ds * qs[r * HD + lane + 32 * c];
+          }
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int x = 0; x < KPW; x++) {
+#pragma unroll
+    for (int c = 0; c < C; c++) {
+      int d = lane + 32 * c;
+      if (jw + x < T_ && d < hd) {
+        i64 e = (bkv * T_ + jw + x) * hd + d;
+        dk[e] = dkr[x][c];
+        dv[e] = dvr[x][c];
+      }
     }
   }
 }
@@ -763,12 +954,24 @@ HEADS(from_heads_ff, fromHeads, F, F)
 HEADS(from_heads_bb, fromHeads, B, B)
 HEADS(from_heads_fb, fromHeads, F, B)
 
-K causal_softmax_f(const float* s, F* p, i64 rows, int t) { causalSoftmax(s, p, rows, t); }
-K causal_softmax_b(const float* s, B* p, i64 rows, int t) { causalSoftmax(s, p, rows, t); }
-K causal_softmax_bwd_f(const F* p, const float* dp, float scale, F* ds, i64 rows, int t) {
-  causalSoftmaxBwd(p, dp, scale, ds, rows, t); }
-K causal_softmax_bwd_b(const B* p, const float* dp, float scale, B* ds, i64 rows, int t) {
-  causalSoftmaxBwd(p, dp, scale, ds, rows, t); }
+// attention: <kernel>_<t>_<HD>, ATT_WARPS warps per block
+#define ATTENTION(t, T, HD) \
+  K attn_fwd_##t##_##HD(const T* q, const T* k, const T* v, T* o, float* lse, int hkv, int g, int n, int hd, \
+      float scale) { attentionFwd<T, HD>(q, k, v, o, lse, hkv, g, n, hd, scale); } \
+  K attn_bwd_dq_##t##_##HD(const T* q, const T* k, const T* v, const T* dout, const float* lse, float* dq, \
+      float* dd, int hkv, int g, int n, int hd, float scale) { \
+    attentionBwdDq<T, HD>(q, k, v, dout, lse, dq, dd, hkv, g, n, hd, scale); } \
+  K attn_bwd_dkv_##t##_##HD(const T* q, const T* k, const T* v, const T* dout, const float* lse, \
+      const float* dd, float* dk, float* dv, int hkv, int g, int n, int hd, float scale) { \
+    attentionBwdDkv<T, HD>(q, k, v, dout, lse, dd, dk, dv, hkv, g, n, hd, scale); }
+ATTENTION(f, F, 32)
+ATTENTION(f, F, 64)
+ATTENTION(f, F, 128)
+ATTENTION(f, F, 256)
+ATTENTION(b, B, 32)
+ATTENTION(b, B, 64)
+ATTENTION(b, B, 128)
+ATTENTION(b, B, 256)
 
 K swiglu_f(const F* g, const F* u, F* o, i64 n) { swiglu(g, u, o, n); }
 K swiglu_b(const B* g, const B* u, B* o, i64 n) { swiglu(g, u, o, n); }

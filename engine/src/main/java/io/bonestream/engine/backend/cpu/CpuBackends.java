@@ -30,12 +30,17 @@ public final class CpuBackends {
 
   /** A trainer of {@code adapters} on {@code base}, starting from their current values. */
   public static TrainingBackend open(BaseModel base, AdapterSet adapters, TrainConfig config) {
+    return open(base, adapters, config, false);
+  }
+
+  /** {@link #open(BaseModel, AdapterSet, TrainConfig)}, recomputing activations in the backward pass or not. */
+  public static TrainingBackend open(BaseModel base, AdapterSet adapters, TrainConfig config, boolean recompute) {
     if (base.dataType() != DataType.FLOAT) {
       return new Nd4jBackend(base, adapters, config);
     }
     // the adapters' own flat arrays, trained in place: values and gradients exist once
-    return DeviceTrainer.borrowing(model(base), adapters.config(), config, CpuDevice.wrap(adapters.flatParameters()),
-        CpuDevice.wrap(adapters.flatGradients()));
+    return DeviceTrainer.borrowing(model(base), adapters.config(), config, recompute,
+        CpuDevice.wrap(adapters.flatParameters()), CpuDevice.wrap(adapters.flatGradients()));
   }
 
   /** The CPU device's model of {@code base} (float32), made on first use. */

@@ -31,8 +31,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  *
  * <p>Threads per GEMM: OpenBLAS's own threads for a GEMM of at least {@link #PARALLEL_GEMM}
  * multiply-adds, one below (thread hand-offs cost more than they give there); a batch of small
- * GEMMs (attention per head, bat per band) is spread over the device's threads instead, each
- * GEMM on one.
+ * GEMMs (bat per band) is spread over the device's threads instead, each GEMM on one; so are
+ * attention's tiles ({@link CpuAttention}).
  */
 public final class CpuDevice implements Device {
   /** Multiply-adds from which a GEMM runs on all threads. */
@@ -79,7 +79,7 @@ public final class CpuDevice implements Device {
     return "cpu, " + threads() + " threads, OpenBLAS GEMMs";
   }
 
-  private int threads() {
+  int threads() {
     return Math.max(1, Math.min(maxThreads, Threads.count()));
   }
 
@@ -202,8 +202,8 @@ public final class CpuDevice implements Device {
 
   /** A JavaCPP pointer at an address (no allocation of its own), the form OpenBLAS's binding takes. */
   private static final class At extends FloatPointer {
-    At(Buf b) {
-      this.address = b.pointer();
+    At(long address) {
+      this.address = address;
     }
   }
 
@@ -217,8 +217,28 @@ public final class CpuDevice implements Device {
 
   private static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Buf a, int lda,
       Buf b, int ldb, float beta, Buf c, int ldc) {
+    sgemm(transA, transB, m, n, k, alpha, a.pointer(), lda, b.pointer(), ldb, beta, c.pointer(), ldc);
+  }
+
+  /** {@link #gemm} on float32 matrices at native addresses, on the calling thread's OpenBLAS settings. */
+  static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha, long a, int lda,
+      long b, int ldb, float beta, long c, int ldc) {
     openblas_nolapack.cblas_sgemm(ROW_MAJOR, transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, m, n, k, alpha,
         new At(a), lda, new At(b), ldb, beta, new At(c), ldc);
+  }
+
+  /**
+   * Runs {@code work} with OpenBLAS on one thread, under the GEMM lock: for kernels whose parts
+   * ({@link #parallel}) each call {@link #sgemm} on small tiles.
+   */
+  void onOneBlasThread(Runnable work) {
+    gemmLock.lock();
+    try {
+      blasThreads(1);
+      work.run();
+    } finally {
+      gemmLock.unlock();
+    }
   }
 
   @Override
@@ -410,55 +430,17 @@ public final class CpuDevice implements Device {
   }
 
   @Override
-  public void causalSoftmax(Buf scores, Buf probs, long rows, int seq) {
-    long sp = scores.pointer();
-    long pp = probs.pointer();
-    parallel(rows, 2L * seq, (from, to) -> {
-      for (long row = from; row < to; row++) {
-        int t = (int) (row % seq);
-        long r = row * seq;
-        float max = Float.NEGATIVE_INFINITY;
-        for (int j = 0; j <= t; j++) {
-          max = Math.max(max, Mem.f(sp, r + j));
-        }
-        float sum = 0;
-        for (int j = 0; j <= t; j++) {
-          float e = FastExp.exp(Mem.f(sp, r + j) - max);
-          Mem.f(pp, r + j, e);
-          sum += e;
-        }
-        float inv = 1f / sum;
-        for (int j = 0; j <= t; j++) {
-          Mem.f(pp, r + j, Mem.f(pp, r + j) * inv);
-        }
-        for (int j = t + 1; j < seq; j++) {
-          Mem.f(pp, r + j, 0f);
-        }
-      }
-    });
+  public void attentionForward(Buf q, Buf k, Buf v, Buf out, Buf lse, int batch, int kvHeads, int group, int seq,
+      int headDim, float scale) {
+    check(q.type() == DType.F32 && out.type() == DType.F32, "attention types");
+    CpuAttention.forward(this, q, k, v, out, lse, batch, kvHeads, group, seq, headDim, scale);
   }
 
   @Override
-  public void causalSoftmaxBackward(Buf probs, Buf dProbs, float scale, Buf dScores, long rows, int seq) {
-    long pp = probs.pointer();
-    long dp = dProbs.pointer();
-    long op = dScores.pointer();
-    parallel(rows, 2L * seq, (from, to) -> {
-      for (long row = from; row < to; row++) {
-        int t = (int) (row % seq);
-        long r = row * seq;
-        float dot = 0;
-        for (int j = 0; j <= t; j++) {
-          dot += Mem.f(pp, r + j) * Mem.f(dp, r + j);
-        }
-        for (int j = 0; j <= t; j++) {
-          Mem.f(op, r + j, Mem.f(pp, r + j) * (Mem.f(dp, r + j) - dot) * scale);
-        }
-        for (int j = t + 1; j < seq; j++) {
-          Mem.f(op, r + j, 0f);
-        }
-      }
-    });
+  public void attentionBackward(Buf q, Buf k, Buf v, Buf out, Buf dOut, Buf lse, Buf dq, Buf dk, Buf dv, int batch,
+      int kvHeads, int group, int seq, int headDim, float scale) {
+    check(q.type() == DType.F32 && dOut.type() == DType.F32, "attention types");
+    CpuAttention.backward(this, q, k, v, out, dOut, lse, dq, dk, dv, batch, kvHeads, group, seq, headDim, scale);
   }
 
   @Override

@@ -17,25 +17,57 @@ import java.util.function.Function;
 /**
  * One forward or backward pass of {@link DeviceTransformer} with an adapter set, as the method's
  * device math sees it: the model, the adapters and the workspace of the pass behind
- * {@link DevicePass}.
+ * {@link DevicePass}. A pass goes through its layers in order and, within each, through its
+ * projections in order: every layer forward or backward, or, with activation recomputation, one
+ * layer's recomputed forward pass and then that layer's backward pass.
  */
 final class AdapterPass implements DevicePass {
   private final DeviceModel m;
   private final DeviceAdapters ad;
   private final Workspace w;
-  private final boolean backward;
+  private final int[] layers;
+  private final Projection[] order;
   private MergedWeights merges;
 
-  private AdapterPass(DeviceModel m, DeviceAdapters ad, Workspace w, boolean backward) {
+  private AdapterPass(DeviceModel m, DeviceAdapters ad, Workspace w, int[] layers, Projection[] order) {
     this.m = m;
     this.ad = ad;
     this.w = w;
-    this.backward = backward;
+    this.layers = layers;
+    this.order = order;
+  }
+
+  /** The forward pass over every layer. */
+  static AdapterPass forward(DeviceModel m, DeviceAdapters ad, Workspace w) {
+    int[] all = new int[m.config().numLayers()];
+    for (int l = 0; l < all.length; l++) {
+      all[l] = l;
+    }
+    return start(m, ad, w, all, DeviceTransformer.FORWARD_ORDER);
+  }
+
+  /** The backward pass over every layer, last first. */
+  static AdapterPass backward(DeviceModel m, DeviceAdapters ad, Workspace w) {
+    int[] all = new int[m.config().numLayers()];
+    for (int l = 0; l < all.length; l++) {
+      all[l] = all.length - 1 - l;
+    }
+    return start(m, ad, w, all, DeviceTransformer.BACKWARD_ORDER);
+  }
+
+  /** Layer l's forward pass again, for its backward pass: every projection but down_proj, whose output is not read. */
+  static AdapterPass recomputing(DeviceModel m, DeviceAdapters ad, Workspace w, int l) {
+    return start(m, ad, w, new int[] {l}, DeviceTransformer.RECOMPUTE_ORDER);
+  }
+
+  /** Layer l's backward pass alone. */
+  static AdapterPass backwardOf(DeviceModel m, DeviceAdapters ad, Workspace w, int l) {
+    return start(m, ad, w, new int[] {l}, DeviceTransformer.BACKWARD_ORDER);
   }
 
   /** A pass of {@code ad} on {@code w}, its merged weights (if the method merges) under way. */
-  static AdapterPass start(DeviceModel m, DeviceAdapters ad, Workspace w, boolean backward) {
-    AdapterPass pass = new AdapterPass(m, ad, w, backward);
+  private static AdapterPass start(DeviceModel m, DeviceAdapters ad, Workspace w, int[] layers, Projection[] order) {
+    AdapterPass pass = new AdapterPass(m, ad, w, layers, order);
     pass.merges = ad.onDevice.mergesFor(pass);
     return pass;
   }
@@ -73,10 +105,8 @@ final class AdapterPass implements DevicePass {
   @Override
   public List<AdapterLayout.Site> sitesInOrder() {
     List<AdapterLayout.Site> out = new ArrayList<>();
-    int layers = m.config().numLayers();
-    for (int i = 0; i < layers; i++) {
-      int l = backward ? layers - 1 - i : i;
-      for (Projection p : backward ? DeviceTransformer.BACKWARD_ORDER : DeviceTransformer.FORWARD_ORDER) {
+    for (int l : layers) {
+      for (Projection p : order) {
         AdapterLayout.Site s = ad.site(l, p);
         if (s != null) {
           out.add(s);

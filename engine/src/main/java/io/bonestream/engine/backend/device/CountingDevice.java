@@ -117,10 +117,12 @@ final class CountingDevice implements Device {
       boolean unrotate) { }
 
   @Override
-  public void causalSoftmax(Buf scores, Buf probs, long rows, int seq) { }
+  public void attentionForward(Buf q, Buf k, Buf v, Buf out, Buf lse, int batch, int kvHeads, int group, int seq,
+      int headDim, float scale) { }
 
   @Override
-  public void causalSoftmaxBackward(Buf probs, Buf dProbs, float scale, Buf dScores, long rows, int seq) { }
+  public void attentionBackward(Buf q, Buf k, Buf v, Buf out, Buf dOut, Buf lse, Buf dq, Buf dk, Buf dv, int batch,
+      int kvHeads, int group, int seq, int headDim, float scale) { }
 
   @Override
   public void swiglu(Buf gate, Buf up, Buf out, long n) { }

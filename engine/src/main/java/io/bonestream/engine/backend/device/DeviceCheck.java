@@ -173,18 +173,7 @@ public final class DeviceCheck {
           compare("fromHeads" + v, o2, bound(act));
         }
       }
-      // causal softmax forward and backward, rows of several sequences
-      int srows = 3 * seq;
-      Pair scores = rand(DType.F32, srows * seq, 3);
-      Pair probs = rand(act, srows * seq, 1);
-      dut.causalSoftmax(scores.d, probs.d, srows, seq);
-      ref.causalSoftmax(scores.r, probs.r, srows, seq);
-      compare("causalSoftmax" + t, probs, bound(act));
-      Pair dp = rand(DType.F32, srows * seq, 1);
-      Pair ds = rand(act, srows * seq, 1);
-      dut.causalSoftmaxBackward(probs.d, dp.d, 0.3f, ds.d, srows, seq);
-      ref.causalSoftmaxBackward(probs.r, dp.r, 0.3f, ds.r, srows, seq);
-      compare("causalSoftmaxBackward" + t, ds, act == DType.BF16 ? 2e-2 : 2e-5);
+      attention(act, t);
       // SwiGLU, 7 rows of 143
       int m = 1001;
       Pair g = rand(act, m, 2);
@@ -299,6 +288,45 @@ public final class DeviceCheck {
     double s1 = dut.sumOfSquares(big.d);
     double s2 = ref.sumOfSquares(big.r);
     outcomes.add(new Outcome("sumOfSquares", Math.abs(s1 - s2) / s2, 1e-5));
+  }
+
+  /**
+   * Fused causal attention forward and backward, each device on its own forward's output and lse:
+   * sequences longer than a tile and not a multiple of one, head dimensions off the powers of two,
+   * groups of query heads per key/value head (G > 1) and not. {batch, kv heads, G, T, hd}.
+   */
+  private void attention(DType act, String t) {
+    for (int[] s : new int[][] {{2, 3, 2, 77, 24}, {1, 1, 4, 130, 40}, {1, 2, 1, 33, 64}, {2, 1, 1, 5, 8},
+        {1, 1, 2, 20, 160}}) {
+      int b = s[0];
+      int kvHeads = s[1];
+      int group = s[2];
+      int seq = s[3];
+      int hd = s[4];
+      int nq = b * kvHeads * group * seq * hd;
+      int nkv = b * kvHeads * seq * hd;
+      float scale = (float) (1 / Math.sqrt(hd));
+      String v = t + " " + b + "x" + kvHeads + "x" + group + " T " + seq + " hd " + hd;
+      Pair q = rand(act, nq, 2);
+      Pair k = rand(act, nkv, 1);
+      Pair val = rand(act, nkv, 1);
+      Pair out = rand(act, nq, 1);
+      Pair lse = rand(DType.F32, nq / hd, 1);
+      dut.attentionForward(q.d, k.d, val.d, out.d, lse.d, b, kvHeads, group, seq, hd, scale);
+      ref.attentionForward(q.r, k.r, val.r, out.r, lse.r, b, kvHeads, group, seq, hd, scale);
+      compare("attentionForward out" + v, out, bound(act));
+      compare("attentionForward lse" + v, lse, 1e-5);
+      Pair dOut = rand(act, nq, 1);
+      Pair dq = rand(DType.F32, nq, 1);
+      Pair dk = rand(DType.F32, nkv, 1);
+      Pair dv = rand(DType.F32, nkv, 1);
+      dut.attentionBackward(q.d, k.d, val.d, out.d, dOut.d, lse.d, dq.d, dk.d, dv.d, b, kvHeads, group, seq, hd, scale);
+      ref.attentionBackward(q.r, k.r, val.r, out.r, dOut.r, lse.r, dq.r, dk.r, dv.r, b, kvHeads, group, seq, hd, scale);
+      double gradBound = act == DType.BF16 ? 2e-2 : 2e-5;
+      compare("attentionBackward dq" + v, dq, gradBound);
+      compare("attentionBackward dk" + v, dk, gradBound);
+      compare("attentionBackward dv" + v, dv, gradBound);
+    }
   }
 
   private void gemms(DType act, String t) {

@@ -21,13 +21,15 @@ public final class DeviceTrainer implements TrainingBackend {
   private final Device d;
   private final DeviceAdapters adapters;
   private final TrainConfig config;
+  private final boolean recompute;
   private boolean closed;
 
   private DeviceTrainer(DeviceTransformer model, AdapterConfig adapterConfig, TrainConfig config,
-      float @Nullable [] initial) {
+      boolean recompute, float @Nullable [] initial) {
     this.model = model;
     this.d = model.model().device();
     this.config = config;
+    this.recompute = recompute;
     this.adapters = new DeviceAdapters(d, model.model().config(), model.model().activationType(),
         adapterConfig, config.optimizer() == OptimizerKind.ADAMW);
     if (initial == null) {
@@ -40,24 +42,36 @@ public final class DeviceTrainer implements TrainingBackend {
     loadParameters(initial);
   }
 
-  private DeviceTrainer(DeviceTransformer model, AdapterConfig adapterConfig, TrainConfig config, Buf values,
-      Buf grads) {
+  private DeviceTrainer(DeviceTransformer model, AdapterConfig adapterConfig, TrainConfig config,
+      boolean recompute, Buf values, Buf grads) {
     this.model = model;
     this.d = model.model().device();
     this.config = config;
+    this.recompute = recompute;
     this.adapters = new DeviceAdapters(d, model.model().config(), model.model().activationType(),
         adapterConfig, config.optimizer() == OptimizerKind.ADAMW, values, grads);
   }
 
   /** A trainer whose values are left as allocated: only for sizing a step ({@link MemoryPlan}). */
-  static DeviceTrainer sized(DeviceTransformer model, AdapterConfig adapterConfig, TrainConfig config) {
-    return new DeviceTrainer(model, adapterConfig, config, (float[]) null);
+  static DeviceTrainer sized(DeviceTransformer model, AdapterConfig adapterConfig, TrainConfig config,
+      boolean recompute) {
+    return new DeviceTrainer(model, adapterConfig, config, recompute, (float[]) null);
   }
 
   /** A trainer of {@code adapterConfig} on {@code model}, starting from {@code initial} (layout order). */
   public static DeviceTrainer open(DeviceTransformer model, AdapterConfig adapterConfig, TrainConfig config,
       float[] initial) {
-    return new DeviceTrainer(model, adapterConfig, config, initial);
+    return open(model, adapterConfig, config, false, initial);
+  }
+
+  /**
+   * {@link #open(DeviceTransformer, AdapterConfig, TrainConfig, float[])}, with activation
+   * recomputation when {@code recompute}: each step keeps only every layer's input and recomputes
+   * the rest in the backward pass (the same values, less memory, about one more forward pass of time).
+   */
+  public static DeviceTrainer open(DeviceTransformer model, AdapterConfig adapterConfig, TrainConfig config,
+      boolean recompute, float[] initial) {
+    return new DeviceTrainer(model, adapterConfig, config, recompute, initial);
   }
 
   /**
@@ -66,8 +80,8 @@ public final class DeviceTrainer implements TrainingBackend {
    * adapter's values and gradients exist once. They must outlive the trainer.
    */
   public static DeviceTrainer borrowing(DeviceTransformer model, AdapterConfig adapterConfig, TrainConfig config,
-      Buf values, Buf grads) {
-    return new DeviceTrainer(model, adapterConfig, config, values, grads);
+      boolean recompute, Buf values, Buf grads) {
+    return new DeviceTrainer(model, adapterConfig, config, recompute, values, grads);
   }
 
   @Override
@@ -81,7 +95,7 @@ public final class DeviceTrainer implements TrainingBackend {
 
   @Override
   public String describe() {
-    return model.model().precision() + " on " + d.describe();
+    return model.model().precision() + (recompute ? ", recomputing activations" : "") + " on " + d.describe();
   }
 
   @Override
@@ -101,7 +115,7 @@ public final class DeviceTrainer implements TrainingBackend {
 
   @Override
   public LossSum forwardBackward(TokenBatch batch, double lossDenominator) {
-    return model.forwardBackward(adapters, batch, lossDenominator);
+    return model.forwardBackward(adapters, batch, lossDenominator, recompute);
   }
 
   @Override

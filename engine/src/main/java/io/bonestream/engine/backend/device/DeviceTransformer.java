@@ -21,8 +21,14 @@ import io.bonestream.engine.model.TokenBatch;
  *
  * <p>Shapes: B batch, T positions, N = B·T rows, D hidden, H heads, Hkv key/value heads, G = H/Hkv,
  * hd head dim, Dq = H·hd, Dkv = Hkv·hd, F intermediate, V vocabulary, I/O a projection's in/out.
- * Attention stacks the G query heads of a key/value head: q (B, Hkv, G·T, hd), so one strided
- * batched GEMM over B·Hkv serves every head and the key/value gradients sum over the group.
+ * Attention is one fused device operation each way ({@link Device#attentionForward},
+ * {@link Device#attentionBackward}): q (B, H, T, hd), whose G heads of a key/value head are
+ * adjacent, k and v (B, Hkv, T, hd); it keeps a log-sum-exp per query row, never the (T, T)
+ * probabilities, so every activation is O(N).
+ *
+ * <p>With activation recomputation the forward pass keeps only each layer's input, and the backward
+ * pass runs each layer's forward pass again (the same operations on the same inputs: the same
+ * values) just before that layer's backward pass; one layer's activations are live at a time.
  *
  * <p>Residual streams, norms, softmax, loss and gradients of the residual stream are F32; GEMM
  * operands are the model's act type. Only adapters are trained: the backward pass computes input
@@ -41,6 +47,9 @@ public final class DeviceTransformer {
   /** The same for the backward pass. */
   static final Projection[] BACKWARD_ORDER = {Projection.DOWN_PROJ, Projection.GATE_PROJ,
       Projection.UP_PROJ, Projection.O_PROJ, Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ};
+  /** A layer's forward pass recomputed for its backward pass: down_proj's output is not read again. */
+  static final Projection[] RECOMPUTE_ORDER = {Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ,
+      Projection.O_PROJ, Projection.GATE_PROJ, Projection.UP_PROJ};
 
   public DeviceTransformer(DeviceModel model) {
     this.m = model;
@@ -56,14 +65,16 @@ public final class DeviceTransformer {
 
   /**
    * Forward and backward over a batch: adds dLoss/dθ to the adapters' gradients, loss = weighted
-   * sum of token losses / {@code lossDenominator}. Returns the sum.
+   * sum of token losses / {@code lossDenominator}. Returns the sum. With {@code recompute}, the
+   * forward pass keeps only each layer's input and the backward pass recomputes the rest, layer by
+   * layer: the same values, a layer's activations instead of every layer's.
    */
-  LossSum forwardBackward(DeviceAdapters ad, TokenBatch batch, double lossDenominator) {
+  LossSum forwardBackward(DeviceAdapters ad, TokenBatch batch, double lossDenominator, boolean recompute) {
     synchronized (m) {
       Workspace w = prepare(batch, ad);
-      forward(ad, w, batch.batch(), batch.seq(), true);
+      forward(ad, w, batch.batch(), batch.seq(), true, !recompute);
       loss(w, batch, (float) (1.0 / lossDenominator), true);
-      backward(ad, w, batch.batch(), batch.seq());
+      backward(ad, w, batch.batch(), batch.seq(), recompute);
       return new LossSum(lossSum(w, batch), batch.targetCount(), batch.targetWeight()); // read last: no stall
 
     }
@@ -73,7 +84,7 @@ public final class DeviceTransformer {
   LossSum loss(DeviceAdapters ad, TokenBatch batch) {
     synchronized (m) {
       Workspace w = prepare(batch, ad);
-      forward(ad, w, batch.batch(), batch.seq(), false);
+      forward(ad, w, batch.batch(), batch.seq(), false, false);
       loss(w, batch, 0f, false);
       return new LossSum(lossSum(w, batch), batch.targetCount(), batch.targetWeight());
     }
@@ -84,7 +95,7 @@ public final class DeviceTransformer {
     synchronized (m) {
       TokenBatch batch = TokenBatch.ofIds(ids);
       Workspace w = prepare(batch, ad);
-      forward(ad, w, 1, ids.length, false);
+      forward(ad, w, 1, ids.length, false, false);
       float[] out = new float[ids.length * c.vocabSize()];
       int v = c.vocabSize();
       int dm = c.hiddenSize();
@@ -128,57 +139,70 @@ public final class DeviceTransformer {
   // ---------------------------------------------------------------- forward
 
   /**
-   * The forward pass; with {@code training}, what the backward pass reads is kept (and the normed
-   * inputs where the method asks, see {@link #keepsNormed}).
+   * The forward pass. With {@code training}, the normed inputs are kept where the method asks (see
+   * {@link #keepsNormed}); with {@code keep}, every layer's activations for the backward pass
+   * (without, only each layer's input: a recomputing backward pass makes the rest again).
    */
-  private void forward(DeviceAdapters ad, Workspace w, int b, int t, boolean training) {
-    AdapterPass pass = ad == null ? null : AdapterPass.start(m, ad, w, false);
-    boolean keep = training && keepsNormed(pass);
+  private void forward(DeviceAdapters ad, Workspace w, int b, int t, boolean training, boolean keep) {
+    AdapterPass pass = ad == null ? null : AdapterPass.forward(m, ad, w);
+    boolean normed = training && keepsNormed(pass);
+    int n = b * t;
+    int dm = c.hiddenSize();
+    d.embed(w.ids, m.embed(), w.xs[0], n, dm);
+    for (int l = 0; l < c.numLayers(); l++) {
+      layerForward(pass, w, w.layer(l, keep), l, b, t, normed, true);
+    }
+    d.rmsnormForward(w.xs[c.numLayers()], m.finalNorm(), (float) c.rmsNormEps(), w.hf, w.invF, n, dm);
+  }
+
+  /**
+   * Layer l from its input xs[l] into {@code a}; with {@code normed}, the normed inputs kept in
+   * {@code a}; with {@code output}, the layer's output xs[l + 1] (a recomputation for the backward
+   * pass needs everything but that: down_proj's input sums are kept, its product skipped).
+   */
+  private void layerForward(AdapterPass pass, Workspace w, LayerActivations a, int l, int b, int t, boolean normed,
+      boolean output) {
     int n = b * t;
     int dm = c.hiddenSize();
     int h = c.numHeads();
     int hkv = c.numKvHeads();
-    int g = c.groupSize();
     int hd = c.headDim();
     int f = c.intermediateSize();
     float eps = (float) c.rmsNormEps();
-    d.embed(w.ids, m.embed(), w.xs[0], n, dm);
-    for (int l = 0; l < c.numLayers(); l++) {
-      DeviceModel.Layer lw = m.layer(l);
-      // attention block: x + o_proj(attention(rope(q), rope(k), v)) on h = RMSNorm(x)
-      Buf hAtt = keep ? w.normedAtt(l) : w.h;
-      d.rmsnormForward(w.xs[l], lw.inputNorm(), eps, hAtt, w.inv1[l], n, dm);
-      inputSums(pass, hAtt, dm, w.sAtt[l], n, l, Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ);
-      project(pass, l, Projection.Q_PROJ, hAtt, w.sAtt[l], w.q, 0f, n);    // (N, Dq)
-      project(pass, l, Projection.K_PROJ, hAtt, w.sAtt[l], w.k, 0f, n);    // (N, Dkv)
-      project(pass, l, Projection.V_PROJ, hAtt, w.sAtt[l], w.v, 0f, n);    // (N, Dkv)
-      d.toHeads(w.q, null, 0, w.cos, w.sin, w.qr[l], b, t, h, hd, true);   // (B, H, T, hd)
-      d.toHeads(w.k, null, 0, w.cos, w.sin, w.kr[l], b, t, hkv, hd, true); // (B, Hkv, T, hd)
-      d.toHeads(w.v, null, 0, w.cos, w.sin, w.vr[l], b, t, hkv, hd, false);
-      long gt = (long) g * t;
-      // scores (B·Hkv, G·T, T) = q kᵀ / sqrt(hd); probs = causal softmax
-      d.gemmBatched(false, true, (int) gt, t, hd, (float) (1.0 / Math.sqrt(hd)),
-          w.qr[l], hd, gt * hd, w.kr[l], hd, (long) t * hd, 0f, w.scores, t, gt * t, b * hkv);
-      d.causalSoftmax(w.scores, w.probs[l], (long) b * h * t, t);
-      // out (B·Hkv, G·T, hd) = probs v, then back to rows (N, Dq)
-      d.gemmBatched(false, false, (int) gt, hd, t, 1f, w.probs[l], t, gt * t, w.vr[l], hd, (long) t * hd,
-          0f, w.heads, hd, gt * hd, b * hkv);
-      d.fromHeads(w.heads, w.cos, w.sin, w.att[l], b, t, h, hd, false);
-      d.copy(w.xs[l].slice(0, (long) n * dm), w.xmid[l].slice(0, (long) n * dm));
-      inputSums(pass, w.att[l], h * hd, w.sO[l], n, l, Projection.O_PROJ);
-      project(pass, l, Projection.O_PROJ, w.att[l], w.sO[l], w.xmid[l], 1f, n); // xmid = x + o_proj(att)
-      // MLP block: x + down_proj(silu(gate_proj(h)) · up_proj(h)) on h = RMSNorm(x)
-      Buf hMlp = keep ? w.normedMlp(l) : w.h;
-      d.rmsnormForward(w.xmid[l], lw.postAttentionNorm(), eps, hMlp, w.inv2[l], n, dm);
-      inputSums(pass, hMlp, dm, w.sMlp[l], n, l, Projection.GATE_PROJ, Projection.UP_PROJ);
-      project(pass, l, Projection.GATE_PROJ, hMlp, w.sMlp[l], w.gate[l], 0f, n); // (N, F)
-      project(pass, l, Projection.UP_PROJ, hMlp, w.sMlp[l], w.up[l], 0f, n);     // (N, F)
-      d.swiglu(w.gate[l], w.up[l], w.a, (long) n * f);
-      d.copy(w.xmid[l].slice(0, (long) n * dm), w.xs[l + 1].slice(0, (long) n * dm));
-      inputSums(pass, w.a, f, w.sDown[l], n, l, Projection.DOWN_PROJ);
-      project(pass, l, Projection.DOWN_PROJ, w.a, w.sDown[l], w.xs[l + 1], 1f, n);
+    DeviceModel.Layer lw = m.layer(l);
+    // attention block: x + o_proj(attention(rope(q), rope(k), v)) on h = RMSNorm(x)
+    Buf hAtt = normed ? a.normedAtt() : w.h;
+    d.rmsnormForward(w.xs[l], lw.inputNorm(), eps, hAtt, a.inv1, n, dm);
+    inputSums(pass, hAtt, dm, a.sAtt, n, l, Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ);
+    project(pass, l, Projection.Q_PROJ, hAtt, a.sAtt, w.q, 0f, n);    // (N, Dq)
+    project(pass, l, Projection.K_PROJ, hAtt, a.sAtt, w.k, 0f, n);    // (N, Dkv)
+    project(pass, l, Projection.V_PROJ, hAtt, a.sAtt, w.v, 0f, n);    // (N, Dkv)
+    d.toHeads(w.q, null, 0, w.cos, w.sin, a.qr, b, t, h, hd, true);   // (B, H, T, hd)
+    d.toHeads(w.k, null, 0, w.cos, w.sin, a.kr, b, t, hkv, hd, true); // (B, Hkv, T, hd)
+    d.toHeads(w.v, null, 0, w.cos, w.sin, a.vr, b, t, hkv, hd, false);
+    // out (B, H, T, hd) = causal softmax(q kᵀ / sqrt(hd)) v, and its log-sum-exp per row; back to rows (N, Dq)
+    d.attentionForward(a.qr, a.kr, a.vr, w.heads, a.lse, b, hkv, c.groupSize(), t, hd, scale(hd));
+    d.fromHeads(w.heads, w.cos, w.sin, a.att, b, t, h, hd, false);
+    d.copy(w.xs[l].slice(0, (long) n * dm), a.xmid.slice(0, (long) n * dm));
+    inputSums(pass, a.att, h * hd, a.sO, n, l, Projection.O_PROJ);
+    project(pass, l, Projection.O_PROJ, a.att, a.sO, a.xmid, 1f, n); // xmid = x + o_proj(att)
+    // MLP block: x + down_proj(silu(gate_proj(h)) · up_proj(h)) on h = RMSNorm(x)
+    Buf hMlp = normed ? a.normedMlp() : w.h;
+    d.rmsnormForward(a.xmid, lw.postAttentionNorm(), eps, hMlp, a.inv2, n, dm);
+    inputSums(pass, hMlp, dm, a.sMlp, n, l, Projection.GATE_PROJ, Projection.UP_PROJ);
+    project(pass, l, Projection.GATE_PROJ, hMlp, a.sMlp, a.gate, 0f, n); // (N, F)
+    project(pass, l, Projection.UP_PROJ, hMlp, a.sMlp, a.up, 0f, n);     // (N, F)
+    d.swiglu(a.gate, a.up, w.a, (long) n * f);
+    inputSums(pass, w.a, f, a.sDown, n, l, Projection.DOWN_PROJ);
+    if (output) {
+      d.copy(a.xmid.slice(0, (long) n * dm), w.xs[l + 1].slice(0, (long) n * dm));
+      project(pass, l, Projection.DOWN_PROJ, w.a, a.sDown, w.xs[l + 1], 1f, n);
     }
-    d.rmsnormForward(w.xs[c.numLayers()], m.finalNorm(), eps, w.hf, w.invF, n, dm);
+  }
+
+  /** Attention's score scale, 1 / sqrt(hd). */
+  private static float scale(int hd) {
+    return (float) (1.0 / Math.sqrt(hd));
   }
 
   /** What the adapter method keeps of an input shared by {@code group} (into {@code sums}). */
@@ -250,82 +274,89 @@ public final class DeviceTransformer {
 
   // ---------------------------------------------------------------- backward
 
-  private void backward(DeviceAdapters ad, Workspace w, int b, int t) {
+  /**
+   * The backward pass, layer by layer from the last; with {@code recompute}, each layer's forward
+   * pass runs again first (on one shared set of activations, its own adapter passes).
+   */
+  private void backward(DeviceAdapters ad, Workspace w, int b, int t, boolean recompute) {
     int n = b * t;
     int dm = c.hiddenSize();
-    int h = c.numHeads();
-    int hkv = c.numKvHeads();
-    int g = c.groupSize();
-    int hd = c.headDim();
-    int f = c.intermediateSize();
-    int dq = h * hd;
-    int r = ad == null ? 0 : ad.r;
-    float eps = (float) c.rmsNormEps();
-    AdapterPass pass = ad == null ? null : AdapterPass.start(m, ad, w, true);
+    AdapterPass pass = ad == null || recompute ? null : AdapterPass.backward(m, ad, w);
     d.rmsnormBackward(w.xs[c.numLayers()], m.finalNorm(), w.invF, w.dhf, null, 0, w.dx, actCopy(w), n, dm, false);
     for (int l = c.numLayers() - 1; l >= 0; l--) {
-      DeviceModel.Layer lw = m.layer(l);
-      // MLP block; dx is dL/d(xmid + down_proj(a)). down_proj's input a is recomputed where the
-      // method needs it: along the SwiGLU backward for a method that merges weights (its weight
-      // gradient Gᵀ a waits until then), before it for the others.
-      boolean laterGrad = pass != null && pass.method().mergesWeights() && pass.site(l, Projection.DOWN_PROJ) != null;
-      if (!laterGrad && needsInput(pass, l, Projection.DOWN_PROJ)) {
-        d.swiglu(w.gate[l], w.up[l], w.a, (long) n * f);
+      LayerActivations a = w.layer(l, !recompute);
+      if (recompute) {
+        AdapterPass again = ad == null ? null : AdapterPass.recomputing(m, ad, w, l);
+        layerForward(again, w, a, l, b, t, keepsNormed(again), false);
+        pass = ad == null ? null : AdapterPass.backwardOf(m, ad, w, l);
       }
-      Buf dA = w.dIn.slice(0, (long) n * f);
-      TileTerm tile = new TileTerm();
-      projectBackward(pass, l, Projection.DOWN_PROJ, w.dxAct, laterGrad ? null : w.a, w.sDown[l], dA, 0f, n, tile);
-      d.swigluBackward(w.gate[l], w.up[l], dA, tileBuf(tile, w), r, w.dg, w.du, laterGrad ? w.a : null, n, f);
-      if (laterGrad) {
-        pass.method().weightGradient(pass, pass.site(l, Projection.DOWN_PROJ),
-            m.layer(l).weight(Projection.DOWN_PROJ), w.dxAct, w.a, f, dm, n);
-      }
-      Buf hMlp = w.h;
-      if (keepsNormed(pass)) {
-        hMlp = w.normedMlp(l);
-      } else if (needsInput(pass, l, Projection.GATE_PROJ, Projection.UP_PROJ)) {
-        d.rmsnormForward(w.xmid[l], lw.postAttentionNorm(), eps, w.h, w.invTmp, n, dm);
-      }
-      tile = new TileTerm();
-      projectBackward(pass, l, Projection.GATE_PROJ, w.dg, hMlp, w.sMlp[l], w.dh, 0f, n, tile);
-      projectBackward(pass, l, Projection.UP_PROJ, w.du, hMlp, w.sMlp[l], w.dh, 1f, n, tile);
-      d.rmsnormBackward(w.xmid[l], lw.postAttentionNorm(), w.inv2[l], w.dh, tileBuf(tile, w), r, w.dx, actCopy(w), n,
-          dm, true);
-      // attention block; dx is dL/d(x + o_proj(att))
-      Buf dAtt = w.dIn.slice(0, (long) n * dq);
-      tile = new TileTerm();
-      projectBackward(pass, l, Projection.O_PROJ, w.dxAct, w.att[l], w.sO[l], dAtt, 0f, n, tile);
-      d.toHeads(dAtt, tileBuf(tile, w), r, w.cos, w.sin, w.heads, b, t, h, hd, false); // dO (B, H, T, hd)
-      long gt = (long) g * t;
-      // dP = dO vᵀ (into the scores buffer), dV = Pᵀ dO
-      d.gemmBatched(false, true, (int) gt, t, hd, 1f, w.heads, hd, gt * hd, w.vr[l], hd, (long) t * hd,
-          0f, w.scores, t, gt * t, b * hkv);
-      d.gemmBatched(true, false, t, hd, (int) gt, 1f, w.probs[l], t, gt * t, w.heads, hd, gt * hd,
-          0f, w.dVh, hd, (long) t * hd, b * hkv);
-      // dS = P · (dP − rowsum(P · dP)) / sqrt(hd); dQ = dS k, dK = dSᵀ q
-      d.causalSoftmaxBackward(w.probs[l], w.scores, (float) (1.0 / Math.sqrt(hd)), w.dS, (long) b * h * t, t);
-      d.gemmBatched(false, false, (int) gt, hd, t, 1f, w.dS, t, gt * t, w.kr[l], hd, (long) t * hd,
-          0f, w.dQh, hd, gt * hd, b * hkv);
-      d.gemmBatched(true, false, t, hd, (int) gt, 1f, w.dS, t, gt * t, w.qr[l], hd, gt * hd,
-          0f, w.dKh, hd, (long) t * hd, b * hkv);
-      d.fromHeads(w.dQh, w.cos, w.sin, w.dq, b, t, h, hd, true);       // (N, Dq), RoPE undone
-      d.fromHeads(w.dKh, w.cos, w.sin, w.dk, b, t, hkv, hd, true);     // (N, Dkv)
-      d.fromHeads(w.dVh, w.cos, w.sin, w.dv, b, t, hkv, hd, false);    // (N, Dkv)
-      Buf hAtt = w.h;
-      if (keepsNormed(pass)) {
-        hAtt = w.normedAtt(l);
-      } else if (needsInput(pass, l, Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ)) {
-        d.rmsnormForward(w.xs[l], lw.inputNorm(), eps, w.h, w.invTmp, n, dm);
-      }
-      tile = new TileTerm();
-      projectBackward(pass, l, Projection.Q_PROJ, w.dq, hAtt, w.sAtt[l], w.dh, 0f, n, tile);
-      projectBackward(pass, l, Projection.K_PROJ, w.dk, hAtt, w.sAtt[l], w.dh, 1f, n, tile);
-      projectBackward(pass, l, Projection.V_PROJ, w.dv, hAtt, w.sAtt[l], w.dh, 1f, n, tile);
-      d.rmsnormBackward(w.xs[l], lw.inputNorm(), w.inv1[l], w.dh, tileBuf(tile, w), r, w.dx, actCopy(w), n, dm, true);
+      layerBackward(pass, w, a, l, b, t, ad == null ? 0 : ad.r);
     }
     if (pass != null) {
       pass.method().finishBackward(pass);
     }
+  }
+
+  /** Layer l's backward pass: dx (the gradient of its output) becomes the gradient of its input. */
+  private void layerBackward(AdapterPass pass, Workspace w, LayerActivations a, int l, int b, int t, int r) {
+    int n = b * t;
+    int dm = c.hiddenSize();
+    int h = c.numHeads();
+    int hkv = c.numKvHeads();
+    int hd = c.headDim();
+    int f = c.intermediateSize();
+    int dq = h * hd;
+    float eps = (float) c.rmsNormEps();
+    DeviceModel.Layer lw = m.layer(l);
+    // MLP block; dx is dL/d(xmid + down_proj(a)). down_proj's input a is recomputed where the
+    // method needs it: along the SwiGLU backward for a method that merges weights (its weight
+    // gradient Gᵀ a waits until then), before it for the others.
+    boolean laterGrad = pass != null && pass.method().mergesWeights() && pass.site(l, Projection.DOWN_PROJ) != null;
+    if (!laterGrad && needsInput(pass, l, Projection.DOWN_PROJ)) {
+      d.swiglu(a.gate, a.up, w.a, (long) n * f);
+    }
+    Buf dA = w.dIn.slice(0, (long) n * f);
+    TileTerm tile = new TileTerm();
+    projectBackward(pass, l, Projection.DOWN_PROJ, w.dxAct, laterGrad ? null : w.a, a.sDown, dA, 0f, n, tile);
+    d.swigluBackward(a.gate, a.up, dA, tileBuf(tile, w), r, w.dg, w.du, laterGrad ? w.a : null, n, f);
+    if (laterGrad) {
+      pass.method().weightGradient(pass, pass.site(l, Projection.DOWN_PROJ),
+          m.layer(l).weight(Projection.DOWN_PROJ), w.dxAct, w.a, f, dm, n);
+    }
+    Buf hMlp = w.h;
+    if (keepsNormed(pass)) {
+      hMlp = a.normedMlp();
+    } else if (needsInput(pass, l, Projection.GATE_PROJ, Projection.UP_PROJ)) {
+      d.rmsnormForward(a.xmid, lw.postAttentionNorm(), eps, w.h, w.invTmp, n, dm);
+    }
+    tile = new TileTerm();
+    projectBackward(pass, l, Projection.GATE_PROJ, w.dg, hMlp, a.sMlp, w.dh, 0f, n, tile);
+    projectBackward(pass, l, Projection.UP_PROJ, w.du, hMlp, a.sMlp, w.dh, 1f, n, tile);
+    d.rmsnormBackward(a.xmid, lw.postAttentionNorm(), a.inv2, w.dh, tileBuf(tile, w), r, w.dx, actCopy(w), n,
+        dm, true);
+    // attention block; dx is dL/d(x + o_proj(att))
+    Buf dAtt = w.dIn.slice(0, (long) n * dq);
+    tile = new TileTerm();
+    projectBackward(pass, l, Projection.O_PROJ, w.dxAct, a.att, a.sO, dAtt, 0f, n, tile);
+    d.toHeads(dAtt, tileBuf(tile, w), r, w.cos, w.sin, w.dHeads, b, t, h, hd, false); // dO (B, H, T, hd)
+    d.toHeads(a.att, null, 0, w.cos, w.sin, w.heads, b, t, h, hd, false);             // O, for D = rowsum(dO ∘ O)
+    // dq (B, H, T, hd), dk, dv (B, Hkv, T, hd), the probabilities recomputed from q, k and lse
+    d.attentionBackward(a.qr, a.kr, a.vr, w.heads, w.dHeads, a.lse, w.dQh, w.dKh, w.dVh, b, hkv, c.groupSize(), t,
+        hd, scale(hd));
+    d.fromHeads(w.dQh, w.cos, w.sin, w.dq, b, t, h, hd, true);       // (N, Dq), RoPE undone
+    d.fromHeads(w.dKh, w.cos, w.sin, w.dk, b, t, hkv, hd, true);     // (N, Dkv)
+    d.fromHeads(w.dVh, w.cos, w.sin, w.dv, b, t, hkv, hd, false);    // (N, Dkv)
+    Buf hAtt = w.h;
+    if (keepsNormed(pass)) {
+      hAtt = a.normedAtt();
+    } else if (needsInput(pass, l, Projection.Q_PROJ, Projection.K_PROJ, Projection.V_PROJ)) {
+      d.rmsnormForward(w.xs[l], lw.inputNorm(), eps, w.h, w.invTmp, n, dm);
+    }
+    tile = new TileTerm();
+    projectBackward(pass, l, Projection.Q_PROJ, w.dq, hAtt, a.sAtt, w.dh, 0f, n, tile);
+    projectBackward(pass, l, Projection.K_PROJ, w.dk, hAtt, a.sAtt, w.dh, 1f, n, tile);
+    projectBackward(pass, l, Projection.V_PROJ, w.dv, hAtt, a.sAtt, w.dh, 1f, n, tile);
+    d.rmsnormBackward(w.xs[l], lw.inputNorm(), a.inv1, w.dh, tileBuf(tile, w), r, w.dx, actCopy(w), n, dm, true);
   }
 
   /**

@@ -266,37 +266,112 @@ public class JavaDevice implements Device {
     }
   }
 
+  /** Rounds v as a store into a buffer of {@code like}'s type would (BF16 to nearest even). */
+  private static float asType(Buf like, float v) {
+    return like.type() == DType.BF16 ? Bf16.round(v) : v;
+  }
+
+  /**
+   * Row t of one head: s_j = scale · q_t · k_j for j ≤ t (float64 sums), into {@code s}. q at
+   * element qRow, k's head from element kHead.
+   */
+  private static void scores(Buf q, long qRow, Buf k, long kHead, int t, int headDim, float scale, double[] s) {
+    for (int j = 0; j <= t; j++) {
+      double dot = 0;
+      for (int d = 0; d < headDim; d++) {
+        dot += (double) ld(q, qRow + d) * ld(k, kHead + (long) j * headDim + d);
+      }
+      s[j] = scale * dot;
+    }
+  }
+
   @Override
-  public void causalSoftmax(Buf scores, Buf probs, long rows, int seq) {
-    for (long row = 0; row < rows; row++) {
-      int t = (int) (row % seq);
-      long r = row * seq;
-      float max = Float.NEGATIVE_INFINITY;
-      for (int j = 0; j <= t; j++) {
-        max = Math.max(max, ld(scores, r + j));
-      }
-      float sum = 0;
-      for (int j = 0; j <= t; j++) {
-        sum += (float) Math.exp(ld(scores, r + j) - max);
-      }
-      float lse = max + (float) Math.log(sum);
-      for (int j = 0; j < seq; j++) {
-        st(probs, r + j, j <= t ? (float) Math.exp(ld(scores, r + j) - lse) : 0f);
+  public void attentionForward(Buf q, Buf k, Buf v, Buf out, Buf lse, int batch, int kvHeads, int group, int seq,
+      int headDim, float scale) {
+    int heads = kvHeads * group;
+    double[] s = new double[seq];
+    double[] o = new double[headDim];
+    for (int b = 0; b < batch; b++) {
+      for (int h = 0; h < heads; h++) {
+        long kvHead = ((long) b * kvHeads + h / group) * seq * headDim; // head h reads key/value head h / G
+        for (int t = 0; t < seq; t++) {
+          long row = (((long) b * heads + h) * seq + t);
+          scores(q, row * headDim, k, kvHead, t, headDim, scale, s);
+          double max = Double.NEGATIVE_INFINITY;
+          for (int j = 0; j <= t; j++) {
+            max = Math.max(max, s[j]);
+          }
+          double sum = 0;
+          for (int j = 0; j <= t; j++) {
+            sum += Math.exp(s[j] - max);
+          }
+          float l = (float) (max + Math.log(sum));
+          st(lse, row, l);
+          java.util.Arrays.fill(o, 0);
+          for (int j = 0; j <= t; j++) {
+            float p = asType(out, (float) Math.exp(s[j] - l));
+            for (int d = 0; d < headDim; d++) {
+              o[d] += p * ld(v, kvHead + (long) j * headDim + d);
+            }
+          }
+          for (int d = 0; d < headDim; d++) {
+            st(out, row * headDim + d, (float) o[d]);
+          }
+        }
       }
     }
   }
 
   @Override
-  public void causalSoftmaxBackward(Buf probs, Buf dProbs, float scale, Buf dScores, long rows, int seq) {
-    for (long row = 0; row < rows; row++) {
-      int t = (int) (row % seq);
-      long r = row * seq;
-      float dot = 0;
-      for (int j = 0; j <= t; j++) {
-        dot += ld(probs, r + j) * ld(dProbs, r + j);
-      }
-      for (int j = 0; j < seq; j++) {
-        st(dScores, r + j, j <= t ? ld(probs, r + j) * (ld(dProbs, r + j) - dot) * scale : 0f);
+  public void attentionBackward(Buf q, Buf k, Buf v, Buf out, Buf dOut, Buf lse, Buf dq, Buf dk, Buf dv, int batch,
+      int kvHeads, int group, int seq, int headDim, float scale) {
+    int heads = kvHeads * group;
+    double[] s = new double[seq];
+    float[] p = new float[seq];   // P_j of one query row, in act type
+    double[] dp = new double[seq]; // dP_j = dOut_t · v_j
+    double[] dqRow = new double[headDim];
+    double[] dkHead = new double[seq * headDim];
+    double[] dvHead = new double[seq * headDim];
+    for (int b = 0; b < batch; b++) {
+      for (int kv = 0; kv < kvHeads; kv++) {
+        long kvHead = ((long) b * kvHeads + kv) * seq * headDim;
+        java.util.Arrays.fill(dkHead, 0);
+        java.util.Arrays.fill(dvHead, 0);
+        for (int h = kv * group; h < (kv + 1) * group; h++) {
+          for (int t = 0; t < seq; t++) {
+            long row = ((long) b * heads + h) * seq + t;
+            long r = row * headDim;
+            scores(q, r, k, kvHead, t, headDim, scale, s);
+            float l = ld(lse, row);
+            double dd = 0; // D_t = Σ_j P_j dP_j
+            for (int j = 0; j <= t; j++) {
+              long kj = kvHead + (long) j * headDim;
+              p[j] = asType(q, (float) Math.exp(s[j] - l));
+              dp[j] = 0;
+              for (int d = 0; d < headDim; d++) {
+                dp[j] += (double) ld(dOut, r + d) * ld(v, kj + d);
+              }
+              dd += p[j] * dp[j];
+            }
+            java.util.Arrays.fill(dqRow, 0);
+            for (int j = 0; j <= t; j++) {
+              long kj = kvHead + (long) j * headDim;
+              float ds = asType(q, (float) (p[j] * (dp[j] - dd) * scale));
+              for (int d = 0; d < headDim; d++) {
+                dqRow[d] += ds * ld(k, kj + d);
+                dkHead[j * headDim + d] += ds * ld(q, r + d);
+                dvHead[j * headDim + d] += p[j] * ld(dOut, r + d);
+              }
+            }
+            for (int d = 0; d < headDim; d++) {
+              st(dq, r + d, (float) dqRow[d]);
+            }
+          }
+        }
+        for (int i = 0; i < seq * headDim; i++) {
+          st(dk, kvHead + i, (float) dkHead[i]);
+          st(dv, kvHead + i, (float) dvHead[i]);
+        }
       }
     }
   }

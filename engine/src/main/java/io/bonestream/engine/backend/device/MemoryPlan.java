@@ -36,24 +36,25 @@ public record MemoryPlan(long weightBytes, long adapterBytes, long activationByt
 
   /**
    * The plan of training {@code adapter} on a model of shape {@code model} with batches of
-   * {@code batch} sequences of {@code seq} tokens, in {@code precision}, on a device like CUDA
-   * (a side stream; {@link #CUDA_LOSS_CHUNK} logits at once).
+   * {@code batch} sequences of {@code seq} tokens, in {@code precision}, recomputing each layer in
+   * the backward pass or not, on a device like CUDA (a side stream; {@link #CUDA_LOSS_CHUNK}
+   * logits at once).
    */
   public static MemoryPlan of(ModelConfig model, AdapterConfig adapter, TrainConfig train, Precision precision,
-      int batch, int seq) {
-    return of(model, adapter, train, precision, batch, seq, CUDA_LOSS_CHUNK, true);
+      boolean recompute, int batch, int seq) {
+    return of(model, adapter, train, precision, recompute, batch, seq, CUDA_LOSS_CHUNK, true);
   }
 
-  /** As {@link #of(ModelConfig, AdapterConfig, TrainConfig, Precision, int, int)}, for another device's traits. */
+  /** As {@link #of(ModelConfig, AdapterConfig, TrainConfig, Precision, boolean, int, int)}, for another device's traits. */
   public static MemoryPlan of(ModelConfig model, AdapterConfig adapter, TrainConfig train, Precision precision,
-      int batch, int seq, long lossChunkElements, boolean sideStream) {
+      boolean recompute, int batch, int seq, long lossChunkElements, boolean sideStream) {
     CountingDevice d = new CountingDevice(lossChunkElements, sideStream);
     try (DeviceModel m = DeviceModel.random(d, model, precision, 0.02f, 0)) {
       long weights = d.allocatedBytes();
       DeviceTransformer t = new DeviceTransformer(m);
       long adapterBytes;
       long peak;
-      try (DeviceTrainer trainer = DeviceTrainer.sized(t, adapter, train)) {
+      try (DeviceTrainer trainer = DeviceTrainer.sized(t, adapter, train, recompute)) {
         adapterBytes = d.allocatedBytes() - weights;
         d.resetPeak();
         trainer.zeroGradients();

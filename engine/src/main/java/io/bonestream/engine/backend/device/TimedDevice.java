@@ -212,17 +212,19 @@ public final class TimedDevice implements Device {
   }
 
   @Override
-  public void causalSoftmax(Buf scores, Buf probs, long rows, int seq) {
+  public void attentionForward(Buf q, Buf k, Buf v, Buf out, Buf lse, int batch, int kvHeads, int group, int seq,
+      int headDim, float scale) {
     long t = start();
-    d.causalSoftmax(scores, probs, rows, seq);
-    stop("causalSoftmax", t);
+    d.attentionForward(q, k, v, out, lse, batch, kvHeads, group, seq, headDim, scale);
+    stop("attentionForward", t);
   }
 
   @Override
-  public void causalSoftmaxBackward(Buf probs, Buf dProbs, float scale, Buf dScores, long rows, int seq) {
+  public void attentionBackward(Buf q, Buf k, Buf v, Buf out, Buf dOut, Buf lse, Buf dq, Buf dk, Buf dv, int batch,
+      int kvHeads, int group, int seq, int headDim, float scale) {
     long t = start();
-    d.causalSoftmaxBackward(probs, dProbs, scale, dScores, rows, seq);
-    stop("causalSoftmaxBackward", t);
+    d.attentionBackward(q, k, v, out, dOut, lse, dq, dk, dv, batch, kvHeads, group, seq, headDim, scale);
+    stop("attentionBackward", t);
   }
 
   @Override

@@ -12,22 +12,23 @@ import java.util.Map;
 import java.util.function.Function;
 
 /**
- * The activations of one forward/backward pass on a device, allocated once for a batch shape and
- * reused by every later pass that fits (and by every adapter of the model). Per layer it keeps what
- * the backward pass reads (residual streams, RMSNorm scales, rotated q/k/v, attention
- * probabilities and output, gate and up); the rest is scratch shared by the layers.
+ * The activations of one forward/backward pass on a device, allocated for a batch shape and reused
+ * by every later pass that fits (and by every adapter of the model). Per layer it keeps the layer's
+ * input (the residual stream {@code xs[l]}) and what the layer's backward pass reads
+ * ({@link LayerActivations}: one set per layer, made when a forward pass first keeps them, or one
+ * set that a recomputing backward pass refills layer by layer); the rest is scratch shared by the
+ * layers. Nothing is O(T²): attention keeps a log-sum-exp per query row.
  *
- * <p>Shapes: N rows (batch · seq), D hidden, Dq = H·hd, Dkv = Hkv·hd, F intermediate, V vocab,
- * S = batch · H · seq² attention scores, r the adapters' width.
+ * <p>Shapes: N rows (batch · seq), D hidden, H heads, Dq = H·hd, Dkv = Hkv·hd, F intermediate,
+ * V vocab, r the adapters' width.
  */
 final class Workspace implements AutoCloseable {
-  /** Capacities: rows, longest sequence, attention-score elements, adapter width. */
-  record Shape(long rows, int seq, long scores, int r) {
+  /** Capacities: rows, longest sequence, adapter width. */
+  record Shape(long rows, int seq, int r) {
     static Shape covering(Shape old, int batch, int seq, int r) {
       long rows = (long) batch * seq;
-      long scores = rows * seq; // · heads, applied by the workspace
-      return old == null ? new Shape(rows, seq, scores, r) : new Shape(Math.max(old.rows, rows),
-          Math.max(old.seq, seq), Math.max(old.scores, scores), Math.max(old.r, r));
+      return old == null ? new Shape(rows, seq, r) : new Shape(Math.max(old.rows, rows), Math.max(old.seq, seq),
+          Math.max(old.r, r));
     }
   }
 
@@ -37,23 +38,11 @@ final class Workspace implements AutoCloseable {
   private final Shape shape;
   private final List<Buf> owned = new ArrayList<>();
 
-  // saved for the backward pass, per layer
+  // saved for the backward pass
   final Buf[] xs;    // residual stream entering layer l (xs[L] = the final one)  (N, D) F32
-  final Buf[] xmid;  // residual stream after attention                          (N, D) F32
-  final Buf[] inv1;  // input RMSNorm 1/rms                                       (N) F32
-  final Buf[] inv2;  // post-attention RMSNorm 1/rms                              (N) F32
-  final Buf[] qr;    // rotated queries                                           (B, H, T, hd) act
-  final Buf[] kr;    // rotated keys                                              (B, Hkv, T, hd) act
-  final Buf[] vr;    // values                                                    (B, Hkv, T, hd) act
-  final Buf[] probs; // causal softmax                                            (B, H, T, T) act
-  final Buf[] att;   // attention output, o_proj's input                          (N, Dq) act
-  final Buf[] gate;  //                                                           (N, F) act
-  final Buf[] up;    //                                                           (N, F) act
   final Buf invF;    // final RMSNorm 1/rms                                       (N) F32
-  final Buf[] sAtt;  // the method's sums of the attention input (q, k, v)        (N, r) act
-  final Buf[] sO;    // the method's sums of o_proj's input                       (N, r) act
-  final Buf[] sMlp;  // the method's sums of the MLP input (gate, up)              (N, r) act
-  final Buf[] sDown; // the method's sums of down_proj's input                    (N, r) act
+  private LayerActivations[] kept;  // per layer, made by the first forward pass that keeps them
+  private LayerActivations current; // one layer's, for passes that keep none or recompute
 
   // scratch
   final Buf h;       // a normed input                       (N, D) act
@@ -61,9 +50,8 @@ final class Workspace implements AutoCloseable {
   final Buf q;       //                                      (N, Dq) act
   final Buf k;       //                                      (N, Dkv) act
   final Buf v;       //                                      (N, Dkv) act
-  final Buf scores;  // scores, then dP                      (B, H, T, T) F32
-  final Buf dS;      //                                      (B, H, T, T) act
-  final Buf heads;   // attention output, then dO           (B, H, T, hd) act
+  final Buf heads;   // attention output, then out again for the backward pass (B, H, T, hd) act
+  final Buf dHeads;  // dL/d(attention output)               (B, H, T, hd) act
   final Buf dQh;     //                                      (B, H, T, hd) F32
   final Buf dKh;     //                                      (B, Hkv, T, hd) F32
   final Buf dVh;     //                                      (B, Hkv, T, hd) F32
@@ -93,8 +81,6 @@ final class Workspace implements AutoCloseable {
   int tableSeq = -1; // the sequence length cos and sin hold
   // the method's own scratch (DevicePass#scratch), by its kind
   private final Map<Class<?>, Object> methodScratch = new HashMap<>();
-  private Buf[] normedAtt; // training: the attention input RMSNorm(x) of every layer (N, D) act
-  private Buf[] normedMlp; // training: the MLP input RMSNorm(xmid) of every layer    (N, D) act
 
   Workspace(Device d, ModelConfig c, DType act, Shape shape) {
     this.d = d;
@@ -107,49 +93,18 @@ final class Workspace implements AutoCloseable {
     long dq = (long) c.numHeads() * c.headDim();
     long dkv = (long) c.numKvHeads() * c.headDim();
     long f = c.intermediateSize();
-    long s = shape.scores() * c.numHeads();
     xs = new Buf[layers + 1];
-    xmid = new Buf[layers];
-    inv1 = new Buf[layers];
-    inv2 = new Buf[layers];
-    qr = new Buf[layers];
-    kr = new Buf[layers];
-    vr = new Buf[layers];
-    probs = new Buf[layers];
-    att = new Buf[layers];
-    gate = new Buf[layers];
-    up = new Buf[layers];
-    sAtt = new Buf[layers];
-    sO = new Buf[layers];
-    sMlp = new Buf[layers];
-    sDown = new Buf[layers];
-    for (int l = 0; l < layers; l++) {
-      sAtt[l] = alloc(act, n * shape.r());
-      sO[l] = alloc(act, n * shape.r());
-      sMlp[l] = alloc(act, n * shape.r());
-      sDown[l] = alloc(act, n * shape.r());
+    for (int l = 0; l <= layers; l++) {
       xs[l] = alloc(DType.F32, n * dm);
-      xmid[l] = alloc(DType.F32, n * dm);
-      inv1[l] = alloc(DType.F32, n);
-      inv2[l] = alloc(DType.F32, n);
-      qr[l] = alloc(act, n * dq);
-      kr[l] = alloc(act, n * dkv);
-      vr[l] = alloc(act, n * dkv);
-      probs[l] = alloc(act, s);
-      att[l] = alloc(act, n * dq);
-      gate[l] = alloc(act, n * f);
-      up[l] = alloc(act, n * f);
     }
-    xs[layers] = alloc(DType.F32, n * dm);
     invF = alloc(DType.F32, n);
     h = alloc(act, n * dm);
     invTmp = alloc(DType.F32, n);
     q = alloc(act, n * dq);
     k = alloc(act, n * dkv);
     v = alloc(act, n * dkv);
-    scores = alloc(DType.F32, s);
-    dS = alloc(act, s);
     heads = alloc(act, n * dq);
+    dHeads = alloc(act, n * dq);
     dQh = alloc(DType.F32, n * dq);
     dKh = alloc(DType.F32, n * dkv);
     dVh = alloc(DType.F32, n * dkv);
@@ -191,8 +146,36 @@ final class Workspace implements AutoCloseable {
   }
 
   boolean fits(int batch, int seq, int r) {
-    long rows = (long) batch * seq;
-    return rows <= shape.rows() && seq <= shape.seq() && rows * seq <= shape.scores() && r <= shape.r();
+    return (long) batch * seq <= shape.rows() && seq <= shape.seq() && r <= shape.r();
+  }
+
+  /**
+   * Layer l's activations: its own set when {@code kept} (a training forward pass keeps every
+   * layer's for the backward pass, or a backward pass reads them), else a set shared by the layers
+   * (a pass that keeps nothing, or a recomputing backward pass). The kept sets and the shared one
+   * are made on first use; a pass that keeps nothing uses the kept sets where they exist.
+   */
+  LayerActivations layer(int l, boolean kept) {
+    if (kept) {
+      if (this.kept == null) {
+        this.kept = new LayerActivations[c.numLayers()];
+        for (int i = 0; i < this.kept.length; i++) {
+          this.kept[i] = newLayer();
+        }
+      }
+      return this.kept[l];
+    }
+    if (this.kept != null) {
+      return this.kept[l];
+    }
+    if (current == null) {
+      current = newLayer();
+    }
+    return current;
+  }
+
+  private LayerActivations newLayer() {
+    return new LayerActivations(this::alloc, c, act, shape.rows(), shape.rows() * c.numHeads(), shape.r());
   }
 
   /** The method's scratch of this kind, made by {@code make} on first use; its buffers are freed with the workspace. */
@@ -203,32 +186,6 @@ final class Workspace implements AutoCloseable {
       methodScratch.put(kind, s);
     }
     return kind.cast(s);
-  }
-
-  /**
-   * The normed inputs of layer l, kept by the forward pass for a method whose weight gradients Gᵀ x
-   * read them (instead of recomputing them in the backward pass), made on first use.
-   */
-  Buf normedAtt(int l) {
-    normed();
-    return normedAtt[l];
-  }
-
-  Buf normedMlp(int l) {
-    normed();
-    return normedMlp[l];
-  }
-
-  private void normed() {
-    if (normedAtt == null) {
-      int layers = c.numLayers();
-      normedAtt = new Buf[layers];
-      normedMlp = new Buf[layers];
-      for (int l = 0; l < layers; l++) {
-        normedAtt[l] = alloc(act, shape.rows() * c.hiddenSize());
-        normedMlp[l] = alloc(act, shape.rows() * c.hiddenSize());
-      }
-    }
   }
 
   @Override

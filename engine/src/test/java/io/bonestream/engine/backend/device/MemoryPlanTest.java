@@ -29,6 +29,7 @@ class MemoryPlanTest {
     TrainConfig train = TrainConfig.builder().lr(1e-3).batchSize(2).build();
     for (Precision p : Precision.values()) {
       for (AdapterMethod method : AdapterMethod.values()) {
+        for (boolean recompute : new boolean[] {false, true}) {
         AdapterConfig adapter = AdapterConfig.builder().method(method).r(4).build();
         int batch = 2;
         int seq = 37;
@@ -39,7 +40,7 @@ class MemoryPlanTest {
         try (DeviceModel m = DeviceModel.upload(d, host, p)) {
           weights = d.allocatedBytes();
           float[] initial = new float[(int) AdapterLayout.of(host.config(), adapter).size()];
-          try (DeviceTrainer t = DeviceTrainer.open(new DeviceTransformer(m), adapter, train, initial)) {
+          try (DeviceTrainer t = DeviceTrainer.open(new DeviceTransformer(m), adapter, train, recompute, initial)) {
             adapterBytes = d.allocatedBytes() - weights;
             d.resetPeak();
             t.zeroGradients();
@@ -49,13 +50,15 @@ class MemoryPlanTest {
             peak = d.peakAllocatedBytes();
           }
         }
-        MemoryPlan plan = MemoryPlan.of(host.config(), adapter, train, p, batch, seq, d.lossChunkElements(), false);
-        String what = method + " " + p;
+        MemoryPlan plan = MemoryPlan.of(host.config(), adapter, train, p, recompute, batch, seq, d.lossChunkElements(),
+            false);
+        String what = method + " " + p + (recompute ? " recomputing" : "");
         assertEquals(weights, plan.weightBytes(), what + ": weights");
         assertEquals(adapterBytes, plan.adapterBytes(), what + ": adapter");
         long real = peak;
         assertTrue(Math.abs(plan.deviceBytes() - real) <= 0.1 * real,
             what + ": planned " + plan.deviceBytes() + " bytes, the Java device took " + real);
+        }
       }
     }
   }
@@ -65,10 +68,12 @@ class MemoryPlanTest {
     HostModel host = HostModel.load(TestFiles.stories260K());
     AdapterConfig bone = AdapterConfig.builder().method(AdapterMethod.BONE).r(4).build();
     TrainConfig train = TrainConfig.builder().batchSize(1).build();
-    MemoryPlan shorter = MemoryPlan.of(host.config(), bone, train, Precision.BF16, 1, 128);
-    MemoryPlan longer = MemoryPlan.of(host.config(), bone, train, Precision.BF16, 1, 256);
+    MemoryPlan shorter = MemoryPlan.of(host.config(), bone, train, Precision.BF16, false, 1, 128);
+    MemoryPlan longer = MemoryPlan.of(host.config(), bone, train, Precision.BF16, false, 1, 256);
+    MemoryPlan recomputing = MemoryPlan.of(host.config(), bone, train, Precision.BF16, true, 1, 256);
     assertEquals(shorter.weightBytes(), longer.weightBytes());
     assertTrue(longer.activationBytes() > shorter.activationBytes());
+    assertTrue(recomputing.activationBytes() < longer.activationBytes(), "recomputation saves nothing");
   }
 
   private static TokenBatch batch(int batch, int seq, int vocab) {

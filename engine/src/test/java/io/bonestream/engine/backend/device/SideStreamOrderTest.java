@@ -26,12 +26,15 @@ import org.nd4j.linalg.api.buffer.DataType;
  * bat's merges and dB on a side stream ({@code adapters.bat.BatScratch}) give the same bits as every call in
  * order, whichever way the two streams interleave: training on a simulated two-stream device
  * (main first, side first, random) against the same device with one stream. A missing wait between
- * the streams shows here as other values or as a reported deadlock.
+ * the streams shows here as other values or as a reported deadlock. With activation recomputation
+ * each layer's forward and backward passes merge their own weights on the side stream, one pass
+ * after another: the same bits again.
  */
 class SideStreamOrderTest {
-  @ParameterizedTest(name = "{0} seed {1}")
-  @CsvSource({"MAIN_FIRST, 0", "SIDE_FIRST, 0", "RANDOM, 1", "RANDOM, 2", "RANDOM, 3"})
-  void batOnTwoStreamsEqualsOneStream(TwoStreamDevice.Policy policy, long seed) {
+  @ParameterizedTest(name = "{0} seed {1} recompute {2}")
+  @CsvSource({"MAIN_FIRST, 0, false", "SIDE_FIRST, 0, false", "RANDOM, 1, false", "RANDOM, 2, false",
+      "RANDOM, 3, false", "MAIN_FIRST, 0, true", "SIDE_FIRST, 0, true", "RANDOM, 4, true"})
+  void batOnTwoStreamsEqualsOneStream(TwoStreamDevice.Policy policy, long seed, boolean recompute) {
     ModelConfig config = RandomModels.tinyConfig("llama", 2);
     BaseModel base = RandomModels.model(config, DataType.FLOAT, false, 5);
     AdapterConfig adapter = AdapterConfig.builder().method(AdapterMethod.BAT).r(4).build();
@@ -39,9 +42,9 @@ class SideStreamOrderTest {
         .maxGradNorm(0.5).batchSize(3).gradAccum(2).build();
     List<Example> data = DeviceBackendOracleTest.examples(18, 7, config.vocabSize());
 
-    Run one = run(new JavaDevice(), base, adapter, train, data);
+    Run one = run(new JavaDevice(), base, adapter, train, data, false);
     TwoStreamDevice two = TwoStreamDevice.over(new JavaDevice(), policy, seed);
-    Run got = run(two.device(), base, adapter, train, data);
+    Run got = run(two.device(), base, adapter, train, data, recompute);
 
     assertTrue(two.sideCalls() > 0, "nothing ran on the side stream");
     assertArrayEquals(one.losses, got.losses, "losses step by step");
@@ -52,9 +55,9 @@ class SideStreamOrderTest {
   private record Run(double[] losses, float[] values, double eval) { }
 
   private static Run run(Device device, BaseModel base, AdapterConfig adapter, TrainConfig train,
-      List<Example> data) {
+      List<Example> data, boolean recompute) {
     try (DeviceBackends backends = DeviceBackends.on(device, Precision.FP32);
-        Trainer trainer = Trainer.create(base, adapter, train, backends)) {
+        Trainer trainer = Trainer.create(base, adapter, train, backends.recomputing(recompute))) {
       List<Double> losses = new ArrayList<>();
       for (int s = 0; s < 3; s++) {
         losses.add(trainer.step(data.subList(6 * s, 6 * s + 6)).loss());
