@@ -48,6 +48,7 @@ class HardeningTest {
     Rendered r = Rendered.of(overlay);
     assertEquals(List.of(), MemoryBudget.taskManager(r));
     assertEquals(List.of(), MemoryBudget.serve(r));
+    assertEquals(List.of(), MemoryBudget.gpu(r));
   }
 
   @Test

@@ -1,6 +1,14 @@
 package io.bonestream.k8s;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.bonestream.core.adapters.AdapterConfig;
+import io.bonestream.core.adapters.AdapterMethod;
+import io.bonestream.core.model.ModelConfig;
+import io.bonestream.core.util.Json;
+import io.bonestream.engine.backend.Precision;
+import io.bonestream.engine.backend.device.MemoryPlan;
+import io.bonestream.engine.config.TrainConfig;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -76,10 +84,68 @@ final class MemoryBudget {
     return WORKSPACE_FIXED + 4 * batch * seq * perToken;
   }
 
-  /** Native memory of a TaskManager: runtime, the base model (float32), the workspace (CPU only), every adapter. */
+  /**
+   * Native memory of a TaskManager: runtime, every adapter, and on the CPU the base model (float32)
+   * and the workspace; a GPU TaskManager uploads the base from the mapped files and keeps no
+   * float32 copy of it (docs/gpu.md).
+   */
   static long taskManagerNative(Model m, long r, long batch, long seq, boolean cpu) {
-    return RUNTIME + 4 * m.params() + (cpu ? workspace(m, batch, seq) : 0)
+    return RUNTIME + (cpu ? 4 * m.params() + workspace(m, batch, seq) : 0)
         + m.adaptersPerTaskManager() * 16 * adapterValues(m, r);
+  }
+
+  /** What a GPU keeps beside what the device engine allocates: the CUDA context and cuBLAS's workspace. */
+  static final long CUDA_RESERVE = 1536 * MIB;
+
+  /** The model of an annotation as a config, for the device engine's memory plan. */
+  static ModelConfig config(Model m) {
+    ObjectNode c = Json.MAPPER.createObjectNode();
+    c.put("model_type", "llama");
+    c.put("hidden_size", m.hidden());
+    c.put("intermediate_size", m.intermediate());
+    c.put("num_hidden_layers", m.layers());
+    c.put("num_attention_heads", m.heads());
+    c.put("num_key_value_heads", m.kvHeads());
+    c.put("head_dim", m.headDim());
+    c.put("vocab_size", m.vocab());
+    c.put("max_position_embeddings", 131072);
+    c.put("rms_norm_eps", 1e-5);
+    c.put("tie_word_embeddings", false);
+    return ModelConfig.fromJson(c, m.name());
+  }
+
+  /**
+   * A GPU TaskManager's GPU holds one adapter's training step of the named model at job.yaml's
+   * method, r, micro-batch, sequence length, precision and recomputation (the device engine's own
+   * plan, {@code bonestream size}) and the CUDA reserve, within the deployment's
+   * {@code bonestream.io/gpu-memory}.
+   */
+  static List<String> gpu(Rendered r) {
+    List<String> problems = new ArrayList<>();
+    JsonNode job = r.jobYaml();
+    if (!job.path("backend").asText("cpu").equals("cuda")) {
+      return problems;
+    }
+    String declared = r.flink().at("/metadata/annotations/bonestream.io~1gpu-memory").asText("");
+    if (declared.isBlank()) {
+      problems.add("a GPU FlinkDeployment must say the GPU memory it is sized for (bonestream.io/gpu-memory)");
+      return problems;
+    }
+    Model m = model(r.flink());
+    AdapterConfig adapter = AdapterConfig.builder().method(AdapterMethod.fromId(job.at("/adapter-defaults/method").asText("bat")))
+        .r((int) job.at("/adapter-defaults/r").asLong(8)).build();
+    int batch = (int) job.at("/adapter-defaults/micro-batch-size").asLong(4);
+    int seq = (int) job.path("max-seq-len").asLong(512);
+    boolean recompute = job.path("recompute").asBoolean(false);
+    MemoryPlan plan = MemoryPlan.of(config(m), adapter, TrainConfig.builder().batchSize(batch).build(),
+        Precision.fromId(job.path("precision").asText("bf16")), recompute, batch, seq);
+    long need = plan.deviceBytes() + CUDA_RESERVE;
+    if (need > quantity(declared)) {
+      problems.add("GPU: " + m.name() + " at micro-batch " + batch + " x " + seq + (recompute ? ", recomputing" : "")
+          + " needs " + (need / MIB) + " MiB (" + (plan.deviceBytes() / MIB) + " MiB planned + the CUDA reserve), over "
+          + declared);
+    }
+    return problems;
   }
 
   /**
