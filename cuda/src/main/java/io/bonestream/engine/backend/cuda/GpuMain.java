@@ -7,6 +7,7 @@ import io.bonestream.engine.device.Device;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
@@ -20,6 +21,7 @@ import java.util.Set;
  *                  [--r N] [--batch N] [--seq N] [--steps 6] [--warmup 2] [--precision bf16|fp32]
  *                  [--profile true]
  * bonestream kernels [--configs llama3-8B] [--r 64] [--reps 20]   (bat's memory-bound kernels, in TB/s)
+ * bonestream kernels --compile-only [--arch sm_80,sm_86,sm_89,sm_90,native]   (NVRTC alone, no GPU)
  * </pre>
  *
  * selftest's precision defaults to bf16, fp32 for {@code cpu} (the CPU device computes in float32 only).
@@ -31,7 +33,7 @@ public final class GpuMain {
       "selftest", Set.of("backend", "precision", "model", "golden", "task"),
       "bench", Set.of("backend", "configs", "config", "methods", "method", "r", "batch", "seq", "steps", "warmup",
           "precision", "profile"),
-      "kernels", Set.of("configs", "config", "r", "reps"));
+      "kernels", Set.of("configs", "config", "r", "reps", "compile-only", "arch"));
 
   private GpuMain() {}
 
@@ -123,6 +125,13 @@ public final class GpuMain {
   }
 
   private static int kernels(Map<String, String> o) {
+    if (Boolean.parseBoolean(o.getOrDefault("compile-only", "false"))) {
+      List<String> archs = ArchList.parse(o.getOrDefault("arch", ArchList.DEFAULT), () -> GpuPresence.probe().arch());
+      return ArchCheck.run(archs, System.out) ? 0 : 1;
+    }
+    if (o.containsKey("arch")) {
+      throw new GpuOptions.UsageException("--arch goes with --compile-only");
+    }
     String[] configs = o.getOrDefault("configs", o.getOrDefault("config", "llama3-8B")).split(",");
     int reps = Integer.parseInt(o.getOrDefault("reps", "20"));
     for (String name : configs) {
