@@ -25,8 +25,27 @@ final class KernelsCommand implements Callable<Integer> {
   @Option(names = "--reps", defaultValue = "20", description = "timed launches per kernel (default: ${DEFAULT-VALUE})")
   int reps;
 
+  @Option(names = "--compile-only", description = "instead: compile every kernel with NVRTC for each --arch and "
+      + "check each CUBIN holds them all (no GPU needed, only libnvrtc)")
+  boolean compileOnly;
+
+  @Option(names = "--arch", paramLabel = "sm_XY[,...]", description = "with --compile-only: the architectures; "
+      + "native: this GPU's (default: sm_80,sm_86,sm_89,sm_90)")
+  String arch;
+
   @Override
   public Integer call() {
+    if (compileOnly) {
+      List<String> args = new ArrayList<>(List.of("kernels", "--compile-only"));
+      if (arch != null) {
+        args.add("--arch");
+        args.add(arch);
+      }
+      return GpuMain.run(args.toArray(new String[0]));
+    }
+    if (arch != null) {
+      throw new BonestreamException("--arch goes with --compile-only");
+    }
     // usage errors before any GPU is looked for
     for (String name : configs.split(",")) {
       GpuBench.shape(name.trim()); // names the known configs when this one is not

@@ -13,11 +13,12 @@ import picocli.CommandLine.Option;
         "(stories260K) in the chosen precision, and resuming a saved state. Ends with PASS or FAIL",
         "(exit code 0 or 1). The same command is in the lean GPU distribution (docs/gpu.md)."})
 final class SelftestCommand implements Callable<Integer> {
-  @Option(names = "--backend", defaultValue = "cuda", paramLabel = "cuda|java",
-      description = "cuda, or java (the reference device, on the CPU) (default: ${DEFAULT-VALUE})")
+  @Option(names = "--backend", defaultValue = "cuda", paramLabel = "cuda|cpu|java",
+      description = "cuda; cpu (the CPU device: the default backend of train and run); or java (the reference "
+          + "device, on the CPU) (default: ${DEFAULT-VALUE})")
   String backend;
 
-  @Option(names = "--precision", defaultValue = "bf16", paramLabel = "bf16|fp32", description = "(default: ${DEFAULT-VALUE})")
+  @Option(names = "--precision", paramLabel = "bf16|fp32", description = "(default: bf16; fp32 for cpu, its only one)")
   String precision;
 
   @Option(names = "--model", paramLabel = "DIR", description = "stories260K (default: models/stories260K)")
@@ -28,7 +29,11 @@ final class SelftestCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    List<String> args = new ArrayList<>(List.of("selftest", "--backend", backend, "--precision", precision));
+    List<String> args = new ArrayList<>(List.of("selftest", "--backend", backend));
+    if (precision != null) {
+      args.add("--precision");
+      args.add(precision);
+    }
     if (model != null) {
       args.add("--model");
       args.add(model);

@@ -39,15 +39,39 @@ public final class Threads {
 
   /**
    * The compute threads to use: the last count {@link #configure}d, else ND4J's default (read
-   * once). The CPU device's kernels and GEMMs follow it.
+   * once); without ND4J on the classpath (the CPU device in the lean GPU distribution's selftest),
+   * {@code OMP_NUM_THREADS} or one per core, as ND4J would. The CPU device's kernels and GEMMs
+   * follow it.
    */
   public static int count() {
     int n = count;
     if (n == 0) {
-      n = current();
+      n = nd4jPresent() ? current() : withoutNd4j(System.getenv("OMP_NUM_THREADS"));
       count = n;
     }
     return n;
+  }
+
+  private static boolean nd4jPresent() {
+    try {
+      Class.forName("org.nd4j.linalg.factory.Nd4j", false, Threads.class.getClassLoader());
+      return true;
+    } catch (ClassNotFoundException | LinkageError e) {
+      return false;
+    }
+  }
+
+  /** {@code OMP_NUM_THREADS} when it is a positive number, else one thread per core. */
+  static int withoutNd4j(String ompNumThreads) {
+    try {
+      int n = ompNumThreads == null ? 0 : Integer.parseInt(ompNumThreads.trim());
+      if (n > 0) {
+        return n;
+      }
+    } catch (NumberFormatException e) {
+      // not a number: one per core
+    }
+    return Runtime.getRuntime().availableProcessors();
   }
 
   /** The OpenMP threads ND4J's ops use now. */

@@ -7,24 +7,34 @@ import io.bonestream.engine.device.Device;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
-import java.util.HashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * The command line of the lean GPU distribution (no ND4J, no tokenizer, no Flink):
  *
  * <pre>
- * bonestream selftest [--backend cuda|java] [--precision bf16|fp32] [--model DIR] [--golden DIR] [--task DIR]
+ * bonestream selftest [--backend cuda|java|cpu] [--precision bf16|fp32] [--model DIR] [--golden DIR] [--task DIR]
  * bonestream bench [--backend cuda|java] [--configs 25M,tinyllama-1.1B,llama3-8B] [--methods bone,bat]
  *                  [--r N] [--batch N] [--seq N] [--steps 6] [--warmup 2] [--precision bf16|fp32]
  *                  [--profile true] [--recompute true]
  * bonestream kernels [--configs llama3-8B] [--r 64] [--reps 20]   (bat's memory-bound kernels, in TB/s)
+ * bonestream kernels --compile-only [--arch sm_80,sm_86,sm_89,sm_90,native]   (NVRTC alone, no GPU)
  * </pre>
+ *
+ * selftest's precision defaults to bf16, fp32 for {@code cpu} (the CPU device computes in float32 only).
  *
  * Exit codes: 0 success (PASS), 1 failure (FAIL, or a runtime error), 2 usage error.
  */
 public final class GpuMain {
+  private static final Map<String, Set<String>> OPTIONS = Map.of(
+      "selftest", Set.of("backend", "precision", "model", "golden", "task"),
+      "bench", Set.of("backend", "configs", "config", "methods", "method", "r", "batch", "seq", "steps", "warmup",
+          "precision", "profile"),
+      "kernels", Set.of("configs", "config", "r", "reps", "compile-only", "arch"));
+
   private GpuMain() {}
 
   public static void main(String[] args) {
@@ -36,13 +46,12 @@ public final class GpuMain {
       System.out.println("usage: bonestream selftest|bench|kernels [options]  (see docs/gpu.md)");
       return args.length == 0 ? 2 : 0;
     }
-    Map<String, String> o = new HashMap<>();
-    for (int i = 1; i < args.length; i++) {
-      if (!args[i].startsWith("--") || i + 1 >= args.length) {
-        System.err.println("error: expected --option value, got '" + args[i] + "'");
-        return 2;
-      }
-      o.put(args[i].substring(2), args[++i]);
+    Map<String, String> o;
+    try {
+      o = GpuOptions.parse(args, 1, OPTIONS.getOrDefault(args[0], Set.of()));
+    } catch (GpuOptions.UsageException e) {
+      System.err.println("error: " + e.getMessage());
+      return 2;
     }
     try {
       return switch (args[0]) {
@@ -54,6 +63,9 @@ public final class GpuMain {
           yield 2;
         }
       };
+    } catch (GpuOptions.UsageException e) {
+      System.err.println("error: " + e.getMessage());
+      return 2;
     } catch (BonestreamException e) {
       System.err.println("error: " + e.getMessage());
       return 1;
@@ -67,11 +79,15 @@ public final class GpuMain {
   }
 
   private static int selftest(Map<String, String> o) {
-    Precision p = Precision.fromId(o.getOrDefault("precision", "bf16"));
+    String backend = o.getOrDefault("backend", "cuda");
+    Precision p = Precision.fromId(o.getOrDefault("precision", backend.equals("cpu") ? "fp32" : "bf16"));
+    if (backend.equals("cpu") && p != Precision.FP32) {
+      throw new GpuOptions.UsageException("the cpu backend computes in float32 only: --precision fp32");
+    }
     Path model = Paths.get(o.getOrDefault("model", home("models/stories260K", "models/stories260K")));
     Path golden = Paths.get(o.getOrDefault("golden", home("golden", "engine/src/test/resources/golden")));
     Path task = Paths.get(o.getOrDefault("task", home("task", "engine/src/test/resources/task")));
-    try (Device d = Devices.open(o.getOrDefault("backend", "cuda"))) {
+    try (Device d = Devices.open(backend)) {
       return Selftest.run(d, p, model, golden, task, System.out) ? 0 : 1;
     }
   }
@@ -98,8 +114,9 @@ public final class GpuMain {
                 Boolean.parseBoolean(o.getOrDefault("profile", "false")) ? System.out : null);
             System.out.println(res.json());
           } catch (RuntimeException e) {
-            System.out.println("{\"config\":\"" + name + "\",\"method\":\"" + m + "\",\"error\":\""
-                + String.valueOf(e.getMessage()).replace('"', '\'') + "\"}");
+            System.out.println("{\"impl\":\"bonestream-cuda\",\"config\":\"" + name.trim() + "\",\"method\":\"" + m.trim()
+                + "\",\"batch\":" + batch + ",\"seq\":" + seq + ",\"error\":\""
+                + String.valueOf(e.getMessage()).replace('"', '\'').replace('\\', '/') + "\"}");
           }
           System.out.flush();
         }
@@ -109,6 +126,13 @@ public final class GpuMain {
   }
 
   private static int kernels(Map<String, String> o) {
+    if (Boolean.parseBoolean(o.getOrDefault("compile-only", "false"))) {
+      List<String> archs = ArchList.parse(o.getOrDefault("arch", ArchList.DEFAULT), () -> GpuPresence.probe().arch());
+      return ArchCheck.run(archs, System.out) ? 0 : 1;
+    }
+    if (o.containsKey("arch")) {
+      throw new GpuOptions.UsageException("--arch goes with --compile-only");
+    }
     String[] configs = o.getOrDefault("configs", o.getOrDefault("config", "llama3-8B")).split(",");
     int reps = Integer.parseInt(o.getOrDefault("reps", "20"));
     for (String name : configs) {

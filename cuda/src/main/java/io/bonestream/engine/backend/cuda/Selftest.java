@@ -9,6 +9,7 @@ import io.bonestream.engine.backend.Precision;
 import io.bonestream.engine.backend.TrainingSession;
 import io.bonestream.engine.backend.TrainingState;
 import io.bonestream.engine.backend.TrainingStateCodec;
+import io.bonestream.engine.backend.cpu.CpuDevice;
 import io.bonestream.engine.backend.device.DeviceCheck;
 import io.bonestream.engine.backend.device.DeviceModel;
 import io.bonestream.engine.backend.device.DeviceTrainer;
@@ -27,7 +28,9 @@ import java.util.Locale;
 /**
  * {@code bonestream selftest}: the device, its driver and runtime, its GEMM rate, every kernel
  * against the Java reference, the greedy golden and the four training goldens in the chosen
- * precision, and a training state that resumes to the same values. Ends with PASS or FAIL.
+ * precision, and a training state that resumes to the same values; on a GPU also how bat merges
+ * (a tensor-core merge that failed its check at start is a FAIL). Ends with PASS or FAIL. Devices:
+ * CUDA, the CPU device (the default {@code cpu} backend, fp32 only) and the Java reference.
  *
  * <p>Criteria: fp32 — training goldens within their float32 tolerances, greedy golden exact.
  * bf16 — each training golden within 1.5× of PyTorch-bf16's distance, the greedy golden's next
@@ -71,11 +74,20 @@ public final class Selftest {
     out.println("precision: " + precision);
     out.println("java: " + System.getProperty("java.vm.name") + " " + System.getProperty("java.version"));
     boolean gpu = d instanceof CudaDevice;
+    // the CPU device computes in float32 only: no bf16 GEMM, no bf16 operations to check
+    boolean hasBf16 = !(d instanceof CpuDevice);
     int n = gpu ? 8192 : 256;
-    out.printf(Locale.ROOT, "GEMM rate, n=%d, random data: bf16 %.1f TFLOP/s, fp32 %.1f TFLOP/s%n", n,
-        GemmRate.measure(d, DType.BF16, n), GemmRate.measure(d, DType.F32, gpu ? 4096 : n));
+    if (hasBf16) {
+      out.printf(Locale.ROOT, "GEMM rate, n=%d, random data: bf16 %.1f TFLOP/s, fp32 %.1f TFLOP/s%n", n,
+          GemmRate.measure(d, DType.BF16, n), GemmRate.measure(d, DType.F32, gpu ? 4096 : n));
+    } else {
+      out.printf(Locale.ROOT, "GEMM rate, n=%d, random data: fp32 %.3f TFLOP/s%n", n, GemmRate.measure(d, DType.F32, n));
+    }
+    if (gpu) {
+      mergePath(d.describe());
+    }
     out.println("kernels against the Java reference:");
-    List<DeviceCheck.Outcome> checks = DeviceCheck.run(d);
+    List<DeviceCheck.Outcome> checks = DeviceCheck.run(d, hasBf16);
     int bad = 0;
     for (DeviceCheck.Outcome o : checks) {
       if (!o.ok()) {
@@ -133,6 +145,23 @@ public final class Selftest {
     }
     out.println(failures == 0 ? "PASS" : "FAIL (" + failures + ")");
     return failures == 0;
+  }
+
+  /**
+   * bat's tensor-core merge: a FAIL when the device fell back to two passes because the kernel
+   * failed its check at start (the operations below would then check the two passes only); not
+   * when the two passes were asked for (BONESTREAM_CUDA_BAT_MMA=0) or the GPU predates sm_80.
+   */
+  private void mergePath(String description) {
+    MergePath path = MergePath.of(description);
+    switch (path) {
+      case TENSOR_CORES -> line(true, "bat merge on tensor cores: agrees with the two-pass merge (checked at start)");
+      case TWO_PASSES_ON_PURPOSE -> line(true, "bat merge in two passes, turned off on purpose (BONESTREAM_CUDA_BAT_MMA=0)");
+      case TWO_PASSES_OLD_GPU -> line(true, "bat merge in two passes: no bf16 tensor-core kernel before sm_80");
+      case FELL_BACK -> line(false, "bat merge on tensor cores failed its check at start: " + MergePath.reason(description)
+          + " (BONESTREAM_CUDA_BAT_MMA=0 turns it off on purpose)");
+      default -> line(false, "the device's description does not say how bat merges: " + description);
+    }
   }
 
   /**

@@ -23,6 +23,7 @@ import org.junit.jupiter.api.Test;
  * 1.5.7. On this module's classpath (and the job's) ND4J's CPU engine runs on 1.5.13: it must
  * still reproduce the greedy golden exactly and train a golden run within its tolerance.
  */
+@org.junit.jupiter.api.Timeout(300)
 class JavaCppCoexistenceTest {
   @Test
   void nd4jRunsOnJavaCpp1513() throws Exception {

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# GPU slice 2 of 4, speed at the TinyLlama-1.1B shape (docs/gpu.md, "The GPU slices"): about 6
+# minutes on an H100/H200 (at most 9: each step has a time limit). In one run on one GPU,
+# bonestream first, then the peer:
+#   - bonestream bench, bf16, r 64, bone and bat, 8 x 1024 and 8 x 4096;
+#   - the PEFT peer (gpu/peer/bench_peft_gpu.py) at the same shapes, every mode (autocast: Trainer's
+#     bf16; default: PEFT as it comes; bf16-adapters), bone and bat;
+#   - gpu/peer/compare.py: each bonestream figure against the fastest peer mode, with the targets.
+#
+#   gpu/slice-2-tinyllama.sh [OUT_DIR]
+#
+# Needs: target/bonestream-check.tar.xz (gpu/build-test-bundle.sh); for the peer, Python
+# with torch, transformers and peft (MissConfig: PEFT >= 0.17). Writes OUT_DIR/summary.txt (the
+# comparison table last), OUT_DIR/compare.md and OUT_DIR/logs.tar.gz. SEQS, METHODS, STEPS (bench
+# timed steps, default 10), PEER_STEPS (default 6), PEER=0 (no peer) change the run.
+set -uo pipefail
+SLICE=slice-2-tinyllama
+. "$(dirname "$0")/slice-common.sh"
+CONFIG=${CONFIG:-tinyllama-1.1B}
+BATCH=${BATCH:-8}
+SEQS=${SEQS:-1024 4096}
+METHODS=${METHODS:-bone,bat}
+
+for seq in $SEQS; do
+  step "bench-$BATCH-$seq" 120 "$GPU" bench --backend cuda --precision bf16 --configs "$CONFIG" --methods "$METHODS" \
+    --r 64 --batch "$BATCH" --seq "$seq" --steps "${STEPS:-10}" --warmup 2
+  grep -E '^(device|bf16 GEMM|\{)' "$LOGS/bench-$BATCH-$seq.txt" | tee -a "$SUMMARY"
+done
+if [ "${PEER:-1}" != 0 ] && python3 -c "import torch, transformers, peft" 2>/dev/null; then
+  for seq in $SEQS; do
+    step "peer-$BATCH-$seq" 200 python3 "$ROOT/gpu/peer/bench_peft_gpu.py" \
+      --modes autocast,default,bf16-adapters --methods "$METHODS" --batch "$BATCH" --seq "$seq" \
+      --steps "${PEER_STEPS:-6}" "$CONFIG"
+    grep -E '^\{' "$LOGS/peer-$BATCH-$seq.txt" | tee -a "$SUMMARY"
+  done
+else
+  say "peer skipped (PEER=0, or no torch/transformers/peft here)"
+fi
+python3 "$ROOT/gpu/peer/compare.py" "$LOGS"/bench-*.txt "$LOGS"/peer-*.txt > "$OUTDIR/compare.md" 2>&1
+say "== bonestream against the fastest PEFT mode (same run)"
+tee -a "$SUMMARY" < "$OUTDIR/compare.md"
+finish
