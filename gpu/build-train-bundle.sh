@@ -26,8 +26,10 @@
 # JOB=1 builds the job bundle instead (default OUT_DIR target/bonestream-job): every jar of the
 # command line (Flink, the Kafka broker and clients too), a runtime of java.se and the JDK modules
 # they use, and gpu/run-job-check.sh (the demo with --backend cuda); packed the same way, then cut
-# into pieces of at most PART_MIB (default 58) MiB, OUT_DIR.tar.xz.0, .1, ... (cat them back
-# together to unpack), for machines that take one piece at a time.
+# into pieces of at most PART_MIB (default 54) MiB, OUT_DIR.tar.xz.0, .1, ... (cat them back
+# together to unpack), for machines that take one piece at a time (an upload of 64 MiB with the
+# repository's own files). It also holds the application jar (app/job.jar) and the Flink cluster's
+# lib folder (cluster-lib/), for gpu/slice-4-cluster.sh.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 JOB=${JOB:-0}
@@ -108,8 +110,11 @@ repack() {
   local src=$1 dst=$2 x="$WORK/x"
   rm -rf "$x" && mkdir -p "$x"
   (cd "$x" && unzip -q "$src")
+  # kept: linux-x86_64 folders, RocksDB's glibc x86-64 library (the cluster's state backend) and
+  # Netty's epoll transport for x86-64, which name the platform in the file name instead
   find "$x" -type f \( -name '*.so' -o -name '*.so.[0-9]*' -o -name '*.dll' -o -name '*.dylib' \
-      -o -name '*.jnilib' -o -name '*.a' \) | { grep -v -E '/linux-x86[-_]64[-/]' || true; } | xargs -r rm -f
+      -o -name '*.jnilib' -o -name '*.a' \) \
+    | { grep -v -E '/linux-x86[-_]64[-/]|/librocksdbjni-linux64\.so$|_epoll_x86_64\.so$' || true; } | xargs -r rm -f
   # JavaCPP's CUDA presets: only the bindings the CUDA backend uses (cudart, cublas, nvrtc)
   find "$x" -path '*/org/bytedeco/cuda/*' -name 'libjni*.so' \
     ! -name libjnicudart.so ! -name libjnicublas.so ! -name libjninvrtc.so -delete
@@ -138,6 +143,30 @@ for name in $KEEP; do
 done
 repack "$ROOT/$JOB_JAR" "$OUT/lib/$(basename "$JOB_JAR")"
 echo "jars: $(basename "$JOB_JAR")$kept"
+
+if [ "$JOB" = 1 ]; then
+  # A Flink cluster of separate processes (docs/cluster.md; gpu/slice-4-cluster.sh): the
+  # application jar as app/job.jar, and the cluster's lib folder (job/flink-lib/target/lib) as
+  # cluster-lib/: links to the same jars in lib/, the others packed here
+  FLINK_JAR=$(ls job/target/bonestream-job-*-flink.jar 2>/dev/null | head -1 || true)
+  if [ -z "$FLINK_JAR" ] || [ ! -d job/flink-lib/target/lib ]; then
+    echo "error: no application jar or job/flink-lib/target/lib: run without SKIP_MAVEN" >&2
+    exit 1
+  fi
+  mkdir -p "$OUT/app" "$OUT/cluster-lib"
+  repack "$ROOT/$FLINK_JAR" "$OUT/app/job.jar"
+  own=0
+  for jar in job/flink-lib/target/lib/*.jar; do
+    b=$(basename "$jar")
+    if [ -f "$OUT/lib/$b" ]; then
+      ln -s "../lib/$b" "$OUT/cluster-lib/$b"
+    else
+      repack "$ROOT/$jar" "$OUT/cluster-lib/$b"
+      own=$((own + 1))
+    fi
+  done
+  echo "cluster lib: $(ls "$OUT/cluster-lib" | wc -l) jars, $own of them not in lib/ ($(du -shL "$OUT/cluster-lib" | cut -f1) with the links followed)"
+fi
 
 # Uncompressed: xz compresses it better than jlink's own compression.
 "$JAVA_HOME/bin/jlink" --add-modules "$MODULES" \
@@ -230,7 +259,7 @@ BYTES=$(stat -c %s "$OUT.tar.xz")
 MIB=$(awk -v b="$BYTES" 'BEGIN { printf "%.1f", b / 1048576 }')
 if [ "$JOB" = 1 ]; then
   rm -f "$OUT".tar.xz.[0-9]*
-  split -b "${PART_MIB:-58}M" -d -a 1 "$OUT.tar.xz" "$OUT.tar.xz."
+  split -b "${PART_MIB:-54}M" -d -a 1 "$OUT.tar.xz" "$OUT.tar.xz."
   rm "$OUT.tar.xz"
   echo "job bundle: $MIB MiB in $(ls "$OUT".tar.xz.[0-9]* | wc -l) pieces: $(ls "$OUT".tar.xz.[0-9]* | xargs -n1 basename | tr '\n' ' ')" \
     "(cat $(basename "$OUT").tar.xz.* | tar -xJf -); unpacked $(du -sm "$OUT" | cut -f1) MB"

@@ -30,6 +30,7 @@ import picocli.CommandLine;
       ServeCommand.class,
       ProduceCommand.class,
       TailSnapshotsCommand.class,
+      BrokerCommand.class,
       KeygenCommand.class,
       CommandLine.HelpCommand.class
     })

@@ -183,7 +183,10 @@ final class TailSnapshotsCommand implements Callable<Integer> {
           .put("records", o.getRecords());
     }
     if (s.getPayload() instanceof InlineAdapter in) {
-      n.putObject("payload").put("inline_bytes", in.getAdapterModelSafetensors().remaining());
+      byte[] bytes = new byte[in.getAdapterModelSafetensors().remaining()];
+      in.getAdapterModelSafetensors().duplicate().get(bytes);
+      // the hash lets a reader compare two runs' versions byte for byte
+      n.putObject("payload").put("inline_bytes", bytes.length).put("sha256", io.bonestream.core.util.Hashes.sha256Hex(bytes));
     } else if (s.getPayload() instanceof ClaimCheck cc) {
       n.putObject("payload").put("uri", cc.getUri()).put("size", cc.getSize()).put("sha256", cc.getSha256());
     }

@@ -101,6 +101,9 @@ class KafkaCommandsIT {
     assertEquals("kept", second.get("adapter_id").asText());
     assertEquals(2, second.get("version").asLong());
     assertEquals(3, second.get("payload").get("inline_bytes").asInt());
+    // the hash of the adapter's bytes, so that two runs' versions can be compared
+    assertEquals(io.bonestream.core.util.Hashes.sha256Hex(new byte[] {1, 2, 3}),
+        second.get("payload").get("sha256").asText());
     assertTrue(!tail.out().contains("aborted"));
     Cli max = Cli.run("tail-snapshots", "--bootstrap", kafka.bootstrapServers(), "--topic", "t.adapters",
         "--from-beginning", "--max", "1");
