@@ -35,7 +35,8 @@ import org.junit.jupiter.api.io.TempDir;
  * State written by an earlier build restores: a savepoint made by the build of 2026-12-06 (before
  * the engine's packages and state codecs were reorganised), committed under
  * {@code src/test/resources/fixtures/savepoint-2026-12-06}, is restored by today's job, which then
- * publishes exactly what an uninterrupted run publishes. Two adapters, one {@code bat} and one
+ * publishes what an uninterrupted run publishes (the same manifests; the adapters equal up to
+ * float32 rounding, {@link #assertContinues}). Two adapters, one {@code bat} and one
  * {@code bone}, each with AdamW state, two versions each at the savepoint.
  *
  * <p>The fixture was written once with {@code -Dbonestream.writeFixture=true} (this class, the
@@ -137,9 +138,58 @@ class EarlierStateIT {
           && x.getVersion() == r.getVersion()).findFirst()
           .orElseThrow(() -> new AssertionError("the uninterrupted run has no " + r.getAdapterId() + "@" + r.getVersion()));
       assertTrue(r.getVersion() >= 3, r.getAdapterId() + "@" + r.getVersion() + ": numbering did not continue");
-      assertEquals(comparable(s), comparable(r), r.getAdapterId() + "@" + r.getVersion()
-          + " differs from the uninterrupted run's");
+      assertContinues(s, r);
     }
+  }
+
+  /**
+   * A version continued from the earlier build's state against today's uninterrupted run: the same
+   * manifest (ids, numbering, lineage, counts, config) and the same adapter up to float32 rounding.
+   * Not bytes: the first half of the restored run was computed by the earlier build, and today's
+   * engine may sum in another order (the fused attention of a later change does); a restore that
+   * lost or zeroed the state differs by whole units, not by rounding.
+   */
+  private static final io.bonestream.schemas.InlineAdapter EMPTY = io.bonestream.schemas.InlineAdapter.newBuilder()
+      .setAdapterConfigJson("").setAdapterModelSafetensors(java.nio.ByteBuffer.allocate(0)).build();
+
+  static void assertContinues(AdapterSnapshot expected, AdapterSnapshot actual) {
+    String name = actual.getAdapterId() + "@" + actual.getVersion();
+    AdapterSnapshot e = AdapterSnapshot.newBuilder(comparable(expected)).setPayload(EMPTY)
+        .setStats(io.bonestream.schemas.TrainingStats.newBuilder(expected.getStats()).setLastLoss(0).setLossEma(0).build())
+        .build();
+    AdapterSnapshot a = AdapterSnapshot.newBuilder(comparable(actual)).setPayload(EMPTY)
+        .setStats(io.bonestream.schemas.TrainingStats.newBuilder(actual.getStats()).setLastLoss(0).setLossEma(0).build())
+        .build();
+    assertEquals(e.toString(), a.toString(), name + ": the manifest differs from the uninterrupted run's");
+    assertEquals(expected.getStats().getLastLoss(), actual.getStats().getLastLoss(),
+        1e-4 * Math.abs(expected.getStats().getLastLoss()), name + ": last loss");
+    assertEquals(expected.getStats().getLossEma(), actual.getStats().getLossEma(),
+        1e-4 * Math.abs(expected.getStats().getLossEma()), name + ": loss EMA");
+    io.bonestream.schemas.InlineAdapter ei = (io.bonestream.schemas.InlineAdapter) expected.getPayload();
+    io.bonestream.schemas.InlineAdapter ai = (io.bonestream.schemas.InlineAdapter) actual.getPayload();
+    assertEquals(ei.getAdapterConfigJson(), ai.getAdapterConfigJson(), name + ": adapter_config.json");
+    var et = io.bonestream.core.safetensors.SafeTensorsReader.parse(bytes(ei.getAdapterModelSafetensors()), "expected").tensors();
+    var at = io.bonestream.core.safetensors.SafeTensorsReader.parse(bytes(ai.getAdapterModelSafetensors()), "actual").tensors();
+    assertEquals(et.keySet(), at.keySet(), name + ": tensors");
+    for (String k : et.keySet()) {
+      float[] x = et.get(k).floats();
+      float[] y = at.get(k).floats();
+      assertEquals(x.length, y.length, name + " " + k);
+      double diff = 0;
+      double norm = 0;
+      for (int i = 0; i < x.length; i++) {
+        diff += (x[i] - y[i]) * (double) (x[i] - y[i]);
+        norm += x[i] * (double) x[i];
+      }
+      assertTrue(Math.sqrt(diff) <= 1e-4 * Math.sqrt(norm) + 1e-9, name + " " + k + ": off by "
+          + Math.sqrt(diff) + " (norm " + Math.sqrt(norm) + ")");
+    }
+  }
+
+  private static byte[] bytes(java.nio.ByteBuffer b) {
+    byte[] out = new byte[b.remaining()];
+    b.duplicate().get(out);
+    return out;
   }
 
   /** Writes the fixture (run once, on the build whose state it keeps): -Dbonestream.writeFixture=true. */
