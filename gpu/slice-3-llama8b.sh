@@ -3,8 +3,8 @@
 # peer's bat in its default mode needs about 111 GiB (an H200; on an H100 it reports running out
 # of memory). In one run on one GPU:
 #   - bonestream bench, bf16, r 64, bone and bat at 4 x 1024 and 1 x 8192, and bone at 1 x 4096 with
-#     activation recomputation (--recompute: an option being added to TrainConfig and the command
-#     line; a build without it says so and that line is not measured), each with the JVM's host
+#     activation recomputation (--recompute; a build without it says so and that line is not
+#     measured), each with the JVM's host
 #     memory sampled from /proc (peak VmRSS, RssAnon, RssFile);
 #   - the PEFT peer at 4 x 1024 and 1 x 8192, every mode, bone and bat; gpu/peer/compare.py;
 #   - a random 8B checkpoint (bf16 safetensors, 16 GB) made here by gpu/make-random-checkpoint.py,

@@ -32,7 +32,7 @@ public final class GpuMain {
   private static final Map<String, Set<String>> OPTIONS = Map.of(
       "selftest", Set.of("backend", "precision", "model", "golden", "task"),
       "bench", Set.of("backend", "configs", "config", "methods", "method", "r", "batch", "seq", "steps", "warmup",
-          "precision", "profile"),
+          "precision", "profile", "recompute"),
       "kernels", Set.of("configs", "config", "r", "reps", "compile-only", "arch"));
 
   private GpuMain() {}
