@@ -168,22 +168,8 @@ class EarlierStateIT {
     io.bonestream.schemas.InlineAdapter ei = (io.bonestream.schemas.InlineAdapter) expected.getPayload();
     io.bonestream.schemas.InlineAdapter ai = (io.bonestream.schemas.InlineAdapter) actual.getPayload();
     assertEquals(ei.getAdapterConfigJson(), ai.getAdapterConfigJson(), name + ": adapter_config.json");
-    var et = io.bonestream.core.safetensors.SafeTensorsReader.parse(bytes(ei.getAdapterModelSafetensors()), "expected").tensors();
-    var at = io.bonestream.core.safetensors.SafeTensorsReader.parse(bytes(ai.getAdapterModelSafetensors()), "actual").tensors();
-    assertEquals(et.keySet(), at.keySet(), name + ": tensors");
-    for (String k : et.keySet()) {
-      float[] x = et.get(k).floats();
-      float[] y = at.get(k).floats();
-      assertEquals(x.length, y.length, name + " " + k);
-      double diff = 0;
-      double norm = 0;
-      for (int i = 0; i < x.length; i++) {
-        diff += (x[i] - y[i]) * (double) (x[i] - y[i]);
-        norm += x[i] * (double) x[i];
-      }
-      assertTrue(Math.sqrt(diff) <= 1e-4 * Math.sqrt(norm) + 1e-9, name + " " + k + ": off by "
-          + Math.sqrt(diff) + " (norm " + Math.sqrt(norm) + ")");
-    }
+    io.bonestream.cli.AdapterTensors.assertClose(name, bytes(ei.getAdapterModelSafetensors()),
+        bytes(ai.getAdapterModelSafetensors()));
   }
 
   private static byte[] bytes(java.nio.ByteBuffer b) {
