@@ -20,6 +20,7 @@ import org.jspecify.annotations.Nullable;
  *       the prompt with a blank line between).
  *   <li>Chat: the conversation rendered by the chat template, turn by turn; the loss on each
  *       assistant turn's content and its end-of-turn text, never on the assistant header.
+ *   <li>Text: {@code <s> + text + </s>}, every token a target (continued pre-training).
  *   <li>Tokens: input ids and labels as given (−100 = not a target).
  * </ul>
  *
@@ -57,6 +58,29 @@ public final class ExampleEncoder {
     System.arraycopy(r, 0, labels, p.length, r.length);
     ids[n - 1] = tokenizer.eosId();
     labels[n - 1] = tokenizer.eosId();
+    return truncate(ids, labels);
+  }
+
+  /**
+   * Plain text for continued pre-training: {@code <s> + text + </s>} (BOS if the tokenizer adds
+   * one), every token after BOS a target, the end of the document too.
+   */
+  public Example text(String text) {
+    int[] t = tokenizer.encodePlain(text);
+    if (t.length == 0) {
+      throw new InvalidExampleException(Reason.EMPTY_RESPONSE, "the text tokenizes to no tokens");
+    }
+    int bos = tokenizer.addsBos() ? 1 : 0;
+    int[] ids = new int[bos + t.length + 1];
+    if (bos == 1) {
+      ids[0] = tokenizer.bosId();
+    }
+    System.arraycopy(t, 0, ids, bos, t.length);
+    ids[ids.length - 1] = tokenizer.eosId();
+    int[] labels = ids.clone();
+    if (bos == 1) {
+      labels[0] = TokenBatch.IGNORE;
+    }
     return truncate(ids, labels);
   }
 

@@ -12,7 +12,9 @@ public final class InvalidExampleException extends BonestreamException {
     NO_TARGET_AFTER_TRUNCATION,
     UNKNOWN_ROLE,
     INVALID_TOKENS,
-    TEMPLATE_ERROR
+    TEMPLATE_ERROR,
+    /** Content the job does not train on: tools, images, a message's name when refused. */
+    UNSUPPORTED_CONTENT
   }
 
   private final Reason reason;

@@ -16,6 +16,8 @@ public enum DeadLetterReason {
   INVALID_TOKENS,
   INVALID_WEIGHT,
   TEMPLATE_ERROR,
+  /** Content not trained on: tools, tool calls, images or audio, a message's name when refused. */
+  UNSUPPORTED_CONTENT,
   /** More bytes than the job's max-record-bytes (checked before decoding). */
   RECORD_TOO_LARGE,
   /** More chat messages than max-messages. */
@@ -37,6 +39,7 @@ public enum DeadLetterReason {
       case UNKNOWN_ROLE -> UNKNOWN_ROLE;
       case INVALID_TOKENS -> INVALID_TOKENS;
       case TEMPLATE_ERROR -> TEMPLATE_ERROR;
+      case UNSUPPORTED_CONTENT -> UNSUPPORTED_CONTENT;
     };
   }
 }
