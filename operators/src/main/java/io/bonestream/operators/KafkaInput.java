@@ -11,6 +11,9 @@ public class KafkaInput {
   public int partition;
   public long offset;
   public long timestamp;
+  /** The record's headers, names and values side by side (empty arrays when it has none). */
+  public String[] headerNames = new String[0];
+  public byte[][] headerValues = new byte[0][];
 
   public KafkaInput() {}
 
@@ -21,5 +24,22 @@ public class KafkaInput {
     this.partition = partition;
     this.offset = offset;
     this.timestamp = timestamp;
+  }
+
+  /** With these headers. */
+  public KafkaInput withHeaders(String[] names, byte[][] values) {
+    this.headerNames = names;
+    this.headerValues = values;
+    return this;
+  }
+
+  /** The value of the last header named {@code name}, or null. */
+  public byte[] header(String name) {
+    for (int i = headerNames.length - 1; i >= 0; i--) {
+      if (headerNames[i].equals(name)) {
+        return headerValues[i];
+      }
+    }
+    return null;
   }
 }

@@ -28,6 +28,9 @@ import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.connector.kafka.sink.KafkaSink;
 import org.apache.flink.connector.kafka.source.KafkaSource;
+import org.apache.flink.connector.kafka.source.KafkaSourceBuilder;
+import io.bonestream.operators.decode.InputSpec;
+import io.bonestream.operators.decode.Subscription;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
@@ -63,8 +66,14 @@ public final class StreamingJob {
     return b.bootstrapServers;
   }
 
+  /** The instructions topic of a job with one Avro input (the first input's first topic otherwise). */
   public String instructionsTopic() {
-    return b.instructionsTopic;
+    return b.inputs.get(0).topics().isEmpty() ? b.instructionsTopic : b.inputs.get(0).topics().get(0);
+  }
+
+  /** What the job reads. */
+  public List<InputSpec> inputs() {
+    return b.inputs;
   }
 
   public String adaptersTopic() {
@@ -100,21 +109,21 @@ public final class StreamingJob {
 
   /** Adds the pipeline to {@code env}. */
   public void addTo(StreamExecutionEnvironment env) {
-    KafkaSource<KafkaInput> source = KafkaSource.<KafkaInput>builder()
+    KafkaSourceBuilder<KafkaInput> sourceBuilder = KafkaSource.<KafkaInput>builder()
         .setBootstrapServers(b.bootstrapServers)
-        .setTopics(b.instructionsTopic)
+        .setDeserializer(new KafkaInputDeserializer())
         .setGroupId(b.groupId)
         .setStartingOffsets(OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST))
-        .setDeserializer(new KafkaInputDeserializer())
         .setProperties(b.kafkaProperties)
         .setProperty("partition.discovery.interval.ms", Long.toString(b.partitionDiscoveryMs))
-        .setProperty("isolation.level", "read_committed")
-        .build();
+        .setProperty("isolation.level", "read_committed");
+    Subscription.of(b.inputs).applyTo(sourceBuilder);
+    KafkaSource<KafkaInput> source = sourceBuilder.build();
     SingleOutputStreamOperator<TrainingItem> items = env
         .fromSource(source, WatermarkStrategy.noWatermarks(), "instructions")
         .uid("instructions-source")
         .process(new DecodeInstructions(b.modelDir, b.maxSeqLen, b.inputLimits,
-            b.quotas.maxAdapters() > 0 || b.quotas.sharesLimited()), TypeInformation.of(TrainingItem.class))
+            b.quotas.maxAdapters() > 0 || b.quotas.sharesLimited(), b.inputs), TypeInformation.of(TrainingItem.class))
         .name("decode-validate-tokenize")
         .uid("decode");
     DataStream<EncodedRecord> deadLetters = items.getSideOutput(DecodeInstructions.DEAD_LETTERS);
@@ -202,12 +211,19 @@ public final class StreamingJob {
     private @Nullable SigningKeySource signing;
     private List<String> trustedPublicKeys = List.of();
     private InputLimits inputLimits = InputLimits.DEFAULT;
+    private List<InputSpec> inputs = List.of();
     private Quotas quotas = Quotas.NONE;
     private @Nullable BaseModel validatedWith;
     private @Nullable MapFunction<EncodedRecord, EncodedRecord> manifestStep;
 
     public Builder bootstrapServers(String v) { bootstrapServers = v; return this; }
+    /** The one instructions topic, of Avro {@code InstructionRecord}s (when no {@link #inputs} are given). */
     public Builder instructionsTopic(String v) { instructionsTopic = v; return this; }
+    /**
+     * The topics the job reads, each in its own format (JSON shapes, Avro, a registry's Avro); a
+     * record is read as the first input naming its topic says. Default: {@link #instructionsTopic}.
+     */
+    public Builder inputs(List<InputSpec> v) { inputs = List.copyOf(v); return this; }
     public Builder adaptersTopic(String v) { adaptersTopic = v; return this; }
     public Builder deadLetterTopic(String v) { deadLetterTopic = v; return this; }
     public Builder gatedTopic(String v) { gatedTopic = v; return this; }
@@ -261,6 +277,9 @@ public final class StreamingJob {
       require(bootstrapServers, "Kafka bootstrap servers");
       require(modelDir, "model folder");
       require(instructionsTopic, "instructions topic");
+      if (inputs.isEmpty()) {
+        inputs = List.of(InputSpec.avro(instructionsTopic));
+      }
       require(adaptersTopic, "adapters topic");
       require(deadLetterTopic, "dead-letter topic");
       require(gatedTopic, "gated-snapshots topic");

@@ -8,6 +8,8 @@ public enum DeadLetterReason {
   NOT_AVRO,
   /** Avro single-object bytes whose schema fingerprint this job does not know. */
   UNKNOWN_SCHEMA,
+  /** Not a UTF-8 JSON object (a json input). */
+  NOT_JSON,
   INVALID_ADAPTER_ID,
   MISSING_FIELD,
   EMPTY_RESPONSE,
@@ -15,6 +17,10 @@ public enum DeadLetterReason {
   UNKNOWN_ROLE,
   INVALID_TOKENS,
   INVALID_WEIGHT,
+  /** An event time that is neither epoch milliseconds nor an ISO-8601 instant. */
+  INVALID_EVENT_TIME,
+  /** A record from a topic that no input of the job names (the subscription changed). */
+  UNKNOWN_TOPIC,
   TEMPLATE_ERROR,
   /** Content not trained on: tools, tool calls, images or audio, a message's name when refused. */
   UNSUPPORTED_CONTENT,
@@ -31,9 +37,10 @@ public enum DeadLetterReason {
   /** Decoding failed in a way no check foresaw (a bug to report; the record is kept here). */
   UNEXPECTED;
 
-  static DeadLetterReason of(InvalidExampleException.Reason r) {
+  public static DeadLetterReason of(InvalidExampleException.Reason r) {
     return switch (r) {
-      case MALFORMED_JSON, MISSING_FIELD -> MISSING_FIELD;
+      case MALFORMED_JSON -> NOT_JSON;
+      case MISSING_FIELD -> MISSING_FIELD;
       case EMPTY_RESPONSE -> EMPTY_RESPONSE;
       case NO_TARGET_AFTER_TRUNCATION -> NO_TARGET_AFTER_TRUNCATION;
       case UNKNOWN_ROLE -> UNKNOWN_ROLE;

@@ -82,9 +82,9 @@ class DecodeFuzzTest {
         assertTrue(item.weight > 0 && Float.isFinite(item.weight), "weight " + item.weight);
         outcome = ACCEPT;
         detail = "accepted";
-      } catch (DecodeInstructions.Rejected r) {
-        assertTrue(r.reason != null && r.getMessage() != null && r.getMessage().length() < 1000, r.getMessage());
-        outcome = r.reason.name();
+      } catch (Rejected r) {
+        assertTrue(r.reason() != null && r.getMessage() != null && r.getMessage().length() < 1000, r.getMessage());
+        outcome = r.reason().name();
         detail = r.getMessage();
       } catch (Throwable t) {
         return fail(name + " case " + i + " (seed " + SEED + "): " + t + " for " + Arrays.toString(
@@ -230,8 +230,8 @@ class DecodeFuzzTest {
       TrainingItem item;
       try {
         item = decoder.decode(new KafkaInput(null, encode(record), "t", 0, i, 0));
-      } catch (DecodeInstructions.Rejected e) {
-        throw new AssertionError("a valid record refused (" + e.reason + ": " + e.getMessage() + "): " + record, e);
+      } catch (Rejected e) {
+        throw new AssertionError("a valid record refused (" + e.reason() + ": " + e.getMessage() + "): " + record, e);
       }
       assertEquals(record.getAdapterId(), item.adapterId);
       assertEquals(record.getExampleId(), item.exampleId);
