@@ -4,10 +4,29 @@ import io.bonestream.engine.data.InvalidExampleException;
 
 /** Why a record went to the dead-letter topic (the {@code error_code} field). */
 public enum DeadLetterReason {
-  /** Not Avro single-object encoded bytes, or a corrupt payload. */
+  /** Not Avro single-object encoded bytes, or a corrupt payload (also an avro-registry record's). */
   NOT_AVRO,
   /** Avro single-object bytes whose schema fingerprint this job does not know. */
   UNKNOWN_SCHEMA,
+  /**
+   * An avro-registry input's record not in the Confluent wire format: shorter than its 5-byte
+   * header, or a first byte other than the magic byte 0.
+   */
+  NOT_REGISTRY_FRAMED,
+  /** A schema id the registry does not know (HTTP 404, error code 40403). */
+  UNKNOWN_SCHEMA_ID,
+  /**
+   * A writer's schema the job cannot read records of: not Avro (Protobuf, JSON Schema), with
+   * references, unparsable, or with no fields any record shape (and field-name mapping) reads.
+   */
+  INCOMPATIBLE_SCHEMA,
+  /**
+   * The registry could not be asked: unreachable, timing out or answering 5xx after the
+   * configured retries, or not a Confluent-compatible API at the configured URL.
+   */
+  REGISTRY_UNAVAILABLE,
+  /** The registry refused the job's credentials (HTTP 401 or 403). */
+  REGISTRY_REFUSED_CREDENTIALS,
   /** Not a UTF-8 JSON object (a json input). */
   NOT_JSON,
   INVALID_ADAPTER_ID,

@@ -146,8 +146,11 @@ public final class DecodeInstructions extends ProcessFunction<KafkaInput, Traini
     int which = inputOf(in.topic);
     InputSpec spec = inputs.get(which);
     if (in.value == null || in.value.length == 0) {
-      throw new Rejected(spec.format() == InputFormat.JSON ? DeadLetterReason.NOT_JSON : DeadLetterReason.NOT_AVRO,
-          "a record without a value (a tombstone?)");
+      throw new Rejected(switch (spec.format()) {
+        case JSON -> DeadLetterReason.NOT_JSON;
+        case AVRO_REGISTRY -> DeadLetterReason.NOT_REGISTRY_FRAMED;
+        case AVRO -> DeadLetterReason.NOT_AVRO;
+      }, "a record without a value (a tombstone?)");
     }
     if (in.value.length > limits.maxRecordBytes()) {
       throw new Rejected(DeadLetterReason.RECORD_TOO_LARGE, in.value.length + " bytes, over the limit of "

@@ -17,7 +17,7 @@ public interface RecordDecoder extends Serializable {
     return switch (spec.format()) {
       case AVRO -> new AvroDecoder();
       case JSON -> new JsonDecoder(spec.json());
-      case AVRO_REGISTRY -> throw new UnsupportedOperationException("avro-registry: not yet");
+      case AVRO_REGISTRY -> new AvroRegistryDecoder(spec);
     };
   }
 }
