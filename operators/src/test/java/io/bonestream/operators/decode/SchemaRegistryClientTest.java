@@ -70,6 +70,13 @@ class SchemaRegistryClientTest {
         "-storepass", "server-pass", "-file", tls.resolve("ca.pem").toString());
     keytool("-importcert", "-noprompt", "-alias", "registry", "-file", tls.resolve("ca.pem").toString(),
         "-storetype", "PKCS12", "-keystore", tls.resolve("trust.p12").toString(), "-storepass", "trust-pass");
+    // a certificate for another host name
+    keytool("-genkeypair", "-alias", "registry", "-keyalg", "EC", "-groupname", "secp256r1",
+        "-dname", "CN=registry.example.com", "-ext", "SAN=dns:registry.example.com", "-validity", "2",
+        "-storetype", "PKCS12", "-keystore", tls.resolve("other.p12").toString(), "-storepass", "server-pass",
+        "-keypass", "server-pass");
+    keytool("-exportcert", "-rfc", "-alias", "registry", "-keystore", tls.resolve("other.p12").toString(),
+        "-storepass", "server-pass", "-file", tls.resolve("other.pem").toString());
   }
 
   private static void keytool(String... args) throws Exception {
@@ -352,8 +359,12 @@ class SchemaRegistryClientTest {
   }
 
   private static SSLContext serverTls() throws Exception {
+    return serverTls("server.p12");
+  }
+
+  private static SSLContext serverTls(String keystore) throws Exception {
     KeyStore ks = KeyStore.getInstance("PKCS12");
-    try (InputStream in = Files.newInputStream(tls.resolve("server.p12"))) {
+    try (InputStream in = Files.newInputStream(tls.resolve(keystore))) {
       ks.load(in, "server-pass".toCharArray());
     }
     KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
@@ -378,6 +389,33 @@ class SchemaRegistryClientTest {
     assertEquals(DeadLetterReason.REGISTRY_UNAVAILABLE, r.reason());
     assertTrue(r.getMessage().startsWith("schema registry " + url + ": TLS failed (does the truststore hold the "
         + "registry's CA?)"), r.getMessage());
+  }
+
+  @Test
+  void aCertificateForAnotherHostIsRefusedEvenWhenTrusted() throws Exception {
+    String url = serve(SchemaRegistryClientTest::schemaOk, serverTls("other.p12"));
+    Rejected r = rejected(new SchemaRegistryClient(settings(url).truststore(tls.resolve("other.pem").toString())
+        .build()), 1);
+    assertEquals(DeadLetterReason.REGISTRY_UNAVAILABLE, r.reason());
+    assertTrue(r.getMessage().contains("TLS failed") && r.getMessage().contains("127.0.0.1"), r.getMessage());
+  }
+
+  @Test
+  void redirectsAreNotFollowed() throws Exception {
+    String url = serve((x, path, auth) -> {
+      if (path.startsWith("/elsewhere")) {
+        schemaOk(x, path, auth);
+      } else {
+        x.getResponseHeaders().add("Location", "/elsewhere" + path);
+        x.sendResponseHeaders(302, -1);
+      }
+    });
+    Path f = secretFile("a-token");
+    Rejected r = rejected(new SchemaRegistryClient(settings(url).bearer(RegistrySettings.Secret.file(f.toString()))
+        .build()), 1);
+    assertEquals(DeadLetterReason.REGISTRY_UNAVAILABLE, r.reason());
+    assertTrue(r.getMessage().contains("answered HTTP 302"), r.getMessage());
+    assertEquals(1, requests.get(), "the credentials went nowhere else");
   }
 
   @Test

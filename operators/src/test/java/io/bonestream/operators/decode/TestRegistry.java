@@ -42,7 +42,8 @@ final class TestRegistry implements AutoCloseable {
     if (jarProperty == null || !Files.isRegularFile(Path.of(jarProperty))) {
       throw new AssertionError("Apicurio Registry's runnable jar is not at " + jarProperty + ": run the tests through "
           + "Maven, whose operators build unpacks io.apicurio:apicurio-registry-app:zip:all (execution "
-          + "unpack-test-registry; online once, then from the local Maven repository)");
+          + "unpack-test-registry; online once, then from the local Maven repository; after deleting "
+          + "target/test-registry by hand, build with clean: the plugin's marker says it is unpacked)");
     }
     Path jar = Path.of(jarProperty);
     int port;
