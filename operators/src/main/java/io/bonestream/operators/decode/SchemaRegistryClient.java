@@ -8,6 +8,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.ConnectException;
 import java.net.URI;
+import java.net.URLEncoder;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -23,9 +24,11 @@ import java.security.cert.Certificate;
 import java.security.cert.CertificateFactory;
 import java.time.Duration;
 import java.util.Base64;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
@@ -41,7 +44,9 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * Writers' schemas by id from a registry's Confluent-compatible REST API ({@code GET
- * <url>/schemas/ids/<id>}), on plain {@link HttpClient}. Schemas are cached by id (least recently
+ * <url>/schemas/ids/<id>}; the schemas it references by subject and version from {@code GET
+ * <url>/subjects/<subject>/versions/<version>}, at most {@link #MAX_REFERENCES}), on plain
+ * {@link HttpClient}. Schemas are cached by id (least recently
  * used out), unknown ids for {@link #NEGATIVE_TTL}. A lookup is bounded: every request within the
  * settings' timeout (connecting to the last byte), answers within {@link #MAX_RESPONSE_BYTES},
  * transient failures retried with backoff at most {@code retries} times; then the lookup fails
@@ -53,6 +58,8 @@ final class SchemaRegistryClient implements AutoCloseable {
   static final int MAX_RESPONSE_BYTES = 1 << 20;
   static final Duration NEGATIVE_TTL = Duration.ofSeconds(10);
   static final Duration FAIL_FAST = Duration.ofSeconds(5);
+  static final int MAX_REFERENCES = 32;
+  static final int MAX_REFERENCE_DEPTH = 8;
 
   private final RegistrySettings settings;
   private final HttpClient http;
@@ -132,7 +139,64 @@ final class SchemaRegistryClient implements AutoCloseable {
   }
 
   private Schema fetch(int id) throws Rejected {
-    URI uri = URI.create(settings.url() + "/schemas/ids/" + Integer.toUnsignedString(id));
+    String what = "schema id " + id;
+    Answer a = request(URI.create(settings.url() + "/schemas/ids/" + Integer.toUnsignedString(id)), what);
+    if (a.status != 200) {
+      if (a.code == 40403) {
+        throw unknown(id);
+      }
+      throw new Rejected(DeadLetterReason.REGISTRY_UNAVAILABLE, "schema registry " + settings.url()
+          + " answered HTTP 404" + brief(a.body) + " for " + what
+          + ": is the URL the root of its Confluent-compatible API (Apicurio: .../apis/ccompat/v7)?");
+    }
+    JsonNode n = schemaAnswer(a.body, what);
+    Schema.Parser parser = new Schema.Parser().setValidateDefaults(false);
+    resolve(n, what, parser, new HashSet<>(), 0);
+    return parse(parser, n, what);
+  }
+
+  /**
+   * Parses the schemas {@code n} references (another subject's version, by name), theirs first, into
+   * {@code parser}, so that {@code n}'s schema can name their types.
+   */
+  private void resolve(JsonNode n, String what, Schema.Parser parser, Set<String> done, int depth) throws Rejected {
+    JsonNode refs = n.path("references");
+    if (!refs.isArray()) {
+      return;
+    }
+    for (JsonNode ref : refs) {
+      String name = ref.path("name").asText("");
+      String subject = ref.path("subject").asText("");
+      int version = ref.path("version").asInt(-1);
+      if (subject.isEmpty() || version < 1) {
+        throw new Rejected(DeadLetterReason.INCOMPATIBLE_SCHEMA, what + " has a reference without a subject and a "
+            + "version: " + Texts.abbreviate(ref.toString()));
+      }
+      if (!done.add(subject.length() + ":" + subject + ":" + version)) {
+        continue; // two paths to one schema
+      }
+      if (done.size() > MAX_REFERENCES || depth >= MAX_REFERENCE_DEPTH) {
+        throw new Rejected(DeadLetterReason.INCOMPATIBLE_SCHEMA, what + " has more than " + MAX_REFERENCES
+            + " references or references nested deeper than " + MAX_REFERENCE_DEPTH);
+      }
+      String refWhat = "reference " + name + " (subject " + subject + ", version " + version + ") of " + what;
+      Answer a = request(URI.create(settings.url() + "/subjects/"
+          + URLEncoder.encode(subject, StandardCharsets.UTF_8).replace("+", "%20") + "/versions/" + version), refWhat);
+      if (a.status != 200) {
+        throw new Rejected(DeadLetterReason.INCOMPATIBLE_SCHEMA, refWhat + " is not in the registry" + brief(a.body));
+      }
+      JsonNode r = schemaAnswer(a.body, refWhat);
+      resolve(r, refWhat, parser, done, depth + 1);
+      parse(parser, r, refWhat);
+    }
+  }
+
+  /**
+   * GET with the retries: an answer 200 or 404 (the caller tells a registry's own error codes, 40401
+   * subject, 40402 version, 40403 schema not found, from a wrong URL's). Everything else is a
+   * {@link Rejected}.
+   */
+  private Answer request(URI uri, String what) throws Rejected {
     String lastError = "";
     for (int attempt = 0; attempt <= settings.retries(); attempt++) {
       if (attempt > 0) {
@@ -145,11 +209,8 @@ final class SchemaRegistryClient implements AutoCloseable {
         lastError = t.getMessage();
         continue;
       }
-      if (a.status == 200) {
-        return parse(id, a.body);
-      }
-      if (a.status == 404 && errorCode(a.body) == 40403) {
-        throw unknown(id);
+      if (a.status == 200 || a.status == 404) {
+        return a;
       }
       if (a.status == 401 || a.status == 403) {
         throw new Rejected(DeadLetterReason.REGISTRY_REFUSED_CREDENTIALS, "schema registry " + settings.url()
@@ -160,8 +221,7 @@ final class SchemaRegistryClient implements AutoCloseable {
         continue;
       }
       throw new Rejected(DeadLetterReason.REGISTRY_UNAVAILABLE, "schema registry " + settings.url() + " answered HTTP "
-          + a.status + brief(a.body) + " for schema id " + id
-          + (a.status == 404 ? ": is the URL the root of its Confluent-compatible API (Apicurio: .../apis/ccompat/v7)?" : ""));
+          + a.status + brief(a.body) + " for " + what);
     }
     throw new Rejected(DeadLetterReason.REGISTRY_UNAVAILABLE, "schema registry " + settings.url() + " unavailable after "
         + (settings.retries() + 1) + " attempt(s): " + lastError);
@@ -176,7 +236,12 @@ final class SchemaRegistryClient implements AutoCloseable {
     }
   }
 
-  private record Answer(int status, byte[] body) {}
+  /** An answer, with the registry's {@code error_code} where its body has one (else -1). */
+  private record Answer(int status, byte[] body, int code) {
+    Answer(int status, byte[] body) {
+      this(status, body, status == 200 ? -1 : errorCode(body));
+    }
+  }
 
   /** A failure worth another attempt. */
   private static final class Transient extends Exception {
@@ -236,7 +301,8 @@ final class SchemaRegistryClient implements AutoCloseable {
     return null;
   }
 
-  private Schema parse(int id, byte[] body) throws Rejected {
+  /** The answer's {@code {"schema": ..., "schemaType": ...}}, an Avro one. */
+  private JsonNode schemaAnswer(byte[] body, String what) throws Rejected {
     JsonNode n;
     try {
       n = Json.MAPPER.readTree(body);
@@ -245,23 +311,22 @@ final class SchemaRegistryClient implements AutoCloseable {
     }
     if (n == null || !n.isObject() || !n.path("schema").isTextual()) {
       throw new Rejected(DeadLetterReason.REGISTRY_UNAVAILABLE, "schema registry " + settings.url()
-          + " answered schema id " + id + " with something other than {\"schema\": ...}"
+          + " answered " + what + " with something other than {\"schema\": ...}"
           + ": is the URL the root of its Confluent-compatible API?");
     }
     String type = n.path("schemaType").asText("AVRO");
     if (!type.equalsIgnoreCase("AVRO")) {
-      throw new Rejected(DeadLetterReason.INCOMPATIBLE_SCHEMA, "schema id " + id + " is a " + type
+      throw new Rejected(DeadLetterReason.INCOMPATIBLE_SCHEMA, what + " is a " + Texts.abbreviate(type)
           + " schema; an avro-registry input reads Avro only");
     }
-    JsonNode refs = n.path("references");
-    if (refs.isArray() && refs.size() > 0) {
-      throw new Rejected(DeadLetterReason.INCOMPATIBLE_SCHEMA, "schema id " + id + " has " + refs.size()
-          + " reference(s) to other schemas, which this job does not resolve: register it with its types inline");
-    }
+    return n;
+  }
+
+  private static Schema parse(Schema.Parser parser, JsonNode n, String what) throws Rejected {
     try {
-      return new Schema.Parser().setValidateDefaults(false).parse(n.get("schema").asText());
+      return parser.parse(n.get("schema").asText());
     } catch (SchemaParseException | NullPointerException | IllegalArgumentException e) {
-      throw new Rejected(DeadLetterReason.INCOMPATIBLE_SCHEMA, "schema id " + id + " is not a valid Avro schema: "
+      throw new Rejected(DeadLetterReason.INCOMPATIBLE_SCHEMA, what + " is not a valid Avro schema: "
           + Texts.abbreviate(String.valueOf(e.getMessage())));
     }
   }

@@ -61,6 +61,14 @@ class RegistryDecodeTest {
       {"type": "record", "name": "Invoice", "namespace": "com.example.billing", "fields": [
         {"name": "amount", "type": "double"}, {"name": "currency", "type": "string"}]}""");
 
+  private static final String LINE = """
+      {"type": "record", "name": "Line", "namespace": "com.example.ref", "fields": [
+        {"name": "role", "type": "string"}, {"name": "content", "type": "string"}]}""";
+  private static final String THREAD = """
+      {"type": "record", "name": "Thread", "namespace": "com.example.ref", "fields": [
+        {"name": "tenant", "type": "string"},
+        {"name": "messages", "type": {"type": "array", "items": "com.example.ref.Line"}}]}""";
+
   private static TestRegistry registry;
   private static SharedModels.Loaded model;
   private static int ticketId;
@@ -68,6 +76,7 @@ class RegistryDecodeTest {
   private static int instructionId;
   private static int invoiceId;
   private static int protobufId;
+  private static int threadId;
 
   @BeforeAll
   static void start() throws Exception {
@@ -78,6 +87,8 @@ class RegistryDecodeTest {
     instructionId = registry.register("instructions-value", InstructionRecord.getClassSchema().toString());
     invoiceId = registry.register("invoices-value", INVOICE.toString());
     protobufId = registry.register("proto-value", "syntax = \"proto3\"; message M { string a = 1; }", "PROTOBUF");
+    registry.register("line-value", LINE);
+    threadId = registry.registerReferencing("threads-value", THREAD, "com.example.ref.Line", "line-value");
   }
 
   @AfterAll
@@ -209,6 +220,30 @@ class RegistryDecodeTest {
           {"role": "user", "content": "Hi there!"}, {"role": "assistant", "content": "Hello. How can I help?"}]}""";
     assertSame(d.decode(in("json", json.getBytes(StandardCharsets.UTF_8))), item);
     assertEquals("chatty", item.adapterId);
+  }
+
+  @Test
+  @Order(3)
+  void aSchemaReferencingAnotherSubjectsTypeIsResolved() throws Exception {
+    Schema.Parser parser = new Schema.Parser();
+    Schema line = parser.parse(LINE);
+    Schema thread = parser.parse(THREAD);
+    DecodeInstructions d = decoder(InputSpec.builder().registry(settings().build())
+        .adapterId(new ValueSource.Field("tenant")));
+    GenericRecord t = new GenericData.Record(thread);
+    t.put("tenant", "threads");
+    GenericRecord q = new GenericData.Record(line);
+    q.put("role", "user");
+    q.put("content", "Is the sky blue?");
+    GenericRecord a = new GenericData.Record(line);
+    a.put("role", "assistant");
+    a.put("content", "Yes, on a clear day.");
+    t.put("messages", List.of(q, a));
+    TrainingItem item = d.decode(in("reg", framed(threadId, thread, t)));
+    String json = """
+        {"tenant": "threads", "messages": [{"role": "user", "content": "Is the sky blue?"},
+          {"role": "assistant", "content": "Yes, on a clear day."}]}""";
+    assertSame(d.decode(in("json", json.getBytes(StandardCharsets.UTF_8))), item);
   }
 
   private static GenericRecord message(Schema turn, Schema role, String r, String content) {

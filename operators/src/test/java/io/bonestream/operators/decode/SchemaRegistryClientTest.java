@@ -51,7 +51,8 @@ class SchemaRegistryClientTest {
   @TempDir Path dir;
 
   private HttpServer server;
-  private ExecutorService threads;
+  private final List<HttpServer> servers = new ArrayList<>();
+  private final List<ExecutorService> pools = new ArrayList<>();
   private final AtomicInteger requests = new AtomicInteger();
   private final List<String> authorizations = Collections.synchronizedList(new ArrayList<>());
 
@@ -89,10 +90,8 @@ class SchemaRegistryClientTest {
 
   @AfterEach
   void stop() {
-    if (server != null) {
-      server.stop(0);
-      threads.shutdownNow();
-    }
+    servers.forEach(s -> s.stop(0));
+    pools.forEach(ExecutorService::shutdownNow);
   }
 
   private String serve(Handler h) throws IOException {
@@ -109,7 +108,9 @@ class SchemaRegistryClientTest {
     } else {
       server = HttpServer.create(at, 0);
     }
-    threads = Executors.newCachedThreadPool();
+    ExecutorService threads = Executors.newCachedThreadPool();
+    servers.add(server);
+    pools.add(threads);
     server.setExecutor(threads);
     server.createContext("/", x -> {
       requests.incrementAndGet();
@@ -207,7 +208,6 @@ class SchemaRegistryClientTest {
     String url = serve((x, path, auth) -> {
       switch (path.substring(path.lastIndexOf('/') + 1)) {
         case "1" -> answer(x, 200, recorded("protobuf.json"));
-        case "2" -> answer(x, 200, recorded("with-references.json"));
         case "3" -> answer(x, 200, "{\"schema\": \"{\\\"type\\\": \\\"record\\\"}\"}".getBytes(StandardCharsets.UTF_8));
         default -> answer(x, 200, "<html>a login page</html>".getBytes(StandardCharsets.UTF_8));
       }
@@ -216,15 +216,45 @@ class SchemaRegistryClientTest {
     Rejected proto = rejected(c, 1);
     assertEquals(DeadLetterReason.INCOMPATIBLE_SCHEMA, proto.reason());
     assertEquals("schema id 1 is a PROTOBUF schema; an avro-registry input reads Avro only", proto.getMessage());
-    Rejected refs = rejected(c, 2);
-    assertEquals(DeadLetterReason.INCOMPATIBLE_SCHEMA, refs.reason());
-    assertTrue(refs.getMessage().startsWith("schema id 2 has 1 reference(s)"), refs.getMessage());
     Rejected bad = rejected(c, 3);
     assertEquals(DeadLetterReason.INCOMPATIBLE_SCHEMA, bad.reason());
     assertTrue(bad.getMessage().startsWith("schema id 3 is not a valid Avro schema"), bad.getMessage());
     Rejected html = rejected(c, 4);
     assertEquals(DeadLetterReason.REGISTRY_UNAVAILABLE, html.reason());
     assertTrue(html.getMessage().contains("something other than {\"schema\": ...}"), html.getMessage());
+  }
+
+  @Test
+  void referencedSchemasAreResolvedBySubjectAndVersion() throws Exception {
+    List<String> paths = Collections.synchronizedList(new ArrayList<>());
+    String url = serve((x, path, auth) -> {
+      paths.add(path.substring(path.indexOf("/v7/") + 3));
+      switch (path.substring(path.indexOf("/v7/") + 3)) {
+        case "/schemas/ids/2", "/schemas/ids/3" -> answer(x, 200, recorded("with-references.json"));
+        case "/subjects/turn-value/versions/1" -> answer(x, 200, recorded("referenced-version.json"));
+        default -> answer(x, 404, recorded("unknown-version.json"));
+      }
+    });
+    SchemaRegistryClient c = new SchemaRegistryClient(settings(url).build());
+    org.apache.avro.Schema s = c.schema(2);
+    assertEquals("com.example.Turn", s.getField("messages").schema().getElementType().getFullName());
+    assertEquals(List.of("role", "content"), s.getField("messages").schema().getElementType().getFields().stream()
+        .map(org.apache.avro.Schema.Field::name).toList());
+    assertEquals(List.of("/schemas/ids/2", "/subjects/turn-value/versions/1"), paths);
+
+    // the referenced version gone
+    paths.clear();
+    String missing = serve((x, path, auth) -> {
+      if (path.endsWith("/schemas/ids/2")) {
+        answer(x, 200, recorded("with-references.json"));
+      } else {
+        answer(x, 404, recorded("unknown-version.json"));
+      }
+    });
+    Rejected r = rejected(new SchemaRegistryClient(settings(missing).build()), 2);
+    assertEquals(DeadLetterReason.INCOMPATIBLE_SCHEMA, r.reason());
+    assertEquals("reference com.example.Turn (subject turn-value, version 1) of schema id 2 is not in the registry "
+        + "(No version '7' found for artifact with ID 'turn-value' in group 'null'.)", r.getMessage());
   }
 
   @Test

@@ -94,7 +94,16 @@ final class TestRegistry implements AutoCloseable {
 
   /** Registers a schema of {@code type} (null: Avro) under {@code subject}; its id. */
   int register(String subject, String schema, String type) throws Exception {
-    Map<String, String> body = type == null ? Map.of("schema", schema) : Map.of("schema", schema, "schemaType", type);
+    return register(subject, type == null ? Map.of("schema", schema) : Map.of("schema", schema, "schemaType", type));
+  }
+
+  /** Registers an Avro schema naming {@code type}, which is version 1 of {@code typeSubject}; its id. */
+  int registerReferencing(String subject, String schema, String type, String typeSubject) throws Exception {
+    return register(subject, Map.of("schema", schema, "references",
+        List.of(Map.of("name", type, "subject", typeSubject, "version", 1))));
+  }
+
+  private int register(String subject, Map<String, ?> body) throws Exception {
     HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(url + "/subjects/" + subject + "/versions"))
         .timeout(Duration.ofSeconds(20))
         .header("Content-Type", "application/vnd.schemaregistry.v1+json")
