@@ -50,7 +50,8 @@ import org.jspecify.annotations.Nullable;
  * used out), unknown ids for {@link #NEGATIVE_TTL}. A lookup is bounded: every request within the
  * settings' timeout (connecting to the last byte), answers within {@link #MAX_RESPONSE_BYTES},
  * transient failures retried with backoff at most {@code retries} times; then the lookup fails
- * with {@link DeadLetterReason#REGISTRY_UNAVAILABLE} and, for {@link #FAIL_FAST} after, other
+ * with {@link DeadLetterReason#REGISTRY_UNAVAILABLE} and, for {@link #FAIL_FAST} or the longest a
+ * lookup may take, whichever is longer (so an outage blocks decoding at most half the time), other
  * lookups of uncached ids fail at once the same way (cached schemas keep decoding). No lookup ever
  * throws anything but {@link Rejected}; credentials are never part of a message.
  */
@@ -68,12 +69,15 @@ final class SchemaRegistryClient implements AutoCloseable {
   private final Map<Integer, Long> unknownUntil;
   private @Nullable Rejected lastFailure;
   private long failFastUntil;
+  private final Duration failFast;
   private int requests;
 
   /** Reads the credentials and truststore (on the TaskManager); a mistake there is an error naming it. */
   SchemaRegistryClient(RegistrySettings settings) {
     this.settings = settings;
     this.authorization = authorization(settings.auth());
+    Duration worst = settings.worstCaseLookup();
+    this.failFast = worst.compareTo(FAIL_FAST) > 0 ? worst : FAIL_FAST;
     HttpClient.Builder b = HttpClient.newBuilder().connectTimeout(settings.timeout())
         .followRedirects(HttpClient.Redirect.NEVER);
     if (settings.truststore() != null) {
@@ -113,7 +117,7 @@ final class SchemaRegistryClient implements AutoCloseable {
     }
     if (lastFailure != null && now - failFastUntil < 0) {
       throw new Rejected(lastFailure.reason(), lastFailure.getMessage() + " (not asked again for "
-          + FAIL_FAST.toSeconds() + " s)");
+          + failFast.toMillis() / 1000.0 + " s)");
     }
     try {
       s = fetch(id);
@@ -123,7 +127,7 @@ final class SchemaRegistryClient implements AutoCloseable {
       } else if (r.reason() == DeadLetterReason.REGISTRY_UNAVAILABLE
           || r.reason() == DeadLetterReason.REGISTRY_REFUSED_CREDENTIALS) {
         lastFailure = r;
-        failFastUntil = System.nanoTime() + FAIL_FAST.toNanos();
+        failFastUntil = System.nanoTime() + failFast.toNanos();
       }
       throw r;
     }

@@ -276,15 +276,20 @@ class SchemaRegistryClientTest {
   void aFailingRegistryIsADeadLetterAfterTheRetriesThenFailsFast() throws Exception {
     String url = serve((x, path, auth) -> answer(x, 500, "{\"error_code\":50001,\"message\":\"db down\"}"
         .getBytes(StandardCharsets.UTF_8)));
-    SchemaRegistryClient c = new SchemaRegistryClient(settings(url).build());
+    // the longest lookup: 3 × 1 s + 0.05 + 0.1 s, under the 5 s of the window; 3 × 2 s + ..., over it
+    SchemaRegistryClient c = new SchemaRegistryClient(settings(url).timeout(Duration.ofSeconds(1)).build());
     Rejected r = rejected(c, 1);
     assertEquals(DeadLetterReason.REGISTRY_UNAVAILABLE, r.reason());
     assertEquals("schema registry " + url + " unavailable after 3 attempt(s): HTTP 500 (db down)", r.getMessage());
     assertEquals(3, requests.get());
     Rejected fast = rejected(c, 2);
     assertEquals(DeadLetterReason.REGISTRY_UNAVAILABLE, fast.reason());
-    assertTrue(fast.getMessage().endsWith("(not asked again for 5 s)"), fast.getMessage());
+    assertTrue(fast.getMessage().endsWith("(not asked again for 5.0 s)"), fast.getMessage());
     assertEquals(3, requests.get(), "within the fail-fast window the registry is not asked");
+    SchemaRegistryClient slow = new SchemaRegistryClient(settings(url).timeout(Duration.ofSeconds(2)).build());
+    rejected(slow, 1);
+    assertTrue(rejected(slow, 2).getMessage().endsWith("(not asked again for 6.15 s)"));
+    assertEquals(6, requests.get());
   }
 
   @Test
