@@ -148,7 +148,7 @@ public final class RegistrySettings implements Serializable {
 
   @Override
   public int hashCode() {
-    return Objects.hash(url, auth, truststore, allowInsecure, timeout, cacheSize, retries, backoff);
+    return Objects.hash(url, auth, truststore, truststorePassword, allowInsecure, timeout, cacheSize, retries, backoff);
   }
 
   /** How the job authenticates to the registry. */

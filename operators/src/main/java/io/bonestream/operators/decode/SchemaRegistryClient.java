@@ -41,6 +41,8 @@ import javax.net.ssl.TrustManagerFactory;
 import org.apache.avro.Schema;
 import org.apache.avro.SchemaParseException;
 import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Writers' schemas by id from a registry's Confluent-compatible REST API ({@code GET
@@ -56,6 +58,7 @@ import org.jspecify.annotations.Nullable;
  * throws anything but {@link Rejected}; credentials are never part of a message.
  */
 final class SchemaRegistryClient implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(SchemaRegistryClient.class);
   static final int MAX_RESPONSE_BYTES = 1 << 20;
   static final Duration NEGATIVE_TTL = Duration.ofSeconds(10);
   static final Duration FAIL_FAST = Duration.ofSeconds(5);
@@ -128,6 +131,9 @@ final class SchemaRegistryClient implements AutoCloseable {
           || r.reason() == DeadLetterReason.REGISTRY_REFUSED_CREDENTIALS) {
         lastFailure = r;
         failFastUntil = System.nanoTime() + failFast.toNanos();
+        // once per window, not per record; the message names the URL and the auth kind, never a secret
+        LOG.warn("{}; records of schemas not cached go to the dead letters, the registry is asked again in {} s",
+            r.getMessage(), failFast.toMillis() / 1000.0);
       }
       throw r;
     }
