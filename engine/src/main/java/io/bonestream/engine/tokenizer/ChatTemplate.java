@@ -2,7 +2,10 @@ package io.bonestream.engine.tokenizer;
 
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
+import com.hubspot.jinjava.LegacyOverrides;
+import com.hubspot.jinjava.interpret.JinjavaInterpreter;
 import com.hubspot.jinjava.interpret.RenderResult;
+import com.hubspot.jinjava.lib.filter.Filter;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
 import io.bonestream.core.BonestreamException;
 import java.util.ArrayList;
@@ -33,7 +36,7 @@ public final class ChatTemplate {
   private final @Nullable Jinjava engine;
 
   private ChatTemplate(@Nullable String jinja, String bosToken, String eosToken) {
-    this.jinja = jinja;
+    this.jinja = jinja == null ? null : withoutTrailingNewline(jinja);
     this.bosToken = bosToken;
     this.eosToken = eosToken;
     this.engine = jinja == null ? null : newEngine();
@@ -67,12 +70,66 @@ public final class ChatTemplate {
     return jinja == null;
   }
 
+  /**
+   * Jinjava set up as transformers sets up Jinja for {@code apply_chat_template}: {@code trim_blocks}
+   * and {@code lstrip_blocks} on (comments included, as in Jinja), no second rendering of rendered
+   * text (a message containing <code>{{ }}</code> stays text), {@code raise_exception}, and
+   * {@code trim} with Python's {@code str.strip} (Unicode whitespace, not Java's characters up to
+   * U+0020). Jinja's dropping of one newline at the end of the template source is done on the
+   * source (Jinjava's setting for it acts on the output).
+   */
   private static Jinjava newEngine() {
-    Jinjava j = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(false).withLstripBlocks(false)
+    Jinjava j = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true)
+        .withKeepTrailingNewline(true).withNestedInterpretationEnabled(false)
+        .withLegacyOverrides(LegacyOverrides.newBuilder().withUseTrimmingForNotesAndExpressions(true)
+            .withParseWhitespaceControlStrictly(true).build())
         .build());
     j.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception",
         ChatTemplate.class, "raiseException", String.class));
+    j.getGlobalContext().registerFilter(new PythonTrim());
     return j;
+  }
+
+  /** Jinja's {@code trim}: Python's {@code str.strip()}, or {@code strip(chars)} with an argument. */
+  static final class PythonTrim implements Filter {
+    @Override
+    public String getName() {
+      return "trim";
+    }
+
+    @Override
+    public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+      String s = var == null ? "" : var.toString();
+      String chars = args.length > 0 && args[0] != null ? args[0] : null;
+      int from = 0;
+      int to = s.length();
+      while (from < to && strips(s.charAt(from), chars)) {
+        from++;
+      }
+      while (to > from && strips(s.charAt(to - 1), chars)) {
+        to--;
+      }
+      return s.substring(from, to);
+    }
+
+    private static boolean strips(char c, String chars) {
+      return chars != null ? chars.indexOf(c) >= 0 : isPythonSpace(c);
+    }
+  }
+
+  /** Python's {@code str.isspace()} (all such characters are in the BMP). */
+  static boolean isPythonSpace(char c) {
+    return (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0
+        || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f
+        || c == 0x205f || c == 0x3000;
+  }
+
+  /** Jinja's {@code keep_trailing_newline=False}: one newline at the end of the source goes. */
+  static String withoutTrailingNewline(String source) {
+    if (source.endsWith("\r\n")) {
+      return source.substring(0, source.length() - 2);
+    }
+    return source.endsWith("\n") || source.endsWith("\r") ? source.substring(0, source.length() - 1) : source;
   }
 
   /** Called by templates through {@code raise_exception(msg)}. */
