@@ -3,13 +3,13 @@ package io.bonestream.engine.tokenizer;
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.LegacyOverrides;
-import com.hubspot.jinjava.interpret.JinjavaInterpreter;
 import com.hubspot.jinjava.interpret.RenderResult;
-import com.hubspot.jinjava.lib.filter.Filter;
+import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
 import io.bonestream.core.BonestreamException;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.jspecify.annotations.Nullable;
@@ -73,10 +73,11 @@ public final class ChatTemplate {
   /**
    * Jinjava set up as transformers sets up Jinja for {@code apply_chat_template}: {@code trim_blocks}
    * and {@code lstrip_blocks} on (comments included, as in Jinja), no second rendering of rendered
-   * text (a message containing <code>{{ }}</code> stays text), {@code raise_exception}, and
+   * text (a message containing <code>{{ }}</code> stays text), {@code raise_exception},
+   * {@code strftime_now}, {@code tojson} as transformers defines it, the {@code generation} tag, and
    * {@code trim} with Python's {@code str.strip} (Unicode whitespace, not Java's characters up to
-   * U+0020). Jinja's dropping of one newline at the end of the template source is done on the
-   * source (Jinjava's setting for it acts on the output).
+   * U+0020): see {@link JinjaCompat}. Jinja's dropping of one newline at the end of the template
+   * source is done on the source (Jinjava's setting for it acts on the output).
    */
   private static Jinjava newEngine() {
     Jinjava j = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true)
@@ -86,42 +87,12 @@ public final class ChatTemplate {
         .build());
     j.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception",
         ChatTemplate.class, "raiseException", String.class));
-    j.getGlobalContext().registerFilter(new PythonTrim());
+    j.getGlobalContext().registerFunction(new ELFunctionDefinition("", "strftime_now",
+        JinjaCompat.class, "strftimeNow", String.class));
+    j.getGlobalContext().registerFilter(new JinjaCompat.Trim());
+    j.getGlobalContext().registerFilter(new JinjaCompat.ToJson());
+    j.getGlobalContext().registerTag(new JinjaCompat.Generation());
     return j;
-  }
-
-  /** Jinja's {@code trim}: Python's {@code str.strip()}, or {@code strip(chars)} with an argument. */
-  static final class PythonTrim implements Filter {
-    @Override
-    public String getName() {
-      return "trim";
-    }
-
-    @Override
-    public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
-      String s = var == null ? "" : var.toString();
-      String chars = args.length > 0 && args[0] != null ? args[0] : null;
-      int from = 0;
-      int to = s.length();
-      while (from < to && strips(s.charAt(from), chars)) {
-        from++;
-      }
-      while (to > from && strips(s.charAt(to - 1), chars)) {
-        to--;
-      }
-      return s.substring(from, to);
-    }
-
-    private static boolean strips(char c, String chars) {
-      return chars != null ? chars.indexOf(c) >= 0 : isPythonSpace(c);
-    }
-  }
-
-  /** Python's {@code str.isspace()} (all such characters are in the BMP). */
-  static boolean isPythonSpace(char c) {
-    return (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0
-        || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f
-        || c == 0x205f || c == 0x3000;
   }
 
   /** Jinja's {@code keep_trailing_newline=False}: one newline at the end of the source goes. */
@@ -158,7 +129,10 @@ public final class ChatTemplate {
     }
     List<Map<String, Object>> msgs = new ArrayList<>();
     for (ChatMessage m : messages) {
-      msgs.add(Map.of("role", m.role(), "content", m.content()));
+      Map<String, Object> msg = new LinkedHashMap<>(); // in order, as Python's dicts (tojson)
+      msg.put("role", m.role());
+      msg.put("content", m.content());
+      msgs.add(msg);
     }
     Map<String, Object> ctx = new HashMap<>();
     ctx.put("messages", msgs);
@@ -167,6 +141,14 @@ public final class ChatTemplate {
     ctx.put("add_generation_prompt", addGenerationPrompt);
     RenderResult r = engine.renderForResult(jinja, ctx);
     if (!r.getErrors().isEmpty()) {
+      // the template's own raise_exception(message) comes back wrapped: give its message
+      for (TemplateError e : r.getErrors()) {
+        for (Throwable t = e.getException(); t != null; t = t.getCause()) {
+          if (t instanceof BonestreamException b) {
+            throw b;
+          }
+        }
+      }
       throw new BonestreamException("chat template: " + r.getErrors().get(0).getMessage());
     }
     return r.getOutput();

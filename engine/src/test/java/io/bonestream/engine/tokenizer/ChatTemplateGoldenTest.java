@@ -3,15 +3,18 @@ package io.bonestream.engine.tokenizer;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.bonestream.core.BonestreamException;
 import io.bonestream.core.model.ModelConfig;
 import io.bonestream.core.util.Json;
 import io.bonestream.engine.TestFiles;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.data.ExampleEncoder;
+import io.bonestream.engine.data.InvalidExampleException;
 import io.bonestream.engine.model.TokenBatch;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -33,8 +36,9 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Chat templates rendered and tokenized as Hugging Face transformers' {@code apply_chat_template}
  * does: {@code chat-templates/golden.json} was made by transformers (make_goldens.py next to it)
- * on the stories260K tokenizer with four templates (Meta-Llama-3-8B-Instruct's, Qwen2-Instruct's
- * ChatML, zephyr's, and an indented ChatML that needs trim_blocks and lstrip_blocks).
+ * on the stories260K tokenizer with Meta-Llama-3-8B-Instruct's, Qwen2-Instruct's (ChatML) and
+ * zephyr's templates, an indented ChatML that needs trim_blocks and lstrip_blocks, and
+ * features.jinja (namespace, loop controls, raise_exception, strftime_now, tojson, generation).
  */
 class ChatTemplateGoldenTest {
   private static JsonNode golden;
@@ -98,7 +102,12 @@ class ChatTemplateGoldenTest {
         + (c.get("add_generation_prompt").asBoolean() ? " + generation prompt" : "");
   }
 
+  /** The cases transformers rendered (not those its template refused). */
   private static Stream<JsonNode> cases() {
+    return allCases().filter(c -> !c.has("error"));
+  }
+
+  private static Stream<JsonNode> allCases() {
     List<JsonNode> out = new ArrayList<>();
     golden.get("cases").forEach(out::add);
     return out.stream();
@@ -106,11 +115,13 @@ class ChatTemplateGoldenTest {
 
   @Test
   void theGoldenCoversTheTemplatesAndConversations() {
-    assertEquals(List.of("llama3", "qwen2", "zephyr", "chatml-indented"),
+    assertEquals(List.of("llama3", "qwen2", "zephyr", "chatml-indented", "features"),
         cases().map(c -> c.get("template").asText()).distinct().toList());
-    assertTrue(cases().count() >= 28, "cases: " + cases().count());
-    assertTrue(cases().filter(c -> c.get("add_generation_prompt").asBoolean()).count() >= 8);
-    assertTrue(cases().filter(c -> c.has("target_mask")).count() >= 16);
+    assertTrue(cases().count() >= 60, "cases: " + cases().count());
+    assertTrue(cases().filter(c -> c.get("add_generation_prompt").asBoolean()).count() >= 15);
+    assertTrue(cases().filter(c -> c.has("target_mask")).count() >= 30);
+    assertEquals(2, allCases().filter(c -> c.has("error")).count());
+    assertEquals(1, cases().filter(c -> c.has("prefix_property")).count());
     assertEquals(tok.bosToken(), golden.get("bos_token").asText());
     assertEquals(tok.eosToken(), golden.get("eos_token").asText());
   }
@@ -123,7 +134,7 @@ class ChatTemplateGoldenTest {
           golden.get("bos_token").asText(), golden.get("eos_token").asText());
       String expected = c.get("text").asText();
       String got = t.render(messages(c), c.get("add_generation_prompt").asBoolean());
-      assertEquals(expected, got, () -> firstDifference(expected, got));
+      assertEquals(expected, got, () -> name(c) + ": " + firstDifference(expected, got));
     }));
   }
 
@@ -145,6 +156,27 @@ class ChatTemplateGoldenTest {
     return sb.toString();
   }
 
+  /** tojson writes a float as Python's repr does. */
+  @Test
+  void floatsAreWrittenAsPythonWritesThem() {
+    JsonNode floats = golden.get("float_repr");
+    assertTrue(floats.size() > 10);
+    for (JsonNode f : floats) {
+      assertEquals(f.get(1).asText(), JinjaCompat.pythonFloat(f.get(0).asDouble()), f.toString());
+    }
+  }
+
+  /** What transformers' template refuses (raise_exception), Jinjava refuses with the same message. */
+  @TestFactory
+  Stream<DynamicTest> refusesWhatTransformersRefuses() {
+    return allCases().filter(c -> c.has("error")).map(c -> DynamicTest.dynamicTest(name(c), () -> {
+      ChatTemplate t = ChatTemplate.ofJinja(template(c.get("template").asText()),
+          golden.get("bos_token").asText(), golden.get("eos_token").asText());
+      BonestreamException e = assertThrows(BonestreamException.class, () -> t.render(messages(c), false));
+      assertTrue(e.getMessage().contains(c.get("error").asText()), e.getMessage());
+    }));
+  }
+
   /**
    * The rendered text tokenizes to transformers' ids. apply_chat_template tokenizes with
    * add_special_tokens=False, that is {@link Tokenizer#encodePlain}: a BOS only where the template
@@ -156,7 +188,7 @@ class ChatTemplateGoldenTest {
       Tokenizer t = tokenizerWith(c.get("template").asText());
       assertFalse(t.chatTemplate().isPlain(), "the template fell back to the plain one");
       String text = t.chatTemplate().render(messages(c), c.get("add_generation_prompt").asBoolean());
-      assertArrayEquals(ints(c.get("ids")), t.encodePlain(text));
+      assertArrayEquals(ints(c.get("ids")), t.encodePlain(text), name(c));
     }));
   }
 
@@ -166,6 +198,17 @@ class ChatTemplateGoldenTest {
    * targets are exactly the tokens that overlap the assistant turns' spans (content and end of
    * turn) that the golden locates in transformers' text, never a header.
    */
+  /** A conversation that does not render turn by turn as prefixes is refused as a training example. */
+  @TestFactory
+  Stream<DynamicTest> chatExamplesRefuseATemplateThatIsNotTurnByTurn() {
+    return cases().filter(c -> c.has("prefix_property")).map(c -> DynamicTest.dynamicTest(name(c), () -> {
+      Tokenizer t = tokenizerWith(c.get("template").asText());
+      InvalidExampleException e = assertThrows(InvalidExampleException.class,
+          () -> new ExampleEncoder(t, 4096, t.vocabSize()).chat(messages(c)));
+      assertEquals(InvalidExampleException.Reason.TEMPLATE_ERROR, e.reason());
+    }));
+  }
+
   @TestFactory
   Stream<DynamicTest> chatExamplesPutTheTargetsOnTheAnswers() {
     return cases().filter(c -> c.has("target_mask")).map(c -> DynamicTest.dynamicTest(name(c), () -> {
@@ -185,8 +228,8 @@ class ChatTemplateGoldenTest {
         labels[i + (bos ? 1 : 0)] = mask[i] == 1 ? hfIds[i] : TokenBatch.IGNORE;
       }
       Example e = new ExampleEncoder(t, 4096, t.vocabSize()).chat(messages(c));
-      assertArrayEquals(ids, e.inputIds(), "input ids");
-      assertArrayEquals(labels, e.labels(), "labels");
+      assertArrayEquals(ids, e.inputIds(), name(c) + ": input ids");
+      assertArrayEquals(labels, e.labels(), name(c) + ": labels");
       // the golden's spans are the answers: each begins with the answer's text
       String text = c.get("text").asText();
       List<String> answers = messages(c).stream().filter(ChatMessage::isAssistant).map(ChatMessage::content).toList();
@@ -197,8 +240,8 @@ class ChatTemplateGoldenTest {
             text.offsetByCodePoints(0, spans.get(k).get(1).asInt()));
         assertEquals(c.get("target_texts").get(k).asText(), target);
         String blank = "[\\s\u00a0\u3000]+";
-        String first = answers.get(k).replaceAll(blank, "").substring(0, 4);
-        assertTrue(target.replaceAll(blank, "").startsWith(first), target);
+        String answer = answers.get(k).replaceAll(blank, "");
+        assertTrue(target.replaceAll(blank, "").startsWith(answer.substring(0, Math.min(4, answer.length()))), target);
       }
     }));
   }
