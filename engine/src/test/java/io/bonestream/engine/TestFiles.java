@@ -26,4 +26,9 @@ public final class TestFiles {
   public static Path golden() {
     return models().getParent().resolve("engine/src/test/resources/golden");
   }
+
+  /** Chat templates and what Hugging Face transformers renders with them (golden.json). */
+  public static Path chatTemplates() {
+    return models().getParent().resolve("engine/src/test/resources/chat-templates");
+  }
 }

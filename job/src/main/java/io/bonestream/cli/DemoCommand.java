@@ -72,7 +72,7 @@ final class DemoCommand implements Callable<Integer> {
   }
 
   /** The bundled model, found from the working directory or the launcher's project root. */
-  private static Path resolveModel(Path model) {
+  static Path resolveModel(Path model) {
     String root = System.getProperty("bonestream.home");
     if (!model.toFile().isDirectory() && root != null) {
       return Paths.get(root).resolve(model);

@@ -1,29 +1,41 @@
 package io.bonestream.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.bonestream.core.BonestreamException;
 import io.bonestream.core.util.Json;
+import io.bonestream.engine.data.FieldNames;
+import io.bonestream.engine.data.RecordParser;
+import io.bonestream.engine.data.RecordShape;
 import io.bonestream.job.InstructionRecords;
 import io.bonestream.job.KafkaClients;
 import io.bonestream.job.KafkaProperties;
 import io.bonestream.operators.StreamingJob;
+import io.bonestream.operators.decode.InputFormat;
+import io.bonestream.operators.decode.InputSpec;
 import io.bonestream.schemas.AdapterIds;
-import io.bonestream.schemas.InstructionRecord;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.producer.KafkaProducer;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
+import org.apache.kafka.clients.producer.ProducerRecord;
 import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 
 @Command(name = "produce", mixinStandardHelpOptions = true, sortOptions = false,
-    description = {"Loads a JSONL file (the formats of 'train') into the instructions topic as Avro.",
-        "Every line is checked first: a bad line sends nothing."})
+    description = {"Loads a JSONL file (any shape of 'train': chat, sharegpt, alpaca, prompt/completion,",
+        "prompt/response, text, tokens) into a topic in the format an input reads: avro (InstructionRecord,",
+        "single-object encoded) or json (each line as it is). Every line is checked first: a bad line sends nothing."})
 final class ProduceCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -34,35 +46,52 @@ final class ProduceCommand implements Callable<Integer> {
       description = "(default: ${DEFAULT-VALUE})")
   String topic;
 
-  @Option(names = "--adapter", required = true, paramLabel = "ID", description = "the adapter the records train")
+  @Option(names = "--adapter", paramLabel = "ID",
+      description = "the adapter the records train (the record key; json: also its adapter_id field where it has none); "
+          + "without it, each record's adapter_id field")
   String adapter;
 
   @Option(names = "--file", required = true, paramLabel = "data.jsonl", description = "records, one JSON object per line")
   Path file;
 
+  @Option(names = "--header", paramLabel = "NAME=VALUE", description = "a Kafka header on every record")
+  Map<String, String> headers = new LinkedHashMap<>();
+
   @Option(names = "--kafka-config", paramLabel = "FILE", description = "Kafka client properties (TLS, SASL, ...)")
   Path kafkaConfig;
 
+  @Mixin InputOptions input;
+
   @Override
   public Integer call() throws Exception {
-    if (!AdapterIds.isValid(adapter)) {
+    if (adapter != null && !AdapterIds.isValid(adapter)) {
       throw new BonestreamException("adapter id '" + adapter + "' is not 1-128 characters of [A-Za-z0-9._-]");
     }
+    InputSpec target = input.spec(topic);
+    if (target.format() == InputFormat.AVRO_REGISTRY) {
+      throw new BonestreamException("produce writes avro and json; for avro-registry use the registry's own producer");
+    }
+    // the file's lines are read as the input options say (for avro too: any shape becomes an InstructionRecord)
+    RecordParser.Options reading = target.format() == InputFormat.AVRO
+        ? RecordParser.Options.DEFAULT.withShape(RecordShape.fromId(input.shape)).withFields(FieldNames.of(input.fields))
+        : target.json();
     List<String> lines;
     try {
       lines = Files.readAllLines(file);
     } catch (NoSuchFileException e) {
       throw new BonestreamException("data file not found: " + file);
+    } catch (java.nio.charset.MalformedInputException e) {
+      throw new BonestreamException(file + " is not UTF-8 text");
     } catch (IOException e) {
       throw new BonestreamException("cannot read " + file + ": " + e.getMessage());
     }
-    List<InstructionRecord> records = new ArrayList<>();
+    List<ProducerRecord<byte[], byte[]>> records = new ArrayList<>();
     for (int i = 0; i < lines.size(); i++) {
       if (lines.get(i).isBlank()) {
         continue;
       }
       try {
-        records.add(InstructionRecords.fromJson(Json.MAPPER.readTree(lines.get(i)), adapter,
+        records.add(record(Json.MAPPER.readTree(lines.get(i)), reading, target.format(),
             file.getFileName() + ":" + (i + 1)));
       } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
         throw new BonestreamException(file + " line " + (i + 1) + ": malformed JSON ("
@@ -76,8 +105,9 @@ final class ProduceCommand implements Callable<Integer> {
     }
     try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(bootstrap, KafkaProperties.load(kafkaConfig))) {
       List<java.util.concurrent.Future<?>> sent = new ArrayList<>();
-      for (InstructionRecord r : records) {
-        sent.add(p.send(KafkaClients.instruction(topic, r)));
+      for (ProducerRecord<byte[], byte[]> r : records) {
+        headers.forEach((k, v) -> r.headers().add(k, v.getBytes(StandardCharsets.UTF_8)));
+        sent.add(p.send(r));
       }
       p.flush();
       for (var f : sent) {
@@ -91,7 +121,34 @@ final class ProduceCommand implements Callable<Integer> {
         }
       }
     }
-    spec.commandLine().getOut().println("sent " + records.size() + " records for adapter " + adapter + " to " + topic);
+    spec.commandLine().getOut().println("sent " + records.size() + " " + target.format().id() + " records"
+        + (adapter == null ? "" : " for adapter " + adapter) + " to " + topic);
     return 0;
+  }
+
+  /** One line as a Kafka record in {@code format}; its shape is checked either way. */
+  private ProducerRecord<byte[], byte[]> record(JsonNode line, RecordParser.Options reading, InputFormat format,
+      String where) throws com.fasterxml.jackson.core.JsonProcessingException {
+    if (!line.isObject()) {
+      throw new BonestreamException("a record must be a JSON object");
+    }
+    String id = adapter != null ? adapter : line.path("adapter_id").isTextual() ? line.get("adapter_id").asText() : null;
+    if (id == null) {
+      throw new BonestreamException("no adapter_id field: give --adapter");
+    }
+    if (!AdapterIds.isValid(id)) {
+      throw new BonestreamException("adapter_id '" + id + "' is not 1-128 characters of [A-Za-z0-9._-]");
+    }
+    String exampleId = line.path("example_id").isTextual() ? line.get("example_id").asText() : where;
+    byte[] key = id.getBytes(StandardCharsets.UTF_8);
+    if (format == InputFormat.AVRO) {
+      return KafkaClients.instruction(topic, InstructionRecords.fromJson(line, reading, id, exampleId));
+    }
+    RecordParser.read(line, reading); // a line the job would refuse for its shape is not sent
+    ObjectNode value = (ObjectNode) line;
+    if (adapter != null && !value.has("adapter_id")) {
+      value = value.deepCopy().put("adapter_id", adapter);
+    }
+    return new ProducerRecord<>(topic, key, Json.MAPPER.writeValueAsBytes(value));
   }
 }

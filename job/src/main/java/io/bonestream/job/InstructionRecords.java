@@ -2,70 +2,59 @@ package io.bonestream.job;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.bonestream.core.BonestreamException;
+import io.bonestream.engine.data.Instruction;
 import io.bonestream.engine.data.RecordParser;
 import io.bonestream.schemas.ChatMessage;
 import io.bonestream.schemas.InstructionRecord;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import org.jspecify.annotations.Nullable;
 
 /**
- * Turns the JSON record formats of {@code bonestream train} into {@link InstructionRecord}s: prompt
- * and response (optional system), Alpaca instruction/input/output, chat messages, or input_ids and
- * labels. Only the shape is checked here; the job validates the content.
+ * Turns JSON records (any shape the engine's {@link RecordParser} reads) into {@link
+ * InstructionRecord}s. Only the shape is checked here; the job validates the content.
  */
 public final class InstructionRecords {
   private InstructionRecords() {}
 
+  /** A record of the default shapes (auto-detected, standard field names). */
   public static InstructionRecord fromJson(JsonNode r, String adapterId, String exampleId) {
-    if (!r.isObject()) {
-      throw new BonestreamException("a record must be a JSON object");
-    }
-    InstructionRecord.Builder b = InstructionRecord.newBuilder().setAdapterId(adapterId).setExampleId(exampleId);
-    if (r.has("input_ids")) {
-      b.setInputIds(ints(r.get("input_ids"), "input_ids")).setLabels(ints(r.get("labels"), "labels"));
-    } else if (r.has("messages")) {
-      List<ChatMessage> ms = new ArrayList<>();
-      for (JsonNode m : r.get("messages")) {
-        ms.add(ChatMessage.newBuilder().setRole(text(m, "role")).setContent(text(m, "content")).build());
-      }
-      b.setMessages(ms);
-    } else if (r.has("instruction")) {
-      String input = r.hasNonNull("input") ? r.get("input").asText() : "";
-      b.setPrompt(RecordParser.alpacaPrompt(text(r, "instruction"), input)).setResponse(text(r, "output"));
-    } else if (r.has("prompt") || r.has("response")) {
-      b.setPrompt(text(r, "prompt")).setResponse(text(r, "response"));
-      if (r.hasNonNull("system")) {
-        b.setSystem(r.get("system").asText());
-      }
-    } else {
-      throw new BonestreamException("unrecognized record: expected prompt/response, "
-          + "instruction/output, messages, or input_ids/labels");
-    }
+    return fromJson(r, RecordParser.Options.DEFAULT, adapterId, exampleId);
+  }
+
+  public static InstructionRecord fromJson(JsonNode r, RecordParser.Options options, String adapterId, String exampleId) {
+    InstructionRecord.Builder b = of(RecordParser.read(r, options), adapterId, exampleId);
     if (r.hasNonNull("weight")) {
+      if (!r.get("weight").isNumber()) {
+        throw new BonestreamException("field 'weight' must be a number");
+      }
       b.setWeight((float) r.get("weight").asDouble());
     }
     return b.build();
   }
 
-  private static String text(JsonNode r, String field) {
-    JsonNode n = r.get(field);
-    if (n == null || !n.isTextual()) {
-      throw new BonestreamException("missing or non-text field '" + field + "'");
+  /** The Avro form of an instruction; plain text has none (it needs a json input). */
+  public static InstructionRecord.Builder of(Instruction i, String adapterId, @Nullable String exampleId) {
+    InstructionRecord.Builder b = InstructionRecord.newBuilder().setAdapterId(adapterId).setExampleId(exampleId);
+    if (i instanceof Instruction.PromptResponse p) {
+      b.setSystem(p.system()).setPrompt(p.prompt()).setResponse(p.response());
+    } else if (i instanceof Instruction.Chat c) {
+      List<ChatMessage> ms = new ArrayList<>();
+      for (var m : c.messages()) {
+        ms.add(ChatMessage.newBuilder().setRole(m.role()).setContent(m.content()).build());
+      }
+      b.setMessages(ms);
+    } else if (i instanceof Instruction.Tokens t) {
+      b.setInputIds(boxed(t.inputIds())).setLabels(boxed(t.labels()));
+    } else {
+      throw new BonestreamException("plain text records have no Avro form (InstructionRecord has no text field): "
+          + "send them to a json input (produce --format json)");
     }
-    return n.asText();
+    return b;
   }
 
-  private static List<Integer> ints(JsonNode n, String field) {
-    if (n == null || !n.isArray()) {
-      throw new BonestreamException("missing field '" + field + "' (an array of integers)");
-    }
-    List<Integer> out = new ArrayList<>();
-    for (JsonNode v : n) {
-      if (!v.isIntegralNumber()) {
-        throw new BonestreamException(field + " holds a non-integer: " + v);
-      }
-      out.add(v.asInt());
-    }
-    return out;
+  private static List<Integer> boxed(int[] v) {
+    return Arrays.stream(v).boxed().toList();
   }
 }

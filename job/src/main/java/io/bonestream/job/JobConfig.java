@@ -63,7 +63,7 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
     String name = file.getFileName().toString();
     StrictNode c = new StrictNode(root, name, "").allow("kafka", "topics", "model", "max-seq-len",
         "checkpoints", "blob-store", "flink", "adapter-defaults", "adapters", "batching", "snapshots",
-        "backend", "precision", "recompute", "signing", "quotas");
+        "backend", "precision", "recompute", "signing", "quotas", "input");
     StrictNode kafka = c.section("kafka").allow("bootstrap-servers", "properties", "group-id",
         "transactional-id-prefix", "transaction-timeout");
     StrictNode topics = c.section("topics").allow("instructions", "adapters", "dead-letters", "gated");
@@ -84,6 +84,10 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
       overrides.add(new AdapterProfiles.Override(o.requiredText("match"), profile(o, defaults, true)));
     }
     String blobStore = c.requiredText("blob-store");
+    List<io.bonestream.operators.decode.InputSpec> inputs = InputsConfig.read(c.list("input"));
+    if (!inputs.isEmpty() && topics.has("instructions")) {
+      throw c.error("give topics.instructions or input, not both (an input names its own topics)");
+    }
     try {
       StreamingJob job = StreamingJob.builder()
           .bootstrapServers(kafka.requiredText("bootstrap-servers"))
@@ -92,6 +96,7 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
           .transactionalIdPrefix(kafka.text("transactional-id-prefix", "bonestream"))
           .transactionTimeoutMs(kafka.millis("transaction-timeout", 600_000))
           .instructionsTopic(topics.text("instructions", StreamingJob.INSTRUCTIONS_TOPIC))
+          .inputs(inputs)
           .adaptersTopic(topics.text("adapters", StreamingJob.ADAPTERS_TOPIC))
           .deadLetterTopic(topics.text("dead-letters", StreamingJob.DEAD_LETTER_TOPIC))
           .gatedTopic(topics.text("gated", StreamingJob.GATED_TOPIC))

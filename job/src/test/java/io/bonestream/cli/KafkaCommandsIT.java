@@ -49,7 +49,7 @@ class KafkaCommandsIT {
     Cli ok = Cli.run("produce", "--bootstrap", kafka.bootstrapServers(), "--topic", "p.instructions",
         "--adapter", "colors", "--file", data.toString());
     assertEquals(0, ok.exitCode(), ok.err());
-    assertTrue(ok.out().contains("sent 64 records"), ok.out());
+    assertTrue(ok.out().contains("sent 64 avro records"), ok.out());
     var records = KafkaClients.readUntil(kafka.bootstrapServers(), "p.instructions", Duration.ofSeconds(30),
         rs -> rs.size() >= 64);
     assertEquals(64, records.size());
@@ -72,6 +72,48 @@ class KafkaCommandsIT {
       assertEquals(64L, c.endOffsets(List.of(partition), Duration.ofSeconds(30)).get(partition),
           "a refused file sends nothing");
     }
+  }
+
+  @Test
+  void produceWritesJsonAndInspectShowsHowEachRecordDecodes() throws Exception {
+    kafka.createTopic("p.chats", 1, false);
+    Path data = tmp.resolve("chats.jsonl");
+    Files.writeString(data, String.join("\n",
+        "{\"conversations\": [{\"from\": \"human\", \"value\": \"What color is the ball?\"}, "
+            + "{\"from\": \"gpt\", \"value\": \"The ball is red.\"}]}",
+        "{\"question\": \"Who is big?\", \"answer\": \"The cat is big.\", \"example_id\": \"q2\"}",
+        "{\"text\": \"Once upon a time.\"}") + "\n");
+    Cli sent = Cli.run("produce", "--bootstrap", kafka.bootstrapServers(), "--topic", "p.chats", "--format", "json",
+        "--field", "prompt=question", "--field", "response=answer", "--header", "x-tenant=acme",
+        "--adapter", "support", "--file", data.toString());
+    assertEquals(0, sent.exitCode(), sent.err());
+    assertTrue(sent.out().contains("sent 3 json records for adapter support"), sent.out());
+    try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(kafka.bootstrapServers(), new Properties())) {
+      p.send(new ProducerRecord<>("p.chats", null, "not json".getBytes())).get();
+    }
+    Cli inspect = Cli.run("inspect", "--bootstrap", kafka.bootstrapServers(), "--topic", "p.chats", "--format", "json",
+        "--field", "prompt=question", "--field", "response=answer", "--adapter-id", "header:x-tenant",
+        "--model", TestFiles.stories260K().toString(), "--timeout", "20s");
+    assertEquals(0, inspect.exitCode(), inspect.err());
+    String out = inspect.out();
+    assertTrue(out.contains("#1 partition 0 offset 0 key \"support\""), out);
+    assertTrue(out.contains("accepted: adapter acme, example p.chats/0/0"), out);
+    assertTrue(out.contains("«The ball is red.</s>»"), out);
+    assertTrue(out.contains("accepted: adapter acme, example q2"), out);
+    assertTrue(out.contains("Who is big?«The cat is big.</s>»"), out);
+    assertTrue(out.contains("<s>«Once upon a time.</s>»"), out); // text: every token a target
+    assertTrue(out.contains("dead letter NOT_JSON"), out);
+    assertTrue(out.contains("3 accepted, 1 dead letters {NOT_JSON=1}"), out);
+
+    // the same file as Avro: shapes become InstructionRecords; plain text has no Avro form
+    Cli avro = Cli.run("produce", "--bootstrap", kafka.bootstrapServers(), "--topic", "p.avro",
+        "--field", "prompt=question", "--field", "response=answer", "--adapter", "support", "--file", data.toString());
+    assertEquals(1, avro.exitCode());
+    assertTrue(avro.err().contains("line 3") && avro.err().contains("--format json"), avro.err());
+    Cli badShape = Cli.run("produce", "--bootstrap", kafka.bootstrapServers(), "--topic", "p.chats", "--format", "json",
+        "--shape", "alpaca", "--adapter", "support", "--file", data.toString());
+    assertEquals(1, badShape.exitCode());
+    assertTrue(badShape.err().contains("line 1: missing field 'instruction'"), badShape.err());
   }
 
   @Test

@@ -76,6 +76,21 @@ public final class StreamingJob {
     return b.inputs;
   }
 
+  public int maxSeqLen() {
+    return b.maxSeqLen;
+  }
+
+  public InputLimits inputLimits() {
+    return b.inputLimits;
+  }
+
+  /** The Kafka client properties every client of the job gets (a copy). */
+  public java.util.Properties kafkaProperties() {
+    java.util.Properties p = new java.util.Properties();
+    p.putAll(b.kafkaProperties);
+    return p;
+  }
+
   public String adaptersTopic() {
     return b.adaptersTopic;
   }

@@ -18,8 +18,10 @@ import org.jspecify.annotations.Nullable;
  *   <li>Text: {@code <s> + prompt + response + </s>}, the loss on the response and {@code </s>}
  *       (the prompt and the response are tokenized separately; a system text, if any, goes before
  *       the prompt with a blank line between).
- *   <li>Chat: the conversation rendered by the chat template, turn by turn; the loss on each
- *       assistant turn's content and its end-of-turn text, never on the assistant header.
+ *   <li>Chat: the conversation rendered by the chat template and tokenized as one text (as
+ *       transformers' {@code apply_chat_template} and inference do); the loss on the tokens of each
+ *       assistant turn's content and its end-of-turn text (what the template renders for the turn
+ *       after the generation prompt), never on the assistant header.
  *   <li>Text: {@code <s> + text + </s>}, every token a target (continued pre-training).
  *   <li>Tokens: input ids and labels as given (−100 = not a target).
  * </ul>
@@ -93,24 +95,21 @@ public final class ExampleEncoder {
       throw new InvalidExampleException(Reason.EMPTY_RESPONSE, "the conversation has no assistant turn");
     }
     ChatTemplate template = tokenizer.chatTemplate();
-    List<Integer> ids = new ArrayList<>();
-    List<Integer> labels = new ArrayList<>();
+    // the conversation's text, and where each answer's targets lie in it (code points): from the
+    // end of the conversation before it with the generation prompt to the end of its own turn
     String done = "";
+    List<int[]> answers = new ArrayList<>();
     try {
       for (int i = 0; i < messages.size(); i++) {
-        List<ChatMessage> upTo = messages.subList(0, i + 1);
-        String full = template.render(upTo, false);
+        String full = template.render(messages.subList(0, i + 1), false);
         if (messages.get(i).isAssistant()) {
           String withHeader = template.render(messages.subList(0, i), true);
-          add(ids, labels, suffix(done, withHeader), false);
-          int before = ids.size();
-          add(ids, labels, suffix(withHeader, full), true);
-          if (ids.size() == before) {
-            throw new InvalidExampleException(Reason.EMPTY_RESPONSE,
-                "assistant turn " + (i + 1) + " tokenizes to no tokens");
-          }
+          suffix(done, withHeader);
+          suffix(withHeader, full);
+          answers.add(new int[] {full.codePointCount(0, withHeader.length()),
+              full.codePointCount(0, full.length())});
         } else {
-          add(ids, labels, suffix(done, full), false);
+          suffix(done, full);
         }
         done = full;
       }
@@ -118,6 +117,29 @@ public final class ExampleEncoder {
       throw e;
     } catch (BonestreamException e) {
       throw new InvalidExampleException(Reason.TEMPLATE_ERROR, e.getMessage());
+    }
+    // tokenized at once, as the whole text is at inference and by transformers'
+    // apply_chat_template; a token is a target where it overlaps an answer
+    Tokenizer.Spans tokens = tokenizer.encodePlainWithSpans(done);
+    List<Integer> ids = new ArrayList<>();
+    List<Integer> labels = new ArrayList<>();
+    boolean[] answered = new boolean[answers.size()];
+    for (int t = 0; t < tokens.ids().length; t++) {
+      boolean target = false;
+      for (int k = 0; k < answers.size(); k++) {
+        if (overlaps(tokens.starts()[t], tokens.ends()[t], answers.get(k))) {
+          target = true;
+          answered[k] = true;
+        }
+      }
+      ids.add(tokens.ids()[t]);
+      labels.add(target ? tokens.ids()[t] : TokenBatch.IGNORE);
+    }
+    for (int k = 0; k < answered.length; k++) {
+      if (!answered[k]) {
+        throw new InvalidExampleException(Reason.EMPTY_RESPONSE,
+            "assistant turn " + (k + 1) + " tokenizes to no tokens");
+      }
     }
     if (tokenizer.addsBos() && (ids.isEmpty() || ids.get(0) != tokenizer.bosId())) {
       ids.add(0, tokenizer.bosId());
@@ -127,14 +149,12 @@ public final class ExampleEncoder {
         labels.stream().mapToInt(Integer::intValue).toArray());
   }
 
-  private void add(List<Integer> ids, List<Integer> labels, String text, boolean target) {
-    if (text.isEmpty()) {
-      return;
+  /** Whether a token at {@code [start, end)} overlaps a span; an empty token, whether it lies in it. */
+  static boolean overlaps(int start, int end, int[] span) {
+    if (start < 0) {
+      return false;
     }
-    for (int id : tokenizer.encodePlain(text)) {
-      ids.add(id);
-      labels.add(target ? id : TokenBatch.IGNORE);
-    }
+    return start == end ? span[0] <= start && start < span[1] : start < span[1] && span[0] < end;
   }
 
   private static String suffix(String prefix, String full) {

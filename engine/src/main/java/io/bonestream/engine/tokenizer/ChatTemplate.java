@@ -2,11 +2,14 @@ package io.bonestream.engine.tokenizer;
 
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
+import com.hubspot.jinjava.LegacyOverrides;
 import com.hubspot.jinjava.interpret.RenderResult;
+import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
 import io.bonestream.core.BonestreamException;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.jspecify.annotations.Nullable;
@@ -33,7 +36,7 @@ public final class ChatTemplate {
   private final @Nullable Jinjava engine;
 
   private ChatTemplate(@Nullable String jinja, String bosToken, String eosToken) {
-    this.jinja = jinja;
+    this.jinja = jinja == null ? null : withoutTrailingNewline(jinja);
     this.bosToken = bosToken;
     this.eosToken = eosToken;
     this.engine = jinja == null ? null : newEngine();
@@ -67,12 +70,37 @@ public final class ChatTemplate {
     return jinja == null;
   }
 
+  /**
+   * Jinjava set up as transformers sets up Jinja for {@code apply_chat_template}: {@code trim_blocks}
+   * and {@code lstrip_blocks} on (comments included, as in Jinja), no second rendering of rendered
+   * text (a message containing <code>{{ }}</code> stays text), {@code raise_exception},
+   * {@code strftime_now}, {@code tojson} as transformers defines it, the {@code generation} tag, and
+   * {@code trim} with Python's {@code str.strip} (Unicode whitespace, not Java's characters up to
+   * U+0020): see {@link JinjaCompat}. Jinja's dropping of one newline at the end of the template
+   * source is done on the source (Jinjava's setting for it acts on the output).
+   */
   private static Jinjava newEngine() {
-    Jinjava j = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(false).withLstripBlocks(false)
+    Jinjava j = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true)
+        .withKeepTrailingNewline(true).withNestedInterpretationEnabled(false)
+        .withLegacyOverrides(LegacyOverrides.newBuilder().withUseTrimmingForNotesAndExpressions(true)
+            .withParseWhitespaceControlStrictly(true).build())
         .build());
     j.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception",
         ChatTemplate.class, "raiseException", String.class));
+    j.getGlobalContext().registerFunction(new ELFunctionDefinition("", "strftime_now",
+        JinjaCompat.class, "strftimeNow", String.class));
+    j.getGlobalContext().registerFilter(new JinjaCompat.Trim());
+    j.getGlobalContext().registerFilter(new JinjaCompat.ToJson());
+    j.getGlobalContext().registerTag(new JinjaCompat.Generation());
     return j;
+  }
+
+  /** Jinja's {@code keep_trailing_newline=False}: one newline at the end of the source goes. */
+  static String withoutTrailingNewline(String source) {
+    if (source.endsWith("\r\n")) {
+      return source.substring(0, source.length() - 2);
+    }
+    return source.endsWith("\n") || source.endsWith("\r") ? source.substring(0, source.length() - 1) : source;
   }
 
   /** Called by templates through {@code raise_exception(msg)}. */
@@ -101,7 +129,10 @@ public final class ChatTemplate {
     }
     List<Map<String, Object>> msgs = new ArrayList<>();
     for (ChatMessage m : messages) {
-      msgs.add(Map.of("role", m.role(), "content", m.content()));
+      Map<String, Object> msg = new LinkedHashMap<>(); // in order, as Python's dicts (tojson)
+      msg.put("role", m.role());
+      msg.put("content", m.content());
+      msgs.add(msg);
     }
     Map<String, Object> ctx = new HashMap<>();
     ctx.put("messages", msgs);
@@ -110,6 +141,14 @@ public final class ChatTemplate {
     ctx.put("add_generation_prompt", addGenerationPrompt);
     RenderResult r = engine.renderForResult(jinja, ctx);
     if (!r.getErrors().isEmpty()) {
+      // the template's own raise_exception(message) comes back wrapped: give its message
+      for (TemplateError e : r.getErrors()) {
+        for (Throwable t = e.getException(); t != null; t = t.getCause()) {
+          if (t instanceof BonestreamException b) {
+            throw b;
+          }
+        }
+      }
       throw new BonestreamException("chat template: " + r.getErrors().get(0).getMessage());
     }
     return r.getOutput();

@@ -2,6 +2,7 @@ package io.bonestream.engine.tokenizer;
 
 import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import ai.djl.huggingface.tokenizers.jni.CharSpan;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.bonestream.core.BonestreamException;
 import io.bonestream.core.model.ModelConfig;
@@ -161,6 +162,28 @@ public final class Tokenizer implements AutoCloseable {
   public int[] encodePlain(String text) {
     return toInts(hf.encode(text, false, false));
   }
+
+  /**
+   * {@link #encodePlain} with each token's place in the text: {@code [starts[i], ends[i])} in code
+   * points (Unicode characters, as Hugging Face's {@code offset_mapping}). Normalization can leave a
+   * token a place that is empty or shared with its neighbours (a prepended ▁, byte-fallback pieces
+   * of one character).
+   */
+  public Spans encodePlainWithSpans(String text) {
+    Encoding e = hf.encode(text, false, false);
+    CharSpan[] spans = e.getCharTokenSpans();
+    int[] ids = toInts(e);
+    int[] starts = new int[ids.length];
+    int[] ends = new int[ids.length];
+    for (int i = 0; i < ids.length; i++) {
+      starts[i] = spans[i] == null ? -1 : spans[i].getStart();
+      ends[i] = spans[i] == null ? -1 : spans[i].getEnd();
+    }
+    return new Spans(ids, starts, ends);
+  }
+
+  /** Token ids and each token's {@code [start, end)} in code points of the text (−1 if none). */
+  public record Spans(int[] ids, int[] starts, int[] ends) {}
 
   /** Whether {@link #encode} starts a sequence with BOS. */
   public boolean addsBos() {

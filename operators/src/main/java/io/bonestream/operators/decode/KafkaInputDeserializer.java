@@ -11,6 +11,12 @@ import org.apache.kafka.common.header.Header;
 public final class KafkaInputDeserializer implements KafkaRecordDeserializationSchema<KafkaInput> {
   @Override
   public void deserialize(ConsumerRecord<byte[], byte[]> r, Collector<KafkaInput> out) {
+    KafkaInput in = toInput(r);
+    out.collect(in);
+  }
+
+  /** The record's bytes, coordinates and headers. */
+  public static KafkaInput toInput(ConsumerRecord<byte[], byte[]> r) {
     KafkaInput in = new KafkaInput(r.key(), r.value() == null ? new byte[0] : r.value(), r.topic(),
         r.partition(), r.offset(), r.timestamp());
     Header[] headers = r.headers().toArray();
@@ -23,7 +29,7 @@ public final class KafkaInputDeserializer implements KafkaRecordDeserializationS
       }
       in.withHeaders(names, values);
     }
-    out.collect(in);
+    return in;
   }
 
   @Override

@@ -66,6 +66,11 @@ public final class RegistrySettings implements Serializable {
     this.backoff = b.backoff;
   }
 
+  /** The registry at {@code url}, every other setting its default: {@code builder(url).build()}. */
+  public RegistrySettings(String url) {
+    this(new Builder(url), checkUrl(url, false));
+  }
+
   public static Builder builder(String url) {
     return new Builder(url);
   }
