@@ -42,6 +42,9 @@ class RegistrySettingsTest {
     }
     assertEquals("http://127.0.0.1:8080/apis/ccompat/v7",
         RegistrySettings.builder("http://127.0.0.1:8080/apis/ccompat/v7/").build().url());
+    assertEquals(RegistrySettings.builder("https://registry.example.com").build(),
+        new RegistrySettings("https://registry.example.com"));
+    assertTrue(error(() -> new RegistrySettings("http://registry.example.com")).contains("set allow-insecure: true"));
   }
 
   @Test
