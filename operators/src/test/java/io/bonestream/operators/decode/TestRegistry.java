@@ -59,6 +59,8 @@ final class TestRegistry implements AutoCloseable {
         .redirectErrorStream(true)
         .redirectOutput(log.toFile())
         .start();
+    // a test JVM that ends without the test's close (a fork timeout) takes the registry with it
+    Runtime.getRuntime().addShutdownHook(new Thread(p::destroyForcibly, "test-registry-stop"));
     TestRegistry r = new TestRegistry(p, log, "http://127.0.0.1:" + port + "/apis/ccompat/v7");
     long deadline = System.nanoTime() + START_DEADLINE.toNanos();
     while (true) {
