@@ -70,6 +70,7 @@ final class SchemaRegistryClient implements AutoCloseable {
   private final @Nullable String authorization;
   private final Map<Integer, Schema> schemas;
   private final Map<Integer, Long> unknownUntil;
+  private final Map<Integer, Rejected> refused;
   private @Nullable Rejected lastFailure;
   private long failFastUntil;
   private final Duration failFast;
@@ -100,6 +101,13 @@ final class SchemaRegistryClient implements AutoCloseable {
         return size() > size;
       }
     };
+    // a registry never changes the schema of an id: a refusal holds as long as a schema would be kept
+    this.refused = new LinkedHashMap<>(16, 0.75f, true) {
+      @Override
+      protected boolean removeEldestEntry(Map.Entry<Integer, Rejected> e) {
+        return size() > size;
+      }
+    };
   }
 
   /** How many HTTP requests were sent (tests: the cache and the fail-fast window). */
@@ -112,6 +120,10 @@ final class SchemaRegistryClient implements AutoCloseable {
     Schema s = schemas.get(id);
     if (s != null) {
       return s;
+    }
+    Rejected no = refused.get(id);
+    if (no != null) {
+      throw no;
     }
     long now = System.nanoTime();
     Long until = unknownUntil.get(id);
@@ -127,6 +139,8 @@ final class SchemaRegistryClient implements AutoCloseable {
     } catch (Rejected r) {
       if (r.reason() == DeadLetterReason.UNKNOWN_SCHEMA_ID) {
         unknownUntil.put(id, System.nanoTime() + NEGATIVE_TTL.toNanos());
+      } else if (r.reason() == DeadLetterReason.INCOMPATIBLE_SCHEMA) {
+        refused.put(id, r);
       } else if (r.reason() == DeadLetterReason.REGISTRY_UNAVAILABLE
           || r.reason() == DeadLetterReason.REGISTRY_REFUSED_CREDENTIALS) {
         lastFailure = r;

@@ -219,6 +219,11 @@ class SchemaRegistryClientTest {
     Rejected bad = rejected(c, 3);
     assertEquals(DeadLetterReason.INCOMPATIBLE_SCHEMA, bad.reason());
     assertTrue(bad.getMessage().startsWith("schema id 3 is not a valid Avro schema"), bad.getMessage());
+    assertEquals(2, requests.get());
+    for (int id : new int[] {1, 3, 1, 3}) {
+      assertEquals(DeadLetterReason.INCOMPATIBLE_SCHEMA, rejected(c, id).reason());
+    }
+    assertEquals(2, requests.get(), "a refused schema is not fetched again");
     Rejected html = rejected(c, 4);
     assertEquals(DeadLetterReason.REGISTRY_UNAVAILABLE, html.reason());
     assertTrue(html.getMessage().contains("something other than {\"schema\": ...}"), html.getMessage());
