@@ -50,7 +50,7 @@ class BadInputTest {
   void missingFields() throws IOException {
     assertOneLineError(train(TestFiles.stories260K(), GOOD + "{\"prompt\": \"x\"}\n"), 1,
         "line 2", "missing field 'response'");
-    assertOneLineError(train(TestFiles.stories260K(), "{\"text\": \"x\"}\n"), 1, "line 1", "unrecognized record");
+    assertOneLineError(train(TestFiles.stories260K(), "{\"question\": \"x\"}\n"), 1, "line 1", "unrecognized record");
     assertOneLineError(train(TestFiles.stories260K(), "{\"input_ids\": [1, 2, 3]}\n"), 1, "missing field 'labels'");
   }
 
@@ -114,6 +114,21 @@ class BadInputTest {
         + " {\"role\": \"user\", \"content\": \"" + "a long question about the park ".repeat(10) + "\"}]}\n";
     assertOneLineError(train(TestFiles.stories260K(), chat, "--max-seq-len", "16"), 1,
         "no target token is left");
+  }
+
+  @Test
+  void shapesAndFieldNames() throws IOException {
+    String custom = "{\"q\": \"Lily has a ball.\", \"a\": \"It is red.\"}\n";
+    Cli ok = train(TestFiles.stories260K(), custom, "--field", "prompt=q", "--field", "response=a");
+    assertEquals(0, ok.exitCode(), ok.err());
+    assertOneLineError(train(TestFiles.stories260K(), custom), 1, "line 1", "unrecognized record");
+    assertOneLineError(train(TestFiles.stories260K(), GOOD, "--shape", "alpaca"), 1, "line 1",
+        "missing field 'instruction'");
+    assertOneLineError(train(TestFiles.stories260K(), GOOD, "--shape", "openai"), 1, "unknown record shape 'openai'");
+    assertOneLineError(train(TestFiles.stories260K(), GOOD, "--field", "answer=a"), 1, "'answer' is not a field");
+    assertOneLineError(train(TestFiles.stories260K(), "{\"messages\": [{\"role\": \"user\", \"name\": \"ann\", "
+        + "\"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": \"yo\"}]}\n"), 1, "has a name",
+        "message-names");
   }
 
   @Test
