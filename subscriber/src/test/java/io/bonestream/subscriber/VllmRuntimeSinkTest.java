@@ -205,6 +205,26 @@ class VllmRuntimeSinkTest {
   }
 
   @Test
+  void theFolderOfAVersionVllmServesIsNeverRemoved() throws IOException {
+    // keep 1: a@2 is refused (vLLM down through every attempt), so the alias still serves a@1,
+    // which vLLM may read again (its LoRA cache evicts and reloads from lora_path): a@1 stays on disk
+    Path exports = tmp.resolve("exports");
+    try (VllmEmulator vllm = VllmEmulator.start(exports, PREFIX, BASE, 8)) {
+      AdapterSubscriber s = subscriber();
+      s.addListener(sink(vllm).keep(1).attempts(2).build());
+      publish(s, "a", 1, BONE4);
+      vllm.failNext(503, 503);
+      publish(s, "a", 2, BONE4);
+      assertEquals(PREFIX + "/a@1", vllm.loras().get("a").path());
+      assertTrue(Files.isRegularFile(exports.resolve("a@1/adapter_model.safetensors")), "a@1 removed under vLLM");
+      publish(s, "a", 3, BONE4);
+      assertEquals(PREFIX + "/a@3", vllm.loras().get("a").path());
+      assertEquals(Set.of("a", "a@3"), vllm.loras().keySet());
+      assertFalse(Files.exists(exports.resolve("a@1")), "a@1 removed once nothing serves it");
+    }
+  }
+
+  @Test
   void vllmWithoutRuntimeUpdatingIsAFailureWithoutRetries() throws IOException {
     try (VllmEmulator vllm = new VllmEmulator(0, tmp.resolve("exports"), PREFIX, BASE, 8, false, true, null)) {
       AdapterSubscriber s = subscriber();
