@@ -35,8 +35,8 @@ import org.jspecify.annotations.Nullable;
  * (vLLM loads {@code peft_type: LORA} only), so each version resolves under its immutable name:
  *
  * <pre>
- * &lt;dir&gt;/&lt;adapter&gt;@&lt;version&gt;/adapter_config.json         LoRA: base_model_name_or_path = the name
- *                                                  vLLM serves the base under, r ≤ max rank
+ * &lt;dir&gt;/&lt;adapter&gt;@&lt;version&gt;/adapter_config.json         LoRA: base_model_name_or_path = vLLM's
+ *                                                  --model value, r ≤ max rank
  * &lt;dir&gt;/&lt;adapter&gt;@&lt;version&gt;/adapter_model.safetensors   lora_A / lora_B, PEFT key names
  * &lt;dir&gt;/&lt;adapter&gt;@&lt;version&gt;/published/                 the adapter as published (PEFT MiSS)
  * &lt;dir&gt;/&lt;adapter&gt;@&lt;version&gt;/export.json
@@ -104,7 +104,9 @@ public final class PeftExportSink implements AdapterListener {
      * {@code baseModelName} (null: the base model folder's own name), with rank at most
      * {@code maxLoraRank} (vLLM's {@code --max-lora-rank}: one of {@link #VLLM_MAX_LORA_RANKS}).
      * bat adapters become a truncated-SVD LoRA of rank {@code maxLoraRank} unless
-     * {@link #batLoraRank} asks for less.
+     * {@link #batLoraRank} asks for less. vLLM's filesystem resolver loads a folder only if its
+     * {@code base_model_name_or_path} equals vLLM's {@code --model} value exactly (its
+     * {@code model_config.model}, e.g. {@code /models/stories260K}; not {@code --served-model-name}).
      */
     public Builder vllm(@Nullable String baseModelName, int maxLoraRank) {
       this.vllm = true;

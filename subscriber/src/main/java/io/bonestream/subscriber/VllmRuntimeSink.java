@@ -165,7 +165,11 @@ public final class VllmRuntimeSink implements AdapterListener {
       return this;
     }
 
-    /** The name vLLM serves the base model under (its {@code --served-model-name}; default: the model folder's name). */
+    /**
+     * The {@code base_model_name_or_path} written in each LoRA: vLLM's {@code --model} value, which
+     * its filesystem resolver requires (default: the model folder's name). vLLM's runtime load does
+     * not check it.
+     */
     public Builder baseModelName(String name) {
       this.baseModelName = name;
       return this;

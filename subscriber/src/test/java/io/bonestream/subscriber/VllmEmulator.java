@@ -314,7 +314,9 @@ final class VllmEmulator implements AutoCloseable {
    * vLLM's filesystem resolver (vllm/plugins/lora_resolvers/filesystem_resolver.py, main branch):
    * {@code <cache dir>/<name>} after resolving links, refused if the name is absolute or leads out of
    * the cache dir; a LoRA only if its adapter_config.json has peft_type LORA and
-   * base_model_name_or_path equal to the served base model's name. The path it would load, or null.
+   * base_model_name_or_path equal to {@code baseModelName}, which vLLM passes as its
+   * {@code model_config.model} (the --model value, not --served-model-name; serving.py's
+   * resolve_lora). The path it would load, or null.
    */
   static Path resolve(Path cacheDir, String baseModelName, String loraName) throws IOException {
     if (Path.of(loraName).isAbsolute()) {
