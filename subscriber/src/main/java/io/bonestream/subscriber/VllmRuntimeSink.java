@@ -75,7 +75,9 @@ public final class VllmRuntimeSink implements AdapterListener {
     /**
      * {@code load_inplace: true}: vLLM replaces the alias's weights under the same LoRA id; a
      * request for the alias never finds it missing. On a vLLM that predates {@code load_inplace}
-     * (it answers "has already been loaded"), falls back to {@link #UNLOAD_THEN_LOAD}.
+     * (it answers "has already been loaded"), falls back to {@link #UNLOAD_THEN_LOAD}. As read
+     * in vLLM's source, the alias's stored request keeps {@code load_inplace}, which may make vLLM
+     * read its (immutable) folder again as batches use it (docs/vllm.md).
      */
     IN_PLACE,
     /** Unload the alias, then load it: in between, a request for the alias gets a 404. */
