@@ -204,6 +204,38 @@ class BadInputTest {
   }
 
   @Test
+  void vllmMistakes() throws IOException {
+    String[] serve = {"serve", "--model", TestFiles.stories260K().toString(), "--bootstrap", "localhost:1",
+        "--allow-unsigned"};
+    java.util.function.Function<String[], Cli> run = extra -> Cli.run(
+        Stream.concat(Stream.of(serve), Stream.of(extra)).toArray(String[]::new));
+    String dir = tmp.resolve("exports").toString();
+    assertOneLineError(run.apply(new String[] {"--vllm-url", "http://127.0.0.1:8000"}), 2, "--vllm-url",
+        "needs --export-dir");
+    assertOneLineError(run.apply(new String[] {"--export-dir", dir, "--vllm-url", "http://127.0.0.1:8000",
+        "--vllm-max-lora-rank", "24"}), 2, "--vllm-max-lora-rank", "[1, 8, 16, 32, 64, 128, 256, 320, 512]", "not 24");
+    assertOneLineError(run.apply(new String[] {"--export-dir", dir, "--vllm-url", "http://vllm.inference.svc:8000"}),
+        1, "not loopback", "unencrypted");
+    assertOneLineError(run.apply(new String[] {"--export-dir", dir, "--vllm-url", "vllm:8000"}), 1,
+        "not an http:// or https:// URL");
+    assertOneLineError(run.apply(new String[] {"--export-dir", dir, "--vllm-api-key-file", "k"}), 2,
+        "--vllm-api-key-file is for --vllm-url");
+    assertOneLineError(run.apply(new String[] {"--export-dir", dir, "--vllm-base-model-name", "m"}), 2,
+        "--vllm-base-model-name is for --export-layout vllm or --vllm-url");
+    assertOneLineError(run.apply(new String[] {"--export-dir", dir, "--export-layout", "lora"}), 2,
+        "--export-layout is peft or vllm");
+    assertOneLineError(run.apply(new String[] {"--export-dir", dir, "--export-layout", "peft", "--vllm-url",
+        "http://127.0.0.1:8000"}), 2, "exclude each other");
+    assertOneLineError(run.apply(new String[] {"--export-dir", dir, "--vllm-url", "http://127.0.0.1:8000",
+        "--vllm-lora-path-prefix", "adapters"}), 1, "absolute path");
+    Path key = tmp.resolve("vllm.key");
+    Files.writeString(key, "a-key-for-vllm");
+    java.nio.file.Files.setPosixFilePermissions(key, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+    assertOneLineError(run.apply(new String[] {"--export-dir", dir, "--vllm-url", "http://127.0.0.1:8000",
+        "--vllm-api-key-file", key.toString()}), 1, "chmod 600");
+  }
+
+  @Test
   void signingMistakes() throws IOException {
     assertOneLineError(Cli.run("serve", "--model", TestFiles.stories260K().toString(), "--bootstrap", "localhost:1"),
         2, "--public-key", "--allow-unsigned");
