@@ -8,6 +8,7 @@ import io.bonestream.job.KafkaProperties;
 import io.bonestream.operators.StreamingJob;
 import io.bonestream.operators.train.SharedModels;
 import io.bonestream.serve.InferenceServer;
+import io.bonestream.subscriber.AdapterListener;
 import io.bonestream.subscriber.AdapterRegistry;
 import io.bonestream.subscriber.AdapterSubscriber;
 import io.bonestream.subscriber.AdapterUpdate;
@@ -17,6 +18,7 @@ import io.bonestream.subscriber.PeftExportSink;
 import io.bonestream.subscriber.S3BlobFetcher;
 import io.bonestream.subscriber.S3Credentials;
 import io.bonestream.subscriber.SubscriberMetrics;
+import io.bonestream.subscriber.VllmRuntimeSink;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -56,6 +58,39 @@ final class ServeCommand implements Callable<Integer> {
   @Option(names = "--export-dir", paramLabel = "DIR",
       description = "also write every version as PEFT folders here, with <adapter> aliases for LoRA servers")
   Path exportDir;
+
+  @Option(names = "--export-layout", paramLabel = "LAYOUT",
+      description = {"peft: <adapter>@<version>/ as published, with lora/ inside (the default);",
+          "vllm: each <adapter>@<version>/ a LoRA that vLLM loads under that name (its filesystem resolver,",
+          "VLLM_LORA_RESOLVER_CACHE_DIR = the export folder); the default with --vllm-url (docs/vllm.md)"})
+  String exportLayout;
+
+  @Option(names = "--vllm-url", paramLabel = "URL",
+      description = {"also load every version into this vLLM through its runtime LoRA API (vLLM started with",
+          "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True) as <adapter>@<version>, and move <adapter> to the newest;",
+          "needs --export-dir on a volume vLLM reads (docs/vllm.md)"})
+  String vllmUrl;
+
+  @Option(names = "--vllm-lora-path-prefix", paramLabel = "PATH",
+      description = "the export folder as vLLM sees it, e.g. /adapters (default: the --export-dir path)")
+  String vllmLoraPathPrefix;
+
+  @Option(names = "--vllm-base-model-name", paramLabel = "NAME",
+      description = "the base_model_name_or_path written in each LoRA: vLLM's --model value exactly, which its "
+          + "filesystem resolver requires (default: the --model folder's name)")
+  String vllmBaseModelName;
+
+  @Option(names = "--vllm-max-lora-rank", paramLabel = "N",
+      description = "vLLM's --max-lora-rank: 1, 8, 16, 32, 64, 128, 256, 320 or 512 (default: 16, vLLM's); bat adapters "
+          + "are exported as an SVD LoRA of this rank")
+  Integer vllmMaxLoraRank;
+
+  @Option(names = "--vllm-api-key-file", paramLabel = "FILE",
+      description = "vLLM's --api-key, from a file only its owner may read (or set BONESTREAM_VLLM_API_KEY)")
+  Path vllmApiKeyFile;
+
+  @Option(names = "--vllm-allow-http", description = "allow plain http:// to a vLLM that is not on loopback")
+  boolean vllmAllowHttp;
 
   @Option(names = "--keep", defaultValue = "3", paramLabel = "K", description = "versions held per adapter (default: ${DEFAULT-VALUE})")
   int keep;
@@ -189,6 +224,70 @@ final class ServeCommand implements Callable<Integer> {
     return b.build();
   }
 
+  /** Environment variable of vLLM's API key, when --vllm-api-key-file is not given. */
+  static final String VLLM_API_KEY_ENV = "BONESTREAM_VLLM_API_KEY";
+
+  /**
+   * The listener that writes the export folder (and, with --vllm-url, loads it into vLLM), from
+   * the options and {@code env}; null without --export-dir. Option mistakes are refused here, before
+   * the model loads.
+   */
+  @org.jspecify.annotations.Nullable
+  AdapterListener exportSink(Map<String, String> env, SubscriberMetrics metrics) {
+    String layout = exportLayout == null ? (vllmUrl != null ? "vllm" : "peft") : exportLayout;
+    if (!layout.equals("peft") && !layout.equals("vllm")) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--export-layout is peft or vllm, not '" + layout + "'");
+    }
+    if (vllmUrl != null && layout.equals("peft")) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--vllm-url writes the vllm export layout: "
+          + "--export-layout peft and --vllm-url exclude each other");
+    }
+    if (exportDir == null) {
+      if (vllmUrl != null || exportLayout != null) {
+        throw new CommandLine.ParameterException(spec.commandLine(), (vllmUrl != null ? "--vllm-url" : "--export-layout")
+            + " needs --export-dir (with --vllm-url, a folder vLLM reads too)");
+      }
+    }
+    if (vllmUrl == null) {
+      for (var o : new Object[][] {{"--vllm-lora-path-prefix", vllmLoraPathPrefix}, {"--vllm-api-key-file", vllmApiKeyFile},
+          {"--vllm-allow-http", vllmAllowHttp ? true : null}}) {
+        if (o[1] != null) {
+          throw new CommandLine.ParameterException(spec.commandLine(), o[0] + " is for --vllm-url, which is not given");
+        }
+      }
+      if (!layout.equals("vllm") && (vllmBaseModelName != null || vllmMaxLoraRank != null)) {
+        throw new CommandLine.ParameterException(spec.commandLine(), (vllmBaseModelName != null
+            ? "--vllm-base-model-name" : "--vllm-max-lora-rank") + " is for --export-layout vllm or --vllm-url");
+      }
+    }
+    if (exportDir == null) {
+      return null;
+    }
+    int rank = vllmMaxLoraRank != null ? vllmMaxLoraRank : PeftExportSink.VLLM_DEFAULT_MAX_LORA_RANK;
+    if (!PeftExportSink.VLLM_MAX_LORA_RANKS.contains(rank)) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--vllm-max-lora-rank is one of the ranks vLLM "
+          + "accepts, " + PeftExportSink.VLLM_MAX_LORA_RANKS + ", not " + rank);
+    }
+    if (vllmUrl == null) {
+      PeftExportSink.Builder b = PeftExportSink.builder(exportDir).keep(keep);
+      return (layout.equals("vllm") ? b.vllm(vllmBaseModelName, rank) : b).build();
+    }
+    VllmRuntimeSink.Builder b = VllmRuntimeSink.builder().url(vllmUrl).exportDir(exportDir).keep(keep)
+        .maxLoraRank(rank).allowPlainHttp(vllmAllowHttp).metrics(metrics);
+    if (vllmLoraPathPrefix != null) {
+      b.loraPathPrefix(vllmLoraPathPrefix);
+    }
+    if (vllmBaseModelName != null) {
+      b.baseModelName(vllmBaseModelName);
+    }
+    if (vllmApiKeyFile != null) {
+      b.apiKeyFile(vllmApiKeyFile);
+    } else if (!env.getOrDefault(VLLM_API_KEY_ENV, "").isBlank()) {
+      b.apiKey(env.get(VLLM_API_KEY_ENV).strip());
+    }
+    return b.build();
+  }
+
   /** A bearer token from its file, else from the environment variable; null if neither is set. */
   private static String tokenOf(Path file, String env, String what) {
     if (file != null) {
@@ -223,6 +322,9 @@ final class ServeCommand implements Callable<Integer> {
     if (queue < 0) {
       throw new CommandLine.ParameterException(spec.commandLine(), "--queue cannot be negative");
     }
+    AdapterRegistry registry = AdapterRegistry.builder().keep(keep).build();
+    SubscriberMetrics metrics = SubscriberMetrics.create(registry);
+    AdapterListener exportSink = exportSink(System.getenv(), metrics);
     String token = tokenOf(adminTokenFile, "BONESTREAM_ADMIN_TOKEN", "admin");
     String apiToken = tokenOf(apiTokenFile, "BONESTREAM_API_TOKEN", "API");
     java.time.Duration timeout = Durations.parse(requestTimeout, "--request-timeout");
@@ -230,8 +332,6 @@ final class ServeCommand implements Callable<Integer> {
     long cacheBytes = Durations.parseBytes(mergedCache, "--merged-cache");
     Threads.configure(Threads.auto(0, ModelConfig.read(model).hiddenSize()));
     SharedModels.Loaded loaded = SharedModels.acquire(model);
-    AdapterRegistry registry = AdapterRegistry.builder().keep(keep).build();
-    SubscriberMetrics metrics = SubscriberMetrics.create(registry);
     AdapterSubscriber.Builder builder = AdapterSubscriber.builder().bootstrapServers(bootstrap).topic(topic)
         .kafkaProperties(KafkaProperties.load(kafkaConfig)).baseModel(loaded.model().host()).registry(registry)
         .metrics(metrics).allowUnsigned(allowUnsigned).stateDir(stateDir);
@@ -246,8 +346,8 @@ final class ServeCommand implements Callable<Integer> {
       }
       out.flush();
     });
-    if (exportDir != null) {
-      subscriber.addListener(PeftExportSink.builder(exportDir).keep(keep).build());
+    if (exportSink != null) {
+      subscriber.addListener(exportSink);
     }
     InferenceServer server = InferenceServer.builder().baseModel(loaded.model()).tokenizer(loaded.tokenizer())
         .registry(registry).metrics(metrics).adminToken(token).apiToken(apiToken).readiness(subscriber::isReady)

@@ -50,7 +50,7 @@ class BadInputTest {
   void missingFields() throws IOException {
     assertOneLineError(train(TestFiles.stories260K(), GOOD + "{\"prompt\": \"x\"}\n"), 1,
         "line 2", "missing field 'response'");
-    assertOneLineError(train(TestFiles.stories260K(), "{\"text\": \"x\"}\n"), 1, "line 1", "unrecognized record");
+    assertOneLineError(train(TestFiles.stories260K(), "{\"question\": \"x\"}\n"), 1, "line 1", "unrecognized record");
     assertOneLineError(train(TestFiles.stories260K(), "{\"input_ids\": [1, 2, 3]}\n"), 1, "missing field 'labels'");
   }
 
@@ -114,6 +114,21 @@ class BadInputTest {
         + " {\"role\": \"user\", \"content\": \"" + "a long question about the park ".repeat(10) + "\"}]}\n";
     assertOneLineError(train(TestFiles.stories260K(), chat, "--max-seq-len", "16"), 1,
         "no target token is left");
+  }
+
+  @Test
+  void shapesAndFieldNames() throws IOException {
+    String custom = "{\"q\": \"Lily has a ball.\", \"a\": \"It is red.\"}\n";
+    Cli ok = train(TestFiles.stories260K(), custom, "--field", "prompt=q", "--field", "response=a");
+    assertEquals(0, ok.exitCode(), ok.err());
+    assertOneLineError(train(TestFiles.stories260K(), custom), 1, "line 1", "unrecognized record");
+    assertOneLineError(train(TestFiles.stories260K(), GOOD, "--shape", "alpaca"), 1, "line 1",
+        "missing field 'instruction'");
+    assertOneLineError(train(TestFiles.stories260K(), GOOD, "--shape", "openai"), 1, "unknown record shape 'openai'");
+    assertOneLineError(train(TestFiles.stories260K(), GOOD, "--field", "answer=a"), 1, "'answer' is not a field");
+    assertOneLineError(train(TestFiles.stories260K(), "{\"messages\": [{\"role\": \"user\", \"name\": \"ann\", "
+        + "\"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": \"yo\"}]}\n"), 1, "has a name",
+        "message-names");
   }
 
   @Test
@@ -186,6 +201,38 @@ class BadInputTest {
     Files.writeString(shortToken, "short");
     assertOneLineError(run.apply(new String[] {"--api-token-file", shortToken.toString()}), 1,
         "API token must be at least 16 characters");
+  }
+
+  @Test
+  void vllmMistakes() throws IOException {
+    String[] serve = {"serve", "--model", TestFiles.stories260K().toString(), "--bootstrap", "localhost:1",
+        "--allow-unsigned"};
+    java.util.function.Function<String[], Cli> run = extra -> Cli.run(
+        Stream.concat(Stream.of(serve), Stream.of(extra)).toArray(String[]::new));
+    String dir = tmp.resolve("exports").toString();
+    assertOneLineError(run.apply(new String[] {"--vllm-url", "http://127.0.0.1:8000"}), 2, "--vllm-url",
+        "needs --export-dir");
+    assertOneLineError(run.apply(new String[] {"--export-dir", dir, "--vllm-url", "http://127.0.0.1:8000",
+        "--vllm-max-lora-rank", "24"}), 2, "--vllm-max-lora-rank", "[1, 8, 16, 32, 64, 128, 256, 320, 512]", "not 24");
+    assertOneLineError(run.apply(new String[] {"--export-dir", dir, "--vllm-url", "http://vllm.inference.svc:8000"}),
+        1, "not loopback", "unencrypted");
+    assertOneLineError(run.apply(new String[] {"--export-dir", dir, "--vllm-url", "vllm:8000"}), 1,
+        "not an http:// or https:// URL");
+    assertOneLineError(run.apply(new String[] {"--export-dir", dir, "--vllm-api-key-file", "k"}), 2,
+        "--vllm-api-key-file is for --vllm-url");
+    assertOneLineError(run.apply(new String[] {"--export-dir", dir, "--vllm-base-model-name", "m"}), 2,
+        "--vllm-base-model-name is for --export-layout vllm or --vllm-url");
+    assertOneLineError(run.apply(new String[] {"--export-dir", dir, "--export-layout", "lora"}), 2,
+        "--export-layout is peft or vllm");
+    assertOneLineError(run.apply(new String[] {"--export-dir", dir, "--export-layout", "peft", "--vllm-url",
+        "http://127.0.0.1:8000"}), 2, "exclude each other");
+    assertOneLineError(run.apply(new String[] {"--export-dir", dir, "--vllm-url", "http://127.0.0.1:8000",
+        "--vllm-lora-path-prefix", "adapters"}), 1, "absolute path");
+    Path key = tmp.resolve("vllm.key");
+    Files.writeString(key, "a-key-for-vllm");
+    java.nio.file.Files.setPosixFilePermissions(key, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+    assertOneLineError(run.apply(new String[] {"--export-dir", dir, "--vllm-url", "http://127.0.0.1:8000",
+        "--vllm-api-key-file", key.toString()}), 1, "chmod 600");
   }
 
   @Test

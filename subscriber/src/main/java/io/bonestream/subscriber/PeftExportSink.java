@@ -15,11 +15,13 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Set;
 import java.util.UUID;
 import java.util.stream.Stream;
+import org.jspecify.annotations.Nullable;
 
 /**
- * Writes every accepted version as folders that PEFT and LoRA servers load:
+ * Writes every accepted version as folders that PEFT and LoRA servers load. The default layout:
  *
  * <pre>
  * &lt;dir&gt;/&lt;adapter&gt;@&lt;version&gt;/            the adapter as published (PEFT MiSS, or LoRA for lora)
@@ -29,7 +31,23 @@ import java.util.stream.Stream;
  * &lt;dir&gt;/&lt;adapter&gt;  → &lt;adapter&gt;@&lt;version&gt;/lora   the alias a vLLM filesystem resolver reads
  * </pre>
  *
- * Each version folder appears atomically (written beside, then renamed); the alias is switched
+ * With {@link Builder#vllm(String, int)} every version folder is itself a LoRA that vLLM loads
+ * (vLLM loads {@code peft_type: LORA} only), so each version resolves under its immutable name:
+ *
+ * <pre>
+ * &lt;dir&gt;/&lt;adapter&gt;@&lt;version&gt;/adapter_config.json         LoRA: base_model_name_or_path = vLLM's
+ *                                                  --model value, r ≤ max rank
+ * &lt;dir&gt;/&lt;adapter&gt;@&lt;version&gt;/adapter_model.safetensors   lora_A / lora_B, PEFT key names
+ * &lt;dir&gt;/&lt;adapter&gt;@&lt;version&gt;/published/                 the adapter as published (PEFT MiSS)
+ * &lt;dir&gt;/&lt;adapter&gt;@&lt;version&gt;/export.json
+ * &lt;dir&gt;/&lt;adapter&gt;  → &lt;adapter&gt;@&lt;version&gt;                 the alias, at the newest version
+ * </pre>
+ *
+ * bone, mini and lora adapters are exact there at rank r (which must not pass the max rank); bat
+ * adapters are a truncated SVD at the max rank (or {@link Builder#batLoraRank}). docs/vllm.md
+ * tells how vLLM reads this folder.
+ *
+ * <p>Each version folder appears atomically (written beside, then renamed); the alias is switched
  * atomically; versions beyond the last {@code keep} are removed.
  */
 public final class PeftExportSink implements AdapterListener {
@@ -37,12 +55,30 @@ public final class PeftExportSink implements AdapterListener {
   private final int keep;
   private final int batLoraRank;
   private final boolean batAsMerged;
+  private final boolean vllm;
+  private final @Nullable String vllmBaseModelName;
+  private final int maxLoraRank;
+
+  /**
+   * The values vLLM accepts for {@code --max-lora-rank} ({@code MaxLoRARanks} in vLLM's
+   * vllm/config/lora.py, read on its main branch; 16 is vLLM's default).
+   */
+  public static final List<Integer> VLLM_MAX_LORA_RANKS = List.of(1, 8, 16, 32, 64, 128, 256, 320, 512);
+
+  /** vLLM's default {@code --max-lora-rank}. */
+  public static final int VLLM_DEFAULT_MAX_LORA_RANK = 16;
+
+  /** The subfolder of a version that keeps the adapter as published, in the vLLM layout. */
+  public static final String PUBLISHED = "published";
 
   private PeftExportSink(Builder b) {
     this.dir = b.dir;
     this.keep = b.keep;
     this.batLoraRank = b.batLoraRank;
     this.batAsMerged = b.batAsMerged;
+    this.vllm = b.vllm;
+    this.vllmBaseModelName = b.vllmBaseModelName;
+    this.maxLoraRank = b.maxLoraRank;
   }
 
   public static Builder builder(Path dir) {
@@ -55,9 +91,28 @@ public final class PeftExportSink implements AdapterListener {
     private int keep = 3;
     private int batLoraRank;
     private boolean batAsMerged;
+    private boolean vllm;
+    private @Nullable String vllmBaseModelName;
+    private int maxLoraRank;
 
     private Builder(Path dir) {
       this.dir = dir;
+    }
+
+    /**
+     * The vLLM layout: each version folder is a LoRA whose {@code base_model_name_or_path} is
+     * {@code baseModelName} (null: the base model folder's own name), with rank at most
+     * {@code maxLoraRank} (vLLM's {@code --max-lora-rank}: one of {@link #VLLM_MAX_LORA_RANKS}).
+     * bat adapters become a truncated-SVD LoRA of rank {@code maxLoraRank} unless
+     * {@link #batLoraRank} asks for less. vLLM's filesystem resolver loads a folder only if its
+     * {@code base_model_name_or_path} equals vLLM's {@code --model} value exactly (its
+     * {@code model_config.model}, e.g. {@code /models/stories260K}; not {@code --served-model-name}).
+     */
+    public Builder vllm(@Nullable String baseModelName, int maxLoraRank) {
+      this.vllm = true;
+      this.vllmBaseModelName = baseModelName;
+      this.maxLoraRank = maxLoraRank;
+      return this;
     }
 
     public Builder keep(int versions) {
@@ -81,6 +136,21 @@ public final class PeftExportSink implements AdapterListener {
       if (keep < 1 || batLoraRank < 0) {
         throw new BonestreamException("export sink: keep ≥ 1 and rank ≥ 0");
       }
+      if (vllm) {
+        checkMaxLoraRank(maxLoraRank);
+        if (vllmBaseModelName != null && (vllmBaseModelName.isBlank() || !vllmBaseModelName.strip().equals(vllmBaseModelName))) {
+          throw new BonestreamException("export sink: the base model name vLLM serves must be a non-blank name "
+              + "without surrounding spaces, not '" + vllmBaseModelName + "'");
+        }
+        if (batAsMerged) {
+          throw new BonestreamException("export sink: the vLLM layout writes LoRA folders; it cannot write bat "
+              + "adapters as merged models");
+        }
+        if (batLoraRank > maxLoraRank) {
+          throw new BonestreamException("export sink: the bat LoRA rank " + batLoraRank
+              + " is above vLLM's max LoRA rank " + maxLoraRank + ", which vLLM would refuse");
+        }
+      }
       try {
         Files.createDirectories(dir);
       } catch (IOException e) {
@@ -90,11 +160,33 @@ public final class PeftExportSink implements AdapterListener {
     }
   }
 
+  /** Refuses a value vLLM would not start with as {@code --max-lora-rank}. */
+  static void checkMaxLoraRank(int rank) {
+    if (!VLLM_MAX_LORA_RANKS.contains(rank)) {
+      throw new BonestreamException("vLLM's max LoRA rank is one of " + VLLM_MAX_LORA_RANKS + " (its --max-lora-rank), "
+          + "not " + rank);
+    }
+  }
+
   @Override
   public void onUpdate(AdapterUpdate update) {
     if (update instanceof AdapterUpdate.Accepted a) {
       write(a.adapter());
     }
+  }
+
+  /** The export folder. */
+  public Path dir() {
+    return dir;
+  }
+
+  /** Whether the version folders are vLLM LoRAs ({@link Builder#vllm}). */
+  public boolean vllmLayout() {
+    return vllm;
+  }
+
+  int keep() {
+    return keep;
   }
 
   /** The folder of a version. */
@@ -116,9 +208,26 @@ public final class PeftExportSink implements AdapterListener {
   }
 
   void write(AdapterVersion v) {
+    if (writeVersion(v)) {
+      try {
+        prune(v.adapterId(), Set.of());
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot prune old versions of " + v.adapterId() + " in " + dir, e);
+      }
+    }
+  }
+
+  /**
+   * Writes a version's folder and points the alias at it, without removing older versions;
+   * false if the folder was there already (a version is written once).
+   */
+  boolean writeVersion(AdapterVersion v) {
     Path target = folder(v.adapterId(), v.version());
     if (Files.isDirectory(target)) {
-      return; // immutable: a version is written once
+      return false; // immutable: a version is written once
+    }
+    if (vllm) {
+      return writeVllm(v, target);
     }
     Path tmp = dir.resolve("." + v.name() + "." + UUID.randomUUID() + ".tmp");
     try {
@@ -149,7 +258,58 @@ public final class PeftExportSink implements AdapterListener {
       Json.write(tmp.resolve("export.json"), info);
       Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
       point(v.adapterId(), v.name() + "/" + served);
-      prune(v.adapterId());
+      return true;
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot export " + v.name() + " to " + dir, e);
+    }
+  }
+
+  /** The rank of a version's LoRA in the vLLM layout; refuses one vLLM would not load. */
+  int vllmRank(AdapterVersion v) {
+    if (v.method().equals("bat")) {
+      return batLoraRank > 0 ? batLoraRank : maxLoraRank;
+    }
+    if (v.r() > maxLoraRank) {
+      throw new BonestreamException("cannot export " + v.name() + " for vLLM: its exact LoRA has rank " + v.r()
+          + ", above vLLM's max LoRA rank " + maxLoraRank + "; start vLLM with a --max-lora-rank of at least " + v.r()
+          + " and export with that");
+    }
+    return v.r();
+  }
+
+  private boolean writeVllm(AdapterVersion v, Path target) {
+    int rank = vllmRank(v);
+    String baseName = vllmBaseModelName != null ? vllmBaseModelName : v.base().name();
+    Path tmp = dir.resolve("." + v.name() + "." + UUID.randomUUID() + ".tmp");
+    try {
+      Path published = tmp.resolve(PUBLISHED);
+      Files.createDirectories(published);
+      Files.writeString(published.resolve(PeftFiles.ADAPTER_CONFIG), v.adapterConfigJson());
+      Files.write(published.resolve(PeftFiles.ADAPTER_WEIGHTS), v.adapterWeights());
+      PeftExport.AdapterFiles lora = PeftExport.render(v.adapter(), v.base(), PeftFormat.LORA, rank);
+      ObjectNode config = (ObjectNode) Json.MAPPER.readTree(lora.configJson());
+      config.put("base_model_name_or_path", baseName);
+      Files.writeString(tmp.resolve(PeftFiles.ADAPTER_CONFIG), Json.MAPPER.writeValueAsString(config) + "\n");
+      Files.write(tmp.resolve(PeftFiles.ADAPTER_WEIGHTS), lora.weights());
+      ObjectNode info = Json.MAPPER.createObjectNode();
+      info.put("adapter", v.adapterId());
+      info.put("version", v.version());
+      info.put("method", v.method());
+      info.put("created_at", v.createdAt().toString());
+      info.put("layout", "vllm");
+      info.put("published", PUBLISHED);
+      ObjectNode l = info.putObject("lora");
+      l.put("folder", ".");
+      l.put("rank", config.path("r").asInt());
+      l.put("max_lora_rank", maxLoraRank);
+      l.put("base_model_name_or_path", baseName);
+      l.put("exact", !v.method().equals("bat"));
+      l.put("relative_error", lora.relativeError());
+      l.put("worst_layer_relative_error", lora.worstLayerError());
+      Json.write(tmp.resolve("export.json"), info);
+      Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+      point(v.adapterId(), v.name());
+      return true;
     } catch (IOException e) {
       throw new UncheckedIOException("cannot export " + v.name() + " to " + dir, e);
     }
@@ -163,7 +323,8 @@ public final class PeftExportSink implements AdapterListener {
     Files.move(tmp, link, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
   }
 
-  private void prune(String adapterId) throws IOException {
+  /** Removes the folders of versions beyond the last {@code keep}, except those in {@code spared}. */
+  void prune(String adapterId, Set<Long> spared) throws IOException {
     List<Path> versions;
     try (Stream<Path> s = Files.list(dir)) {
       versions = s.filter(p -> p.getFileName().toString().startsWith(adapterId + "@"))
@@ -172,7 +333,10 @@ public final class PeftExportSink implements AdapterListener {
           .toList();
     }
     for (int i = 0; i < versions.size() - keep; i++) {
-      FileTrees.delete(versions.get(i));
+      Path p = versions.get(i);
+      if (!spared.contains(Long.parseLong(p.getFileName().toString().substring(adapterId.length() + 1)))) {
+        FileTrees.delete(p);
+      }
     }
   }
 }

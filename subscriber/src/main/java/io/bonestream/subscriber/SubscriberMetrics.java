@@ -16,7 +16,8 @@ import java.util.List;
  * its staleness (now − created_at) and the losses its manifest reports (training loss EMA, eval
  * loss: NaN until the job evaluates), the apply latency (manifest read → version served), refused
  * versions by reason (every reason exported from the start, at 0), and bytes fetched from the blob
- * store. Label values are exact adapter ids.
+ * store; with a {@link VllmRuntimeSink}, vLLM's loads and unloads by outcome, the retries, and the
+ * version vLLM's alias of each adapter serves. Label values are exact adapter ids.
  */
 public final class SubscriberMetrics {
   private final PrometheusRegistry registry;
@@ -25,6 +26,11 @@ public final class SubscriberMetrics {
   private final Histogram applySeconds;
   private final Counter requestsRefused;
   private final Counter followRestarts;
+  private final Counter vllmLoads;
+  private final Counter vllmUnloads;
+  private final Counter vllmRetries;
+  private final java.util.concurrent.ConcurrentHashMap<String, Long> vllmAliasVersions =
+      new java.util.concurrent.ConcurrentHashMap<>();
 
   public SubscriberMetrics(PrometheusRegistry registry, AdapterRegistry adapters) {
     this.registry = registry;
@@ -73,6 +79,40 @@ public final class SubscriberMetrics {
     for (String r : List.of("busy", "queue_timeout", "prompt_too_long", "unauthorized")) {
       requestsRefused.initLabelValues(r);
     }
+    vllmLoads = Counter.builder().name("bonestream_subscriber_vllm_loads_total")
+        .help("LoRA loads asked of vLLM (versions under their immutable name, and alias moves), by outcome")
+        .labelNames("outcome").register(registry);
+    vllmUnloads = Counter.builder().name("bonestream_subscriber_vllm_unloads_total")
+        .help("LoRA unloads asked of vLLM (old versions beyond keep, alias moves), by outcome")
+        .labelNames("outcome").register(registry);
+    for (String o : List.of("ok", "failed")) {
+      vllmLoads.initLabelValues(o);
+      vllmUnloads.initLabelValues(o);
+    }
+    vllmRetries = Counter.builder().name("bonestream_subscriber_vllm_retries_total")
+        .help("requests to vLLM sent again after a connection failure, a timeout or a 5xx").register(registry);
+    GaugeWithCallback.builder()
+        .name("bonestream_subscriber_vllm_alias_version")
+        .help("the version vLLM's alias of each adapter serves, as this subscriber last moved it")
+        .labelNames("adapter")
+        .callback(cb -> vllmAliasVersions.forEach((id, v) -> cb.call(v, id)))
+        .register(registry);
+  }
+
+  void vllmLoad(boolean ok) {
+    vllmLoads.labelValues(ok ? "ok" : "failed").inc();
+  }
+
+  void vllmUnload(boolean ok) {
+    vllmUnloads.labelValues(ok ? "ok" : "failed").inc();
+  }
+
+  void vllmRetry() {
+    vllmRetries.inc();
+  }
+
+  void vllmAliasVersion(String adapterId, long version) {
+    vllmAliasVersions.put(adapterId, version);
   }
 
   /** A registry of its own. */

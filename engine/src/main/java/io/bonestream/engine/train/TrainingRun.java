@@ -46,11 +46,20 @@ public final class TrainingRun {
   /**
    * @param steps total optimizer steps (a resumed run continues up to this count); or 0 with
    *     {@code epochs} > 0 to derive it from the data size
+   * @param reading how the JSONL records are read: their shape (or auto) and field names
    * @param resume an earlier output folder: its {@code trainer_state.bin} if present, else its
    *     PEFT adapter with a fresh optimizer
    */
   public record Options(Path model, Path data, AdapterConfig adapter, TrainConfig train, long steps,
-      int epochs, boolean shuffle, Path out, @Nullable Path resume, @Nullable Path evalData, BackendSpec backend) {
+      int epochs, boolean shuffle, Path out, @Nullable Path resume, @Nullable Path evalData, BackendSpec backend,
+      RecordParser.Options reading) {
+    /** Records of any shape, standard field names. */
+    public Options(Path model, Path data, AdapterConfig adapter, TrainConfig train, long steps, int epochs,
+        boolean shuffle, Path out, @Nullable Path resume, @Nullable Path evalData, BackendSpec backend) {
+      this(model, data, adapter, train, steps, epochs, shuffle, out, resume, evalData, backend,
+          RecordParser.Options.DEFAULT);
+    }
+
     /** On the CPU. */
     public Options(Path model, Path data, AdapterConfig adapter, TrainConfig train, long steps, int epochs,
         boolean shuffle, Path out, @Nullable Path resume, @Nullable Path evalData) {
@@ -77,9 +86,9 @@ public final class TrainingRun {
     List<Example> eval = List.of();
     try (Tokenizer tokenizer = Tokenizer.load(o.model(), base.config())) {
       ExampleEncoder encoder = new ExampleEncoder(tokenizer, o.train().maxSeqLen(), base.config().vocabSize());
-      examples = JsonlDataset.read(o.data(), new RecordParser(encoder));
+      examples = JsonlDataset.read(o.data(), new RecordParser(encoder, o.reading()));
       if (o.evalData() != null) {
-        eval = JsonlDataset.read(o.evalData(), new RecordParser(encoder));
+        eval = JsonlDataset.read(o.evalData(), new RecordParser(encoder, o.reading()));
       }
     }
     int perStep = o.train().batchSize() * o.train().gradAccum();
