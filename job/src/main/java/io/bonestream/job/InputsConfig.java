@@ -61,8 +61,8 @@ final class InputsConfig {
     }
   }
 
+  /** The registry block, whose keys RegistrySettings checks itself (its errors name the file). */
   private static RegistrySettings registry(StrictNode r) {
-    r.allow("url");
-    return new RegistrySettings(r.requiredText("url"));
+    return RegistrySettings.fromConfig(r.json(), "registry");
   }
 }

@@ -41,6 +41,11 @@ final class StrictNode {
     return this;
   }
 
+  /** The node itself (for a block another class validates). */
+  JsonNode json() {
+    return node;
+  }
+
   boolean has(String key) {
     return node != null && node.has(key) && !node.get(key).isNull();
   }

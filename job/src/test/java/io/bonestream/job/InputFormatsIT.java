@@ -10,6 +10,15 @@ import io.bonestream.engine.data.FieldNames;
 import io.bonestream.operators.EncodedRecord;
 import io.bonestream.operators.decode.InputFormat;
 import io.bonestream.operators.decode.InputSpec;
+import io.bonestream.operators.decode.RegistrySettings;
+import io.bonestream.operators.decode.TestRegistry;
+import org.apache.avro.Schema;
+import org.apache.avro.SchemaBuilder;
+import org.apache.avro.generic.GenericData;
+import org.apache.avro.generic.GenericDatumWriter;
+import org.apache.avro.generic.GenericRecord;
+import org.apache.avro.io.BinaryEncoder;
+import org.apache.avro.io.EncoderFactory;
 import io.bonestream.operators.decode.ValueSource;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.InlineAdapter;
@@ -38,9 +47,10 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Three topics in three encodings at once, each into its own adapter: Avro InstructionRecords
- * (adapter id from the record), ShareGPT JSON (adapter id from the record key) and JSON with the
- * application's own field names (adapter id a constant of the topic). The job fails once on the
+ * Three topics in three formats at once, each into its own adapter: Avro InstructionRecords
+ * (adapter id from the record), ShareGPT JSON (adapter id from the record key) and the
+ * application's own Avro schema in the Confluent wire format, its schema in a real registry
+ * (Apicurio), read by field names (adapter id a constant of the topic). The job fails once on the
  * way; afterwards every adapter has each version exactly once, and its bytes equal those of a run
  * that read the same examples as Avro from one topic: the formats change nothing but the reading.
  */
@@ -72,7 +82,8 @@ class InputFormatsIT {
     // as chats: the JSON topic carries them as ShareGPT conversations, the reference as Avro messages
     List<InstructionRecord> opposites = asChats(StreamingHarness.opposites("opposites", PER_ADAPTER));
     List<InstructionRecord> tickets = tickets(PER_ADAPTER);
-    try (EmbeddedKafka kafka = EmbeddedKafka.start(0, tmp.resolve("kafka"), true)) {
+    try (EmbeddedKafka kafka = EmbeddedKafka.start(0, tmp.resolve("kafka"), true);
+        TestRegistry registry = TestRegistry.start()) {
       for (String t : List.of("ref.instructions", "ref.adapters", "ref.dlq", "in.avro", "in.chats", "in.tickets",
           "fmt.adapters", "fmt.dlq")) {
         kafka.createTopic(t, 1, t.endsWith("adapters"));
@@ -96,20 +107,25 @@ class InputFormatsIT {
             Json.MAPPER.writeValueAsBytes(o)));
       }
       StreamingHarness.produce(bootstrap, "in.chats", chats);
+      // the application's own Avro schema, registered in a real registry; Confluent wire format
+      int schemaId = registry.register("in.tickets-value", TICKET.toString());
       List<ProducerRecord<byte[], byte[]>> ticketRecords = new ArrayList<>();
       for (InstructionRecord r : tickets) {
-        ObjectNode o = Json.MAPPER.createObjectNode();
-        o.putObject("ticket").put("question", r.getPrompt()).put("answer", r.getResponse());
-        o.put("id", r.getExampleId());
-        ticketRecords.add(new ProducerRecord<>("in.tickets", null, Json.MAPPER.writeValueAsBytes(o)));
+        GenericRecord t = new GenericData.Record(TICKET);
+        t.put("id", r.getExampleId());
+        t.put("question", r.getPrompt());
+        t.put("answer", r.getResponse());
+        t.put("priority", 2);
+        ticketRecords.add(new ProducerRecord<>("in.tickets", null, confluentFramed(schemaId, t)));
       }
       StreamingHarness.produce(bootstrap, "in.tickets", ticketRecords);
       var job = StreamingHarness.job(bootstrap, "fmt", tmp.resolve("blobs"))
           .inputs(List.of(
               InputSpec.avro("in.avro"),
               InputSpec.builder().topic("in.chats").format(InputFormat.JSON).adapterId(new ValueSource.Key()).build(),
-              InputSpec.builder().topic("in.tickets").format(InputFormat.JSON)
-                  .fields(FieldNames.of(Map.of("prompt", "ticket.question", "response", "ticket.answer")))
+              InputSpec.builder().topic("in.tickets").format(InputFormat.AVRO_REGISTRY)
+                  .registry(RegistrySettings.builder(registry.url()).build())
+                  .fields(FieldNames.of(Map.of("prompt", "question", "response", "answer")))
                   .adapterId(new ValueSource.Constant("tickets")).exampleId(new ValueSource.Field("id")).build()))
           .manifestStep(new FailOnce())
           .build();
@@ -171,6 +187,21 @@ class InputFormatsIT {
           .build());
     }
     return out;
+  }
+
+  private static final Schema TICKET = SchemaBuilder.record("SupportTicket").namespace("com.example.helpdesk")
+      .fields().requiredString("id").requiredString("question").requiredString("answer").requiredInt("priority")
+      .endRecord();
+
+  /** Magic byte 0, the schema id (4 bytes, big-endian), the Avro binary. */
+  private static byte[] confluentFramed(int schemaId, GenericRecord r) throws Exception {
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    out.write(0);
+    out.write(ByteBuffer.allocate(4).putInt(schemaId).array());
+    BinaryEncoder e = EncoderFactory.get().binaryEncoder(out, null);
+    new GenericDatumWriter<GenericRecord>(TICKET).write(r, e);
+    e.flush();
+    return out.toByteArray();
   }
 
   /** Support tickets: "How do I ... ?" → an answer. */

@@ -37,6 +37,50 @@ class JobConfigTest {
     assertEquals(false, c.job().backend().recompute());
   }
 
+  /** The example's commented input list, made live (and topics.instructions dropped). */
+  private String exampleWithInputs() throws Exception {
+    StringBuilder out = new StringBuilder();
+    boolean inInputs = false;
+    for (String line : example().split("\n", -1)) {
+      if (line.startsWith("  instructions:")) {
+        continue;
+      }
+      if (line.equals("# input:")) {
+        inInputs = true;
+      } else if (inInputs && !line.startsWith("#   ")) {
+        inInputs = false;
+      }
+      out.append(inInputs ? line.substring(2) : line).append('\n');
+    }
+    return out.toString();
+  }
+
+  @Test
+  void theDocumentedInputListIsValid() throws Exception {
+    JobConfig c = JobConfig.read(write(exampleWithInputs()));
+    var inputs = c.job().inputs();
+    assertEquals(3, inputs.size());
+    assertEquals(java.util.List.of("bonestream.instructions"), inputs.get(0).topics());
+    assertEquals(io.bonestream.operators.decode.InputFormat.JSON, inputs.get(1).format());
+    assertEquals("ticket.question", inputs.get(1).json().fields().name("prompt"));
+    assertEquals(new io.bonestream.operators.decode.ValueSource.Field("tenant"), inputs.get(1).adapterId());
+    assertEquals(io.bonestream.operators.decode.InputFormat.AVRO_REGISTRY, inputs.get(2).format());
+    assertEquals("bonestream.instructions", c.job().instructionsTopic());
+
+    BonestreamException both = assertThrows(BonestreamException.class, () -> JobConfig.read(write(
+        exampleWithInputs().replace("topics:\n", "topics:\n  instructions: x\n"))));
+    assertTrue(both.getMessage().contains("not both"), both.getMessage());
+    BonestreamException key = assertThrows(BonestreamException.class, () -> JobConfig.read(write(
+        exampleWithInputs().replace("shape: auto", "shap: auto"))));
+    assertTrue(key.getMessage().contains("shap"), key.getMessage());
+    BonestreamException source = assertThrows(BonestreamException.class, () -> JobConfig.read(write(
+        exampleWithInputs().replace("adapter-id: field:tenant", "adapter-id: column:tenant"))));
+    assertTrue(source.getMessage().contains("column:tenant"), source.getMessage());
+    BonestreamException insecure = assertThrows(BonestreamException.class, () -> JobConfig.read(write(
+        exampleWithInputs().replace("https://registry.internal:8081", "http://registry.internal:8081"))));
+    assertTrue(insecure.getMessage().contains("registry"), insecure.getMessage());
+  }
+
   @Test
   void recomputationIsABackendSetting() throws Exception {
     JobConfig c = JobConfig.read(write(example().replace("recompute: false", "recompute: true")));

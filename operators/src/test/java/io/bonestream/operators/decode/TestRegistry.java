@@ -22,7 +22,7 @@ import java.util.concurrent.TimeUnit;
  * in-memory storage, its Confluent-compatible API at {@link #url()}. Started within a deadline
  * (its log is in the failure), stopped with {@link #close()}.
  */
-final class TestRegistry implements AutoCloseable {
+public final class TestRegistry implements AutoCloseable {
   private static final Duration START_DEADLINE = Duration.ofSeconds(120);
 
   private final Process process;
@@ -37,7 +37,7 @@ final class TestRegistry implements AutoCloseable {
   }
 
   /** Starts the registry and waits until its Confluent API answers. */
-  static TestRegistry start() throws Exception {
+  public static TestRegistry start() throws Exception {
     String jarProperty = System.getProperty("bonestream.test.registry.jar");
     if (jarProperty == null || !Files.isRegularFile(Path.of(jarProperty))) {
       throw new AssertionError("Apicurio Registry's runnable jar is not at " + jarProperty + ": run the tests through "
@@ -85,12 +85,12 @@ final class TestRegistry implements AutoCloseable {
   }
 
   /** The root of the Confluent-compatible API. */
-  String url() {
+  public String url() {
     return url;
   }
 
   /** Registers an Avro schema under {@code subject}; its id. */
-  int register(String subject, String schema) throws Exception {
+  public int register(String subject, String schema) throws Exception {
     return register(subject, schema, null);
   }
 
