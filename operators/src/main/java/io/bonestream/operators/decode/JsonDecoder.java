@@ -14,7 +14,6 @@ import io.bonestream.engine.data.InvalidExampleException;
 import io.bonestream.engine.data.RecordParser;
 import io.bonestream.operators.KafkaInput;
 import java.io.IOException;
-import java.util.Iterator;
 import java.util.Map;
 import org.jspecify.annotations.Nullable;
 
@@ -163,8 +162,7 @@ final class JsonDecoder implements RecordDecoder {
       return hasLoneSurrogate(n.textValue());
     }
     if (n.isObject()) {
-      for (Iterator<Map.Entry<String, JsonNode>> it = n.fields(); it.hasNext(); ) {
-        Map.Entry<String, JsonNode> e = it.next();
+      for (Map.Entry<String, JsonNode> e : n.properties()) {
         if (hasLoneSurrogate(e.getKey()) || hasLoneSurrogate(e.getValue())) {
           return true;
         }

@@ -115,12 +115,13 @@ class JsonDecodeFuzzTest {
       c.in().offset = i;
       String outcome = outcome(name + " case " + i, d, c.in());
       slowest = Math.max(slowest, lastNanos);
+      int at = i;
       if (c.expected() != null) {
-        assertEquals(c.expected(), outcome.split(":", 2)[0], name + " case " + i + " (seed " + SEED + "): "
+        assertEquals(c.expected(), outcome.split(":", 2)[0], () -> name + " case " + at + " (seed " + SEED + "): "
             + outcome + " for " + show(c.in().value));
       }
       if (c.adapterId() != null && outcome.startsWith(ACCEPT)) {
-        assertEquals(ACCEPT + ": " + c.adapterId(), outcome, name + " case " + i + " (seed " + SEED + "): "
+        assertEquals(ACCEPT + ": " + c.adapterId(), outcome, () -> name + " case " + at + " (seed " + SEED + "): "
             + show(c.in().value));
       }
       outcomes.merge(outcome.split(":", 2)[0], 1, Integer::sum);
