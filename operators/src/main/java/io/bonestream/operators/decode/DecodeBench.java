@@ -3,7 +3,6 @@ package io.bonestream.operators.decode;
 import io.bonestream.engine.data.RecordParser;
 import io.bonestream.operators.KafkaInput;
 import io.bonestream.operators.TrainingItem;
-import io.bonestream.operators.train.SharedModels;
 import io.bonestream.schemas.ChatMessage;
 import io.bonestream.schemas.InstructionRecord;
 import java.io.IOException;
@@ -22,7 +21,7 @@ import java.util.Random;
  * {@code bonestream bench --decode}: what a record costs the job's decode step in each input
  * format. The same records (same texts, ids and weights) are written as Avro {@code
  * InstructionRecord}s and as JSON records of a shape, and the job's {@link DecodeInstructions}
- * (decode, validate, tokenize) reads each set: records per second per format, and the JSON ÷ Avro
+ * (decode, validate, tokenize; through {@link RecordCheck}, as {@code inspect} runs it) reads each set: records per second per format, and the JSON ÷ Avro
  * ratio. Within a round the two formats take turns every few records, so both see the same machine,
  * and time is the decoding thread's CPU time (the tokenizer runs in that thread), which other
  * tenants of a shared machine move far less than the clock (the clock's rates are reported too).
@@ -78,13 +77,10 @@ public final class DecodeBench {
     if (records <= 0 || warmup < 0 || rounds <= 0) {
       throw new IllegalArgumentException("records and rounds must be positive, warm-up rounds ≥ 0");
     }
-    SharedModels.Loaded model = SharedModels.acquire(modelDir);
-    try {
-      InputSpec avro = InputSpec.avro("avro");
-      InputSpec json = InputSpec.builder().topic("json").format(InputFormat.JSON).build();
-      DecodeInstructions decoder = new DecodeInstructions(modelDir.toString(), maxSeqLen, InputLimits.DEFAULT, false,
-          List.of(avro, json));
-      decoder.prepare(model);
+    InputSpec avro = InputSpec.avro("avro");
+    InputSpec json = InputSpec.builder().topic("json").format(InputFormat.JSON).build();
+    // the job's decode step as inspect runs it: one decoder with both inputs, as a job reading both topics
+    try (RecordCheck decoder = RecordCheck.open(modelDir, maxSeqLen, InputLimits.DEFAULT, List.of(avro, json))) {
       RecordDecoder avroFormat = RecordDecoder.of(avro);
       RecordDecoder jsonFormat = RecordDecoder.of(json);
       List<Result> results = new ArrayList<>();
@@ -120,8 +116,6 @@ public final class DecodeBench {
             meanBytes(a), meanBytes(j), (double) tokens / records));
       }
       return results;
-    } finally {
-      SharedModels.release(modelDir);
     }
   }
 
@@ -205,7 +199,7 @@ public final class DecodeBench {
   }
 
   /** Decodes every record of both formats once; fails unless each pair gives the same item. Answers the tokens. */
-  private static long sameTokens(DecodeInstructions decoder, KafkaInput[] a, KafkaInput[] j) {
+  private static long sameTokens(RecordCheck decoder, KafkaInput[] a, KafkaInput[] j) {
     long tokens = 0;
     for (int i = 0; i < a.length; i++) {
       TrainingItem x = decode(decoder, a[i]);
@@ -219,12 +213,12 @@ public final class DecodeBench {
     return tokens;
   }
 
-  private static TrainingItem decode(DecodeInstructions decoder, KafkaInput in) {
-    try {
-      return decoder.decode(in);
-    } catch (Rejected e) {
-      throw new IllegalStateException("a bench record refused: " + e.reason() + ": " + e.getMessage(), e);
+  private static TrainingItem decode(RecordCheck decoder, KafkaInput in) {
+    RecordCheck.Outcome o = decoder.check(in);
+    if (!o.accepted()) {
+      throw new IllegalStateException("a bench record refused: " + o.reason() + ": " + o.message());
     }
+    return o.item();
   }
 
   /** Reads {@code records[from, to)}. */
@@ -268,7 +262,7 @@ public final class DecodeBench {
     return THREADS.isCurrentThreadCpuTimeSupported() ? THREADS.getCurrentThreadCpuTime() : System.nanoTime();
   }
 
-  private static void decodeAll(DecodeInstructions decoder, KafkaInput[] records, int from, int to) {
+  private static void decodeAll(RecordCheck decoder, KafkaInput[] records, int from, int to) {
     long sum = 0;
     for (int i = from; i < to; i++) {
       sum += decode(decoder, records[i]).inputIds.length;
