@@ -947,7 +947,7 @@ class JsonDecodeFuzzTest {
           new String(weight, StandardCharsets.UTF_8)))) {
         expected = "INVALID_WEIGHT";
       } else if (names.contains("x-id") && !isUtf8(id)) {
-        expected = "MISSING_FIELD";
+        expected = "MISSING_FIELD"; // the decoder's reason for an example id it cannot read
       } else {
         expected = ACCEPT;
       }
@@ -968,6 +968,7 @@ class JsonDecodeFuzzTest {
     return b;
   }
 
+  /** Whether {@code b} is well-formed UTF-8, whatever characters it holds. */
   private static boolean isUtf8(byte[] b) {
     byte[] printable = b.clone();
     for (int i = 0; i < printable.length; i++) {
