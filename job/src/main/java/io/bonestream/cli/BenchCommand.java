@@ -13,6 +13,7 @@ import io.bonestream.engine.bench.TrainBenchmark.Shape;
 import io.bonestream.engine.bench.TrainBenchmark;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.util.Threads;
+import io.bonestream.operators.decode.DecodeBench;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.io.PrintWriter;
@@ -34,7 +35,8 @@ import picocli.CommandLine;
         "model, 8 x 256, r 4), 25M (the reference PyTorch benchmark's model, 8 x 256, r 32), 110M",
         "(hidden 768, 12 layers, 4 x 256, r 32); --dim etc. give a custom random model.",
         "--compare-torch runs the PyTorch reference (bench_torch.py) right after each measurement",
-        "on the same shape and threads and prints the ratio; --repeat N alternates the two N times."})
+        "on the same shape and threads and prints the ratio; --repeat N alternates the two N times.",
+        "--memory, --streaming and --decode measure other things (see each)."})
 final class BenchCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -118,6 +120,14 @@ final class BenchCommand implements Callable<Integer> {
           + "engine alone, and each version's freshness at the subscriber (named configs run as a random model folder)")
   Integer streaming;
 
+  @Option(names = "--decode", paramLabel = "RECORDS",
+      description = "instead of speed: the job's decode step (decode, validate, tokenize) on RECORDS records per "
+          + "format and shape, Avro InstructionRecords against the same content as JSON (prompt-response, chat, alpaca): "
+          + "records/s of each (by the decoding thread's CPU time, and by the clock) and the JSON/Avro ratio; "
+          + "--warmup and --steps count rounds, --seq is max-seq-len "
+          + "(default 256), --model the tokenizer's model (default stories260K)")
+  Integer decode;
+
   @Option(names = "--snapshot-every", defaultValue = "2", description = "--streaming: a version every N steps (default: ${DEFAULT-VALUE})")
   int snapshotEvery;
 
@@ -163,6 +173,9 @@ final class BenchCommand implements Callable<Integer> {
     }
     if (streaming != null) {
       return streaming(out, ms);
+    }
+    if (decode != null) {
+      return decode(out);
     }
     List<Row> rows = new ArrayList<>();
     for (String name : names()) {
@@ -275,6 +288,35 @@ final class BenchCommand implements Callable<Integer> {
         + "| checkpoint ms | freshness p50 s | p99 s | max s |");
     out.println("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     table.forEach(out::println);
+    out.flush();
+    return 0;
+  }
+
+  private int decode(PrintWriter out) {
+    if (decode <= 0) {
+      throw new BonestreamException("--decode RECORDS must be positive");
+    }
+    Path dir = model != null ? model : modelDir("stories260K");
+    int maxSeqLen = seq != null ? seq : 256;
+    List<DecodeBench.Result> results = DecodeBench.run(dir, maxSeqLen, decode, warmup, steps,
+        List.of(DecodeBench.Shape.values()));
+    for (DecodeBench.Result r : results) {
+      ObjectNode json = Json.MAPPER.valueToTree(r);
+      json.put("model", dir.getFileName().toString());
+      json.put("maxSeqLen", maxSeqLen);
+      out.println(Json.toCompactString(json));
+    }
+    out.println();
+    out.println("| shape | records × rounds | Avro records/s | JSON records/s | JSON ÷ Avro (rounds) | by the clock: "
+        + "Avro, JSON records/s, ratio | Avro bytes | JSON bytes | tokens | format only: Avro µs | JSON µs |");
+    out.println("|---|---|---|---|---|---|---|---|---|---|---|");
+    for (DecodeBench.Result r : results) {
+      out.printf(java.util.Locale.ROOT, "| %s | %d × %d | %.0f | %.0f | %.3f (%.3f–%.3f) | %.0f, %.0f, %.3f | %.0f | %.0f "
+          + "| %.1f | %.2f | %.2f |%n", r.shape(), r.records(), r.rounds(), r.avroRecordsPerSecond(),
+          r.jsonRecordsPerSecond(), r.jsonOverAvro(), r.jsonOverAvroMin(), r.jsonOverAvroMax(),
+          r.avroWallRecordsPerSecond(), r.jsonWallRecordsPerSecond(), r.wallJsonOverAvro(), r.avroBytes(),
+          r.jsonBytes(), r.tokensPerRecord(), r.avroFormatMicros(), r.jsonFormatMicros());
+    }
     out.flush();
     return 0;
   }

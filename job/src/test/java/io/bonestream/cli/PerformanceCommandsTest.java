@@ -23,7 +23,10 @@ import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code compare}, {@code bench --memory} and {@code bench --streaming} run and report what they measured. */
+/**
+ * {@code compare}, {@code bench --memory}, {@code bench --streaming} and {@code bench --decode} run and
+ * report what they measured.
+ */
 class PerformanceCommandsTest {
   @TempDir Path tmp;
 
@@ -131,5 +134,36 @@ class PerformanceCommandsTest {
       assertTrue(f.asDouble() >= 0 && f.asDouble() < 60, "freshness " + f);
     }
     assertTrue(r.get("streamingTokensPerSecond").asDouble() > 0 && r.get("engineTokensPerSecond").asDouble() > 0);
+  }
+
+  @Test
+  void benchDecodePrintsAvroAndJsonRecordsPerSecondForEachShape() throws Exception {
+    Cli cli = Cli.run("bench", "--decode", "12", "--warmup", "1", "--steps", "2", "--seq", "64", "--model",
+        TestFiles.stories260K().toString());
+    assertEquals(0, cli.exitCode(), cli.err());
+    Map<String, JsonNode> byShape = new HashMap<>();
+    for (String line : cli.out().split("\n")) {
+      if (line.startsWith("{")) {
+        JsonNode j = Json.MAPPER.readTree(line);
+        byShape.put(j.get("shape").asText(), j);
+      }
+    }
+    assertEquals(java.util.Set.of("prompt-response", "chat", "alpaca"), byShape.keySet(), cli.out());
+    for (JsonNode j : byShape.values()) {
+      assertEquals(12, j.get("records").asInt());
+      assertEquals(2, j.get("rounds").asInt());
+      double avro = j.get("avroRecordsPerSecond").asDouble();
+      double json = j.get("jsonRecordsPerSecond").asDouble();
+      assertTrue(avro > 0 && json > 0 && Double.isFinite(avro) && Double.isFinite(json), j.toString());
+      assertTrue(j.get("jsonOverAvro").asDouble() > 0 && j.get("wallJsonOverAvro").asDouble() > 0, j.toString());
+      assertTrue(j.get("jsonOverAvroMin").asDouble() <= j.get("jsonOverAvroMax").asDouble(), j.toString());
+      assertTrue(j.get("tokensPerRecord").asDouble() > 1, j.toString());
+      // the same content: JSON spells out the field names Avro leaves to its schema
+      assertTrue(j.get("jsonBytes").asDouble() > j.get("avroBytes").asDouble(), j.toString());
+      String row = "| " + j.get("shape").asText() + " | 12 × 2 | ";
+      assertTrue(cli.out().contains(row), "no table row " + row + " in " + cli.out());
+    }
+    assertTrue(cli.out().contains("| shape | records × rounds | Avro records/s | JSON records/s | JSON ÷ Avro (rounds) |"),
+        cli.out());
   }
 }

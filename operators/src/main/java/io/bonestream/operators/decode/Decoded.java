@@ -8,7 +8,7 @@ import org.jspecify.annotations.Nullable;
  * example id, weight and event time, wherever {@link InputSpec} says they come from).
  */
 public record Decoded(Instruction instruction, Fields fields) {
-  /** A record's fields by name or dotted path: a String, a Number, an {@link java.time.Instant} or null. */
+  /** A record's fields by name or dotted path: a String, a Number, a Boolean, an {@link java.time.Instant} or null. */
   @FunctionalInterface
   public interface Fields {
     @Nullable Object get(String path);

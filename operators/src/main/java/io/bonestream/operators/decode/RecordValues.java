@@ -2,6 +2,7 @@ package io.bonestream.operators.decode;
 
 import io.bonestream.operators.KafkaInput;
 import io.bonestream.schemas.AdapterIds;
+import java.math.BigInteger;
 import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
@@ -26,6 +27,12 @@ final class RecordValues {
     Object v = value(spec.adapterId(), DeadLetterReason.INVALID_ADAPTER_ID);
     if (v == null) {
       throw new Rejected(DeadLetterReason.INVALID_ADAPTER_ID, "no adapter id (" + spec.adapterId() + " is absent)");
+    }
+    if (v instanceof Boolean || (v instanceof Number && !(v instanceof Integer || v instanceof Long
+        || v instanceof BigInteger))) {
+      // a JSON 1.5, 1e2 or true would become the adapter "1.5", "100.0" or "true" (1e999999: "Infinity")
+      throw new Rejected(DeadLetterReason.INVALID_ADAPTER_ID, "adapter id " + Texts.abbreviate(v.toString())
+          + " is neither text nor a whole number");
     }
     String id = v.toString();
     if (!AdapterIds.isValid(id)) {
