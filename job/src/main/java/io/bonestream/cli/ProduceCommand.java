@@ -13,6 +13,7 @@ import io.bonestream.job.KafkaProperties;
 import io.bonestream.operators.StreamingJob;
 import io.bonestream.operators.decode.InputFormat;
 import io.bonestream.operators.decode.InputSpec;
+import io.bonestream.operators.decode.RecordCheck;
 import io.bonestream.schemas.AdapterIds;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -91,7 +92,7 @@ final class ProduceCommand implements Callable<Integer> {
         continue;
       }
       try {
-        records.add(record(Json.MAPPER.readTree(lines.get(i)), reading, target.format(),
+        records.add(record(lines.get(i), Json.MAPPER.readTree(lines.get(i)), reading, target.format(),
             file.getFileName() + ":" + (i + 1)));
       } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
         throw new BonestreamException(file + " line " + (i + 1) + ": malformed JSON ("
@@ -127,8 +128,8 @@ final class ProduceCommand implements Callable<Integer> {
   }
 
   /** One line as a Kafka record in {@code format}; its shape is checked either way. */
-  private ProducerRecord<byte[], byte[]> record(JsonNode line, RecordParser.Options reading, InputFormat format,
-      String where) throws com.fasterxml.jackson.core.JsonProcessingException {
+  private ProducerRecord<byte[], byte[]> record(String raw, JsonNode line, RecordParser.Options reading,
+      InputFormat format, String where) throws com.fasterxml.jackson.core.JsonProcessingException {
     if (!line.isObject()) {
       throw new BonestreamException("a record must be a JSON object");
     }
@@ -144,11 +145,15 @@ final class ProduceCommand implements Callable<Integer> {
     if (format == InputFormat.AVRO) {
       return KafkaClients.instruction(topic, InstructionRecords.fromJson(line, reading, id, exampleId));
     }
-    RecordParser.read(line, reading); // a line the job would refuse for its shape is not sent
-    ObjectNode value = (ObjectNode) line;
-    if (adapter != null && !value.has("adapter_id")) {
-      value = value.deepCopy().put("adapter_id", adapter);
+    // read as the job reads it (strictly: UTF-8, bounded, no duplicate keys): a refused line is not sent
+    String problem = RecordCheck.jsonProblem(raw.getBytes(StandardCharsets.UTF_8), reading);
+    if (problem != null) {
+      throw new BonestreamException(problem);
     }
-    return new ProducerRecord<>(topic, key, Json.MAPPER.writeValueAsBytes(value));
+    if (adapter != null && !line.has("adapter_id")) {
+      return new ProducerRecord<>(topic, key, Json.MAPPER.writeValueAsBytes(((ObjectNode) line).deepCopy()
+          .put("adapter_id", adapter)));
+    }
+    return new ProducerRecord<>(topic, key, raw.getBytes(StandardCharsets.UTF_8));
   }
 }

@@ -114,6 +114,13 @@ class KafkaCommandsIT {
         "--shape", "alpaca", "--adapter", "support", "--file", data.toString());
     assertEquals(1, badShape.exitCode());
     assertTrue(badShape.err().contains("line 1: missing field 'instruction'"), badShape.err());
+    // checked as the job reads JSON: two values for one key would be one record here and another there
+    Path duplicate = tmp.resolve("duplicate.jsonl");
+    Files.writeString(duplicate, "{\"prompt\": \"a\", \"prompt\": \"b\", \"response\": \"c\"}\n");
+    Cli dup = Cli.run("produce", "--bootstrap", kafka.bootstrapServers(), "--topic", "p.chats", "--format", "json",
+        "--adapter", "support", "--file", duplicate.toString());
+    assertEquals(1, dup.exitCode());
+    assertTrue(dup.err().contains("line 1") && dup.err().contains("NOT_JSON"), dup.err());
   }
 
   @Test

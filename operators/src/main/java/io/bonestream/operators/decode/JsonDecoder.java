@@ -50,10 +50,15 @@ final class JsonDecoder implements RecordDecoder {
 
   @Override
   public Decoded decode(KafkaInput in) throws Rejected {
-    boolean escapes = checkUtf8(in.value);
+    return read(parse(in.value), options);
+  }
+
+  /** The JSON object in {@code value}, read strictly (UTF-8, bounded, no duplicate keys, nothing after it). */
+  static JsonNode parse(byte[] value) throws Rejected {
+    boolean escapes = checkUtf8(value);
     JsonNode node;
     try {
-      node = READER.readTree(in.value);
+      node = READER.readTree(value);
     } catch (JsonProcessingException e) {
       throw new Rejected(DeadLetterReason.NOT_JSON, "not JSON: " + Texts.abbreviate(e.getOriginalMessage()));
     } catch (IOException | RuntimeException e) {
@@ -66,7 +71,7 @@ final class JsonDecoder implements RecordDecoder {
       throw new Rejected(DeadLetterReason.NOT_JSON,
           "a string with a lone surrogate escape (\\ud800-\\udfff) is not text");
     }
-    return read(node, options);
+    return node;
   }
 
   /** A JSON object (also a registry's Avro record, read as JSON) as {@code options} say. */

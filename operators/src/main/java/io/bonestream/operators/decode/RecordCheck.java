@@ -47,6 +47,19 @@ public final class RecordCheck implements AutoCloseable {
     }
   }
 
+  /**
+   * Why the job's json input would refuse {@code value} before tokenizing (its reading and its
+   * shape), as {@code message (REASON)}; null if it would read it.
+   */
+  public static @Nullable String jsonProblem(byte[] value, io.bonestream.engine.data.RecordParser.Options options) {
+    try {
+      JsonDecoder.read(JsonDecoder.parse(value), options);
+      return null;
+    } catch (Rejected r) {
+      return r.getMessage() + " (" + r.reason() + ")";
+    }
+  }
+
   public Tokenizer tokenizer() {
     return loaded.tokenizer();
   }
