@@ -68,7 +68,8 @@ final class ConsoleLog {
     if (!installed) {
       return null;
     }
-    String chosen = option != null ? option : System.getenv(ENV);
+    String env = System.getenv(ENV); // set but empty: as if unset
+    String chosen = option != null ? option : env == null || env.isBlank() ? null : env;
     Path file = file(chosen, defaultDir, command, LocalDateTime.now());
     if (file == null) {
       apply(null, true, System.err);
@@ -87,7 +88,7 @@ final class ConsoleLog {
       return null;
     }
     if (chosen != null && chosen.isBlank()) {
-      throw new BonestreamException("--log-file (or " + ENV + ") is empty: name a file, or '-' for the console");
+      throw new BonestreamException("--log-file is empty: name a file, or '-' for the console");
     }
     Path file = (chosen != null ? Path.of(chosen)
         : defaultDir.resolve("bonestream-" + command + "-" + now.format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"))

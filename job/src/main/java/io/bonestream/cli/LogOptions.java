@@ -9,7 +9,7 @@ import picocli.CommandLine.Option;
 final class LogOptions {
   @Option(names = "--log-file", paramLabel = "FILE",
       description = "the whole log (INFO and up: Flink, Kafka, bonestream), named in the first line; '-': all of "
-          + "it on the console, e.g. in a container (default: $" + ConsoleLog.ENV + ", else "
+          + "it on the console, e.g. in a container (default: $" + ConsoleLog.ENV + " if not empty, else "
           + "logs/bonestream-${COMMAND-NAME}-<yyyyMMdd-HHmmss>.log; for demo with --data-dir under DIR). "
           + "The console shows bonestream's lines and the libraries' real problems")
   @Nullable String logFile;

@@ -149,7 +149,7 @@ class ConsoleLogTest {
     assertTrue(e.getMessage().startsWith("cannot write the log file " + tmp.resolve("a-file/x.log")), e.getMessage());
     assertTrue(e.getMessage().contains("--log-file -"), e.getMessage());
     var empty = assertThrows(BonestreamException.class, () -> ConsoleLog.file(" ", tmp, "run", LocalDateTime.now()));
-    assertTrue(empty.getMessage().contains("is empty"), empty.getMessage());
+    assertTrue(empty.getMessage().contains("--log-file is empty"), empty.getMessage());
     Path named = ConsoleLog.file(tmp.resolve("deep/er/my.log").toString(), tmp, "run", LocalDateTime.now());
     assertTrue(Files.isRegularFile(named), "made with its folders: " + named);
   }
