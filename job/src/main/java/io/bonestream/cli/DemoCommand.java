@@ -6,8 +6,8 @@ import io.bonestream.job.Durations;
 import io.bonestream.job.demo.Demo;
 import io.bonestream.job.recovery.StopSignals;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.nio.file.Paths;
+import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
@@ -64,9 +64,10 @@ final class DemoCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    // Ctrl-C / SIGTERM end the demo early but cleanly (with --data-dir: a savepoint to resume from)
     Duration length = Durations.parse(duration, "--duration");
+    // with a temporary data folder the log file goes under the working folder: it outlives the demo
     log.start("demo", dataDir != null ? dataDir.resolve("logs") : Path.of("logs"), spec.commandLine().getOut());
+    // Ctrl-C / SIGTERM end the demo early but cleanly (with --data-dir: a savepoint to resume from)
     BackendSpec training = backend.spec();
     Backends.check(training); // no GPU or a library missing: one line, before the broker starts
     CountDownLatch interrupted = new CountDownLatch(1);
