@@ -8,7 +8,8 @@
 #
 #   gpu/run-job-check.sh [BUNDLE_DIR] [OUT_DIR]
 #
-# Logs go to OUT_DIR (default BUNDLE_DIR/job-check); the summary is printed last.
+# Logs go to OUT_DIR (default BUNDLE_DIR/job-check): the demo's console in demo.txt, its whole log
+# (Flink, Kafka, bonestream; INFO and up) in demo.log; the summary is printed last.
 set -uo pipefail
 BUNDLE=$(cd "${1:-$(dirname "$0")/..}" && pwd)
 OUTDIR=${2:-$BUNDLE/job-check}
@@ -36,7 +37,7 @@ say "== bonestream demo --backend cuda --precision ${PRECISION:-bf16} --duration
 DATA=${DATA_DIR:-$(mktemp -d)}
 [ -n "${DATA_DIR:-}" ] || trap 'rm -rf "$DATA"' EXIT
 (cd "$BUNDLE" && exec bin/bonestream demo --backend cuda --precision "${PRECISION:-bf16}" --duration "$DURATION" \
-  --data-dir "$DATA") > "$OUTDIR/demo.txt" 2>&1 &
+  --data-dir "$DATA" --log-file "$OUTDIR/demo.log") > "$OUTDIR/demo.txt" 2>&1 &
 pid=$!
 waited=0
 while [ "$waited" -lt "$PROBE_AT" ] && kill -0 "$pid" 2>/dev/null; do

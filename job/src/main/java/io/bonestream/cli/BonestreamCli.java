@@ -44,6 +44,7 @@ public final class BonestreamCli implements Runnable {
     if (System.getProperty("org.bytedeco.javacpp.logger") == null) {
       System.setProperty("org.bytedeco.javacpp.logger", "slf4j");
     }
+    ConsoleLog.install(); // the console: WARN and up, without known-benign library messages
     System.exit(run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
   }
 

@@ -7,6 +7,7 @@ import io.bonestream.job.demo.Demo;
 import io.bonestream.job.recovery.StopSignals;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
@@ -58,15 +59,21 @@ final class DemoCommand implements Callable<Integer> {
   @CommandLine.Mixin
   BackendOptions backend;
 
+  @CommandLine.Mixin
+  LogOptions log;
+
   @Override
   public Integer call() throws Exception {
+    Duration length = Durations.parse(duration, "--duration");
+    // with a temporary data folder the log file goes under the working folder: it outlives the demo
+    log.start("demo", dataDir != null ? dataDir.resolve("logs") : Path.of("logs"), spec.commandLine().getOut());
     // Ctrl-C / SIGTERM end the demo early but cleanly (with --data-dir: a savepoint to resume from)
     BackendSpec training = backend.spec();
     Backends.check(training); // no GPU or a library missing: one line, before the broker starts
     CountDownLatch interrupted = new CountDownLatch(1);
     StopSignals.install(interrupted::countDown);
     Path modelDir = model.isAbsolute() ? model : resolveModel(model);
-    Demo.run(new Demo.Settings(Durations.parse(duration, "--duration"), adapters, kafkaPort, uiPort,
+    Demo.run(new Demo.Settings(length, adapters, kafkaPort, uiPort,
         metricsPort, servePort, dataDir, modelDir, rate, training, bind), spec.commandLine().getOut(), interrupted);
     return 0;
   }

@@ -39,6 +39,9 @@ final class RunCommand implements Callable<Integer> {
       "published versions continue from their newest one (fresh optimizer)"})
   boolean fresh;
 
+  @CommandLine.Mixin
+  LogOptions log;
+
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
@@ -46,6 +49,7 @@ final class RunCommand implements Callable<Integer> {
       throw new BonestreamException("--fresh and --from-savepoint exclude each other");
     }
     JobConfig c = JobConfig.read(config);
+    log.start("run", Path.of("logs"), out);
     Configuration conf = LocalFlink.configuration(8081, 9249, 1, c.checkpointDir(), c.flink());
     Recovery.Plan plan = Recovery.plan(c.job(), c.checkpointDir(), fromSavepoint, fresh,
         conf.get(StateBackendOptions.STATE_BACKEND));

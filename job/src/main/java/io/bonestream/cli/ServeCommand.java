@@ -168,6 +168,9 @@ final class ServeCommand implements Callable<Integer> {
   @Option(names = "--s3-virtual-host", description = "S3 requests as BUCKET.ENDPOINT/KEY (the default without --s3-endpoint)")
   boolean s3VirtualHost;
 
+  @CommandLine.Mixin
+  LogOptions log;
+
   /** Checks an --s3-endpoint value as the fetcher will. */
   static final class S3Endpoint implements CommandLine.ITypeConverter<String> {
     @Override
@@ -330,6 +333,7 @@ final class ServeCommand implements Callable<Integer> {
     java.time.Duration timeout = Durations.parse(requestTimeout, "--request-timeout");
     java.time.Duration wait = Durations.parse(queueWait, "--queue-wait");
     long cacheBytes = Durations.parseBytes(mergedCache, "--merged-cache");
+    log.start("serve", Path.of("logs"), out);
     Threads.configure(Threads.auto(0, ModelConfig.read(model).hiddenSize()));
     SharedModels.Loaded loaded = SharedModels.acquire(model);
     AdapterSubscriber.Builder builder = AdapterSubscriber.builder().bootstrapServers(bootstrap).topic(topic)

@@ -10,7 +10,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * The {@code bonestream} command line in a process of its own (the test JVM's Java and class path),
  * its output in a file, so that a test can stop it the way users do: SIGTERM, or kill -9.
- * {@link #close()} kills it and its children, whatever happened; use it in try-with-resources.
+ * {@link #close()} kills it and its children, whatever happened; use it in try-with-resources. The
+ * output is the whole log ({@code BONESTREAM_LOG_FILE=-}) unless {@code env} says otherwise.
  */
 final class CliProcess implements AutoCloseable {
   private final Process process;
@@ -42,6 +43,9 @@ final class CliProcess implements AutoCloseable {
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
     // the developer's own AWS settings must not reach serve (it would sign with them, or talk to AWS)
     pb.environment().keySet().removeIf(k -> k.startsWith("AWS_"));
+    // demo, run and serve put their whole log here, with the console's lines: no log file in the module's
+    // folder, and a test's look at the output (e.g. for a secret) sees every line (an empty value: a file)
+    pb.environment().put("BONESTREAM_LOG_FILE", "-");
     pb.environment().putAll(env);
     Process p = pb.start();
     return new CliProcess(p, log);

@@ -22,7 +22,8 @@ import org.junit.jupiter.api.io.TempDir;
  * The serve image's command, run here as its ENTRYPOINT says, on a file system where only its volumes can
  * be written: the volumes' paths map to temporary folders, and the home folder and the working folder are
  * under /proc, where nothing can be created (not even by root). {@code bonestream serve} must load the
- * model and its native libraries (ND4J through JavaCPP, DJL's tokenizer) and answer /healthz.
+ * model and its native libraries (ND4J through JavaCPP, DJL's tokenizer) and answer /healthz, its log on the
+ * console (the working folder could hold no log file).
  */
 class ServeReadOnlyTest {
   static final Path UNWRITABLE = Path.of("/proc/bonestream-no-home");
@@ -75,6 +76,8 @@ class ServeReadOnlyTest {
       // the model, ND4J's natives and the tokenizer load before the HTTP server starts; the subscriber
       // (no broker here) comes after
       assertEquals(200, status, "serve did not answer /healthz; its output:\n" + log);
+      // the image's BONESTREAM_LOG_FILE=-: no log file in the container, the whole log on its console
+      assertTrue(log.contains("log: on this console"), log);
     } finally {
       p.destroy();
       if (!p.waitFor(20, TimeUnit.SECONDS)) {
