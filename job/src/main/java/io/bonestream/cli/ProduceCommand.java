@@ -14,6 +14,8 @@ import io.bonestream.operators.StreamingJob;
 import io.bonestream.operators.decode.InputFormat;
 import io.bonestream.operators.decode.InputSpec;
 import io.bonestream.operators.decode.RecordCheck;
+import io.bonestream.operators.decode.RegistryWriter;
+import io.bonestream.schemas.InstructionRecord;
 import io.bonestream.schemas.AdapterIds;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -36,7 +38,8 @@ import picocli.CommandLine.Option;
 @Command(name = "produce", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Loads a JSONL file (any shape of 'train': chat, sharegpt, alpaca, prompt/completion,",
         "prompt/response, text, tokens) into a topic in the format an input reads: avro (InstructionRecord,",
-        "single-object encoded) or json (each line as it is). Every line is checked first: a bad line sends nothing."})
+        "single-object encoded), json (each line as it is) or avro-registry (InstructionRecord's schema registered",
+        "under <topic>-value, the Confluent wire format). Every line is checked first: a bad line sends nothing."})
 final class ProduceCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -69,11 +72,8 @@ final class ProduceCommand implements Callable<Integer> {
       throw new BonestreamException("adapter id '" + adapter + "' is not 1-128 characters of [A-Za-z0-9._-]");
     }
     InputSpec target = input.spec(topic);
-    if (target.format() == InputFormat.AVRO_REGISTRY) {
-      throw new BonestreamException("produce writes avro and json; for avro-registry use the registry's own producer");
-    }
     // the file's lines are read as the input options say (for avro too: any shape becomes an InstructionRecord)
-    RecordParser.Options reading = target.format() == InputFormat.AVRO
+    RecordParser.Options reading = target.format() != InputFormat.JSON
         ? RecordParser.Options.DEFAULT.withShape(RecordShape.fromId(input.shape)).withFields(FieldNames.of(input.fields))
         : target.json();
     List<String> lines;
@@ -103,6 +103,16 @@ final class ProduceCommand implements Callable<Integer> {
     }
     if (records.isEmpty()) {
       throw new BonestreamException(file + " holds no records");
+    }
+    if (target.format() == InputFormat.AVRO_REGISTRY) {
+      // InstructionRecord's schema under the topic's value subject (the registry's default naming)
+      try (RegistryWriter w = RegistryWriter.open(target.registry(), topic + "-value", InstructionRecord.getClassSchema())) {
+        List<ProducerRecord<byte[], byte[]>> framed = new ArrayList<>();
+        for (ProducerRecord<byte[], byte[]> r : records) {
+          framed.add(new ProducerRecord<>(topic, r.key(), w.frame(InstructionRecord.getDecoder().decode(r.value()))));
+        }
+        records = framed;
+      }
     }
     try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(bootstrap, KafkaProperties.load(kafkaConfig))) {
       List<java.util.concurrent.Future<?>> sent = new ArrayList<>();
@@ -142,7 +152,7 @@ final class ProduceCommand implements Callable<Integer> {
     }
     String exampleId = line.path("example_id").isTextual() ? line.get("example_id").asText() : where;
     byte[] key = id.getBytes(StandardCharsets.UTF_8);
-    if (format == InputFormat.AVRO) {
+    if (format != InputFormat.JSON) { // avro-registry: framed once the schema is registered
       return KafkaClients.instruction(topic, InstructionRecords.fromJson(line, reading, id, exampleId));
     }
     // read as the job reads it (strictly: UTF-8, bounded, no duplicate keys): a refused line is not sent

@@ -124,6 +124,38 @@ class KafkaCommandsIT {
   }
 
   @Test
+  void produceAndInspectTheRegistryWireFormat() throws Exception {
+    kafka.createTopic("p.registry", 1, false);
+    Path data = TestFiles.models().getParent().resolve("examples/shapes/sharegpt.jsonl");
+    try (io.bonestream.operators.decode.TestRegistry registry = io.bonestream.operators.decode.TestRegistry.start()) {
+      Cli sent = Cli.run("produce", "--bootstrap", kafka.bootstrapServers(), "--topic", "p.registry",
+          "--format", "avro-registry", "--registry-url", registry.url(), "--adapter", "chats", "--file", data.toString());
+      assertEquals(0, sent.exitCode(), sent.err());
+      assertTrue(sent.out().contains("sent 1 avro-registry records for adapter chats"), sent.out());
+      var records = KafkaClients.readUntil(kafka.bootstrapServers(), "p.registry", Duration.ofSeconds(30),
+          rs -> rs.size() >= 1);
+      byte[] value = records.get(0).value();
+      assertEquals(0, value[0], "the Confluent magic byte");
+      int id = ByteBuffer.wrap(value, 1, 4).getInt();
+      // the registry holds InstructionRecord's schema under that id, and the rest is its Avro binary
+      var reader = new org.apache.avro.specific.SpecificDatumReader<InstructionRecord>(InstructionRecord.getClassSchema());
+      InstructionRecord r = reader.read(null, org.apache.avro.io.DecoderFactory.get()
+          .binaryDecoder(value, 5, value.length - 5, null));
+      assertEquals("chats", r.getAdapterId());
+      assertEquals("The ball is red.", r.getMessages().get(1).getContent().toString());
+      assertTrue(registry.register("p.registry-value", InstructionRecord.getClassSchema().toString()) == id,
+          "registered under the topic's value subject");
+
+      Cli inspect = Cli.run("inspect", "--bootstrap", kafka.bootstrapServers(), "--topic", "p.registry",
+          "--format", "avro-registry", "--registry-url", registry.url(), "--model", TestFiles.stories260K().toString(),
+          "--timeout", "20s");
+      assertEquals(0, inspect.exitCode(), inspect.err());
+      assertTrue(inspect.out().contains("accepted: adapter chats"), inspect.out());
+      assertTrue(inspect.out().contains("«The ball is red.</s>»"), inspect.out());
+    }
+  }
+
+  @Test
   void tailSnapshotsPrintsCommittedManifestsOnly() throws Exception {
     kafka.createTopic("t.adapters", 1, true);
     Properties tx = new Properties();

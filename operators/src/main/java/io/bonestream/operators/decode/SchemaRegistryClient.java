@@ -221,6 +221,43 @@ final class SchemaRegistryClient implements AutoCloseable {
    * {@link Rejected}.
    */
   private Answer request(URI uri, String what) throws Rejected {
+    return request(uri, what, null);
+  }
+
+  /**
+   * Registers {@code schema} under {@code subject} (or finds it registered) and answers its id: the
+   * writer's side of the wire format, for {@code bonestream produce --format avro-registry}.
+   */
+  int register(String subject, Schema schema) throws Rejected {
+    URI uri = URI.create(settings.url().replaceAll("/+$", "") + "/subjects/"
+        + java.net.URLEncoder.encode(subject, java.nio.charset.StandardCharsets.UTF_8).replace("+", "%20")
+        + "/versions");
+    byte[] body;
+    try {
+      body = io.bonestream.core.util.Json.MAPPER.writeValueAsBytes(java.util.Map.of("schema", schema.toString()));
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+    Answer a = request(uri, "registering under subject " + subject, body);
+    if (a.status != 200) {
+      throw new Rejected(a.status == 409 ? DeadLetterReason.INCOMPATIBLE_SCHEMA : DeadLetterReason.REGISTRY_UNAVAILABLE,
+          "schema registry " + settings.url() + " refused the schema for subject " + subject + ": HTTP " + a.status
+              + brief(a.body));
+    }
+    try {
+      JsonNode id = io.bonestream.core.util.Json.MAPPER.readTree(a.body).get("id");
+      if (id == null || !id.canConvertToInt()) {
+        throw new Rejected(DeadLetterReason.REGISTRY_UNAVAILABLE, "schema registry " + settings.url()
+            + " answered a registration without an id" + brief(a.body));
+      }
+      return id.asInt();
+    } catch (java.io.IOException e) {
+      throw new Rejected(DeadLetterReason.REGISTRY_UNAVAILABLE, "schema registry " + settings.url()
+          + " answered a registration that is not JSON" + brief(a.body));
+    }
+  }
+
+  private Answer request(URI uri, String what, byte @Nullable [] postBody) throws Rejected {
     String lastError = "";
     for (int attempt = 0; attempt <= settings.retries(); attempt++) {
       if (attempt > 0) {
@@ -228,12 +265,12 @@ final class SchemaRegistryClient implements AutoCloseable {
       }
       Answer a;
       try {
-        a = get(uri);
+        a = send(uri, postBody);
       } catch (Transient t) {
         lastError = t.getMessage();
         continue;
       }
-      if (a.status == 200 || a.status == 404) {
+      if (a.status == 200 || a.status == 404 || (postBody != null && a.status == 409)) {
         return a;
       }
       if (a.status == 401 || a.status == 403) {
@@ -274,9 +311,14 @@ final class SchemaRegistryClient implements AutoCloseable {
     }
   }
 
-  private Answer get(URI uri) throws Transient, Rejected {
-    HttpRequest.Builder r = HttpRequest.newBuilder(uri).timeout(settings.timeout()).GET()
+  private Answer send(URI uri, byte @Nullable [] postBody) throws Transient, Rejected {
+    HttpRequest.Builder r = HttpRequest.newBuilder(uri).timeout(settings.timeout())
         .header("Accept", "application/vnd.schemaregistry.v1+json, application/json");
+    if (postBody == null) {
+      r.GET();
+    } else {
+      r.POST(HttpRequest.BodyPublishers.ofByteArray(postBody)).header("Content-Type", "application/vnd.schemaregistry.v1+json");
+    }
     if (authorization != null) {
       r.header("Authorization", authorization);
     }
