@@ -13,13 +13,21 @@ import org.opentest4j.TestAbortedException;
 /** Renders a Kustomize folder with {@code kubectl kustomize} (no cluster needed). */
 final class Kustomize {
   static final List<String> OVERLAYS = List.of("cpu", "gpu");
+  /**
+   * Test-only overlays (src/test/resources/overlays): cpu and gpu with every component of k8s/components,
+   * as an operator adds them.
+   */
+  static final List<String> WITH_COMPONENTS = List.of("access-cpu", "access-gpu");
   private static final Map<Path, String> RENDERED = new ConcurrentHashMap<>();
 
   private Kustomize() {}
 
-  /** The objects of an overlay under k8s/overlays. */
+  /** The objects of an overlay under k8s/overlays, or of a test-only one (WITH_COMPONENTS). */
   static List<ObjectNode> overlay(String name) {
-    return Yaml.objects(render(Repo.k8s().resolve("overlays").resolve(name)));
+    Path dir = WITH_COMPONENTS.contains(name)
+        ? Repo.k8s().resolve("src/test/resources/overlays").resolve(name)
+        : Repo.k8s().resolve("overlays").resolve(name);
+    return Yaml.objects(render(dir));
   }
 
   static String render(Path dir) {

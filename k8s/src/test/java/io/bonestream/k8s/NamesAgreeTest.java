@@ -86,15 +86,17 @@ class NamesAgreeTest {
   void theReadmeListsTheSecrets() {
     Map<String, Set<String>> secrets = Checks.documentedSecrets();
     assertEquals(Set.of("bonestream-trainer", "bonestream-serve", "bonestream-kafka-ca", "bonestream-s3",
-        "bonestream-s3-serve", "bonestream-serve-admin", "bonestream-signing", "bonestream-signing-public"),
-        secrets.keySet());
+        "bonestream-s3-serve", "bonestream-serve-admin", "bonestream-signing", "bonestream-signing-public",
+        "bonestream-registry", "bonestream-vllm"), secrets.keySet());
     assertEquals(Set.of("access-key-id", "secret-access-key"), secrets.get("bonestream-s3"));
     assertEquals(Set.of("access-key-id", "secret-access-key"), secrets.get("bonestream-s3-serve"));
     assertEquals(Set.of("sasl.jaas.config"), secrets.get("bonestream-trainer"));
     assertEquals(Set.of("sasl.jaas.config"), secrets.get("bonestream-serve"));
     assertEquals(Set.of("signing.key"), secrets.get("bonestream-signing"));
     assertEquals(Set.of("signing.pub"), secrets.get("bonestream-signing-public"));
-    assertEquals(Set.of("bonestream-models"), Checks.documentedClaims());
+    assertEquals(Set.of("password"), secrets.get("bonestream-registry"));
+    assertEquals(Set.of("api-key"), secrets.get("bonestream-vllm"));
+    assertEquals(Set.of("bonestream-models", "bonestream-adapters"), Checks.documentedClaims());
   }
 
   /**
