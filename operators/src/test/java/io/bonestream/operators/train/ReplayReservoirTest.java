@@ -1,0 +1,107 @@
+package io.bonestream.operators.train;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The replay reservoir: bounded in examples and bytes, a uniform sample (against reservoir
+ * sampling's k/n), the same after a restore as without, and erasure by example id.
+ */
+class ReplayReservoirTest {
+  private static ReplayReservoir.Entry example(int i, int tokens) {
+    int[] ids = new int[tokens];
+    java.util.Arrays.fill(ids, i);
+    return new ReplayReservoir.Entry("e" + i, ids, ids.clone(), 1f);
+  }
+
+  private static List<String> ids(ReplayReservoir r) {
+    return r.entries().stream().map(ReplayReservoir.Entry::exampleId).toList();
+  }
+
+  @Test
+  void boundedInExamplesAndBytes() {
+    ReplayReservoir r = new ReplayReservoir(50, 1 << 20, 1);
+    for (int i = 0; i < 10_000; i++) {
+      r.offer(example(i, 8));
+      assertTrue(r.size() <= 50);
+    }
+    assertEquals(50, r.size());
+    ReplayReservoir small = new ReplayReservoir(1000, 2_000, 1);
+    for (int i = 0; i < 10_000; i++) {
+      small.offer(example(i, 8 + i % 40));
+      assertTrue(small.bytes() <= 2_000, "bytes " + small.bytes());
+    }
+    assertEquals(small.entries().stream().mapToLong(ReplayReservoir.Entry::bytes).sum(), small.bytes());
+  }
+
+  @Test
+  void eachExampleIsKeptWithProbabilityCapacityOverN() {
+    // over 400 seeds, how often example i of 2,000 ends in a 100-slot reservoir: 100/2000 = 5% each;
+    // the first and the last quarter alike (a reservoir that favoured the recent would fail here)
+    int seeds = 400;
+    int n = 2000;
+    long firstQuarter = 0;
+    long lastQuarter = 0;
+    for (int s = 0; s < seeds; s++) {
+      ReplayReservoir r = new ReplayReservoir(100, 1 << 24, s);
+      for (int i = 0; i < n; i++) {
+        r.offer(example(i, 2));
+      }
+      for (ReplayReservoir.Entry e : r.entries()) {
+        int i = Integer.parseInt(e.exampleId().substring(1));
+        firstQuarter += i < n / 4 ? 1 : 0;
+        lastQuarter += i >= 3 * n / 4 ? 1 : 0;
+      }
+    }
+    double expected = seeds * 100 / 4.0; // 10,000 of the 40,000 kept
+    // a binomial spread of about 87; 5 sigmas
+    assertEquals(expected, firstQuarter, 450, "first quarter");
+    assertEquals(expected, lastQuarter, 450, "last quarter");
+  }
+
+  @Test
+  void aRestoredReservoirKeepsAndReplaysAsOneThatNeverStopped() {
+    ReplayReservoir straight = new ReplayReservoir(64, 1 << 20, 42);
+    ReplayReservoir restored = new ReplayReservoir(64, 1 << 20, 42);
+    for (int i = 0; i < 3000; i++) {
+      straight.offer(example(i, 4 + i % 7));
+      restored.offer(example(i, 4 + i % 7));
+      if (i % 97 == 0) {
+        restored = ReplayReservoir.fromBytes(restored.toBytes());
+      }
+    }
+    assertEquals(ids(straight), ids(restored));
+    assertEquals(straight.bytes(), restored.bytes());
+    for (long step = 0; step < 20; step++) {
+      List<ReplayReservoir.Entry> a = straight.replays(4, step);
+      List<ReplayReservoir.Entry> b = restored.replays(4, step);
+      assertEquals(a.stream().map(ReplayReservoir.Entry::exampleId).toList(),
+          b.stream().map(ReplayReservoir.Entry::exampleId).toList());
+      assertArrayEquals(a.get(0).inputIds(), b.get(0).inputIds());
+    }
+    // another seed keeps another sample
+    ReplayReservoir other = new ReplayReservoir(64, 1 << 20, 43);
+    for (int i = 0; i < 3000; i++) {
+      other.offer(example(i, 4 + i % 7));
+    }
+    assertTrue(!ids(other).equals(ids(straight)));
+  }
+
+  @Test
+  void erasureRemovesByExampleIdAndFreesItsBytes() {
+    ReplayReservoir r = new ReplayReservoir(10, 1 << 20, 3);
+    for (int i = 0; i < 10; i++) {
+      r.offer(example(i, 5));
+    }
+    long before = r.bytes();
+    assertEquals(2, r.remove(id -> id.equals("e3") || id.equals("e7")));
+    assertEquals(8, r.size());
+    assertTrue(!ids(r).contains("e3") && !ids(r).contains("e7"));
+    assertEquals(before - 2 * example(3, 5).bytes(), r.bytes());
+    assertEquals(List.of(), new ReplayReservoir(4, 100, 1).replays(3, 0));
+  }
+}
