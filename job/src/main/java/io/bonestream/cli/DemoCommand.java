@@ -2,7 +2,7 @@ package io.bonestream.cli;
 
 import io.bonestream.engine.backend.BackendSpec;
 import io.bonestream.engine.backend.Backends;
-import io.bonestream.job.Durations;
+import io.bonestream.core.util.Durations;
 import io.bonestream.job.demo.Demo;
 import io.bonestream.job.recovery.StopSignals;
 import java.nio.file.Path;

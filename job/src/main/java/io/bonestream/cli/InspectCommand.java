@@ -71,7 +71,7 @@ final class InspectCommand implements Callable<Integer> {
     if (records < 1) {
       throw new BonestreamException("--records must be at least 1");
     }
-    Duration wait = io.bonestream.job.Durations.parse(timeout, "--timeout");
+    Duration wait = io.bonestream.core.util.Durations.parse(timeout, "--timeout");
     InputSpec inputSpec;
     Path modelDir;
     int seqLen;

@@ -3,7 +3,7 @@ package io.bonestream.cli;
 import io.bonestream.core.BonestreamException;
 import io.bonestream.core.model.ModelConfig;
 import io.bonestream.engine.util.Threads;
-import io.bonestream.job.Durations;
+import io.bonestream.core.util.Durations;
 import io.bonestream.job.KafkaProperties;
 import io.bonestream.operators.StreamingJob;
 import io.bonestream.operators.train.SharedModels;

@@ -2,7 +2,7 @@ package io.bonestream.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.bonestream.core.util.Json;
-import io.bonestream.job.Durations;
+import io.bonestream.core.util.Durations;
 import io.bonestream.job.KafkaClients;
 import io.bonestream.job.KafkaProperties;
 import io.bonestream.operators.StreamingJob;

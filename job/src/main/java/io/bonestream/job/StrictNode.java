@@ -1,5 +1,6 @@
 package io.bonestream.job;
 
+import io.bonestream.core.util.Durations;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.bonestream.core.BonestreamException;
 import java.util.ArrayList;

@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.bonestream.core.BonestreamException;
-import io.bonestream.job.Durations;
+import io.bonestream.core.util.Durations;
 import io.bonestream.job.FlinkApplication;
 import io.bonestream.job.JobConfig;
 import io.bonestream.operators.publish.SnapshotPolicy;

@@ -249,6 +249,6 @@ final class MemoryBudget {
   }
 
   private static long parseBytes(String s) {
-    return io.bonestream.job.Durations.parseBytes(s, "--merged-cache");
+    return io.bonestream.core.util.Durations.parseBytes(s, "--merged-cache");
   }
 }

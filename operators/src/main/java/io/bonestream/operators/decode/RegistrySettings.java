@@ -21,8 +21,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.Set;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -512,21 +510,8 @@ public final class RegistrySettings implements Serializable {
     return new Secret(file, env);
   }
 
-  private static final Pattern DURATION = Pattern.compile("(\\d+)\\s*(ms|s|m|h)?");
-
   /** {@code 500ms}, {@code 5s}, {@code 1m} (plain numbers are seconds), as job.yaml's other durations. */
   private static Duration duration(String text, String what) {
-    Matcher m = DURATION.matcher(text.trim());
-    if (!m.matches()) {
-      throw new BonestreamException(what + ": '" + text + "' is not a duration (e.g. 500ms, 30s, 5m)");
-    }
-    long n = Long.parseLong(m.group(1));
-    String unit = m.group(2) == null ? "s" : m.group(2);
-    return switch (unit) {
-      case "ms" -> Duration.ofMillis(n);
-      case "s" -> Duration.ofSeconds(n);
-      case "m" -> Duration.ofMinutes(n);
-      default -> Duration.ofHours(n);
-    };
+    return io.bonestream.core.util.Durations.parse(text, what);
   }
 }

@@ -134,7 +134,7 @@ class RegistrySettingsTest {
         error(() -> fromConfig("{\"url\": \"http://localhost\", \"auth\": {\"oauth\": {}}}")));
     assertEquals("r.allow-insecure: expected true or false",
         error(() -> fromConfig("{\"url\": \"http://localhost\", \"allow-insecure\": \"yes\"}")));
-    assertEquals("r.timeout: 'soon' is not a duration (e.g. 500ms, 30s, 5m)",
+    assertEquals("r.timeout: 'soon' is not a duration (e.g. 500ms, 30s, 5m, 2h)",
         error(() -> fromConfig("{\"url\": \"http://localhost\", \"timeout\": \"soon\"}")));
     assertEquals("r.url is missing", error(() -> fromConfig("{}")));
     assertTrue(error(() -> fromConfig("{\"url\": \"http://registry:8081\"}")).startsWith(

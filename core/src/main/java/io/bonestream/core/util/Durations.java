@@ -1,4 +1,4 @@
-package io.bonestream.job;
+package io.bonestream.core.util;
 
 import io.bonestream.core.BonestreamException;
 import java.time.Duration;
