@@ -36,6 +36,8 @@ public enum DeadLetterReason {
   UNKNOWN_ROLE,
   INVALID_TOKENS,
   INVALID_WEIGHT,
+  /** An example id that is not UTF-8 text or is longer than 256 characters (from a key or header, unbounded by the value's size cap). */
+  INVALID_EXAMPLE_ID,
   /** An event time that is neither epoch milliseconds nor an ISO-8601 instant. */
   INVALID_EVENT_TIME,
   /** A record from a topic that no input of the job names (the subscription changed). */

@@ -13,6 +13,8 @@ import org.jspecify.annotations.Nullable;
 
 /** A decoded record's adapter id, example id, weight and event time, from where its input says. */
 final class RecordValues {
+  static final int MAX_EXAMPLE_ID_CHARS = 256;
+
   private final InputSpec spec;
   private final Decoded decoded;
   private final KafkaInput in;
@@ -44,8 +46,17 @@ final class RecordValues {
 
   /** The example id; without one, where the record was read ({@code topic/partition/offset}). */
   String exampleId() throws Rejected {
-    Object v = value(spec.exampleId(), DeadLetterReason.MISSING_FIELD);
-    return v == null ? in.topic + "/" + in.partition + "/" + in.offset : v.toString();
+    Object v = value(spec.exampleId(), DeadLetterReason.INVALID_EXAMPLE_ID);
+    if (v == null) {
+      return in.topic + "/" + in.partition + "/" + in.offset;
+    }
+    String id = v.toString();
+    if (id.length() > MAX_EXAMPLE_ID_CHARS) {
+      // a key or header is not under the value's size cap, and the id travels with the item to the trainer
+      throw new Rejected(DeadLetterReason.INVALID_EXAMPLE_ID, "example id of " + id.length()
+          + " characters, over the limit of " + MAX_EXAMPLE_ID_CHARS);
+    }
+    return id;
   }
 
   float weight() throws Rejected {

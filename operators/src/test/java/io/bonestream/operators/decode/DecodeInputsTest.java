@@ -121,6 +121,10 @@ class DecodeInputsTest {
     assertEquals("17", item.exampleId);
     assertEquals(0.5f, item.weight);
     assertEquals(1_700_000_000_123L, item.eventTime);
+    // an example id from a header is bounded (the value's size cap does not cover headers)
+    assertEquals(DeadLetterReason.INVALID_EXAMPLE_ID, refusal(d, in("t", null, "{\"prompt\": \"Hi\", \"response\": \"Yo\", "
+        + "\"meta\": {\"id\": \"" + "x".repeat(257) + "\"}}").withHeaders(new String[] {"x-adapter"},
+        new byte[][] {"a".getBytes(StandardCharsets.UTF_8)})));
     // no header: no adapter id
     assertEquals(DeadLetterReason.INVALID_ADAPTER_ID, refusal(d, in("t", null, "{\"prompt\": \"Hi\", \"response\": \"Yo\"}")));
   }

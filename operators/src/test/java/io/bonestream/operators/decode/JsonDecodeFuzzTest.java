@@ -947,14 +947,14 @@ class JsonDecodeFuzzTest {
           new String(weight, StandardCharsets.UTF_8)))) {
         expected = "INVALID_WEIGHT";
       } else if (names.contains("x-id") && !isUtf8(id)) {
-        expected = "MISSING_FIELD"; // the decoder's reason for an example id it cannot read
+        expected = "INVALID_EXAMPLE_ID";
       } else {
         expected = ACCEPT;
       }
       return new Case(in, expected);
     });
     assertTrue(seen.getOrDefault(ACCEPT, 0) > 100 && seen.getOrDefault("INVALID_ADAPTER_ID", 0) > 1000
-        && seen.getOrDefault("INVALID_WEIGHT", 0) > 200 && seen.getOrDefault("MISSING_FIELD", 0) > 50, seen.toString());
+        && seen.getOrDefault("INVALID_WEIGHT", 0) > 200 && seen.getOrDefault("INVALID_EXAMPLE_ID", 0) > 50, seen.toString());
   }
 
   /** {@code text}'s UTF-8 half the time, else random bytes that start with a high byte (mostly not UTF-8). */
