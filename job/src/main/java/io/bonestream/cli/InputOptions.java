@@ -1,14 +1,10 @@
 package io.bonestream.cli;
 
-import io.bonestream.engine.data.FieldNames;
-import io.bonestream.engine.data.RecordParser;
-import io.bonestream.engine.data.RecordShape;
 import io.bonestream.operators.decode.InputFormat;
 import io.bonestream.operators.decode.InputSpec;
 import io.bonestream.operators.decode.RegistrySettings;
 import io.bonestream.operators.decode.ValueSource;
-import java.util.LinkedHashMap;
-import java.util.Map;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** How a topic's records are encoded and read: the options of an {@code input:} entry of job.yaml. */
@@ -17,18 +13,7 @@ final class InputOptions {
       description = "how the topic's records are encoded (default: ${DEFAULT-VALUE})")
   String format;
 
-  @Option(names = "--shape", defaultValue = "auto", paramLabel = "S",
-      description = "json: auto, chat, sharegpt, alpaca, prompt-completion, prompt-response, text or tokens "
-          + "(default: ${DEFAULT-VALUE})")
-  String shape;
-
-  @Option(names = "--field", paramLabel = "NAME=FIELD",
-      description = "read the standard field NAME from the record's FIELD (a dotted path), e.g. prompt=question")
-  Map<String, String> fields = new LinkedHashMap<>();
-
-  @Option(names = "--message-names", defaultValue = "refuse", paramLabel = "refuse|drop|prefix",
-      description = "what a chat message's name becomes (default: ${DEFAULT-VALUE})")
-  String messageNames;
+  @Mixin RecordReadingOptions reading;
 
   @Option(names = "--adapter-id", paramLabel = "SRC",
       description = "field:<path>, key, header:<name> or constant:<id> (default: field:adapter_id)")
@@ -51,8 +36,7 @@ final class InputOptions {
     InputFormat f = InputFormat.fromId(format);
     InputSpec.Builder b = InputSpec.builder().topic(topic).format(f);
     if (f != InputFormat.AVRO) {
-      b.json(new RecordParser.Options(RecordShape.fromId(shape), FieldNames.of(fields),
-          RecordParser.MessageNames.fromId(messageNames)));
+      b.json(reading.options());
     }
     if (adapterId != null) {
       b.adapterId(ValueSource.parse(adapterId, "--adapter-id"));

@@ -4,9 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.bonestream.core.BonestreamException;
 import io.bonestream.core.util.Json;
-import io.bonestream.engine.data.FieldNames;
 import io.bonestream.engine.data.RecordParser;
-import io.bonestream.engine.data.RecordShape;
 import io.bonestream.job.InstructionRecords;
 import io.bonestream.job.KafkaClients;
 import io.bonestream.job.KafkaProperties;
@@ -73,9 +71,7 @@ final class ProduceCommand implements Callable<Integer> {
     }
     InputSpec target = input.spec(topic);
     // the file's lines are read as the input options say (for avro too: any shape becomes an InstructionRecord)
-    RecordParser.Options reading = target.format() != InputFormat.JSON
-        ? RecordParser.Options.DEFAULT.withShape(RecordShape.fromId(input.shape)).withFields(FieldNames.of(input.fields))
-        : target.json();
+    RecordParser.Options reading = input.reading.options();
     List<String> lines;
     try {
       lines = Files.readAllLines(file);
@@ -86,13 +82,13 @@ final class ProduceCommand implements Callable<Integer> {
     } catch (IOException e) {
       throw new BonestreamException("cannot read " + file + ": " + e.getMessage());
     }
-    List<ProducerRecord<byte[], byte[]>> records = new ArrayList<>();
+    List<Prepared> prepared = new ArrayList<>();
     for (int i = 0; i < lines.size(); i++) {
       if (lines.get(i).isBlank()) {
         continue;
       }
       try {
-        records.add(record(lines.get(i), Json.MAPPER.readTree(lines.get(i)), reading, target.format(),
+        prepared.add(prepare(lines.get(i), Json.MAPPER.readTree(lines.get(i)), reading, target.format(),
             file.getFileName() + ":" + (i + 1)));
       } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
         throw new BonestreamException(file + " line " + (i + 1) + ": malformed JSON ("
@@ -101,18 +97,19 @@ final class ProduceCommand implements Callable<Integer> {
         throw new BonestreamException(file + " line " + (i + 1) + ": " + e.getMessage());
       }
     }
-    if (records.isEmpty()) {
+    if (prepared.isEmpty()) {
       throw new BonestreamException(file + " holds no records");
     }
+    List<ProducerRecord<byte[], byte[]>> records = new ArrayList<>();
     if (target.format() == InputFormat.AVRO_REGISTRY) {
       // InstructionRecord's schema under the topic's value subject (the registry's default naming)
       try (RegistryWriter w = RegistryWriter.open(target.registry(), topic + "-value", InstructionRecord.getClassSchema())) {
-        List<ProducerRecord<byte[], byte[]>> framed = new ArrayList<>();
-        for (ProducerRecord<byte[], byte[]> r : records) {
-          framed.add(new ProducerRecord<>(topic, r.key(), w.frame(InstructionRecord.getDecoder().decode(r.value()))));
-        }
-        records = framed;
+        prepared.forEach(r -> records.add(new ProducerRecord<>(topic, r.key(), w.frame(r.avro()))));
       }
+    } else if (target.format() == InputFormat.AVRO) {
+      prepared.forEach(r -> records.add(KafkaClients.instruction(topic, r.avro())));
+    } else {
+      prepared.forEach(r -> records.add(new ProducerRecord<>(topic, r.key(), r.json())));
     }
     try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(bootstrap, KafkaProperties.load(kafkaConfig))) {
       List<java.util.concurrent.Future<?>> sent = new ArrayList<>();
@@ -137,8 +134,11 @@ final class ProduceCommand implements Callable<Integer> {
     return 0;
   }
 
-  /** One line as a Kafka record in {@code format}; its shape is checked either way. */
-  private ProducerRecord<byte[], byte[]> record(String raw, JsonNode line, RecordParser.Options reading,
+  /** A checked line: its key and its value as an InstructionRecord (avro formats) or as JSON bytes. */
+  private record Prepared(byte[] key, InstructionRecord avro, byte[] json) {}
+
+  /** One line, ready for {@code format}; its shape is checked either way. */
+  private Prepared prepare(String raw, JsonNode line, RecordParser.Options reading,
       InputFormat format, String where) throws com.fasterxml.jackson.core.JsonProcessingException {
     if (!line.isObject()) {
       throw new BonestreamException("a record must be a JSON object");
@@ -152,8 +152,8 @@ final class ProduceCommand implements Callable<Integer> {
     }
     String exampleId = line.path("example_id").isTextual() ? line.get("example_id").asText() : where;
     byte[] key = id.getBytes(StandardCharsets.UTF_8);
-    if (format != InputFormat.JSON) { // avro-registry: framed once the schema is registered
-      return KafkaClients.instruction(topic, InstructionRecords.fromJson(line, reading, id, exampleId));
+    if (format != InputFormat.JSON) {
+      return new Prepared(key, InstructionRecords.fromJson(line, reading, id, exampleId), null);
     }
     // read as the job reads it (strictly: UTF-8, bounded, no duplicate keys): a refused line is not sent
     String problem = RecordCheck.jsonProblem(raw.getBytes(StandardCharsets.UTF_8), reading);
@@ -161,9 +161,9 @@ final class ProduceCommand implements Callable<Integer> {
       throw new BonestreamException(problem);
     }
     if (adapter != null && !line.has("adapter_id")) {
-      return new ProducerRecord<>(topic, key, Json.MAPPER.writeValueAsBytes(((ObjectNode) line).deepCopy()
+      return new Prepared(key, null, Json.MAPPER.writeValueAsBytes(((ObjectNode) line).deepCopy()
           .put("adapter_id", adapter)));
     }
-    return new ProducerRecord<>(topic, key, raw.getBytes(StandardCharsets.UTF_8));
+    return new Prepared(key, null, raw.getBytes(StandardCharsets.UTF_8));
   }
 }

@@ -3,9 +3,6 @@ package io.bonestream.cli;
 import io.bonestream.core.adapters.AdapterConfig;
 import io.bonestream.core.adapters.AdapterMethod;
 import io.bonestream.core.model.ModelConfig;
-import io.bonestream.engine.data.FieldNames;
-import io.bonestream.engine.data.RecordParser;
-import io.bonestream.engine.data.RecordShape;
 import io.bonestream.engine.backend.StepResult;
 import io.bonestream.engine.config.OptimizerKind;
 import io.bonestream.engine.config.ScheduleKind;
@@ -122,18 +119,8 @@ final class TrainCommand implements Callable<Integer> {
       description = "compute threads; 0 = auto: 1 below hidden size 512, else one per core")
   int threads;
 
-  @Option(names = "--shape", defaultValue = "auto", paramLabel = "S",
-      description = "the records' shape: auto, chat, sharegpt, alpaca, prompt-completion, prompt-response, text "
-          + "or tokens (default: ${DEFAULT-VALUE})")
-  String shape;
-
-  @Option(names = "--field", paramLabel = "NAME=FIELD",
-      description = "read the standard field NAME from the record's FIELD (a dotted path), e.g. prompt=question")
-  java.util.Map<String, String> fields = new java.util.LinkedHashMap<>();
-
-  @Option(names = "--message-names", defaultValue = "refuse", paramLabel = "refuse|drop|prefix",
-      description = "what a chat message's name becomes (default: ${DEFAULT-VALUE})")
-  String messageNames;
+  @CommandLine.Mixin
+  RecordReadingOptions reading;
 
   @CommandLine.Mixin
   BackendOptions backend;
@@ -156,7 +143,7 @@ final class TrainCommand implements Callable<Integer> {
         .gradAccum(gradAccum).maxSeqLen(maxSeqLen).seed(seed).build();
     TrainingRun.Options options = new TrainingRun.Options(model, data, adapter.build(), train,
         length.steps, length.epochs, shuffle, out, resume, evalData, backend.spec(),
-        new RecordParser.Options(RecordShape.fromId(shape), FieldNames.of(fields), RecordParser.MessageNames.fromId(messageNames)));
+        reading.options());
     TrainingRun.Summary s = TrainingRun.run(options, new ProgressPrinter(o));
     o.printf(Locale.ROOT, "done: %d steps (%d skipped), loss %.4f -> %.4f, %.0f tokens/s; adapter in %s%n",
         s.steps(), s.skippedSteps(), s.firstLoss(), s.lastLoss(), s.tokensPerSecond(), s.out());
