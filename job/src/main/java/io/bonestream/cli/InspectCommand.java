@@ -79,6 +79,13 @@ final class InspectCommand implements Callable<Integer> {
     Properties kafka;
     String servers;
     if (config != null) {
+      // the job's input says how the topic is read: options that would say otherwise are a mistake
+      for (String o : List.of("--format", "--shape", "--field", "--message-names", "--adapter-id", "--example-id",
+          "--weight", "--event-time", "--registry-url", "--model", "--max-seq-len", "--kafka-config")) {
+        if (spec.commandLine().getParseResult().hasMatchedOption(o)) {
+          throw new BonestreamException("--config reads the topic as the job's input for it says: drop " + o);
+        }
+      }
       JobConfig c = JobConfig.read(config, false);
       inputSpec = c.job().inputs().stream().filter(i -> i.reads(topic)).findFirst().orElseThrow(() ->
           new BonestreamException(config + " has no input that reads topic " + topic));

@@ -132,6 +132,19 @@ class BadInputTest {
   }
 
   @Test
+  void inspectMistakes() throws IOException {
+    assertOneLineError(Cli.run("inspect", "--topic", "t"), 1, "give --bootstrap");
+    assertOneLineError(Cli.run("inspect", "--bootstrap", "localhost:1", "--topic", "t", "--format", "xml"), 1,
+        "unknown input format 'xml'");
+    assertOneLineError(Cli.run("inspect", "--bootstrap", "localhost:1", "--topic", "t", "--adapter-id", "column:x"), 1,
+        "column:x");
+    Path job = tmp.resolve("job.yaml");
+    Files.writeString(job, "kafka: {bootstrap-servers: localhost:1}\n");
+    assertOneLineError(Cli.run("inspect", "--config", job.toString(), "--topic", "t", "--format", "json"), 1,
+        "drop --format");
+  }
+
+  @Test
   void unknownRole() throws IOException {
     assertOneLineError(train(TestFiles.stories260K(),
         "{\"messages\": [{\"role\": \"wizard\", \"content\": \"hi\"}]}\n"), 1, "unknown role 'wizard'");

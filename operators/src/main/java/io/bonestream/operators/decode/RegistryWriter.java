@@ -37,11 +37,6 @@ public final class RegistryWriter implements AutoCloseable {
     }
   }
 
-  /** The id the registry gave the schema. */
-  public int schemaId() {
-    return id;
-  }
-
   public byte[] frame(Object datum) {
     try {
       ByteArrayOutputStream out = new ByteArrayOutputStream();
