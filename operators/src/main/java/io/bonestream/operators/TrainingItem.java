@@ -18,8 +18,34 @@ public class TrainingItem {
   /** The record's bytes and key as read, for the dead-letter topic if a quota turns it away later. */
   public byte[] original;
   public byte[] originalKey;
+  /** The user the example belongs to (its metadata's {@code user_id}), for erasure; null when none. */
+  public String userId;
+  /**
+   * Set on an erasure request instead of an example (docs/continual.md): the adapter forgets its
+   * kept examples with this example id, or of this user; null when not asked.
+   */
+  public String eraseExampleId;
+  public String eraseUserId;
+  /** An erasure that also asks the adapter to retrain from its last version without them. */
+  public boolean eraseRetrain;
 
   public TrainingItem() {}
+
+  /** An erasure request for {@code adapterId}: by example id or by user id (one of them non-null). */
+  public static TrainingItem erasure(String adapterId, String exampleId, String userId, boolean retrain,
+      String topic, int partition, long offset) {
+    TrainingItem i = new TrainingItem(adapterId, "", new int[0], new int[0], 0f, Long.MIN_VALUE, topic, partition,
+        offset);
+    i.eraseExampleId = exampleId;
+    i.eraseUserId = userId;
+    i.eraseRetrain = retrain;
+    return i;
+  }
+
+  /** Whether this is an erasure request rather than an example. */
+  public boolean isErasure() {
+    return eraseExampleId != null || eraseUserId != null;
+  }
 
   public TrainingItem(String adapterId, String exampleId, int[] inputIds, int[] labels, float weight,
       long eventTime, String topic, int partition, long offset) {

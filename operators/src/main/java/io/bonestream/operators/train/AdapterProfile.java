@@ -5,12 +5,24 @@ import io.bonestream.engine.config.TrainConfig;
 import java.io.Serializable;
 
 /**
- * How one adapter is trained: its kind and shape, its optimizer settings, and its held-out
- * evaluation and gate.
+ * How one adapter is trained: its kind and shape, its optimizer settings, its held-out evaluation
+ * and gate, and its continual-learning guards (anchor, replay, drift: {@link ContinualPolicy}).
  */
-public record AdapterProfile(AdapterConfig adapter, TrainConfig train, EvalPolicy eval) implements Serializable {
+public record AdapterProfile(AdapterConfig adapter, TrainConfig train, EvalPolicy eval, ContinualPolicy continual)
+    implements Serializable {
   /** Without evaluation. */
   public AdapterProfile(AdapterConfig adapter, TrainConfig train) {
     this(adapter, train, EvalPolicy.OFF);
+  }
+
+  /** Without the continual-learning guards. */
+  public AdapterProfile(AdapterConfig adapter, TrainConfig train, EvalPolicy eval) {
+    this(adapter, train, eval, ContinualPolicy.OFF);
+  }
+
+  public AdapterProfile {
+    if (continual == null) {
+      continual = ContinualPolicy.OFF;
+    }
   }
 }

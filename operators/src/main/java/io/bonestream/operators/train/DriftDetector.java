@@ -1,8 +1,7 @@
 package io.bonestream.operators.train;
 
 /**
- * Tells a drift in an adapter's stream from the noise of training (issue 22, first part; not yet
- * wired into the trainer): each arriving batch's loss, measured before the step that trains on it,
+ * Tells a drift in an adapter's stream from the noise of training: each arriving batch's loss, measured before the step that trains on it,
  * against an exponential moving average of the adapter's recent pre-step losses and of their
  * spread. A batch is high when its loss exceeds the average by more than {@code k} spreads and by
  * more than {@code minRise} of the average; {@code sustain} high batches in a row are a drift event.
@@ -11,10 +10,10 @@ package io.bonestream.operators.train;
  * sustained jump cannot lift the baseline it is measured against. Plain arithmetic on doubles in a
  * fixed order: a restored adapter decides exactly as one that never stopped.
  */
-final class DriftDetector {
+public final class DriftDetector {
   /** Settings: EMA factor, spreads, minimum relative rise, batches in a row, batches before any event. */
-  record Settings(double alpha, double k, double minRise, int sustain, int warmup) {
-    static final Settings DEFAULT = new Settings(0.1, 3.0, 0.15, 3, 8);
+  public record Settings(double alpha, double k, double minRise, int sustain, int warmup) {
+    public static final Settings DEFAULT = new Settings(0.1, 3.0, 0.15, 3, 8);
 
     Settings {
       if (!(alpha > 0 && alpha <= 1) || !(k >= 0) || !(minRise >= 0) || sustain < 1 || warmup < 1) {
@@ -27,16 +26,16 @@ final class DriftDetector {
    * What is kept per adapter: the average and variance of recent losses, how many batches they
    * hold, and the losses of the current run of high batches (at most {@code sustain − 1}).
    */
-  record State(double mean, double variance, long batches, double[] pending) {
-    static final State EMPTY = new State(0, 0, 0, new double[0]);
+  public record State(double mean, double variance, long batches, double[] pending) {
+    public static final State EMPTY = new State(0, 0, 0, new double[0]);
   }
 
   /** A batch's verdict and the state after it. */
-  record Verdict(State state, boolean drift, double loss, double baseline) {}
+  public record Verdict(State state, boolean drift, double loss, double baseline) {}
 
   private DriftDetector() {}
 
-  static Verdict observe(State s, double loss, Settings c) {
+  public static Verdict observe(State s, double loss, Settings c) {
     if (!Double.isFinite(loss)) {
       return new Verdict(s, false, loss, s.mean); // a non-finite loss is the step guard's business
     }

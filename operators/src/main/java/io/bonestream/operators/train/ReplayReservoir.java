@@ -13,18 +13,23 @@ import java.util.function.Predicate;
 
 /**
  * A bounded, uniform sample of an adapter's past training examples, to mix into its steps (issue
- * 22's replay; first piece, not yet wired into the trainer). Reservoir sampling (each of the n
+ * 22's replay). Reservoir sampling (each of the n
  * examples offered so far is kept with probability capacity/n) whose every choice is drawn from the
  * adapter's seed and the example's sequence number, and whose replays for a step are drawn from the
  * seed and the step: a restored adapter keeps and replays exactly what one that never stopped would.
  * Capped in examples and in bytes (an example that would break the byte cap is not kept). The caller
  * offers only training examples, never eval-set records.
  */
-final class ReplayReservoir {
-  /** One kept example: its id (for erasure), tokens, labels and weight. */
-  record Entry(String exampleId, int[] inputIds, int[] labels, float weight) {
+public final class ReplayReservoir {
+  /** One kept example: its example and user ids (for erasure; "" when none), tokens, labels and weight. */
+  public record Entry(String exampleId, String userId, int[] inputIds, int[] labels, float weight) {
+    public Entry {
+      exampleId = exampleId == null ? "" : exampleId;
+      userId = userId == null ? "" : userId;
+    }
+
     long bytes() {
-      return 2L * exampleId.length() + 8L * inputIds.length + 4;
+      return 2L * (exampleId.length() + userId.length()) + 8L * inputIds.length + 4;
     }
   }
 
@@ -35,7 +40,7 @@ final class ReplayReservoir {
   private long offered;
   private long bytes;
 
-  ReplayReservoir(int capacity, long maxBytes, long seed) {
+  public ReplayReservoir(int capacity, long maxBytes, long seed) {
     if (capacity < 1 || maxBytes < 1) {
       throw new IllegalArgumentException("a replay reservoir holds at least one example and one byte");
     }
@@ -44,25 +49,25 @@ final class ReplayReservoir {
     this.seed = seed;
   }
 
-  int size() {
+  public int size() {
     return entries.size();
   }
 
-  long bytes() {
+  public long bytes() {
     return bytes;
   }
 
   /** How many examples were offered so far (the sequence number of the next). */
-  long offered() {
+  public long offered() {
     return offered;
   }
 
-  List<Entry> entries() {
+  public List<Entry> entries() {
     return List.copyOf(entries);
   }
 
   /** Offers the next training example; it is kept or not as the reservoir's draw for it says. */
-  void offer(Entry e) {
+  public void offer(Entry e) {
     long n = offered++;
     int slot;
     if (entries.size() < capacity) {
@@ -87,7 +92,7 @@ final class ReplayReservoir {
   }
 
   /** {@code k} examples (with replacement) to mix into step {@code step}; fewer when fewer are kept. */
-  List<Entry> replays(int k, long step) {
+  public List<Entry> replays(int k, long step) {
     List<Entry> out = new ArrayList<>(k);
     if (entries.isEmpty()) {
       return out;
@@ -100,10 +105,10 @@ final class ReplayReservoir {
   }
 
   /** Removes the examples {@code erase} names (erasure); answers how many. */
-  int remove(Predicate<String> erase) {
+  public int remove(Predicate<Entry> erase) {
     int before = entries.size();
     entries.removeIf(e -> {
-      if (erase.test(e.exampleId())) {
+      if (erase.test(e)) {
         bytes -= e.bytes();
         return true;
       }
@@ -113,7 +118,7 @@ final class ReplayReservoir {
   }
 
   /** The reservoir as bytes, for keyed state. */
-  byte[] toBytes() {
+  public byte[] toBytes() {
     try (ByteArrayOutputStream b = new ByteArrayOutputStream(); DataOutputStream out = new DataOutputStream(b)) {
       out.writeInt(capacity);
       out.writeLong(maxBytes);
@@ -122,6 +127,7 @@ final class ReplayReservoir {
       out.writeInt(entries.size());
       for (Entry e : entries) {
         out.writeUTF(e.exampleId());
+        out.writeUTF(e.userId());
         out.writeInt(e.inputIds().length);
         for (int i = 0; i < e.inputIds().length; i++) {
           out.writeInt(e.inputIds()[i]);
@@ -136,13 +142,14 @@ final class ReplayReservoir {
     }
   }
 
-  static ReplayReservoir fromBytes(byte[] data) {
+  public static ReplayReservoir fromBytes(byte[] data) {
     try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(data))) {
       ReplayReservoir r = new ReplayReservoir(in.readInt(), in.readLong(), in.readLong());
       r.offered = in.readLong();
       int n = in.readInt();
       for (int k = 0; k < n; k++) {
         String id = in.readUTF();
+        String user = in.readUTF();
         int len = in.readInt();
         int[] ids = new int[len];
         int[] labels = new int[len];
@@ -150,7 +157,7 @@ final class ReplayReservoir {
           ids[i] = in.readInt();
           labels[i] = in.readInt();
         }
-        Entry e = new Entry(id, ids, labels, in.readFloat());
+        Entry e = new Entry(id, user, ids, labels, in.readFloat());
         r.entries.add(e);
         r.bytes += e.bytes();
       }

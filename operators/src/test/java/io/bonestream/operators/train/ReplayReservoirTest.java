@@ -15,7 +15,7 @@ class ReplayReservoirTest {
   private static ReplayReservoir.Entry example(int i, int tokens) {
     int[] ids = new int[tokens];
     java.util.Arrays.fill(ids, i);
-    return new ReplayReservoir.Entry("e" + i, ids, ids.clone(), 1f);
+    return new ReplayReservoir.Entry("e" + i, "u" + (i % 3), ids, ids.clone(), 1f);
   }
 
   private static List<String> ids(ReplayReservoir r) {
@@ -98,7 +98,7 @@ class ReplayReservoirTest {
       r.offer(example(i, 5));
     }
     long before = r.bytes();
-    assertEquals(2, r.remove(id -> id.equals("e3") || id.equals("e7")));
+    assertEquals(2, r.remove(e -> e.exampleId().equals("e3") || e.exampleId().equals("e7")));
     assertEquals(8, r.size());
     assertTrue(!ids(r).contains("e3") && !ids(r).contains("e7"));
     assertEquals(before - 2 * example(3, 5).bytes(), r.bytes());
