@@ -15,7 +15,7 @@ public final class DriftDetector {
   public record Settings(double alpha, double k, double minRise, int sustain, int warmup) {
     public static final Settings DEFAULT = new Settings(0.1, 3.0, 0.15, 3, 8);
 
-    Settings {
+    public Settings {
       if (!(alpha > 0 && alpha <= 1) || !(k >= 0) || !(minRise >= 0) || sustain < 1 || warmup < 1) {
         throw new IllegalArgumentException("drift settings: 0 < alpha ≤ 1, k ≥ 0, min-rise ≥ 0, sustain ≥ 1, warmup ≥ 1");
       }
