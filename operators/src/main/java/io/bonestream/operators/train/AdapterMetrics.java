@@ -26,6 +26,23 @@ final class AdapterMetrics {
   final Counter gatedSnapshots;
   /** Snapshots not published because the adapter's tensors were not finite. */
   final Counter nonFiniteSnapshots;
+  /** Snapshots the anchor guard held back (their anchor loss too far above the base model's). */
+  final Counter anchorGatedSnapshots;
+  /** Snapshots held back while the gate pins the last version before a drift. */
+  final Counter pinnedSnapshots;
+  /** Drift events: the stream's loss jumped and stayed up (docs/continual.md). */
+  final Counter driftEvents;
+  /** Replayed examples mixed into steps (not counted against the adapter's share). */
+  final Counter replayedExamples;
+  /** Erasure requests applied, and the kept examples they removed. */
+  final Counter erasures;
+  final Counter erasedExamples;
+  volatile double anchorLoss = Double.NaN;
+  volatile double baseAnchorLoss = Double.NaN;
+  /** The loss average the drift signal compares each batch against. */
+  volatile double driftBaseline = Double.NaN;
+  volatile long replayExamples;
+  volatile long replayBytes;
   volatile double evalLoss = Double.NaN;
   volatile double bestEvalLoss = Double.NaN;
   volatile long evalExamples;
@@ -52,6 +69,17 @@ final class AdapterMetrics {
     gatedSnapshots = g.counter("gated_snapshots");
     overShare = g.counter("over_share_records");
     nonFiniteSnapshots = g.counter("non_finite_snapshots");
+    anchorGatedSnapshots = g.counter("anchor_gated_snapshots");
+    pinnedSnapshots = g.counter("pinned_snapshots");
+    driftEvents = g.counter("drift_events");
+    replayedExamples = g.counter("replayed_examples");
+    erasures = g.counter("erasures");
+    erasedExamples = g.counter("erased_examples");
+    g.gauge("anchor_loss", (Gauge<Double>) () -> anchorLoss);
+    g.gauge("base_anchor_loss", (Gauge<Double>) () -> baseAnchorLoss);
+    g.gauge("drift_baseline_loss", (Gauge<Double>) () -> driftBaseline);
+    g.gauge("replay_examples", (Gauge<Long>) () -> replayExamples);
+    g.gauge("replay_bytes", (Gauge<Long>) () -> replayBytes);
     g.gauge("eval_loss", (Gauge<Double>) () -> evalLoss);
     g.gauge("best_eval_loss", (Gauge<Double>) () -> bestEvalLoss);
     g.gauge("eval_examples", (Gauge<Long>) () -> evalExamples);

@@ -48,6 +48,14 @@ public record ContinualPolicy(Anchor anchor, Replay replay, Drift drift, boolean
     public boolean enabled() {
       return !lines.isEmpty();
     }
+
+    /**
+     * Whether the guard holds back a snapshot of {@code anchorLoss} against the base model's (a
+     * non-finite anchor loss is held back too); never when the gate is off.
+     */
+    public boolean holdsBack(double anchorLoss, double baseAnchorLoss) {
+      return gate && !(anchorLoss <= baseAnchorLoss * (1 + tolerance));
+    }
   }
 
   /**
