@@ -29,6 +29,7 @@ import picocli.CommandLine;
       SubmitCommand.class,
       ServeCommand.class,
       ProduceCommand.class,
+      EraseCommand.class,
       InspectCommand.class,
       TailSnapshotsCommand.class,
       BrokerCommand.class,

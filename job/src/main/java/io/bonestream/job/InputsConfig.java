@@ -25,7 +25,7 @@ final class InputsConfig {
 
   private static InputSpec read(StrictNode n) {
     n.allow("topic", "topics", "topic-pattern", "format", "shape", "fields", "message-names", "adapter-id",
-        "example-id", "weight", "event-time", "registry");
+        "example-id", "user-id", "weight", "event-time", "registry");
     try {
       InputSpec.Builder b = InputSpec.builder();
       List<String> topics = new ArrayList<>(n.strings("topics", List.of()));
@@ -45,6 +45,9 @@ final class InputsConfig {
       }
       if (n.has("example-id")) {
         b.exampleId(ValueSource.parse(n.requiredText("example-id"), "example-id"));
+      }
+      if (n.has("user-id")) {
+        b.userId(ValueSource.parse(n.requiredText("user-id"), "user-id"));
       }
       if (n.has("weight")) {
         b.weight(ValueSource.parse(n.requiredText("weight"), "weight"));

@@ -66,7 +66,8 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
         "backend", "precision", "recompute", "signing", "quotas", "input");
     StrictNode kafka = c.section("kafka").allow("bootstrap-servers", "properties", "group-id",
         "transactional-id-prefix", "transaction-timeout");
-    StrictNode topics = c.section("topics").allow("instructions", "adapters", "dead-letters", "gated");
+    StrictNode topics = c.section("topics").allow("instructions", "adapters", "dead-letters", "gated",
+        "control");
     StrictNode ckpt = c.section("checkpoints").allow("dir", "interval", "savepoint-timeout");
     StrictNode batching = c.section("batching").allow("max-examples", "max-tokens",
         "max-event-time-span", "wall-clock-flush");
@@ -100,6 +101,7 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
           .adaptersTopic(topics.text("adapters", StreamingJob.ADAPTERS_TOPIC))
           .deadLetterTopic(topics.text("dead-letters", StreamingJob.DEAD_LETTER_TOPIC))
           .gatedTopic(topics.text("gated", StreamingJob.GATED_TOPIC))
+          .controlTopic(topics.text("control", StreamingJob.CONTROL_TOPIC))
           .modelDir(c.requiredText("model"))
           .maxSeqLen((int) c.integer("max-seq-len", 512))
           .backend(backend(c, checkBackend))

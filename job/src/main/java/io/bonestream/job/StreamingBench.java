@@ -74,6 +74,7 @@ public final class StreamingBench {
       kafka.createTopic(StreamingJob.ADAPTERS_TOPIC, 1, true);
       kafka.createTopic(StreamingJob.DEAD_LETTER_TOPIC, 1, false);
       kafka.createTopic(StreamingJob.GATED_TOPIC, 1, false);
+      kafka.createTopic(StreamingJob.CONTROL_TOPIC, 1, false);
       if (rate <= 0) {
         produce(kafka.bootstrapServers(), id, examples, 0);
         log.printf(Locale.ROOT, "%d records of %d tokens in the instructions topic%n", examples.size(), seq);

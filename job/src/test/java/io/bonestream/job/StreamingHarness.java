@@ -195,6 +195,7 @@ final class StreamingHarness {
         .adaptersTopic(prefix + ".adapters")
         .deadLetterTopic(prefix + ".dlq")
         .gatedTopic(prefix + ".gated")
+        .controlTopic(prefix + ".control")
         .groupId(prefix)
         .transactionalIdPrefix(prefix)
         .modelDir(TestFiles.stories260K().toString())

@@ -5,6 +5,8 @@ import io.bonestream.core.adapters.AdapterConfig;
 import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.operators.KafkaInput;
+import io.bonestream.operators.decode.ControlRecords;
+import io.bonestream.operators.decode.DecodeControl;
 import io.bonestream.operators.decode.DecodeInstructions;
 import io.bonestream.operators.decode.InputLimits;
 import io.bonestream.operators.decode.KafkaInputDeserializer;
@@ -22,6 +24,7 @@ import java.nio.file.Files;
 import java.nio.file.Paths;
 import java.util.List;
 import java.util.Properties;
+import java.util.regex.Pattern;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.functions.MapFunction;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
@@ -40,7 +43,8 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * The streaming trainer: instructions topic → decode, validate, tokenize (bad records to the
- * dead-letter topic) → keyed by adapter id → {@link AdapterTrainer} → adapter manifests on the
+ * dead-letter topic) → [admission] → joined by the control topic's erasure requests → keyed by
+ * adapter id → {@link AdapterTrainer} → adapter manifests on the
  * adapters topic, exactly once. Build it with {@link #builder()}, then {@link #addTo} an
  * environment with checkpointing on (Kafka transactions commit on checkpoints).
  */
@@ -49,6 +53,8 @@ public final class StreamingJob {
   public static final String ADAPTERS_TOPIC = "bonestream.adapters";
   public static final String DEAD_LETTER_TOPIC = "bonestream.dlq";
   public static final String GATED_TOPIC = "bonestream.gated";
+  /** Requests to the job (erasures, {@link ControlRecords}). */
+  public static final String CONTROL_TOPIC = "bonestream.control";
 
   private final Builder b;
   private final String baseModelFingerprint;
@@ -104,6 +110,11 @@ public final class StreamingJob {
     return b.gatedTopic;
   }
 
+  /** Where requests to the job (erasures) are read from ({@link ControlRecords}). */
+  public String controlTopic() {
+    return b.controlTopic;
+  }
+
   public String modelDir() {
     return b.modelDir;
   }
@@ -124,14 +135,7 @@ public final class StreamingJob {
 
   /** Adds the pipeline to {@code env}. */
   public void addTo(StreamExecutionEnvironment env) {
-    KafkaSourceBuilder<KafkaInput> sourceBuilder = KafkaSource.<KafkaInput>builder()
-        .setBootstrapServers(b.bootstrapServers)
-        .setDeserializer(new KafkaInputDeserializer())
-        .setGroupId(b.groupId)
-        .setStartingOffsets(OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST))
-        .setProperties(b.kafkaProperties)
-        .setProperty("partition.discovery.interval.ms", Long.toString(b.partitionDiscoveryMs))
-        .setProperty("isolation.level", "read_committed");
+    KafkaSourceBuilder<KafkaInput> sourceBuilder = source(b.groupId);
     Subscription.of(b.inputs).applyTo(sourceBuilder);
     KafkaSource<KafkaInput> source = sourceBuilder.build();
     SingleOutputStreamOperator<TrainingItem> items = env
@@ -154,6 +158,22 @@ public final class StreamingJob {
       deadLetters = deadLetters.union(admission.getSideOutput(DecodeInstructions.DEAD_LETTERS));
       admitted = admission;
     }
+    // Requests (erasures) have a source of their own, and join after admission: they count against
+    // no quota, and an erasure for an adapter the job does not train admits none. The topic is read
+    // as a pattern of its one name, so that a job whose control topic does not exist yet still
+    // starts (partition discovery finds it once it is created, from its earliest record).
+    KafkaSourceBuilder<KafkaInput> controlBuilder = source(b.groupId + "-control");
+    controlBuilder.setTopicPattern(Pattern.compile(Pattern.quote(b.controlTopic)));
+    SingleOutputStreamOperator<TrainingItem> erasures = env
+        .fromSource(controlBuilder.build(), WatermarkStrategy.noWatermarks(), "control")
+        .uid("control-source")
+        .setParallelism(1)
+        .process(new DecodeControl(), TypeInformation.of(TrainingItem.class))
+        .setParallelism(1)
+        .name("decode-control")
+        .uid("decode-control");
+    deadLetters = deadLetters.union(erasures.getSideOutput(DecodeInstructions.DEAD_LETTERS));
+    admitted = admitted.union(erasures);
     SingleOutputStreamOperator<EncodedRecord> manifests = admitted
         .keyBy(i -> i.adapterId, TypeInformation.of(String.class))
         .transform("train-adapters", TypeInformation.of(EncodedRecord.class), new AdapterTrainerOperator(
@@ -187,6 +207,18 @@ public final class StreamingJob {
         .disableChaining();
   }
 
+  /** A source of raw records, exactly once: committed offsets (the earliest without), committed transactions only. */
+  private KafkaSourceBuilder<KafkaInput> source(String groupId) {
+    return KafkaSource.<KafkaInput>builder()
+        .setBootstrapServers(b.bootstrapServers)
+        .setDeserializer(new KafkaInputDeserializer())
+        .setGroupId(groupId)
+        .setStartingOffsets(OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST))
+        .setProperties(b.kafkaProperties)
+        .setProperty("partition.discovery.interval.ms", Long.toString(b.partitionDiscoveryMs))
+        .setProperty("isolation.level", "read_committed");
+  }
+
   private KafkaSink<EncodedRecord> sink(String topic, String role) {
     Properties props = new Properties();
     props.putAll(b.kafkaProperties);
@@ -208,6 +240,7 @@ public final class StreamingJob {
     private String adaptersTopic = ADAPTERS_TOPIC;
     private String deadLetterTopic = DEAD_LETTER_TOPIC;
     private String gatedTopic = GATED_TOPIC;
+    private String controlTopic = CONTROL_TOPIC;
     private String groupId = "bonestream";
     private Properties kafkaProperties = new Properties();
     private String modelDir;
@@ -242,6 +275,8 @@ public final class StreamingJob {
     public Builder adaptersTopic(String v) { adaptersTopic = v; return this; }
     public Builder deadLetterTopic(String v) { deadLetterTopic = v; return this; }
     public Builder gatedTopic(String v) { gatedTopic = v; return this; }
+    /** Where requests to the job (erasures) are read from; it need not exist when the job starts. */
+    public Builder controlTopic(String v) { controlTopic = v; return this; }
     public Builder groupId(String v) { groupId = v; return this; }
     /** Client properties for every Kafka client of the job (TLS, SASL, ...). */
     public Builder kafkaProperties(Properties v) { kafkaProperties = v; return this; }
@@ -298,6 +333,13 @@ public final class StreamingJob {
       require(adaptersTopic, "adapters topic");
       require(deadLetterTopic, "dead-letter topic");
       require(gatedTopic, "gated-snapshots topic");
+      require(controlTopic, "control topic");
+      for (InputSpec in : inputs) {
+        if (in.reads(controlTopic)) {
+          throw new BonestreamException("the control topic " + controlTopic + " is also an input ("
+              + in.describe() + "): its records are requests, not examples");
+        }
+      }
       require(groupId, "consumer group id");
       require(transactionalIdPrefix, "transactional id prefix");
       if (snapshotPolicy == null) {

@@ -102,6 +102,7 @@ public final class Demo {
       kafka.createTopic(StreamingJob.ADAPTERS_TOPIC, 1, true);
       kafka.createTopic(StreamingJob.DEAD_LETTER_TOPIC, 1, false);
       kafka.createTopic(StreamingJob.GATED_TOPIC, 1, false);
+      kafka.createTopic(StreamingJob.CONTROL_TOPIC, 1, false);
       SharedModels.Loaded model = SharedModels.acquire(s.modelDir());
       try {
         return runWith(s, out, interrupted, kafka, model, data, tasks, temporary);

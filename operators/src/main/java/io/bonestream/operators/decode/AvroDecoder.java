@@ -12,6 +12,7 @@ import org.apache.avro.message.MissingSchemaException;
 /** {@code InstructionRecord}s in Avro's single-object encoding. */
 final class AvroDecoder implements RecordDecoder {
   private static final long serialVersionUID = 1L;
+  private static final String METADATA = "metadata.";
 
   @Override
   public Decoded decode(KafkaInput in) throws Rejected {
@@ -33,7 +34,8 @@ final class AvroDecoder implements RecordDecoder {
       case "example_id" -> r.getExampleId();
       case "weight" -> r.getWeight();
       case "event_time" -> r.getEventTime();
-      default -> r.getMetadata().get(path);
+      // metadata.<key> (the default user id source, as for a JSON record) or a bare metadata key
+      default -> r.getMetadata().get(path.startsWith(METADATA) ? path.substring(METADATA.length()) : path);
     });
   }
 

@@ -38,6 +38,16 @@ public enum DeadLetterReason {
   INVALID_WEIGHT,
   /** An example id that is not UTF-8 text or is longer than 256 characters (from a key or header, unbounded by the value's size cap). */
   INVALID_EXAMPLE_ID,
+  /**
+   * A user id (metadata {@code user_id}, or the input's {@code user-id} source) that is empty, longer
+   * than 256 characters, not UTF-8 text, or neither text nor a whole number.
+   */
+  INVALID_USER_ID,
+  /**
+   * A record on the control topic that is not a valid control request (strict JSON
+   * {@code {"type": "erase", "adapter_id": ..., "example_id" | "user_id": ..., "retrain": ...}}).
+   */
+  INVALID_CONTROL_RECORD,
   /** An event time that is neither epoch milliseconds nor an ISO-8601 instant. */
   INVALID_EVENT_TIME,
   /** A record from a topic that no input of the job names (the subscription changed). */

@@ -172,6 +172,7 @@ public final class DecodeInstructions extends ProcessFunction<KafkaInput, Traini
     }
     TrainingItem item = new TrainingItem(adapterId, values.exampleId(), e.inputIds(), e.labels(), weight,
         values.eventTime(), in.topic, in.partition, in.offset);
+    item.userId = values.userId();
     if (keepOriginal) {
       item.original = in.value;
       item.originalKey = in.key;

@@ -25,6 +25,7 @@ public final class InputSpec implements Serializable {
   private final ValueSource adapterId;
   private final ValueSource exampleId;
   private final ValueSource weight;
+  private final ValueSource userId;
   private final @Nullable ValueSource eventTime;
   private final @Nullable RegistrySettings registry;
   private transient @Nullable Pattern compiled;
@@ -37,6 +38,7 @@ public final class InputSpec implements Serializable {
     this.adapterId = b.adapterId;
     this.exampleId = b.exampleId;
     this.weight = b.weight;
+    this.userId = b.userId;
     this.eventTime = b.eventTime;
     this.registry = b.registry;
   }
@@ -59,6 +61,7 @@ public final class InputSpec implements Serializable {
     b.adapterId = adapterId;
     b.exampleId = exampleId;
     b.weight = weight;
+    b.userId = userId;
     b.eventTime = eventTime;
     b.registry = registry;
     return b;
@@ -95,6 +98,11 @@ public final class InputSpec implements Serializable {
     return weight;
   }
 
+  /** Where the user id an erasure by user finds the example by comes from (default {@code field:metadata.user_id}). */
+  public ValueSource userId() {
+    return userId;
+  }
+
   /** Where event time comes from; null: the record's {@code event_time} field if it has one. */
   public @Nullable ValueSource eventTime() {
     return eventTime;
@@ -129,6 +137,7 @@ public final class InputSpec implements Serializable {
     private ValueSource adapterId = new ValueSource.Field("adapter_id");
     private ValueSource exampleId = new ValueSource.Field("example_id");
     private ValueSource weight = new ValueSource.Field("weight");
+    private ValueSource userId = new ValueSource.Field("metadata.user_id");
     private @Nullable ValueSource eventTime;
     private @Nullable RegistrySettings registry;
 
@@ -154,6 +163,8 @@ public final class InputSpec implements Serializable {
 
     public Builder weight(ValueSource v) { weight = Objects.requireNonNull(v); return this; }
 
+    public Builder userId(ValueSource v) { userId = Objects.requireNonNull(v); return this; }
+
     public Builder eventTime(@Nullable ValueSource v) { eventTime = v; return this; }
 
     public Builder registry(@Nullable RegistrySettings v) { registry = v; return this; }
@@ -175,7 +186,7 @@ public final class InputSpec implements Serializable {
               + e.getDescription());
         }
       }
-      for (ValueSource s : List.of(adapterId, exampleId, weight)) {
+      for (ValueSource s : List.of(adapterId, exampleId, weight, userId)) {
         if (s instanceof ValueSource.KafkaTimestamp) {
           throw new BonestreamException("kafka-timestamp is a source for event-time only");
         }

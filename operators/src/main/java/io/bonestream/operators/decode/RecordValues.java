@@ -11,9 +11,11 @@ import java.time.Instant;
 import java.time.format.DateTimeParseException;
 import org.jspecify.annotations.Nullable;
 
-/** A decoded record's adapter id, example id, weight and event time, from where its input says. */
+/** A decoded record's adapter id, example id, user id, weight and event time, from where its input says. */
 final class RecordValues {
   static final int MAX_EXAMPLE_ID_CHARS = 256;
+  static final int MAX_USER_ID_CHARS = 256;
+  private static final ValueSource DEFAULT_USER_ID = new ValueSource.Field("metadata.user_id");
 
   private final InputSpec spec;
   private final Decoded decoded;
@@ -55,6 +57,32 @@ final class RecordValues {
       // a key or header is not under the value's size cap, and the id travels with the item to the trainer
       throw new Rejected(DeadLetterReason.INVALID_EXAMPLE_ID, "example id of " + id.length()
           + " characters, over the limit of " + MAX_EXAMPLE_ID_CHARS);
+    }
+    return id;
+  }
+
+  /**
+   * The user the example belongs to (for erasure by user), or null when the record names none: text
+   * or a whole number, 1 to {@value #MAX_USER_ID_CHARS} characters.
+   */
+  @Nullable String userId() throws Rejected {
+    ValueSource source = spec.userId() == null ? DEFAULT_USER_ID : spec.userId();
+    Object v = value(source, DeadLetterReason.INVALID_USER_ID);
+    if (v == null) {
+      return null;
+    }
+    if (!(v instanceof String || v instanceof Integer || v instanceof Long || v instanceof BigInteger)) {
+      // a JSON object, array, boolean or fraction would become a user id no erasure request names
+      throw new Rejected(DeadLetterReason.INVALID_USER_ID, "user id " + Texts.abbreviate(v.toString())
+          + " is neither text nor a whole number");
+    }
+    String id = v.toString();
+    if (id.isEmpty()) {
+      throw new Rejected(DeadLetterReason.INVALID_USER_ID, "an empty user id (" + source + ")");
+    }
+    if (id.length() > MAX_USER_ID_CHARS) {
+      throw new Rejected(DeadLetterReason.INVALID_USER_ID, "user id of " + id.length()
+          + " characters, over the limit of " + MAX_USER_ID_CHARS);
     }
     return id;
   }

@@ -1,0 +1,87 @@
+package io.bonestream.cli;
+
+import io.bonestream.core.BonestreamException;
+import io.bonestream.job.KafkaClients;
+import io.bonestream.job.KafkaProperties;
+import io.bonestream.operators.StreamingJob;
+import io.bonestream.operators.decode.ControlRecords;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import picocli.CommandLine;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "erase", mixinStandardHelpOptions = true, sortOptions = false,
+    description = {"Asks the running job to forget an example, or all of a user's examples, of one adapter: writes an",
+        "erasure request to the control topic (docs/inputs.md#the-control-topic). The adapter's trainer removes",
+        "them from its buffers, replay reservoir and eval set, records the erasure in its next manifest, and",
+        "with --retrain trains again from its last version without them (docs/continual.md#erasure)."})
+final class EraseCommand implements Callable<Integer> {
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  @Option(names = {"--bootstrap", "--bootstrap-servers"}, required = true, paramLabel = "HOST:PORT",
+      description = "Kafka bootstrap servers")
+  String bootstrap;
+
+  @Option(names = "--topic", defaultValue = StreamingJob.CONTROL_TOPIC, paramLabel = "T",
+      description = "the job's control topic, topics.control (default: ${DEFAULT-VALUE})")
+  String topic;
+
+  @Option(names = "--adapter", required = true, paramLabel = "ID", description = "the adapter that forgets")
+  String adapter;
+
+  @ArgGroup(exclusive = true, multiplicity = "1")
+  Target target;
+
+  static final class Target {
+    @Option(names = "--example-id", required = true, paramLabel = "X", description = "the example's id (its example_id)")
+    String exampleId;
+
+    @Option(names = "--user-id", required = true, paramLabel = "U",
+        description = "the user whose examples it forgets (their metadata user_id)")
+    String userId;
+  }
+
+  @Option(names = "--retrain", description = "also retrain the adapter from its last version without them")
+  boolean retrain;
+
+  @Option(names = "--kafka-config", paramLabel = "FILE", description = "Kafka client properties (TLS, SASL, ...)")
+  Path kafkaConfig;
+
+  @Override
+  public Integer call() {
+    String problem = ControlRecords.problem(adapter, target.exampleId, target.userId);
+    if (problem != null) {
+      throw new BonestreamException(problem);
+    }
+    if (topic.isBlank()) {
+      throw new BonestreamException("--topic is empty");
+    }
+    byte[] value = ControlRecords.erase(adapter, target.exampleId, target.userId, retrain);
+    RecordMetadata written;
+    try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(bootstrap, KafkaProperties.load(kafkaConfig))) {
+      // keyed by adapter: one adapter's requests stay in order on one partition
+      var sent = p.send(new ProducerRecord<>(topic, adapter.getBytes(StandardCharsets.UTF_8), value));
+      p.flush();
+      written = sent.get(60, TimeUnit.SECONDS);
+    } catch (ExecutionException e) {
+      throw new BonestreamException("cannot send to " + topic + " at " + bootstrap + ": " + e.getCause().getMessage());
+    } catch (TimeoutException e) {
+      throw new BonestreamException("no answer from Kafka at " + bootstrap + " within 60 s");
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new BonestreamException("interrupted");
+    }
+    spec.commandLine().getOut().println("wrote " + new String(value, StandardCharsets.UTF_8) + " to " + topic
+        + " (partition " + written.partition() + ", offset " + written.offset() + ")");
+    return 0;
+  }
+}

@@ -1,0 +1,44 @@
+package io.bonestream.operators.decode;
+
+import io.bonestream.operators.TrainingItem;
+import io.bonestream.operators.KafkaInput;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.streaming.api.functions.ProcessFunction;
+import org.apache.flink.util.Collector;
+
+/**
+ * Reads the control topic ({@link ControlRecords}): each valid request becomes an erasure
+ * {@link TrainingItem} for its adapter's trainer; any other record goes to
+ * {@link DecodeInstructions#DEAD_LETTERS} as {@link DeadLetterReason#INVALID_CONTROL_RECORD}. Never fails on input.
+ */
+public final class DecodeControl extends ProcessFunction<KafkaInput, TrainingItem> {
+  private transient Counter accepted;
+  private transient Counter refused;
+
+  @Override
+  public void open(OpenContext context) {
+    var group = getRuntimeContext().getMetricGroup();
+    accepted = group.counter("control_records_accepted");
+    refused = group.counter("control_records_refused");
+  }
+
+  @Override
+  public void processElement(KafkaInput in, Context ctx, Collector<TrainingItem> out) {
+    TrainingItem item;
+    try {
+      try {
+        item = ControlRecords.decode(in);
+      } catch (RuntimeException e) {
+        throw new Rejected(DeadLetterReason.UNEXPECTED, "cannot decode: " + e);
+      }
+    } catch (Rejected r) {
+      refused.inc();
+      ctx.output(DecodeInstructions.DEAD_LETTERS, DecodeInstructions.deadLetter(in.value, in.key, in.topic,
+          in.partition, in.offset, r.reason(), r.getMessage(), ctx.timerService().currentProcessingTime()));
+      return;
+    }
+    out.collect(item);
+    accepted.inc();
+  }
+}
