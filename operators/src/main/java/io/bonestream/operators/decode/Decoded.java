@@ -8,7 +8,10 @@ import org.jspecify.annotations.Nullable;
  * example id, weight and event time, wherever {@link InputSpec} says they come from).
  */
 public record Decoded(Instruction instruction, Fields fields) {
-  /** A record's fields by name or dotted path: a String, a Number, a Boolean, an {@link java.time.Instant} or null. */
+  /**
+   * A record's fields by name or dotted path: a String, a Number, a Boolean, an
+   * {@link java.time.Instant}, an object or array (whose {@code toString} is its JSON text) or null.
+   */
   @FunctionalInterface
   public interface Fields {
     @Nullable Object get(String path);

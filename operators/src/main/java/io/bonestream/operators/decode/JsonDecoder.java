@@ -99,7 +99,15 @@ final class JsonDecoder implements RecordDecoder {
     if (v.isBoolean()) {
       return v.booleanValue();
     }
-    return v.toString();
+    return new Composite(v.toString());
+  }
+
+  /** An object or array where a value was looked for: its JSON text (so that a user id can tell it from text). */
+  record Composite(String json) {
+    @Override
+    public String toString() {
+      return json;
+    }
   }
 
   /**

@@ -348,6 +348,20 @@ class RegistryDecodeTest {
   }
 
   @Test
+  @Order(8)
+  @org.junit.jupiter.api.Timeout(60)
+  void anInstructionRecordsMetadataUserIdIsItsUser() throws Exception {
+    InstructionRecord r = InstructionRecord.newBuilder().setAdapterId("colors").setExampleId("e8")
+        .setPrompt("What color is the sky?").setResponse("The sky is blue.")
+        .setMetadata(Map.of("user_id", "u-8")).build();
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    DatumWriter<Object> w = (DatumWriter) new SpecificDatumWriter<>(InstructionRecord.class);
+    assertEquals("u-8", decoder().decode(in("reg", framed(instructionId, r, w))).userId);
+    InstructionRecord none = InstructionRecord.newBuilder(r).setMetadata(Map.of()).build();
+    assertEquals(null, decoder().decode(in("reg", framed(instructionId, none, w))).userId);
+  }
+
+  @Test
   @Order(100) // stops the registry
   void aStoppedRegistryGivesDeadLettersWithinTheBoundAndCachedSchemasStillDecode() throws Exception {
     RegistrySettings s = settings().timeout(Duration.ofSeconds(1)).build();
