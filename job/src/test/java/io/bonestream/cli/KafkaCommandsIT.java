@@ -43,6 +43,63 @@ class KafkaCommandsIT {
   }
 
   @Test
+  @org.junit.jupiter.api.Timeout(180)
+  void eraseWritesAControlRecordTheJobReads() throws Exception {
+    kafka.createTopic("e.control", 1, false);
+    Cli byExample = Cli.run("erase", "--bootstrap-servers", kafka.bootstrapServers(), "--topic", "e.control",
+        "--adapter", "colors", "--example-id", "colors.jsonl:3");
+    assertEquals(0, byExample.exitCode(), byExample.err());
+    assertTrue(byExample.out().contains("wrote {\"type\":\"erase\",\"adapter_id\":\"colors\",\"example_id\":"
+        + "\"colors.jsonl:3\"} to e.control (partition 0, offset 0)"), byExample.out());
+    Cli byUser = Cli.run("erase", "--bootstrap", kafka.bootstrapServers(), "--topic", "e.control",
+        "--adapter", "colors", "--user-id", "u-42", "--retrain");
+    assertEquals(0, byUser.exitCode(), byUser.err());
+    var records = KafkaClients.readUntil(kafka.bootstrapServers(), "e.control", Duration.ofSeconds(30),
+        rs -> rs.size() >= 2);
+    assertEquals(2, records.size());
+    assertEquals("colors", new String(records.get(0).key(), java.nio.charset.StandardCharsets.UTF_8), "keyed by adapter");
+    JsonNode first = Json.MAPPER.readTree(records.get(0).value());
+    assertEquals(Json.MAPPER.readTree("{\"type\": \"erase\", \"adapter_id\": \"colors\", \"example_id\": \"colors.jsonl:3\"}"),
+        first);
+    JsonNode second = Json.MAPPER.readTree(records.get(1).value());
+    assertEquals(Json.MAPPER.readTree("{\"type\": \"erase\", \"adapter_id\": \"colors\", \"user_id\": \"u-42\", "
+        + "\"retrain\": true}"), second);
+    // what the job makes of them
+    var item = io.bonestream.operators.decode.ControlRecords.decode(
+        io.bonestream.operators.decode.KafkaInputDeserializer.toInput(records.get(1)));
+    assertEquals("u-42", item.eraseUserId);
+    assertTrue(item.eraseRetrain && item.isErasure());
+    assertEquals(1L, item.offset);
+
+    // user mistakes: one line each, nothing written
+    Cli both = Cli.run("erase", "--bootstrap", kafka.bootstrapServers(), "--topic", "e.control", "--adapter", "colors",
+        "--example-id", "x", "--user-id", "u");
+    assertEquals(2, both.exitCode());
+    assertTrue(both.err().startsWith("error: ") && both.err().strip().lines().count() == 1, both.err());
+    Cli neither = Cli.run("erase", "--bootstrap", kafka.bootstrapServers(), "--topic", "e.control", "--adapter", "colors");
+    assertEquals(2, neither.exitCode());
+    assertTrue(neither.err().contains("--example-id") && neither.err().strip().lines().count() == 1, neither.err());
+    Cli badAdapter = Cli.run("erase", "--bootstrap", kafka.bootstrapServers(), "--topic", "e.control", "--adapter", "../x",
+        "--example-id", "x");
+    assertEquals(1, badAdapter.exitCode());
+    assertTrue(badAdapter.err().contains("adapter id '../x'") && badAdapter.err().strip().lines().count() == 1,
+        badAdapter.err());
+    Cli longId = Cli.run("erase", "--bootstrap", kafka.bootstrapServers(), "--topic", "e.control", "--adapter", "colors",
+        "--user-id", "u".repeat(257));
+    assertEquals(1, longId.exitCode());
+    assertTrue(longId.err().contains("over the limit of 256"), longId.err());
+    Cli emptyId = Cli.run("erase", "--bootstrap", kafka.bootstrapServers(), "--topic", "e.control", "--adapter", "colors",
+        "--example-id", "");
+    assertEquals(1, emptyId.exitCode());
+    assertTrue(emptyId.err().contains("empty example id"), emptyId.err());
+    try (var c = KafkaClients.committedReader(kafka.bootstrapServers(), new java.util.Properties())) {
+      var partition = new org.apache.kafka.common.TopicPartition("e.control", 0);
+      assertEquals(2L, c.endOffsets(List.of(partition), Duration.ofSeconds(30)).get(partition),
+          "a refused request writes nothing");
+    }
+  }
+
+  @Test
   void produceSendsEveryLineAsAvroOrNothing() throws Exception {
     kafka.createTopic("p.instructions", 1, false);
     Path data = TestFiles.models().getParent().resolve("examples/colors.jsonl");

@@ -82,6 +82,38 @@ class JobConfigTest {
   }
 
   @Test
+  @org.junit.jupiter.api.Timeout(60)
+  void theControlTopicIsATopicSetting() throws Exception {
+    assertEquals("bonestream.control", JobConfig.read(write(example())).job().controlTopic(),
+        "the documented example names the default");
+    assertEquals(io.bonestream.operators.StreamingJob.CONTROL_TOPIC, JobConfig.read(write(example()
+        .replaceAll("(?m)^  control:.*\n(^ {20,}#.*\n)*", ""))).job().controlTopic(), "without the key: the default");
+    assertEquals("tenant.requests", JobConfig.read(write(example()
+        .replace("control: bonestream.control", "control: tenant.requests"))).job().controlTopic());
+    BonestreamException input = assertThrows(BonestreamException.class, () -> JobConfig.read(write(example()
+        .replace("control: bonestream.control", "control: bonestream.instructions"))));
+    assertTrue(input.getMessage().contains("control topic") && input.getMessage().contains("input"), input.getMessage());
+    BonestreamException empty = assertThrows(BonestreamException.class, () -> JobConfig.read(write(example()
+        .replace("control: bonestream.control", "control: \"\""))));
+    assertTrue(empty.getMessage().contains("control topic"), empty.getMessage());
+  }
+
+  @Test
+  @org.junit.jupiter.api.Timeout(60)
+  void anInputsUserIdSource() throws Exception {
+    JobConfig c = JobConfig.read(write(exampleWithInputs()));
+    assertEquals(new io.bonestream.operators.decode.ValueSource.Field("metadata.user_id"), c.job().inputs().get(1).userId());
+    assertEquals(new io.bonestream.operators.decode.ValueSource.Field("metadata.user_id"), c.job().inputs().get(0).userId(),
+        "the default");
+    JobConfig header = JobConfig.read(write(exampleWithInputs()
+        .replace("user-id: field:metadata.user_id", "user-id: header:x-user")));
+    assertEquals(new io.bonestream.operators.decode.ValueSource.Header("x-user"), header.job().inputs().get(1).userId());
+    BonestreamException ts = assertThrows(BonestreamException.class, () -> JobConfig.read(write(exampleWithInputs()
+        .replace("user-id: field:metadata.user_id", "user-id: kafka-timestamp"))));
+    assertTrue(ts.getMessage().contains("kafka-timestamp"), ts.getMessage());
+  }
+
+  @Test
   void recomputationIsABackendSetting() throws Exception {
     JobConfig c = JobConfig.read(write(example().replace("recompute: false", "recompute: true")));
     assertTrue(c.job().backend().recompute());
