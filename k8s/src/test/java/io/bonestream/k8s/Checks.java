@@ -28,12 +28,12 @@ final class Checks {
 
   private Checks() {}
 
-  /** The KafkaTopics are the job's four topics; serve follows the adapters topic. */
+  /** The KafkaTopics are the job's five topics; serve follows the adapters topic. */
   static List<String> topics(Rendered r) {
     List<String> problems = new ArrayList<>();
     JsonNode topics = r.jobYaml().path("topics");
     Set<String> wanted = new TreeSet<>();
-    for (String k : List.of("instructions", "adapters", "dead-letters", "gated")) {
+    for (String k : List.of("instructions", "adapters", "dead-letters", "gated", "control")) {
       if (!topics.path(k).isTextual()) {
         problems.add("job.yaml: topics." + k + " is not set (the manifests name every topic)");
       } else {

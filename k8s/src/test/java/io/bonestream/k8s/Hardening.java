@@ -120,7 +120,7 @@ final class Hardening {
 
   /**
    * Each component has its own Kafka user (Strimzi names the Secret as the user) with only what it
-   * does: serve reads the adapters topic; the trainer reads the instructions, reads and writes the
+   * does: serve reads the adapters topic; the trainer reads the instructions and the control topic, reads and writes the
    * adapters, writes dead letters and gated snapshots, in transactions of its prefix; only the
    * trainer writes the dead letters and no component reads them; the dead letters expire.
    */
@@ -131,6 +131,7 @@ final class Hardening {
     String adapters = job.at("/topics/adapters").asText();
     String dlq = job.at("/topics/dead-letters").asText();
     String gated = job.at("/topics/gated").asText();
+    String control = job.at("/topics/control").asText();
     String trainer = kafkaUserOf(r.trainer("taskManager"));
     String serve = kafkaUserOf(r.serve());
     if (!trainer.equals(kafkaUserOf(r.trainer("jobManager")))) {
@@ -166,6 +167,7 @@ final class Hardening {
     need(problems, t, "topic:" + adapters + ":literal", Set.of("Read", "Write", "Describe"), "the trainer");
     need(problems, t, "topic:" + dlq + ":literal", Set.of("Write", "Describe"), "the trainer");
     need(problems, t, "topic:" + gated + ":literal", Set.of("Write", "Describe"), "the trainer");
+    need(problems, t, "topic:" + control + ":literal", Set.of("Read", "Describe"), "the trainer");
     need(problems, t, "transactionalId:" + job.at("/kafka/transactional-id-prefix").asText() + ":prefix",
         Set.of("Write", "Describe"), "the trainer");
     need(problems, t, "group:" + job.at("/kafka/group-id").asText() + ":prefix", Set.of("Read"), "the trainer");

@@ -129,6 +129,15 @@ class HardeningTest {
         }
       }
     }, "lacks [Describe, Write] on transactionalId:bonestream:prefix");
+    assertCaught(Hardening::kafkaUsers, r -> {
+      ObjectNode trainer = r.find("KafkaUser", "bonestream-trainer").orElseThrow();
+      ArrayNode acls = (ArrayNode) trainer.at("/spec/authorization/acls");
+      for (int i = acls.size() - 1; i >= 0; i--) {
+        if (acls.get(i).at("/resource/name").asText().equals("bonestream.control")) {
+          acls.remove(i);
+        }
+      }
+    }, "lacks [Describe, Read] on topic:bonestream.control:literal");
     assertCaught(Hardening::kafkaUsers, r -> r.all("KafkaTopic").stream()
         .filter(t -> t.at("/spec/topicName").asText().equals("bonestream.dlq"))
         .forEach(t -> ((ObjectNode) t.at("/spec/config")).remove("retention.ms")), "keeps users' raw records forever");

@@ -49,7 +49,7 @@ class ManifestSchemaTest {
     for (ObjectNode o : Kustomize.overlay(overlay)) {
       kinds.merge(o.path("kind").asText(), 1, Integer::sum);
     }
-    assertEquals(Map.of("ConfigMap", 3, "Deployment", 1, "FlinkDeployment", 1, "KafkaTopic", 4, "KafkaUser", 3,
+    assertEquals(Map.of("ConfigMap", 3, "Deployment", 1, "FlinkDeployment", 1, "KafkaTopic", 5, "KafkaUser", 4,
         "NetworkPolicy", 2, "PodMonitor", 1, "PrometheusRule", 1, "Service", 1, "ServiceMonitor", 1), kinds);
   }
 

@@ -157,6 +157,11 @@ class NamesAgreeTest {
       ((ObjectNode) job.get("topics")).remove("gated");
       r.setJobYaml(job);
     }, "topics.gated is not set");
+    assertCaught(Checks::topics, r -> {
+      ObjectNode job = (ObjectNode) r.jobYaml();
+      ((ObjectNode) job.get("topics")).remove("control");
+      r.setJobYaml(job);
+    }, "topics.control is not set");
     assertCaught(Checks::topics, r -> setArg(r, "--topic", "bonestream.adapter"), "bonestream.adapter");
   }
 
