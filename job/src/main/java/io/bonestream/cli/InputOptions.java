@@ -22,6 +22,9 @@ final class InputOptions {
   @Option(names = "--example-id", paramLabel = "SRC", description = "(default: field:example_id)")
   String exampleId;
 
+  @Option(names = "--user-id", paramLabel = "SRC", description = "(default: field:metadata.user_id)")
+  String userId;
+
   @Option(names = "--weight", paramLabel = "SRC", description = "(default: field:weight)")
   String weight;
 
@@ -43,6 +46,9 @@ final class InputOptions {
     }
     if (exampleId != null) {
       b.exampleId(ValueSource.parse(exampleId, "--example-id"));
+    }
+    if (userId != null) {
+      b.userId(ValueSource.parse(userId, "--user-id"));
     }
     if (weight != null) {
       b.weight(ValueSource.parse(weight, "--weight"));

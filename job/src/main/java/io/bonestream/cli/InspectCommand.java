@@ -125,7 +125,8 @@ final class InspectCommand implements Callable<Integer> {
         if (o.accepted()) {
           accepted++;
           TrainingItem item = o.item();
-          out.println("  accepted: adapter " + item.adapterId + ", example " + item.exampleId + ", weight "
+          out.println("  accepted: adapter " + item.adapterId + ", example " + item.exampleId
+              + (item.userId == null ? "" : ", user " + item.userId) + ", weight "
               + item.weight + ", " + (item.eventTime == Long.MIN_VALUE ? "no event time"
               : "event time " + Instant.ofEpochMilli(item.eventTime)));
           long targets = java.util.Arrays.stream(item.labels).skip(1).filter(l -> l >= 0).count();

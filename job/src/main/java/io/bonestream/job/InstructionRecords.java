@@ -31,7 +31,28 @@ public final class InstructionRecords {
       }
       b.setWeight((float) r.get("weight").asDouble());
     }
+    if (r.hasNonNull("metadata")) {
+      b.setMetadata(metadata(r.get("metadata")));
+    }
     return b.build();
+  }
+
+  /** A JSON record's {@code metadata} object (its {@code user_id} among them) as InstructionRecord's string map. */
+  private static java.util.Map<String, String> metadata(JsonNode m) {
+    if (!m.isObject()) {
+      throw new BonestreamException("field 'metadata' must be an object of text values");
+    }
+    java.util.Map<String, String> out = new java.util.LinkedHashMap<>();
+    for (var e : m.properties()) {
+      JsonNode v = e.getValue();
+      if (v.isTextual() || v.isIntegralNumber()) {
+        out.put(e.getKey(), v.asText());
+      } else if (!v.isNull()) {
+        throw new BonestreamException("metadata '" + e.getKey() + "' must be text (InstructionRecord's metadata "
+            + "is a map of strings)");
+      }
+    }
+    return out;
   }
 
   /** The Avro form of an instruction; plain text has none (it needs a json input). */

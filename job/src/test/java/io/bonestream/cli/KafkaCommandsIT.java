@@ -97,6 +97,21 @@ class KafkaCommandsIT {
       assertEquals(2L, c.endOffsets(List.of(partition), Duration.ofSeconds(30)).get(partition),
           "a refused request writes nothing");
     }
+
+    // the user an erasure by user finds: produce carries a line's metadata into InstructionRecord's,
+    // and inspect shows the user id the job reads
+    kafka.createTopic("e.instructions", 1, false);
+    Path data = tmp.resolve("users.jsonl");
+    Files.writeString(data, "{\"prompt\": \"Hi\", \"response\": \"Yo\", \"metadata\": {\"user_id\": \"u-42\"}}\n"
+        + "{\"prompt\": \"Who?\", \"response\": \"Me.\"}\n");
+    Cli sent = Cli.run("produce", "--bootstrap", kafka.bootstrapServers(), "--topic", "e.instructions",
+        "--adapter", "colors", "--file", data.toString());
+    assertEquals(0, sent.exitCode(), sent.err());
+    Cli inspect = Cli.run("inspect", "--bootstrap", kafka.bootstrapServers(), "--topic", "e.instructions",
+        "--model", TestFiles.stories260K().toString(), "--timeout", "20s");
+    assertEquals(0, inspect.exitCode(), inspect.err());
+    assertTrue(inspect.out().contains("example users.jsonl:1, user u-42, weight"), inspect.out());
+    assertTrue(inspect.out().contains("example users.jsonl:2, weight"), inspect.out());
   }
 
   @Test
