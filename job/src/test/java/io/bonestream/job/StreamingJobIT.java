@@ -284,6 +284,40 @@ class StreamingJobIT {
     assertEquals(8 + bad.size(), snaps.get(0).getStats().getExamples() + letters.size() - 1);
   }
 
+  @Test
+  @org.junit.jupiter.api.Timeout(300)
+  void aControlTopicCreatedAfterTheStartIsRead() throws Exception {
+    topics("late", 1);
+    StreamingHarness.produce(kafka.bootstrapServers(), "late.instructions",
+        StreamingHarness.asRecords("late.instructions", StreamingHarness.colors("good", 8)));
+    JobClient client = start(StreamingHarness.job(kafka.bootstrapServers(), "late", tmp.resolve("b-late"))
+        .partitionDiscoveryMs(500).build());
+    List<io.bonestream.schemas.DeadLetter> letters;
+    try {
+      // the job runs without its control topic
+      StreamingHarness.readSnapshots(kafka.bootstrapServers(), "late.adapters", Duration.ofSeconds(120),
+          s -> s.size() >= 1);
+      kafka.createTopic("late.control", 1, false);
+      StreamingHarness.produce(kafka.bootstrapServers(), "late.control", List.of(
+          new org.apache.kafka.clients.producer.ProducerRecord<>("late.control", "good".getBytes(),
+              "{\"type\": \"erase\", \"adapter_id\": \"good\"}".getBytes())));
+      letters = KafkaClients.readUntil(kafka.bootstrapServers(), "late.dlq", Duration.ofSeconds(90),
+          rs -> !rs.isEmpty()).stream().map(r -> {
+            try {
+              return io.bonestream.schemas.DeadLetter.getDecoder().decode(r.value());
+            } catch (java.io.IOException e) {
+              throw new java.io.UncheckedIOException(e);
+            }
+          }).toList();
+    } finally {
+      client.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
+    }
+    assertEquals(1, letters.size());
+    assertEquals("INVALID_CONTROL_RECORD", letters.get(0).getErrorCode());
+    assertEquals("late.control", letters.get(0).getTopic());
+    assertEquals(0, letters.get(0).getOffset(), "from the new topic's first record");
+  }
+
   private static byte[] toBytes(java.nio.ByteBuffer b) {
     byte[] out = new byte[b.remaining()];
     b.duplicate().get(out);
