@@ -136,7 +136,7 @@ final class TailSnapshotsCommand implements Callable<Integer> {
   static ObjectNode describeGated(ConsumerRecord<byte[], byte[]> r) {
     GatedSnapshot g;
     try {
-      g = GatedSnapshot.getDecoder().decode(r.value());
+      g = io.bonestream.schemas.GatedSnapshots.decode(r.value());
     } catch (java.io.IOException | RuntimeException e) {
       throw new io.bonestream.core.BonestreamException("offset " + r.offset() + " is not a GatedSnapshot: "
           + e.getMessage());
