@@ -241,6 +241,36 @@ class ContinualHarnessTest {
   }
 
   @Test
+  void aDriftWithRewarmStartsTheScheduleOverAtTheEventAndChangesNothingBefore() throws Exception {
+    TrainConfig warm = TRAIN.toBuilder().warmupSteps(4).build();
+    List<TrainingItem> items = concat(colors("a", "c", false), opposites("a", "o"));
+    List<AdapterSnapshot> plain = run(new AdapterProfile(BAT, warm, EvalPolicy.OFF, continual(
+        ContinualPolicy.Anchor.OFF, ContinualPolicy.Replay.OFF, ContinualPolicy.Drift.DEFAULT, false)), 1, items)
+        .published();
+    List<AdapterSnapshot> rewarmed = run(new AdapterProfile(BAT, warm, EvalPolicy.OFF, continual(
+        ContinualPolicy.Anchor.OFF, ContinualPolicy.Replay.OFF,
+        new ContinualPolicy.Drift(true, 0.2, 3.0, 0.5, 3, 8, ContinualPolicy.OnDrift.REWARM), false)), 1, items)
+        .published();
+    assertEquals(32, plain.size());
+    assertEquals(32, rewarmed.size());
+    var event = rewarmed.stream().filter(m -> m.getDrift() != null).findFirst().orElseThrow().getDrift();
+    assertEquals("REWARM", event.getAction());
+    for (int v = 0; v < 32; v++) {
+      long step = plain.get(v).getStats().getStep();
+      String a = String.valueOf(plain.get(v).getPayload());
+      String b = String.valueOf(rewarmed.get(v).getPayload());
+      if (step <= event.getStep()) {
+        assertEquals(a, b, "before the event, at step " + step);
+      } else if (step == event.getStep() + 1) {
+        // the schedule starts over: the first step after the event has a learning rate of 0
+        assertEquals(String.valueOf(rewarmed.get(v - 1).getPayload()), b, "the first step after the event");
+      } else {
+        assertNotEquals(a, b, "after the event, at step " + step);
+      }
+    }
+  }
+
+  @Test
   void aDriftPinHoldsVersionsBackUntilTheNewEvalSetIsFull() throws Exception {
     EvalPolicy eval = new EvalPolicy(0.25, 4, 0.5, true);
     AdapterProfile profile = new AdapterProfile(BAT, TRAIN, eval, continual(ContinualPolicy.Anchor.OFF,
