@@ -211,8 +211,7 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
       EvalPolicy e = base == null ? new EvalPolicy(0, 32, 0.05, true) : base.eval();
       EvalPolicy ev = new EvalPolicy(n.number("eval-fraction", e.fraction()), (int) n.integer("eval-cap", e.cap()),
           n.number("gate-tolerance", e.tolerance()), n.bool("gate", e.gate()));
-      AdapterProfile p = new AdapterProfile(ab.build(), tc, ev);
-      return new AdapterProfile(p.adapter(), p.train(), p.eval(), continual(n, base, tc));
+      return new AdapterProfile(ab.build(), tc, ev, continual(n, base, tc));
     } catch (BonestreamException e) {
       throw e.getMessage().startsWith(n.file() + ": ") ? e : n.error(e.getMessage());
     }
