@@ -120,6 +120,8 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   private final @Nullable SigningKeySource signing;
   private final List<String> trustedPublicKeys;
   private final Quotas quotas;
+  /** The job's sequence limit for records: the anchor set is tokenized with it too; 0: the profile's. */
+  private int recordsMaxSeqLen;
   private transient ShareWindow shares;
 
   private transient SharedBackend device;
@@ -173,6 +175,15 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     this.signing = signing;
     this.trustedPublicKeys = List.copyOf(trustedPublicKeys);
     this.quotas = quotas;
+  }
+
+  /**
+   * The sequence limit the job tokenizes records with; anchor sets are tokenized with it too, so an
+   * adapter is scored on what it could have been trained on (without it: the profile's limit).
+   */
+  public AdapterTrainer recordsMaxSeqLen(int maxSeqLen) {
+    this.recordsMaxSeqLen = maxSeqLen;
+    return this;
   }
 
   @Override
@@ -445,7 +456,8 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     double anchorLoss = Double.NaN;
     double baseAnchorLoss = Double.NaN;
     if (finite && AnchorSet.scores(anchorPolicy, p.dueSnapshots)) {
-      AnchorSet anchor = anchorSets.computeIfAbsent(anchorPolicy, a -> AnchorSet.of(a, profile, shared, device));
+      AnchorSet anchor = anchorSets.computeIfAbsent(anchorPolicy, a -> AnchorSet.of(a, profile, shared, device,
+          recordsMaxSeqLen > 0 ? recordsMaxSeqLen : profile.train().maxSeqLen()));
       anchorLoss = anchor.score(trainer);
       baseAnchorLoss = anchor.baseLoss();
       m.anchorLoss = anchorLoss;

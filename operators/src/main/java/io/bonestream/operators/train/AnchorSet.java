@@ -31,13 +31,13 @@ final class AnchorSet {
   }
 
   /**
-   * Tokenizes the policy's records (the first ones up to its token budget; 0: all) and scores the
-   * base model on them with a new adapter of {@code profile}, which starts as the identity.
+   * Tokenizes the policy's records (each cut at {@code maxSeqLen} tokens, as the job cuts its
+   * records; the first ones up to the policy's token budget, 0: all) and scores the base model on
+   * them with a new adapter of {@code profile}, which starts as the identity.
    */
   static AnchorSet of(ContinualPolicy.Anchor policy, AdapterProfile profile, SharedModels.Loaded shared,
-      BackendFactory backend) {
-    ExampleEncoder encoder = new ExampleEncoder(shared.tokenizer(), profile.train().maxSeqLen(),
-        shared.model().config().vocabSize());
+      BackendFactory backend, int maxSeqLen) {
+    ExampleEncoder encoder = new ExampleEncoder(shared.tokenizer(), maxSeqLen, shared.model().config().vocabSize());
     RecordParser parser = new RecordParser(encoder);
     List<Example> examples = new ArrayList<>();
     long tokens = 0;
