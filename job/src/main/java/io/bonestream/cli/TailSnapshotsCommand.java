@@ -136,7 +136,7 @@ final class TailSnapshotsCommand implements Callable<Integer> {
   static ObjectNode describeGated(ConsumerRecord<byte[], byte[]> r) {
     GatedSnapshot g;
     try {
-      g = GatedSnapshot.getDecoder().decode(r.value());
+      g = io.bonestream.schemas.GatedSnapshots.decode(r.value());
     } catch (java.io.IOException | RuntimeException e) {
       throw new io.bonestream.core.BonestreamException("offset " + r.offset() + " is not a GatedSnapshot: "
           + e.getMessage());
@@ -151,8 +151,24 @@ final class TailSnapshotsCommand implements Callable<Integer> {
     n.put("tolerance", g.getTolerance());
     n.put("eval_examples", g.getEvalExamples());
     n.put("loss_ema", g.getStats().getLossEma());
+    n.put("reason", g.getReason() == null ? "EVAL_LOSS" : g.getReason()); // schema 1 had only the eval gate
+    continual(n, g.getStats());
     n.put("offset", r.offset());
     return n;
+  }
+
+  /** The continual-learning statistics (docs/continual.md), those that are set. */
+  private static void continual(ObjectNode n, io.bonestream.schemas.TrainingStats s) {
+    if (s.getAnchorLoss() != null) {
+      n.put("anchor_loss", s.getAnchorLoss());
+      n.put("base_anchor_loss", s.getBaseAnchorLoss());
+    }
+    if (s.getReplayedExamples() > 0) {
+      n.put("replayed_examples", s.getReplayedExamples());
+    }
+    if (s.getDriftEvents() > 0) {
+      n.put("drift_events", s.getDriftEvents());
+    }
   }
 
   /** A manifest as JSON, payload bytes left out. */
@@ -176,6 +192,7 @@ final class TailSnapshotsCommand implements Callable<Integer> {
     if (s.getStats().getEvalLoss() != null) {
       stats.put("eval_loss", s.getStats().getEvalLoss());
     }
+    continual(stats, s.getStats());
     var lineage = n.putArray("lineage");
     for (OffsetRange o : s.getLineage()) {
       lineage.addObject().put("topic", o.getTopic()).put("partition", o.getPartition())
@@ -189,6 +206,25 @@ final class TailSnapshotsCommand implements Callable<Integer> {
       n.putObject("payload").put("inline_bytes", bytes.length).put("sha256", io.bonestream.core.util.Hashes.sha256Hex(bytes));
     } else if (s.getPayload() instanceof ClaimCheck cc) {
       n.putObject("payload").put("uri", cc.getUri()).put("size", cc.getSize()).put("sha256", cc.getSha256());
+    }
+    if (s.getDrift() != null) {
+      n.putObject("drift").put("step", s.getDrift().getStep()).put("loss", s.getDrift().getLoss())
+          .put("baseline", s.getDrift().getBaseline()).put("action", s.getDrift().getAction());
+    }
+    if (!s.getErasures().isEmpty()) {
+      var erasures = n.putArray("erasures");
+      for (io.bonestream.schemas.Erasure e : s.getErasures()) {
+        var o = erasures.addObject();
+        if (e.getExampleId() != null) {
+          o.put("example_id", e.getExampleId());
+        }
+        if (e.getUserId() != null) {
+          o.put("user_id", e.getUserId());
+        }
+        o.put("removed_buffered", e.getRemovedBuffered()).put("removed_replay", e.getRemovedReplay())
+            .put("removed_eval", e.getRemovedEval()).put("retrained", e.getRetrained())
+            .put("discarded_steps", e.getDiscardedSteps());
+      }
     }
     if (s.getResumedFrom() != null) {
       n.putObject("resumed_from").put("version", s.getResumedFrom().getVersion())

@@ -1,5 +1,6 @@
 package io.bonestream.job;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
@@ -11,12 +12,14 @@ import io.bonestream.engine.backend.Backends;
 import io.bonestream.engine.config.OptimizerKind;
 import io.bonestream.engine.config.ScheduleKind;
 import io.bonestream.engine.config.TrainConfig;
+import io.bonestream.engine.data.RecordParser;
 import io.bonestream.operators.StreamingJob;
 import io.bonestream.operators.decode.InputLimits;
 import io.bonestream.operators.publish.SnapshotPolicy;
 import io.bonestream.operators.train.AdapterProfile;
 import io.bonestream.operators.train.AdapterProfiles;
 import io.bonestream.operators.train.BatchPolicy;
+import io.bonestream.operators.train.ContinualPolicy;
 import io.bonestream.operators.train.EvalPolicy;
 import io.bonestream.operators.train.Quotas;
 import java.io.IOException;
@@ -173,7 +176,8 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
   private static AdapterProfile profile(StrictNode n, AdapterProfile base, boolean override) {
     List<String> keys = new ArrayList<>(List.of("method", "r", "mini-r", "targets", "lora-alpha", "optimizer", "lr",
         "weight-decay", "beta1", "beta2", "eps", "max-grad-norm", "schedule", "warmup-steps",
-        "total-steps", "micro-batch-size", "seed", "eval-fraction", "eval-cap", "gate", "gate-tolerance"));
+        "total-steps", "micro-batch-size", "seed", "eval-fraction", "eval-cap", "gate", "gate-tolerance",
+        "anchor", "replay", "drift", "erasure-retrain"));
     if (override) {
       keys.add("match");
     }
@@ -209,9 +213,114 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
       EvalPolicy e = base == null ? new EvalPolicy(0, 32, 0.05, true) : base.eval();
       EvalPolicy ev = new EvalPolicy(n.number("eval-fraction", e.fraction()), (int) n.integer("eval-cap", e.cap()),
           n.number("gate-tolerance", e.tolerance()), n.bool("gate", e.gate()));
-      return new AdapterProfile(ab.build(), tc, ev);
+      return new AdapterProfile(ab.build(), tc, ev, continual(n, base, tc));
     } catch (BonestreamException e) {
-      throw n.error(e.getMessage());
+      throw e.getMessage().startsWith(n.file() + ": ") ? e : n.error(e.getMessage());
+    }
+  }
+
+  /** The anchor file's bounds: it is read here and travels with the job in every profile that names it. */
+  static final long ANCHOR_MAX_BYTES = 4L << 20;
+  static final int ANCHOR_MAX_LINES = 4096;
+
+  /**
+   * A profile's continual-learning guards (docs/continual.md); an override inherits each of
+   * {@code anchor}, {@code replay}, {@code drift} and {@code erasure-retrain} from the defaults unless
+   * it gives it, and a section given takes the documented defaults for its missing keys.
+   */
+  private static ContinualPolicy continual(StrictNode n, AdapterProfile base, TrainConfig train) {
+    ContinualPolicy c = base == null ? ContinualPolicy.OFF : base.continual();
+    ContinualPolicy.Anchor anchor = c.anchor();
+    if (n.has("anchor")) {
+      StrictNode a = n.section("anchor").allow("file", "every-versions", "max-tokens", "tolerance", "gate");
+      Path file = Path.of(a.requiredText("file"));
+      List<String> lines = anchorLines(a, file);
+      anchor = checked(a, () -> new ContinualPolicy.Anchor(file.getFileName().toString(), lines,
+          (int) a.integer("every-versions", 1), a.integer("max-tokens", 16_384), a.number("tolerance", 0.10),
+          a.bool("gate", true)));
+    }
+    ContinualPolicy.Replay replay = c.replay();
+    if (n.has("replay")) {
+      StrictNode r = n.section("replay").allow("ratio", "capacity", "max-bytes");
+      replay = checked(r, () -> new ContinualPolicy.Replay(r.number("ratio", 0.25), (int) r.integer("capacity", 256),
+          r.bytes("max-bytes", 4L << 20)));
+    }
+    ContinualPolicy.Drift drift = c.drift();
+    StrictNode d = n.section("drift");
+    if (n.has("drift")) {
+      d.allow("enabled", "alpha", "k", "min-rise", "sustain", "warmup", "on-drift");
+      ContinualPolicy.Drift dflt = ContinualPolicy.Drift.DEFAULT;
+      ContinualPolicy.OnDrift onDrift = d.has("on-drift")
+          ? checked(d, () -> ContinualPolicy.OnDrift.fromId(d.text("on-drift", null))) : dflt.onDrift();
+      drift = checked(d, () -> new ContinualPolicy.Drift(d.bool("enabled", true), d.number("alpha", dflt.alpha()),
+          d.number("k", dflt.k()), d.number("min-rise", dflt.minRise()), (int) d.integer("sustain", dflt.sustain()),
+          (int) d.integer("warmup", dflt.warmup()), onDrift));
+    }
+    if (drift.enabled() && drift.onDrift() == ContinualPolicy.OnDrift.REWARM && train.warmupSteps() <= 0) {
+      // also when an override inherits rewarm from the defaults but sets warmup-steps: 0
+      throw d.errorAt("on-drift", "rewarm needs warmup-steps above 0: re-warming restarts the learning-rate "
+          + "schedule, whose warmup would be 0 steps");
+    }
+    boolean retrain = n.bool("erasure-retrain", c.retrainOnErasure());
+    return new ContinualPolicy(anchor, replay, drift, retrain);
+  }
+
+  /**
+   * The anchor file's non-blank lines, each checked to be a record the parser reads (any of its
+   * formats); an error names the file and the line.
+   */
+  private static List<String> anchorLines(StrictNode a, Path file) {
+    String text;
+    try {
+      long size = Files.size(file);
+      if (size > ANCHOR_MAX_BYTES) {
+        throw a.errorAt("file", file + " is " + size + " bytes; an anchor file may hold at most "
+            + ANCHOR_MAX_BYTES + " bytes (4MiB)");
+      }
+      text = Files.readString(file);
+    } catch (NoSuchFileException e) {
+      throw a.errorAt("file", "not found: " + file);
+    } catch (IOException e) {
+      throw a.errorAt("file", "cannot read " + file + ": " + firstLine(e.getMessage()));
+    }
+    List<String> lines = new ArrayList<>();
+    String[] all = text.split("\r?\n", -1);
+    for (int i = 0; i < all.length; i++) {
+      String line = all[i].strip();
+      if (line.isEmpty()) {
+        continue;
+      }
+      if (lines.size() == ANCHOR_MAX_LINES) {
+        throw a.errorAt("file", file + " has more than " + ANCHOR_MAX_LINES + " records (non-blank lines)");
+      }
+      try {
+        RecordParser.read(JSON.readTree(line), RecordParser.Options.DEFAULT);
+      } catch (JsonProcessingException e) {
+        throw a.errorAt("file", file + " line " + (i + 1) + ": not JSON: " + firstLine(e.getOriginalMessage()));
+      } catch (RuntimeException e) {
+        throw a.errorAt("file", file + " line " + (i + 1) + ": " + firstLine(e.getMessage()));
+      }
+      lines.add(line);
+    }
+    if (lines.isEmpty()) {
+      throw a.errorAt("file", file + " holds no records");
+    }
+    return lines;
+  }
+
+  private static final ObjectMapper JSON = new ObjectMapper()
+      .enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+
+  private static String firstLine(String message) {
+    return message == null ? "" : message.split("\n")[0];
+  }
+
+  /** Builds a policy part, an invalid value an error naming the section. */
+  private static <T> T checked(StrictNode n, java.util.function.Supplier<T> build) {
+    try {
+      return build.get();
+    } catch (BonestreamException e) {
+      throw e.getMessage().startsWith(n.file() + ": ") ? e : n.error(e.getMessage());
     }
   }
 }

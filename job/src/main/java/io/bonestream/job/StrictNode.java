@@ -42,6 +42,11 @@ final class StrictNode {
     return this;
   }
 
+  /** The settings file's name, which begins every error. */
+  String file() {
+    return file;
+  }
+
   /** The node itself (for a block another class validates). */
   JsonNode json() {
     return node;

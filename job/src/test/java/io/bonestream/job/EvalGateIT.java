@@ -124,7 +124,7 @@ class EvalGateIT {
   private static List<GatedSnapshot> gated(String bootstrap) throws Exception {
     List<GatedSnapshot> out = new ArrayList<>();
     for (ConsumerRecord<byte[], byte[]> r : StreamingHarness.readToEnd(bootstrap, "eg.gated")) {
-      out.add(GatedSnapshot.getDecoder().decode(r.value()));
+      out.add(io.bonestream.schemas.GatedSnapshots.decode(r.value()));
     }
     return out;
   }

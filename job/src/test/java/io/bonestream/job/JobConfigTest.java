@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.bonestream.core.BonestreamException;
 import io.bonestream.core.adapters.AdapterMethod;
 import io.bonestream.engine.TestFiles;
+import io.bonestream.operators.train.AdapterProfiles;
+import io.bonestream.operators.train.ContinualPolicy;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -186,5 +188,210 @@ class JobConfigTest {
         || e.getMessage().contains("group-id"), e.getMessage());
     e = assertThrows(BonestreamException.class, () -> JobConfig.read(tmp.resolve("missing.yaml")));
     assertTrue(e.getMessage().contains("not found"), e.getMessage());
+  }
+
+  /** The example's commented continual-learning keys, made live, the anchor file from the repository. */
+  private String exampleWithContinual() throws Exception {
+    StringBuilder out = new StringBuilder();
+    boolean in = false;
+    for (String line : example().split("\n", -1)) {
+      if (line.startsWith("  # anchor:")) {
+        in = true;
+      } else if (in && !line.startsWith("  #   ") && !line.startsWith("  # replay:") && !line.startsWith("  # drift:")
+          && !line.startsWith("  # erasure-retrain:")) {
+        in = false;
+      }
+      out.append(in ? "  " + line.substring(4) : line).append('\n');
+    }
+    return out.toString().replace("file: examples/anchor-stories.jsonl",
+        "file: \"" + TestFiles.models().getParent().resolve("examples/anchor-stories.jsonl") + "\"");
+  }
+
+  private Path anchorFile(String name, String... lines) throws Exception {
+    Path f = tmp.resolve(name);
+    Files.writeString(f, String.join("\n", lines) + "\n");
+    return f;
+  }
+
+  private static final String RECORDS = """
+      {"text": "Once upon a time there was a cat."}
+
+      {"prompt": "What color is the sky?", "response": "Blue."}
+      {"instruction": "Say hi", "output": "Hi!"}
+      {"messages": [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi there."}]}
+      """;
+
+  /** The example with {@code keys} (one flow-style key a line) in adapter-defaults. */
+  private String withDefaults(String keys) throws Exception {
+    StringBuilder indented = new StringBuilder();
+    keys.strip().lines().forEach(l -> indented.append("  ").append(l.strip()).append('\n'));
+    return example().replace("  gate-tolerance: 0.05", indented + "  gate-tolerance: 0.05");
+  }
+
+  @Test
+  void theDocumentedContinualKeysAreValid() throws Exception {
+    var p = JobConfig.read(write(exampleWithContinual())).job().profiles().defaults().continual();
+    assertTrue(p.anchor().enabled());
+    assertEquals("anchor-stories.jsonl", p.anchor().source());
+    assertEquals(1, p.anchor().everyVersions());
+    assertEquals(16_384, p.anchor().maxTokens());
+    assertEquals(0.10, p.anchor().tolerance());
+    assertTrue(p.anchor().gate());
+    assertEquals(new ContinualPolicy.Replay(0.25, 256, 4L << 20), p.replay());
+    assertEquals(ContinualPolicy.Drift.DEFAULT, p.drift());
+    assertEquals(false, p.retrainOnErasure());
+    // without the keys: all off
+    assertEquals(ContinualPolicy.OFF, JobConfig.read(write(example())).job().profiles().defaults().continual());
+  }
+
+  @Test
+  void continualKeysAreReadWithTheirDefaults() throws Exception {
+    Path anchor = anchorFile("anchor.jsonl", RECORDS);
+    JobConfig c = JobConfig.read(write(withDefaults("""
+          anchor: {file: "%s", every-versions: 3, max-tokens: 2048, tolerance: 0.2, gate: false}
+          replay: {ratio: 0.5, capacity: 64, max-bytes: 1MiB}
+          drift: {alpha: 0.2, k: 2, min-rise: 0.3, sustain: 4, warmup: 5, on-drift: pin}
+          erasure-retrain: true""".formatted(anchor))));
+    var p = c.job().profiles().defaults().continual();
+    assertEquals(new ContinualPolicy.Anchor("anchor.jsonl", java.util.List.of(
+        "{\"text\": \"Once upon a time there was a cat.\"}",
+        "{\"prompt\": \"What color is the sky?\", \"response\": \"Blue.\"}",
+        "{\"instruction\": \"Say hi\", \"output\": \"Hi!\"}",
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}, {\"role\": \"assistant\", \"content\": \"Hi there.\"}]}"),
+        3, 2048, 0.2, false), p.anchor());
+    assertEquals(new ContinualPolicy.Replay(0.5, 64, 1L << 20), p.replay());
+    assertEquals(new ContinualPolicy.Drift(true, 0.2, 2, 0.3, 4, 5, ContinualPolicy.OnDrift.PIN), p.drift());
+    assertTrue(p.retrainOnErasure());
+
+    // a section given without keys: its defaults; the anchor's file is required
+    p = JobConfig.read(write(withDefaults("""
+          anchor: {file: "%s"}
+          replay: {}
+          drift: {}""".formatted(anchor)))).job().profiles().defaults().continual();
+    assertEquals(new ContinualPolicy.Anchor("anchor.jsonl", p.anchor().lines(), 1, 16_384, 0.10, true), p.anchor());
+    assertEquals(4, p.anchor().lines().size());
+    assertEquals(new ContinualPolicy.Replay(0.25, 256, 4L << 20), p.replay());
+    assertEquals(ContinualPolicy.Drift.DEFAULT, p.drift());
+    assertEquals(false, p.retrainOnErasure());
+    BonestreamException e = assertThrows(BonestreamException.class,
+        () -> JobConfig.read(write(withDefaults("  anchor: {gate: false}"))));
+    assertTrue(e.getMessage().contains("adapter-defaults.anchor.file is required"), e.getMessage());
+    e = assertThrows(BonestreamException.class,
+        () -> JobConfig.read(write(withDefaults("  replay: {ratio: 0.5, size: 3}"))));
+    assertTrue(e.getMessage().contains("unknown key 'adapter-defaults.replay.size'"), e.getMessage());
+    e = assertThrows(BonestreamException.class,
+        () -> JobConfig.read(write(withDefaults("  replay: {ratio: 5}"))));
+    assertTrue(e.getMessage().contains("adapter-defaults.replay") && e.getMessage().contains("ratio"), e.getMessage());
+    // enabled: false turns drift off
+    assertEquals(false, JobConfig.read(write(withDefaults("  drift: {enabled: false}")))
+        .job().profiles().defaults().continual().drift().enabled());
+  }
+
+  @Test
+  void overridesInheritEachContinualSectionUnlessTheyGiveIt() throws Exception {
+    Path anchor = anchorFile("anchor.jsonl", RECORDS);
+    String yaml = withDefaults("""
+          anchor: {file: "%s", tolerance: 0.2}
+          replay: {ratio: 0.5, capacity: 64}
+          drift: {on-drift: pin}
+          erasure-retrain: true""".formatted(anchor)).replace("adapters: []", """
+        adapters:
+          - match: "support-*"
+            replay: {capacity: 16}
+            drift: {enabled: false}
+          - match: "sales-*"
+            erasure-retrain: false
+            r: 2""");
+    AdapterProfiles profiles = JobConfig.read(write(yaml)).job().profiles();
+    ContinualPolicy d = profiles.defaults().continual();
+    ContinualPolicy support = profiles.forAdapter("support-1").continual();
+    assertEquals(d.anchor(), support.anchor());
+    assertEquals(new ContinualPolicy.Replay(0.25, 16, 4L << 20), support.replay()); // the section's defaults, not the inherited one's
+    assertEquals(false, support.drift().enabled());
+    assertTrue(support.retrainOnErasure());
+    ContinualPolicy sales = profiles.forAdapter("sales-1").continual();
+    assertEquals(new ContinualPolicy(d.anchor(), d.replay(), d.drift(), false), sales);
+    assertEquals(ContinualPolicy.OnDrift.PIN, sales.drift().onDrift());
+    assertEquals(d, profiles.forAdapter("other").continual());
+  }
+
+  @Test
+  void rewarmNeedsWarmupAndOnDriftIsChecked() throws Exception {
+    BonestreamException e = assertThrows(BonestreamException.class,
+        () -> JobConfig.read(write(withDefaults("  drift: {on-drift: rewarm}"))));
+    assertTrue(e.getMessage().contains("adapter-defaults.drift.on-drift rewarm needs warmup-steps above 0"),
+        e.getMessage());
+    String rewarm = withDefaults("  drift: {on-drift: rewarm}").replace("warmup-steps: 0", "warmup-steps: 4");
+    assertEquals(ContinualPolicy.OnDrift.REWARM,
+        JobConfig.read(write(rewarm)).job().profiles().defaults().continual().drift().onDrift());
+    // an override that inherits rewarm cannot drop the warmup
+    e = assertThrows(BonestreamException.class, () -> JobConfig.read(write(rewarm.replace("adapters: []", """
+        adapters:
+          - match: "a"
+            warmup-steps: 0"""))));
+    assertTrue(e.getMessage().contains("adapters[0].drift.on-drift rewarm needs warmup-steps"), e.getMessage());
+    // nor when drift is off
+    JobConfig.read(write(rewarm.replace("adapters: []", """
+        adapters:
+          - match: "a"
+            warmup-steps: 0
+            drift: {enabled: false, on-drift: rewarm}""")));
+    e = assertThrows(BonestreamException.class,
+        () -> JobConfig.read(write(withDefaults("  drift: {on-drift: restart}"))));
+    assertTrue(e.getMessage().contains("adapter-defaults.drift") && e.getMessage().contains("'restart'")
+        && e.getMessage().contains("none, rewarm or pin"), e.getMessage());
+  }
+
+  @Test
+  void aBadAnchorFileIsOneLineNamingTheFileAndLine() throws Exception {
+    Path bad = anchorFile("bad.jsonl", "{\"text\": \"fine\"}", "", "{\"prompt\": \"no response\" ");
+    BonestreamException e = assertThrows(BonestreamException.class,
+        () -> JobConfig.read(write(withDefaults("  anchor: {file: \"" + bad + "\"}"))));
+    assertTrue(e.getMessage().contains("adapter-defaults.anchor.file") && e.getMessage().contains("bad.jsonl line 3")
+        && e.getMessage().contains("not JSON"), e.getMessage());
+    assertTrue(!e.getMessage().contains("\n"), e.getMessage());
+
+    Path unknown = anchorFile("unknown.jsonl", "{\"text\": \"fine\"}", "{\"question\": \"?\"}");
+    e = assertThrows(BonestreamException.class,
+        () -> JobConfig.read(write(withDefaults("  anchor: {file: \"" + unknown + "\"}"))));
+    assertTrue(e.getMessage().contains("unknown.jsonl line 2") && e.getMessage().contains("unrecognized record"),
+        e.getMessage());
+    assertTrue(!e.getMessage().contains("\n"), e.getMessage());
+
+    Path notObject = anchorFile("array.jsonl", "[1, 2]");
+    e = assertThrows(BonestreamException.class,
+        () -> JobConfig.read(write(withDefaults("  anchor: {file: \"" + notObject + "\"}"))));
+    assertTrue(e.getMessage().contains("array.jsonl line 1"), e.getMessage());
+
+    e = assertThrows(BonestreamException.class, () -> JobConfig.read(write(withDefaults(
+        "  anchor: {file: \"" + tmp.resolve("none.jsonl") + "\"}"))));
+    assertTrue(e.getMessage().contains("adapter-defaults.anchor.file not found") && e.getMessage().contains("none.jsonl"),
+        e.getMessage());
+
+    Path empty = anchorFile("empty.jsonl", "", "  ");
+    e = assertThrows(BonestreamException.class,
+        () -> JobConfig.read(write(withDefaults("  anchor: {file: \"" + empty + "\"}"))));
+    assertTrue(e.getMessage().contains("holds no records"), e.getMessage());
+  }
+
+  @Test
+  void anAnchorFileIsBounded() throws Exception {
+    String record = "{\"text\": \"a\"}";
+    Path many = anchorFile("many.jsonl", java.util.Collections.nCopies(JobConfig.ANCHOR_MAX_LINES + 1, record)
+        .toArray(String[]::new));
+    BonestreamException e = assertThrows(BonestreamException.class,
+        () -> JobConfig.read(write(withDefaults("  anchor: {file: \"" + many + "\"}"))));
+    assertTrue(e.getMessage().contains("many.jsonl has more than 4096 records"), e.getMessage());
+    // exactly the bound is fine
+    Path enough = anchorFile("enough.jsonl", java.util.Collections.nCopies(JobConfig.ANCHOR_MAX_LINES, record)
+        .toArray(String[]::new));
+    assertEquals(JobConfig.ANCHOR_MAX_LINES, JobConfig.read(write(withDefaults("  anchor: {file: \"" + enough + "\"}")))
+        .job().profiles().defaults().continual().anchor().lines().size());
+
+    Path big = anchorFile("big.jsonl", "{\"text\": \"" + "a".repeat((int) JobConfig.ANCHOR_MAX_BYTES) + "\"}");
+    e = assertThrows(BonestreamException.class,
+        () -> JobConfig.read(write(withDefaults("  anchor: {file: \"" + big + "\"}"))));
+    assertTrue(e.getMessage().contains("big.jsonl is") && e.getMessage().contains("at most 4194304 bytes"),
+        e.getMessage());
   }
 }

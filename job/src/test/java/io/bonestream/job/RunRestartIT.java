@@ -113,6 +113,9 @@ class RunRestartIT {
       List<AdapterSnapshot> actual = StreamingHarness.allSnapshots(bootstrap, "rr.adapters");
       System.out.println(logs);
       VersionHistory.assertSame(expected, actual, logs.toString());
+      List<AdapterSnapshot> beta = expected.stream().filter(m -> m.getAdapterId().equals("beta")).toList();
+      assertTrue(beta.stream().allMatch(m -> m.getStats().getAnchorLoss() != null), "beta's anchor loss on every version");
+      assertTrue(beta.get(beta.size() - 1).getStats().getReplayedExamples() > 0, "beta replays");
       // old restore points are pruned: of those older than the one the last run restored, two stay
       // (three when a deleted checkpoint shares its job folder with a kept one: RestorePointsTest)
       java.util.regex.Matcher restored = java.util.regex.Pattern.compile("restoring savepoint (\\S+) ")
@@ -150,7 +153,11 @@ class RunRestartIT {
     return yaml(prefix, bootstrap, 2);
   }
 
-  /** The job of both runs: bat r 4 (gamma: lora r 8, over the inline limit: claim checks). */
+  /**
+   * The job of both runs: bat r 4 (gamma: lora r 8, over the inline limit: claim checks; beta: with
+   * the continual-learning guards, replay from its reservoir, the drift signal and the anchor set
+   * scored on every version, so that they too must come back exactly after a stop, a kill and a rescale).
+   */
   private Path yaml(String prefix, String bootstrap, int parallelism) throws Exception {
     Path file = tmp.resolve(prefix + "-p" + parallelism + ".yaml");
     Files.writeString(file, String.join("\n",
@@ -181,6 +188,10 @@ class RunRestartIT {
         "  - match: gamma",
         "    method: lora",
         "    r: 8",
+        "  - match: beta",
+        "    replay: {ratio: 0.5, capacity: 16}",
+        "    drift: {on-drift: none}",
+        "    anchor: {file: " + TestFiles.models().getParent().resolve("examples/anchor-stories.jsonl") + ", gate: false}",
         "batching:",
         "  max-examples: 4",
         "snapshots:",

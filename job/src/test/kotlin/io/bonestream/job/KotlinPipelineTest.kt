@@ -10,6 +10,8 @@ import io.bonestream.operators.publish.SnapshotPolicy
 import io.bonestream.operators.train.AdapterProfile
 import io.bonestream.operators.train.AdapterProfiles
 import io.bonestream.operators.train.BatchPolicy
+import io.bonestream.operators.train.ContinualPolicy
+import io.bonestream.operators.train.EvalPolicy
 import io.bonestream.subscriber.kotlin.acceptedVersions
 import io.bonestream.subscriber.kotlin.adapterSubscriber
 import java.nio.file.Path
@@ -64,6 +66,14 @@ class KotlinPipelineTest {
                         AdapterProfile(
                             AdapterConfig.builder().method(AdapterMethod.BONE).r(4).build(),
                             TrainConfig.builder().lr(1e-2).batchSize(4).build(),
+                            EvalPolicy.OFF,
+                            // replay one past example into each step, and watch for drift
+                            ContinualPolicy(
+                                ContinualPolicy.Anchor.OFF,
+                                ContinualPolicy.Replay(0.25, 64, 1L shl 20),
+                                ContinualPolicy.Drift.DEFAULT,
+                                false,
+                            ),
                         )
                     )
                 )
@@ -99,6 +109,9 @@ class KotlinPipelineTest {
                     assertEquals(listOf("kotlin@1", "kotlin@2"), versions.map { it.name() })
                     assertEquals("bone", versions[1].method())
                     assertTrue(versions[1].stats().step == 4L)
+                    // steps 2 to 4 each mixed in one replay (the reservoir is empty before the first)
+                    assertEquals(3L, versions[1].stats().replayedExamples)
+                    assertEquals(16L + 3L, versions[1].stats().examples)
                 }
             } finally {
                 client.cancel().get()

@@ -180,7 +180,7 @@ public final class StreamingJob {
             new AdapterTrainer(b.modelDir, b.profiles, b.batchPolicy, b.snapshotPolicy,
             b.maxCachedAdapters, b.continueFromPublished
                 ? new PublishedVersions(b.bootstrapServers, b.kafkaProperties, b.adaptersTopic) : null,
-            b.backend, b.signing, b.trustedPublicKeys, b.quotas)))
+            b.backend, b.signing, b.trustedPublicKeys, b.quotas).recordsMaxSeqLen(b.maxSeqLen)))
         .uid(AdapterTrainer.UID);
     deadLetters.union(manifests.getSideOutput(DecodeInstructions.DEAD_LETTERS))
         .sinkTo(sink(b.deadLetterTopic, "dlq"))

@@ -16,7 +16,7 @@ import org.apache.avro.specific.SpecificData;
  */
 public final class AdapterSnapshots {
   /** Every earlier schema version this build reads. */
-  private static final int[] HISTORY = {1};
+  private static final int[] HISTORY = {1, 2};
   private static final BinaryMessageDecoder<AdapterSnapshot> DECODER = decoder();
 
   private AdapterSnapshots() {}

@@ -146,4 +146,81 @@ class SchemaEvolutionTest {
         .setVersion(6).setReason("NO_STATE").setFreshOptimizer(true).build()).build();
     assertEquals(now, AdapterSnapshots.decode(AdapterSnapshots.encode(now)));
   }
+
+  @Test
+  void manifestsOfSchemaTwoReadWithoutTheContinualLearningFields() throws Exception {
+    Schema v2 = AdapterSnapshots.schemaVersion(2);
+    assertEquals(SchemaCompatibilityType.COMPATIBLE,
+        SchemaCompatibility.checkReaderWriterCompatibility(AdapterSnapshot.getClassSchema(), v2).getType());
+    assertEquals(SchemaCompatibilityType.COMPATIBLE, // a subscriber of the previous release reads new manifests
+        SchemaCompatibility.checkReaderWriterCompatibility(v2, AdapterSnapshot.getClassSchema()).getType());
+    AdapterSnapshot now = AdapterSnapshot.newBuilder().setAdapterId("a").setVersion(3)
+        .setCreatedAt(Instant.ofEpochMilli(5))
+        .setBaseModel(BaseModelRef.newBuilder().setName("m").setWeightsSha256("0".repeat(64)).build())
+        .setTokenizerSha256("1".repeat(64)).setMethod("bone").setPeftType("MISS").setR(8)
+        .setTargetModules(List.of("q_proj"))
+        .setStats(TrainingStats.newBuilder().setStep(1).setTokens(2).setExamples(3).setSkippedSteps(0)
+            .setLastLoss(1.5).setLossEma(1.5).setAnchorLoss(2.0).setBaseAnchorLoss(1.9).setReplayedExamples(4)
+            .setDriftEvents(1).build())
+        .setLineage(List.of())
+        .setPayload(InlineAdapter.newBuilder().setAdapterConfigJson("{}")
+            .setAdapterModelSafetensors(ByteBuffer.wrap(new byte[] {1})).build())
+        .setDrift(DriftEvent.newBuilder().setStep(9).setLoss(3.0).setBaseline(1.0).setAction("PIN").build())
+        .setErasures(List.of(Erasure.newBuilder().setExampleId("x").setTopic("c").setPartition(0).setOffset(7)
+            .setRemovedBuffered(1).setRemovedReplay(0).setRemovedEval(0).setRetrained(false).setDiscardedSteps(0)
+            .build()))
+        .build();
+    assertEquals(now, AdapterSnapshots.decode(AdapterSnapshots.encode(now)));
+    // the same manifest as the previous release wrote it: the new fields read as their defaults
+    GenericRecord old = (GenericRecord) GenericData.get().deepCopy(v2,
+        toGeneric(AdapterSnapshots.encode(AdapterSnapshot.newBuilder(now).setDrift(null).setErasures(List.of())
+            .setStats(TrainingStats.newBuilder(now.getStats()).setAnchorLoss(null).setBaseAnchorLoss(null)
+                .setReplayedExamples(0).setDriftEvents(0).build()).build()), v2));
+    byte[] bytes = bytes(new BinaryMessageEncoder<GenericRecord>(GenericData.get(), v2).encode(old));
+    AdapterSnapshot read = AdapterSnapshots.decode(bytes);
+    assertEquals(3, read.getVersion());
+    assertEquals(null, read.getDrift());
+    assertEquals(List.of(), read.getErasures());
+    assertEquals(null, read.getStats().getAnchorLoss());
+    assertEquals(0, read.getStats().getReplayedExamples());
+  }
+
+  @Test
+  void gatedRecordsOfSchemaOneReadWithoutAReason() throws Exception {
+    Schema v1 = GatedSnapshots.schemaVersion(1);
+    GenericRecord old = new GenericData.Record(v1);
+    old.put("adapter_id", "a");
+    old.put("after_version", 2L);
+    old.put("created_at", 5L);
+    GenericRecord stats = new GenericData.Record(v1.getField("stats").schema());
+    for (String f : List.of("step", "tokens", "examples", "skipped_steps")) {
+      stats.put(f, 1L);
+    }
+    stats.put("last_loss", 1.5);
+    stats.put("loss_ema", 1.5);
+    stats.put("eval_loss", 2.5);
+    old.put("stats", stats);
+    old.put("best_eval_loss", 2.0);
+    old.put("tolerance", 0.05);
+    old.put("eval_examples", 8);
+    byte[] bytes = bytes(new BinaryMessageEncoder<GenericRecord>(GenericData.get(), v1).encode(old));
+    GatedSnapshot read = GatedSnapshots.decode(bytes);
+    assertEquals(2, read.getAfterVersion());
+    assertEquals(null, read.getReason());
+    assertEquals(2.5, read.getStats().getEvalLoss());
+    GatedSnapshot now = GatedSnapshot.newBuilder(read).setReason("ANCHOR_LOSS").build();
+    assertEquals(now, GatedSnapshots.decode(bytes(GatedSnapshot.getEncoder().encode(now))));
+  }
+
+  private static GenericRecord toGeneric(byte[] singleObject, Schema reader) throws Exception {
+    Schema writer = AdapterSnapshot.getClassSchema();
+    return new org.apache.avro.generic.GenericDatumReader<GenericRecord>(writer, reader).read(null,
+        org.apache.avro.io.DecoderFactory.get().binaryDecoder(singleObject, 10, singleObject.length - 10, null));
+  }
+
+  private static byte[] bytes(ByteBuffer b) {
+    byte[] out = new byte[b.remaining()];
+    b.get(out);
+    return out;
+  }
 }

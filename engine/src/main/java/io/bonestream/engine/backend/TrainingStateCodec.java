@@ -185,6 +185,10 @@ public final class TrainingStateCodec {
     n.put("grad_accum", c.gradAccum());
     n.put("max_seq_len", c.maxSeqLen());
     n.put("seed", c.seed());
+    if (c.scheduleStart() != 0) {
+      // only when re-warmed: a state that never was encodes exactly as earlier builds wrote it
+      n.put("schedule_start", c.scheduleStart());
+    }
     return n;
   }
 
@@ -204,6 +208,7 @@ public final class TrainingStateCodec {
         .gradAccum(n.path("grad_accum").asInt())
         .maxSeqLen(n.path("max_seq_len").asInt())
         .seed(n.path("seed").asLong())
+        .scheduleStart(n.path("schedule_start").asLong(0)) // absent in states of earlier builds
         .build();
   }
 }

@@ -11,6 +11,8 @@ import io.bonestream.core.BonestreamException;
  * @param batchSize examples per micro-batch
  * @param gradAccum micro-batches per optimizer step; the loss is the mean over every target token
  *     of all of them, so accumulation equals one larger batch
+ * @param scheduleStart the step at which the learning-rate schedule (warmup, then any decay) starts;
+ *     0 unless training re-warmed (a drift's {@code on-drift: rewarm} sets it to the drift's step)
  */
 public record TrainConfig(
     OptimizerKind optimizer,
@@ -26,7 +28,8 @@ public record TrainConfig(
     int batchSize,
     int gradAccum,
     int maxSeqLen,
-    long seed) implements java.io.Serializable {
+    long seed,
+    long scheduleStart) implements java.io.Serializable {
 
   public TrainConfig {
     check(lr > 0 && Double.isFinite(lr), "lr must be a positive number, got " + lr);
@@ -42,6 +45,7 @@ public record TrainConfig(
     check(batchSize > 0, "batch size must be positive, got " + batchSize);
     check(gradAccum > 0, "gradient accumulation must be positive, got " + gradAccum);
     check(maxSeqLen > 1, "max sequence length must be at least 2, got " + maxSeqLen);
+    check(scheduleStart >= 0, "schedule start must be ≥ 0, got " + scheduleStart);
   }
 
   private static void check(boolean ok, String message) {
@@ -50,23 +54,31 @@ public record TrainConfig(
     }
   }
 
-  /** The learning rate of 0-based step {@code step}. */
+  /**
+   * The learning rate of 0-based step {@code step}: the schedule counted from {@link #scheduleStart},
+   * so a re-warm at step S takes step S as the schedule's step 0 (warmup again from 0, reaching
+   * {@code lr} at S + warmupSteps, then any decay over {@code totalSteps} from S). Steps before S
+   * count as S (they are behind the re-warm and never run again).
+   */
   public double learningRate(long step) {
-    return lr * schedule.factor(step, warmupSteps, totalSteps);
+    return lr * schedule.factor(Math.max(0, step - scheduleStart), warmupSteps, totalSteps);
   }
 
   public Builder toBuilder() {
     return new Builder().optimizer(optimizer).lr(lr).weightDecay(weightDecay).beta1(beta1)
         .beta2(beta2).eps(eps).maxGradNorm(maxGradNorm).schedule(schedule).warmupSteps(warmupSteps)
         .totalSteps(totalSteps).batchSize(batchSize).gradAccum(gradAccum).maxSeqLen(maxSeqLen)
-        .seed(seed);
+        .seed(seed).scheduleStart(scheduleStart);
   }
 
   public static Builder builder() {
     return new Builder();
   }
 
-  /** Defaults: AdamW, lr 1e-4, no weight decay, betas 0.9/0.999, eps 1e-8, clip 1.0, constant. */
+  /**
+   * Defaults: AdamW, lr 1e-4, no weight decay, betas 0.9/0.999, eps 1e-8, clip 1.0, constant, the
+   * schedule starting at step 0.
+   */
   public static final class Builder {
     private OptimizerKind optimizer = OptimizerKind.ADAMW;
     private double lr = 1e-4;
@@ -82,6 +94,7 @@ public record TrainConfig(
     private int gradAccum = 1;
     private int maxSeqLen = 512;
     private long seed = 42;
+    private long scheduleStart = 0;
 
     public Builder optimizer(OptimizerKind v) { optimizer = v; return this; }
     public Builder lr(double v) { lr = v; return this; }
@@ -97,10 +110,11 @@ public record TrainConfig(
     public Builder gradAccum(int v) { gradAccum = v; return this; }
     public Builder maxSeqLen(int v) { maxSeqLen = v; return this; }
     public Builder seed(long v) { seed = v; return this; }
+    public Builder scheduleStart(long v) { scheduleStart = v; return this; }
 
     public TrainConfig build() {
       return new TrainConfig(optimizer, lr, weightDecay, beta1, beta2, eps, maxGradNorm, schedule,
-          warmupSteps, totalSteps, batchSize, gradAccum, maxSeqLen, seed);
+          warmupSteps, totalSteps, batchSize, gradAccum, maxSeqLen, seed, scheduleStart);
     }
   }
 }

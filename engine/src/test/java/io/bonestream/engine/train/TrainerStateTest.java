@@ -183,6 +183,72 @@ class TrainerStateTest {
   }
 
   @Test
+  void aScheduleStartRestartsWarmupAndDecayThere() {
+    // warmup 4, total 20, re-warmed at step 100: the schedule's step is step − 100
+    TrainConfig c = TrainConfig.builder().lr(0.2).schedule(ScheduleKind.LINEAR).warmupSteps(4).totalSteps(20)
+        .scheduleStart(100).build();
+    assertEquals(0.0, c.learningRate(100)); // the ramp starts over at 0
+    assertEquals(0.05, c.learningRate(101), 1e-15);
+    assertEquals(0.1, c.learningRate(102), 1e-15);
+    assertEquals(0.2, c.learningRate(104), 1e-15); // S + W: the full rate
+    assertEquals(0.2 * 0.5, c.learningRate(112), 1e-15); // then the decay, over total − warmup steps from S + W
+    assertEquals(0.0, c.learningRate(120), 1e-15);
+    assertEquals(0.0, c.learningRate(500), 1e-15);
+    // steps before S count as S (they ran before the re-warm and never run again)
+    assertEquals(c.learningRate(100), c.learningRate(99));
+    assertEquals(c.learningRate(100), c.learningRate(0));
+    // the same rates as a schedule started at 0, shifted by S
+    TrainConfig at0 = c.toBuilder().scheduleStart(0).build();
+    for (long step = 0; step < 30; step++) {
+      assertEquals(at0.learningRate(step), c.learningRate(100 + step), "step " + step);
+    }
+    // a constant schedule with warmup: ramp again, then lr for good
+    TrainConfig constant = TrainConfig.builder().lr(0.2).warmupSteps(2).scheduleStart(7).build();
+    assertEquals(0.0, constant.learningRate(7));
+    assertEquals(0.1, constant.learningRate(8), 1e-15);
+    assertEquals(0.2, constant.learningRate(9), 1e-15);
+    assertEquals(0.2, constant.learningRate(10_000), 1e-15);
+    // the default is 0: the schedule as before
+    TrainConfig plain = TrainConfig.builder().lr(0.2).warmupSteps(2).build();
+    assertEquals(0L, plain.scheduleStart());
+    assertEquals(0.1, plain.learningRate(1), 1e-15);
+    assertEquals(7L, constant.toBuilder().build().scheduleStart()); // kept by toBuilder
+    assertThrows(BonestreamException.class, () -> TrainConfig.builder().scheduleStart(-1).build());
+  }
+
+  @Test
+  void aScheduleStartRoundTripsAndAnEarlierStateDecodesTo0() {
+    TrainConfig config = TrainConfig.builder().lr(1e-2).batchSize(2).warmupSteps(3).build();
+    Trainer t = Trainer.create(MODEL, AdapterConfig.builder().method(AdapterMethod.BONE).r(4).build(), config);
+    List<Example> data = examples(4, 3);
+    t.step(data.subList(0, 2));
+    t.step(data.subList(2, 4));
+    TrainingState state = t.state();
+    // without a re-warm no schedule_start is written: the bytes of earlier builds
+    assertFalse(TrainingStateCodec.trainConfigJson(state.trainConfig()).has("schedule_start"));
+    assertEquals(0L, TrainingStateCodec.decode(TrainingStateCodec.encode(state)).trainConfig().scheduleStart());
+    assertEquals(config, TrainingStateCodec.trainConfig(TrainingStateCodec.trainConfigJson(config)));
+
+    // re-warmed at step 2 (as the trainer operator does on a drift): restore keeps the config given
+    Trainer rewarmed = Trainer.restore(MODEL, state, t.config().toBuilder().scheduleStart(2).build());
+    assertEquals(2L, rewarmed.config().scheduleStart());
+    TrainingState again = rewarmed.state();
+    assertEquals(2L, TrainingStateCodec.trainConfigJson(again.trainConfig()).path("schedule_start").asLong());
+    byte[] encoded = TrainingStateCodec.encode(again);
+    TrainingState back = TrainingStateCodec.decode(encoded);
+    assertEquals(again.trainConfig(), back.trainConfig());
+    assertEquals(2L, back.trainConfig().scheduleStart());
+    assertArrayEquals(encoded, TrainingStateCodec.encode(back));
+    assertEquals(2L, Trainer.restore(MODEL, back).config().scheduleStart());
+
+    // a train-config JSON of an earlier build has no schedule_start: 0
+    var json = TrainingStateCodec.trainConfigJson(again.trainConfig());
+    json.remove("schedule_start");
+    assertEquals(0L, TrainingStateCodec.trainConfig(json).scheduleStart());
+    assertEquals(config, TrainingStateCodec.trainConfig(json));
+  }
+
+  @Test
   void fileOrderWrapsAroundAndShuffleIsAPermutationPerEpoch() {
     ExampleOrder plain = new ExampleOrder(5, 1, false);
     assertEquals(List.of(3, 4, 0, 1), List.of(plain.at(3), plain.at(4), plain.at(5), plain.at(6)));

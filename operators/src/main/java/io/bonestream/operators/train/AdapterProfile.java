@@ -24,5 +24,14 @@ public record AdapterProfile(AdapterConfig adapter, TrainConfig train, EvalPolic
     if (continual == null) {
       continual = ContinualPolicy.OFF;
     }
+    if (continual.drift().enabled() && continual.drift().onDrift() == ContinualPolicy.OnDrift.PIN && !eval.enabled()) {
+      throw new io.bonestream.core.BonestreamException("on-drift: pin needs an eval set (eval-fraction above 0): "
+          + "the pin holds until the new data's eval set is full");
+    }
+    if (continual.drift().enabled() && continual.drift().onDrift() == ContinualPolicy.OnDrift.REWARM
+        && train.warmupSteps() == 0) {
+      throw new io.bonestream.core.BonestreamException("on-drift: rewarm needs warmup-steps above 0: re-warming "
+          + "starts the learning-rate schedule over, warmup first");
+    }
   }
 }

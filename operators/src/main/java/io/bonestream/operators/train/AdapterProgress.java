@@ -6,6 +6,8 @@ import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import org.jspecify.annotations.Nullable;
@@ -18,11 +20,12 @@ import org.jspecify.annotations.Nullable;
  */
 final class AdapterProgress {
   /**
-   * 3 added the eval gate's bookkeeping; 2 the step, the base fingerprint and the pending
-   * resumption; 1 and 2 are still read. (Some format-2 states carry the eval fields too: a version
-   * wrote them before the number moved; they are read when present.)
+   * 4 added the continual-learning bookkeeping (drift signal, pin, anchor, replay, erasures); 3 the
+   * eval gate's; 2 the step, the base fingerprint and the pending resumption; 1 to 3 are still read.
+   * (Some format-2 states carry the eval fields too: a version wrote them before the number moved;
+   * they are read when present.)
    */
-  private static final int FORMAT = 3;
+  private static final int FORMAT = 4;
   static final double EMA_DECAY = 0.9;
 
   long version;
@@ -53,6 +56,25 @@ final class AdapterProgress {
   double bestEvalLoss = Double.NaN;
   /** Snapshots the eval gate held back. */
   long gatedSnapshots;
+  /** The drift signal's running state ({@link DriftDetector}). */
+  DriftDetector.State drift = DriftDetector.State.EMPTY;
+  long driftEvents;
+  /** The latest drift event since the last version, told by the next one; null: none. */
+  @Nullable DriftNote pendingDrift;
+  /** After a drift with the PIN policy: nothing is published until the new eval set is full. */
+  boolean pinned;
+  /** Snapshots that came due (published or not): the anchor set scores every k-th. */
+  long dueSnapshots;
+  long replayedExamples;
+  /** Erasures applied since the last version, told by the next one. */
+  final List<ErasureNote> pendingErasures = new ArrayList<>();
+
+  /** A drift event as the next manifest tells it. */
+  record DriftNote(long step, double loss, double baseline, String action) {}
+
+  /** An applied erasure as the next manifest tells it ("" for an id not given). */
+  record ErasureNote(String exampleId, String userId, String topic, int partition, long offset,
+      int removedBuffered, int removedReplay, int removedEval, boolean retrained, long discardedSteps) {}
 
   void recordLoss(double loss) {
     lastLoss = loss;
@@ -80,6 +102,8 @@ final class AdapterProgress {
     resumedReason = null;
     resumedFreshOptimizer = false;
     lastSnapshotEventTime = lastTrainedEventTime;
+    pendingDrift = null;
+    pendingErasures.clear();
   }
 
   void clearBuffer() {
@@ -117,6 +141,37 @@ final class AdapterProgress {
       out.writeInt(evalCount);
       out.writeDouble(bestEvalLoss);
       out.writeLong(gatedSnapshots);
+      out.writeDouble(drift.mean());
+      out.writeDouble(drift.variance());
+      out.writeLong(drift.batches());
+      out.writeInt(drift.pending().length);
+      for (double d : drift.pending()) {
+        out.writeDouble(d);
+      }
+      out.writeLong(driftEvents);
+      out.writeBoolean(pendingDrift != null);
+      if (pendingDrift != null) {
+        out.writeLong(pendingDrift.step());
+        out.writeDouble(pendingDrift.loss());
+        out.writeDouble(pendingDrift.baseline());
+        out.writeUTF(pendingDrift.action());
+      }
+      out.writeBoolean(pinned);
+      out.writeLong(dueSnapshots);
+      out.writeLong(replayedExamples);
+      out.writeInt(pendingErasures.size());
+      for (ErasureNote e : pendingErasures) {
+        out.writeUTF(e.exampleId());
+        out.writeUTF(e.userId());
+        out.writeUTF(e.topic());
+        out.writeInt(e.partition());
+        out.writeLong(e.offset());
+        out.writeInt(e.removedBuffered());
+        out.writeInt(e.removedReplay());
+        out.writeInt(e.removedEval());
+        out.writeBoolean(e.retrained());
+        out.writeLong(e.discardedSteps());
+      }
       return bytes.toByteArray();
     } catch (IOException e) {
       throw new UncheckedIOException(e);
@@ -157,6 +212,28 @@ final class AdapterProgress {
         p.evalCount = in.readInt();
         p.bestEvalLoss = in.readDouble();
         p.gatedSnapshots = in.readLong();
+      }
+      if (format >= 4) {
+        double mean = in.readDouble();
+        double variance = in.readDouble();
+        long batches = in.readLong();
+        double[] pending = new double[in.readInt()];
+        for (int i = 0; i < pending.length; i++) {
+          pending[i] = in.readDouble();
+        }
+        p.drift = new DriftDetector.State(mean, variance, batches, pending);
+        p.driftEvents = in.readLong();
+        if (in.readBoolean()) {
+          p.pendingDrift = new DriftNote(in.readLong(), in.readDouble(), in.readDouble(), in.readUTF());
+        }
+        p.pinned = in.readBoolean();
+        p.dueSnapshots = in.readLong();
+        p.replayedExamples = in.readLong();
+        int erasures = in.readInt();
+        for (int i = 0; i < erasures; i++) {
+          p.pendingErasures.add(new ErasureNote(in.readUTF(), in.readUTF(), in.readUTF(), in.readInt(), in.readLong(),
+              in.readInt(), in.readInt(), in.readInt(), in.readBoolean(), in.readLong()));
+        }
       }
     } catch (IOException e) {
       throw new UncheckedIOException(e);

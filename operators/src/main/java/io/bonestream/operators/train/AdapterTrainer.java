@@ -98,6 +98,16 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     return new ValueStateDescriptor<>("progress", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
   }
 
+  /** The adapter's {@link ReplayReservoir}, when its profile replays. */
+  public static ValueStateDescriptor<byte[]> replayDescriptor() {
+    return new ValueStateDescriptor<>("replay", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
+  }
+
+  /** The training state at the adapter's last version, when its profile retrains on erasure. */
+  public static ValueStateDescriptor<byte[]> versionStateDescriptor() {
+    return new ValueStateDescriptor<>("version-state", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
+  }
+
   private final String modelDir;
   private final AdapterProfiles profiles;
   private final BatchPolicy batchPolicy;
@@ -110,6 +120,8 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   private final @Nullable SigningKeySource signing;
   private final List<String> trustedPublicKeys;
   private final Quotas quotas;
+  /** The job's sequence limit for records: the anchor set is tokenized with it too; 0: the profile's. */
+  private int recordsMaxSeqLen;
   private transient ShareWindow shares;
 
   private transient SharedBackend device;
@@ -118,6 +130,10 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   private transient Set<String> reconciled;
   private transient ValueState<byte[]> trainingState;
   private transient ValueState<byte[]> progressState;
+  private transient ValueState<byte[]> replayState;
+  private transient ValueState<byte[]> versionState;
+  /** Each profile's anchor set, tokenized and scored on the base model once per subtask. */
+  private transient Map<ContinualPolicy.Anchor, AnchorSet> anchorSets;
   private transient ListState<TrainingItem> buffer;
   /** The adapter's held-out records ({@link EvalPolicy}): never trained on. */
   private transient ListState<TrainingItem> evalSet;
@@ -161,6 +177,15 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     this.quotas = quotas;
   }
 
+  /**
+   * The sequence limit the job tokenizes records with; anchor sets are tokenized with it too, so an
+   * adapter is scored on what it could have been trained on (without it: the profile's limit).
+   */
+  public AdapterTrainer recordsMaxSeqLen(int maxSeqLen) {
+    this.recordsMaxSeqLen = maxSeqLen;
+    return this;
+  }
+
   @Override
   public void open(OpenContext context) {
     signer = signing == null ? null : signing.load();
@@ -171,6 +196,9 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
         (org.apache.flink.metrics.Gauge<Long>) () -> device == null ? 0L : device.deviceBytes());
     trainingState = getRuntimeContext().getState(trainingStateDescriptor());
     progressState = getRuntimeContext().getState(progressDescriptor());
+    replayState = getRuntimeContext().getState(replayDescriptor());
+    versionState = getRuntimeContext().getState(versionStateDescriptor());
+    anchorSets = new java.util.IdentityHashMap<>();
     buffer = getRuntimeContext().getListState(new ListStateDescriptor<>("buffer",
         TypeInformation.of(TrainingItem.class)));
     evalSet = getRuntimeContext().getListState(new ListStateDescriptor<>("eval-set",
@@ -258,6 +286,10 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   @Override
   public void processElement(TrainingItem item, Context ctx, Collector<EncodedRecord> out) throws Exception {
     String id = ctx.getCurrentKey();
+    if (item.isErasure()) {
+      erase(id, item);
+      return;
+    }
     if (progressState.value() == null && snapshotPolicy.everyWallClockMs() > 0) {
       ctx.timerService().registerProcessingTimeTimer(
           ctx.timerService().currentProcessingTime() + snapshotPolicy.everyWallClockMs());
@@ -333,12 +365,34 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       return;
     }
     Trainer trainer = trainer(id);
-    List<Example> examples = new ArrayList<>(items.size());
+    ContinualPolicy continual = profiles.forAdapter(id).continual();
+    List<Example> fresh = new ArrayList<>(items.size());
     for (TrainingItem i : items) {
-      examples.add(new Example(i.inputIds, i.labels, i.weight));
+      fresh.add(new Example(i.inputIds, i.labels, i.weight));
     }
+    ReplayReservoir reservoir = continual.replay().enabled() ? reservoir(id, continual.replay()) : null;
+    List<Example> examples = fresh;
+    long replayTokens = 0;
+    int replayed = 0;
+    if (reservoir != null) {
+      examples = new ArrayList<>(fresh);
+      for (ReplayReservoir.Entry e : reservoir.replays(continual.replay().replaysFor(fresh.size()), trainer.step())) {
+        examples.add(new Example(e.inputIds(), e.labels(), e.weight()));
+        replayTokens += e.inputIds().length;
+        replayed++;
+      }
+    }
+    // the new batch's loss before its step: the step's own loss, unless replays are mixed into it
+    double freshLoss = continual.drift().enabled() && replayed > 0 ? trainer.evaluate(fresh) : Double.NaN;
     StepResult r = trainer.step(examples);
-    shares.trained(id, r.tokens());
+    shares.trained(id, r.tokens() - replayTokens); // replays do not count against the adapter's share
+    if (reservoir != null) {
+      for (TrainingItem i : items) { // offered after their step: a replay is always of an earlier step
+        reservoir.offer(new ReplayReservoir.Entry(i.exampleId, i.userId, i.inputIds, i.labels, i.weight));
+      }
+      replayState.update(reservoir.toBytes());
+      p.replayedExamples += replayed;
+    }
     buffer.clear();
     p.clearBuffer();
     for (TrainingItem i : items) {
@@ -351,6 +405,9 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       p.recordLoss(r.loss());
     }
     p.stepsSinceSnapshot++;
+    if (continual.drift().enabled()) {
+      trainer = observeDrift(id, p, trainer, continual.drift(), replayed > 0 ? freshLoss : r.skipped() ? Double.NaN : r.loss());
+    }
     p.step = trainer.step();
     p.baseFingerprint = shared.model().fingerprint();
     unsaved.add(id); // its training state is written at the next snapshot (writeTrainingState)
@@ -368,6 +425,11 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     m.tokensPerSecond = r.seconds() > 0 ? r.tokens() / r.seconds() : 0;
     m.deviceBytes = trainer.backend() instanceof DeviceTrainer dt ? dt.adapterBytes() : 0;
     m.buffered = 0;
+    if (reservoir != null) {
+      m.replayedExamples.inc(replayed);
+      m.replayExamples = reservoir.size();
+      m.replayBytes = reservoir.bytes();
+    }
 
     boolean eventTimeDue = snapshotPolicy.everyEventTimeMs() > 0 && p.lastTrainedEventTime != Long.MIN_VALUE
         && (p.lastSnapshotEventTime == Long.MIN_VALUE
@@ -384,37 +446,220 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
    */
   private void publish(String id, AdapterProgress p, Trainer trainer, Context ctx, Collector<EncodedRecord> out)
       throws Exception {
-    EvalGate gate = new EvalGate(profiles.forAdapter(id).eval());
+    AdapterProfile profile = profiles.forAdapter(id);
+    ContinualPolicy.Anchor anchorPolicy = profile.continual().anchor();
+    EvalGate gate = new EvalGate(profile.eval(), anchorPolicy);
     double evalLoss = evaluate(trainer, p);
     AdapterMetrics m = metrics(id);
     m.evalLoss = evalLoss;
-    switch (gate.decide(p, evalLoss, trainer.adapters().finite())) {
+    boolean finite = trainer.adapters().finite();
+    double anchorLoss = Double.NaN;
+    double baseAnchorLoss = Double.NaN;
+    if (finite && AnchorSet.scores(anchorPolicy, p.dueSnapshots)) {
+      AnchorSet anchor = anchorSets.computeIfAbsent(anchorPolicy, a -> AnchorSet.of(a, profile, shared, device,
+          recordsMaxSeqLen > 0 ? recordsMaxSeqLen : profile.train().maxSeqLen()));
+      anchorLoss = anchor.score(trainer);
+      baseAnchorLoss = anchor.baseLoss();
+      m.anchorLoss = anchorLoss;
+      m.baseAnchorLoss = baseAnchorLoss;
+    }
+    p.dueSnapshots++;
+    EvalGate.Decision decision = gate.decide(p, evalLoss, finite, anchorLoss, baseAnchorLoss);
+    switch (decision) {
       case HOLD_NOT_FINITE -> {
         p.heldBack();
         m.nonFiniteSnapshots.inc();
         LOG.error("adapter {}: its tensors are not finite after step {}; nothing is published", id, trainer.step());
       }
-      case HOLD_GATED -> {
+      case HOLD_GATED, HOLD_ANCHOR, HOLD_PINNED -> {
         p.heldBack();
         p.gatedSnapshots++;
-        m.gatedSnapshots.inc();
-        LOG.warn("adapter {}: the eval gate held back a snapshot at step {}: eval loss {} against the best "
-            + "published {} (tolerance {})", id, trainer.step(), evalLoss, p.bestEvalLoss, gate.policy().tolerance());
-        ctx.output(GATED, EncodedRecord.of(id,
-            SnapshotManifests.gated(id, p, SnapshotManifests.stats(trainer, p, evalLoss), gate.policy())));
+        double tolerance = gate.policy().tolerance();
+        if (decision == EvalGate.Decision.HOLD_GATED) {
+          m.gatedSnapshots.inc();
+          LOG.warn("adapter {}: the eval gate held back a snapshot at step {}: eval loss {} against the best "
+              + "published {} (tolerance {})", id, trainer.step(), evalLoss, p.bestEvalLoss, tolerance);
+        } else if (decision == EvalGate.Decision.HOLD_ANCHOR) {
+          m.anchorGatedSnapshots.inc();
+          tolerance = anchorPolicy.tolerance();
+          LOG.warn("adapter {}: the anchor guard held back a snapshot at step {}: anchor loss {} against the base "
+              + "model's {} (tolerance {})", id, trainer.step(), anchorLoss, baseAnchorLoss, tolerance);
+        } else {
+          m.pinnedSnapshots.inc();
+          LOG.info("adapter {}: a snapshot at step {} is held back: a drift pinned version {} until the new eval "
+              + "set is full ({} of {} records)", id, trainer.step(), p.version, p.evalCount, gate.policy().cap());
+        }
+        ctx.output(GATED, EncodedRecord.of(id, SnapshotManifests.gated(id, p,
+            SnapshotManifests.stats(trainer, p, evalLoss, anchorLoss, baseAnchorLoss), tolerance, decision.reason())));
       }
       case PUBLISH -> {
         if (gate.published(p, evalLoss)) {
           m.bestEvalLoss = p.bestEvalLoss;
         }
-        emitVersion(id, p, trainer, evalLoss, out);
+        emitVersion(id, p, trainer, evalLoss, anchorLoss, baseAnchorLoss, out);
+        if (profile.continual().retrainOnErasure()) {
+          versionState.update(trainer.encodedState()); // what an erasure that retrains goes back to
+        }
       }
     }
   }
 
+  /**
+   * The drift signal on one batch's loss before its step ({@link DriftDetector}); on an event, the
+   * profile's policy: re-warm (the trainer continues with its schedule started over; answered) or
+   * pin (the eval set starts again from the new data and the gate publishes nothing until it is full).
+   */
+  private Trainer observeDrift(String id, AdapterProgress p, Trainer trainer, ContinualPolicy.Drift policy,
+      double loss) {
+    DriftDetector.Verdict v = DriftDetector.observe(p.drift, loss, policy.settings());
+    p.drift = v.state();
+    AdapterMetrics m = metrics(id);
+    m.driftBaseline = v.state().mean();
+    if (!v.drift()) {
+      return trainer;
+    }
+    p.driftEvents++;
+    p.pendingDrift = new AdapterProgress.DriftNote(trainer.step(), v.loss(), v.baseline(), policy.onDrift().name());
+    m.driftEvents.inc();
+    LOG.warn("adapter {}: drift at step {}: the batch loss {} stayed above the recent average {} ({} batches in a "
+        + "row); policy {}", id, trainer.step(), v.loss(), v.baseline(), policy.sustain(), policy.onDrift());
+    switch (policy.onDrift()) {
+      case NONE -> { }
+      case REWARM -> {
+        Trainer rewarmed = Trainer.restore(shared.model(), trainer.state(),
+            trainer.config().toBuilder().scheduleStart(trainer.step()).build(), device);
+        trainers.put(id, rewarmed);
+        trainer.close();
+        return rewarmed;
+      }
+      case PIN -> {
+        evalSet.clear();
+        p.evalCount = 0;
+        p.bestEvalLoss = Double.NaN;
+        p.pinned = true;
+        m.evalExamples = 0;
+      }
+    }
+    return trainer;
+  }
+
+  /** The adapter's replay reservoir, from keyed state or new (seeded by the adapter id and profile seed). */
+  private ReplayReservoir reservoir(String id, ContinualPolicy.Replay policy) throws Exception {
+    byte[] b = replayState.value();
+    if (b != null) {
+      return ReplayReservoir.fromBytes(b);
+    }
+    long seed = ((long) id.hashCode() << 32) ^ profiles.forAdapter(id).train().seed();
+    return new ReplayReservoir(policy.capacity(), policy.maxBytes(), seed);
+  }
+
+  /**
+   * An erasure request: the adapter's kept examples it names (by example id or user id) leave the
+   * buffer, the eval set and the replay reservoir, and the next version's manifest tells it. With
+   * {@code retrain} and a profile that allows it, the adapter also goes back to its last version's
+   * training state, dropping the steps since. An adapter without state has nothing to erase.
+   */
+  private void erase(String id, TrainingItem request) throws Exception {
+    byte[] b = progressState.value();
+    if (b == null) {
+      LOG.info("adapter {}: an erasure request at {} {} {} names an adapter this job holds nothing of", 
+          AdapterIds.printable(id), request.topic, request.partition, request.offset);
+      return;
+    }
+    AdapterProgress p = progress(id);
+    java.util.function.Predicate<String[]> matches = ids ->
+        (request.eraseExampleId != null && request.eraseExampleId.equals(ids[0]))
+            || (request.eraseUserId != null && request.eraseUserId.equals(ids[1]));
+    List<TrainingItem> kept = new ArrayList<>();
+    int removedBuffered = 0;
+    for (TrainingItem i : buffer.get()) {
+      if (matches.test(new String[] {i.exampleId, i.userId})) {
+        removedBuffered++;
+      } else {
+        kept.add(i);
+      }
+    }
+    if (removedBuffered > 0) {
+      buffer.update(kept);
+      p.clearBuffer();
+      for (TrainingItem i : kept) {
+        p.bufferedCount++;
+        p.bufferedTokens += i.inputIds.length;
+        if (i.hasEventTime()) {
+          p.oldestBufferedEventTime = p.oldestBufferedEventTime == Long.MIN_VALUE
+              ? i.eventTime : Math.min(p.oldestBufferedEventTime, i.eventTime);
+        }
+      }
+    }
+    List<TrainingItem> keptEval = new ArrayList<>();
+    int removedEval = 0;
+    for (TrainingItem i : evalSet.get()) {
+      if (matches.test(new String[] {i.exampleId, i.userId})) {
+        removedEval++;
+      } else {
+        keptEval.add(i);
+      }
+    }
+    if (removedEval > 0) {
+      evalSet.update(keptEval);
+      p.evalCount = keptEval.size();
+      p.bestEvalLoss = Double.NaN; // measured on another set: the next complete set judges afresh
+    }
+    int removedReplay = 0;
+    byte[] replay = replayState.value();
+    if (replay != null) {
+      ReplayReservoir r = ReplayReservoir.fromBytes(replay);
+      removedReplay = r.remove(e -> matches.test(new String[] {e.exampleId(), e.userId()}));
+      if (removedReplay > 0) {
+        replayState.update(r.toBytes());
+      }
+      metrics(id).replayExamples = r.size();
+      metrics(id).replayBytes = r.bytes();
+    }
+    boolean retrained = false;
+    long discarded = 0;
+    if (request.eraseRetrain) {
+      if (profiles.forAdapter(id).continual().retrainOnErasure()) {
+        Trainer now = trainer(id);
+        byte[] atVersion = versionState.value();
+        Trainer back;
+        if (atVersion != null) {
+          TrainingState restored = TrainingStateCodec.decode(atVersion);
+          back = Trainer.restore(shared.model(), restored, restored.trainConfig(), device);
+        } else { // no version yet: back to a new adapter
+          AdapterProfile profile = profiles.forAdapter(id);
+          back = Trainer.create(shared.model(), profile.adapter(), profile.train(), device);
+        }
+        discarded = now.step() - back.step();
+        trainers.put(id, back);
+        now.close();
+        unsaved.add(id);
+        p.step = back.step();
+        p.stepsSinceSnapshot = 0;
+        retrained = true;
+      } else {
+        LOG.warn("adapter {}: an erasure asked to retrain, but its profile does not allow it (erasure-retrain); "
+            + "the examples were removed, the weights are unchanged", AdapterIds.printable(id));
+      }
+    }
+    p.pendingErasures.add(new AdapterProgress.ErasureNote(
+        request.eraseExampleId == null ? "" : request.eraseExampleId, request.eraseUserId == null ? "" : request.eraseUserId,
+        request.topic == null ? "" : request.topic, request.partition, request.offset,
+        removedBuffered, removedReplay, removedEval, retrained, discarded));
+    AdapterMetrics m = metrics(id);
+    m.erasures.inc();
+    m.erasedExamples.inc(removedBuffered + removedReplay + removedEval);
+    m.buffered = p.bufferedCount;
+    m.evalExamples = p.evalCount;
+    LOG.info("adapter {}: erasure applied: {} buffered, {} replay and {} eval examples removed{}",
+        AdapterIds.printable(id), removedBuffered, removedReplay, removedEval,
+        retrained ? "; back to version " + p.version + " (" + discarded + " steps dropped)" : "");
+    progressState.update(p.encode());
+  }
+
   /** Emits the adapter as its next version: inline, or as a claim check on a blob written first. */
-  private void emitVersion(String id, AdapterProgress p, Trainer trainer, double evalLoss,
-      Collector<EncodedRecord> out) throws Exception {
+  private void emitVersion(String id, AdapterProgress p, Trainer trainer, double evalLoss, double anchorLoss,
+      double baseAnchorLoss, Collector<EncodedRecord> out) throws Exception {
     p.version = NeverBackwards.nextVersion(p);
     PeftExport.AdapterFiles files = PeftExporter.render(trainer.adapters(), shared.model(),
         SnapshotManifests.format(trainer.adapters().config().method()), trainer.adapters().config().r());
@@ -423,7 +668,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
         ? SnapshotManifests.inline(files)
         : BlobStore.write(snapshotPolicy.blobStoreUri(), id, p.version, files);
     AdapterSnapshot snapshot = SnapshotManifests.published(id, p, trainer, shared, payload,
-        SnapshotManifests.stats(trainer, p, evalLoss));
+        SnapshotManifests.stats(trainer, p, evalLoss, anchorLoss, baseAnchorLoss));
     out.collect(EncodedRecord.of(id, signer == null ? snapshot : ManifestSignatures.sign(snapshot, signer)));
     p.published();
     AdapterMetrics m = metrics(id);

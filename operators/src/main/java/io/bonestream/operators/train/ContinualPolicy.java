@@ -114,8 +114,8 @@ public record ContinualPolicy(Anchor anchor, Replay replay, Drift drift, boolean
    */
   public record Drift(boolean enabled, double alpha, double k, double minRise, int sustain, int warmup,
       OnDrift onDrift) implements Serializable {
-    public static final Drift OFF = new Drift(false, 0.1, 3.0, 0.15, 3, 8, OnDrift.NONE);
-    public static final Drift DEFAULT = new Drift(true, 0.1, 3.0, 0.15, 3, 8, OnDrift.NONE);
+    public static final Drift OFF = new Drift(false, 0.2, 3.0, 0.5, 3, 8, OnDrift.NONE);
+    public static final Drift DEFAULT = new Drift(true, 0.2, 3.0, 0.5, 3, 8, OnDrift.NONE);
 
     public Drift {
       if (!(alpha > 0 && alpha <= 1) || !(k >= 0) || !(minRise >= 0) || sustain < 1 || warmup < 1) {

@@ -13,7 +13,7 @@ package io.bonestream.operators.train;
 public final class DriftDetector {
   /** Settings: EMA factor, spreads, minimum relative rise, batches in a row, batches before any event. */
   public record Settings(double alpha, double k, double minRise, int sustain, int warmup) {
-    public static final Settings DEFAULT = new Settings(0.1, 3.0, 0.15, 3, 8);
+    public static final Settings DEFAULT = new Settings(0.2, 3.0, 0.5, 3, 8);
 
     public Settings {
       if (!(alpha > 0 && alpha <= 1) || !(k >= 0) || !(minRise >= 0) || sustain < 1 || warmup < 1) {

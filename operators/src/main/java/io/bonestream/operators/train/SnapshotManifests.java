@@ -6,6 +6,8 @@ import io.bonestream.core.peft.PeftFormat;
 import io.bonestream.engine.train.Trainer;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.BaseModelRef;
+import io.bonestream.schemas.DriftEvent;
+import io.bonestream.schemas.Erasure;
 import io.bonestream.schemas.GatedSnapshot;
 import io.bonestream.schemas.InlineAdapter;
 import io.bonestream.schemas.OffsetRange;
@@ -21,9 +23,18 @@ final class SnapshotManifests {
   private SnapshotManifests() {}
 
   static TrainingStats stats(Trainer trainer, AdapterProgress p, double evalLoss) {
+    return stats(trainer, p, evalLoss, Double.NaN, Double.NaN);
+  }
+
+  /** The statistics of a snapshot; an anchor loss of NaN: not scored for it. */
+  static TrainingStats stats(Trainer trainer, AdapterProgress p, double evalLoss, double anchorLoss,
+      double baseAnchorLoss) {
     return TrainingStats.newBuilder().setStep(trainer.step()).setTokens(trainer.tokensSeen())
         .setExamples(trainer.examplesSeen()).setSkippedSteps(trainer.skippedSteps())
-        .setLastLoss(p.lastLoss).setLossEma(p.lossEma).setEvalLoss(Double.isNaN(evalLoss) ? null : evalLoss).build();
+        .setLastLoss(p.lastLoss).setLossEma(p.lossEma).setEvalLoss(Double.isNaN(evalLoss) ? null : evalLoss)
+        .setAnchorLoss(Double.isNaN(anchorLoss) ? null : anchorLoss)
+        .setBaseAnchorLoss(Double.isNaN(anchorLoss) ? null : baseAnchorLoss)
+        .setReplayedExamples(p.replayedExamples).setDriftEvents(p.driftEvents).build();
   }
 
   /** LoRA adapters export as PEFT LoRA, the others as MiSS. */
@@ -60,15 +71,34 @@ final class SnapshotManifests {
         .setResumedFrom(p.resumedFromVersion <= 0 ? null : ResumedFrom.newBuilder()
             .setVersion(p.resumedFromVersion).setReason(p.resumedReason)
             .setFreshOptimizer(p.resumedFreshOptimizer).build())
+        .setDrift(p.pendingDrift == null ? null : DriftEvent.newBuilder().setStep(p.pendingDrift.step())
+            .setLoss(p.pendingDrift.loss()).setBaseline(p.pendingDrift.baseline())
+            .setAction(p.pendingDrift.action()).build())
+        .setErasures(erasures(p))
         .build();
   }
 
-  /** What the gated topic is told of a snapshot the eval gate held back. */
-  static GatedSnapshot gated(String id, AdapterProgress p, TrainingStats stats, EvalPolicy policy) {
+  /**
+   * What the gated topic is told of a snapshot held back by the eval gate, the anchor guard or a
+   * drift pin ({@code reason}: {@link EvalGate.Decision#reason()}); {@code tolerance} is the eval
+   * gate's, or the anchor guard's for ANCHOR_LOSS.
+   */
+  static GatedSnapshot gated(String id, AdapterProgress p, TrainingStats stats, double tolerance, String reason) {
     return GatedSnapshot.newBuilder()
         .setAdapterId(id).setAfterVersion(p.version).setCreatedAt(Instant.now())
         .setStats(stats).setBestEvalLoss(p.bestEvalLoss)
-        .setTolerance(policy.tolerance()).setEvalExamples(p.evalCount).build();
+        .setTolerance(tolerance).setEvalExamples(p.evalCount).setReason(reason).build();
+  }
+
+  static List<Erasure> erasures(AdapterProgress p) {
+    List<Erasure> out = new ArrayList<>();
+    for (AdapterProgress.ErasureNote e : p.pendingErasures) {
+      out.add(Erasure.newBuilder().setExampleId(e.exampleId().isEmpty() ? null : e.exampleId())
+          .setUserId(e.userId().isEmpty() ? null : e.userId()).setTopic(e.topic()).setPartition(e.partition())
+          .setOffset(e.offset()).setRemovedBuffered(e.removedBuffered()).setRemovedReplay(e.removedReplay())
+          .setRemovedEval(e.removedEval()).setRetrained(e.retrained()).setDiscardedSteps(e.discardedSteps()).build());
+    }
+    return out;
   }
 
   /** The progress's lineage ("topic partition" → first, last, records) as the manifest lists it. */

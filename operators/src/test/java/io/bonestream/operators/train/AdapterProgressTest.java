@@ -41,6 +41,53 @@ class AdapterProgressTest {
   }
 
   @Test
+  void roundTripsTheContinualLearningFields() {
+    AdapterProgress p = new AdapterProgress();
+    p.drift = new DriftDetector.State(1.25, 0.5, 9, new double[] {2.0, 2.5});
+    p.driftEvents = 2;
+    p.pendingDrift = new AdapterProgress.DriftNote(30, 3.5, 1.25, "PIN");
+    p.pinned = true;
+    p.dueSnapshots = 5;
+    p.replayedExamples = 12;
+    p.pendingErasures.add(new AdapterProgress.ErasureNote("x", "", "c", 2, 9, 1, 2, 3, true, 4));
+    AdapterProgress q = AdapterProgress.decode(p.encode());
+    assertEquals(1.25, q.drift.mean());
+    assertEquals(0.5, q.drift.variance());
+    assertEquals(9, q.drift.batches());
+    assertEquals(java.util.List.of(2.0, 2.5), java.util.Arrays.stream(q.drift.pending()).boxed().toList());
+    assertEquals(2, q.driftEvents);
+    assertEquals(p.pendingDrift, q.pendingDrift);
+    assertTrue(q.pinned);
+    assertEquals(5, q.dueSnapshots);
+    assertEquals(12, q.replayedExamples);
+    assertEquals(p.pendingErasures, q.pendingErasures);
+    q.published();
+    assertNull(q.pendingDrift);
+    assertTrue(q.pendingErasures.isEmpty());
+  }
+
+  @Test
+  void readsFormatThreeWithoutTheContinualLearningFields() {
+    AdapterProgress p = new AdapterProgress();
+    p.version = 4;
+    p.evalCount = 8;
+    p.bestEvalLoss = 1.5;
+    p.gatedSnapshots = 2;
+    byte[] four = p.encode();
+    // format 3 is format 4 cut before the drift state, with its own number
+    int cut = four.length - (8 + 8 + 8 + 4 + 8 + 1 + 1 + 8 + 8 + 4);
+    byte[] three = java.util.Arrays.copyOf(four, cut);
+    three[0] = 3;
+    AdapterProgress q = AdapterProgress.decode(three);
+    assertEquals(4, q.version);
+    assertEquals(8, q.evalCount);
+    assertEquals(2, q.gatedSnapshots);
+    assertEquals(0, q.drift.batches());
+    assertEquals(0, q.driftEvents);
+    assertNull(q.pendingDrift);
+  }
+
+  @Test
   void readsFormatTwoWithoutTheEvalGateFields() throws Exception {
     // the layout of format 2 before the eval gate, written out field by field
     ByteArrayOutputStream bytes = new ByteArrayOutputStream();

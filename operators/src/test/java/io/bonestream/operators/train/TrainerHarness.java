@@ -47,7 +47,7 @@ final class TrainerHarness {
     var side = h.getSideOutput(AdapterTrainer.GATED);
     if (side != null) {
       for (StreamRecord<EncodedRecord> r : side) {
-        out.add(GatedSnapshot.getDecoder().decode(r.getValue().value));
+        out.add(io.bonestream.schemas.GatedSnapshots.decode(r.getValue().value));
       }
     }
     return out;
