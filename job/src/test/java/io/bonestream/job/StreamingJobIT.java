@@ -318,6 +318,53 @@ class StreamingJobIT {
     assertEquals(0, letters.get(0).getOffset(), "from the new topic's first record");
   }
 
+  @Test
+  @org.junit.jupiter.api.Timeout(400)
+  void anErasureOnTheControlTopicReachesItsAdapterPastTheAdapterCap() throws Exception {
+    topics("erase", 1);
+    kafka.createTopic("erase.control", 1, false);
+    // 8 examples train v1 (2 steps of 4); the last 2, of user u-1, stay buffered
+    List<io.bonestream.schemas.InstructionRecord> first = new ArrayList<>(StreamingHarness.colors("good", 10));
+    for (int i = 8; i < 10; i++) {
+      first.set(i, io.bonestream.schemas.InstructionRecord.newBuilder(first.get(i))
+          .setMetadata(Map.of("user_id", "u-1")).build());
+    }
+    StreamingHarness.produce(kafka.bootstrapServers(), "erase.instructions",
+        StreamingHarness.asRecords("erase.instructions", first));
+    // one adapter at most: an erasure must neither be refused by the cap nor take the place of an adapter
+    JobClient client = start(StreamingHarness.job(kafka.bootstrapServers(), "erase", tmp.resolve("b-erase"))
+        .quotas(new io.bonestream.operators.train.Quotas(1, 1.0, 65_536)).build());
+    List<AdapterSnapshot> snaps;
+    List<org.apache.kafka.clients.consumer.ConsumerRecord<byte[], byte[]>> letters;
+    try {
+      StreamingHarness.readSnapshots(kafka.bootstrapServers(), "erase.adapters", Duration.ofSeconds(120),
+          s -> s.size() >= 1);
+      StreamingHarness.produce(kafka.bootstrapServers(), "erase.control", List.of(
+          new org.apache.kafka.clients.producer.ProducerRecord<>("erase.control", "nobody".getBytes(),
+              io.bonestream.operators.decode.ControlRecords.erase("nobody", "x", null, false)),
+          new org.apache.kafka.clients.producer.ProducerRecord<>("erase.control", "good".getBytes(),
+              io.bonestream.operators.decode.ControlRecords.erase("good", null, "u-1", false))));
+      Thread.sleep(3_000); // the requests reach the trainer before the next examples (another source)
+      StreamingHarness.produce(kafka.bootstrapServers(), "erase.instructions",
+          StreamingHarness.asRecords("erase.instructions", StreamingHarness.colors("good", 8)));
+      snaps = StreamingHarness.readSnapshots(kafka.bootstrapServers(), "erase.adapters", Duration.ofSeconds(120),
+          s -> s.size() >= 2);
+      letters = KafkaClients.readUntil(kafka.bootstrapServers(), "erase.dlq", Duration.ofSeconds(3), rs -> false);
+    } finally {
+      client.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
+    }
+    assertEquals(List.of("good", "good"), snaps.stream().map(a -> a.getAdapterId().toString()).toList(),
+        "an erasure for an adapter the job does not train creates none");
+    assertEquals(List.of(), letters, "nothing refused (the cap of one adapter is not reached by the request)");
+    var erasures = snaps.get(1).getErasures();
+    assertEquals(1, erasures.size(), erasures.toString());
+    assertEquals("u-1", erasures.get(0).getUserId());
+    assertEquals("erase.control", erasures.get(0).getTopic());
+    assertEquals(1L, erasures.get(0).getOffset());
+    assertEquals(2, erasures.get(0).getRemovedBuffered(), erasures.toString());
+    assertTrue(snaps.get(0).getErasures().isEmpty());
+  }
+
   private static byte[] toBytes(java.nio.ByteBuffer b) {
     byte[] out = new byte[b.remaining()];
     b.duplicate().get(out);
