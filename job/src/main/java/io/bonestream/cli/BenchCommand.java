@@ -345,8 +345,12 @@ final class BenchCommand implements Callable<Integer> {
     if (continual < repeats) {
       throw new BonestreamException("--continual STEPS must be at least the number of blocks (" + repeats + ")");
     }
-    Path home = Path.of(System.getProperty("bonestream.home", "."));
     Path dir = model != null ? model : modelDir("stories260K");
+    Path home = Path.of(System.getProperty("bonestream.home", "."));
+    if (!Files.isDirectory(home.resolve("examples")) && dir.toAbsolutePath().getParent() != null
+        && Files.isDirectory(dir.toAbsolutePath().getParent().resolveSibling("examples"))) {
+      home = dir.toAbsolutePath().getParent().getParent(); // the installation the model folder is in (models/NAME)
+    }
     int maxSeqLen = seq != null ? seq : 128;
     int examples = batch != null ? batch : 8;
     Threads.configure(Threads.auto(threads, io.bonestream.core.model.ModelConfig.read(dir).hiddenSize()));
