@@ -101,7 +101,7 @@ public final class ContinualBench {
       ContinualPolicy.Replay replay = new ContinualPolicy.Replay(s.replayRatio(), s.capacity(), s.maxBytes());
       ContinualPolicy.Anchor anchorPolicy = new ContinualPolicy.Anchor(s.anchor().toString(), lines(s.anchor()), 1,
           0, 0.10, true);
-      AnchorSet anchor = AnchorSet.of(anchorPolicy, profile, shared, backend);
+      AnchorSet anchor = AnchorSet.of(anchorPolicy, profile, shared, backend, s.train().maxSeqLen());
 
       // the reservoir as keyed state holds it: bytes, filled to capacity with earlier examples
       ReplayReservoir filled = new ReplayReservoir(replay.capacity(), replay.maxBytes(), 0x5eedL);
