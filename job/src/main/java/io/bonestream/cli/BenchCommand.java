@@ -14,6 +14,7 @@ import io.bonestream.engine.bench.TrainBenchmark;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.util.Threads;
 import io.bonestream.operators.decode.DecodeBench;
+import io.bonestream.operators.train.ContinualBench;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.io.PrintWriter;
@@ -36,7 +37,7 @@ import picocli.CommandLine;
         "(hidden 768, 12 layers, 4 x 256, r 32); --dim etc. give a custom random model.",
         "--compare-torch runs the PyTorch reference (bench_torch.py) right after each measurement",
         "on the same shape and threads and prints the ratio; --repeat N alternates the two N times.",
-        "--memory, --streaming and --decode measure other things (see each)."})
+        "--memory, --streaming, --decode and --continual measure other things (see each)."})
 final class BenchCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -128,6 +129,18 @@ final class BenchCommand implements Callable<Integer> {
           + "(default 256), --model the tokenizer's model (default stories260K)")
   Integer decode;
 
+  @Option(names = "--continual", paramLabel = "STEPS",
+      description = "instead of speed: the cost of the continual-learning guards on one adapter of the demo's profile "
+          + "(bat r 4 unless --methods/--r, AdamW, 8 examples of examples/colors.jsonl per step unless --batch, "
+          + "micro-batches of 4, --seq is max-seq-len, default 128): the plain step against a step with replay "
+          + "(ratio 0.25, the reservoir decoded from and encoded to its state bytes at capacity 256) and with "
+          + "replay + drift (one more forward pass), taking turns for STEPS rounds after --warmup, in 5 blocks "
+          + "(--repeat N: N) whose median is reported; the anchor set (examples/anchor-stories.jsonl) scored once "
+          + "per block, and per step with a snapshot every 10 steps; and what each guard keeps per adapter (reservoir "
+          + "bytes, erasure-retrain's version state) against the adapter's training state, and the anchor set per "
+          + "profile. --model the model folder (default stories260K)")
+  Integer continual;
+
   @Option(names = "--snapshot-every", defaultValue = "2", description = "--streaming: a version every N steps (default: ${DEFAULT-VALUE})")
   int snapshotEvery;
 
@@ -176,6 +189,9 @@ final class BenchCommand implements Callable<Integer> {
     }
     if (decode != null) {
       return decode(out);
+    }
+    if (continual != null) {
+      return continual(out);
     }
     List<Row> rows = new ArrayList<>();
     for (String name : names()) {
@@ -316,6 +332,85 @@ final class BenchCommand implements Callable<Integer> {
           r.jsonRecordsPerSecond(), r.jsonOverAvro(), r.jsonOverAvroMin(), r.jsonOverAvroMax(),
           r.avroWallRecordsPerSecond(), r.jsonWallRecordsPerSecond(), r.wallJsonOverAvro(), r.avroBytes(),
           r.jsonBytes(), r.tokensPerRecord(), r.avroFormatMicros(), r.jsonFormatMicros());
+    }
+    out.flush();
+    return 0;
+  }
+
+  private int continual(PrintWriter out) {
+    if (continual <= 0) {
+      throw new BonestreamException("--continual STEPS must be positive");
+    }
+    int repeats = repeat > 1 ? repeat : 5;
+    if (continual < repeats) {
+      throw new BonestreamException("--continual STEPS must be at least the number of blocks (" + repeats + ")");
+    }
+    Path dir = model != null ? model : modelDir("stories260K");
+    Path home = Path.of(System.getProperty("bonestream.home", "."));
+    if (!Files.isDirectory(home.resolve("examples")) && dir.toAbsolutePath().getParent() != null
+        && Files.isDirectory(dir.toAbsolutePath().getParent().resolveSibling("examples"))) {
+      home = dir.toAbsolutePath().getParent().getParent(); // the installation the model folder is in (models/NAME)
+    }
+    int maxSeqLen = seq != null ? seq : 128;
+    int examples = batch != null ? batch : 8;
+    Threads.configure(Threads.auto(threads, io.bonestream.core.model.ModelConfig.read(dir).hiddenSize()));
+    out.println("$ bonestream " + String.join(" ", spec.commandLine().getParseResult().originalArgs()));
+    List<ContinualBench.Result> results = new ArrayList<>();
+    for (AdapterMethod m : methods == null ? List.of(AdapterMethod.BAT) : methods) {
+      ContinualBench.Setup setup = new ContinualBench.Setup(dir, AdapterConfig.builder().method(m).r(r != null ? r : 4)
+          .build(), io.bonestream.engine.config.TrainConfig.builder().lr(1e-4).batchSize(4).maxSeqLen(maxSeqLen)
+          .seed(42).build(), examples, home.resolve("examples/colors.jsonl"),
+          home.resolve("examples/anchor-stories.jsonl"), 0.25, 256, 4L << 20, 10);
+      ContinualBench.Result res = ContinualBench.run(setup, warmup, continual, repeats, BackendFactory.CPU);
+      out.println(Json.toCompactString(Json.MAPPER.valueToTree(res)));
+      out.flush();
+      results.add(res);
+    }
+    for (ContinualBench.Result x : results) {
+      out.println();
+      out.printf(java.util.Locale.ROOT, "%s, %s r %d, %d examples per step (%.1f tokens), micro-batches of %d, "
+          + "max-seq-len %d; %d rounds in %d blocks after %d warm-up rounds; threads %d%n", x.model(), x.method(),
+          x.r(), x.batch(), x.freshTokensPerStep(), x.microBatch(), x.maxSeqLen(), x.steps(), x.repeats(),
+          x.warmup(), Threads.count());
+      out.println();
+      out.println("| step time | ms | × plain step (median, min–max over blocks) |");
+      out.println("|---|---|---|");
+      out.printf(java.util.Locale.ROOT, "| (a) plain step | %.2f | 1.00× |%n", 1e3 * x.plainSeconds());
+      out.printf(java.util.Locale.ROOT, "| (b) replay 0.25 (%d replays per step), reservoir decode + encode at %d of %d "
+          + "| %.2f | %.2f× (%.2f–%.2f) |%n", x.replaysPerStep(), x.reservoirSize(), x.capacity(),
+          1e3 * x.replaySeconds(), x.replayRatio(), x.replayRatioMin(), x.replayRatioMax());
+      out.printf(java.util.Locale.ROOT, "| &nbsp;&nbsp;of which reservoir decode + encode | %.3f | %.3f× |%n",
+          1e3 * x.reservoirCodecSeconds(), x.reservoirCodecSeconds() / x.plainSeconds());
+      out.printf(java.util.Locale.ROOT, "| (c) replay + drift (one more forward pass over the fresh examples) | %.2f "
+          + "| %.2f× (%.2f–%.2f) |%n", 1e3 * x.replayDriftSeconds(), x.replayDriftRatio(), x.replayDriftRatioMin(),
+          x.replayDriftRatioMax());
+      out.printf(java.util.Locale.ROOT, "| (d) anchor scoring, %d records (%d tokens), per scored snapshot | %.2f "
+          + "| %.2f× |%n", x.anchorExamples(), x.anchorTokens(), 1e3 * x.anchorSeconds(),
+          x.anchorSeconds() / x.plainSeconds());
+      out.printf(java.util.Locale.ROOT, "| &nbsp;&nbsp;per step, a snapshot every %d steps | %.3f | %.3f× |%n",
+          x.everySteps(), 1e3 * x.anchorPerStepSeconds(), x.anchorPerStepRatio());
+      out.printf(java.util.Locale.ROOT, "| erasure-retrain: the version state encoded, per version | %.3f | %.3f× |%n",
+          1e3 * x.versionStateSeconds(), x.versionStateSeconds() / x.plainSeconds());
+      out.printf(java.util.Locale.ROOT, "| &nbsp;&nbsp;per step, a version every %d steps | %.4f | %.4f× |%n",
+          x.everySteps(), 1e3 * x.versionStatePerStepSeconds(), x.versionStatePerStepSeconds() / x.plainSeconds());
+      out.println();
+      double state = x.trainingStateBytes();
+      out.println("| state | bytes | × training state | kept |");
+      out.println("|---|---|---|---|");
+      out.printf(java.util.Locale.ROOT, "| adapter training state (tensors, AdamW moments, counters) | %d | 1.00× "
+          + "| per adapter |%n", x.trainingStateBytes());
+      out.printf(java.util.Locale.ROOT, "| &nbsp;&nbsp;of which adapter parameters | %d | %.2f× | |%n",
+          x.adapterParameterBytes(), x.adapterParameterBytes() / state);
+      out.printf(java.util.Locale.ROOT, "| replay reservoir, keyed-state bytes (%d of %d examples) | %d | %.2f× "
+          + "| per adapter |%n", x.reservoirSize(), x.capacity(), x.reservoirStateBytes(),
+          x.reservoirStateBytes() / state);
+      out.printf(java.util.Locale.ROOT, "| &nbsp;&nbsp;its own count (against max-bytes %d) | %d | %.2f× | |%n",
+          x.maxBytes(), x.reservoirBytes(), x.reservoirBytes() / state);
+      out.printf(java.util.Locale.ROOT, "| erasure-retrain version state | %d | %.2f× | per adapter |%n",
+          x.versionStateBytes(), x.versionStateBytes() / state);
+      out.printf(java.util.Locale.ROOT, "| anchor set tokens (ids + labels, %d records) | %d | %.2f× "
+          + "| per profile, shared by its adapters |%n", x.anchorExamples(), x.anchorTokenBytes(),
+          x.anchorTokenBytes() / state);
     }
     out.flush();
     return 0;

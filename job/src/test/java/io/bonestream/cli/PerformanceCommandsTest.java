@@ -24,7 +24,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code compare}, {@code bench --memory}, {@code bench --streaming} and {@code bench --decode} run and
+ * {@code compare}, {@code bench --memory}, {@code bench --streaming}, {@code bench --decode} and {@code bench
+ * --continual} run and
  * report what they measured.
  */
 class PerformanceCommandsTest {
@@ -165,5 +166,27 @@ class PerformanceCommandsTest {
     }
     assertTrue(cli.out().contains("| shape | records × rounds | Avro records/s | JSON records/s | JSON ÷ Avro (rounds) |"),
         cli.out());
+  }
+
+  @Test
+  void benchContinualPrintsEachGuardsCostAgainstThePlainStep() throws Exception {
+    Cli cli = Cli.run("bench", "--continual", "4", "--warmup", "1", "--repeat", "2", "--seq", "64", "--model",
+        TestFiles.stories260K().toString());
+    assertEquals(0, cli.exitCode(), cli.err());
+    JsonNode j = null;
+    for (String line : cli.out().split("\n")) {
+      if (line.startsWith("{")) {
+        j = Json.MAPPER.readTree(line);
+      }
+    }
+    assertNotNull(j, cli.out());
+    assertEquals("bat", j.get("method").asText());
+    assertEquals(4, j.get("steps").asInt());
+    assertEquals(2, j.get("repeats").asInt());
+    assertTrue(j.get("plainSeconds").asDouble() > 0 && j.get("replaySeconds").asDouble() > 0, j.toString());
+    assertEquals(j.get("trainingStateBytes").asLong(), j.get("versionStateBytes").asLong(), j.toString());
+    assertTrue(cli.out().contains("$ bonestream bench --continual 4"), cli.out());
+    assertTrue(cli.out().contains("| (a) plain step | "), cli.out());
+    assertTrue(cli.out().contains("| erasure-retrain version state | "), cli.out());
   }
 }

@@ -251,6 +251,7 @@ class JobConfigTest {
           anchor: {file: "%s", every-versions: 3, max-tokens: 2048, tolerance: 0.2, gate: false}
           replay: {ratio: 0.5, capacity: 64, max-bytes: 1MiB}
           drift: {alpha: 0.2, k: 2, min-rise: 0.3, sustain: 4, warmup: 5, on-drift: pin}
+          eval-fraction: 0.1
           erasure-retrain: true""".formatted(anchor))));
     var p = c.job().profiles().defaults().continual();
     assertEquals(new ContinualPolicy.Anchor("anchor.jsonl", java.util.List.of(
@@ -288,12 +289,21 @@ class JobConfigTest {
   }
 
   @Test
+  void aDriftPinWithoutAnEvalSetIsRefused() throws Exception {
+    var e = org.junit.jupiter.api.Assertions.assertThrows(io.bonestream.core.BonestreamException.class,
+        () -> JobConfig.read(write(withDefaults("""
+          drift: {on-drift: pin}"""))));
+    assertTrue(e.getMessage().contains("pin needs an eval set"), e.getMessage());
+  }
+
+  @Test
   void overridesInheritEachContinualSectionUnlessTheyGiveIt() throws Exception {
     Path anchor = anchorFile("anchor.jsonl", RECORDS);
     String yaml = withDefaults("""
           anchor: {file: "%s", tolerance: 0.2}
           replay: {ratio: 0.5, capacity: 64}
           drift: {on-drift: pin}
+          eval-fraction: 0.1
           erasure-retrain: true""".formatted(anchor)).replace("adapters: []", """
         adapters:
           - match: "support-*"

@@ -224,7 +224,9 @@ class ContinualHarnessTest {
   void driftFiresOnATaskSwitchAndNotOnASteadyStream() throws Exception {
     AdapterProfile profile = new AdapterProfile(BAT, TRAIN, EvalPolicy.OFF, continual(ContinualPolicy.Anchor.OFF,
         ContinualPolicy.Replay.OFF, ContinualPolicy.Drift.DEFAULT, false));
-    List<TrainingItem> steady = concat(colors("a", "c", false), colors("a", "d", false));
+    // the same task four times over: the loss falls, then settles and wavers around its level
+    List<TrainingItem> steady = concat(concat(colors("a", "c", false), colors("a", "d", false)),
+        concat(colors("a", "e", false), colors("a", "f", false)));
     List<AdapterSnapshot> quiet = run(profile, 2, steady).published();
     assertEquals(0, quiet.get(quiet.size() - 1).getStats().getDriftEvents(), "a steady stream drifts nowhere");
     assertTrue(quiet.stream().allMatch(m -> m.getDrift() == null));
