@@ -97,7 +97,7 @@ final class CompareCommand implements Callable<Integer> {
   @Option(names = "--anchor-tolerance", defaultValue = "0.10", description = "drift, harm: the anchor guard's relative tolerance over the base's anchor loss (default: ${DEFAULT-VALUE})")
   double anchorTolerance;
 
-  @Option(names = "--harm-steps", description = "harm: steps of the second phase (default: --steps)")
+  @Option(names = "--harm-steps", description = "harm: steps of the second phase, normal or harmful (default: 100)")
   Integer harmSteps;
 
   @Option(names = "--harm-lr", defaultValue = "1e-2", description = "harm: the harmful stream's learning rate (default: ${DEFAULT-VALUE})")
@@ -184,7 +184,7 @@ final class CompareCommand implements Callable<Integer> {
       driftPlan = new ContinualComparison.DriftPlan(a, task(taskB), r, lr == null ? 1e-2 : lr, steps, evalEvery, batch, replayRatio,
           replayCapacity, anchorTolerance, seed, drift);
     } else {
-      harmPlan = new ContinualComparison.HarmPlan(a, r, lr == null ? 2e-4 : lr, steps, harmSteps == null ? steps : harmSteps, harmLr,
+      harmPlan = new ContinualComparison.HarmPlan(a, r, lr == null ? 2e-4 : lr, steps, harmSteps == null ? 100 : harmSteps, harmLr,
           evalEvery, batch, anchorTolerance, seed, drift);
     }
     Path home = Path.of(System.getProperty("bonestream.home", "."));

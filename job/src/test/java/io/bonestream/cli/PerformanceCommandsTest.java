@@ -32,6 +32,46 @@ class PerformanceCommandsTest {
   @TempDir Path tmp;
 
   @Test
+  void compareScenarioDriftWritesItsCsvAndPlot() throws Exception {
+    String anchor = TestFiles.models().getParent().resolve("examples/anchor-stories.jsonl").toString();
+    Cli cli = Cli.run("compare", "--scenario", "drift", "--model", TestFiles.stories260K().toString(), "--anchor",
+        anchor, "--steps", "6", "--eval-every", "3", "--batch-size", "4", "--replay-capacity", "8", "--threads", "1",
+        "--out", tmp.toString());
+    assertEquals(0, cli.exitCode(), cli.err());
+    List<String> rows = Files.readAllLines(tmp.resolve("drift.csv"));
+    assertEquals("scenario,run,phase,step,train_loss,eval_loss_a,eval_loss_b,anchor_loss,base_anchor_loss,drift,"
+        + "held_back", rows.get(0));
+    // two runs evaluated at steps 0, 3, 6 (the switch) 9 and 12; too few batches for a drift event (warmup 8)
+    assertEquals(1 + 2 * 5, rows.size(), rows.toString());
+    assertTrue(rows.get(1).startsWith("drift,replay-off,A,0,"), rows.get(1));
+    assertTrue(rows.get(rows.size() - 1).startsWith("drift,replay-on,B,12,"), rows.get(rows.size() - 1));
+    BufferedImage png = ImageIO.read(tmp.resolve("drift.png").toFile());
+    assertNotNull(png, "not a PNG");
+    assertTrue(cli.out().contains("| replay-on |"), cli.out());
+  }
+
+  @Test
+  void compareScenarioBadInputIsAOneLineError() throws Exception {
+    String model = TestFiles.stories260K().toString();
+    String[][] bad = {
+        {"--scenario", "forgetting"}, {"--scenario", "drift", "--task-a", "colors", "--task-b", "colors"},
+        {"--scenario", "drift", "--methods", "bone"}, {"--scenario", "learning", "--replay-ratio", "0.5"},
+        {"--scenario", "harm", "--anchor", tmp.resolve("none.jsonl").toString()},
+        {"--scenario", "drift", "--replay-ratio", "9"}, {"--scenario", "harm", "--anchor-tolerance", "-1"}};
+    String[] expected = {"unknown scenario 'forgetting'", "must differ", "--methods does not apply",
+        "--replay-ratio does not apply", "anchor file not found", "replay ratio must be in [0, 4]",
+        "anchor tolerance must be ≥ 0"};
+    for (int i = 0; i < bad.length; i++) {
+      List<String> args = new ArrayList<>(List.of("compare", "--model", model, "--out", tmp.toString()));
+      args.addAll(List.of(bad[i]));
+      Cli cli = Cli.run(args.toArray(String[]::new));
+      assertEquals(1, cli.exitCode(), String.join(" ", bad[i]) + ": " + cli.err());
+      assertEquals(1, cli.err().strip().lines().count(), cli.err());
+      assertTrue(cli.err().contains(expected[i]), cli.err());
+    }
+  }
+
+  @Test
   void loraGetsTheRankWhoseParameterCountIsNearestToTheBudget() {
     ModelConfig c = ModelConfig.read(TestFiles.stories260K());
     long budget = AdapterLayout.of(c, AdapterConfig.builder().method(AdapterMethod.BONE).r(4).build()).size();

@@ -450,6 +450,7 @@ public final class ContinualComparison {
       plot.addRangeMarker(th);
       plot.addRangeMarker(base);
     } else {
+      plot.addRangeMarker(base);
       for (Run run : result.runs()) {
         for (int s : run.driftSteps()) {
           ValueMarker m = new ValueMarker(s, run.name().equals("replay-on") ? new Color(0x94, 0x67, 0xBD) : RED,
