@@ -53,8 +53,8 @@ final class CompareCommand implements Callable<Integer> {
   @Option(names = "--r", defaultValue = "4", description = "bat/bone width; sets the parameter budget (default: ${DEFAULT-VALUE})")
   int r;
 
-  @Option(names = "--steps", description = "learning: steps (default 150); drift, harm: steps per phase (default "
-      + DEFAULT_PHASE_STEPS + ")")
+  @Option(names = "--steps", description = "learning: steps (default 150); drift: steps per phase (default 150);"
+      + " harm: steps of the first phase (default 100)")
   Integer steps;
 
   @Option(names = "--eval-every", defaultValue = "10")
@@ -97,13 +97,11 @@ final class CompareCommand implements Callable<Integer> {
   @Option(names = "--anchor-tolerance", defaultValue = "0.10", description = "drift, harm: the anchor guard's relative tolerance over the base's anchor loss (default: ${DEFAULT-VALUE})")
   double anchorTolerance;
 
-  @Option(names = "--harm-steps", description = "harm: steps of the second phase, normal or harmful (default: 100)")
+  @Option(names = "--harm-steps", description = "harm: steps of the second phase, normal or harmful (default: 50)")
   Integer harmSteps;
 
   @Option(names = "--harm-lr", defaultValue = "1e-2", description = "harm: the harmful stream's learning rate (default: ${DEFAULT-VALUE})")
   double harmLr;
-
-  static final int DEFAULT_PHASE_STEPS = 150;
 
   private static final List<String> LEARNING_ONLY = List.of("--task", "--methods", "--lrs", "--train-examples");
   private static final List<String> SCENARIO_ONLY = List.of("--task-a", "--task-b", "--lr", "--replay-ratio",
@@ -175,7 +173,7 @@ final class CompareCommand implements Callable<Integer> {
   }
 
   private int continual() throws Exception {
-    int steps = this.steps == null ? DEFAULT_PHASE_STEPS : this.steps;
+    int steps = this.steps != null ? this.steps : scenario.equals("drift") ? 150 : 100;
     DemoTask a = task(taskA);
     DriftDetector.Settings drift = DriftDetector.Settings.DEFAULT;
     ContinualComparison.DriftPlan driftPlan = null;
@@ -184,7 +182,7 @@ final class CompareCommand implements Callable<Integer> {
       driftPlan = new ContinualComparison.DriftPlan(a, task(taskB), r, lr == null ? 1e-2 : lr, steps, evalEvery, batch, replayRatio,
           replayCapacity, anchorTolerance, seed, drift);
     } else {
-      harmPlan = new ContinualComparison.HarmPlan(a, r, lr == null ? 2e-4 : lr, steps, harmSteps == null ? 100 : harmSteps, harmLr,
+      harmPlan = new ContinualComparison.HarmPlan(a, r, lr == null ? 2e-4 : lr, steps, harmSteps == null ? 50 : harmSteps, harmLr,
           evalEvery, batch, anchorTolerance, seed, drift);
     }
     Path home = Path.of(System.getProperty("bonestream.home", "."));

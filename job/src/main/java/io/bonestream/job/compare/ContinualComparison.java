@@ -385,7 +385,7 @@ public final class ContinualComparison {
     XYLineAndShapeRenderer renderer = new XYLineAndShapeRenderer(true, false);
     String yLabel;
     if (result.scenario().equals("drift")) {
-      yLabel = "loss (held-out: answer tokens; anchor: all tokens)";
+      yLabel = "loss (mean over target tokens)";
       for (Run run : result.runs()) {
         boolean dashed = run.name().equals("replay-on");
         String suffix = run.name().equals("replay-on") ? " (replay on)" : " (replay off)";
@@ -394,7 +394,7 @@ public final class ContinualComparison {
         add(data, renderer, "anchor" + suffix, run, Row::anchor, GRAY, stroke(dashed));
       }
     } else {
-      yLabel = "anchor loss (mean over the anchor set's tokens)";
+      yLabel = "anchor loss (mean over the anchor set's target tokens)";
       for (Run run : result.runs()) {
         add(data, renderer, "anchor loss, " + run.name() + " run", run, Row::anchor,
             run.name().equals("harmful") ? RED : GREEN, stroke(false));
