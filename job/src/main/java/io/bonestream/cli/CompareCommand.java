@@ -81,7 +81,7 @@ final class CompareCommand implements Callable<Integer> {
   @Option(names = "--task-b", defaultValue = "opposites", description = "drift: the second task (default: ${DEFAULT-VALUE})")
   String taskB;
 
-  @Option(names = "--lr", description = "drift, harm: the learning rate (default: drift 1e-2, the demo's; harm 2e-4,"
+  @Option(names = "--lr", description = "drift, harm: the learning rate (default: drift 1e-2, the demo's; harm 1e-4,"
       + " gentle enough to keep the anchor loss within the tolerance)")
   Double lr;
 
@@ -182,7 +182,7 @@ final class CompareCommand implements Callable<Integer> {
       driftPlan = new ContinualComparison.DriftPlan(a, task(taskB), r, lr == null ? 1e-2 : lr, steps, evalEvery, batch, replayRatio,
           replayCapacity, anchorTolerance, seed, drift);
     } else {
-      harmPlan = new ContinualComparison.HarmPlan(a, r, lr == null ? 2e-4 : lr, steps, harmSteps == null ? 50 : harmSteps, harmLr,
+      harmPlan = new ContinualComparison.HarmPlan(a, r, lr == null ? 1e-4 : lr, steps, harmSteps == null ? 50 : harmSteps, harmLr,
           evalEvery, batch, anchorTolerance, seed, drift);
     }
     Path home = Path.of(System.getProperty("bonestream.home", "."));
