@@ -186,8 +186,9 @@ class StreamingJobIT {
     Configuration conf = new Configuration();
     conf.setString("state.backend.type", "hashmap");
     conf.setString("execution.checkpointing.dir", checkpoints.toUri().toString());
-    // bone r 8: 288 KB of training state per adapter, so the fixed metadata of a checkpoint (~13 KB)
-    // is small beside it
+    // bone r 8: 288 KB of training state per adapter, so the fixed part of a checkpoint (about 45 KB
+    // since the control topic's source and decoder: the operators' metadata, the sources' offsets)
+    // is small beside it, and the base model (1 MB) would not fit in the bound
     var bone = new io.bonestream.operators.train.AdapterProfile(io.bonestream.core.adapters.AdapterConfig.builder()
         .method(io.bonestream.core.adapters.AdapterMethod.BONE).r(8).build(),
         io.bonestream.engine.config.TrainConfig.builder().lr(1e-2).batchSize(4).maxSeqLen(64).build());
@@ -211,7 +212,7 @@ class StreamingJobIT {
     long stateBytes = 2L * io.bonestream.engine.backend.TrainingStateCodec.encode(
         io.bonestream.engine.train.Trainer.create(base, profile.adapter(), profile.train()).state()).length;
     double ratio = (double) size / stateBytes;
-    assertTrue(ratio > 0.97 && ratio < 1.05, "checkpoint " + size + " bytes vs training state " + stateBytes);
+    assertTrue(ratio > 0.97 && ratio < 1.10, "checkpoint " + size + " bytes vs training state " + stateBytes);
     assertTrue(size < java.nio.file.Files.size(io.bonestream.engine.TestFiles.stories260K().resolve("model.safetensors")));
   }
 
