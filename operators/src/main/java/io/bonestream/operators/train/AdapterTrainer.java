@@ -79,6 +79,12 @@ import org.slf4j.LoggerFactory;
  * than what was published (an old savepoint) numbers its next version after the newest published
  * one. Either way the next manifest says so in {@code resumed_from}. Blob folders above an adapter's
  * version (written for transactions that never committed) are removed then too.
+ *
+ * <p>The continual-learning guards of the adapter's profile ({@link ContinualPolicy},
+ * docs/continual.md): replays from its {@link ReplayReservoir} (keyed state {@code replay}) mixed
+ * into each step, the {@link DriftDetector} on each batch's loss before its step, the
+ * {@link AnchorSet} scored at due snapshots for the {@link EvalGate}, and erasure requests (keyed
+ * state {@code version-state} holds the last version's training state where erasures may retrain).
  */
 public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingItem, EncodedRecord> {
   private static final Logger LOG = LoggerFactory.getLogger(AdapterTrainer.class);

@@ -94,5 +94,4 @@ final class AnchorSet {
   static boolean scores(ContinualPolicy.Anchor policy, long due) {
     return policy.enabled() && due % policy.everyVersions() == 0;
   }
-
 }
