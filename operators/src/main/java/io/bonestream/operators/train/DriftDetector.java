@@ -2,8 +2,8 @@ package io.bonestream.operators.train;
 
 /**
  * Tells a drift in an adapter's stream from the noise of training: each arriving batch's loss,
- * measured before the step that trains on it, against an exponential moving average of the adapter's recent pre-step losses and of their
- * spread. A batch is high when its loss exceeds the average by more than {@code k} spreads and by
+ * measured before the step that trains on it, against an exponential moving average of the
+ * adapter's recent pre-step losses and of their spread. A batch is high when its loss exceeds the average by more than {@code k} spreads and by
  * more than {@code minRise} of the average; {@code sustain} high batches in a row are a drift event.
  * High batches are held out of the average until they either make an event (the average then
  * starts again from them: the new data is the new normal) or end (they are folded in), so a
