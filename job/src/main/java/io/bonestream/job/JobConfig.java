@@ -232,11 +232,13 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
     ContinualPolicy c = base == null ? ContinualPolicy.OFF : base.continual();
     ContinualPolicy.Anchor anchor = c.anchor();
     if (n.has("anchor")) {
-      StrictNode a = n.section("anchor").allow("file", "every-versions", "max-tokens", "tolerance", "gate");
+      StrictNode a = n.section("anchor").allow("file", "every-versions", "every-tokens", "max-tokens", "tolerance",
+          "gate");
       Path file = Path.of(a.requiredText("file"));
       List<String> lines = anchorLines(a, file);
       anchor = checked(a, () -> new ContinualPolicy.Anchor(file.getFileName().toString(), lines,
-          (int) a.integer("every-versions", 1), a.integer("max-tokens", 16_384), a.number("tolerance", 0.10),
+          (int) a.integer("every-versions", 1), a.integer("every-tokens", 0), a.integer("max-tokens", 16_384),
+          a.number("tolerance", 0.10),
           a.bool("gate", true)));
     }
     ContinualPolicy.Replay replay = c.replay();

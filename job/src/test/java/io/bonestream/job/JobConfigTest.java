@@ -248,7 +248,7 @@ class JobConfigTest {
   void continualKeysAreReadWithTheirDefaults() throws Exception {
     Path anchor = anchorFile("anchor.jsonl", RECORDS);
     JobConfig c = JobConfig.read(write(withDefaults("""
-          anchor: {file: "%s", every-versions: 3, max-tokens: 2048, tolerance: 0.2, gate: false}
+          anchor: {file: "%s", every-versions: 3, every-tokens: 5000, max-tokens: 2048, tolerance: 0.2, gate: false}
           replay: {ratio: 0.5, capacity: 64, max-bytes: 1MiB}
           drift: {alpha: 0.2, k: 2, min-rise: 0.3, sustain: 4, warmup: 5, on-drift: pin}
           eval-fraction: 0.1
@@ -259,7 +259,7 @@ class JobConfigTest {
         "{\"prompt\": \"What color is the sky?\", \"response\": \"Blue.\"}",
         "{\"instruction\": \"Say hi\", \"output\": \"Hi!\"}",
         "{\"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}, {\"role\": \"assistant\", \"content\": \"Hi there.\"}]}"),
-        3, 2048, 0.2, false), p.anchor());
+        3, 5000, 2048, 0.2, false), p.anchor());
     assertEquals(new ContinualPolicy.Replay(0.5, 64, 1L << 20), p.replay());
     assertEquals(new ContinualPolicy.Drift(true, 0.2, 2, 0.3, 4, 5, ContinualPolicy.OnDrift.PIN), p.drift());
     assertTrue(p.retrainOnErasure());

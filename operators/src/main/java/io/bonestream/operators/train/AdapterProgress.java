@@ -63,8 +63,10 @@ final class AdapterProgress {
   @Nullable DriftNote pendingDrift;
   /** After a drift with the PIN policy: nothing is published until the new eval set is full. */
   boolean pinned;
-  /** Snapshots that came due (published or not): the anchor set scores every k-th. */
+  /** Snapshots that came due (published or not), and the one and the tokens trained at the last anchor scoring (-1: none). */
   long dueSnapshots;
+  long anchorScoredAtDue = -1;
+  long anchorScoredAtTokens = -1;
   long replayedExamples;
   /** Erasures applied since the last version, told by the next one. */
   final List<ErasureNote> pendingErasures = new ArrayList<>();
@@ -158,6 +160,8 @@ final class AdapterProgress {
       }
       out.writeBoolean(pinned);
       out.writeLong(dueSnapshots);
+      out.writeLong(anchorScoredAtDue);
+      out.writeLong(anchorScoredAtTokens);
       out.writeLong(replayedExamples);
       out.writeInt(pendingErasures.size());
       for (ErasureNote e : pendingErasures) {
@@ -228,6 +232,8 @@ final class AdapterProgress {
         }
         p.pinned = in.readBoolean();
         p.dueSnapshots = in.readLong();
+        p.anchorScoredAtDue = in.readLong();
+        p.anchorScoredAtTokens = in.readLong();
         p.replayedExamples = in.readLong();
         int erasures = in.readInt();
         for (int i = 0; i < erasures; i++) {

@@ -461,7 +461,9 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     boolean finite = trainer.adapters().finite();
     double anchorLoss = Double.NaN;
     double baseAnchorLoss = Double.NaN;
-    if (finite && AnchorSet.scores(anchorPolicy, p.dueSnapshots)) {
+    if (finite && AnchorSet.scores(anchorPolicy, p, p.dueSnapshots, trainer.tokensSeen())) {
+      p.anchorScoredAtDue = p.dueSnapshots;
+      p.anchorScoredAtTokens = trainer.tokensSeen();
       AnchorSet anchor = anchorSets.computeIfAbsent(anchorPolicy, a -> AnchorSet.of(a, profile, shared, device,
           recordsMaxSeqLen > 0 ? recordsMaxSeqLen : profile.train().maxSeqLen()));
       anchorLoss = anchor.score(trainer);

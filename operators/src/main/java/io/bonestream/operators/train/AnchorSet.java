@@ -90,8 +90,22 @@ final class AnchorSet {
     return policy;
   }
 
-  /** Whether the {@code due}-th due snapshot (0-based) is scored: every {@code every-versions}-th. */
-  static boolean scores(ContinualPolicy.Anchor policy, long due) {
-    return policy.enabled() && due % policy.everyVersions() == 0;
+  /**
+   * Whether a due snapshot is scored: the first one always; then once {@code every-versions} due
+   * snapshots and (with {@code every-tokens} above 0) that many trained tokens have come since the
+   * last scoring.
+   *
+   * @param due the 0-based number of this due snapshot
+   * @param tokens the tokens the adapter trained on so far
+   */
+  static boolean scores(ContinualPolicy.Anchor policy, AdapterProgress p, long due, long tokens) {
+    if (!policy.enabled()) {
+      return false;
+    }
+    if (p.anchorScoredAtDue < 0) {
+      return true;
+    }
+    return due - p.anchorScoredAtDue >= policy.everyVersions()
+        && (policy.everyTokens() == 0 || tokens - p.anchorScoredAtTokens >= policy.everyTokens());
   }
 }

@@ -23,19 +23,29 @@ public record ContinualPolicy(Anchor anchor, Replay replay, Drift drift, boolean
 
   /**
    * A fixed set of general records (the JSONL lines of {@code source}, in any {@code train} format),
-   * the same for every adapter of a base model, scored on every {@code everyVersions}-th due snapshot
-   * (1: every one); records past {@code maxTokens} tokens are not used. The gate holds back a snapshot
-   * whose anchor loss is above the base model's by more than {@code tolerance} (relative), when
-   * {@code gate}.
+   * the same for every adapter of a base model, scored at due snapshots, at most every
+   * {@code everyVersions}-th (1: every one) and, with {@code everyTokens} above 0, only once that many
+   * tokens were trained since the last scoring; records past {@code maxTokens} tokens are not used
+   * (0: all). The gate holds back a snapshot whose anchor loss is above the base model's by more than
+   * {@code tolerance} (relative), when {@code gate}.
    */
-  public record Anchor(String source, List<String> lines, int everyVersions, long maxTokens, double tolerance,
-      boolean gate) implements Serializable {
-    public static final Anchor OFF = new Anchor("", List.of(), 1, 0, 0, false);
+  public record Anchor(String source, List<String> lines, int everyVersions, long everyTokens, long maxTokens,
+      double tolerance, boolean gate) implements Serializable {
+    public static final Anchor OFF = new Anchor("", List.of(), 1, 0, 0, 0, false);
+
+    /** Scored every {@code everyVersions}-th due snapshot, whatever the tokens trained between. */
+    public Anchor(String source, List<String> lines, int everyVersions, long maxTokens, double tolerance,
+        boolean gate) {
+      this(source, lines, everyVersions, 0, maxTokens, tolerance, gate);
+    }
 
     public Anchor {
       lines = List.copyOf(lines);
       if (everyVersions < 1) {
         throw new BonestreamException("anchor every-versions must be ≥ 1, got " + everyVersions);
+      }
+      if (everyTokens < 0) {
+        throw new BonestreamException("anchor every-tokens must be ≥ 0, got " + everyTokens);
       }
       if (maxTokens < 0) {
         throw new BonestreamException("anchor max-tokens must be ≥ 0, got " + maxTokens);

@@ -48,6 +48,8 @@ class AdapterProgressTest {
     p.pendingDrift = new AdapterProgress.DriftNote(30, 3.5, 1.25, "PIN");
     p.pinned = true;
     p.dueSnapshots = 5;
+    p.anchorScoredAtDue = 3;
+    p.anchorScoredAtTokens = 700;
     p.replayedExamples = 12;
     p.pendingErasures.add(new AdapterProgress.ErasureNote("x", "", "c", 2, 9, 1, 2, 3, true, 4));
     AdapterProgress q = AdapterProgress.decode(p.encode());
@@ -59,6 +61,8 @@ class AdapterProgressTest {
     assertEquals(p.pendingDrift, q.pendingDrift);
     assertTrue(q.pinned);
     assertEquals(5, q.dueSnapshots);
+    assertEquals(3, q.anchorScoredAtDue);
+    assertEquals(700, q.anchorScoredAtTokens);
     assertEquals(12, q.replayedExamples);
     assertEquals(p.pendingErasures, q.pendingErasures);
     q.published();
@@ -75,7 +79,7 @@ class AdapterProgressTest {
     p.gatedSnapshots = 2;
     byte[] four = p.encode();
     // format 3 is format 4 cut before the drift state, with its own number
-    int cut = four.length - (8 + 8 + 8 + 4 + 8 + 1 + 1 + 8 + 8 + 4);
+    int cut = four.length - (8 + 8 + 8 + 4 + 8 + 1 + 1 + 8 + 8 + 8 + 8 + 4);
     byte[] three = java.util.Arrays.copyOf(four, cut);
     three[0] = 3;
     AdapterProgress q = AdapterProgress.decode(three);

@@ -218,6 +218,24 @@ class ContinualHarnessTest {
         ContinualPolicy.Drift.OFF, false)), 2, colors("a", "c", false));
     List<Boolean> scored = r.published().stream().map(m -> m.getStats().getAnchorLoss() != null).toList();
     assertEquals(List.of(true, false, false, true, false, false, true, false), scored);
+
+    // every version, but only after 1,000 more tokens: the colors records hold about 40 tokens each,
+    // so about 160 per step and 320 per version: every fourth version is scored (the tokens counted
+    // independently from the published statistics)
+    ContinualPolicy.Anchor byTokens = new ContinualPolicy.Anchor("test", ANCHOR, 1, 1000, 0, 0.10, false);
+    List<AdapterSnapshot> v = run(new AdapterProfile(BAT, TRAIN, EvalPolicy.OFF, continual(byTokens,
+        ContinualPolicy.Replay.OFF, ContinualPolicy.Drift.OFF, false)), 2, colors("a", "c", false)).published();
+    long last = -1;
+    List<Boolean> expected = new ArrayList<>();
+    for (AdapterSnapshot m : v) {
+      boolean due = last < 0 || m.getStats().getTokens() - last >= 1000;
+      expected.add(due);
+      if (due) {
+        last = m.getStats().getTokens();
+      }
+    }
+    assertEquals(expected, v.stream().map(m -> m.getStats().getAnchorLoss() != null).toList());
+    assertTrue(expected.stream().filter(b -> !b).count() >= 4, expected.toString());
   }
 
   @Test
