@@ -12,7 +12,6 @@ import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.model.Transformer;
 import io.bonestream.engine.tokenizer.Tokenizer;
 import io.bonestream.engine.train.Trainer;
-import io.bonestream.engine.util.Threads;
 import io.bonestream.job.demo.DemoTask;
 import io.bonestream.operators.train.ContinualPolicy;
 import io.bonestream.operators.train.DriftDetector;
@@ -50,7 +49,6 @@ class ContinualComparisonTest {
 
   @BeforeAll
   static void runDrift() throws Exception {
-    Threads.configure(1); // as compare --threads 1: the model is tiny, more threads only contend
     Path dir = TestFiles.stories260K();
     base = BaseModel.load(dir);
     tokenizer = Tokenizer.load(dir, base.config());
