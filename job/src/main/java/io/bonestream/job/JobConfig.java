@@ -232,14 +232,20 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
     ContinualPolicy c = base == null ? ContinualPolicy.OFF : base.continual();
     ContinualPolicy.Anchor anchor = c.anchor();
     if (n.has("anchor")) {
-      StrictNode a = n.section("anchor").allow("file", "every-versions", "every-tokens", "max-tokens", "tolerance",
-          "gate");
-      Path file = Path.of(a.requiredText("file"));
-      List<String> lines = anchorLines(a, file);
-      anchor = checked(a, () -> new ContinualPolicy.Anchor(file.getFileName().toString(), lines,
-          (int) a.integer("every-versions", 1), a.integer("every-tokens", 0), a.integer("max-tokens", 16_384),
-          a.number("tolerance", 0.10),
-          a.bool("gate", true)));
+      StrictNode a = n.section("anchor").allow("enabled", "file", "every-versions", "every-tokens", "max-tokens",
+          "tolerance", "gate");
+      if (!a.bool("enabled", true)) { // an override turning off the anchor set it would inherit
+        if (a.has("file")) {
+          throw a.error("give file or enabled: false, not both");
+        }
+        anchor = ContinualPolicy.Anchor.OFF;
+      } else {
+        Path file = Path.of(a.requiredText("file"));
+        List<String> lines = anchorLines(a, file);
+        anchor = checked(a, () -> new ContinualPolicy.Anchor(file.getFileName().toString(), lines,
+            (int) a.integer("every-versions", 1), a.integer("every-tokens", 0), a.integer("max-tokens", 16_384),
+            a.number("tolerance", 0.10), a.bool("gate", true)));
+      }
     }
     ContinualPolicy.Replay replay = c.replay();
     if (n.has("replay")) {

@@ -311,7 +311,9 @@ class JobConfigTest {
             drift: {enabled: false}
           - match: "sales-*"
             erasure-retrain: false
-            r: 2""");
+            r: 2
+          - match: "raw-*"
+            anchor: {enabled: false}""");
     AdapterProfiles profiles = JobConfig.read(write(yaml)).job().profiles();
     ContinualPolicy d = profiles.defaults().continual();
     ContinualPolicy support = profiles.forAdapter("support-1").continual();
@@ -323,6 +325,13 @@ class JobConfigTest {
     assertEquals(new ContinualPolicy(d.anchor(), d.replay(), d.drift(), false), sales);
     assertEquals(ContinualPolicy.OnDrift.PIN, sales.drift().onDrift());
     assertEquals(d, profiles.forAdapter("other").continual());
+    ContinualPolicy raw = profiles.forAdapter("raw-1").continual();
+    assertEquals(ContinualPolicy.Anchor.OFF, raw.anchor(), "an override turns off the anchor it would inherit");
+    assertEquals(d.replay(), raw.replay());
+    var both = org.junit.jupiter.api.Assertions.assertThrows(io.bonestream.core.BonestreamException.class,
+        () -> JobConfig.read(write(yaml.replace("anchor: {enabled: false}",
+            "anchor: {enabled: false, file: \"" + anchor + "\"}"))));
+    assertTrue(both.getMessage().contains("give file or enabled: false, not both"), both.getMessage());
   }
 
   @Test
