@@ -1,12 +1,10 @@
 package io.bonestream.schemas;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import org.apache.avro.Schema;
 import org.apache.avro.message.BinaryMessageDecoder;
-import org.apache.avro.specific.SpecificData;
 
 /**
  * Encodes manifests with the current {@link AdapterSnapshot} schema and decodes manifests written
@@ -15,9 +13,10 @@ import org.apache.avro.specific.SpecificData;
  * since read as their defaults.
  */
 public final class AdapterSnapshots {
-  /** Every earlier schema version this build reads. */
-  private static final int[] HISTORY = {1, 2};
-  private static final BinaryMessageDecoder<AdapterSnapshot> DECODER = decoder();
+  /** Every earlier schema version this build reads: 1 (before resumed_from) and 2 (before the continual-learning fields). */
+  private static final SchemaHistory<AdapterSnapshot> HISTORY =
+      new SchemaHistory<>(AdapterSnapshot.class, AdapterSnapshot.getClassSchema(), 2);
+  private static final BinaryMessageDecoder<AdapterSnapshot> DECODER = HISTORY.decoder();
 
   private AdapterSnapshots() {}
 
@@ -38,27 +37,8 @@ public final class AdapterSnapshots {
     }
   }
 
-  /** Schema version {@code n} of the manifest (the current one is {@code HISTORY.length + 1}). */
+  /** Schema version {@code n} of the manifest (the current one is 3). */
   public static Schema schemaVersion(int n) {
-    if (n == HISTORY.length + 1) {
-      return AdapterSnapshot.getClassSchema();
-    }
-    try (InputStream in = AdapterSnapshots.class.getResourceAsStream("history/AdapterSnapshot-" + n + ".avsc")) {
-      if (in == null) {
-        throw new IllegalArgumentException("no AdapterSnapshot schema version " + n);
-      }
-      return new Schema.Parser().parse(in);
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-  }
-
-  private static BinaryMessageDecoder<AdapterSnapshot> decoder() {
-    BinaryMessageDecoder<AdapterSnapshot> d = new BinaryMessageDecoder<>(
-        SpecificData.getForClass(AdapterSnapshot.class), AdapterSnapshot.getClassSchema());
-    for (int n : HISTORY) {
-      d.addSchema(schemaVersion(n));
-    }
-    return d;
+    return HISTORY.version(n);
   }
 }
