@@ -8,6 +8,8 @@ import java.util.regex.Pattern;
  */
 public final class AdapterIds {
   private static final Pattern VALID = Pattern.compile("[A-Za-z0-9._-]{1,128}");
+  /** The rule, as error messages state it. */
+  public static final String RULE = "1-128 characters of [A-Za-z0-9._-] (nor . or ..)";
 
   private AdapterIds() {}
 

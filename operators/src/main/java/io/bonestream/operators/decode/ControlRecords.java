@@ -30,7 +30,7 @@ public final class ControlRecords {
   /** A control record's most bytes (a request is a few hundred). */
   public static final int MAX_RECORD_BYTES = 64 * 1024;
   /** The most characters of an example id or a user id (as for examples' own ids). */
-  public static final int MAX_ID_CHARS = 256;
+  public static final int MAX_ID_CHARS = RecordValues.MAX_ID_CHARS;
   public static final String ERASE = "erase";
 
   private static final Set<String> FIELDS = Set.of("type", "adapter_id", "example_id", "user_id", "retrain");
@@ -73,8 +73,7 @@ public final class ControlRecords {
       throw invalid("no adapter_id");
     }
     if (!AdapterIds.isValid(adapterId)) {
-      throw invalid("adapter_id '" + Texts.abbreviate(adapterId)
-          + "' is not 1-128 characters of [A-Za-z0-9._-] (nor . or ..)");
+      throw invalid("adapter_id '" + Texts.abbreviate(adapterId) + "' is not " + AdapterIds.RULE);
     }
     String exampleId = id(node, "example_id");
     String userId = id(node, "user_id");
@@ -117,14 +116,16 @@ public final class ControlRecords {
    */
   public static @Nullable String problem(String adapterId, @Nullable String exampleId, @Nullable String userId) {
     if (!AdapterIds.isValid(adapterId)) {
-      return "adapter id '" + Texts.abbreviate(adapterId) + "' is not 1-128 characters of [A-Za-z0-9._-] "
-          + "(nor . or ..)";
+      return "adapter id '" + Texts.abbreviate(adapterId) + "' is not " + AdapterIds.RULE;
     }
     if ((exampleId == null) == (userId == null)) {
       return "name an example id or a user id (one of the two)";
     }
-    String id = exampleId != null ? exampleId : userId;
-    String what = exampleId != null ? "example id" : "user id";
+    return exampleId != null ? idProblem("example id", exampleId) : idProblem("user id", userId);
+  }
+
+  /** Why an id of a request would be refused, or null. */
+  private static @Nullable String idProblem(String what, String id) {
     if (id.isEmpty()) {
       return "an empty " + what;
     }
@@ -147,14 +148,9 @@ public final class ControlRecords {
 
   private static @Nullable String id(JsonNode node, String field) throws Rejected {
     String id = text(node, field);
-    if (id == null) {
-      return null;
-    }
-    if (id.isEmpty()) {
-      throw invalid("an empty " + field);
-    }
-    if (id.length() > MAX_ID_CHARS) {
-      throw invalid(field + " of " + id.length() + " characters, over the limit of " + MAX_ID_CHARS);
+    String problem = id == null ? null : idProblem(field, id);
+    if (problem != null) {
+      throw invalid(problem);
     }
     return id;
   }

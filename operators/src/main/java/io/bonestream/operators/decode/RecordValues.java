@@ -13,8 +13,8 @@ import org.jspecify.annotations.Nullable;
 
 /** A decoded record's adapter id, example id, user id, weight and event time, from where its input says. */
 final class RecordValues {
-  static final int MAX_EXAMPLE_ID_CHARS = 256;
-  static final int MAX_USER_ID_CHARS = 256;
+  /** The most characters of an example id or a user id (control records' ids too). */
+  static final int MAX_ID_CHARS = 256;
   private static final ValueSource DEFAULT_USER_ID = new ValueSource.Field("metadata.user_id");
 
   private final InputSpec spec;
@@ -41,7 +41,7 @@ final class RecordValues {
     String id = v.toString();
     if (!AdapterIds.isValid(id)) {
       throw new Rejected(DeadLetterReason.INVALID_ADAPTER_ID, "adapter_id '" + Texts.abbreviate(id)
-          + "' is not 1-128 characters of [A-Za-z0-9._-] (nor . or ..)");
+          + "' is not " + AdapterIds.RULE);
     }
     return id;
   }
@@ -53,17 +53,17 @@ final class RecordValues {
       return in.topic + "/" + in.partition + "/" + in.offset;
     }
     String id = v.toString();
-    if (id.length() > MAX_EXAMPLE_ID_CHARS) {
+    if (id.length() > MAX_ID_CHARS) {
       // a key or header is not under the value's size cap, and the id travels with the item to the trainer
       throw new Rejected(DeadLetterReason.INVALID_EXAMPLE_ID, "example id of " + id.length()
-          + " characters, over the limit of " + MAX_EXAMPLE_ID_CHARS);
+          + " characters, over the limit of " + MAX_ID_CHARS);
     }
     return id;
   }
 
   /**
    * The user the example belongs to (for erasure by user), or null when the record names none: text
-   * or a whole number, 1 to {@value #MAX_USER_ID_CHARS} characters.
+   * or a whole number, 1 to {@value #MAX_ID_CHARS} characters.
    */
   @Nullable String userId() throws Rejected {
     ValueSource source = spec.userId() == null ? DEFAULT_USER_ID : spec.userId();
@@ -80,9 +80,9 @@ final class RecordValues {
     if (id.isEmpty()) {
       throw new Rejected(DeadLetterReason.INVALID_USER_ID, "an empty user id (" + source + ")");
     }
-    if (id.length() > MAX_USER_ID_CHARS) {
+    if (id.length() > MAX_ID_CHARS) {
       throw new Rejected(DeadLetterReason.INVALID_USER_ID, "user id of " + id.length()
-          + " characters, over the limit of " + MAX_USER_ID_CHARS);
+          + " characters, over the limit of " + MAX_ID_CHARS);
     }
     return id;
   }
