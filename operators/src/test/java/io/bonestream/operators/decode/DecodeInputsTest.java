@@ -15,7 +15,6 @@ import io.bonestream.operators.KafkaInput;
 import io.bonestream.operators.TrainingItem;
 import io.bonestream.operators.train.SharedModels;
 import io.bonestream.schemas.InstructionRecord;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.List;
@@ -44,11 +43,16 @@ class DecodeInputsTest {
     SharedModels.release(TestFiles.stories260K());
   }
 
+  private static byte[] avro(InstructionRecord r) throws Exception {
+    return DecodeTests.avro(r);
+  }
+
+  private static DeadLetterReason refusal(DecodeInstructions d, KafkaInput in) {
+    return DecodeTests.refusal(d, in);
+  }
+
   private static DecodeInstructions decoder(InputSpec... inputs) {
-    DecodeInstructions d = new DecodeInstructions(TestFiles.stories260K().toString(), 64, InputLimits.DEFAULT, false,
-        List.of(inputs));
-    d.prepare(model);
-    return d;
+    return DecodeTests.decoder(model, inputs);
   }
 
   private static KafkaInput in(String topic, String key, String value) {
@@ -56,16 +60,6 @@ class DecodeInputsTest {
         value.getBytes(StandardCharsets.UTF_8), topic, 2, 41, 1_700_000_000_123L);
   }
 
-  private static byte[] avro(InstructionRecord r) throws Exception {
-    ByteBuffer b = InstructionRecord.getEncoder().encode(r);
-    byte[] out = new byte[b.remaining()];
-    b.get(out);
-    return out;
-  }
-
-  private static DeadLetterReason refusal(DecodeInstructions d, KafkaInput in) {
-    return assertThrows(Rejected.class, () -> d.decode(in)).reason();
-  }
 
   @Test
   void threeTopicsInThreeShapesAndFormats() throws Exception {

@@ -10,7 +10,6 @@ import io.bonestream.operators.KafkaInput;
 import io.bonestream.operators.TrainingItem;
 import io.bonestream.operators.train.SharedModels;
 import io.bonestream.schemas.InstructionRecord;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
@@ -39,27 +38,22 @@ class UserIdDecodeTest {
     SharedModels.release(TestFiles.stories260K());
   }
 
+  private static byte[] avro(InstructionRecord r) throws Exception {
+    return DecodeTests.avro(r);
+  }
+
+  private static DeadLetterReason refusal(DecodeInstructions d, KafkaInput in) {
+    return DecodeTests.refusal(d, in);
+  }
+
   private static DecodeInstructions decoder(InputSpec... inputs) {
-    DecodeInstructions d = new DecodeInstructions(TestFiles.stories260K().toString(), 64, InputLimits.DEFAULT, false,
-        List.of(inputs));
-    d.prepare(model);
-    return d;
+    return DecodeTests.decoder(model, inputs);
   }
 
   private static KafkaInput in(String topic, String value) {
     return new KafkaInput(null, value.getBytes(StandardCharsets.UTF_8), topic, 0, 5, 1_000);
   }
 
-  private static byte[] avro(InstructionRecord r) throws Exception {
-    ByteBuffer b = InstructionRecord.getEncoder().encode(r);
-    byte[] out = new byte[b.remaining()];
-    b.get(out);
-    return out;
-  }
-
-  private static DeadLetterReason refusal(DecodeInstructions d, KafkaInput in) {
-    return assertThrows(Rejected.class, () -> d.decode(in)).reason();
-  }
 
   @Test
   void avroRecordsGiveTheirMetadataUserId() throws Exception {
