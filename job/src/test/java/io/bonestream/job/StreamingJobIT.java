@@ -345,7 +345,10 @@ class StreamingJobIT {
               io.bonestream.operators.decode.ControlRecords.erase("nobody", "x", null, false)),
           new org.apache.kafka.clients.producer.ProducerRecord<>("erase.control", "good".getBytes(),
               io.bonestream.operators.decode.ControlRecords.erase("good", null, "u-1", false))));
-      Thread.sleep(3_000); // the requests reach the trainer before the next examples (another source)
+      // the requests reach the trainer before the next examples (which come by another source): the
+      // control source commits its offsets when a checkpoint completes, and an aligned checkpoint
+      // completes only after every operator, the trainer too, took what came before its barrier
+      awaitCommitted("erase-control", 2);
       StreamingHarness.produce(kafka.bootstrapServers(), "erase.instructions",
           StreamingHarness.asRecords("erase.instructions", StreamingHarness.colors("good", 8)));
       snaps = StreamingHarness.readSnapshots(kafka.bootstrapServers(), "erase.adapters", Duration.ofSeconds(120),
@@ -364,6 +367,22 @@ class StreamingJobIT {
     assertEquals(1L, erasures.get(0).getOffset());
     assertEquals(2, erasures.get(0).getRemovedBuffered(), erasures.toString());
     assertTrue(snaps.get(0).getErasures().isEmpty());
+  }
+
+  /** Waits (60 s at most) until consumer group {@code group} committed offset {@code offset} or later. */
+  private static void awaitCommitted(String group, long offset) throws Exception {
+    try (org.apache.kafka.clients.admin.Admin admin = kafka.admin()) {
+      long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+      while (true) {
+        var offsets = admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata()
+            .get(30, java.util.concurrent.TimeUnit.SECONDS);
+        if (offsets.values().stream().anyMatch(m -> m != null && m.offset() >= offset)) {
+          return;
+        }
+        assertTrue(System.nanoTime() < deadline, group + " did not commit offset " + offset + " within 60 s: " + offsets);
+        Thread.sleep(100);
+      }
+    }
   }
 
   private static byte[] toBytes(java.nio.ByteBuffer b) {
