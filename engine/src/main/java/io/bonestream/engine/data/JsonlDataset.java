@@ -24,20 +24,8 @@ public final class JsonlDataset {
       int number = 0;
       while ((line = in.readLine()) != null) {
         number++;
-        if (line.isBlank()) {
-          continue;
-        }
-        JsonNode node;
-        try {
-          node = Json.MAPPER.readTree(line);
-        } catch (JsonProcessingException e) {
-          throw new BonestreamException(file + " line " + number + ": malformed JSON ("
-              + e.getOriginalMessage().split("\n")[0] + ")");
-        }
-        try {
-          out.add(parser.parse(node));
-        } catch (BonestreamException e) {
-          throw new BonestreamException(file + " line " + number + ": " + e.getMessage());
+        if (!line.isBlank()) {
+          out.add(parse(line, file + " line " + number, parser));
         }
       }
     } catch (NoSuchFileException e) {
@@ -51,5 +39,33 @@ public final class JsonlDataset {
       throw new BonestreamException(file + " holds no records");
     }
     return out;
+  }
+
+  /**
+   * Records already read as lines (e.g. carried by a job); a bad one stops the read, named as
+   * {@code source} record N.
+   */
+  public static List<Example> read(List<String> lines, String source, RecordParser parser) {
+    List<Example> out = new ArrayList<>(lines.size());
+    for (int i = 0; i < lines.size(); i++) {
+      if (!lines.get(i).isBlank()) {
+        out.add(parse(lines.get(i), source + " record " + (i + 1), parser));
+      }
+    }
+    return out;
+  }
+
+  private static Example parse(String line, String where, RecordParser parser) {
+    JsonNode node;
+    try {
+      node = Json.MAPPER.readTree(line);
+    } catch (JsonProcessingException e) {
+      throw new BonestreamException(where + ": malformed JSON (" + e.getOriginalMessage().split("\n")[0] + ")");
+    }
+    try {
+      return parser.parse(node);
+    } catch (BonestreamException e) {
+      throw new BonestreamException(where + ": " + e.getMessage());
+    }
   }
 }

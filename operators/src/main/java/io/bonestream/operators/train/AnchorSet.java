@@ -1,11 +1,10 @@
 package io.bonestream.operators.train;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import io.bonestream.core.BonestreamException;
-import io.bonestream.core.util.Json;
 import io.bonestream.engine.backend.BackendFactory;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.data.ExampleEncoder;
+import io.bonestream.engine.data.JsonlDataset;
 import io.bonestream.engine.data.RecordParser;
 import io.bonestream.engine.train.Trainer;
 import java.util.ArrayList;
@@ -38,19 +37,9 @@ final class AnchorSet {
   static AnchorSet of(ContinualPolicy.Anchor policy, AdapterProfile profile, SharedModels.Loaded shared,
       BackendFactory backend, int maxSeqLen) {
     ExampleEncoder encoder = new ExampleEncoder(shared.tokenizer(), maxSeqLen, shared.model().config().vocabSize());
-    RecordParser parser = new RecordParser(encoder);
     List<Example> examples = new ArrayList<>();
     long tokens = 0;
-    int line = 0;
-    for (String text : policy.lines()) {
-      line++;
-      Example e;
-      try {
-        JsonNode node = Json.MAPPER.readTree(text);
-        e = parser.parse(node);
-      } catch (Exception x) {
-        throw new BonestreamException("anchor set " + policy.source() + " record " + line + ": " + x.getMessage());
-      }
+    for (Example e : JsonlDataset.read(policy.lines(), "anchor set " + policy.source(), new RecordParser(encoder))) {
       if (policy.maxTokens() > 0 && tokens + e.inputIds().length > policy.maxTokens()) {
         break; // the budget bounds the cost of every scoring
       }
