@@ -377,21 +377,10 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       fresh.add(new Example(i.inputIds, i.labels, i.weight));
     }
     ReplayReservoir reservoir = continual.replay().enabled() ? reservoir(id, continual.replay()) : null;
-    List<Example> examples = fresh;
-    long replayTokens = 0;
-    int replayed = 0;
-    if (reservoir != null) {
-      examples = new ArrayList<>(fresh);
-      for (ReplayReservoir.Entry e : reservoir.replays(continual.replay().replaysFor(fresh.size()), trainer.step())) {
-        examples.add(new Example(e.inputIds(), e.labels(), e.weight()));
-        replayTokens += e.inputIds().length;
-        replayed++;
-      }
-    }
-    // the new batch's loss before its step: the step's own loss, unless replays are mixed into it
-    double freshLoss = continual.drift().enabled() && replayed > 0 ? trainer.evaluate(fresh) : Double.NaN;
-    StepResult r = trainer.step(examples);
-    shares.trained(id, r.tokens() - replayTokens); // replays do not count against the adapter's share
+    GuardedStep.Outcome o = GuardedStep.take(trainer, fresh, reservoir, continual.replay(), continual.drift().enabled());
+    StepResult r = o.result();
+    int replayed = o.replayed();
+    shares.trained(id, r.tokens() - o.replayTokens()); // replays do not count against the adapter's share
     if (reservoir != null) {
       for (TrainingItem i : items) { // offered after their step: a replay is always of an earlier step
         reservoir.offer(new ReplayReservoir.Entry(i.exampleId, i.userId, i.inputIds, i.labels, i.weight));
@@ -412,7 +401,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     }
     p.stepsSinceSnapshot++;
     if (continual.drift().enabled()) {
-      trainer = observeDrift(id, p, trainer, continual.drift(), replayed > 0 ? freshLoss : r.skipped() ? Double.NaN : r.loss());
+      trainer = observeDrift(id, p, trainer, continual.drift(), o.freshLoss());
     }
     p.step = trainer.step();
     p.baseFingerprint = shared.model().fingerprint();

@@ -219,21 +219,14 @@ public final class ContinualBench {
     long t0 = System.nanoTime();
     ReplayReservoir reservoir = ReplayReservoir.fromBytes(state);
     codec[0] += (System.nanoTime() - t0) / 1e9;
-    List<Example> examples = new ArrayList<>(fresh);
-    int replayed = 0;
-    for (ReplayReservoir.Entry e : reservoir.replays(policy.replaysFor(fresh.size()), trainer.step())) {
-      examples.add(new Example(e.inputIds(), e.labels(), e.weight()));
-      replayed++;
-    }
-    double freshLoss = drift && replayed > 0 ? trainer.evaluate(fresh) : Double.NaN;
-    var r = trainer.step(examples);
+    GuardedStep.Outcome o = GuardedStep.take(trainer, fresh, reservoir, policy, drift);
     for (int i = 0; i < fresh.size(); i++) {
       Example e = fresh.get(i);
       reservoir.offer(new ReplayReservoir.Entry(ids.get(i), "", e.inputIds(), e.labels(), e.weight()));
     }
     if (drift) {
-      double loss = replayed > 0 ? freshLoss : r.skipped() ? Double.NaN : r.loss();
-      DriftDetector.Verdict v = DriftDetector.observe(driftState[0], loss, ContinualPolicy.Drift.DEFAULT.settings());
+      DriftDetector.Verdict v = DriftDetector.observe(driftState[0], o.freshLoss(),
+          ContinualPolicy.Drift.DEFAULT.settings());
       driftState[0] = v.state();
       if (v.drift()) {
         driftEvents[0]++;
