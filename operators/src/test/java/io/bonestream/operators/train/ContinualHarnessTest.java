@@ -10,7 +10,6 @@ import io.bonestream.core.adapters.AdapterConfig;
 import io.bonestream.core.adapters.AdapterMethod;
 import io.bonestream.core.util.Json;
 import io.bonestream.engine.TestFiles;
-import io.bonestream.engine.backend.BackendSpec;
 import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.data.ExampleEncoder;
@@ -19,7 +18,6 @@ import io.bonestream.engine.model.Transformer;
 import io.bonestream.engine.tokenizer.Tokenizer;
 import io.bonestream.engine.train.Trainer;
 import io.bonestream.operators.TrainingItem;
-import io.bonestream.operators.publish.SnapshotPolicy;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.Erasure;
 import io.bonestream.schemas.GatedSnapshot;
@@ -70,9 +68,7 @@ class ContinualHarnessTest {
   }
 
   private AdapterTrainer trainer(AdapterProfile profile, int stepsPerSnapshot) {
-    return new AdapterTrainer(TestFiles.stories260K().toString(), AdapterProfiles.of(profile),
-        BatchPolicy.ofExamples(4), new SnapshotPolicy(stepsPerSnapshot, 0, 0, SnapshotPolicy.DEFAULT_INLINE_LIMIT,
-            tmp.resolve("blobs").toUri().toString()), 100, null, BackendSpec.CPU, null, List.of(), Quotas.NONE);
+    return TrainerHarness.trainer(profile, 4, stepsPerSnapshot, tmp);
   }
 
   private static ContinualPolicy continual(ContinualPolicy.Anchor anchor, ContinualPolicy.Replay replay,

@@ -9,7 +9,6 @@ import io.bonestream.core.adapters.AdapterMethod;
 import io.bonestream.core.util.Json;
 import io.bonestream.engine.TestFiles;
 import io.bonestream.engine.adapters.AdapterSet;
-import io.bonestream.engine.backend.BackendSpec;
 import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.data.ExampleEncoder;
@@ -18,7 +17,6 @@ import io.bonestream.engine.peft.PeftImporter;
 import io.bonestream.engine.tokenizer.Tokenizer;
 import io.bonestream.engine.train.Trainer;
 import io.bonestream.operators.TrainingItem;
-import io.bonestream.operators.publish.SnapshotPolicy;
 import io.bonestream.schemas.AdapterSnapshot;
 import io.bonestream.schemas.GatedSnapshot;
 import io.bonestream.schemas.InlineAdapter;
@@ -71,9 +69,7 @@ class EvalGateHarnessTest {
   }
 
   private AdapterTrainer trainer() {
-    return new AdapterTrainer(TestFiles.stories260K().toString(), AdapterProfiles.of(PROFILE),
-        BatchPolicy.ofExamples(BATCH), new SnapshotPolicy(STEPS_PER_SNAPSHOT, 0, 0, SnapshotPolicy.DEFAULT_INLINE_LIMIT,
-            tmp.resolve("blobs").toUri().toString()), 100, null, BackendSpec.CPU, null, List.of(), Quotas.NONE);
+    return TrainerHarness.trainer(PROFILE, BATCH, STEPS_PER_SNAPSHOT, tmp);
   }
 
   /** examples/colors.jsonl's 64 records; harmful: their questions answered with the opposites task's answers. */

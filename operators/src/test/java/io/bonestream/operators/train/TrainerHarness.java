@@ -17,6 +17,18 @@ import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 final class TrainerHarness {
   private TrainerHarness() {}
 
+  /**
+   * The trainer of the harness tests: stories260K on the CPU, {@code profile} for every adapter, a
+   * step every {@code batch} examples, a version every {@code stepsPerSnapshot} steps, claim checks
+   * under {@code tmp/blobs}; no topic read back, no signing, no quotas.
+   */
+  static AdapterTrainer trainer(AdapterProfile profile, int batch, int stepsPerSnapshot, java.nio.file.Path tmp) {
+    return new AdapterTrainer(io.bonestream.engine.TestFiles.stories260K().toString(), AdapterProfiles.of(profile),
+        BatchPolicy.ofExamples(batch), new io.bonestream.operators.publish.SnapshotPolicy(stepsPerSnapshot, 0, 0,
+            io.bonestream.operators.publish.SnapshotPolicy.DEFAULT_INLINE_LIMIT, tmp.resolve("blobs").toUri().toString()),
+        100, null, io.bonestream.engine.backend.BackendSpec.CPU, null, List.of(), Quotas.NONE);
+  }
+
   static KeyedOneInputStreamOperatorTestHarness<String, TrainingItem, EncodedRecord> of(AdapterTrainer trainer)
       throws Exception {
     return new KeyedOneInputStreamOperatorTestHarness<>(new AdapterTrainerOperator(trainer),
