@@ -564,13 +564,13 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       return;
     }
     AdapterProgress p = progress(id);
-    java.util.function.Predicate<String[]> matches = ids ->
-        (request.eraseExampleId != null && request.eraseExampleId.equals(ids[0]))
-            || (request.eraseUserId != null && request.eraseUserId.equals(ids[1]));
+    java.util.function.BiPredicate<String, String> matches = (exampleId, userId) ->
+        (request.eraseExampleId != null && request.eraseExampleId.equals(exampleId))
+            || (request.eraseUserId != null && request.eraseUserId.equals(userId));
     List<TrainingItem> kept = new ArrayList<>();
     int removedBuffered = 0;
     for (TrainingItem i : buffer.get()) {
-      if (matches.test(new String[] {i.exampleId, i.userId})) {
+      if (matches.test(i.exampleId, i.userId)) {
         removedBuffered++;
       } else {
         kept.add(i);
@@ -591,7 +591,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     List<TrainingItem> keptEval = new ArrayList<>();
     int removedEval = 0;
     for (TrainingItem i : evalSet.get()) {
-      if (matches.test(new String[] {i.exampleId, i.userId})) {
+      if (matches.test(i.exampleId, i.userId)) {
         removedEval++;
       } else {
         keptEval.add(i);
@@ -606,7 +606,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     byte[] replay = replayState.value();
     if (replay != null) {
       ReplayReservoir r = ReplayReservoir.fromBytes(replay);
-      removedReplay = r.remove(e -> matches.test(new String[] {e.exampleId(), e.userId()}));
+      removedReplay = r.remove(e -> matches.test(e.exampleId(), e.userId()));
       if (removedReplay > 0) {
         replayState.update(r.toBytes());
       }
