@@ -609,6 +609,8 @@ __device__ __forceinline__ void mma16816(float* c, unsigned a0, unsigned a1, uns
       "{%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+#elif defined(BONESTREAM_HOST_EMULATION)
+  emu::mma16816(c, a0, a1, a2, a3, b0, b1);
 #endif
 }
 
@@ -737,6 +739,8 @@ __device__ __forceinline__ void cpAsync16(void* smem, const void* gmem) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   unsigned s = (unsigned) __cvta_generic_to_shared(smem);
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(s), "l"(gmem));
+#elif defined(BONESTREAM_HOST_EMULATION)
+  memcpy(smem, gmem, 16);
 #endif
 }
 __device__ __forceinline__ void cpAsyncCommit() {
@@ -755,6 +759,8 @@ __device__ __forceinline__ void ldmatrixX4Trans(unsigned* r, const void* smem) {
   unsigned s = (unsigned) __cvta_generic_to_shared(smem);
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
       : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(s));
+#elif defined(BONESTREAM_HOST_EMULATION)
+  emu::ldmatrixX4Trans(r, smem);
 #endif
 }
 
