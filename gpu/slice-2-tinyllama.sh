@@ -5,7 +5,11 @@
 #   - bonestream bench, bf16, r 64, bone and bat, 8 x 1024 and 8 x 4096;
 #   - the PEFT peer (gpu/peer/bench_peft_gpu.py) at the same shapes, every mode (autocast: Trainer's
 #     bf16; default: PEFT as it comes; bf16-adapters), bone and bat;
-#   - gpu/peer/compare.py: each bonestream figure against the fastest peer mode, with the targets.
+#   - gpu/peer/compare.py: each bonestream figure against the fastest peer mode, with the targets;
+#   - attention alone (ATTENTION=0 skips it): bonestream's tensor-core kernels against its CUDA-core
+#     ones (`kernels --attention`) and PyTorch's SDPA backends, FlashAttention and cuDNN's fused
+#     attention among them (gpu/peer/bench_sdpa.py), at 8 x 1024 and 8 x 4096 and Llama-3-8B's
+#     1 x 8192: whether binding cuDNN's fused attention would beat the kernels of our own.
 #
 #   gpu/slice-2-tinyllama.sh [OUT_DIR]
 #
@@ -39,4 +43,16 @@ fi
 python3 "$ROOT/gpu/peer/compare.py" "$LOGS"/bench-*.txt "$LOGS"/peer-*.txt > "$OUTDIR/compare.md" 2>&1
 say "== bonestream against the fastest PEFT mode (same run)"
 tee -a "$SUMMARY" < "$OUTDIR/compare.md"
+if [ "${ATTENTION:-1}" != 0 ]; then
+  say "== attention alone: tensor cores, CUDA cores, PyTorch SDPA backends (same run)"
+  for shape in "$CONFIG $BATCH 1024" "$CONFIG $BATCH 4096" "llama3-8B 1 8192"; do
+    set -- $shape
+    step "attention-$1-$2-$3" 90 "$GPU" kernels --attention --configs "$1" --batch "$2" --seq "$3" --reps 10
+    grep -E '^kernels' "$LOGS/attention-$1-$2-$3.txt" | tee -a "$SUMMARY"
+    if python3 -c "import torch" 2>/dev/null; then
+      step "sdpa-$1-$2-$3" 90 python3 "$ROOT/gpu/peer/bench_sdpa.py" --batch "$2" --seq "$3" --reps 10 "$1"
+      grep -E '^sdpa' "$LOGS/sdpa-$1-$2-$3.txt" | tee -a "$SUMMARY"
+    fi
+  done
+fi
 finish

@@ -145,6 +145,10 @@ public final class CudaDevice implements Device {
   private final int blockGradBlocks = numberOrInvalid(envOr("BONESTREAM_CUDA_BAT_GRAD_BLOCKS", "1024"));
   private final Buf[] blockGradParts = new Buf[2]; // per stream: main, side
   private final Buf[] attentionRows = new Buf[2];  // per stream: attention's D per row
+  // attention on tensor cores (attn_tc_*: bf16, head dimension 64 or 128, sm_80+) unless
+  // BONESTREAM_CUDA_ATTENTION=cores; other shapes and float32 always on CUDA cores (attn_*)
+  private final String attentionKernels = envOr("BONESTREAM_CUDA_ATTENTION", "tensor");
+  private volatile boolean tensorAttentionAllowed = true;  // AttentionBench times both paths
   private int major;
   private long allocated;
   private long peak;
@@ -223,9 +227,10 @@ public final class CudaDevice implements Device {
     }
     this.partials = alloc(DType.F32, PARTIALS);
     if (!java.util.Set.of("pipe", "mma").contains(mergeKernel) || mergeTiles < 0 || blockGradMax < 0
-        || blockGradBlocks < 1) {
+        || blockGradBlocks < 1 || !java.util.Set.of("tensor", "cores").contains(attentionKernels)) {
       throw new IllegalStateException("BONESTREAM_CUDA_BAT_MERGE must be pipe or mma, BONESTREAM_CUDA_BAT_TILES "
-          + "and BONESTREAM_CUDA_BAT_GRAD numbers ≥ 0, BONESTREAM_CUDA_BAT_GRAD_BLOCKS a number ≥ 1");
+          + "and BONESTREAM_CUDA_BAT_GRAD numbers ≥ 0, BONESTREAM_CUDA_BAT_GRAD_BLOCKS a number ≥ 1, "
+          + "BONESTREAM_CUDA_ATTENTION tensor or cores");
     }
     String mergeState;
     if (major < 8) {
@@ -252,7 +257,10 @@ public final class CudaDevice implements Device {
         totalMemory / 1073741824.0, version(driver[0]), version(runtime[0]), blasVersion[0], nvrtcMajor[0],
         nvrtcMinor[0], mergeState + (sideStream == null ? ", one stream"
             : mainStream == null ? ", side stream" : ", side stream, main at high priority")
-            + (gemmSms > 0 ? ", GEMMs on " + gemmSms + " SMs" : ""));
+            + (gemmSms > 0 ? ", GEMMs on " + gemmSms + " SMs" : "")
+            + (major < 8 ? ", attention on CUDA cores (no bf16 tensor-core kernel before sm_80)"
+                : "cores".equals(attentionKernels) ? ", attention on CUDA cores (BONESTREAM_CUDA_ATTENTION=cores)"
+                : ", bf16 attention on tensor cores at head dimensions 64 and 128"));
   }
 
   /**
@@ -864,14 +872,50 @@ public final class CudaDevice implements Device {
     }
   }
 
-  // kernels.cu's attn_* (fused causal attention on CUDA cores). Not yet compared with cuDNN's fused
-  // attention, which may be faster on tensor cores.
+  /** Query rows (forward, dq) or keys (dk, dv) per block of the attn_tc_* kernels (kernels.cu: TC_ROWS). */
+  private static final int TC_ROWS = 64;
+
+  /**
+   * Whether attention runs on the tensor-core kernels attn_tc_*: bf16, a head dimension they are
+   * built for, a GPU with bf16 mma (sm_80+), not turned off, and every tensor 16-byte aligned
+   * (their 16-byte loads).
+   */
+  private boolean tensorCoreAttention(int headDim, Buf q, Buf... others) {
+    if (major < 8 || !"tensor".equals(attentionKernels) || !tensorAttentionAllowed || (headDim != 64 && headDim != 128)
+        || q.type() != DType.BF16 || (q.pointer() & 15) != 0) {
+      return false;
+    }
+    for (Buf b : others) {
+      if ((b.pointer() & 15) != 0) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** For AttentionBench: false sends every attention call to the CUDA-core kernels. */
+  void allowTensorCoreAttention(boolean allowed) {
+    tensorAttentionAllowed = allowed;
+  }
+
+  /** Whether attention with this head dimension on buffers like q runs on the tensor-core kernels. */
+  boolean usesTensorCoreAttention(int headDim, Buf q) {
+    return tensorCoreAttention(headDim, q);
+  }
+
+  // kernels.cu's attn_tc_* (bf16 on tensor cores, hd 64 and 128) or attn_* (CUDA cores, every
+  // other case). cuDNN's fused attention is the other candidate, not yet measured against them.
   @Override
   public synchronized void attentionForward(Buf q, Buf k, Buf v, Buf out, Buf lse, int batch, int kvHeads, int group,
       int seq, int headDim, float scale) {
     bind();
     int heads = kvHeads * group;
     checkAttention(batch, heads, seq, headDim);
+    if (tensorCoreAttention(headDim, q, k, v, out, lse)) {
+      launch2("attn_tc_fwd_" + headDim, (seq + TC_ROWS - 1) / TC_ROWS, (long) batch * heads, ATT_THREADS,
+          a -> a.ptr(q).ptr(k).ptr(v).ptr(out).ptr(lse).i32(kvHeads).i32(group).i32(seq).i32(headDim).f32(scale));
+      return;
+    }
     String kernel = "attn_fwd_" + suffix(q.type()) + "_" + attentionWidth(headDim);
     launch2(kernel, (seq + ATT_QUERY_ROWS - 1) / ATT_QUERY_ROWS, (long) batch * heads, ATT_THREADS,
         a -> a.ptr(q).ptr(k).ptr(v).ptr(out).ptr(lse).i32(kvHeads).i32(group).i32(seq).i32(headDim).f32(scale));
@@ -883,9 +927,19 @@ public final class CudaDevice implements Device {
     bind();
     int heads = kvHeads * group;
     checkAttention(batch, heads, seq, headDim);
+    Buf dd = attentionRows((long) batch * heads * seq);
+    if (tensorCoreAttention(headDim, q, k, v, dOut, lse, dq, dk, dv, dd)) {
+      int blocks = (seq + TC_ROWS - 1) / TC_ROWS;
+      launch2("attn_tc_bwd_dq_" + headDim, blocks, (long) batch * heads, ATT_THREADS,
+          a -> a.ptr(q).ptr(k).ptr(v).ptr(dOut).ptr(lse).ptr(dq).ptr(dd).i32(kvHeads).i32(group).i32(seq)
+              .i32(headDim).f32(scale));
+      launch2("attn_tc_bwd_dkv_" + headDim, blocks, (long) batch * kvHeads, ATT_THREADS,
+          a -> a.ptr(q).ptr(k).ptr(v).ptr(dOut).ptr(lse).ptr(dd).ptr(dk).ptr(dv).i32(kvHeads).i32(group).i32(seq)
+              .i32(headDim).f32(scale));
+      return;
+    }
     int width = attentionWidth(headDim);
     String t = suffix(q.type()) + "_" + width;
-    Buf dd = attentionRows((long) batch * heads * seq);
     // D per row (into dd) and dq; then dk, dv reading D. out is not read: see Device#attentionBackward
     launch2("attn_bwd_dq_" + t, (seq + ATT_QUERY_ROWS - 1) / ATT_QUERY_ROWS, (long) batch * heads, ATT_THREADS,
         a -> a.ptr(q).ptr(k).ptr(v).ptr(dOut).ptr(lse).ptr(dq).ptr(dd).i32(kvHeads).i32(group).i32(seq)

@@ -22,6 +22,8 @@ import java.util.Set;
  *                  [--profile true] [--recompute true]
  * bonestream kernels [--configs llama3-8B] [--r 64] [--reps 20]   (bat's memory-bound kernels, in TB/s)
  * bonestream kernels --compile-only [--arch sm_80,sm_86,sm_89,sm_90,native]   (NVRTC alone, no GPU)
+ * bonestream kernels --attention [--configs tinyllama-1.1B] [--batch N] [--seq N] [--reps 20]
+ *                    (fused attention, tensor cores against CUDA cores, in TFLOP/s)
  * </pre>
  *
  * selftest's precision defaults to bf16, fp32 for {@code cpu} (the CPU device computes in float32 only).
@@ -33,7 +35,7 @@ public final class GpuMain {
       "selftest", Set.of("backend", "precision", "model", "golden", "task"),
       "bench", Set.of("backend", "configs", "config", "methods", "method", "r", "batch", "seq", "steps", "warmup",
           "precision", "profile", "recompute"),
-      "kernels", Set.of("configs", "config", "r", "reps", "compile-only", "arch"));
+      "kernels", Set.of("configs", "config", "r", "reps", "compile-only", "arch", "attention", "batch", "seq"));
 
   private GpuMain() {}
 
@@ -135,6 +137,12 @@ public final class GpuMain {
     }
     String[] configs = o.getOrDefault("configs", o.getOrDefault("config", "llama3-8B")).split(",");
     int reps = Integer.parseInt(o.getOrDefault("reps", "20"));
+    if (Boolean.parseBoolean(o.getOrDefault("attention", "false"))) {
+      return attentionKernels(o, configs, reps);
+    }
+    if (o.containsKey("batch") || o.containsKey("seq")) {
+      throw new GpuOptions.UsageException("--batch and --seq go with --attention");
+    }
     for (String name : configs) {
       GpuBench.Shape s = GpuBench.shape(name.trim()); // usage errors before any GPU is looked for
       int r = Integer.parseInt(o.getOrDefault("r", "" + s.r()));
@@ -152,6 +160,34 @@ public final class GpuMain {
       }
     }
     return 0;
+  }
+
+  private static int attentionKernels(Map<String, String> o, String[] configs, int reps) {
+    if (o.containsKey("r")) {
+      throw new GpuOptions.UsageException("--r does not go with --attention");
+    }
+    for (String name : configs) {
+      GpuBench.Shape s = GpuBench.shape(name.trim()); // usage errors before any GPU is looked for
+      if (positive(o, "batch", s.batch()) < 1 || positive(o, "seq", s.seq()) < 1 || reps < 1) {
+        throw new BonestreamException("--batch, --seq and --reps must be at least 1");
+      }
+    }
+    try (Device d = Devices.open("cuda")) {
+      for (String name : configs) {
+        GpuBench.Shape s = GpuBench.shape(name.trim());
+        AttentionBench.run((CudaDevice) d, s, positive(o, "batch", s.batch()), positive(o, "seq", s.seq()), reps,
+            System.out);
+      }
+    }
+    return 0;
+  }
+
+  private static int positive(Map<String, String> o, String key, int fallback) {
+    try {
+      return Integer.parseInt(o.getOrDefault(key, "" + fallback));
+    } catch (NumberFormatException e) {
+      throw new GpuOptions.UsageException("--" + key + " must be a number, got " + o.get(key));
+    }
   }
 
   /** A path under the distribution ($BONESTREAM_HOME), else the repository's, found upward. */

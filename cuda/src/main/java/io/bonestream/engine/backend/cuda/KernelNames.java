@@ -19,8 +19,11 @@ import java.util.regex.Pattern;
 public final class KernelNames {
   private static final String GLOBAL = "extern\\s+\"C\"\\s+__global__\\s+void";
   private static final Pattern ALIAS = Pattern.compile("(?m)^\\s*#define\\s+(\\w+)\\s+" + GLOBAL + "\\s*$");
+  // a function-like macro: its name, parameters and body (continuation lines joined)
   private static final Pattern MACRO =
-      Pattern.compile("(?m)^[ \\t]*#define[ \\t]+(\\w+)\\(([^)]*)\\)[ \\t]*(.+?)[ \\t]+(\\w+)[ \\t]*\\(");
+      Pattern.compile("(?m)^[ \\t]*#define[ \\t]+(\\w+)\\(([^)]*)\\)((?:[^\\n]*\\\\\\n)*[^\\n]*)");
+  // a name in a macro body, maybe pasted from parameters and text: a ## b ## _c
+  private static final String PASTED = "\\w+(?:\\s*##\\s*\\w+)*";
 
   private KernelNames() {}
 
@@ -51,26 +54,54 @@ public final class KernelNames {
     while (direct.find()) {
       names.add(direct.group(1));
     }
-    // macros whose body defines a kernel named by one of their parameters
+    // macros whose body defines kernels named by their parameters, maybe pasted (attn_fwd_##t##_##HD)
     Matcher m = MACRO.matcher(text);
     while (m.find()) {
-      if (!m.group(3).matches(head)) {
-        continue;
-      }
       List<String> params = split(m.group(2));
-      int index = params.indexOf(m.group(4));
-      if (index < 0) {
+      String body = m.group(3).replace("\\\n", " ");
+      Matcher kernel = Pattern.compile(head + "\\s+(" + PASTED + ")\\s*\\(").matcher(body);
+      List<String> kernels = new ArrayList<>();
+      while (kernel.find()) {
+        kernels.add(kernel.group(1));
+      }
+      if (kernels.isEmpty()) {
         continue;
       }
       Matcher call = Pattern.compile("(?m)^[ \\t]*" + Pattern.quote(m.group(1)) + "\\s*\\(([^)]*)\\)").matcher(text);
       while (call.find()) {
         List<String> args = split(call.group(1));
-        if (index < args.size() && args.get(index).matches("\\w+")) {
-          names.add(args.get(index));
+        for (String k : kernels) {
+          String name = expand(k, params, args);
+          if (name != null) {
+            names.add(name);
+          }
         }
       }
     }
     return List.copyOf(names);
+  }
+
+  /**
+   * A pasted name with the invocation's arguments for the parameters, or null where a part is a
+   * parameter without a plain-word argument (the name is not known from the text).
+   */
+  private static String expand(String pasted, List<String> params, List<String> args) {
+    StringBuilder name = new StringBuilder();
+    boolean fromParam = false;
+    for (String part : pasted.split("\\s*##\\s*")) {
+      int index = params.indexOf(part);
+      if (index < 0) {
+        name.append(part);
+      } else if (index < args.size() && args.get(index).matches("\\w+")) {
+        name.append(args.get(index));
+        fromParam = true;
+      } else {
+        return null;
+      }
+    }
+    // a name that takes nothing from the arguments is the same at every invocation: a macro that
+    // defines one fixed kernel would define it twice, which NVRTC refuses; it is not a kernel family
+    return fromParam ? name.toString() : null;
   }
 
   private static List<String> split(String list) {

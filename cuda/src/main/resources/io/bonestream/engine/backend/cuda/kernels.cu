@@ -1,7 +1,9 @@
 // The kernels of the CUDA backend: one per layer kind, compiled at run time with NVRTC.
 // Each computes what the same-named operation of io.bonestream.engine.backend.device.JavaDevice
 // computes (the reference they are tested against). No #include: NVRTC gets no include path, so
-// bfloat16 is handled as its bits (unsigned short) with float32 arithmetic.
+// bfloat16 is handled as its bits (unsigned short) with float32 arithmetic. The tests also run the
+// kernels on the CPU (src/test/cpp/kernel_emulator.h, where BONESTREAM_HOST_EMULATION is defined and
+// the PTX instructions below have emulated equivalents).
 //
 // Naming: <kernel>_<t> or <kernel>_<in><out> with t = f (float32) or b (bfloat16).
 
@@ -436,6 +438,336 @@ __device__ void attentionBwdDkv(const T* q, const T* k, const T* v, const T* dOu
   }
 }
 
+// The same attention on tensor cores: bf16, hd exactly HD = 64 or 128, sm_80 and later (mma16816
+// below), 16-byte aligned tensors (the host checks). Blocks of 4 warps; a warp owns 16 query rows
+// (forward, dq) or 16 keys (dk, dv) and computes its products as m16n8k16 tiles: lane l (g = l / 4,
+// t4 = l % 4) holds the rows g and g + 8 of each accumulator tile, columns 2·t4 and 2·t4 + 1. An
+// accumulator tile pair (16 × 16) is, packed to bf16, the A fragment of the next product (P·V, dS·K,
+// Pᵀ·dOut, dSᵀ·q), so p and dS are rounded to bf16 exactly where the reference rounds them. B
+// fragments come from shared memory: row-major tiles for products over hd (q·kᵀ, dOut·vᵀ) and
+// transposed tiles for products over the keys or queries. Rows are padded by 8 bf16 so that the 8
+// rows g of a fragment load fall in distinct banks. Softmax sums and maxima per row are over the
+// quad of lanes that holds the row (two shuffles). Every output element is written by one thread,
+// summed in a fixed order: deterministic.
+// c (16 × 8, float32) += a (16 × 16) · b (16 × 8), bf16 operands; a no-op before sm_80.
+__device__ __forceinline__ void mma16816(float* c, unsigned a0, unsigned a1, unsigned a2, unsigned a3,
+    unsigned b0, unsigned b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+#elif defined(BONESTREAM_HOST_EMULATION)
+  emu::mma16816(c, a0, a1, a2, a3, b0, b1);
+#endif
+}
+
+#define TC_WARPS 4
+#define TC_ROWS 64  // query rows (forward, dq) or keys (dk, dv) per block: TC_WARPS × 16
+
+__device__ __forceinline__ unsigned lds32(const bf16* p) { return *(const unsigned*) p; }
+__device__ __forceinline__ unsigned packBf16(float lo, float hi) {
+  return (unsigned) f2bf(lo) | ((unsigned) f2bf(hi) << 16);
+}
+__device__ __forceinline__ float roundBf16(float v) { return __uint_as_float(((unsigned) f2bf(v)) << 16); }
+
+// Rows r0 .. r0 + n of a (T, HD) bf16 head into dst (n rows of LD) and, where dstT is not null,
+// transposed into dstT (HD rows of LDT); 0 past T. 16-byte loads.
+template <int HD, int LD, int LDT>
+__device__ __forceinline__ void tcStage(const bf16* head, int r0, int n, int T_, bf16* dst, bf16* dstT) {
+  constexpr int CH = HD / 8;
+  for (int i = threadIdx.x; i < n * CH; i += blockDim.x) {
+    int r = i / CH, c = (i - r * CH) * 8;
+    U4 x = {0u, 0u, 0u, 0u};
+    if (r0 + r < T_) x = *(const U4*) (head + (i64) (r0 + r) * HD + c);
+    if (dst) *(U4*) (dst + r * LD + c) = x;
+    if (dstT) {
+      unsigned w[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+      for (int u = 0; u < 4; u++) {
+        dstT[(c + 2 * u) * LDT + r] = (bf16) (w[u] & 0xffffu);
+        dstT[(c + 2 * u + 1) * LDT + r] = (bf16) (w[u] >> 16);
+      }
+    }
+  }
+}
+
+// The A fragments (16 rows × HD, NK = HD / 16 k-steps) of rows r .. r + 15 of a (T, HD) bf16 head
+// in global memory, 0 past T.
+template <int HD>
+__device__ __forceinline__ void tcRowsA(const bf16* head, int r, int T_, int g, int t4, unsigned (*f)[4]) {
+#pragma unroll
+  for (int kk = 0; kk < HD / 16; kk++) {
+    int c = kk * 16 + 2 * t4;
+    bool a = r + g < T_, b = r + g + 8 < T_;
+    f[kk][0] = a ? lds32(head + (i64) (r + g) * HD + c) : 0u;
+    f[kk][1] = b ? lds32(head + (i64) (r + g + 8) * HD + c) : 0u;
+    f[kk][2] = a ? lds32(head + (i64) (r + g) * HD + c + 8) : 0u;
+    f[kk][3] = b ? lds32(head + (i64) (r + g + 8) * HD + c + 8) : 0u;
+  }
+}
+
+// acc[N / 8] (16 × N) += A (16 × HD, fragments f) · Bᵀ where B's rows (N of them, HD each) are rows
+// of a shared tile with stride LD: the products over hd.
+template <int HD, int N, int LD>
+__device__ __forceinline__ void tcProductOverHd(float (*acc)[4], const unsigned (*f)[4], const bf16* tile, int g,
+    int t4) {
+#pragma unroll
+  for (int nt = 0; nt < N / 8; nt++) {
+    acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < HD / 16; kk++) {
+      const bf16* row = tile + (nt * 8 + g) * LD + kk * 16 + 2 * t4;
+      mma16816(acc[nt], f[kk][0], f[kk][1], f[kk][2], f[kk][3], lds32(row), lds32(row + 8));
+    }
+  }
+}
+
+// out[HD / 8] (16 × HD) += P (16 × N, the accumulators p, rounded to bf16) · M where M (N × HD) is
+// given transposed in shared memory (HD rows of stride LDT): the products over keys or queries.
+template <int HD, int N, int LDT>
+__device__ __forceinline__ void tcProductOverRows(float (*out)[4], const float (*p)[4], const bf16* tileT, int g,
+    int t4) {
+#pragma unroll
+  for (int kk = 0; kk < N / 16; kk++) {
+    unsigned a0 = packBf16(p[2 * kk][0], p[2 * kk][1]), a1 = packBf16(p[2 * kk][2], p[2 * kk][3]);
+    unsigned a2 = packBf16(p[2 * kk + 1][0], p[2 * kk + 1][1]), a3 = packBf16(p[2 * kk + 1][2], p[2 * kk + 1][3]);
+#pragma unroll
+    for (int nd = 0; nd < HD / 8; nd++) {
+      const bf16* row = tileT + (nd * 8 + g) * LDT + kk * 16 + 2 * t4;
+      mma16816(out[nd], a0, a1, a2, a3, lds32(row), lds32(row + 8));
+    }
+  }
+}
+
+__device__ __forceinline__ float quadMax(float v) {
+  v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+  return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+__device__ __forceinline__ float quadSum(float v) {
+  v += __shfl_xor_sync(0xffffffffu, v, 1);
+  return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+
+// Grid: x over tiles of TC_ROWS query rows, y = b·H + h. Keys in tiles of 64: K row-major, V
+// transposed in shared memory.
+template <int HD>
+__device__ void attentionFwdTc(const bf16* q, const bf16* k, const bf16* v, bf16* out, float* lse, int Hkv, int G,
+    int T_, float scale) {
+  constexpr int KT = 64, LDK = HD + 8, LDV = KT + 8, NO = HD / 8;
+  __shared__ alignas(16) bf16 ks[KT * LDK];
+  __shared__ alignas(16) bf16 vt[HD * LDV];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
+  const i64 bh = blockIdx.y, b = bh / (Hkv * G), h = bh - b * Hkv * G;
+  const bf16* kh = k + (b * Hkv + h / G) * T_ * HD;
+  const bf16* vh = v + (b * Hkv + h / G) * T_ * HD;
+  const int q0 = blockIdx.x * TC_ROWS, r0 = q0 + warp * 16;
+  const int row[2] = {r0 + g, r0 + g + 8};
+  unsigned qf[HD / 16][4];
+  tcRowsA<HD>(q + bh * T_ * HD, r0, T_, g, t4, qf);
+  float o[NO][4];
+#pragma unroll
+  for (int nd = 0; nd < NO; nd++) o[nd][0] = o[nd][1] = o[nd][2] = o[nd][3] = 0.f;
+  const float NEG = -__int_as_float(0x7f800000);
+  float m[2] = {NEG, NEG}, l[2] = {0.f, 0.f};  // l: this lane's part of the row sum
+  const int last = min(T_ - 1, q0 + TC_ROWS - 1);
+  for (int j0 = 0; j0 <= last; j0 += KT) {
+    __syncthreads();  // the previous tile is no longer read
+    tcStage<HD, LDK, LDV>(kh, j0, KT, T_, ks, nullptr);
+    tcStage<HD, LDK, LDV>(vh, j0, KT, T_, nullptr, vt);
+    __syncthreads();
+    if (j0 > r0 + 15) continue;  // none of these keys is visible to this warp's rows
+    float s[KT / 8][4];
+    tcProductOverHd<HD, KT, LDK>(s, qf, ks, g, t4);
+    float mx[2] = {m[0], m[1]};
+#pragma unroll
+    for (int nt = 0; nt < KT / 8; nt++) {
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        int j = j0 + nt * 8 + 2 * t4 + (e & 1), r = e >> 1;
+        s[nt][e] = (j <= row[r] && j < T_) ? s[nt][e] * scale : NEG;
+        mx[r] = fmaxf(mx[r], s[nt][e]);
+      }
+    }
+    float corr[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      mx[r] = quadMax(mx[r]);
+      float base = mx[r] == NEG ? 0.f : mx[r];  // a row with no visible key yet: every p is 0
+      corr[r] = expf(m[r] - base);              // 0 at the first visible key (m = −∞)
+      m[r] = mx[r];
+      mx[r] = base;
+      l[r] *= corr[r];
+    }
+#pragma unroll
+    for (int nt = 0; nt < KT / 8; nt++) {
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        float p = expf(s[nt][e] - mx[e >> 1]);
+        l[e >> 1] += p;
+        s[nt][e] = p;
+      }
+    }
+#pragma unroll
+    for (int nd = 0; nd < NO; nd++) {
+      o[nd][0] *= corr[0];
+      o[nd][1] *= corr[0];
+      o[nd][2] *= corr[1];
+      o[nd][3] *= corr[1];
+    }
+    tcProductOverRows<HD, KT, LDV>(o, s, vt, g, t4);
+  }
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    float sum = quadSum(l[r]);
+    if (row[r] >= T_) continue;
+    float inv = 1.f / sum;
+    bf16* orow = out + (bh * T_ + row[r]) * HD;
+#pragma unroll
+    for (int nd = 0; nd < NO; nd++) {
+      *(unsigned*) (orow + nd * 8 + 2 * t4) = packBf16(o[nd][2 * r] * inv, o[nd][2 * r + 1] * inv);
+    }
+    if (t4 == 0) lse[bh * T_ + row[r]] = m[r] + logf(sum);
+  }
+}
+
+// dq and D per row (into dd), as attentionBwdDq: pass 0 sums D = Σ_j act(p)·dP_j, pass 1 makes
+// dS = act(act(p)·(dP − D)·scale) and dq += dS · k. Keys in tiles of 4096 / HD: K and V row-major
+// (for s and dP), K transposed (for dS · K) in pass 1.
+template <int HD>
+__device__ void attentionBwdDqTc(const bf16* q, const bf16* k, const bf16* v, const bf16* dOut, const float* lse,
+    float* dq, float* dd, int Hkv, int G, int T_, float scale) {
+  constexpr int KT = 4096 / HD, LDK = HD + 8, LDT = KT + 8, NO = HD / 8;
+  __shared__ alignas(16) bf16 ks[KT * LDK];
+  __shared__ alignas(16) bf16 vs[KT * LDK];
+  __shared__ alignas(16) bf16 kt[HD * LDT];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
+  const i64 bh = blockIdx.y, b = bh / (Hkv * G), h = bh - b * Hkv * G;
+  const bf16* kh = k + (b * Hkv + h / G) * T_ * HD;
+  const bf16* vh = v + (b * Hkv + h / G) * T_ * HD;
+  const int q0 = blockIdx.x * TC_ROWS, r0 = q0 + warp * 16;
+  const int row[2] = {r0 + g, r0 + g + 8};
+  unsigned qf[HD / 16][4], df[HD / 16][4];
+  tcRowsA<HD>(q + bh * T_ * HD, r0, T_, g, t4, qf);
+  tcRowsA<HD>(dOut + bh * T_ * HD, r0, T_, g, t4, df);
+  float lr[2], dr[2] = {0.f, 0.f};
+#pragma unroll
+  for (int r = 0; r < 2; r++) lr[r] = row[r] < T_ ? lse[bh * T_ + row[r]] : 0.f;
+  float dqa[NO][4];
+#pragma unroll
+  for (int nd = 0; nd < NO; nd++) dqa[nd][0] = dqa[nd][1] = dqa[nd][2] = dqa[nd][3] = 0.f;
+  const int last = min(T_ - 1, q0 + TC_ROWS - 1);
+  for (int pass = 0; pass < 2; pass++) {
+    for (int j0 = 0; j0 <= last; j0 += KT) {
+      __syncthreads();
+      tcStage<HD, LDK, LDT>(kh, j0, KT, T_, ks, pass == 1 ? kt : nullptr);
+      tcStage<HD, LDK, LDT>(vh, j0, KT, T_, vs, nullptr);
+      __syncthreads();
+      if (j0 > r0 + 15) continue;
+      float s[KT / 8][4], dp[KT / 8][4];
+      tcProductOverHd<HD, KT, LDK>(s, qf, ks, g, t4);
+      tcProductOverHd<HD, KT, LDK>(dp, df, vs, g, t4);
+#pragma unroll
+      for (int nt = 0; nt < KT / 8; nt++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          int j = j0 + nt * 8 + 2 * t4 + (e & 1), r = e >> 1;
+          bool in = j <= row[r] && j < T_ && row[r] < T_;
+          float pa = in ? roundBf16(expf(s[nt][e] * scale - lr[r])) : 0.f;
+          if (pass == 0) {
+            dr[r] += pa * dp[nt][e];
+          } else {
+            s[nt][e] = in ? roundBf16(pa * (dp[nt][e] - dr[r]) * scale) : 0.f;
+          }
+        }
+      }
+      if (pass == 1) tcProductOverRows<HD, KT, LDT>(dqa, s, kt, g, t4);
+    }
+    if (pass == 0) {
+      dr[0] = quadSum(dr[0]);
+      dr[1] = quadSum(dr[1]);
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    if (row[r] >= T_) continue;
+    float* qrow = dq + (bh * T_ + row[r]) * HD;
+#pragma unroll
+    for (int nd = 0; nd < NO; nd++) *(F2*) (qrow + nd * 8 + 2 * t4) = F2{dqa[nd][2 * r], dqa[nd][2 * r + 1]};
+    if (t4 == 0) dd[bh * T_ + row[r]] = dr[r];
+  }
+}
+
+// dk, dv, after attentionBwdDqTc (D per row in dd): grid x over tiles of TC_ROWS keys, y = b·Hkv + kv.
+// Warp w owns 16 keys (k and v as A fragments) and goes through the query rows t ≥ its block's first
+// key of the G heads, in tiles of 4096 / HD: q and dOut row-major (for sᵀ and dPᵀ) and transposed
+// (for Pᵀ · dOut and dSᵀ · q).
+template <int HD>
+__device__ void attentionBwdDkvTc(const bf16* q, const bf16* k, const bf16* v, const bf16* dOut, const float* lse,
+    const float* dd, float* dk, float* dv, int Hkv, int G, int T_, float scale) {
+  constexpr int QT = 4096 / HD, LDQ = HD + 8, LDT = QT + 8, NO = HD / 8;
+  __shared__ alignas(16) bf16 qs[QT * LDQ];
+  __shared__ alignas(16) bf16 dos[QT * LDQ];
+  __shared__ alignas(16) bf16 qt[HD * LDT];
+  __shared__ alignas(16) bf16 dot[HD * LDT];
+  __shared__ float lses[QT], dds[QT];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
+  const i64 bkv = blockIdx.y, b = bkv / Hkv, kv = bkv - b * Hkv;
+  const int k0 = blockIdx.x * TC_ROWS, jw = k0 + warp * 16;
+  const int key[2] = {jw + g, jw + g + 8};
+  unsigned kf[HD / 16][4], vf[HD / 16][4];
+  tcRowsA<HD>(k + bkv * T_ * HD, jw, T_, g, t4, kf);
+  tcRowsA<HD>(v + bkv * T_ * HD, jw, T_, g, t4, vf);
+  float dka[NO][4], dva[NO][4];
+#pragma unroll
+  for (int nd = 0; nd < NO; nd++) {
+    dka[nd][0] = dka[nd][1] = dka[nd][2] = dka[nd][3] = 0.f;
+    dva[nd][0] = dva[nd][1] = dva[nd][2] = dva[nd][3] = 0.f;
+  }
+  for (int gg = 0; gg < G; gg++) {
+    const i64 bh = b * Hkv * G + kv * G + gg;
+    for (int c0 = k0; c0 < T_; c0 += QT) {  // rows before k0 see none of the block's keys
+      __syncthreads();
+      tcStage<HD, LDQ, LDT>(q + bh * T_ * HD, c0, QT, T_, qs, qt);
+      tcStage<HD, LDQ, LDT>(dOut + bh * T_ * HD, c0, QT, T_, dos, dot);
+      for (int r = threadIdx.x; r < QT; r += blockDim.x) {
+        bool in = c0 + r < T_;
+        lses[r] = in ? lse[bh * T_ + c0 + r] : 0.f;
+        dds[r] = in ? dd[bh * T_ + c0 + r] : 0.f;
+      }
+      __syncthreads();
+      if (jw > c0 + QT - 1) continue;  // every key of this warp comes after these rows
+      float st[QT / 8][4], dpt[QT / 8][4];
+      tcProductOverHd<HD, QT, LDQ>(st, kf, qs, g, t4);
+      tcProductOverHd<HD, QT, LDQ>(dpt, vf, dos, g, t4);
+#pragma unroll
+      for (int nt = 0; nt < QT / 8; nt++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          int c = nt * 8 + 2 * t4 + (e & 1), t = c0 + c, j = key[e >> 1];
+          bool in = j <= t && t < T_ && j < T_;
+          float pa = in ? roundBf16(expf(st[nt][e] * scale - lses[c])) : 0.f;
+          dpt[nt][e] = in ? roundBf16(pa * (dpt[nt][e] - dds[c]) * scale) : 0.f;
+          st[nt][e] = pa;
+        }
+      }
+      tcProductOverRows<HD, QT, LDT>(dva, st, dot, g, t4);
+      tcProductOverRows<HD, QT, LDT>(dka, dpt, qt, g, t4);
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    if (key[r] >= T_) continue;
+    float* krow = dk + (bkv * T_ + key[r]) * HD;
+    float* vrow = dv + (bkv * T_ + key[r]) * HD;
+#pragma unroll
+    for (int nd = 0; nd < NO; nd++) {
+      *(F2*) (krow + nd * 8 + 2 * t4) = F2{dka[nd][2 * r], dka[nd][2 * r + 1]};
+      *(F2*) (vrow + nd * 8 + 2 * t4) = F2{dva[nd][2 * r], dva[nd][2 * r + 1]};
+    }
+  }
+}
+
 __device__ __forceinline__ float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 template <typename T>
@@ -602,17 +934,6 @@ __device__ void batIdentityGradV(const bf16* m, float* dB, int O, int I, int r) 
 // four adjacent columns, one 8-byte load, as its fragment's k = 2t4, 2t4+1 (a0, b0) and 2t4+8,
 // 2t4+9 (a2, b1). bs holds bAct_a transposed in that order: bs[n][t4·R/4 + e] = bAct[a, phys, n].
 
-__device__ __forceinline__ void mma16816(float* c, unsigned a0, unsigned a1, unsigned a2, unsigned a3,
-    unsigned b0, unsigned b1) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-#elif defined(BONESTREAM_HOST_EMULATION)
-  emu::mma16816(c, a0, a1, a2, a3, b0, b1);
-#endif
-}
 
 // bat's merge, shared by batMergeMma and batMergePipe: bs = bAct_a transposed in the order the
 // fragments read it (see above), from 16-byte chunks (8 consecutive n of one k = phys(t4, e)), up to
@@ -978,6 +1299,19 @@ ATTENTION(b, B, 32)
 ATTENTION(b, B, 64)
 ATTENTION(b, B, 128)
 ATTENTION(b, B, 256)
+
+// attention on tensor cores: attn_tc_<kernel>_<HD>, bf16, hd = HD, TC_WARPS warps per block
+#define ATTENTION_TC(HD) \
+  K attn_tc_fwd_##HD(const B* q, const B* k, const B* v, B* o, float* lse, int hkv, int g, int n, int hd, \
+      float scale) { attentionFwdTc<HD>(q, k, v, o, lse, hkv, g, n, scale); } \
+  K attn_tc_bwd_dq_##HD(const B* q, const B* k, const B* v, const B* dout, const float* lse, float* dq, \
+      float* dd, int hkv, int g, int n, int hd, float scale) { \
+    attentionBwdDqTc<HD>(q, k, v, dout, lse, dq, dd, hkv, g, n, scale); } \
+  K attn_tc_bwd_dkv_##HD(const B* q, const B* k, const B* v, const B* dout, const float* lse, \
+      const float* dd, float* dk, float* dv, int hkv, int g, int n, int hd, float scale) { \
+    attentionBwdDkvTc<HD>(q, k, v, dout, lse, dd, dk, dv, hkv, g, n, scale); }
+ATTENTION_TC(64)
+ATTENTION_TC(128)
 
 K swiglu_f(const F* g, const F* u, F* o, i64 n) { swiglu(g, u, o, n); }
 K swiglu_b(const B* g, const B* u, B* o, i64 n) { swiglu(g, u, o, n); }

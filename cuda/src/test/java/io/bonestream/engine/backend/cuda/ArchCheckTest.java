@@ -21,9 +21,10 @@ class ArchCheckTest {
   @Test
   void kernelsCuListsEveryKernelOnce() {
     List<String> names = KernelNames.of(KernelNames.kernelsSource());
-    // written out, through K, and through the TO_HEADS / HEADS macros
+    // written out, through K, through the TO_HEADS / HEADS macros and the pasting ATTENTION macros
     for (String k : new String[] {"embed_f", "rmsnorm_bwd_b", "to_heads_fb", "from_heads_bb", "bat_merge_pipe_64",
-        "bat_block_grad_reduce", "sum_squares", "adamw", "sgd"}) {
+        "bat_block_grad_reduce", "sum_squares", "adamw", "sgd", "attn_fwd_f_32", "attn_bwd_dkv_b_256",
+        "attn_tc_fwd_64", "attn_tc_bwd_dq_128", "attn_tc_bwd_dkv_128"}) {
       assertTrue(names.contains(k), k + " not in " + names);
     }
     assertEquals(Set.copyOf(names).size(), names.size());
@@ -38,6 +39,11 @@ class ArchCheckTest {
         "#define GLOBAL extern \"C\" __global__ void",
         "#define TWICE(name, T) GLOBAL name(T* x) { }",
         "#define NOT_A_KERNEL(name) __device__ void name() { }",
+        "#define PASTED(t, HD) \\",
+        "  GLOBAL first_##t##_##HD(int n) { } \\",
+        "  GLOBAL second_##HD(int n) { }",
+        "#define FIXED(T) GLOBAL fixed_name(T x) { }",
+        "PASTED(b, 64)",
         "extern \"C\" __global__ void plain(float* x) { }",
         "GLOBAL aliased(int n) {",
         "}",
@@ -46,7 +52,7 @@ class ArchCheckTest {
         "// GLOBAL commented(int n) {}",
         "/* extern \"C\" __global__ void also_commented() {} */",
         "__global__ void not_extern_c() { }");
-    assertEquals(List.of("plain", "aliased", "by_macro_f"), KernelNames.of(src));
+    assertEquals(List.of("plain", "aliased", "by_macro_f", "first_b_64", "second_64"), KernelNames.of(src));
   }
 
   @Test

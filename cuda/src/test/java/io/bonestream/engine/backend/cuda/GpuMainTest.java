@@ -33,6 +33,11 @@ class GpuMainTest {
     assertEquals(2, quietly("selftest", "--backend", "cpu", "--precision", "bf16"));
     assertEquals(2, quietly("kernels", "--compile-only", "--arch", "sm86"));
     assertEquals(2, quietly("kernels", "--arch", "sm_86"));
+    assertEquals(2, quietly("kernels", "--seq", "1024"));
+    assertEquals(2, quietly("kernels", "--attention", "--r", "64"));
+    assertEquals(2, quietly("kernels", "--attention", "--seq", "many"));
+    // a runtime error (exit 1), still before any device is opened
+    assertEquals(1, quietly("kernels", "--attention", "--configs", "tinyllama-1.1B", "--batch", "0"));
   }
 
   private static int quietly(String... args) {

@@ -293,11 +293,12 @@ public final class DeviceCheck {
   /**
    * Fused causal attention forward and backward, each device on its own forward's output and lse:
    * sequences longer than a tile and not a multiple of one, head dimensions off the powers of two,
-   * groups of query heads per key/value head (G > 1) and not. {batch, kv heads, G, T, hd}.
+   * groups of query heads per key/value head (G > 1) and not; hd 64 and 128 are also the shapes of the
+   * CUDA device's tensor-core kernels (bf16). {batch, kv heads, G, T, hd}.
    */
   private void attention(DType act, String t) {
     for (int[] s : new int[][] {{2, 3, 2, 77, 24}, {1, 1, 4, 130, 40}, {1, 2, 1, 33, 64}, {2, 1, 1, 5, 8},
-        {1, 1, 2, 20, 160}}) {
+        {1, 1, 2, 20, 160}, {1, 1, 2, 150, 128}, {2, 1, 1, 129, 64}}) {
       int b = s[0];
       int kvHeads = s[1];
       int group = s[2];

@@ -1,0 +1,105 @@
+package io.bonestream.engine.backend.cuda;
+
+import io.bonestream.engine.device.Buf;
+import io.bonestream.engine.device.DType;
+import java.io.PrintStream;
+import java.util.Locale;
+
+/**
+ * {@code bonestream kernels --attention}: the fused causal attention of a bench shape (bf16, its
+ * heads, key/value heads and head dimension, at the given batch and sequence length), forward and
+ * backward, on the tensor-core kernels and on the CUDA-core ones, each timed over back-to-back
+ * launches, with the relative L2 distance between the two paths' outputs. FLOP/s count the causal
+ * half of the products: forward 4·B·H·T²·hd / 2, backward 2.5× that (the convention of
+ * FlashAttention's benchmarks, so that the figures compare with PyTorch's SDPA backends measured by
+ * gpu/peer/bench_sdpa.py).
+ */
+final class AttentionBench {
+  private AttentionBench() {}
+
+  static void run(CudaDevice d, GpuBench.Shape s, int batch, int seq, int reps, PrintStream out) {
+    int heads = s.heads();
+    int kvHeads = s.kvHeads();
+    int group = heads / kvHeads;
+    int hd = s.hidden() / heads;
+    long nq = (long) batch * heads * seq * hd;
+    long nkv = (long) batch * kvHeads * seq * hd;
+    float scale = (float) (1 / Math.sqrt(hd));
+    String head = String.format(Locale.ROOT, "attention %s %dx%d, %d heads (%d kv), hd %d", s.name(), batch, seq,
+        heads, kvHeads, hd);
+    out.println("device: " + d.describe());
+    Buf[] all = new Buf[9];
+    Buf q = all[0] = d.alloc(DType.BF16, nq);
+    Buf k = all[1] = d.alloc(DType.BF16, nkv);
+    Buf v = all[2] = d.alloc(DType.BF16, nkv);
+    Buf o = all[3] = d.alloc(DType.BF16, nq);
+    Buf lse = all[4] = d.alloc(DType.F32, nq / hd);
+    Buf dOut = all[5] = d.alloc(DType.BF16, nq);
+    Buf dq = all[6] = d.alloc(DType.F32, nq);
+    Buf dk = all[7] = d.alloc(DType.F32, nkv);
+    Buf dv = all[8] = d.alloc(DType.F32, nkv);
+    try {
+      d.randomNormal(q, 1f, 11);
+      d.randomNormal(k, 1f, 12);
+      d.randomNormal(v, 1f, 13);
+      d.randomNormal(dOut, 1f, 14);
+      double forwardFlops = 4.0 * batch * heads * (double) seq * seq * hd / 2;
+      Runnable forward = () -> d.attentionForward(q, k, v, o, lse, batch, kvHeads, group, seq, hd, scale);
+      Runnable backward = () -> d.attentionBackward(q, k, v, o, dOut, lse, dq, dk, dv, batch, kvHeads, group, seq, hd,
+          scale);
+      float[][] tensor = null;
+      for (boolean onTensorCores : new boolean[] {true, false}) {
+        d.allowTensorCoreAttention(onTensorCores);
+        if (onTensorCores && !d.usesTensorCoreAttention(hd, q)) {
+          out.println("kernels " + head + ": tensor-core kernels not used here (" + d.describe() + ")");
+          continue;
+        }
+        // the CUDA-core kernels are far slower at long sequences: fewer repetitions
+        int n = onTensorCores ? reps : Math.max(1, reps / 5);
+        String path = onTensorCores ? "tensor cores" : "CUDA cores";
+        double f = time(d, n, forward);
+        double b = time(d, n, backward);
+        out.printf(Locale.ROOT, "kernels %s: %-12s forward %9.3f ms %6.1f TFLOP/s, backward %9.3f ms %6.1f TFLOP/s%n",
+            head, path, f * 1e3, forwardFlops / f / 1e12, b * 1e3, 2.5 * forwardFlops / b / 1e12);
+        forward.run();
+        backward.run();
+        float[][] result = {d.download(o), d.download(dq), d.download(dk), d.download(dv)};
+        if (tensor == null && onTensorCores) {
+          tensor = result;
+        } else if (tensor != null) {
+          out.printf(Locale.ROOT, "kernels %s: tensor cores vs CUDA cores, rel L2: out %.2e, dq %.2e, dk %.2e, "
+              + "dv %.2e%n", head, relL2(tensor[0], result[0]), relL2(tensor[1], result[1]),
+              relL2(tensor[2], result[2]), relL2(tensor[3], result[3]));
+        }
+        out.flush();
+      }
+    } finally {
+      d.allowTensorCoreAttention(true);
+      for (Buf b : all) {
+        d.free(b);
+      }
+    }
+  }
+
+  private static double time(CudaDevice d, int reps, Runnable op) {
+    op.run(); // warm-up
+    d.synchronize();
+    long t0 = System.nanoTime();
+    for (int i = 0; i < reps; i++) {
+      op.run();
+    }
+    d.synchronize();
+    return (System.nanoTime() - t0) / 1e9 / reps;
+  }
+
+  private static double relL2(float[] a, float[] b) {
+    double num = 0;
+    double den = 0;
+    for (int i = 0; i < a.length; i++) {
+      double x = (double) a[i] - b[i];
+      num += x * x;
+      den += (double) b[i] * b[i];
+    }
+    return Math.sqrt(num / Math.max(den, 1e-300));
+  }
+}
