@@ -12,8 +12,10 @@ import picocli.CommandLine.Option;
 @Command(name = "kernels", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Times bat's memory-bound GPU kernels (the merge W + ΔW and dB, each variant) on the",
         "projection weights of a bench config, against a device-to-device copy of the same weight,",
-        "in microseconds and TB/s; variants of the merge must give the same bits. Needs a GPU",
-        "(docs/gpu.md). The same command is in the lean GPU distribution."})
+        "in microseconds and TB/s; variants of the merge must give the same bits. With --attention:",
+        "the fused attention kernels (tensor cores against CUDA cores) at the config's heads, in",
+        "milliseconds and TFLOP/s. Needs a GPU (docs/gpu.md). The same command is in the lean GPU",
+        "distribution."})
 final class KernelsCommand implements Callable<Integer> {
   @Option(names = {"--configs", "--config"}, defaultValue = "llama3-8B", paramLabel = "NAME[,NAME]",
       description = "25M, tinyllama-1.1B, llama3-8B (default: ${DEFAULT-VALUE})")
@@ -33,8 +35,42 @@ final class KernelsCommand implements Callable<Integer> {
       + "native: this GPU's (default: sm_80,sm_86,sm_89,sm_90)")
   String arch;
 
+  @Option(names = "--attention", description = "instead: time fused causal attention, forward and backward, on "
+      + "the tensor-core and the CUDA-core kernels, and compare their results")
+  boolean attention;
+
+  @Option(names = "--batch", description = "with --attention: sequences (default: the config's)")
+  Integer batch;
+
+  @Option(names = "--seq", description = "with --attention: tokens per sequence (default: the config's)")
+  Integer seq;
+
   @Override
   public Integer call() {
+    if ((batch != null || seq != null) && !attention) {
+      throw new BonestreamException("--batch and --seq go with --attention");
+    }
+    if (attention) {
+      if (compileOnly || arch != null || r != null) {
+        throw new BonestreamException("--attention does not go with --compile-only, --arch or --r");
+      }
+      if (batch != null && batch < 1 || seq != null && seq < 1 || reps < 1) {
+        throw new BonestreamException("--batch, --seq and --reps must be at least 1");
+      }
+      for (String name : configs.split(",")) {
+        GpuBench.shape(name.trim());
+      }
+      List<String> args = new ArrayList<>(List.of("kernels", "--attention", "--configs", configs, "--reps", "" + reps));
+      if (batch != null) {
+        args.add("--batch");
+        args.add("" + batch);
+      }
+      if (seq != null) {
+        args.add("--seq");
+        args.add("" + seq);
+      }
+      return GpuMain.run(args.toArray(new String[0]));
+    }
     if (compileOnly) {
       List<String> args = new ArrayList<>(List.of("kernels", "--compile-only"));
       if (arch != null) {

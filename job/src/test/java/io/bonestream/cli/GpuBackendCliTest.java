@@ -76,6 +76,15 @@ class GpuBackendCliTest {
     Cli reps = Cli.run("kernels", "--reps", "0");
     assertEquals(1, reps.exitCode());
     assertTrue(reps.err().contains("--reps must be at least 1"), reps.err());
+    Cli seq = Cli.run("kernels", "--seq", "4096");
+    assertEquals(1, seq.exitCode());
+    assertTrue(seq.err().contains("--batch and --seq go with --attention"), seq.err());
+    Cli batch = Cli.run("kernels", "--attention", "--configs", "tinyllama-1.1B", "--batch", "0");
+    assertEquals(1, batch.exitCode());
+    assertTrue(batch.err().contains("--batch, --seq and --reps must be at least 1"), batch.err());
+    Cli mixed = Cli.run("kernels", "--attention", "--r", "64");
+    assertEquals(1, mixed.exitCode());
+    assertTrue(mixed.err().contains("--attention does not go with"), mixed.err());
   }
 
   @Test
