@@ -164,6 +164,35 @@ class CudaBackendTest {
   }
 
   /**
+   * bone in bf16 with head dimensions 64 and 128 (hidden 128 and 256, two query heads sharing one
+   * key/value head) and sequences of 70 to 149 tokens (more than one 64-row tile, not a multiple of
+   * one): attention runs on the tensor-core kernels, which must have run, and the training must
+   * follow the CPU engine's fp32 math within bf16's bounds.
+   */
+  @Test
+  void tensorCoreAttentionFollowsTheCpuEngine() {
+    gate.apply();
+    assumeTrue(device.describe().contains("bf16 attention on tensor cores"),
+        () -> "the tensor-core attention is off here: " + device.describe());
+    for (int hd : new int[] {64, 128}) {
+      ModelConfig config = TrainingComparison.config(2 * hd, 4 * hd, 2, 1, 96, 2);
+      List<Example> data = TrainingComparison.data(4 * STEPS, 96, 17, 70, 150);
+      AdapterConfig ac = AdapterConfig.builder().method(AdapterMethod.BONE).r(8).build();
+      device.profile(true);
+      TrainingComparison.Outcome o = TrainingComparison.run(device, Precision.BF16, config, ac,
+          sgd(AdapterMethod.BONE), data, STEPS);
+      Map<String, Double> ops = device.profileSeconds();
+      device.profile(false);
+      System.out.println("bf16 bone, hd " + hd + ", attention on tensor cores: " + o);
+      for (String kernel : new String[] {"attn_tc_fwd_", "attn_tc_bwd_dq_", "attn_tc_bwd_dkv_"}) {
+        assertTrue(ops.containsKey(kernel + hd), "no " + kernel + hd + " ran: " + ops.keySet());
+      }
+      assertTrue(o.worstLossDifference() <= BF16_LOSS, "hd " + hd + ": " + o);
+      assertTrue(o.updateDistance() <= BF16_UPDATE, "hd " + hd + ": " + o);
+    }
+  }
+
+  /**
    * SGD without clipping (clipping would rescale away an error that scales every gradient alike);
    * mini at a tenth of the rate: each of its few values takes the gradient of every repeat of its
    * block, and at 0.1 its first step overshoots into a chaotic regime where fp32 itself is not

@@ -81,10 +81,15 @@ final class TrainingComparison {
 
   /** {@code count} random sequences of 8 to 31 tokens (of different lengths: padding is exercised). */
   static List<Example> data(int count, int vocab, long seed) {
+    return data(count, vocab, seed, 8, 32);
+  }
+
+  /** count random examples of minLength to maxLength − 1 tokens, every token a target. */
+  static List<Example> data(int count, int vocab, long seed, int minLength, int maxLength) {
     Rng rng = new Rng(seed);
     List<Example> out = new ArrayList<>();
     for (int i = 0; i < count; i++) {
-      int[] ids = new int[8 + rng.nextInt(24)];
+      int[] ids = new int[minLength + rng.nextInt(maxLength - minLength)];
       for (int t = 0; t < ids.length; t++) {
         ids[t] = 1 + rng.nextInt(vocab - 1);
       }

@@ -67,6 +67,20 @@ class TrainingComparisonTest {
   }
 
   @Test
+  void bf16BoundsHoldForEmulatedBf16AtTensorCoreAttentionWidths() {
+    for (int hd : new int[] {64, 128}) {
+      ModelConfig config = TrainingComparison.config(2 * hd, 4 * hd, 2, 1, 96, 2);
+      List<Example> data = TrainingComparison.data(4 * CudaBackendTest.STEPS, 96, 17, 70, 150);
+      TrainingComparison.Outcome o = TrainingComparison.run(java, Precision.BF16, config,
+          AdapterConfig.builder().method(AdapterMethod.BONE).r(8).build(), CudaBackendTest.sgd(AdapterMethod.BONE),
+          data, CudaBackendTest.STEPS);
+      System.out.println("bf16 bone hd " + hd + " (java device): " + o);
+      assertTrue(o.worstLossDifference() <= CudaBackendTest.BF16_LOSS / 2, "hd " + hd + ": " + o);
+      assertTrue(o.updateDistance() <= CudaBackendTest.BF16_UPDATE / 2, "hd " + hd + ": " + o);
+    }
+  }
+
+  @Test
   void aWrongBatGradientFailsTheBf16Bounds() {
     JavaDevice wrong = new JavaDevice() {
       @Override
