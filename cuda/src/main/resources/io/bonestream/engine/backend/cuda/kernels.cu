@@ -472,12 +472,22 @@ __device__ __forceinline__ unsigned packBf16(float lo, float hi) {
 __device__ __forceinline__ float roundBf16(float v) { return __uint_as_float(((unsigned) f2bf(v)) << 16); }
 
 // Rows r0 .. r0 + n of a (T, HD) bf16 head into dst (n rows of LD) and, where dstT is not null,
-// transposed into dstT (HD rows of LDT); 0 past T. 16-byte loads.
+// transposed into dstT (HD rows of LDT); 0 past T. 16-byte loads. Without dstT consecutive threads
+// take consecutive chunks of a row (coalesced loads); with it, the same chunk of consecutive rows,
+// so that the transposed 2-byte stores of a warp fall in distinct banks instead of eight to a bank.
 template <int HD, int LD, int LDT>
 __device__ __forceinline__ void tcStage(const bf16* head, int r0, int n, int T_, bf16* dst, bf16* dstT) {
   constexpr int CH = HD / 8;
   for (int i = threadIdx.x; i < n * CH; i += blockDim.x) {
-    int r = i / CH, c = (i - r * CH) * 8;
+    int r, c;
+    if (dstT) {
+      c = i / n;
+      r = i - c * n;
+      c *= 8;
+    } else {
+      r = i / CH;
+      c = (i - r * CH) * 8;
+    }
     U4 x = {0u, 0u, 0u, 0u};
     if (r0 + r < T_) x = *(const U4*) (head + (i64) (r0 + r) * HD + c);
     if (dst) *(U4*) (dst + r * LD + c) = x;
