@@ -74,23 +74,29 @@ final class MemoryBudget {
   }
 
   /**
-   * The training activations of one micro-batch of {@code batch} sequences of {@code seq} tokens:
-   * fitted to bench --memory (25M and 110M shapes, batch 1 to 8, sequences 128 and 256) with a
-   * margin of about 20%: per token V/2 + 4·L·(d+h) + 1.5·H·L·T floats.
+   * The training activations of one micro-batch of {@code batch} sequences of {@code seq} tokens on
+   * the CPU device: the device engine's own plan for that shape ({@code MemoryPlan} with the CPU
+   * device's traits: float32, logits in chunks of 2^23 values, no side stream), its workspace and
+   * the method's scratch, plus {@link #WORKSPACE_FIXED} for what the plan does not count (the CPU
+   * device's per-thread attention tiles, OpenBLAS's buffers). Checked against {@code bench --memory}
+   * by {@code HardeningTest.theWorkspaceFormulaBoundsTheMeasurements}.
    */
-  static long workspace(Model m, long batch, long seq) {
-    long perToken = m.vocab() / 2 + 4 * m.layers() * (m.hidden() + m.intermediate())
-        + 3 * m.heads() * m.layers() * seq / 2;
-    return WORKSPACE_FIXED + 4 * batch * seq * perToken;
+  static long workspace(Model m, AdapterMethod method, int r, int batch, int seq) {
+    MemoryPlan plan = MemoryPlan.of(config(m), AdapterConfig.builder().method(method).r(r).build(),
+        TrainConfig.builder().batchSize(batch).build(), Precision.FP32, false, batch, seq, CPU_LOSS_CHUNK, false);
+    return WORKSPACE_FIXED + plan.activationBytes();
   }
+
+  /** The CPU device's logits per loss chunk (CpuDevice.lossChunkElements). */
+  static final long CPU_LOSS_CHUNK = 1L << 23;
 
   /**
    * Native memory of a TaskManager: runtime, every adapter, and on the CPU the base model (float32)
    * and the workspace; a GPU TaskManager uploads the base from the mapped files and keeps no
    * float32 copy of it (docs/gpu.md).
    */
-  static long taskManagerNative(Model m, long r, long batch, long seq, boolean cpu) {
-    return RUNTIME + (cpu ? 4 * m.params() + workspace(m, batch, seq) : 0)
+  static long taskManagerNative(Model m, AdapterMethod method, int r, int batch, int seq, boolean cpu) {
+    return RUNTIME + (cpu ? 4 * m.params() + workspace(m, method, r, batch, seq) : 0)
         + m.adaptersPerTaskManager() * 16 * adapterValues(m, r);
   }
 
@@ -195,11 +201,12 @@ final class MemoryBudget {
     List<String> problems = new ArrayList<>();
     Model m = model(r.flink());
     JsonNode job = r.jobYaml();
-    long rank = job.at("/adapter-defaults/r").asLong(8);
-    long batch = job.at("/adapter-defaults/micro-batch-size").asLong(4);
-    long seq = job.path("max-seq-len").asLong(512);
+    int rank = (int) job.at("/adapter-defaults/r").asLong(8);
+    AdapterMethod method = AdapterMethod.fromId(job.at("/adapter-defaults/method").asText("bat"));
+    int batch = (int) job.at("/adapter-defaults/micro-batch-size").asLong(4);
+    int seq = (int) job.path("max-seq-len").asLong(512);
     boolean cpu = job.path("backend").asText("cpu").equals("cpu");
-    long need = taskManagerNative(m, rank, batch, seq, cpu);
+    long need = taskManagerNative(m, method, rank, batch, seq, cpu);
     TaskExecutorProcessSpec spec;
     try {
       spec = taskManagerSpec(r);

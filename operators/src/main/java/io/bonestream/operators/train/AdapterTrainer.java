@@ -540,11 +540,15 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     return trainer;
   }
 
-  /** The adapter's replay reservoir, from keyed state or new (seeded by the adapter id and profile seed). */
+  /**
+   * The adapter's replay reservoir, from keyed state (under the profile's limits) or new (seeded by
+   * the adapter id and profile seed).
+   */
   private ReplayReservoir reservoir(String id, ContinualPolicy.Replay policy) throws Exception {
     byte[] b = replayState.value();
     if (b != null) {
-      return ReplayReservoir.fromBytes(b);
+      // the profile's limits now, which a restart with a changed job.yaml may have changed
+      return ReplayReservoir.fromBytes(b).withLimits(policy.capacity(), policy.maxBytes());
     }
     long seed = ((long) id.hashCode() << 32) ^ profiles.forAdapter(id).train().seed();
     return new ReplayReservoir(policy.capacity(), policy.maxBytes(), seed);

@@ -117,6 +117,37 @@ public final class ReplayReservoir {
     return before - entries.size();
   }
 
+  /**
+   * This reservoir under other limits (a profile's changed {@code capacity} or {@code max-bytes},
+   * applied when an adapter's reservoir is restored): the same seed and sequence; when the limits
+   * shrink, the kept examples past the new capacity go, then from the last until the bytes fit (a
+   * fixed part of a uniform sample is a uniform sample). When they grow, the new room fills with the
+   * next examples offered, as after an erasure, and sampling is uniform again once it is full.
+   */
+  public ReplayReservoir withLimits(int newCapacity, long newMaxBytes) {
+    if (newCapacity == capacity && newMaxBytes == maxBytes) {
+      return this;
+    }
+    ReplayReservoir r = new ReplayReservoir(newCapacity, newMaxBytes, seed);
+    r.offered = offered;
+    for (Entry e : entries.subList(0, Math.min(entries.size(), newCapacity))) {
+      r.entries.add(e);
+      r.bytes += e.bytes();
+    }
+    while (r.bytes > newMaxBytes) {
+      r.bytes -= r.entries.remove(r.entries.size() - 1).bytes();
+    }
+    return r;
+  }
+
+  public int capacity() {
+    return capacity;
+  }
+
+  public long maxBytes() {
+    return maxBytes;
+  }
+
   /** The reservoir as bytes, for keyed state. */
   public byte[] toBytes() {
     try (ByteArrayOutputStream b = new ByteArrayOutputStream(); DataOutputStream out = new DataOutputStream(b)) {

@@ -2,6 +2,7 @@ package io.bonestream.operators.train;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
@@ -20,6 +21,39 @@ class ReplayReservoirTest {
 
   private static List<String> ids(ReplayReservoir r) {
     return r.entries().stream().map(ReplayReservoir.Entry::exampleId).toList();
+  }
+
+  @Test
+  void changedLimitsApplyToARestoredReservoir() {
+    ReplayReservoir r = new ReplayReservoir(100, 1 << 20, 5);
+    for (int i = 0; i < 1_000; i++) {
+      r.offer(example(i, 8));
+    }
+    ReplayReservoir restored = ReplayReservoir.fromBytes(r.toBytes());
+    assertSame(restored, restored.withLimits(100, 1 << 20), "unchanged limits");
+    // smaller: the first 40 kept examples stay, in their slots; the sequence goes on
+    ReplayReservoir smaller = restored.withLimits(40, 1 << 20);
+    assertEquals(40, smaller.size());
+    assertEquals(ids(r).subList(0, 40), ids(smaller));
+    assertEquals(1_000, smaller.offered());
+    assertEquals(smaller.entries().stream().mapToLong(ReplayReservoir.Entry::bytes).sum(), smaller.bytes());
+    // fewer bytes: examples go from the last until they fit
+    long each = example(0, 8).bytes();
+    ReplayReservoir tight = restored.withLimits(100, 10 * each + each / 2);
+    assertEquals(ids(r).subList(0, 10), ids(tight));
+    assertTrue(tight.bytes() <= 10 * each + each / 2);
+    // larger: the kept ones stay, the next examples fill the new room, then at most the new capacity
+    ReplayReservoir larger = restored.withLimits(150, 1 << 20);
+    assertEquals(ids(r), ids(larger));
+    for (int i = 1_000; i < 1_050; i++) {
+      larger.offer(example(i, 8));
+    }
+    assertEquals(150, larger.size());
+    for (int i = 1_050; i < 3_000; i++) {
+      larger.offer(example(i, 8));
+      assertTrue(larger.size() <= 150);
+    }
+    assertEquals(150, ReplayReservoir.fromBytes(larger.toBytes()).capacity());
   }
 
   @Test
