@@ -20,7 +20,8 @@ import picocli.CommandLine.Spec;
     description = {"Prints the GPU and host memory a TaskManager needs to train one adapter: a model",
         "folder's shape or a named one, the method, rank, batch, sequence length and precision. The",
         "GPU figure runs the device engine's own allocations for that step (no GPU needed); `bench`",
-        "on the GPU reports the measured peak beside it (docs/gpu.md)."})
+        "on the GPU reports the measured peak beside it (docs/gpu.md). With --backend cpu: the",
+        "native memory the CPU backend takes for the same step (docs/operations.md, Sizing)."})
 final class SizeCommand implements Callable<Integer> {
   @Spec picocli.CommandLine.Model.CommandSpec spec;
 
@@ -45,7 +46,10 @@ final class SizeCommand implements Callable<Integer> {
   @Option(names = "--seq", defaultValue = "1024", description = "tokens per sequence (default: ${DEFAULT-VALUE})")
   int seq;
 
-  @Option(names = "--precision", defaultValue = "bf16", description = "bf16 or fp32 (default: ${DEFAULT-VALUE})")
+  @Option(names = "--backend", defaultValue = "cuda", description = "cuda or cpu (default: ${DEFAULT-VALUE})")
+  String backend;
+
+  @Option(names = "--precision", description = "bf16 or fp32 (default: bf16 on cuda; cpu computes in fp32 only)")
   String precision;
 
   @Option(names = "--recompute", description = "recompute each layer in the backward pass (job.yaml's recompute)")
@@ -65,12 +69,33 @@ final class SizeCommand implements Callable<Integer> {
     if (batch < 1 || seq < 1 || r < 1) {
       throw new BonestreamException("--batch, --seq and --r must be at least 1");
     }
+    boolean cpu = switch (backend) {
+      case "cpu" -> true;
+      case "cuda" -> false;
+      default -> throw new BonestreamException("unknown backend '" + backend + "' (known: cpu, cuda)");
+    };
+    if (cpu && precision != null && Precision.fromId(precision) != Precision.FP32) {
+      throw new BonestreamException("the cpu backend computes in float32 only: --precision fp32");
+    }
     ModelConfig c = model != null ? ModelConfig.read(model) : longEnough(GpuBench.shape(config), seq).config();
     AdapterMethod m = AdapterMethod.fromId(method);
     AdapterConfig adapter = AdapterConfig.builder().method(m).r(r).miniR(m == AdapterMethod.MINI ? miniR : 1).build();
-    Precision p = Precision.fromId(precision);
-    MemoryPlan plan = MemoryPlan.of(c, adapter, TrainConfig.builder().batchSize(batch).build(), p, recompute, batch, seq);
+    TrainConfig train = TrainConfig.builder().batchSize(batch).build();
     PrintWriter out = spec.commandLine().getOut();
+    if (cpu) {
+      MemoryPlan plan = MemoryPlan.onCpu(c, adapter, train, recompute, batch, seq);
+      out.printf(Locale.ROOT, "%s (%d layers, hidden %d), %s r=%d, %d x %d tokens, fp32 on the cpu backend%s%n",
+          model != null ? model.getFileName() : config, c.numLayers(), c.hiddenSize(), m, r, batch, seq,
+          recompute ? ", recomputing" : "");
+      out.printf(Locale.ROOT, "native: %.3f GiB = base model (float32) %.3f + adapter and optimizer %.3f + activations"
+          + " %.3f, beside the JVM heap (plus about 64 MiB of per-thread scratch and the runtime's libraries:"
+          + " docs/operations.md)%n", MemoryPlan.gib(plan.deviceBytes()), MemoryPlan.gib(plan.weightBytes()),
+          MemoryPlan.gib(plan.adapterBytes()), MemoryPlan.gib(plan.activationBytes()));
+      out.flush();
+      return 0;
+    }
+    Precision p = Precision.fromId(precision == null ? "bf16" : precision);
+    MemoryPlan plan = MemoryPlan.of(c, adapter, train, p, recompute, batch, seq);
     out.printf(Locale.ROOT, "%s (%d layers, hidden %d), %s r=%d, %d x %d tokens, %s%s%n",
         model != null ? model.getFileName() : config, c.numLayers(), c.hiddenSize(), m, r, batch, seq, p,
         recompute ? ", recomputing" : "");

@@ -75,20 +75,17 @@ final class MemoryBudget {
 
   /**
    * The training activations of one micro-batch of {@code batch} sequences of {@code seq} tokens on
-   * the CPU device: the device engine's own plan for that shape ({@code MemoryPlan} with the CPU
-   * device's traits: float32, logits in chunks of 2^23 values, no side stream), its workspace and
+   * the CPU device: the device engine's own plan for that shape ({@code MemoryPlan.onCpu}, what
+   * {@code bonestream size --backend cpu} prints), its workspace and
    * the method's scratch, plus {@link #WORKSPACE_FIXED} for what the plan does not count (the CPU
    * device's per-thread attention tiles, OpenBLAS's buffers). Checked against {@code bench --memory}
    * by {@code HardeningTest.theWorkspaceFormulaBoundsTheMeasurements}.
    */
   static long workspace(Model m, AdapterMethod method, int r, int batch, int seq) {
-    MemoryPlan plan = MemoryPlan.of(config(m), AdapterConfig.builder().method(method).r(r).build(),
-        TrainConfig.builder().batchSize(batch).build(), Precision.FP32, false, batch, seq, CPU_LOSS_CHUNK, false);
+    MemoryPlan plan = MemoryPlan.onCpu(config(m), AdapterConfig.builder().method(method).r(r).build(),
+        TrainConfig.builder().batchSize(batch).build(), false, batch, seq);
     return WORKSPACE_FIXED + plan.activationBytes();
   }
-
-  /** The CPU device's logits per loss chunk (CpuDevice.lossChunkElements). */
-  static final long CPU_LOSS_CHUNK = 1L << 23;
 
   /**
    * Native memory of a TaskManager: runtime, every adapter, and on the CPU the base model (float32)

@@ -700,7 +700,7 @@ public final class CpuDevice implements Device {
   /** Rows of logits per loss chunk: 2^23 values (32 MiB) keep a chunk and its gradient near the cache. */
   @Override
   public long lossChunkElements() {
-    return 1L << 23;
+    return io.bonestream.engine.backend.device.MemoryPlan.CPU_LOSS_CHUNK;
   }
 
   @Override

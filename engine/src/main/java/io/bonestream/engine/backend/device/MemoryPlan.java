@@ -28,6 +28,8 @@ public record MemoryPlan(long weightBytes, long adapterBytes, long activationByt
     long hostCheckpointBytes) {
   /** The logits CUDA materialises at once (the device default). */
   public static final long CUDA_LOSS_CHUNK = 1L << 26;
+  /** The logits the CPU device materialises at once: 2^23 values (32 MiB) keep a chunk near the cache. */
+  public static final long CPU_LOSS_CHUNK = 1L << 23;
 
   /** Device bytes in all. */
   public long deviceBytes() {
@@ -43,6 +45,16 @@ public record MemoryPlan(long weightBytes, long adapterBytes, long activationByt
   public static MemoryPlan of(ModelConfig model, AdapterConfig adapter, TrainConfig train, Precision precision,
       boolean recompute, int batch, int seq) {
     return of(model, adapter, train, precision, recompute, batch, seq, CUDA_LOSS_CHUNK, true);
+  }
+
+  /**
+   * The plan on the CPU device (the {@code cpu} backend): float32, {@link #CPU_LOSS_CHUNK} logits at
+   * once, no side stream. Its "device" memory is the TaskManager's native memory: the base model as
+   * float32 arrays, the adapter and its optimizer, the activations.
+   */
+  public static MemoryPlan onCpu(ModelConfig model, AdapterConfig adapter, TrainConfig train, boolean recompute,
+      int batch, int seq) {
+    return of(model, adapter, train, Precision.FP32, recompute, batch, seq, CPU_LOSS_CHUNK, false);
   }
 
   /** As {@link #of(ModelConfig, AdapterConfig, TrainConfig, Precision, boolean, int, int)}, for another device's traits. */
