@@ -34,6 +34,19 @@ final class InputOptions {
   @Option(names = "--registry-url", paramLabel = "URL", description = "avro-registry: the registry's Confluent-compatible API")
   String registryUrl;
 
+  /**
+   * Refuses JSON reading options with {@code --format avro}, for a command that reads the topic:
+   * InstructionRecord is read as it is, so a shape or field mapping would silently not apply.
+   * ({@code produce} reads its JSONL file with them whatever the topic's format.)
+   */
+  void checkReadingAppliesToFormat() {
+    if (InputFormat.fromId(format) == InputFormat.AVRO && !reading.isDefault()) {
+      throw new io.bonestream.core.BonestreamException("--shape, --field and --message-names say how JSON is read "
+          + "(--format json, or avro-registry, whose records are read as JSON); --format avro reads InstructionRecord "
+          + "as it is");
+    }
+  }
+
   /** The input these options describe, for {@code topic}. */
   InputSpec spec(String topic) {
     InputFormat f = InputFormat.fromId(format);

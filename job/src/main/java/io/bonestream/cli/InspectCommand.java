@@ -98,6 +98,7 @@ final class InspectCommand implements Callable<Integer> {
       if (bootstrap == null) {
         throw new BonestreamException("give --bootstrap (or --config job.yaml)");
       }
+      input.checkReadingAppliesToFormat();
       inputSpec = input.spec(topic);
       modelDir = model.isAbsolute() ? model : DemoCommand.resolveModel(model);
       seqLen = maxSeqLen;

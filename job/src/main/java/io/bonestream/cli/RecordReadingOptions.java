@@ -22,6 +22,11 @@ final class RecordReadingOptions {
       description = "what a chat message's name becomes (default: ${DEFAULT-VALUE})")
   String messageNames;
 
+  /** True when none of these options was given a value other than its default. */
+  boolean isDefault() {
+    return "auto".equals(shape) && fields.isEmpty() && "refuse".equals(messageNames);
+  }
+
   RecordParser.Options options() {
     return new RecordParser.Options(RecordShape.fromId(shape), FieldNames.of(fields),
         RecordParser.MessageNames.fromId(messageNames));

@@ -138,6 +138,11 @@ class BadInputTest {
         "unknown input format 'xml'");
     assertOneLineError(Cli.run("inspect", "--bootstrap", "localhost:1", "--topic", "t", "--adapter-id", "column:x"), 1,
         "column:x");
+    // avro records are InstructionRecords: a JSON shape or field mapping would not apply
+    assertOneLineError(Cli.run("inspect", "--bootstrap", "localhost:1", "--topic", "t", "--shape", "alpaca"), 1,
+        "--format avro reads InstructionRecord as it is");
+    assertOneLineError(Cli.run("inspect", "--bootstrap", "localhost:1", "--topic", "t", "--format", "avro",
+        "--field", "prompt=question"), 1, "--format avro reads InstructionRecord as it is");
     Path job = tmp.resolve("job.yaml");
     Files.writeString(job, "kafka: {bootstrap-servers: localhost:1}\n");
     assertOneLineError(Cli.run("inspect", "--config", job.toString(), "--topic", "t", "--format", "json"), 1,
