@@ -29,6 +29,25 @@ public final class Threads {
   }
 
   /**
+   * The count last {@link #configure}d or read by {@link #count} (0: neither yet), for a caller that
+   * runs commands in-process and puts the setting back after them.
+   */
+  public static int setting() {
+    return count;
+  }
+
+  /**
+   * Puts back a {@link #setting()} read earlier: that count, or for 0 the default ({@code
+   * OMP_NUM_THREADS}, else one per core), as a new process would have.
+   */
+  public static void restore(int setting) {
+    if (setting != count) {
+      configure(setting > 0 ? setting : withoutNd4j(System.getenv("OMP_NUM_THREADS")));
+      count = setting;
+    }
+  }
+
+  /**
    * The thread count to use for a model when none is asked for: one for small models (hidden size
    * below 512), whose many tiny operations lose more to thread hand-offs than they gain, else 0
    * (ND4J's default: one per core).
