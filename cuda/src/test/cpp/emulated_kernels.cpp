@@ -310,7 +310,7 @@ int main() {
   batBlockGrad();
   for (Shape s : {Shape{1, 1, 1, 5, 8}, Shape{2, 1, 2, 33, 24}, Shape{1, 2, 2, 77, 64}, Shape{1, 1, 4, 130, 40},
            Shape{1, 1, 1, 70, 128}, Shape{1, 1, 1, 20, 160}, Shape{2, 2, 2, 150, 64, false},
-           Shape{1, 1, 2, 97, 128, false}}) {
+           Shape{1, 1, 2, 97, 128, false}, Shape{1, 1, 1, 1, 64, false}, Shape{1, 1, 4, 65, 128, false}}) {
     attention(s);
   }
   std::printf("%s\n", failures == 0 ? "all checks passed" : "some checks FAILED");
