@@ -134,7 +134,7 @@ final class BenchCommand implements Callable<Integer> {
           + "(bat r 4 unless --methods/--r, AdamW, 8 examples of examples/colors.jsonl per step unless --batch, "
           + "micro-batches of 4, --seq is max-seq-len, default 128): the plain step against a step with replay "
           + "(ratio 0.25, the reservoir decoded from and encoded to its state bytes at capacity 256) and with "
-          + "replay + drift (one more forward pass), taking turns for STEPS rounds after --warmup, in 5 blocks "
+          + "replay + drift (the fresh loss from the step's forward pass), taking turns for STEPS rounds after --warmup, in 5 blocks "
           + "(--repeat N: N) whose median is reported; the anchor set (examples/anchor-stories.jsonl) scored once "
           + "per block, and per step with a snapshot every 10 steps; and what each guard keeps per adapter (reservoir "
           + "bytes, erasure-retrain's version state) against the adapter's training state, and the anchor set per "
@@ -381,7 +381,7 @@ final class BenchCommand implements Callable<Integer> {
           1e3 * x.replaySeconds(), x.replayRatio(), x.replayRatioMin(), x.replayRatioMax());
       out.printf(java.util.Locale.ROOT, "| &nbsp;&nbsp;of which reservoir decode + encode | %.3f | %.3f× |%n",
           1e3 * x.reservoirCodecSeconds(), x.reservoirCodecSeconds() / x.plainSeconds());
-      out.printf(java.util.Locale.ROOT, "| (c) replay + drift (one more forward pass over the fresh examples) | %.2f "
+      out.printf(java.util.Locale.ROOT, "| (c) replay + drift (the fresh examples' loss from the step's own forward pass) | %.2f "
           + "| %.2f× (%.2f–%.2f) |%n", 1e3 * x.replayDriftSeconds(), x.replayDriftRatio(), x.replayDriftRatioMin(),
           x.replayDriftRatioMax());
       out.printf(java.util.Locale.ROOT, "| (d) anchor scoring, %d records (%d tokens), per scored snapshot | %.2f "

@@ -56,10 +56,25 @@ public final class TrainingSession {
   }
 
   /**
+   * A step's result and the mean loss over the target tokens of its first micro-batches, from the
+   * step's own forward pass, so before its update (NaN when none were measured).
+   */
+  public record Measured(StepResult result, double firstLoss) {}
+
+  /**
    * One optimizer step whose gradient is accumulated over the given micro-batches; the loss is the
    * mean over every target token of all of them.
    */
   public StepResult stepMicroBatches(List<List<Example>> microBatches) {
+    return stepMeasuring(microBatches, 0).result();
+  }
+
+  /**
+   * As {@link #stepMicroBatches}, also measuring the mean loss of the first {@code measured}
+   * micro-batches in the same forward pass (the training operator's drift signal reads the fresh
+   * examples' loss this way when replays follow them, instead of a forward pass of its own).
+   */
+  public Measured stepMeasuring(List<List<Example>> microBatches, int measured) {
     long started = System.nanoTime();
     if (microBatches.isEmpty()) {
       throw new IllegalArgumentException("a step needs at least one example");
@@ -81,8 +96,15 @@ public final class TrainingSession {
     }
     backend.zeroGradients();
     double lossSum = 0;
-    for (TokenBatch b : batches) {
-      lossSum += backend.forwardBackward(b, weight).sum();
+    double measuredSum = 0;
+    double measuredWeight = 0;
+    for (int i = 0; i < batches.size(); i++) {
+      double sum = backend.forwardBackward(batches.get(i), weight).sum();
+      lossSum += sum;
+      if (i < measured) {
+        measuredSum += sum;
+        measuredWeight += batches.get(i).targetWeight();
+      }
     }
     double loss = lossSum / weight;
     double gradNorm = backend.gradientNorm();
@@ -106,7 +128,7 @@ public final class TrainingSession {
     step++;
     tokensSeen += tokens;
     examplesSeen += count;
-    return r;
+    return new Measured(r, measured > 0 ? measuredSum / measuredWeight : Double.NaN);
   }
 
   /** Weighted mean loss over the target tokens of {@code examples}, without training. */

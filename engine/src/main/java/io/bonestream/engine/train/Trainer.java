@@ -168,6 +168,15 @@ public final class Trainer implements AutoCloseable {
     return session.stepMicroBatches(microBatches);
   }
 
+  /**
+   * As {@link #stepMicroBatches}, also giving the mean loss of the first {@code measured}
+   * micro-batches from the step's own forward pass (before its update).
+   */
+  public TrainingSession.Measured stepMeasuring(List<List<Example>> microBatches, int measured) {
+    hostStale = true;
+    return session.stepMeasuring(microBatches, measured);
+  }
+
   /** Weighted mean loss over the target tokens of {@code examples}, without training. */
   public double evaluate(List<Example> examples) {
     return session.evaluate(examples, config.batchSize());

@@ -28,8 +28,9 @@ import java.util.List;
  *       reservoir decoded from its keyed-state bytes, {@code replaysFor(fresh)} replays drawn, a step
  *       on fresh + replays, the fresh examples offered, the reservoir encoded again. The reservoir is
  *       filled to its capacity before the first timed step;
- *   <li><b>replay + drift</b>: as replay, and the fresh batch's loss before the step (one more forward
- *       pass over it, as the operator does when replays are mixed in) fed to the {@link DriftDetector}.
+ *   <li><b>replay + drift</b>: as replay, and the fresh batch's loss before the step (from the step's
+ *       own forward pass over the fresh micro-batches, as the operator takes it) fed to the
+ *       {@link DriftDetector}.
  * </ul>
  *
  * <p>The timed rounds are cut into blocks (repeats); each block gives every mode's mean step time and

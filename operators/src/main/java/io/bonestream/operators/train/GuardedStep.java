@@ -1,6 +1,7 @@
 package io.bonestream.operators.train;
 
 import io.bonestream.engine.backend.StepResult;
+import io.bonestream.engine.backend.TrainingSession;
 import io.bonestream.engine.data.Example;
 import io.bonestream.engine.train.Trainer;
 import java.util.ArrayList;
@@ -9,11 +10,11 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * One optimizer step as the training operator takes it with the continual-learning guards: the
- * fresh examples and, with a reservoir, the replays drawn for this step; and the fresh batch's loss
- * before the step for the drift signal (the step's own loss, unless replays are mixed into it: then
- * one more forward pass over the fresh examples alone). The caller offers the fresh examples to the
- * reservoir afterwards, so that a replay is always of an earlier step. {@code ContinualBench} times
- * exactly this.
+ * fresh examples and, with a reservoir, the replays drawn for this step, in micro-batches of their
+ * own (the fresh ones first); and the fresh batch's loss before the step for the drift signal, from
+ * the step's own forward pass over the fresh micro-batches. The caller offers the fresh examples to
+ * the reservoir afterwards, so that a replay is always of an earlier step. {@code ContinualBench}
+ * times exactly this.
  */
 final class GuardedStep {
   /** The step, the replays it mixed in (and their tokens), and the fresh batch's loss before it (NaN: none). */
@@ -23,20 +24,31 @@ final class GuardedStep {
 
   static Outcome take(Trainer trainer, List<Example> fresh, @Nullable ReplayReservoir reservoir,
       ContinualPolicy.Replay policy, boolean measureFresh) {
-    List<Example> examples = fresh;
+    int size = trainer.config().batchSize();
+    List<List<Example>> micro = chunks(fresh, size);
+    int freshBatches = micro.size();
     int replayed = 0;
     long replayTokens = 0;
     if (reservoir != null) {
-      examples = new ArrayList<>(fresh);
+      List<Example> replays = new ArrayList<>();
       for (ReplayReservoir.Entry e : reservoir.replays(policy.replaysFor(fresh.size()), trainer.step())) {
-        examples.add(new Example(e.inputIds(), e.labels(), e.weight()));
+        replays.add(new Example(e.inputIds(), e.labels(), e.weight()));
         replayTokens += e.inputIds().length;
         replayed++;
       }
+      micro.addAll(chunks(replays, size));
     }
-    double before = measureFresh && replayed > 0 ? trainer.evaluate(fresh) : Double.NaN;
-    StepResult r = trainer.step(examples);
-    double freshLoss = !measureFresh ? Double.NaN : replayed > 0 ? before : r.skipped() ? Double.NaN : r.loss();
+    TrainingSession.Measured m = trainer.stepMeasuring(micro, measureFresh ? freshBatches : 0);
+    StepResult r = m.result();
+    double freshLoss = measureFresh && !r.skipped() ? m.firstLoss() : Double.NaN;
     return new Outcome(r, replayed, replayTokens, freshLoss);
+  }
+
+  private static List<List<Example>> chunks(List<Example> examples, int size) {
+    List<List<Example>> out = new ArrayList<>();
+    for (int i = 0; i < examples.size(); i += size) {
+      out.add(examples.subList(i, Math.min(examples.size(), i + size)));
+    }
+    return out;
   }
 }
