@@ -3,6 +3,8 @@ package io.bonestream.engine.backend.cuda;
 import io.bonestream.engine.device.Buf;
 import io.bonestream.engine.device.DType;
 import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 
 /**
@@ -28,17 +30,17 @@ final class AttentionBench {
     String head = String.format(Locale.ROOT, "attention %s %dx%d, %d heads (%d kv), hd %d", s.name(), batch, seq,
         heads, kvHeads, hd);
     out.println("device: " + d.describe());
-    Buf[] all = new Buf[9];
-    Buf q = all[0] = d.alloc(DType.BF16, nq);
-    Buf k = all[1] = d.alloc(DType.BF16, nkv);
-    Buf v = all[2] = d.alloc(DType.BF16, nkv);
-    Buf o = all[3] = d.alloc(DType.BF16, nq);
-    Buf lse = all[4] = d.alloc(DType.F32, nq / hd);
-    Buf dOut = all[5] = d.alloc(DType.BF16, nq);
-    Buf dq = all[6] = d.alloc(DType.F32, nq);
-    Buf dk = all[7] = d.alloc(DType.F32, nkv);
-    Buf dv = all[8] = d.alloc(DType.F32, nkv);
+    List<Buf> all = new ArrayList<>();
     try {
+      Buf q = alloc(d, all, DType.BF16, nq);
+      Buf k = alloc(d, all, DType.BF16, nkv);
+      Buf v = alloc(d, all, DType.BF16, nkv);
+      Buf o = alloc(d, all, DType.BF16, nq);
+      Buf lse = alloc(d, all, DType.F32, nq / hd);
+      Buf dOut = alloc(d, all, DType.BF16, nq);
+      Buf dq = alloc(d, all, DType.F32, nq);
+      Buf dk = alloc(d, all, DType.F32, nkv);
+      Buf dv = alloc(d, all, DType.F32, nkv);
       d.randomNormal(q, 1f, 11);
       d.randomNormal(k, 1f, 12);
       d.randomNormal(v, 1f, 13);
@@ -79,6 +81,12 @@ final class AttentionBench {
         d.free(b);
       }
     }
+  }
+
+  private static Buf alloc(CudaDevice d, List<Buf> all, DType type, long size) {
+    Buf b = d.alloc(type, size);
+    all.add(b);
+    return b;
   }
 
   private static double time(CudaDevice d, int reps, Runnable op) {

@@ -168,21 +168,21 @@ public final class GpuMain {
     }
     for (String name : configs) {
       GpuBench.Shape s = GpuBench.shape(name.trim()); // usage errors before any GPU is looked for
-      if (positive(o, "batch", s.batch()) < 1 || positive(o, "seq", s.seq()) < 1 || reps < 1) {
+      if (number(o, "batch", s.batch()) < 1 || number(o, "seq", s.seq()) < 1 || reps < 1) {
         throw new BonestreamException("--batch, --seq and --reps must be at least 1");
       }
     }
     try (Device d = Devices.open("cuda")) {
       for (String name : configs) {
         GpuBench.Shape s = GpuBench.shape(name.trim());
-        AttentionBench.run((CudaDevice) d, s, positive(o, "batch", s.batch()), positive(o, "seq", s.seq()), reps,
+        AttentionBench.run((CudaDevice) d, s, number(o, "batch", s.batch()), number(o, "seq", s.seq()), reps,
             System.out);
       }
     }
     return 0;
   }
 
-  private static int positive(Map<String, String> o, String key, int fallback) {
+  private static int number(Map<String, String> o, String key, int fallback) {
     try {
       return Integer.parseInt(o.getOrDefault(key, "" + fallback));
     } catch (NumberFormatException e) {
