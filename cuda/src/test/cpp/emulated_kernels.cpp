@@ -254,9 +254,10 @@ Outputs cudaCore(const Shape& s, const std::vector<T>& q, const std::vector<T>& 
 }
 
 // The tensor-core kernels attn_tc_{fwd,bwd_dq,bwd_dkv}_<hd> (hd 64 or 128), launched as CudaDevice
-// launches them: 4 warps, 64 query rows or keys per block.
+// launches them: 4 warps, 64 query rows or keys per block; with twoTiles, attn_tc2_fwd_<hd> and (hd
+// 64) attn_tc2_bwd_dq_64, 128 query rows per block.
 Outputs tensorCores(const Shape& s, const std::vector<unsigned short>& q, const std::vector<unsigned short>& k,
-    const std::vector<unsigned short>& v, const std::vector<unsigned short>& dOut, float scale) {
+    const std::vector<unsigned short>& v, const std::vector<unsigned short>& dOut, float scale, bool twoTiles) {
   const int H = s.kvHeads * s.group, T_ = s.seq;
   using B = unsigned short;
   std::vector<B> out(q.size());
@@ -267,13 +268,17 @@ Outputs tensorCores(const Shape& s, const std::vector<unsigned short>& q, const 
   o.dv.assign(v.size(), NAN);
   std::vector<float> dd((size_t) s.batch * H * T_, NAN);
   bool wide = s.hd == 128;
-  emu::launch((T_ + 63) / 64, s.batch * H, 128, [&] {
-    (wide ? attn_tc_fwd_128 : attn_tc_fwd_64)(q.data(), k.data(), v.data(), out.data(), o.lse.data(), s.kvHeads,
-        s.group, T_, s.hd, scale);
+  auto fwd = twoTiles ? (wide ? attn_tc2_fwd_128 : attn_tc2_fwd_64) : (wide ? attn_tc_fwd_128 : attn_tc_fwd_64);
+  int fwdRows = twoTiles ? 128 : 64;
+  emu::launch((T_ + fwdRows - 1) / fwdRows, s.batch * H, 128, [&] {
+    fwd(q.data(), k.data(), v.data(), out.data(), o.lse.data(), s.kvHeads, s.group, T_, s.hd, scale);
   });
-  emu::launch((T_ + 63) / 64, s.batch * H, 128, [&] {
-    (wide ? attn_tc_bwd_dq_128 : attn_tc_bwd_dq_64)(q.data(), k.data(), v.data(), dOut.data(), o.lse.data(),
-        o.dq.data(), dd.data(), s.kvHeads, s.group, T_, s.hd, scale);
+  bool dq2 = twoTiles && !wide;
+  auto dq = dq2 ? attn_tc2_bwd_dq_64 : (wide ? attn_tc_bwd_dq_128 : attn_tc_bwd_dq_64);
+  int dqRows = dq2 ? 128 : 64;
+  emu::launch((T_ + dqRows - 1) / dqRows, s.batch * H, 128, [&] {
+    dq(q.data(), k.data(), v.data(), dOut.data(), o.lse.data(), o.dq.data(), dd.data(), s.kvHeads, s.group, T_,
+        s.hd, scale);
   });
   emu::launch((T_ + 63) / 64, s.batch * s.kvHeads, 128, [&] {
     (wide ? attn_tc_bwd_dkv_128 : attn_tc_bwd_dkv_64)(q.data(), k.data(), v.data(), dOut.data(), o.lse.data(),
@@ -298,7 +303,9 @@ void attention(const Shape& s) {
   }
   if (s.hd == 64 || s.hd == 128) {
     compare(shapeName("attn tensor cores bf16", s),
-        tensorCores(s, asBf16(q), asBf16(k), asBf16(v), asBf16(dOut), scale), r, 6e-3, 2e-3);
+        tensorCores(s, asBf16(q), asBf16(k), asBf16(v), asBf16(dOut), scale, false), r, 6e-3, 2e-3);
+    compare(shapeName("attn tensor cores x2 bf16", s),
+        tensorCores(s, asBf16(q), asBf16(k), asBf16(v), asBf16(dOut), scale, true), r, 6e-3, 2e-3);
   }
 }
 

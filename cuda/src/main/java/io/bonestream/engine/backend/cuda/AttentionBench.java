@@ -10,8 +10,8 @@ import java.util.Locale;
 /**
  * {@code bonestream kernels --attention}: the fused causal attention of a bench shape (bf16, its
  * heads, key/value heads and head dimension, at the given batch and sequence length), forward and
- * backward, on the tensor-core kernels and on the CUDA-core ones, each timed over back-to-back
- * launches, with the relative L2 distance between the two paths' outputs. FLOP/s count the causal
+ * backward, on the tensor-core kernels (16 and 32 query rows per warp) and on the CUDA-core ones,
+ * each timed over back-to-back launches, with the relative L2 distance of each to the first. FLOP/s count the causal
  * half of the products: forward 4·B·H·T²·hd / 2, backward 2.5× that (the convention of
  * FlashAttention's benchmarks, so that the figures compare with PyTorch's SDPA backends measured by
  * gpu/peer/bench_sdpa.py).
@@ -49,32 +49,41 @@ final class AttentionBench {
       Runnable forward = () -> d.attentionForward(q, k, v, o, lse, batch, kvHeads, group, seq, hd, scale);
       Runnable backward = () -> d.attentionBackward(q, k, v, o, dOut, lse, dq, dk, dv, batch, kvHeads, group, seq, hd,
           scale);
-      float[][] tensor = null;
-      for (boolean onTensorCores : new boolean[] {true, false}) {
+      float[][] first = null;
+      int rowsBefore = d.attentionRowsPerWarp();
+      // tensor cores with 16 and 32 query rows per warp, then CUDA cores
+      for (int variant = 0; variant < 3; variant++) {
+        boolean onTensorCores = variant < 2;
         d.allowTensorCoreAttention(onTensorCores);
-        if (onTensorCores && !d.usesTensorCoreAttention(hd, q)) {
-          out.println("kernels " + head + ": tensor-core kernels not used here (" + d.describe() + ")");
-          continue;
+        if (onTensorCores) {
+          d.attentionRowsPerWarp(variant == 0 ? 16 : 32);
+          if (!d.usesTensorCoreAttention(hd, q)) {
+            out.println("kernels " + head + ": tensor-core kernels not used here (" + d.describe() + ")");
+            variant++;
+            continue;
+          }
         }
         // the CUDA-core kernels are far slower at long sequences: fewer repetitions
         int n = onTensorCores ? reps : Math.max(1, reps / 5);
-        String path = onTensorCores ? "tensor cores" : "CUDA cores";
+        String path = !onTensorCores ? "CUDA cores"
+            : variant == 0 ? "tensor cores, 16 rows/warp" : "tensor cores, 32 rows/warp" + (hd == 64 ? "" : " (dq 16)");
         double f = time(d, n, forward);
         double b = time(d, n, backward);
-        out.printf(Locale.ROOT, "kernels %s: %-12s forward %9.3f ms %6.1f TFLOP/s, backward %9.3f ms %6.1f TFLOP/s%n",
+        out.printf(Locale.ROOT, "kernels %s: %-36s forward %9.3f ms %6.1f TFLOP/s, backward %9.3f ms %6.1f TFLOP/s%n",
             head, path, f * 1e3, forwardFlops / f / 1e12, b * 1e3, 2.5 * forwardFlops / b / 1e12);
         forward.run();
         backward.run();
         float[][] result = {d.download(o), d.download(dq), d.download(dk), d.download(dv)};
-        if (tensor == null && onTensorCores) {
-          tensor = result;
-        } else if (tensor != null) {
-          out.printf(Locale.ROOT, "kernels %s: tensor cores vs CUDA cores, rel L2: out %.2e, dq %.2e, dk %.2e, "
-              + "dv %.2e%n", head, relL2(tensor[0], result[0]), relL2(tensor[1], result[1]),
-              relL2(tensor[2], result[2]), relL2(tensor[3], result[3]));
+        if (first == null) {
+          first = result;
+        } else {
+          out.printf(Locale.ROOT, "kernels %s: %s vs tensor cores, 16 rows/warp, rel L2: out %.2e, dq %.2e, dk %.2e, "
+              + "dv %.2e%n", head, path, relL2(result[0], first[0]), relL2(result[1], first[1]),
+              relL2(result[2], first[2]), relL2(result[3], first[3]));
         }
         out.flush();
       }
+      d.attentionRowsPerWarp(rowsBefore);
     } finally {
       d.allowTensorCoreAttention(true);
       for (Buf b : all) {

@@ -149,6 +149,10 @@ public final class CudaDevice implements Device {
   // BONESTREAM_CUDA_ATTENTION=cores; other shapes and float32 always on CUDA cores (attn_*)
   private final String attentionKernels = envOr("BONESTREAM_CUDA_ATTENTION", "tensor");
   private volatile boolean tensorAttentionAllowed = true;  // AttentionBench times both paths
+  // query rows per warp of the tensor-core forward pass and dq (BONESTREAM_CUDA_ATTENTION_ROWS): 16,
+  // or 32 (attn_tc2_*: each B fragment serves two products; dq at hd 64 only). Not yet measured
+  // against each other on a GPU: `kernels --attention` times both.
+  private volatile int rowsPerWarp = numberOrInvalid(envOr("BONESTREAM_CUDA_ATTENTION_ROWS", "16"));
   private int major;
   private long allocated;
   private long peak;
@@ -227,10 +231,11 @@ public final class CudaDevice implements Device {
     }
     this.partials = alloc(DType.F32, PARTIALS);
     if (!java.util.Set.of("pipe", "mma").contains(mergeKernel) || mergeTiles < 0 || blockGradMax < 0
-        || blockGradBlocks < 1 || !java.util.Set.of("tensor", "cores").contains(attentionKernels)) {
+        || blockGradBlocks < 1 || !java.util.Set.of("tensor", "cores").contains(attentionKernels)
+        || (rowsPerWarp != 16 && rowsPerWarp != 32)) {
       throw new IllegalStateException("BONESTREAM_CUDA_BAT_MERGE must be pipe or mma, BONESTREAM_CUDA_BAT_TILES "
           + "and BONESTREAM_CUDA_BAT_GRAD numbers ≥ 0, BONESTREAM_CUDA_BAT_GRAD_BLOCKS a number ≥ 1, "
-          + "BONESTREAM_CUDA_ATTENTION tensor or cores");
+          + "BONESTREAM_CUDA_ATTENTION tensor or cores, BONESTREAM_CUDA_ATTENTION_ROWS 16 or 32");
     }
     String mergeState;
     if (major < 8) {
@@ -260,7 +265,8 @@ public final class CudaDevice implements Device {
             + (gemmSms > 0 ? ", GEMMs on " + gemmSms + " SMs" : "")
             + (major < 8 ? ", attention on CUDA cores (no bf16 tensor-core kernel before sm_80)"
                 : "cores".equals(attentionKernels) ? ", attention on CUDA cores (BONESTREAM_CUDA_ATTENTION=cores)"
-                : ", bf16 attention on tensor cores at head dimensions 64 and 128"));
+                : ", bf16 attention on tensor cores at head dimensions 64 and 128"
+                    + (rowsPerWarp == 32 ? " (32 query rows per warp)" : "")));
   }
 
   /**
@@ -898,6 +904,18 @@ public final class CudaDevice implements Device {
     tensorAttentionAllowed = allowed;
   }
 
+  /** For AttentionBench: the tensor-core forward pass's and dq's query rows per warp, 16 or 32. */
+  void attentionRowsPerWarp(int rows) {
+    if (rows != 16 && rows != 32) {
+      throw new IllegalArgumentException("16 or 32 query rows per warp, not " + rows);
+    }
+    rowsPerWarp = rows;
+  }
+
+  int attentionRowsPerWarp() {
+    return rowsPerWarp;
+  }
+
   /** Whether attention with this head dimension on buffers like q runs on the tensor-core kernels. */
   boolean usesTensorCoreAttention(int headDim, Buf q) {
     return tensorCoreAttention(headDim, q);
@@ -912,7 +930,10 @@ public final class CudaDevice implements Device {
     int heads = kvHeads * group;
     checkAttention(batch, heads, seq, headDim);
     if (tensorCoreAttention(headDim, q, k, v, out, lse)) {
-      launch2("attn_tc_fwd_" + headDim, (seq + TC_ROWS - 1) / TC_ROWS, (long) batch * heads, ATT_THREADS,
+      boolean two = rowsPerWarp == 32;
+      int rows = two ? 2 * TC_ROWS : TC_ROWS;
+      launch2((two ? "attn_tc2_fwd_" : "attn_tc_fwd_") + headDim, (seq + rows - 1) / rows, (long) batch * heads,
+          ATT_THREADS,
           a -> a.ptr(q).ptr(k).ptr(v).ptr(out).ptr(lse).i32(kvHeads).i32(group).i32(seq).i32(headDim).f32(scale));
       return;
     }
@@ -930,7 +951,10 @@ public final class CudaDevice implements Device {
     Buf dd = attentionRows((long) batch * heads * seq);
     if (tensorCoreAttention(headDim, q, k, v, dOut, lse, dq, dk, dv, dd)) {
       int blocks = (seq + TC_ROWS - 1) / TC_ROWS;
-      launch2("attn_tc_bwd_dq_" + headDim, blocks, (long) batch * heads, ATT_THREADS,
+      boolean two = rowsPerWarp == 32 && headDim == 64;  // attn_tc2_bwd_dq_128 would spill
+      int dqRows = two ? 2 * TC_ROWS : TC_ROWS;
+      launch2((two ? "attn_tc2_bwd_dq_" : "attn_tc_bwd_dq_") + headDim, (seq + dqRows - 1) / dqRows,
+          (long) batch * heads, ATT_THREADS,
           a -> a.ptr(q).ptr(k).ptr(v).ptr(dOut).ptr(lse).ptr(dq).ptr(dd).i32(kvHeads).i32(group).i32(seq)
               .i32(headDim).f32(scale));
       launch2("attn_tc_bwd_dkv_" + headDim, blocks, (long) batch * kvHeads, ATT_THREADS,

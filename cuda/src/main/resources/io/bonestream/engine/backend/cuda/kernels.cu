@@ -517,35 +517,53 @@ __device__ __forceinline__ void tcRowsA(const bf16* head, int r, int T_, int g, 
   }
 }
 
-// acc[N / 8] (16 × N) += A (16 × HD, fragments f) · Bᵀ where B's rows (N of them, HD each) are rows
-// of a shared tile with stride LD: the products over hd.
-template <int HD, int N, int LD>
-__device__ __forceinline__ void tcProductOverHd(float (*acc)[4], const unsigned (*f)[4], const bf16* tile, int g,
-    int t4) {
+// acc[mt] (16 × N each) = A[mt] (16 × HD, fragments f[mt]) · Bᵀ for the MT row tiles of a warp,
+// where B's rows (N of them, HD each) are rows of a shared tile with stride LD: the products over
+// hd. Each B fragment is loaded once for the MT tiles (MT = 2 halves the shared-memory traffic per
+// product).
+template <int HD, int N, int LD, int MT>
+__device__ __forceinline__ void tcProductOverHd(float (*acc)[N / 8][4], const unsigned (*f)[HD / 16][4],
+    const bf16* tile, int g, int t4) {
+#pragma unroll
+  for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+    for (int nt = 0; nt < N / 8; nt++) acc[mt][nt][0] = acc[mt][nt][1] = acc[mt][nt][2] = acc[mt][nt][3] = 0.f;
+  }
 #pragma unroll
   for (int nt = 0; nt < N / 8; nt++) {
-    acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
 #pragma unroll
     for (int kk = 0; kk < HD / 16; kk++) {
       const bf16* row = tile + (nt * 8 + g) * LD + kk * 16 + 2 * t4;
-      mma16816(acc[nt], f[kk][0], f[kk][1], f[kk][2], f[kk][3], lds32(row), lds32(row + 8));
+      unsigned b0 = lds32(row), b1 = lds32(row + 8);
+#pragma unroll
+      for (int mt = 0; mt < MT; mt++) {
+        mma16816(acc[mt][nt], f[mt][kk][0], f[mt][kk][1], f[mt][kk][2], f[mt][kk][3], b0, b1);
+      }
     }
   }
 }
 
-// out[HD / 8] (16 × HD) += P (16 × N, the accumulators p, rounded to bf16) · M where M (N × HD) is
-// given transposed in shared memory (HD rows of stride LDT): the products over keys or queries.
-template <int HD, int N, int LDT>
-__device__ __forceinline__ void tcProductOverRows(float (*out)[4], const float (*p)[4], const bf16* tileT, int g,
-    int t4) {
+// out[mt] (16 × HD each) += P[mt] (16 × N, the accumulators p, rounded to bf16) · M where M (N × HD)
+// is given transposed in shared memory (HD rows of stride LDT): the products over keys or queries.
+template <int HD, int N, int LDT, int MT>
+__device__ __forceinline__ void tcProductOverRows(float (*out)[HD / 8][4], const float (*p)[N / 8][4],
+    const bf16* tileT, int g, int t4) {
 #pragma unroll
   for (int kk = 0; kk < N / 16; kk++) {
-    unsigned a0 = packBf16(p[2 * kk][0], p[2 * kk][1]), a1 = packBf16(p[2 * kk][2], p[2 * kk][3]);
-    unsigned a2 = packBf16(p[2 * kk + 1][0], p[2 * kk + 1][1]), a3 = packBf16(p[2 * kk + 1][2], p[2 * kk + 1][3]);
+    unsigned a[MT][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+      a[mt][0] = packBf16(p[mt][2 * kk][0], p[mt][2 * kk][1]);
+      a[mt][1] = packBf16(p[mt][2 * kk][2], p[mt][2 * kk][3]);
+      a[mt][2] = packBf16(p[mt][2 * kk + 1][0], p[mt][2 * kk + 1][1]);
+      a[mt][3] = packBf16(p[mt][2 * kk + 1][2], p[mt][2 * kk + 1][3]);
+    }
 #pragma unroll
     for (int nd = 0; nd < HD / 8; nd++) {
       const bf16* row = tileT + (nd * 8 + g) * LDT + kk * 16 + 2 * t4;
-      mma16816(out[nd], a0, a1, a2, a3, lds32(row), lds32(row + 8));
+      unsigned b0 = lds32(row), b1 = lds32(row + 8);
+#pragma unroll
+      for (int mt = 0; mt < MT; mt++) mma16816(out[mt][nd], a[mt][0], a[mt][1], a[mt][2], a[mt][3], b0, b1);
     }
   }
 }
@@ -559,95 +577,108 @@ __device__ __forceinline__ float quadSum(float v) {
   return v + __shfl_xor_sync(0xffffffffu, v, 2);
 }
 
-// Grid: x over tiles of TC_ROWS query rows, y = b·H + h. Keys in tiles of 64: K row-major, V
-// transposed in shared memory.
-template <int HD>
+// Grid: x over tiles of TC_ROWS · MT query rows, y = b·H + h; a warp owns MT tiles of 16 rows.
+// Keys in tiles of KT: K row-major, V transposed in shared memory.
+template <int HD, int MT>
 __device__ void attentionFwdTc(const bf16* q, const bf16* k, const bf16* v, bf16* out, float* lse, int Hkv, int G,
     int T_, float scale) {
-  constexpr int KT = 64, LDK = HD + 8, LDV = KT + 8, NO = HD / 8;
+  constexpr int KT = MT * HD >= 256 ? 32 : 64, LDK = HD + 8, LDV = KT + 8, NO = HD / 8, WR = 16 * MT;
   __shared__ alignas(16) bf16 ks[KT * LDK];
   __shared__ alignas(16) bf16 vt[HD * LDV];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
   const i64 bh = blockIdx.y, b = bh / (Hkv * G), h = bh - b * Hkv * G;
   const bf16* kh = k + (b * Hkv + h / G) * T_ * HD;
   const bf16* vh = v + (b * Hkv + h / G) * T_ * HD;
-  const int q0 = blockIdx.x * TC_ROWS, r0 = q0 + warp * 16;
-  const int row[2] = {r0 + g, r0 + g + 8};
-  unsigned qf[HD / 16][4];
-  tcRowsA<HD>(q + bh * T_ * HD, r0, T_, g, t4, qf);
-  float o[NO][4];
-#pragma unroll
-  for (int nd = 0; nd < NO; nd++) o[nd][0] = o[nd][1] = o[nd][2] = o[nd][3] = 0.f;
+  const int q0 = blockIdx.x * TC_ROWS * MT, r0 = q0 + warp * WR;
+  int row[MT][2];
+  unsigned qf[MT][HD / 16][4];
+  float o[MT][NO][4];
   const float NEG = -__int_as_float(0x7f800000);
-  float m[2] = {NEG, NEG}, l[2] = {0.f, 0.f};  // l: this lane's part of the row sum
-  const int last = min(T_ - 1, q0 + TC_ROWS - 1);
+  float m[MT][2], l[MT][2];  // l: this lane's part of the row sum
+#pragma unroll
+  for (int mt = 0; mt < MT; mt++) {
+    row[mt][0] = r0 + 16 * mt + g;
+    row[mt][1] = r0 + 16 * mt + g + 8;
+    tcRowsA<HD>(q + bh * T_ * HD, r0 + 16 * mt, T_, g, t4, qf[mt]);
+#pragma unroll
+    for (int nd = 0; nd < NO; nd++) o[mt][nd][0] = o[mt][nd][1] = o[mt][nd][2] = o[mt][nd][3] = 0.f;
+    m[mt][0] = m[mt][1] = NEG;
+    l[mt][0] = l[mt][1] = 0.f;
+  }
+  const int last = min(T_ - 1, q0 + TC_ROWS * MT - 1);
   for (int j0 = 0; j0 <= last; j0 += KT) {
     __syncthreads();  // the previous tile is no longer read
     tcStage<HD, LDK, LDV>(kh, j0, KT, T_, ks, nullptr);
     tcStage<HD, LDK, LDV>(vh, j0, KT, T_, nullptr, vt);
     __syncthreads();
-    if (j0 > r0 + 15) continue;  // none of these keys is visible to this warp's rows
-    float s[KT / 8][4];
-    tcProductOverHd<HD, KT, LDK>(s, qf, ks, g, t4);
-    float mx[2] = {m[0], m[1]};
+    if (j0 > r0 + WR - 1) continue;  // none of these keys is visible to this warp's rows
+    float s[MT][KT / 8][4];
+    tcProductOverHd<HD, KT, LDK, MT>(s, qf, ks, g, t4);
 #pragma unroll
-    for (int nt = 0; nt < KT / 8; nt++) {
+    for (int mt = 0; mt < MT; mt++) {
+      float mx[2] = {m[mt][0], m[mt][1]};
 #pragma unroll
-      for (int e = 0; e < 4; e++) {
-        int j = j0 + nt * 8 + 2 * t4 + (e & 1), r = e >> 1;
-        s[nt][e] = (j <= row[r] && j < T_) ? s[nt][e] * scale : NEG;
-        mx[r] = fmaxf(mx[r], s[nt][e]);
+      for (int nt = 0; nt < KT / 8; nt++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          int j = j0 + nt * 8 + 2 * t4 + (e & 1), r = e >> 1;
+          s[mt][nt][e] = (j <= row[mt][r] && j < T_) ? s[mt][nt][e] * scale : NEG;
+          mx[r] = fmaxf(mx[r], s[mt][nt][e]);
+        }
+      }
+      float corr[2];
+#pragma unroll
+      for (int r = 0; r < 2; r++) {
+        mx[r] = quadMax(mx[r]);
+        float base = mx[r] == NEG ? 0.f : mx[r];  // a row with no visible key yet: every p is 0
+        corr[r] = expf(m[mt][r] - base);          // 0 at the first visible key (m = −∞)
+        m[mt][r] = mx[r];
+        mx[r] = base;
+        l[mt][r] *= corr[r];
+      }
+#pragma unroll
+      for (int nt = 0; nt < KT / 8; nt++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          float p = expf(s[mt][nt][e] - mx[e >> 1]);
+          l[mt][e >> 1] += p;
+          s[mt][nt][e] = p;
+        }
+      }
+#pragma unroll
+      for (int nd = 0; nd < NO; nd++) {
+        o[mt][nd][0] *= corr[0];
+        o[mt][nd][1] *= corr[0];
+        o[mt][nd][2] *= corr[1];
+        o[mt][nd][3] *= corr[1];
       }
     }
-    float corr[2];
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-      mx[r] = quadMax(mx[r]);
-      float base = mx[r] == NEG ? 0.f : mx[r];  // a row with no visible key yet: every p is 0
-      corr[r] = expf(m[r] - base);              // 0 at the first visible key (m = −∞)
-      m[r] = mx[r];
-      mx[r] = base;
-      l[r] *= corr[r];
-    }
-#pragma unroll
-    for (int nt = 0; nt < KT / 8; nt++) {
-#pragma unroll
-      for (int e = 0; e < 4; e++) {
-        float p = expf(s[nt][e] - mx[e >> 1]);
-        l[e >> 1] += p;
-        s[nt][e] = p;
-      }
-    }
-#pragma unroll
-    for (int nd = 0; nd < NO; nd++) {
-      o[nd][0] *= corr[0];
-      o[nd][1] *= corr[0];
-      o[nd][2] *= corr[1];
-      o[nd][3] *= corr[1];
-    }
-    tcProductOverRows<HD, KT, LDV>(o, s, vt, g, t4);
+    tcProductOverRows<HD, KT, LDV, MT>(o, s, vt, g, t4);
   }
 #pragma unroll
-  for (int r = 0; r < 2; r++) {
-    float sum = quadSum(l[r]);
-    if (row[r] >= T_) continue;
-    float inv = 1.f / sum;
-    bf16* orow = out + (bh * T_ + row[r]) * HD;
+  for (int mt = 0; mt < MT; mt++) {
 #pragma unroll
-    for (int nd = 0; nd < NO; nd++) {
-      *(unsigned*) (orow + nd * 8 + 2 * t4) = packBf16(o[nd][2 * r] * inv, o[nd][2 * r + 1] * inv);
+    for (int r = 0; r < 2; r++) {
+      float sum = quadSum(l[mt][r]);
+      if (row[mt][r] >= T_) continue;
+      float inv = 1.f / sum;
+      bf16* orow = out + (bh * T_ + row[mt][r]) * HD;
+#pragma unroll
+      for (int nd = 0; nd < NO; nd++) {
+        *(unsigned*) (orow + nd * 8 + 2 * t4) = packBf16(o[mt][nd][2 * r] * inv, o[mt][nd][2 * r + 1] * inv);
+      }
+      if (t4 == 0) lse[bh * T_ + row[mt][r]] = m[mt][r] + logf(sum);
     }
-    if (t4 == 0) lse[bh * T_ + row[r]] = m[r] + logf(sum);
   }
 }
 
 // dq and D per row (into dd), as attentionBwdDq: pass 0 sums D = Σ_j act(p)·dP_j, pass 1 makes
-// dS = act(act(p)·(dP − D)·scale) and dq += dS · k. Keys in tiles of 4096 / HD: K and V row-major
-// (for s and dP), K transposed (for dS · K) in pass 1.
-template <int HD>
+// dS = act(act(p)·(dP − D)·scale) and dq += dS · k. A warp owns MT tiles of 16 query rows. Keys in
+// tiles of 4096 / (HD · MT): K and V row-major (for s and dP), K transposed (for dS · K) in pass 1.
+template <int HD, int MT>
 __device__ void attentionBwdDqTc(const bf16* q, const bf16* k, const bf16* v, const bf16* dOut, const float* lse,
     float* dq, float* dd, int Hkv, int G, int T_, float scale) {
-  constexpr int KT = 4096 / HD, LDK = HD + 8, LDT = KT + 8, NO = HD / 8;
+  constexpr int KT = 4096 / (HD * MT), LDK = HD + 8, LDT = KT + 8, NO = HD / 8, WR = 16 * MT;
   __shared__ alignas(16) bf16 ks[KT * LDK];
   __shared__ alignas(16) bf16 vs[KT * LDK];
   __shared__ alignas(16) bf16 kt[HD * LDT];
@@ -655,56 +686,73 @@ __device__ void attentionBwdDqTc(const bf16* q, const bf16* k, const bf16* v, co
   const i64 bh = blockIdx.y, b = bh / (Hkv * G), h = bh - b * Hkv * G;
   const bf16* kh = k + (b * Hkv + h / G) * T_ * HD;
   const bf16* vh = v + (b * Hkv + h / G) * T_ * HD;
-  const int q0 = blockIdx.x * TC_ROWS, r0 = q0 + warp * 16;
-  const int row[2] = {r0 + g, r0 + g + 8};
-  unsigned qf[HD / 16][4], df[HD / 16][4];
-  tcRowsA<HD>(q + bh * T_ * HD, r0, T_, g, t4, qf);
-  tcRowsA<HD>(dOut + bh * T_ * HD, r0, T_, g, t4, df);
-  float lr[2], dr[2] = {0.f, 0.f};
+  const int q0 = blockIdx.x * TC_ROWS * MT, r0 = q0 + warp * WR;
+  int row[MT][2];
+  unsigned qf[MT][HD / 16][4], df[MT][HD / 16][4];
+  float lr[MT][2], dr[MT][2], dqa[MT][NO][4];
 #pragma unroll
-  for (int r = 0; r < 2; r++) lr[r] = row[r] < T_ ? lse[bh * T_ + row[r]] : 0.f;
-  float dqa[NO][4];
+  for (int mt = 0; mt < MT; mt++) {
+    tcRowsA<HD>(q + bh * T_ * HD, r0 + 16 * mt, T_, g, t4, qf[mt]);
+    tcRowsA<HD>(dOut + bh * T_ * HD, r0 + 16 * mt, T_, g, t4, df[mt]);
 #pragma unroll
-  for (int nd = 0; nd < NO; nd++) dqa[nd][0] = dqa[nd][1] = dqa[nd][2] = dqa[nd][3] = 0.f;
-  const int last = min(T_ - 1, q0 + TC_ROWS - 1);
+    for (int r = 0; r < 2; r++) {
+      row[mt][r] = r0 + 16 * mt + g + 8 * r;
+      lr[mt][r] = row[mt][r] < T_ ? lse[bh * T_ + row[mt][r]] : 0.f;
+      dr[mt][r] = 0.f;
+    }
+#pragma unroll
+    for (int nd = 0; nd < NO; nd++) dqa[mt][nd][0] = dqa[mt][nd][1] = dqa[mt][nd][2] = dqa[mt][nd][3] = 0.f;
+  }
+  const int last = min(T_ - 1, q0 + TC_ROWS * MT - 1);
   for (int pass = 0; pass < 2; pass++) {
     for (int j0 = 0; j0 <= last; j0 += KT) {
       __syncthreads();
       tcStage<HD, LDK, LDT>(kh, j0, KT, T_, ks, pass == 1 ? kt : nullptr);
       tcStage<HD, LDK, LDT>(vh, j0, KT, T_, vs, nullptr);
       __syncthreads();
-      if (j0 > r0 + 15) continue;
-      float s[KT / 8][4], dp[KT / 8][4];
-      tcProductOverHd<HD, KT, LDK>(s, qf, ks, g, t4);
-      tcProductOverHd<HD, KT, LDK>(dp, df, vs, g, t4);
+      if (j0 > r0 + WR - 1) continue;
+      float s[MT][KT / 8][4], dp[MT][KT / 8][4];
+      tcProductOverHd<HD, KT, LDK, MT>(s, qf, ks, g, t4);
+      tcProductOverHd<HD, KT, LDK, MT>(dp, df, vs, g, t4);
 #pragma unroll
-      for (int nt = 0; nt < KT / 8; nt++) {
+      for (int mt = 0; mt < MT; mt++) {
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-          int j = j0 + nt * 8 + 2 * t4 + (e & 1), r = e >> 1;
-          bool in = j <= row[r] && j < T_ && row[r] < T_;
-          float pa = in ? roundBf16(expf(s[nt][e] * scale - lr[r])) : 0.f;
-          if (pass == 0) {
-            dr[r] += pa * dp[nt][e];
-          } else {
-            s[nt][e] = in ? roundBf16(pa * (dp[nt][e] - dr[r]) * scale) : 0.f;
+        for (int nt = 0; nt < KT / 8; nt++) {
+#pragma unroll
+          for (int e = 0; e < 4; e++) {
+            int j = j0 + nt * 8 + 2 * t4 + (e & 1), r = e >> 1;
+            bool in = j <= row[mt][r] && j < T_ && row[mt][r] < T_;
+            float pa = in ? roundBf16(expf(s[mt][nt][e] * scale - lr[mt][r])) : 0.f;
+            if (pass == 0) {
+              dr[mt][r] += pa * dp[mt][nt][e];
+            } else {
+              s[mt][nt][e] = in ? roundBf16(pa * (dp[mt][nt][e] - dr[mt][r]) * scale) : 0.f;
+            }
           }
         }
       }
-      if (pass == 1) tcProductOverRows<HD, KT, LDT>(dqa, s, kt, g, t4);
+      if (pass == 1) tcProductOverRows<HD, KT, LDT, MT>(dqa, s, kt, g, t4);
     }
     if (pass == 0) {
-      dr[0] = quadSum(dr[0]);
-      dr[1] = quadSum(dr[1]);
+#pragma unroll
+      for (int mt = 0; mt < MT; mt++) {
+        dr[mt][0] = quadSum(dr[mt][0]);
+        dr[mt][1] = quadSum(dr[mt][1]);
+      }
     }
   }
 #pragma unroll
-  for (int r = 0; r < 2; r++) {
-    if (row[r] >= T_) continue;
-    float* qrow = dq + (bh * T_ + row[r]) * HD;
+  for (int mt = 0; mt < MT; mt++) {
 #pragma unroll
-    for (int nd = 0; nd < NO; nd++) *(F2*) (qrow + nd * 8 + 2 * t4) = F2{dqa[nd][2 * r], dqa[nd][2 * r + 1]};
-    if (t4 == 0) dd[bh * T_ + row[r]] = dr[r];
+    for (int r = 0; r < 2; r++) {
+      if (row[mt][r] >= T_) continue;
+      float* qrow = dq + (bh * T_ + row[mt][r]) * HD;
+#pragma unroll
+      for (int nd = 0; nd < NO; nd++) {
+        *(F2*) (qrow + nd * 8 + 2 * t4) = F2{dqa[mt][nd][2 * r], dqa[mt][nd][2 * r + 1]};
+      }
+      if (t4 == 0) dd[bh * T_ + row[mt][r]] = dr[mt][r];
+    }
   }
 }
 
@@ -725,14 +773,14 @@ __device__ void attentionBwdDkvTc(const bf16* q, const bf16* k, const bf16* v, c
   const i64 bkv = blockIdx.y, b = bkv / Hkv, kv = bkv - b * Hkv;
   const int k0 = blockIdx.x * TC_ROWS, jw = k0 + warp * 16;
   const int key[2] = {jw + g, jw + g + 8};
-  unsigned kf[HD / 16][4], vf[HD / 16][4];
-  tcRowsA<HD>(k + bkv * T_ * HD, jw, T_, g, t4, kf);
-  tcRowsA<HD>(v + bkv * T_ * HD, jw, T_, g, t4, vf);
-  float dka[NO][4], dva[NO][4];
+  unsigned kf[1][HD / 16][4], vf[1][HD / 16][4];  // one tile of 16 keys per warp
+  tcRowsA<HD>(k + bkv * T_ * HD, jw, T_, g, t4, kf[0]);
+  tcRowsA<HD>(v + bkv * T_ * HD, jw, T_, g, t4, vf[0]);
+  float dka[1][NO][4], dva[1][NO][4];
 #pragma unroll
   for (int nd = 0; nd < NO; nd++) {
-    dka[nd][0] = dka[nd][1] = dka[nd][2] = dka[nd][3] = 0.f;
-    dva[nd][0] = dva[nd][1] = dva[nd][2] = dva[nd][3] = 0.f;
+    dka[0][nd][0] = dka[0][nd][1] = dka[0][nd][2] = dka[0][nd][3] = 0.f;
+    dva[0][nd][0] = dva[0][nd][1] = dva[0][nd][2] = dva[0][nd][3] = 0.f;
   }
   for (int gg = 0; gg < G; gg++) {
     const i64 bh = b * Hkv * G + kv * G + gg;
@@ -747,22 +795,22 @@ __device__ void attentionBwdDkvTc(const bf16* q, const bf16* k, const bf16* v, c
       }
       __syncthreads();
       if (jw > c0 + QT - 1) continue;  // every key of this warp comes after these rows
-      float st[QT / 8][4], dpt[QT / 8][4];
-      tcProductOverHd<HD, QT, LDQ>(st, kf, qs, g, t4);
-      tcProductOverHd<HD, QT, LDQ>(dpt, vf, dos, g, t4);
+      float st[1][QT / 8][4], dpt[1][QT / 8][4];
+      tcProductOverHd<HD, QT, LDQ, 1>(st, kf, qs, g, t4);
+      tcProductOverHd<HD, QT, LDQ, 1>(dpt, vf, dos, g, t4);
 #pragma unroll
       for (int nt = 0; nt < QT / 8; nt++) {
 #pragma unroll
         for (int e = 0; e < 4; e++) {
           int c = nt * 8 + 2 * t4 + (e & 1), t = c0 + c, j = key[e >> 1];
           bool in = j <= t && t < T_ && j < T_;
-          float pa = in ? roundBf16(expf(st[nt][e] * scale - lses[c])) : 0.f;
-          dpt[nt][e] = in ? roundBf16(pa * (dpt[nt][e] - dds[c]) * scale) : 0.f;
-          st[nt][e] = pa;
+          float pa = in ? roundBf16(expf(st[0][nt][e] * scale - lses[c])) : 0.f;
+          dpt[0][nt][e] = in ? roundBf16(pa * (dpt[0][nt][e] - dds[c]) * scale) : 0.f;
+          st[0][nt][e] = pa;
         }
       }
-      tcProductOverRows<HD, QT, LDT>(dva, st, dot, g, t4);
-      tcProductOverRows<HD, QT, LDT>(dka, dpt, qt, g, t4);
+      tcProductOverRows<HD, QT, LDT, 1>(dva, st, dot, g, t4);
+      tcProductOverRows<HD, QT, LDT, 1>(dka, dpt, qt, g, t4);
     }
   }
 #pragma unroll
@@ -772,8 +820,8 @@ __device__ void attentionBwdDkvTc(const bf16* q, const bf16* k, const bf16* v, c
     float* vrow = dv + (bkv * T_ + key[r]) * HD;
 #pragma unroll
     for (int nd = 0; nd < NO; nd++) {
-      *(F2*) (krow + nd * 8 + 2 * t4) = F2{dka[nd][2 * r], dka[nd][2 * r + 1]};
-      *(F2*) (vrow + nd * 8 + 2 * t4) = F2{dva[nd][2 * r], dva[nd][2 * r + 1]};
+      *(F2*) (krow + nd * 8 + 2 * t4) = F2{dka[0][nd][2 * r], dka[0][nd][2 * r + 1]};
+      *(F2*) (vrow + nd * 8 + 2 * t4) = F2{dva[0][nd][2 * r], dva[0][nd][2 * r + 1]};
     }
   }
 }
@@ -1313,15 +1361,28 @@ ATTENTION(b, B, 256)
 // attention on tensor cores: attn_tc_<kernel>_<HD>, bf16, hd = HD, TC_WARPS warps per block
 #define ATTENTION_TC(HD) \
   K attn_tc_fwd_##HD(const B* q, const B* k, const B* v, B* o, float* lse, int hkv, int g, int n, int hd, \
-      float scale) { attentionFwdTc<HD>(q, k, v, o, lse, hkv, g, n, scale); } \
+      float scale) { attentionFwdTc<HD, 1>(q, k, v, o, lse, hkv, g, n, scale); } \
   K attn_tc_bwd_dq_##HD(const B* q, const B* k, const B* v, const B* dout, const float* lse, float* dq, \
       float* dd, int hkv, int g, int n, int hd, float scale) { \
-    attentionBwdDqTc<HD>(q, k, v, dout, lse, dq, dd, hkv, g, n, scale); } \
+    attentionBwdDqTc<HD, 1>(q, k, v, dout, lse, dq, dd, hkv, g, n, scale); } \
   K attn_tc_bwd_dkv_##HD(const B* q, const B* k, const B* v, const B* dout, const float* lse, \
       const float* dd, float* dk, float* dv, int hkv, int g, int n, int hd, float scale) { \
     attentionBwdDkvTc<HD>(q, k, v, dout, lse, dd, dk, dv, hkv, g, n, scale); }
 ATTENTION_TC(64)
 ATTENTION_TC(128)
+// the forward pass and dq with two tiles of 16 query rows per warp (128 rows per block): each B
+// fragment serves two products (half the shared-memory reads per product). dk/dv keep one tile of
+// keys per warp, and dq at hd 128 one tile of rows: two would spill (nvcc, sm_90: 412 bytes).
+#define ATTENTION_TC2_FWD(HD) \
+  K attn_tc2_fwd_##HD(const B* q, const B* k, const B* v, B* o, float* lse, int hkv, int g, int n, int hd, \
+      float scale) { attentionFwdTc<HD, 2>(q, k, v, o, lse, hkv, g, n, scale); }
+#define ATTENTION_TC2_DQ(HD) \
+  K attn_tc2_bwd_dq_##HD(const B* q, const B* k, const B* v, const B* dout, const float* lse, float* dq, \
+      float* dd, int hkv, int g, int n, int hd, float scale) { \
+    attentionBwdDqTc<HD, 2>(q, k, v, dout, lse, dq, dd, hkv, g, n, scale); }
+ATTENTION_TC2_FWD(64)
+ATTENTION_TC2_FWD(128)
+ATTENTION_TC2_DQ(64)
 
 K swiglu_f(const F* g, const F* u, F* o, i64 n) { swiglu(g, u, o, n); }
 K swiglu_b(const B* g, const B* u, B* o, i64 n) { swiglu(g, u, o, n); }

@@ -24,7 +24,7 @@ class ArchCheckTest {
     // written out, through K, through the TO_HEADS / HEADS macros and the pasting ATTENTION macros
     for (String k : new String[] {"embed_f", "rmsnorm_bwd_b", "to_heads_fb", "from_heads_bb", "bat_merge_pipe_64",
         "bat_block_grad_reduce", "sum_squares", "adamw", "sgd", "attn_fwd_f_32", "attn_bwd_dkv_b_256",
-        "attn_tc_fwd_64", "attn_tc_bwd_dq_128", "attn_tc_bwd_dkv_128"}) {
+        "attn_tc_fwd_64", "attn_tc_bwd_dq_128", "attn_tc_bwd_dkv_128", "attn_tc2_fwd_128", "attn_tc2_bwd_dq_64"}) {
       assertTrue(names.contains(k), k + " not in " + names);
     }
     assertEquals(Set.copyOf(names).size(), names.size());
