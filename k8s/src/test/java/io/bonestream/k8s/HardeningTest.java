@@ -184,7 +184,7 @@ class HardeningTest {
     }
   }
 
-  /** The formula against the measured 25M row of docs/performance.md (bench --memory): above it, within 30%. */
+  /** The activation term against bench --memory's measurements at 10 shapes of 25M and 110M (workspaceBounds). */
   @Test
   void theWorkspaceFormulaBoundsTheMeasurements() {
     // 25M: d 512, h 1376, 8 layers, 8 heads, vocab 32000; 110M: 768, 2048, 12, 12, 32000
