@@ -191,7 +191,21 @@ std::string shapeName(const char* kind, const Shape& s) {
 
 struct Outputs {
   std::vector<float> out, lse, dq, dk, dv;
+  std::vector<float> dd;  // D per row, from the dq kernel to the dk/dv one
 };
+
+// The outputs of one attention run at shape s, every value NaN until a kernel writes it.
+Outputs unset(const Shape& s) {
+  const size_t rows = (size_t) s.batch * s.kvHeads * s.group * s.seq;
+  const size_t kvRows = (size_t) s.batch * s.kvHeads * s.seq;
+  Outputs o;
+  o.lse.assign(rows, NAN);
+  o.dd.assign(rows, NAN);
+  o.dq.assign(rows * s.hd, NAN);
+  o.dk.assign(kvRows * s.hd, NAN);
+  o.dv.assign(kvRows * s.hd, NAN);
+  return o;
+}
 
 void compare(const std::string& name, const Outputs& o, const Reference& r, double bound, double lseBound) {
   report(name + " out", relativeL2(o.out, r.out), bound);
@@ -208,14 +222,8 @@ template <typename T>
 Outputs cudaCore(const Shape& s, const std::vector<T>& q, const std::vector<T>& k, const std::vector<T>& v,
     const std::vector<T>& dOut, float scale) {
   const int H = s.kvHeads * s.group, T_ = s.seq, W = width(s.hd);
-  const bool bf = sizeof(T) == 2;
   std::vector<T> out(q.size());
-  Outputs o;
-  o.lse.assign((size_t) s.batch * H * T_, NAN);
-  o.dq.assign(q.size(), NAN);
-  o.dk.assign(k.size(), NAN);
-  o.dv.assign(v.size(), NAN);
-  std::vector<float> dd((size_t) s.batch * H * T_, NAN);
+  Outputs o = unset(s);
   using Fwd = void (*)(const T*, const T*, const T*, T*, float*, int, int, int, int, float);
   using Dq = void (*)(const T*, const T*, const T*, const T*, const float*, float*, float*, int, int, int, int, float);
   using Dkv = void (*)(const T*, const T*, const T*, const T*, const float*, const float*, float*, float*, int, int,
@@ -232,17 +240,16 @@ Outputs cudaCore(const Shape& s, const std::vector<T>& q, const std::vector<T>& 
     dq = W == 32 ? attn_bwd_dq_f_32 : W == 64 ? attn_bwd_dq_f_64 : W == 128 ? attn_bwd_dq_f_128 : attn_bwd_dq_f_256;
     dkv = W == 32 ? attn_bwd_dkv_f_32 : W == 64 ? attn_bwd_dkv_f_64 : W == 128 ? attn_bwd_dkv_f_128 : attn_bwd_dkv_f_256;
   }
-  (void) bf;
   emu::launch((T_ + 15) / 16, s.batch * H, 128, [&] {
     fwd(q.data(), k.data(), v.data(), out.data(), o.lse.data(), s.kvHeads, s.group, T_, s.hd, scale);
   });
   emu::launch((T_ + 15) / 16, s.batch * H, 128, [&] {
-    dq(q.data(), k.data(), v.data(), dOut.data(), o.lse.data(), o.dq.data(), dd.data(), s.kvHeads, s.group, T_, s.hd,
+    dq(q.data(), k.data(), v.data(), dOut.data(), o.lse.data(), o.dq.data(), o.dd.data(), s.kvHeads, s.group, T_, s.hd,
         scale);
   });
   int keys = 4 * (W >= 256 ? 2 : W >= 128 ? 4 : 8);
   emu::launch((T_ + keys - 1) / keys, s.batch * s.kvHeads, 128, [&] {
-    dkv(q.data(), k.data(), v.data(), dOut.data(), o.lse.data(), dd.data(), o.dk.data(), o.dv.data(), s.kvHeads,
+    dkv(q.data(), k.data(), v.data(), dOut.data(), o.lse.data(), o.dd.data(), o.dk.data(), o.dv.data(), s.kvHeads,
         s.group, T_, s.hd, scale);
   });
   if constexpr (sizeof(T) == 2) {
@@ -259,14 +266,8 @@ Outputs cudaCore(const Shape& s, const std::vector<T>& q, const std::vector<T>& 
 Outputs tensorCores(const Shape& s, const std::vector<unsigned short>& q, const std::vector<unsigned short>& k,
     const std::vector<unsigned short>& v, const std::vector<unsigned short>& dOut, float scale, bool twoTiles) {
   const int H = s.kvHeads * s.group, T_ = s.seq;
-  using B = unsigned short;
-  std::vector<B> out(q.size());
-  Outputs o;
-  o.lse.assign((size_t) s.batch * H * T_, NAN);
-  o.dq.assign(q.size(), NAN);
-  o.dk.assign(k.size(), NAN);
-  o.dv.assign(v.size(), NAN);
-  std::vector<float> dd((size_t) s.batch * H * T_, NAN);
+  std::vector<unsigned short> out(q.size());
+  Outputs o = unset(s);
   bool wide = s.hd == 128;
   auto fwd = twoTiles ? (wide ? attn_tc2_fwd_128 : attn_tc2_fwd_64) : (wide ? attn_tc_fwd_128 : attn_tc_fwd_64);
   int fwdRows = twoTiles ? 128 : 64;
@@ -277,12 +278,12 @@ Outputs tensorCores(const Shape& s, const std::vector<unsigned short>& q, const 
   auto dq = dq2 ? attn_tc2_bwd_dq_64 : (wide ? attn_tc_bwd_dq_128 : attn_tc_bwd_dq_64);
   int dqRows = dq2 ? 128 : 64;
   emu::launch((T_ + dqRows - 1) / dqRows, s.batch * H, 128, [&] {
-    dq(q.data(), k.data(), v.data(), dOut.data(), o.lse.data(), o.dq.data(), dd.data(), s.kvHeads, s.group, T_,
+    dq(q.data(), k.data(), v.data(), dOut.data(), o.lse.data(), o.dq.data(), o.dd.data(), s.kvHeads, s.group, T_,
         s.hd, scale);
   });
   emu::launch((T_ + 63) / 64, s.batch * s.kvHeads, 128, [&] {
     (wide ? attn_tc_bwd_dkv_128 : attn_tc_bwd_dkv_64)(q.data(), k.data(), v.data(), dOut.data(), o.lse.data(),
-        dd.data(), o.dk.data(), o.dv.data(), s.kvHeads, s.group, T_, s.hd, scale);
+        o.dd.data(), o.dk.data(), o.dv.data(), s.kvHeads, s.group, T_, s.hd, scale);
   });
   o.out = fromBf16(out);
   return o;

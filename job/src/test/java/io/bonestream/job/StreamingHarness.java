@@ -116,6 +116,18 @@ final class StreamingHarness {
     return List.copyOf(read);
   }
 
+  /** The dead letters of {@code topic}, read until {@code done} holds for their count or {@code timeout} passes. */
+  static List<io.bonestream.schemas.DeadLetter> readDeadLetters(String bootstrap, String topic, Duration timeout,
+      java.util.function.IntPredicate done) {
+    return KafkaClients.readUntil(bootstrap, topic, timeout, rs -> done.test(rs.size())).stream().map(r -> {
+      try {
+        return io.bonestream.schemas.DeadLetter.getDecoder().decode(r.value());
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    }).toList();
+  }
+
   /**
    * Every committed record of {@code topic}, up to the end offsets it has when called (read
    * committed: the last stable offsets); fails when they are not reached within a minute.

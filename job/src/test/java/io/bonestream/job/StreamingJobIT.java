@@ -256,14 +256,8 @@ class StreamingJobIT {
     try {
       snaps = StreamingHarness.readSnapshots(kafka.bootstrapServers(), "dlq.adapters", Duration.ofSeconds(120),
           s -> s.size() >= 1);
-      letters = KafkaClients.readUntil(kafka.bootstrapServers(), "dlq.dlq", Duration.ofSeconds(60),
-          rs -> rs.size() >= bad.size() + 1).stream().map(r -> {
-            try {
-              return io.bonestream.schemas.DeadLetter.getDecoder().decode(r.value());
-            } catch (java.io.IOException e) {
-              throw new java.io.UncheckedIOException(e);
-            }
-          }).toList();
+      letters = StreamingHarness.readDeadLetters(kafka.bootstrapServers(), "dlq.dlq", Duration.ofSeconds(60),
+          n -> n >= bad.size() + 1);
     } finally {
       client.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
     }
@@ -302,14 +296,8 @@ class StreamingJobIT {
       StreamingHarness.produce(kafka.bootstrapServers(), "late.control", List.of(
           new org.apache.kafka.clients.producer.ProducerRecord<>("late.control", "good".getBytes(),
               "{\"type\": \"erase\", \"adapter_id\": \"good\"}".getBytes())));
-      letters = KafkaClients.readUntil(kafka.bootstrapServers(), "late.dlq", Duration.ofSeconds(90),
-          rs -> !rs.isEmpty()).stream().map(r -> {
-            try {
-              return io.bonestream.schemas.DeadLetter.getDecoder().decode(r.value());
-            } catch (java.io.IOException e) {
-              throw new java.io.UncheckedIOException(e);
-            }
-          }).toList();
+      letters = StreamingHarness.readDeadLetters(kafka.bootstrapServers(), "late.dlq", Duration.ofSeconds(90),
+          n -> n > 0);
     } finally {
       client.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
     }

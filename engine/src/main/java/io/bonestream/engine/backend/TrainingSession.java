@@ -48,11 +48,16 @@ public final class TrainingSession {
 
   /** One optimizer step over {@code examples}, cut into micro-batches of the configured size. */
   public StepResult step(List<Example> examples) {
+    return stepMicroBatches(microBatches(examples, config.batchSize()));
+  }
+
+  /** {@code examples} cut in order into micro-batches of {@code size} (the last one may be smaller). */
+  public static List<List<Example>> microBatches(List<Example> examples, int size) {
     List<List<Example>> micro = new ArrayList<>();
-    for (int i = 0; i < examples.size(); i += config.batchSize()) {
-      micro.add(examples.subList(i, Math.min(examples.size(), i + config.batchSize())));
+    for (int i = 0; i < examples.size(); i += size) {
+      micro.add(examples.subList(i, Math.min(examples.size(), i + size)));
     }
-    return stepMicroBatches(micro);
+    return micro;
   }
 
   /**

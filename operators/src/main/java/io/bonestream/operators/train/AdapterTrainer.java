@@ -554,6 +554,20 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     return new ReplayReservoir(policy.capacity(), policy.maxBytes(), seed);
   }
 
+  /** Adds the items {@code matches} does not name (by example and user id) to {@code kept}; answers how many. */
+  private static int keepUnmatched(Iterable<TrainingItem> items,
+      java.util.function.BiPredicate<String, String> matches, List<TrainingItem> kept) {
+    int removed = 0;
+    for (TrainingItem i : items) {
+      if (matches.test(i.exampleId, i.userId)) {
+        removed++;
+      } else {
+        kept.add(i);
+      }
+    }
+    return removed;
+  }
+
   /**
    * An erasure request: the adapter's kept examples it names (by example id or user id) leave the
    * buffer, the eval set and the replay reservoir, and the next version's manifest tells it. With
@@ -563,7 +577,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   private void erase(String id, TrainingItem request) throws Exception {
     byte[] b = progressState.value();
     if (b == null) {
-      LOG.info("adapter {}: an erasure request at {} {} {} names an adapter this job holds nothing of", 
+      LOG.info("adapter {}: an erasure request at {} {} {} names an adapter this job holds nothing of",
           AdapterIds.printable(id), request.topic, request.partition, request.offset);
       return;
     }
@@ -572,14 +586,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
         (request.eraseExampleId != null && request.eraseExampleId.equals(exampleId))
             || (request.eraseUserId != null && request.eraseUserId.equals(userId));
     List<TrainingItem> kept = new ArrayList<>();
-    int removedBuffered = 0;
-    for (TrainingItem i : buffer.get()) {
-      if (matches.test(i.exampleId, i.userId)) {
-        removedBuffered++;
-      } else {
-        kept.add(i);
-      }
-    }
+    int removedBuffered = keepUnmatched(buffer.get(), matches, kept);
     if (removedBuffered > 0) {
       buffer.update(kept);
       p.clearBuffer();
@@ -593,14 +600,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       }
     }
     List<TrainingItem> keptEval = new ArrayList<>();
-    int removedEval = 0;
-    for (TrainingItem i : evalSet.get()) {
-      if (matches.test(i.exampleId, i.userId)) {
-        removedEval++;
-      } else {
-        keptEval.add(i);
-      }
-    }
+    int removedEval = keepUnmatched(evalSet.get(), matches, keptEval);
     if (removedEval > 0) {
       evalSet.update(keptEval);
       p.evalCount = keptEval.size();

@@ -25,7 +25,7 @@ final class GuardedStep {
   static Outcome take(Trainer trainer, List<Example> fresh, @Nullable ReplayReservoir reservoir,
       ContinualPolicy.Replay policy, boolean measureFresh) {
     int size = trainer.config().batchSize();
-    List<List<Example>> micro = chunks(fresh, size);
+    List<List<Example>> micro = new ArrayList<>(TrainingSession.microBatches(fresh, size));
     int freshBatches = micro.size();
     int replayed = 0;
     long replayTokens = 0;
@@ -36,19 +36,11 @@ final class GuardedStep {
         replayTokens += e.inputIds().length;
         replayed++;
       }
-      micro.addAll(chunks(replays, size));
+      micro.addAll(TrainingSession.microBatches(replays, size));
     }
     TrainingSession.Measured m = trainer.stepMeasuring(micro, measureFresh ? freshBatches : 0);
     StepResult r = m.result();
     double freshLoss = measureFresh && !r.skipped() ? m.firstLoss() : Double.NaN;
     return new Outcome(r, replayed, replayTokens, freshLoss);
-  }
-
-  private static List<List<Example>> chunks(List<Example> examples, int size) {
-    List<List<Example>> out = new ArrayList<>();
-    for (int i = 0; i < examples.size(); i += size) {
-      out.add(examples.subList(i, Math.min(examples.size(), i + size)));
-    }
-    return out;
   }
 }

@@ -1,5 +1,7 @@
 package io.bonestream.operators.decode;
 
+import static io.bonestream.operators.decode.DecodeTests.avro;
+import static io.bonestream.operators.decode.DecodeTests.refusal;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -41,14 +43,6 @@ class DecodeInputsTest {
   @AfterAll
   static void release() {
     SharedModels.release(TestFiles.stories260K());
-  }
-
-  private static byte[] avro(InstructionRecord r) throws Exception {
-    return DecodeTests.avro(r);
-  }
-
-  private static DeadLetterReason refusal(DecodeInstructions d, KafkaInput in) {
-    return DecodeTests.refusal(d, in);
   }
 
   private static DecodeInstructions decoder(InputSpec... inputs) {

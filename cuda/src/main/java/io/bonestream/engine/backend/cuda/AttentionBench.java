@@ -67,8 +67,8 @@ final class AttentionBench {
         int n = onTensorCores ? reps : Math.max(1, reps / 5);
         String path = !onTensorCores ? "CUDA cores"
             : variant == 0 ? "tensor cores, 16 rows/warp" : "tensor cores, 32 rows/warp" + (hd == 64 ? "" : " (dq 16)");
-        double f = time(d, n, forward);
-        double b = time(d, n, backward);
+        double f = KernelBench.time(d, n, forward);
+        double b = KernelBench.time(d, n, backward);
         out.printf(Locale.ROOT, "kernels %s: %-36s forward %9.3f ms %6.1f TFLOP/s, backward %9.3f ms %6.1f TFLOP/s%n",
             head, path, f * 1e3, forwardFlops / f / 1e12, b * 1e3, 2.5 * forwardFlops / b / 1e12);
         forward.run();
@@ -78,8 +78,9 @@ final class AttentionBench {
           first = result;
         } else {
           out.printf(Locale.ROOT, "kernels %s: %s vs tensor cores, 16 rows/warp, rel L2: out %.2e, dq %.2e, dk %.2e, "
-              + "dv %.2e%n", head, path, relL2(result[0], first[0]), relL2(result[1], first[1]),
-              relL2(result[2], first[2]), relL2(result[3], first[3]));
+              + "dv %.2e%n", head, path, KernelBench.relL2(result[0], first[0]),
+              KernelBench.relL2(result[1], first[1]), KernelBench.relL2(result[2], first[2]),
+              KernelBench.relL2(result[3], first[3]));
         }
         out.flush();
       }
@@ -96,27 +97,5 @@ final class AttentionBench {
     Buf b = d.alloc(type, size);
     all.add(b);
     return b;
-  }
-
-  private static double time(CudaDevice d, int reps, Runnable op) {
-    op.run(); // warm-up
-    d.synchronize();
-    long t0 = System.nanoTime();
-    for (int i = 0; i < reps; i++) {
-      op.run();
-    }
-    d.synchronize();
-    return (System.nanoTime() - t0) / 1e9 / reps;
-  }
-
-  private static double relL2(float[] a, float[] b) {
-    double num = 0;
-    double den = 0;
-    for (int i = 0; i < a.length; i++) {
-      double x = (double) a[i] - b[i];
-      num += x * x;
-      den += (double) b[i] * b[i];
-    }
-    return Math.sqrt(num / Math.max(den, 1e-300));
   }
 }

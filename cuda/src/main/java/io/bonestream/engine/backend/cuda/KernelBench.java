@@ -125,7 +125,8 @@ final class KernelBench {
     }
   }
 
-  private static double time(CudaDevice d, int reps, Runnable op) {
+  /** Seconds per run of {@code op} over {@code reps} back-to-back runs after one warm-up (also AttentionBench's). */
+  static double time(CudaDevice d, int reps, Runnable op) {
     op.run(); // warm-up
     d.synchronize();
     long t0 = System.nanoTime();
@@ -142,13 +143,15 @@ final class KernelBench {
     out.flush();
   }
 
-  private static double relL2(float[] a, float[] b) {
+  /** ‖a − b‖ / ‖b‖ (also AttentionBench's). */
+  static double relL2(float[] a, float[] b) {
     double diff = 0;
     double norm = 0;
     for (int i = 0; i < a.length; i++) {
-      diff += Math.pow((double) a[i] - b[i], 2);
-      norm += Math.pow(b[i], 2);
+      double x = (double) a[i] - b[i];
+      diff += x * x;
+      norm += (double) b[i] * b[i];
     }
-    return Math.sqrt(diff / norm);
+    return Math.sqrt(diff / Math.max(norm, 1e-300));
   }
 }

@@ -191,8 +191,8 @@ __device__ void fromHeads(const TI* in, const float* cs, const float* sn, TO* ou
 // softmax, only lse = log Σ_j exp(s_j) kept per query row, probabilities recomputed in the backward
 // pass. Layouts: q, out, dOut, dq (B, H, T, hd); k, v, dk, dv (B, Hkv, T, hd); lse (B, H, T); query
 // head h reads key/value head h / G; the backward pass's D = Σ_j act(p_j) · dP_j per row goes through
-// a (B, H, T) float32 buffer from the dq kernel to the dk/dv one. On CUDA cores in float32 (no tensor
-// cores yet): a warp owns a query row (forward, dq) or a few keys (dk, dv) at a time, lane l the head
+// a (B, H, T) float32 buffer from the dq kernel to the dk/dv one. These first kernels compute on CUDA
+// cores in float32 (the tensor-core ones below take bf16 at hd 64 and 128): a warp owns a query row (forward, dq) or a few keys (dk, dv) at a time, lane l the head
 // dimensions l + 32·c, c < HD / 32; dot products over hd are warp sums. HD is hd rounded up to 32, 64, 128 or 256;
 // dimensions ≥ hd read as 0. Every output element is summed by one thread in a fixed order.
 // With bf16 activations p and dS are rounded to bf16 where they multiply (as GEMM operands would be).
