@@ -170,6 +170,12 @@ class HardeningTest {
       job.put("max-seq-len", 2048);
       r.setJobYaml(job);
     }, "needs (r 4, micro-batch 4 x 2048");
+    // the cpu TaskManager's off-heap leaves room for records of 1024 tokens (docs/operations.md)
+    Rendered longer = Rendered.of("cpu").copy();
+    ObjectNode job = (ObjectNode) longer.jobYaml();
+    job.put("max-seq-len", 1024);
+    longer.setJobYaml(job);
+    assertEquals(List.of(), MemoryBudget.taskManager(longer));
     assertCaught(MemoryBudget::serve, r -> ((ObjectNode) r.serveDeployment()
         .at("/spec/template/spec/containers/0/resources/limits")).put("memory", "2Gi"), "serve: memory limit 2Gi");
     assertCaught(MemoryBudget::serve, r -> setServeArg(r, "--concurrency", "8"), "8 generations");

@@ -204,6 +204,10 @@ final class MemoryBudget {
     int seq = (int) job.path("max-seq-len").asLong(512);
     boolean cpu = job.path("backend").asText("cpu").equals("cpu");
     long need = taskManagerNative(m, method, rank, batch, seq, cpu);
+    // the figures docs/operations.md quotes (Sizing)
+    System.out.printf(java.util.Locale.ROOT, "TaskManager native memory for %s (%s, %s r %d, %d x %d, %d adapters):"
+        + " %d MiB, of which activations %d MiB%n", m.name(), cpu ? "cpu" : "cuda", method.id(), rank, batch, seq,
+        m.adaptersPerTaskManager(), need / MIB, cpu ? workspace(m, method, rank, batch, seq) / MIB : 0);
     TaskExecutorProcessSpec spec;
     try {
       spec = taskManagerSpec(r);
