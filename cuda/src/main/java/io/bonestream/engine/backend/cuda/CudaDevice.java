@@ -64,7 +64,9 @@ import io.bonestream.engine.device.Device;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import org.bytedeco.cuda.cublas.cublasContext;
 import org.bytedeco.cuda.cudart.CUctx_st;
@@ -149,6 +151,11 @@ public final class CudaDevice implements Device {
   // BONESTREAM_CUDA_ATTENTION=cores; other shapes and float32 always on CUDA cores (attn_*)
   private final String attentionKernels = envOr("BONESTREAM_CUDA_ATTENTION", "tensor");
   private volatile boolean tensorAttentionAllowed = true;  // AttentionBench times both paths
+  // null, or why the tensor-core attention failed its check at start (then attention stays on CUDA cores)
+  private String attentionFailure;
+  /** The description's words when the tensor-core attention failed its start check (selftest makes it a FAIL). */
+  public static final String ATTENTION_FELL_BACK = "attention on CUDA cores (the tensor-core kernels failed their "
+      + "check at start: ";
   // query rows per warp of the tensor-core forward pass and dq (BONESTREAM_CUDA_ATTENTION_ROWS): 16,
   // or 32 (attn_tc2_*: each B fragment serves two products; dq at hd 64 only). Not yet measured
   // against each other on a GPU: `kernels --attention` times both.
@@ -249,6 +256,12 @@ public final class CudaDevice implements Device {
         System.err.println("warning: " + mergeState);
       }
     }
+    if (major >= 8 && "tensor".equals(attentionKernels)) {
+      attentionFailure = checkTensorCoreAttention();
+      if (attentionFailure != null) {
+        System.err.println("warning: " + ATTENTION_FELL_BACK + attentionFailure + ")");
+      }
+    }
     this.mergeMma = mergeState.endsWith("tensor cores");
     if (mergeMma) {
       mergeState += " (" + mergeKernel + ")";
@@ -265,6 +278,7 @@ public final class CudaDevice implements Device {
             + (gemmSms > 0 ? ", GEMMs on " + gemmSms + " SMs" : "")
             + (major < 8 ? ", attention on CUDA cores (no bf16 tensor-core kernel before sm_80)"
                 : "cores".equals(attentionKernels) ? ", attention on CUDA cores (BONESTREAM_CUDA_ATTENTION=cores)"
+                : attentionFailure != null ? ", " + ATTENTION_FELL_BACK + attentionFailure + ")"
                 : ", bf16 attention on tensor cores at head dimensions 64 and 128"
                     + (rowsPerWarp == 32 ? " (32 query rows per warp)" : "")));
   }
@@ -315,6 +329,75 @@ public final class CudaDevice implements Device {
       }
     }
     return null;
+  }
+
+  /**
+   * Runs bf16 attention, forward and backward, on the tensor-core kernels (16 and 32 query rows per
+   * warp) and on the CUDA-core ones on the same random inputs at both head dimensions, sequences
+   * over two tiles and a group of two query heads: null when they agree (relative L2 ≤ 2e-2 on the
+   * output and the three gradients; each is within about 3e-3 of a float64 reference on the CPU
+   * emulator), else what went wrong. Run at start, before any training uses them.
+   */
+  private String checkTensorCoreAttention() {
+    int seq = 150;
+    int group = 2;
+    int rows = rowsPerWarp;
+    for (int hd : new int[] {64, 128}) {
+      long nq = (long) group * seq * hd;
+      long nkv = (long) seq * hd;
+      List<Buf> all = new ArrayList<>();
+      try {
+        Buf q = checkBuf(all, DType.BF16, nq);
+        Buf k = checkBuf(all, DType.BF16, nkv);
+        Buf v = checkBuf(all, DType.BF16, nkv);
+        Buf dOut = checkBuf(all, DType.BF16, nq);
+        randomNormal(q, 1f, 21);
+        randomNormal(k, 1f, 22);
+        randomNormal(v, 1f, 23);
+        randomNormal(dOut, 1f, 24);
+        float[][] cores = null;
+        for (int variant = 0; variant < 3; variant++) {
+          Buf out = checkBuf(all, DType.BF16, nq);
+          Buf lse = checkBuf(all, DType.F32, nq / hd);
+          Buf dq = checkBuf(all, DType.F32, nq);
+          Buf dk = checkBuf(all, DType.F32, nkv);
+          Buf dv = checkBuf(all, DType.F32, nkv);
+          tensorAttentionAllowed = variant > 0;
+          rowsPerWarp = variant == 2 ? 32 : 16;
+          float scale = (float) (1 / Math.sqrt(hd));
+          attentionForward(q, k, v, out, lse, 1, 1, group, seq, hd, scale);
+          attentionBackward(q, k, v, out, dOut, lse, dq, dk, dv, 1, 1, group, seq, hd, scale);
+          float[][] got = {download(out), download(dq), download(dk), download(dv)};
+          if (variant == 0) {
+            cores = got;
+            continue;
+          }
+          String[] names = {"out", "dq", "dk", "dv"};
+          for (int i = 0; i < 4; i++) {
+            double rel = KernelBench.relL2(got[i], cores[i]);
+            if (!(rel <= 2e-2)) { // NaN fails
+              return "its " + names[i] + " is off by " + rel + " at hd " + hd + ", " + (variant == 2 ? 32 : 16)
+                  + " rows per warp";
+            }
+          }
+        }
+      } catch (IllegalStateException e) {
+        return "they failed: " + e.getMessage();
+      } finally {
+        tensorAttentionAllowed = true;
+        rowsPerWarp = rows;
+        for (Buf b : all) {
+          free(b);
+        }
+      }
+    }
+    return null;
+  }
+
+  private Buf checkBuf(List<Buf> all, DType type, long size) {
+    Buf b = alloc(type, size);
+    all.add(b);
+    return b;
   }
 
   /**
@@ -887,7 +970,8 @@ public final class CudaDevice implements Device {
    * (their 16-byte loads).
    */
   private boolean tensorCoreAttention(int headDim, Buf q, Buf... others) {
-    if (major < 8 || !"tensor".equals(attentionKernels) || !tensorAttentionAllowed || (headDim != 64 && headDim != 128)
+    if (major < 8 || !"tensor".equals(attentionKernels) || !tensorAttentionAllowed || attentionFailure != null
+        || (headDim != 64 && headDim != 128)
         || q.type() != DType.BF16 || (q.pointer() & 15) != 0) {
       return false;
     }

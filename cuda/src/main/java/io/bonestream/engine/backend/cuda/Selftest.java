@@ -148,11 +148,16 @@ public final class Selftest {
   }
 
   /**
-   * bat's tensor-core merge: a FAIL when the device fell back to two passes because the kernel
+   * The tensor-core attention: a FAIL when it failed its check at start (the device then computes
+   * attention on CUDA cores). bat's tensor-core merge: a FAIL when the device fell back to two passes because the kernel
    * failed its check at start (the operations below would then check the two passes only); not
    * when the two passes were asked for (BONESTREAM_CUDA_BAT_MMA=0) or the GPU predates sm_80.
    */
   private void mergePath(String description) {
+    if (description.contains(CudaDevice.ATTENTION_FELL_BACK)) {
+      line(false, "the tensor-core attention failed its check at start: " + description.substring(
+          description.indexOf(CudaDevice.ATTENTION_FELL_BACK)) + " (BONESTREAM_CUDA_ATTENTION=cores turns it off on purpose)");
+    }
     MergePath path = MergePath.of(description);
     switch (path) {
       case TENSOR_CORES -> line(true, "bat merge on tensor cores: agrees with the two-pass merge (checked at start)");
