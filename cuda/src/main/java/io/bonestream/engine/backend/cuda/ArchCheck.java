@@ -38,8 +38,8 @@ public final class ArchCheck {
   /** Compiles the device's kernels.cu for every architecture; true when all pass. */
   public static boolean run(List<String> archs, PrintStream out) {
     NvrtcCompiler.load();
-    String source = KernelNames.kernelsSource();
-    List<String> expected = KernelNames.of(source);
+    String source = KernelDeclarations.kernelsSource();
+    List<String> expected = KernelDeclarations.names(source);
     out.println("NVRTC " + NvrtcCompiler.version() + ", supports " + String.join(" ", NvrtcCompiler.supportedArchs()));
     out.println("kernels.cu defines " + expected.size() + " kernels");
     int failures = 0;

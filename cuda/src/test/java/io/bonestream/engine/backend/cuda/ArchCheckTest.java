@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.bonestream.engine.backend.cuda.KernelDeclarations.Arg;
+import io.bonestream.engine.backend.cuda.KernelDeclarations.Kernel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -20,7 +22,7 @@ import org.junit.jupiter.api.Timeout;
 class ArchCheckTest {
   @Test
   void kernelsCuListsEveryKernelOnce() {
-    List<String> names = KernelNames.of(KernelNames.kernelsSource());
+    List<String> names = KernelDeclarations.names(KernelDeclarations.kernelsSource());
     // written out, through K, through the TO_HEADS / HEADS macros and the pasting ATTENTION macros
     for (String k : new String[] {"embed_f", "rmsnorm_bwd_b", "to_heads_fb", "from_heads_bb", "bat_merge_pipe_64",
         "bat_block_grad_reduce", "sum_squares", "adamw", "sgd", "attn_fwd_f_32", "attn_bwd_dkv_b_256",
@@ -52,7 +54,28 @@ class ArchCheckTest {
         "// GLOBAL commented(int n) {}",
         "/* extern \"C\" __global__ void also_commented() {} */",
         "__global__ void not_extern_c() { }");
-    assertEquals(List.of("plain", "aliased", "by_macro_f", "first_b_64", "second_64"), KernelNames.of(src));
+    assertEquals(List.of("plain", "aliased", "by_macro_f", "first_b_64", "second_64"), KernelDeclarations.names(src));
+  }
+
+  @Test
+  void kernelsAreReadWithTheirParameterKinds() {
+    String src = String.join("\n",
+        "#define F float",
+        "#define K extern \"C\" __global__ void",
+        "#define TYPED(name, T) K name(const T* x, T s, int n) { }",
+        "#define PASTED(t, T, HD) \\",
+        "  K first_##t##_##HD(const T* q, float* lse, int hkv, \\",
+        "      float scale) { f<T, HD>(q); }",
+        "K plain(float* x, i64 n, unsigned long long seed, unsigned flag) { }",
+        "TYPED(typed_f, F)",
+        "PASTED(b, bf16, 64)");
+    assertEquals(List.of(
+        new Kernel("plain", List.of(Arg.PTR, Arg.I64, Arg.I64, Arg.I32)),
+        new Kernel("typed_f", List.of(Arg.PTR, Arg.F32, Arg.I32)),
+        new Kernel("first_b_64", List.of(Arg.PTR, Arg.PTR, Arg.I32, Arg.F32))), KernelDeclarations.kernels(src));
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> KernelDeclarations.kernels("extern \"C\" __global__ void odd(double x) { }"));
+    assertTrue(e.getMessage().contains("odd") && e.getMessage().contains("double x"), e.getMessage());
   }
 
   @Test

@@ -4,28 +4,44 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.LinkedHashSet;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Set;
+import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * The kernels a CUDA source defines, read from its text: every {@code extern "C" __global__}
+ * The kernels a CUDA source declares, read from its text: every {@code extern "C" __global__}
  * function, written out or through a macro ({@code #define K extern "C" __global__ void}, and
- * macros like {@code #define HEADS(name, ...) K name(...)} invoked as {@code HEADS(from_heads_ff, ...)}).
- * What the NVRTC check expects to find in every architecture's CUBIN.
+ * macros like {@code #define HEADS(name, T) K name(const T* in, int n)} invoked as
+ * {@code HEADS(from_heads_ff, F)}), with the kind of each parameter as a launch passes it. The
+ * names are what the NVRTC check expects in every architecture's CUBIN; the parameters are what
+ * {@code CudaDevice}'s launches are checked against (one 8-byte slot per argument, so an {@code int}
+ * passed where the kernel takes a 64-bit value would leave half a slot stale).
  */
-public final class KernelNames {
+public final class KernelDeclarations {
+  /** How a launch passes a parameter. */
+  public enum Arg { PTR, I32, I64, F32 }
+
+  /** One kernel: its name and its parameters' kinds, in order. */
+  public record Kernel(String name, List<Arg> args) {
+    public Kernel {
+      args = List.copyOf(args);
+    }
+  }
+
   private static final String GLOBAL = "extern\\s+\"C\"\\s+__global__\\s+void";
   private static final Pattern ALIAS = Pattern.compile("(?m)^\\s*#define\\s+(\\w+)\\s+" + GLOBAL + "\\s*$");
+  // an object-like macro naming a type or a number: #define F float
+  private static final Pattern WORD_MACRO = Pattern.compile("(?m)^[ \\t]*#define[ \\t]+(\\w+)[ \\t]+(\\w+)[ \\t]*$");
   // a function-like macro: its name, parameters and body (continuation lines joined)
   private static final Pattern MACRO =
       Pattern.compile("(?m)^[ \\t]*#define[ \\t]+(\\w+)\\(([^)]*)\\)((?:[^\\n]*\\\\\\n)*[^\\n]*)");
   // a name in a macro body, maybe pasted from parameters and text: a ## b ## _c
   private static final String PASTED = "\\w+(?:\\s*##\\s*\\w+)*";
 
-  private KernelNames() {}
+  private KernelDeclarations() {}
 
   /** kernels.cu, the CUDA device's kernels, from the classpath. */
   public static String kernelsSource() {
@@ -40,7 +56,16 @@ public final class KernelNames {
   }
 
   /** The kernel names of a source, in order of appearance, each once. */
-  public static List<String> of(String source) {
+  public static List<String> names(String source) {
+    return kernels(source).stream().map(Kernel::name).toList();
+  }
+
+  /**
+   * The kernels of a source, in order of appearance, each once.
+   *
+   * @throws IllegalArgumentException where a kernel has a parameter of a type no launch passes
+   */
+  public static List<Kernel> kernels(String source) {
     String text = withoutComments(source);
     // spellings of extern "C" __global__ void: itself and its aliases (K)
     List<String> heads = new ArrayList<>(List.of(GLOBAL));
@@ -48,11 +73,17 @@ public final class KernelNames {
     while (a.find()) {
       heads.add(Pattern.quote(a.group(1)));
     }
+    Map<String, String> words = new HashMap<>();
+    Matcher w = WORD_MACRO.matcher(text);
+    while (w.find()) {
+      words.put(w.group(1), w.group(2));
+    }
     String head = "(?:" + String.join("|", heads) + ")";
-    Set<String> names = new LinkedHashSet<>();
+    Map<String, Kernel> kernels = new LinkedHashMap<>();
     Matcher direct = Pattern.compile("(?m)^[ \\t]*" + head + "\\s+(\\w+)\\s*\\(").matcher(text);
     while (direct.find()) {
-      names.add(direct.group(1));
+      String name = direct.group(1);
+      kernels.putIfAbsent(name, new Kernel(name, args(name, parameters(text, direct.end()), words)));
     }
     // macros whose body defines kernels named by their parameters, maybe pasted (attn_fwd_##t##_##HD)
     Matcher m = MACRO.matcher(text);
@@ -60,25 +91,76 @@ public final class KernelNames {
       List<String> params = split(m.group(2));
       String body = m.group(3).replace("\\\n", " ");
       Matcher kernel = Pattern.compile(head + "\\s+(" + PASTED + ")\\s*\\(").matcher(body);
-      List<String> kernels = new ArrayList<>();
+      List<String[]> declared = new ArrayList<>(); // pasted name, parameter list
       while (kernel.find()) {
-        kernels.add(kernel.group(1));
+        declared.add(new String[] {kernel.group(1), parameters(body, kernel.end())});
       }
-      if (kernels.isEmpty()) {
+      if (declared.isEmpty()) {
         continue;
       }
       Matcher call = Pattern.compile("(?m)^[ \\t]*" + Pattern.quote(m.group(1)) + "\\s*\\(([^)]*)\\)").matcher(text);
       while (call.find()) {
-        List<String> args = split(call.group(1));
-        for (String k : kernels) {
-          String name = expand(k, params, args);
+        List<String> values = split(call.group(1));
+        for (String[] k : declared) {
+          String name = expand(k[0], params, values);
           if (name != null) {
-            names.add(name);
+            kernels.putIfAbsent(name, new Kernel(name, args(name, substitute(k[1], params, values), words)));
           }
         }
       }
     }
-    return List.copyOf(names);
+    return List.copyOf(kernels.values());
+  }
+
+  /** The text between the parenthesis opened just before {@code from} and the one closing it. */
+  private static String parameters(String text, int from) {
+    int depth = 1;
+    for (int i = from; i < text.length(); i++) {
+      char c = text.charAt(i);
+      if (c == '(') {
+        depth++;
+      } else if (c == ')' && --depth == 0) {
+        return text.substring(from, i);
+      }
+    }
+    throw new IllegalArgumentException("a kernel's parameter list is not closed: " + text.substring(from,
+        Math.min(text.length(), from + 80)));
+  }
+
+  /** A macro body's text with the invocation's arguments for the parameters (whole words). */
+  private static String substitute(String text, List<String> params, List<String> values) {
+    String out = text;
+    for (int i = 0; i < params.size() && i < values.size(); i++) {
+      out = out.replaceAll("\\b" + Pattern.quote(params.get(i)) + "\\b", Matcher.quoteReplacement(values.get(i)));
+    }
+    return out;
+  }
+
+  /** The kinds of a parameter list's parameters: a pointer, else by the type (aliases resolved). */
+  private static List<Arg> args(String kernel, String list, Map<String, String> words) {
+    List<Arg> args = new ArrayList<>();
+    if (list.isBlank()) {
+      return args;
+    }
+    for (String p : list.split(",")) {
+      String param = p.trim();
+      if (param.contains("*")) {
+        args.add(Arg.PTR);
+        continue;
+      }
+      List<String> type = new ArrayList<>(List.of(param.split("\\s+")));
+      type.remove(type.size() - 1); // the parameter's name
+      type.remove("const");
+      type.replaceAll(t -> words.getOrDefault(t, t));
+      args.add(switch (String.join(" ", type)) {
+        case "int", "unsigned", "unsigned int" -> Arg.I32;
+        case "i64", "long long", "unsigned long long" -> Arg.I64;
+        case "float" -> Arg.F32;
+        default -> throw new IllegalArgumentException(
+            "kernel " + kernel + ": parameter '" + param + "' is of a type no launch passes");
+      });
+    }
+    return args;
   }
 
   /**
