@@ -936,8 +936,8 @@ public final class CudaDevice implements Device {
   }
 
   /** Query rows per block of attn_fwd and attn_bwd_dq (kernels.cu: ATT_WARPS · ATT_ROWS). */
-  private static final int ATT_QUERY_ROWS = 16;
-  private static final int ATT_THREADS = 128;
+  static final int ATT_QUERY_ROWS = 16;
+  static final int ATT_THREADS = 128;
 
   /** The head-dimension variant of the attention kernels: hd rounded up to 32, 64, 128 or 256. */
   static int attentionWidth(int headDim) {
@@ -962,7 +962,7 @@ public final class CudaDevice implements Device {
   }
 
   /** Query rows (forward, dq) or keys (dk, dv) per block of the attn_tc_* kernels (kernels.cu: TC_ROWS). */
-  private static final int TC_ROWS = 64;
+  static final int TC_ROWS = 64;
 
   /**
    * Whether attention runs on the tensor-core kernels attn_tc_*: bf16, a head dimension they are
@@ -1146,7 +1146,7 @@ public final class CudaDevice implements Device {
    * are tiles enough.
    */
   void mergeFirstKernel(Buf w, Buf blocks, Buf blocksAct, Buf out, int outF, int inF, int r) {
-    int warps = r == 128 ? 2 : 4;
+    int warps = mergeMmaWarps(r);
     long tiles = inF / 16;
     int bands = outF / r;
     long fewest = (tiles + 4L * warps - 1) / (4L * warps);
@@ -1154,6 +1154,11 @@ public final class CudaDevice implements Device {
     long gridX = Math.min(most, Math.max(fewest, (1024 + bands - 1) / bands));
     launch2("bat_merge_mma_" + r, gridX, bands, 32 * warps,
         a -> a.ptr(w).ptr(blocks).ptr(blocksAct).ptr(out).i32(inF));
+  }
+
+  /** Warps per block of bat_merge_mma_R (kernels.cu: 2 at R 128, for shared memory; else 4). */
+  static int mergeMmaWarps(int r) {
+    return r == 128 ? 2 : 4;
   }
 
   /**
