@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.bonestream.core.adapters.AdapterConfig;
 import io.bonestream.core.adapters.AdapterMethod;
 import io.bonestream.core.model.ModelConfig;
-import io.bonestream.core.util.Json;
 import io.bonestream.engine.backend.Precision;
 import io.bonestream.engine.backend.device.MemoryPlan;
 import io.bonestream.engine.config.TrainConfig;
@@ -102,18 +101,10 @@ final class MemoryBudget {
 
   /** The model of an annotation as a config, for the device engine's memory plan. */
   static ModelConfig config(Model m) {
-    ObjectNode c = Json.MAPPER.createObjectNode();
-    c.put("model_type", "llama");
-    c.put("hidden_size", m.hidden());
-    c.put("intermediate_size", m.intermediate());
-    c.put("num_hidden_layers", m.layers());
-    c.put("num_attention_heads", m.heads());
-    c.put("num_key_value_heads", m.kvHeads());
+    ObjectNode c = ModelConfig.llamaJson(Math.toIntExact(m.hidden()), Math.toIntExact(m.intermediate()),
+        Math.toIntExact(m.layers()), Math.toIntExact(m.heads()), Math.toIntExact(m.kvHeads()),
+        Math.toIntExact(m.vocab()), 131072);
     c.put("head_dim", m.headDim());
-    c.put("vocab_size", m.vocab());
-    c.put("max_position_embeddings", 131072);
-    c.put("rms_norm_eps", 1e-5);
-    c.put("tie_word_embeddings", false);
     return ModelConfig.fromJson(c, m.name());
   }
 

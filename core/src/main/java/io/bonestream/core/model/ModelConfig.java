@@ -1,6 +1,7 @@
 package io.bonestream.core.model;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.bonestream.core.BonestreamException;
 import io.bonestream.core.util.Json;
 import java.nio.file.Files;
@@ -54,6 +55,26 @@ public record ModelConfig(
   /** Key/value heads are shared by this many query heads (grouped-query attention). */
   public int groupSize() {
     return numHeads / numKvHeads;
+  }
+
+  /**
+   * The {@code config.json} of a plain llama: head dimension hidden / heads, untied head, no biases,
+   * RMS norm epsilon 1e-5, default rotary base. For random models and the named benchmark shapes.
+   */
+  public static ObjectNode llamaJson(int hidden, int intermediate, int layers, int heads, int kvHeads, int vocab,
+      int maxPositions) {
+    ObjectNode c = Json.MAPPER.createObjectNode();
+    c.put("model_type", "llama");
+    c.put("hidden_size", hidden);
+    c.put("intermediate_size", intermediate);
+    c.put("num_hidden_layers", layers);
+    c.put("num_attention_heads", heads);
+    c.put("num_key_value_heads", kvHeads);
+    c.put("vocab_size", vocab);
+    c.put("max_position_embeddings", maxPositions);
+    c.put("rms_norm_eps", 1e-5);
+    c.put("tie_word_embeddings", false);
+    return c;
   }
 
   public static ModelConfig read(Path modelDir) {

@@ -3,7 +3,6 @@ package io.bonestream.engine.model;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.bonestream.core.model.ModelConfig;
 import io.bonestream.core.model.Projection;
-import io.bonestream.core.util.Json;
 import java.util.Map;
 import java.util.TreeMap;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -24,18 +23,7 @@ public final class RandomModel {
   /** The {@code config.json} of {@link #config}. */
   public static ObjectNode configJson(int hidden, int layers, int heads, int kvHeads, int intermediate,
       int vocab, int maxPositions) {
-    ObjectNode c = Json.MAPPER.createObjectNode();
-    c.put("model_type", "llama");
-    c.put("hidden_size", hidden);
-    c.put("intermediate_size", intermediate);
-    c.put("num_hidden_layers", layers);
-    c.put("num_attention_heads", heads);
-    c.put("num_key_value_heads", kvHeads);
-    c.put("vocab_size", vocab);
-    c.put("max_position_embeddings", maxPositions);
-    c.put("rms_norm_eps", 1e-5);
-    c.put("tie_word_embeddings", false);
-    return c;
+    return ModelConfig.llamaJson(hidden, intermediate, layers, heads, kvHeads, vocab, maxPositions);
   }
 
   /**

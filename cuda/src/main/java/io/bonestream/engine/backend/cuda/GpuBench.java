@@ -37,18 +37,8 @@ public final class GpuBench {
   public record Shape(String name, int hidden, int intermediate, int layers, int heads, int kvHeads, int vocab,
       int batch, int seq, int r) {
     public ModelConfig config() {
-      ObjectNode c = Json.MAPPER.createObjectNode();
-      c.put("model_type", "llama");
-      c.put("hidden_size", hidden);
-      c.put("intermediate_size", intermediate);
-      c.put("num_hidden_layers", layers);
-      c.put("num_attention_heads", heads);
-      c.put("num_key_value_heads", kvHeads);
-      c.put("vocab_size", vocab);
-      c.put("max_position_embeddings", Math.max(2048, seq));
-      c.put("rms_norm_eps", 1e-5);
-      c.put("tie_word_embeddings", false);
-      return ModelConfig.fromJson(c, name);
+      return ModelConfig.fromJson(
+          ModelConfig.llamaJson(hidden, intermediate, layers, heads, kvHeads, vocab, Math.max(2048, seq)), name);
     }
   }
 

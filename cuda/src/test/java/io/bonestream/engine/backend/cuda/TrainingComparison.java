@@ -1,10 +1,8 @@
 package io.bonestream.engine.backend.cuda;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.bonestream.core.adapters.AdapterConfig;
 import io.bonestream.core.adapters.AdapterLayout;
 import io.bonestream.core.model.ModelConfig;
-import io.bonestream.core.util.Json;
 import io.bonestream.core.util.Rng;
 import io.bonestream.engine.backend.Precision;
 import io.bonestream.engine.backend.TrainingSession;
@@ -65,18 +63,8 @@ final class TrainingComparison {
 
   /** A llama-shaped config without biases (what {@link DeviceModel#random} draws). */
   static ModelConfig config(int hidden, int intermediate, int heads, int kvHeads, int vocab, int layers) {
-    ObjectNode c = Json.MAPPER.createObjectNode();
-    c.put("model_type", "llama");
-    c.put("hidden_size", hidden);
-    c.put("intermediate_size", intermediate);
-    c.put("num_hidden_layers", layers);
-    c.put("num_attention_heads", heads);
-    c.put("num_key_value_heads", kvHeads);
-    c.put("vocab_size", vocab);
-    c.put("max_position_embeddings", 256);
-    c.put("rms_norm_eps", 1e-5);
-    c.put("tie_word_embeddings", false);
-    return ModelConfig.fromJson(c, "comparison config");
+    return ModelConfig.fromJson(ModelConfig.llamaJson(hidden, intermediate, layers, heads, kvHeads, vocab, 256),
+        "comparison config");
   }
 
   /** {@code count} random sequences of 8 to 31 tokens (of different lengths: padding is exercised). */
