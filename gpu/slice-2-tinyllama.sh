@@ -10,13 +10,17 @@
 #     ones (`kernels --attention`) and PyTorch's SDPA backends, FlashAttention and cuDNN's fused
 #     attention among them (gpu/peer/bench_sdpa.py), at 8 x 1024 and 8 x 4096 and Llama-3-8B's
 #     1 x 8192: whether binding cuDNN's fused attention would beat the kernels of our own.
+# Optional, after it, in a slice of its own (2b): the peer under torch.compile, bonestream again in
+# the same run: MODES=autocast-compiled ATTENTION=0 gpu/slice-2-tinyllama.sh OUT_DIR
 #
 #   gpu/slice-2-tinyllama.sh [OUT_DIR]
 #
 # Needs: target/bonestream-check.tar.xz (gpu/build-test-bundle.sh); for the peer, Python
 # with torch, transformers and peft (MissConfig: PEFT >= 0.17). Writes OUT_DIR/summary.txt (the
 # comparison table last), OUT_DIR/compare.md and OUT_DIR/logs.tar.gz. SEQS, METHODS, STEPS (bench
-# timed steps, default 10), PEER_STEPS (default 6), PEER=0 (no peer) change the run.
+# timed steps, default 10), PEER_STEPS (default 6), PEER=0 (no peer), MODES (the peer's modes,
+# default autocast,default,bf16-adapters; each step's limit grows with autocast-compiled, whose
+# compilation takes minutes) change the run.
 set -uo pipefail
 SLICE=slice-2-tinyllama
 . "$(dirname "$0")/slice-common.sh"
@@ -24,6 +28,9 @@ CONFIG=${CONFIG:-tinyllama-1.1B}
 BATCH=${BATCH:-8}
 SEQS=${SEQS:-1024 4096}
 METHODS=${METHODS:-bone,bat}
+MODES=${MODES:-autocast,default,bf16-adapters}
+PEER_LIMIT=200
+case ",$MODES," in *,autocast-compiled,*) PEER_LIMIT=300 ;; esac
 
 for seq in $SEQS; do
   step "bench-$BATCH-$seq" 120 "$GPU" bench --backend cuda --precision bf16 --configs "$CONFIG" --methods "$METHODS" \
@@ -32,8 +39,8 @@ for seq in $SEQS; do
 done
 if [ "${PEER:-1}" != 0 ] && python3 -c "import torch, transformers, peft" 2>/dev/null; then
   for seq in $SEQS; do
-    step "peer-$BATCH-$seq" 200 python3 "$ROOT/gpu/peer/bench_peft_gpu.py" \
-      --modes autocast,default,bf16-adapters --methods "$METHODS" --batch "$BATCH" --seq "$seq" \
+    step "peer-$BATCH-$seq" "$PEER_LIMIT" python3 "$ROOT/gpu/peer/bench_peft_gpu.py" \
+      --modes "$MODES" --methods "$METHODS" --batch "$BATCH" --seq "$seq" \
       --steps "${PEER_STEPS:-6}" "$CONFIG"
     grep -E '^\{' "$LOGS/peer-$BATCH-$seq.txt" | tee -a "$SUMMARY"
   done
