@@ -1,6 +1,7 @@
 package io.bonestream.cli;
 
 import io.bonestream.core.BonestreamException;
+import io.bonestream.engine.backend.cpu.CpuAttentionBench;
 import io.bonestream.engine.backend.cuda.GpuBench;
 import io.bonestream.engine.backend.cuda.GpuMain;
 import java.util.ArrayList;
@@ -15,11 +16,16 @@ import picocli.CommandLine.Option;
         "in microseconds and TB/s; variants of the merge must give the same bits. With --attention:",
         "the fused attention kernels (tensor cores against CUDA cores) at the config's heads, in",
         "milliseconds and TFLOP/s. Needs a GPU (docs/gpu.md). The same command is in the lean GPU",
-        "distribution."})
+        "distribution. With --attention --backend cpu: the CPU device's attention, each tile size,",
+        "in GFLOP/s (docs/performance.md)."})
 final class KernelsCommand implements Callable<Integer> {
-  @Option(names = {"--configs", "--config"}, defaultValue = "llama3-8B", paramLabel = "NAME[,NAME]",
-      description = "25M, tinyllama-1.1B, llama3-8B (default: ${DEFAULT-VALUE})")
+  @Option(names = {"--configs", "--config"}, paramLabel = "NAME[,NAME]",
+      description = "25M, tinyllama-1.1B, llama3-8B (default: llama3-8B; 25M with --backend cpu)")
   String configs;
+
+  @Option(names = "--backend", defaultValue = "cuda", description = "cuda, or cpu with --attention "
+      + "(default: ${DEFAULT-VALUE})")
+  String backend;
 
   @Option(names = "--r", description = "(default: the config's)")
   Integer r;
@@ -47,6 +53,16 @@ final class KernelsCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
+    if (!backend.equals("cuda") && !backend.equals("cpu")) {
+      throw new BonestreamException("--backend must be cuda or cpu, got '" + backend + "'");
+    }
+    boolean cpu = backend.equals("cpu");
+    if (cpu && !attention) {
+      throw new BonestreamException("--backend cpu goes with --attention (the other kernels are the GPU's)");
+    }
+    if (configs == null) {
+      configs = cpu ? "25M" : "llama3-8B";
+    }
     if ((batch != null || seq != null) && !attention) {
       throw new BonestreamException("--batch and --seq go with --attention");
     }
@@ -59,6 +75,14 @@ final class KernelsCommand implements Callable<Integer> {
       }
       for (String name : configs.split(",")) {
         GpuBench.shape(name.trim());
+      }
+      if (cpu) {
+        for (String name : configs.split(",")) {
+          GpuBench.Shape s = GpuBench.shape(name.trim());
+          CpuAttentionBench.run(s.name(), s.heads(), s.kvHeads(), s.hidden() / s.heads(),
+              batch != null ? batch : s.batch(), seq != null ? seq : s.seq(), reps, System.out);
+        }
+        return 0;
       }
       List<String> args = new ArrayList<>(List.of("kernels", "--attention", "--configs", configs, "--reps", "" + reps));
       if (batch != null) {

@@ -35,6 +35,20 @@ class GpuChecksCliTest {
   }
 
   @Test
+  void kernelsAttentionOnTheCpuTimesEachTile() {
+    Cli alone = Cli.run("kernels", "--backend", "cpu");
+    assertEquals(1, alone.exitCode(), alone.err());
+    assertTrue(alone.err().contains("--backend cpu goes with --attention"), alone.err());
+    Cli other = Cli.run("kernels", "--attention", "--backend", "tpu");
+    assertEquals(1, other.exitCode(), other.err());
+    assertTrue(other.err().contains("--backend must be cuda or cpu"), other.err());
+    Cli cli = gpuCommand("kernels", "--attention", "--backend", "cpu", "--batch", "1", "--seq", "130", "--reps", "1");
+    assertEquals(0, cli.exitCode(), cli.out() + cli.err());
+    assertTrue(cli.out().contains("attention 25M 1x130, 8 heads (8 kv), hd 64, cpu"), cli.out());
+    assertTrue(cli.out().contains("tile 128 (default)") && cli.out().contains("tile 64 vs 128, rel L2"), cli.out());
+  }
+
+  @Test
   void selftestOnTheCpuBackendPasses() {
     Cli bf16 = gpuCommand("selftest", "--backend", "cpu", "--precision", "bf16");
     assertEquals(2, bf16.exitCode(), bf16.err());

@@ -2,6 +2,7 @@ package io.bonestream.engine.backend.cuda;
 
 import io.bonestream.engine.device.Buf;
 import io.bonestream.engine.device.DType;
+import io.bonestream.engine.device.Distance;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.List;
@@ -78,9 +79,9 @@ final class AttentionBench {
           first = result;
         } else {
           out.printf(Locale.ROOT, "kernels %s: %s vs tensor cores, 16 rows/warp, rel L2: out %.2e, dq %.2e, dk %.2e, "
-              + "dv %.2e%n", head, path, KernelBench.relL2(result[0], first[0]),
-              KernelBench.relL2(result[1], first[1]), KernelBench.relL2(result[2], first[2]),
-              KernelBench.relL2(result[3], first[3]));
+              + "dv %.2e%n", head, path, Distance.relL2(result[0], first[0]),
+              Distance.relL2(result[1], first[1]), Distance.relL2(result[2], first[2]),
+              Distance.relL2(result[3], first[3]));
         }
         out.flush();
       }

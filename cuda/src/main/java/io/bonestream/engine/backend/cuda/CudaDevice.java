@@ -60,6 +60,7 @@ import static org.bytedeco.cuda.global.nvrtc.nvrtcVersion;
 import io.bonestream.engine.device.Bf16;
 import io.bonestream.engine.device.Buf;
 import io.bonestream.engine.device.DType;
+import io.bonestream.engine.device.Distance;
 import io.bonestream.engine.device.Device;
 import java.io.IOException;
 import java.io.InputStream;
@@ -374,7 +375,7 @@ public final class CudaDevice implements Device {
           }
           String[] names = {"out", "dq", "dk", "dv"};
           for (int i = 0; i < 4; i++) {
-            double rel = KernelBench.relL2(got[i], cores[i]);
+            double rel = Distance.relL2(got[i], cores[i]);
             if (!(rel <= 2e-2)) { // NaN fails
               return "its " + names[i] + " is off by " + rel + " at hd " + hd + ", " + (variant == 2 ? 32 : 16)
                   + " rows per warp";

@@ -2,6 +2,7 @@ package io.bonestream.engine.backend.cuda;
 
 import io.bonestream.engine.device.Buf;
 import io.bonestream.engine.device.DType;
+import io.bonestream.engine.device.Distance;
 import java.io.PrintStream;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -81,7 +82,7 @@ final class KernelBench {
       for (int blocksTarget : new int[] {1024, 2048, 4096}) {
         d.copy(blocks, dB);
         d.blockGradOnePass(w, m, dB, outF, inF, r, blocksTarget);
-        String dist = String.format(Locale.ROOT, "rel L2 to two passes %.2e", relL2(d.download(dB), two));
+        String dist = String.format(Locale.ROOT, "rel L2 to two passes %.2e", Distance.relL2(d.download(dB), two));
         report(out, head, "dB one pass, about " + blocksTarget + " blocks", twoWay,
             time(d, reps, () -> d.blockGradOnePass(w, m, dB, outF, inF, r, blocksTarget)), dist);
       }
@@ -141,17 +142,5 @@ final class KernelBench {
     out.printf(Locale.ROOT, "kernels %s: %-42s %8.1f us %7.2f TB/s%s%n", head, what, seconds * 1e6,
         bytes / seconds / 1e12, note == null ? "" : "  " + note);
     out.flush();
-  }
-
-  /** ‖a − b‖ / ‖b‖ (also AttentionBench's). */
-  static double relL2(float[] a, float[] b) {
-    double diff = 0;
-    double norm = 0;
-    for (int i = 0; i < a.length; i++) {
-      double x = (double) a[i] - b[i];
-      diff += x * x;
-      norm += (double) b[i] * b[i];
-    }
-    return Math.sqrt(diff / Math.max(norm, 1e-300));
   }
 }

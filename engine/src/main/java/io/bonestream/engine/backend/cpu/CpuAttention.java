@@ -3,8 +3,9 @@ package io.bonestream.engine.backend.cpu;
 import io.bonestream.engine.device.Buf;
 
 /**
- * Causal attention on the {@link CpuDevice} in tiles of {@value #TILE} queries by {@value #TILE}
- * keys (the device's {@code attentionForward}/{@code attentionBackward}): the score tiles are
+ * Causal attention on the {@link CpuDevice} in tiles of {@code tile} queries by {@code tile} keys
+ * (the device's {@code attentionForward}/{@code attentionBackward}; {@value #TILE} unless a
+ * benchmark sets another: {@code bonestream kernels --attention --backend cpu}): the score tiles are
  * OpenBLAS GEMMs on one thread each, the softmax is online (a running maximum and sum per query
  * row, the output rescaled when the maximum grows), and only lse = log Σ exp(scores) per row is
  * kept. The backward pass recomputes each tile's probabilities from q, k and lse. No (T, T) buffer:
@@ -17,24 +18,32 @@ import io.bonestream.engine.device.Buf;
  * Each output is computed in a fixed order for a given thread count.
  */
 final class CpuAttention {
-  /** Queries and keys per tile. */
-  static final int TILE = 64;
+  /**
+   * Queries and keys per tile: 128 measured 7–14% faster than 64 over both passes at 8 × 512 to
+   * 1 × 4096 (fewer, larger GEMMs; docs/performance.md, "Long sequences").
+   */
+  static final int TILE = 128;
 
   private CpuAttention() {}
 
-  /** Native scratch of one thread: two (TILE, TILE) tiles and TILE-long rows. */
+  /** Native scratch of one thread: two (tile, tile) tiles and tile-long rows. */
   private static final class Scratch implements AutoCloseable {
-    final long s;    // scores, then probabilities             (TILE, TILE)
-    final long dp;   // dP, then dS (backward)                  (TILE, TILE)
-    final long acc;  // the output's running sum (forward)      (TILE, hd)
-    final float[] max = new float[TILE];
-    final float[] sum = new float[TILE];
-    final float[] dot = new float[TILE]; // D = dOut · out per row (backward)
+    final int tile;
+    final long s;    // scores, then probabilities             (tile, tile)
+    final long dp;   // dP, then dS (backward)                  (tile, tile)
+    final long acc;  // the output's running sum (forward)      (tile, hd)
+    final float[] max;
+    final float[] sum;
+    final float[] dot; // D = dOut · out per row (backward)
 
-    Scratch(int headDim) {
-      s = Mem.calloc(4L * TILE * TILE);
-      dp = Mem.calloc(4L * TILE * TILE);
-      acc = Mem.calloc(4L * TILE * headDim);
+    Scratch(int tile, int headDim) {
+      this.tile = tile;
+      max = new float[tile];
+      sum = new float[tile];
+      dot = new float[tile];
+      s = Mem.calloc(4L * tile * tile);
+      dp = Mem.calloc(4L * tile * tile);
+      acc = Mem.calloc(4L * tile * headDim);
     }
 
     @Override
@@ -49,8 +58,8 @@ final class CpuAttention {
     return base + (element << 2);
   }
 
-  private static int tiles(int seq) {
-    return (seq + TILE - 1) / TILE;
+  private static int tiles(int seq, int tile) {
+    return (seq + tile - 1) / tile;
   }
 
   // ---------------------------------------------------------------- forward
@@ -58,39 +67,40 @@ final class CpuAttention {
   static void forward(CpuDevice cpu, Buf q, Buf k, Buf v, Buf out, Buf lse, int batch, int kvHeads, int group,
       int seq, int hd, float scale) {
     int heads = kvHeads * group;
-    int qTiles = tiles(seq);
+    int tile = cpu.attentionTile();
+    int qTiles = tiles(seq, tile);
     long items = (long) batch * heads * qTiles;
-    long work = (long) TILE * seq * hd; // multiply-adds of a tile, about
+    long work = (long) tile * seq * hd; // multiply-adds of a tile, about
     cpu.onOneBlasThread(() -> cpu.parallel(items, work, (from, to) -> {
-      try (Scratch x = new Scratch(hd)) {
+      try (Scratch x = new Scratch(tile, hd)) {
         for (long item = from; item < to; item++) {
           long bh = item / qTiles;
           long b = bh / heads;
           long kvHead = b * kvHeads + (bh % heads) / group;
           forwardTile(x, q.pointer(), k.pointer(), v.pointer(), out.pointer(), lse.pointer(), bh, kvHead,
-              (int) (item % qTiles) * TILE, seq, hd, scale);
+              (int) (item % qTiles) * tile, seq, hd, scale);
         }
       }
     }));
   }
 
-  /** Query rows t0 .. t0 + TILE of head bh (= b·H + h) against keys 0 .. t of key/value head kvHead. */
+  /** Query rows t0 .. t0 + tile of head bh (= b·H + h) against keys 0 .. t of key/value head kvHead. */
   private static void forwardTile(Scratch x, long qp, long kp, long vp, long op, long lp, long bh, long kvHead,
       int t0, int seq, int hd, float scale) {
-    int rows = Math.min(TILE, seq - t0);
+    int rows = Math.min(x.tile, seq - t0);
     long qRow0 = (bh * seq + t0) * hd;
     long kv0 = kvHead * seq * hd;
     java.util.Arrays.fill(x.max, Float.NEGATIVE_INFINITY);
     java.util.Arrays.fill(x.sum, 0f);
     Mem.zero(x.acc, 4L * rows * hd);
-    for (int j0 = 0; j0 < t0 + rows; j0 += TILE) {
-      int cols = Math.min(TILE, t0 + rows - j0); // keys of this tile some row sees
+    for (int j0 = 0; j0 < t0 + rows; j0 += x.tile) {
+      int cols = Math.min(x.tile, t0 + rows - j0); // keys of this tile some row sees
       // S (rows, cols) = scale · Q Kᵀ
       CpuDevice.sgemm(false, true, rows, cols, hd, scale, at(qp, qRow0), hd, at(kp, kv0 + (long) j0 * hd), hd,
-          0f, x.s, TILE);
+          0f, x.s, x.tile);
       for (int i = 0; i < rows; i++) {
         int seen = Math.min(cols, t0 + i - j0 + 1); // keys j ≤ t in this tile; ≥ 1 since j0 ≤ t0
-        long r = (long) i * TILE;
+        long r = (long) i * x.tile;
         float m = x.max[i];
         for (int j = 0; j < seen; j++) {
           m = Math.max(m, Mem.f(x.s, r + j));
@@ -116,7 +126,7 @@ final class CpuAttention {
         x.sum[i] += sum;
       }
       // acc (rows, hd) += P V
-      CpuDevice.sgemm(false, false, rows, hd, cols, 1f, x.s, TILE, at(vp, kv0 + (long) j0 * hd), hd, 1f, x.acc, hd);
+      CpuDevice.sgemm(false, false, rows, hd, cols, 1f, x.s, x.tile, at(vp, kv0 + (long) j0 * hd), hd, 1f, x.acc, hd);
     }
     for (int i = 0; i < rows; i++) {
       float inv = 1f / x.sum[i];
@@ -133,7 +143,8 @@ final class CpuAttention {
 
   static void backward(CpuDevice cpu, Buf q, Buf k, Buf v, Buf out, Buf dOut, Buf lse, Buf dq, Buf dk, Buf dv,
       int batch, int kvHeads, int group, int seq, int hd, float scale) {
-    int qTiles = tiles(seq);
+    int tile = cpu.attentionTile();
+    int qTiles = tiles(seq, tile);
     int pairs = batch * kvHeads;
     // query tiles of a kv head (all G heads) split into chunks only when the heads are too few to share
     int chunks = Math.max(1, Math.min(group * qTiles, (cpu.threads() + pairs - 1) / pairs));
@@ -141,9 +152,9 @@ final class CpuAttention {
     long partSize = (long) pairs * headSize; // one chunk's dk (then dv): (B, Hkv, T, hd)
     long parts = chunks == 1 ? 0 : Mem.calloc(8L * chunks * partSize);
     try {
-      long work = (long) group * qTiles * TILE * seq * hd / chunks;
+      long work = (long) group * qTiles * tile * seq * hd / chunks;
       cpu.onOneBlasThread(() -> cpu.parallel((long) pairs * chunks, work, (from, to) -> {
-        try (Scratch x = new Scratch(hd)) {
+        try (Scratch x = new Scratch(tile, hd)) {
           for (long item = from; item < to; item++) {
             int pair = (int) (item / chunks);
             int chunk = (int) (item % chunks);
@@ -157,7 +168,7 @@ final class CpuAttention {
               int b = pair / kvHeads;
               long bh = (long) b * kvHeads * group + (long) (pair % kvHeads) * group + i / qTiles;
               backwardTile(x, q.pointer(), k.pointer(), v.pointer(), out.pointer(), dOut.pointer(), lse.pointer(),
-                  dq.pointer(), dkp, dvp, bh, pair, (i % qTiles) * TILE, seq, hd, scale);
+                  dq.pointer(), dkp, dvp, bh, pair, (i % qTiles) * tile, seq, hd, scale);
             }
           }
         }
@@ -189,12 +200,12 @@ final class CpuAttention {
   }
 
   /**
-   * The gradients of query rows t0 .. t0 + TILE of head bh: its dq rows (written), and their terms
+   * The gradients of query rows t0 .. t0 + tile of head bh: its dq rows (written), and their terms
    * of dk, dv of key/value head {@code kvHead} (added).
    */
   private static void backwardTile(Scratch x, long qp, long kp, long vp, long op, long dop, long lp, long dqp,
       long dkp, long dvp, long bh, long kvHead, int t0, int seq, int hd, float scale) {
-    int rows = Math.min(TILE, seq - t0);
+    int rows = Math.min(x.tile, seq - t0);
     long qRow0 = (bh * seq + t0) * hd;
     long kv0 = kvHead * seq * hd;
     for (int i = 0; i < rows; i++) { // D = rowsum(dOut ∘ out)
@@ -206,14 +217,14 @@ final class CpuAttention {
       x.dot[i] = dot;
     }
     Mem.zero(at(dqp, qRow0), 4L * rows * hd);
-    for (int j0 = 0; j0 < t0 + rows; j0 += TILE) {
-      int cols = Math.min(TILE, t0 + rows - j0);
+    for (int j0 = 0; j0 < t0 + rows; j0 += x.tile) {
+      int cols = Math.min(x.tile, t0 + rows - j0);
       long kj = kv0 + (long) j0 * hd;
       // P = exp(scale · Q Kᵀ − lse), 0 above the diagonal
-      CpuDevice.sgemm(false, true, rows, cols, hd, scale, at(qp, qRow0), hd, at(kp, kj), hd, 0f, x.s, TILE);
+      CpuDevice.sgemm(false, true, rows, cols, hd, scale, at(qp, qRow0), hd, at(kp, kj), hd, 0f, x.s, x.tile);
       for (int i = 0; i < rows; i++) {
         int seen = Math.min(cols, t0 + i - j0 + 1);
-        long r = (long) i * TILE;
+        long r = (long) i * x.tile;
         float l = Mem.f(lp, bh * seq + t0 + i);
         for (int j = 0; j < seen; j++) {
           Mem.f(x.s, r + j, FastExp.exp(Mem.f(x.s, r + j) - l));
@@ -223,19 +234,19 @@ final class CpuAttention {
         }
       }
       // dV (cols, hd) += Pᵀ dO; dP (rows, cols) = dO Vᵀ
-      CpuDevice.sgemm(true, false, cols, hd, rows, 1f, x.s, TILE, at(dop, qRow0), hd, 1f, at(dvp, kj), hd);
-      CpuDevice.sgemm(false, true, rows, cols, hd, 1f, at(dop, qRow0), hd, at(vp, kj), hd, 0f, x.dp, TILE);
+      CpuDevice.sgemm(true, false, cols, hd, rows, 1f, x.s, x.tile, at(dop, qRow0), hd, 1f, at(dvp, kj), hd);
+      CpuDevice.sgemm(false, true, rows, cols, hd, 1f, at(dop, qRow0), hd, at(vp, kj), hd, 0f, x.dp, x.tile);
       // dS = P (dP − D) · scale
       for (int i = 0; i < rows; i++) {
-        long r = (long) i * TILE;
+        long r = (long) i * x.tile;
         float dot = x.dot[i];
         for (int j = 0; j < cols; j++) {
           Mem.f(x.dp, r + j, Mem.f(x.s, r + j) * (Mem.f(x.dp, r + j) - dot) * scale);
         }
       }
       // dQ (rows, hd) += dS K; dK (cols, hd) += dSᵀ Q
-      CpuDevice.sgemm(false, false, rows, hd, cols, 1f, x.dp, TILE, at(kp, kj), hd, 1f, at(dqp, qRow0), hd);
-      CpuDevice.sgemm(true, false, cols, hd, rows, 1f, x.dp, TILE, at(qp, qRow0), hd, 1f, at(dkp, kj), hd);
+      CpuDevice.sgemm(false, false, rows, hd, cols, 1f, x.dp, x.tile, at(kp, kj), hd, 1f, at(dqp, qRow0), hd);
+      CpuDevice.sgemm(true, false, cols, hd, rows, 1f, x.dp, x.tile, at(qp, qRow0), hd, 1f, at(dkp, kj), hd);
     }
   }
 }

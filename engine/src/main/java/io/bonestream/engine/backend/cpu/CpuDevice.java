@@ -53,6 +53,8 @@ public final class CpuDevice implements Device {
   private long allocated;
   private long peak;
   private int blasThreads = -1;
+  /** Queries and keys per tile of attention (CpuAttention.TILE; another only while a benchmark compares). */
+  private volatile int attentionTile = CpuAttention.TILE;
   /** Held while a GEMM (or a batch of them) runs on the thread count set for it. */
   private final java.util.concurrent.locks.ReentrantLock gemmLock = new java.util.concurrent.locks.ReentrantLock();
 
@@ -64,6 +66,18 @@ public final class CpuDevice implements Device {
       t.setDaemon(true);
       return t;
     });
+  }
+
+  int attentionTile() {
+    return attentionTile;
+  }
+
+  /** For CpuAttentionBench: attention's tile size, a multiple of 16 from 16 to 512. */
+  void attentionTile(int tile) {
+    if (tile < 16 || tile > 512 || tile % 16 != 0) {
+      throw new IllegalArgumentException("attention tile " + tile + ": a multiple of 16 from 16 to 512");
+    }
+    attentionTile = tile;
   }
 
   /** This JVM's CPU device (one thread pool, shared by every model and trainer). */

@@ -3,6 +3,7 @@ package io.bonestream.engine.backend.device;
 import io.bonestream.core.util.Rng;
 import io.bonestream.engine.device.Buf;
 import io.bonestream.engine.device.DType;
+import io.bonestream.engine.device.Distance;
 import io.bonestream.engine.device.Device;
 import java.util.ArrayList;
 import java.util.List;
@@ -92,15 +93,7 @@ public final class DeviceCheck {
   }
 
   private void compare(String op, Pair p, double bound) {
-    float[] a = dut.download(p.d);
-    float[] b = ref.download(p.r);
-    double diff = 0;
-    double norm = 0;
-    for (int i = 0; i < a.length; i++) {
-      diff += Math.pow((double) a[i] - b[i], 2);
-      norm += Math.pow(b[i], 2);
-    }
-    outcomes.add(new Outcome(op, norm == 0 ? Math.sqrt(diff) : Math.sqrt(diff / norm), bound));
+    outcomes.add(new Outcome(op, Distance.relL2(dut.download(p.d), ref.download(p.r)), bound));
   }
 
   private void all() {

@@ -49,6 +49,53 @@ class CpuDeviceTest {
   }
 
   /**
+   * Attention in tiles other than the default (16: many tiles and partial ones at DeviceCheck's
+   * sequence lengths, 5 to 150; 64, the default before 128), as {@code kernels --attention --backend
+   * cpu} times them, against the reference.
+   */
+  @ParameterizedTest(name = "tile {0}")
+  @ValueSource(ints = {16, 64})
+  void attentionInOtherTilesMatchesTheReference(int tile) {
+    CpuDevice d = CpuDevice.get();
+    d.attentionTile(tile);
+    try {
+      List<DeviceCheck.Outcome> out = DeviceCheck.run(d, false).stream()
+          .filter(o -> o.op().startsWith("attention")).toList();
+      assertTrue(out.size() >= 8, "only " + out.size() + " attention checks");
+      for (DeviceCheck.Outcome o : out) {
+        assertTrue(o.ok(), "tile " + tile + ": " + o);
+      }
+    } finally {
+      d.attentionTile(CpuAttention.TILE);
+    }
+  }
+
+  @Test
+  void theAttentionBenchTimesEveryTileAndTheyAgree() {
+    java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+    List<CpuAttentionBench.Timing> t = CpuAttentionBench.run("test", 4, 2, 32, 1, 150, 1,
+        new java.io.PrintStream(bytes, true, java.nio.charset.StandardCharsets.UTF_8));
+    String text = bytes.toString(java.nio.charset.StandardCharsets.UTF_8);
+    assertEquals(CpuAttentionBench.TILES.length, t.size(), text);
+    assertEquals(CpuAttention.TILE, t.get(0).tile());
+    assertEquals(CpuAttention.TILE, CpuDevice.get().attentionTile(), "the bench put the tile back");
+    for (CpuAttentionBench.Timing x : t) {
+      assertTrue(x.forwardSeconds() > 0 && x.backwardSeconds() > 0 && x.forwardGflops() > 0, text);
+    }
+    // every other tiling within float32 rounding of the default's
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("rel L2: out (\\S+), dq (\\S+), dk (\\S+), dv (\\S+)")
+        .matcher(text);
+    int lines = 0;
+    while (m.find()) {
+      lines++;
+      for (int g = 1; g <= 4; g++) {
+        assertTrue(Double.parseDouble(m.group(g)) < 1e-5, text);
+      }
+    }
+    assertEquals(CpuAttentionBench.TILES.length - 1, lines, text);
+  }
+
+  /**
    * A model made from a base model nobody else holds survives garbage collections: its views keep
    * the weights alive and its workspace is freed only when the model itself is unreachable.
    */
