@@ -57,17 +57,15 @@ import static org.bytedeco.cuda.global.nvrtc.nvrtcGetProgramLog;
 import static org.bytedeco.cuda.global.nvrtc.nvrtcGetProgramLogSize;
 import static org.bytedeco.cuda.global.nvrtc.nvrtcVersion;
 
+import io.bonestream.engine.backend.device.AttentionWorkload;
 import io.bonestream.engine.device.Bf16;
 import io.bonestream.engine.device.Buf;
 import io.bonestream.engine.device.DType;
-import io.bonestream.engine.device.Distance;
 import io.bonestream.engine.device.Device;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 import org.bytedeco.cuda.cublas.cublasContext;
 import org.bytedeco.cuda.cudart.CUctx_st;
@@ -344,41 +342,24 @@ public final class CudaDevice implements Device {
     int group = 2;
     int rows = rowsPerWarp;
     for (int hd : new int[] {64, 128}) {
-      long nq = (long) group * seq * hd;
-      long nkv = (long) seq * hd;
-      List<Buf> all = new ArrayList<>();
-      try {
-        Buf q = checkBuf(all, DType.BF16, nq);
-        Buf k = checkBuf(all, DType.BF16, nkv);
-        Buf v = checkBuf(all, DType.BF16, nkv);
-        Buf dOut = checkBuf(all, DType.BF16, nq);
-        randomNormal(q, 1f, 21);
-        randomNormal(k, 1f, 22);
-        randomNormal(v, 1f, 23);
-        randomNormal(dOut, 1f, 24);
+      try (AttentionWorkload w = new AttentionWorkload(this, DType.BF16, 1, 1, group, seq, hd, 21)) {
         float[][] cores = null;
         for (int variant = 0; variant < 3; variant++) {
-          Buf out = checkBuf(all, DType.BF16, nq);
-          Buf lse = checkBuf(all, DType.F32, nq / hd);
-          Buf dq = checkBuf(all, DType.F32, nq);
-          Buf dk = checkBuf(all, DType.F32, nkv);
-          Buf dv = checkBuf(all, DType.F32, nkv);
           tensorAttentionAllowed = variant > 0;
           rowsPerWarp = variant == 2 ? 32 : 16;
-          float scale = (float) (1 / Math.sqrt(hd));
-          attentionForward(q, k, v, out, lse, 1, 1, group, seq, hd, scale);
-          attentionBackward(q, k, v, out, dOut, lse, dq, dk, dv, 1, 1, group, seq, hd, scale);
-          float[][] got = {download(out), download(dq), download(dk), download(dv)};
+          w.clearOutputs(); // a kernel that writes nothing must not pass on the last variant's results
+          w.forward();
+          w.backward();
+          float[][] got = w.results();
           if (variant == 0) {
             cores = got;
             continue;
           }
-          String[] names = {"out", "dq", "dk", "dv"};
-          for (int i = 0; i < 4; i++) {
-            double rel = Distance.relL2(got[i], cores[i]);
-            if (!(rel <= 2e-2)) { // NaN fails
-              return "its " + names[i] + " is off by " + rel + " at hd " + hd + ", " + (variant == 2 ? 32 : 16)
-                  + " rows per warp";
+          double[] distances = AttentionWorkload.distances(got, cores);
+          for (int i = 0; i < distances.length; i++) {
+            if (!(distances[i] <= 2e-2)) { // NaN fails
+              return "its " + AttentionWorkload.RESULTS.get(i) + " is off by " + distances[i] + " at hd " + hd + ", "
+                  + (variant == 2 ? 32 : 16) + " rows per warp";
             }
           }
         }
@@ -387,19 +368,11 @@ public final class CudaDevice implements Device {
       } finally {
         tensorAttentionAllowed = true;
         rowsPerWarp = rows;
-        for (Buf b : all) {
-          free(b);
-        }
       }
     }
     return null;
   }
 
-  private Buf checkBuf(List<Buf> all, DType type, long size) {
-    Buf b = alloc(type, size);
-    all.add(b);
-    return b;
-  }
 
   /**
    * Opens GPU {@code ordinal}, or fails with one line naming what is missing (the JNI bindings, a

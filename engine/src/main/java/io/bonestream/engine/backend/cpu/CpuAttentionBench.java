@@ -1,8 +1,7 @@
 package io.bonestream.engine.backend.cpu;
 
-import io.bonestream.engine.device.Buf;
+import io.bonestream.engine.backend.device.AttentionWorkload;
 import io.bonestream.engine.device.DType;
-import io.bonestream.engine.device.Distance;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.List;
@@ -40,60 +39,35 @@ public final class CpuAttentionBench {
           + headDim + ", " + batch + " x " + seq + ", " + reps + " reps");
     }
     CpuDevice d = CpuDevice.get();
-    int group = heads / kvHeads;
-    long nq = (long) batch * heads * seq * headDim;
-    long nkv = (long) batch * kvHeads * seq * headDim;
-    float scale = (float) (1 / Math.sqrt(headDim));
     String head = String.format(Locale.ROOT, "attention %s %dx%d, %d heads (%d kv), hd %d, cpu (%d threads)", name,
         batch, seq, heads, kvHeads, headDim, d.threads());
-    double forwardFlops = 4.0 * batch * heads * (double) seq * seq * headDim / 2;
-    List<Buf> all = new ArrayList<>();
     List<Timing> timings = new ArrayList<>();
     int before = d.attentionTile();
-    try {
-      Buf q = alloc(d, all, nq);
-      Buf k = alloc(d, all, nkv);
-      Buf v = alloc(d, all, nkv);
-      Buf o = alloc(d, all, nq);
-      Buf lse = alloc(d, all, nq / headDim);
-      Buf dOut = alloc(d, all, nq);
-      Buf dq = alloc(d, all, nq);
-      Buf dk = alloc(d, all, nkv);
-      Buf dv = alloc(d, all, nkv);
-      d.randomNormal(q, 1f, 11);
-      d.randomNormal(k, 1f, 12);
-      d.randomNormal(v, 1f, 13);
-      d.randomNormal(dOut, 1f, 14);
-      Runnable forward = () -> d.attentionForward(q, k, v, o, lse, batch, kvHeads, group, seq, headDim, scale);
-      Runnable backward = () -> d.attentionBackward(q, k, v, o, dOut, lse, dq, dk, dv, batch, kvHeads, group, seq,
-          headDim, scale);
+    try (AttentionWorkload w = new AttentionWorkload(d, DType.F32, batch, kvHeads, heads / kvHeads, seq, headDim, 11)) {
       float[][] first = null;
       for (int tile : TILES) {
         d.attentionTile(tile);
-        double f = fastest(reps, forward);
-        double b = fastest(reps, backward);
-        Timing t = new Timing(tile, f, b, forwardFlops);
+        double f = fastest(reps, w::forward);
+        double b = fastest(reps, w::backward);
+        Timing t = new Timing(tile, f, b, w.forwardFlops());
         timings.add(t);
         out.printf(Locale.ROOT, "kernels %s: tile %3d%-10s forward %9.2f ms %6.1f GFLOP/s, backward %9.2f ms "
             + "%6.1f GFLOP/s%n", head, tile, tile == CpuAttention.TILE ? " (default)" : "", f * 1e3, t.forwardGflops(),
             b * 1e3, t.backwardGflops());
-        forward.run();
-        backward.run();
-        float[][] result = {d.download(o), d.download(dq), d.download(dk), d.download(dv)};
+        w.clearOutputs();
+        w.forward();
+        w.backward();
+        float[][] result = w.results();
         if (first == null) {
           first = result;
         } else {
-          out.printf(Locale.ROOT, "kernels %s: tile %d vs %d, rel L2: out %.2e, dq %.2e, dk %.2e, dv %.2e%n", head,
-              tile, CpuAttention.TILE, Distance.relL2(result[0], first[0]), Distance.relL2(result[1], first[1]),
-              Distance.relL2(result[2], first[2]), Distance.relL2(result[3], first[3]));
+          out.printf(Locale.ROOT, "kernels %s: tile %d vs %d, rel L2: %s%n", head, tile, CpuAttention.TILE,
+              AttentionWorkload.describe(AttentionWorkload.distances(result, first)));
         }
         out.flush();
       }
     } finally {
       d.attentionTile(before);
-      for (Buf b : all) {
-        d.free(b);
-      }
     }
     return timings;
   }
@@ -108,11 +82,5 @@ public final class CpuAttentionBench {
       best = Math.min(best, (System.nanoTime() - t0) / 1e9);
     }
     return best;
-  }
-
-  private static Buf alloc(CpuDevice d, List<Buf> all, long size) {
-    Buf b = d.alloc(DType.F32, size);
-    all.add(b);
-    return b;
   }
 }
