@@ -40,6 +40,25 @@ public interface Device extends AutoCloseable {
   /** Copies ints into an I32 buffer of the same length. */
   void upload(int[] src, Buf dst);
 
+  /**
+   * Copies values stored in the buffer's own type into it, as a checkpoint holds them (little-endian
+   * float32, or bfloat16 bit patterns): {@code src.remaining()} is the buffer's size in bytes. No
+   * conversion, so a bf16 checkpoint reaches a bf16 device without passing through float32; this
+   * default goes through {@link #upload(float[], Buf)} (exact: each value is representable).
+   */
+  default void uploadBytes(java.nio.ByteBuffer src, Buf dst) {
+    if (dst.type() == DType.I32 || src.remaining() != dst.size() * dst.type().bytes()) {
+      throw new IllegalArgumentException("upload of " + src.remaining() + " bytes into " + dst);
+    }
+    java.nio.ByteBuffer b = src.duplicate().order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    float[] values = new float[(int) dst.size()];
+    for (int i = 0; i < values.length; i++) {
+      values[i] = dst.type() == DType.F32 ? b.getFloat(b.position() + 4 * i)
+          : Float.intBitsToFloat((b.getShort(b.position() + 2 * i) & 0xffff) << 16);
+    }
+    upload(values, dst);
+  }
+
   /** The values of a F32 or BF16 buffer as floats. */
   float[] download(Buf src);
 

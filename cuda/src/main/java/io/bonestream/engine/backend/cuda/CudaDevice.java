@@ -598,6 +598,27 @@ public final class CudaDevice implements Device {
     }
   }
 
+  /**
+   * The bytes through a native staging buffer (one memcpy from the mapped checkpoint, then one
+   * copy to the GPU): no conversion, so a bf16 checkpoint's values arrive as they are stored.
+   */
+  @Override
+  public synchronized void uploadBytes(java.nio.ByteBuffer src, Buf dst) {
+    bind();
+    long bytes = dst.size() * dst.type().bytes();
+    if (dst.type() == DType.I32 || src.remaining() != bytes) {
+      throw new IllegalArgumentException("upload of " + src.remaining() + " bytes into " + dst);
+    }
+    if (bytes == 0) {
+      return;
+    }
+    try (BytePointer staging = new BytePointer(bytes)) {
+      staging.asByteBuffer().put(src.duplicate());
+      check(cudaMemcpy(new Address(dst.pointer()), staging, bytes, cudaMemcpyHostToDevice), "upload");
+    }
+    after("upload");
+  }
+
   @Override
   public synchronized void upload(int[] src, Buf dst) {
     bind();

@@ -111,7 +111,11 @@ public final class DeviceModel implements AutoCloseable {
         for (long from = 0; from < n; from += chunk) {
           int len = (int) Math.min(chunk, n - from);
           java.nio.ByteBuffer part = raw.slice((int) (from * width), len * width);
-          device.upload(io.bonestream.core.safetensors.SafeTensorsReader.toFloats(part, stored), b.slice(from, len));
+          if (stored.equals(type == DType.BF16 ? "BF16" : type == DType.F32 ? "F32" : "")) {
+            device.uploadBytes(part, b.slice(from, len)); // the stored bytes as they are
+          } else {
+            device.upload(io.bonestream.core.safetensors.SafeTensorsReader.toFloats(part, stored), b.slice(from, len));
+          }
         }
         return b;
       }

@@ -30,6 +30,20 @@ class DeviceCheckTest {
     assertTrue(failed >= 2, "a swapped swiglu went unnoticed");
   }
 
+  /** A device that takes a checkpoint's bytes from the buffer's start, not from its position. */
+  @Test
+  void aWrongByteUploadFails() {
+    JavaDevice fromStart = new JavaDevice() {
+      @Override
+      public void uploadBytes(java.nio.ByteBuffer src, Buf dst) {
+        java.nio.ByteBuffer whole = src.duplicate();
+        whole.position(0);
+        super.uploadBytes(whole.slice(0, src.remaining()), dst);
+      }
+    };
+    assertEquals(2, failing(fromStart, "uploadBytes"), "bytes from the wrong offset went unnoticed");
+  }
+
   /** Attention with a wrong scale, and a backward pass whose probabilities miss the lse correction. */
   @Test
   void wrongAttentionFails() {

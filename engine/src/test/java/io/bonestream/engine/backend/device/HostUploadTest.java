@@ -20,10 +20,13 @@ import io.bonestream.engine.model.BaseModel;
 import io.bonestream.engine.peft.PeftExporter;
 import io.bonestream.engine.tokenizer.Tokenizer;
 import io.bonestream.engine.train.Trainer;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
@@ -47,6 +50,57 @@ class HostUploadTest {
         for (int l = 0; l < host.config().numLayers(); l++) {
           for (Projection proj : Projection.values()) {
             assertArrayEquals(device.download(fromArrays.layer(l).weight(proj)),
+                device.download(fromFiles.layer(l).weight(proj)), p + " " + proj.modulePath(l));
+          }
+        }
+      }
+    }
+  }
+
+  /**
+   * A bf16 checkpoint (stories260K's weights rounded to bf16, written as BF16 safetensors) reaches a
+   * bf16 device as its stored bytes ({@code Device.uploadBytes}) and a float32 one converted: both
+   * equal the rounded values uploaded as floats.
+   */
+  @Test
+  void aBf16CheckpointArrivesAsItIsStored(@TempDir Path dir) throws Exception {
+    HostModel f32 = HostModel.load(TestFiles.stories260K());
+    Files.copy(TestFiles.stories260K().resolve("config.json"), dir.resolve("config.json"));
+    java.util.Map<String, float[]> rounded = new java.util.TreeMap<>();
+    StringBuilder header = new StringBuilder("{");
+    java.io.ByteArrayOutputStream data = new java.io.ByteArrayOutputStream();
+    for (String name : f32.tensorNames()) {
+      float[] v = f32.floats(name);
+      float[] r = new float[v.length];
+      java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(2 * v.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+      for (int i = 0; i < v.length; i++) {
+        short bits = io.bonestream.engine.device.Bf16.bits(v[i]);
+        b.putShort(bits);
+        r[i] = Float.intBitsToFloat((bits & 0xffff) << 16);
+      }
+      rounded.put(name, r);
+      header.append(header.length() > 1 ? "," : "").append('"').append(name).append("\":{\"dtype\":\"BF16\",\"shape\":")
+          .append(java.util.Arrays.toString(f32.shape(name)).replace(" ", "")).append(",\"data_offsets\":[")
+          .append(data.size()).append(',').append(data.size() + b.capacity()).append("]}");
+      data.write(b.array());
+    }
+    byte[] head = header.append('}').toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    try (java.io.OutputStream out = Files.newOutputStream(dir.resolve("model.safetensors"))) {
+      out.write(java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN).putLong(head.length).array());
+      out.write(head);
+      data.writeTo(out);
+    }
+    HostModel host = HostModel.load(dir);
+    assertEquals("BF16", host.dtype("model.embed_tokens.weight"));
+    JavaDevice device = new JavaDevice();
+    for (Precision p : Precision.values()) {
+      try (DeviceModel fromFiles = DeviceModel.upload(device, host, p, 1000);
+          DeviceModel fromFloats = DeviceModel.fromTensors(device, host.config(), p, host.name(), host.fingerprint(),
+              rounded)) {
+        assertArrayEquals(device.download(fromFloats.embed()), device.download(fromFiles.embed()), p + " embed");
+        for (int l = 0; l < host.config().numLayers(); l++) {
+          for (Projection proj : Projection.values()) {
+            assertArrayEquals(device.download(fromFloats.layer(l).weight(proj)),
                 device.download(fromFiles.layer(l).weight(proj)), p + " " + proj.modulePath(l));
           }
         }
