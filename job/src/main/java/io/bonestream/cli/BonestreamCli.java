@@ -2,6 +2,8 @@ package io.bonestream.cli;
 
 import io.bonestream.core.BonestreamException;
 import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.List;
 import picocli.CommandLine.Command;
 import picocli.CommandLine;
 
@@ -49,6 +51,43 @@ public final class BonestreamCli implements Runnable {
     System.exit(run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
   }
 
+  /**
+   * The commands' descriptions are prose broken wherever the source line ended; picocli prints each
+   * piece as a line of its own, wrapped at 80 columns, which leaves ragged lines. Joined into
+   * paragraphs (a new one where a sentence ends and the next piece starts with an option:
+   * "--scenario drift: ..."; a word broken after its hyphen joined again), picocli wraps them word
+   * by word.
+   */
+  private static void reflowDescriptions(CommandLine cli) {
+    CommandLine.Model.UsageMessageSpec usage = cli.getCommandSpec().usageMessage();
+    usage.description(paragraphs(usage.description()));
+    for (CommandLine sub : cli.getSubcommands().values()) {
+      reflowDescriptions(sub);
+    }
+  }
+
+  static String[] paragraphs(String[] lines) {
+    List<String> out = new ArrayList<>();
+    StringBuilder p = new StringBuilder();
+    for (String line : lines) {
+      String l = line.strip();
+      boolean sentenceEnded = p.length() > 0 && (p.charAt(p.length() - 1) == '.' || p.charAt(p.length() - 1) == ':');
+      if ((l.isEmpty() || l.startsWith("--") && sentenceEnded) && p.length() > 0) {
+        out.add(p.toString());
+        p.setLength(0);
+      }
+      if (!l.isEmpty()) {
+        boolean hyphenated = p.length() > 1 && p.charAt(p.length() - 1) == '-'
+            && Character.isLetter(p.charAt(p.length() - 2));
+        p.append(p.length() > 0 && !hyphenated ? " " : "").append(l);
+      }
+    }
+    if (p.length() > 0) {
+      out.add(p.toString());
+    }
+    return out.toArray(new String[0]);
+  }
+
   /** Runs a command line with the given output streams and returns the exit code. */
   public static int run(String[] args, PrintWriter out, PrintWriter err) {
     CommandLine cli = commandLine();
@@ -59,6 +98,7 @@ public final class BonestreamCli implements Runnable {
 
   static CommandLine commandLine() {
     CommandLine cli = new CommandLine(new BonestreamCli());
+    reflowDescriptions(cli);
     cli.setOverwrittenOptionsAllowed(true); // a later --flag wins, as in most tools
     cli.setParameterExceptionHandler((ex, args) -> {
       CommandLine cmd = ex.getCommandLine();

@@ -11,13 +11,14 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 @Command(name = "kernels", mixinStandardHelpOptions = true, sortOptions = false,
-    description = {"Times bat's memory-bound GPU kernels (the merge W + ΔW and dB, each variant) on the",
-        "projection weights of a bench config, against a device-to-device copy of the same weight,",
-        "in microseconds and TB/s; variants of the merge must give the same bits. With --attention:",
-        "the fused attention kernels (tensor cores against CUDA cores) at the config's heads, in",
-        "milliseconds and TFLOP/s. Needs a GPU (docs/gpu.md). The same command is in the lean GPU",
-        "distribution. With --attention --backend cpu: the CPU device's attention, each tile size,",
-        "in GFLOP/s (docs/performance.md)."})
+    description = {"Times bat's memory-bound GPU kernels (the merge W + ΔW and dB, each",
+        "variant) on the projection weights of a bench config, against a device-to-",
+        "device copy of the same weight, in microseconds and TB/s; variants of the",
+        "merge must give the same bits. With --attention: the fused attention kernels",
+        "(tensor cores against CUDA cores) at the config's heads, in milliseconds and",
+        "TFLOP/s. Needs a GPU (docs/gpu.md); the same command is in the lean GPU",
+        "distribution. With --attention --backend cpu: the CPU device's attention at",
+        "each tile size, in GFLOP/s (docs/performance.md)."})
 final class KernelsCommand implements Callable<Integer> {
   @Option(names = {"--configs", "--config"}, paramLabel = "NAME[,NAME]",
       description = "25M, tinyllama-1.1B, llama3-8B (default: llama3-8B; 25M with --backend cpu)")
