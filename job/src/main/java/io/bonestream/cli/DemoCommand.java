@@ -21,16 +21,20 @@ import picocli.CommandLine;
 final class DemoCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  @Option(names = "--duration", defaultValue = "5m", paramLabel = "DURATION", description = "(default: ${DEFAULT-VALUE})")
+  @Option(names = "--duration", defaultValue = "5m", paramLabel = "DURATION", description =
+      "(default: ${DEFAULT-VALUE})")
   String duration;
 
-  @Option(names = "--adapters", defaultValue = "3", paramLabel = "N", description = "adapters, one task each (default: ${DEFAULT-VALUE})")
+  @Option(names = "--adapters", defaultValue = "3", paramLabel = "N", description =
+      "adapters, one task each (default: ${DEFAULT-VALUE})")
   int adapters;
 
-  @Option(names = "--kafka-port", defaultValue = "9092", paramLabel = "PORT", description = "(default: ${DEFAULT-VALUE})")
+  @Option(names = "--kafka-port", defaultValue = "9092", paramLabel = "PORT", description =
+      "(default: ${DEFAULT-VALUE})")
   int kafkaPort;
 
-  @Option(names = "--ui-port", defaultValue = "8081", paramLabel = "PORT", description = "Flink web UI (default: ${DEFAULT-VALUE})")
+  @Option(names = "--ui-port", defaultValue = "8081", paramLabel = "PORT", description =
+      "Flink web UI (default: ${DEFAULT-VALUE})")
   int uiPort;
 
   @Option(names = "--metrics-port", defaultValue = "9249", paramLabel = "PORT",
@@ -42,18 +46,20 @@ final class DemoCommand implements Callable<Integer> {
   int servePort;
 
   @Option(names = "--bind", defaultValue = "127.0.0.1", paramLabel = "ADDRESS",
-      description = {"where the web UI, the metrics and the completions API listen (default: ${DEFAULT-VALUE},",
-          "loopback; 0.0.0.0: every interface). Jar upload stays off"})
+      description = "where the web UI, the metrics and the completions API listen (default: "
+          + "${DEFAULT-VALUE}, loopback; 0.0.0.0: every interface). Jar upload stays off")
   String bind;
 
-  @Option(names = "--data-dir", paramLabel = "DIR", description = {"keep the broker's topics and the job's state here;",
-      "a second run on it continues where the first stopped (default: a temporary folder)"})
+  @Option(names = "--data-dir", paramLabel = "DIR", description =
+      "keep the broker's topics and the job's state here; a second run on it continues "
+      + "where the first stopped (default: a temporary folder)")
   Path dataDir;
 
   @Option(names = "--model", defaultValue = "models/stories260K", paramLabel = "DIR", hidden = true)
   Path model;
 
-  @Option(names = "--rate", defaultValue = "8", paramLabel = "N", description = "records per second per adapter (default: ${DEFAULT-VALUE})")
+  @Option(names = "--rate", defaultValue = "8", paramLabel = "N", description =
+      "records per second per adapter (default: ${DEFAULT-VALUE})")
   double rate;
 
   @CommandLine.Mixin

@@ -35,8 +35,9 @@ final class RunCommand implements Callable<Integer> {
       description = "restore this checkpoint or savepoint folder instead of the newest one")
   String fromSavepoint;
 
-  @Option(names = "--fresh", description = {"start without Flink state even if checkpoints exist; adapters with",
-      "published versions continue from their newest one (fresh optimizer)"})
+  @Option(names = "--fresh", description =
+      "start without Flink state even if checkpoints exist; adapters with published "
+      + "versions continue from their newest one (fresh optimizer)")
   boolean fresh;
 
   @CommandLine.Mixin

@@ -45,7 +45,8 @@ final class ServeCommand implements Callable<Integer> {
   @Option(names = "--bootstrap", required = true, paramLabel = "HOST:PORT", description = "Kafka bootstrap servers")
   String bootstrap;
 
-  @Option(names = "--topic", defaultValue = StreamingJob.ADAPTERS_TOPIC, paramLabel = "T", description = "(default: ${DEFAULT-VALUE})")
+  @Option(names = "--topic", defaultValue = StreamingJob.ADAPTERS_TOPIC, paramLabel = "T", description =
+      "(default: ${DEFAULT-VALUE})")
   String topic;
 
   @Option(names = "--host", defaultValue = "127.0.0.1", paramLabel = "ADDRESS",
@@ -60,15 +61,17 @@ final class ServeCommand implements Callable<Integer> {
   Path exportDir;
 
   @Option(names = "--export-layout", paramLabel = "LAYOUT",
-      description = {"peft: <adapter>@<version>/ as published, with lora/ inside (the default);",
-          "vllm: each <adapter>@<version>/ a LoRA that vLLM loads under that name (its filesystem resolver,",
-          "VLLM_LORA_RESOLVER_CACHE_DIR = the export folder); the default with --vllm-url (docs/vllm.md)"})
+      description = "peft: <adapter>@<version>/ as published, with lora/ inside (the default); vllm: "
+          + "each <adapter>@<version>/ a LoRA that vLLM loads under that name (its filesystem "
+          + "resolver, VLLM_LORA_RESOLVER_CACHE_DIR = the export folder); the default with "
+          + "--vllm-url (docs/vllm.md)")
   String exportLayout;
 
   @Option(names = "--vllm-url", paramLabel = "URL",
-      description = {"also load every version into this vLLM through its runtime LoRA API (vLLM started with",
-          "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True) as <adapter>@<version>, and move <adapter> to the newest;",
-          "needs --export-dir on a volume vLLM reads (docs/vllm.md)"})
+      description = "also load every version into this vLLM through its runtime LoRA API (vLLM "
+          + "started with VLLM_ALLOW_RUNTIME_LORA_UPDATING=True) as <adapter>@<version>, and "
+          + "move <adapter> to the newest; needs --export-dir on a volume vLLM reads "
+          + "(docs/vllm.md)")
   String vllmUrl;
 
   @Option(names = "--vllm-lora-path-prefix", paramLabel = "PATH",
@@ -81,7 +84,8 @@ final class ServeCommand implements Callable<Integer> {
   String vllmBaseModelName;
 
   @Option(names = "--vllm-max-lora-rank", paramLabel = "N",
-      description = "vLLM's --max-lora-rank: 1, 8, 16, 32, 64, 128, 256, 320 or 512 (default: 16, vLLM's); bat adapters "
+      description = "vLLM's --max-lora-rank: 1, 8, 16, 32, 64, 128, 256, 320 or 512 (default: 16, "
+          + "vLLM's); bat adapters "
           + "are exported as an SVD LoRA of this rank")
   Integer vllmMaxLoraRank;
 
@@ -92,23 +96,26 @@ final class ServeCommand implements Callable<Integer> {
   @Option(names = "--vllm-allow-http", description = "allow plain http:// to a vLLM that is not on loopback")
   boolean vllmAllowHttp;
 
-  @Option(names = "--keep", defaultValue = "3", paramLabel = "K", description = "versions held per adapter (default: ${DEFAULT-VALUE})")
+  @Option(names = "--keep", defaultValue = "3", paramLabel = "K", description =
+      "versions held per adapter (default: ${DEFAULT-VALUE})")
   int keep;
 
   @Option(names = "--state-dir", paramLabel = "DIR",
-      description = {"keep each adapter's last accepted manifest and highest version here: a restart never serves",
-          "a lower version (a replayed old manifest) and still serves adapters the topic lost (compaction, tombstones)"})
+      description = "keep each adapter's last accepted manifest and highest version here: a restart "
+          + "never serves a lower version (a replayed old manifest) and still serves adapters "
+          + "the topic lost (compaction, tombstones)")
   Path stateDir;
 
   @Option(names = "--kafka-config", paramLabel = "FILE", description = "Kafka client properties (TLS, SASL, ...)")
   Path kafkaConfig;
 
   @Option(names = "--public-key", paramLabel = "FILE",
-      description = {"trust manifests signed with this Ed25519 public key (repeat for a key rotation);",
-          "unsigned, unknown-key or badly signed manifests are refused"})
+      description = "trust manifests signed with this Ed25519 public key (repeat for a key rotation); "
+          + "unsigned, unknown-key or badly signed manifests are refused")
   List<Path> publicKeys = new ArrayList<>();
 
-  @Option(names = "--allow-unsigned", description = "serve unsigned manifests, checking no signature (not with --public-key)")
+  @Option(names = "--allow-unsigned", description =
+      "serve unsigned manifests, checking no signature (not with --public-key)")
   boolean allowUnsigned;
 
   @Option(names = "--admin-token-file", paramLabel = "FILE",
@@ -116,12 +123,13 @@ final class ServeCommand implements Callable<Integer> {
   Path adminTokenFile;
 
   @Option(names = "--api-token-file", paramLabel = "FILE",
-      description = {"completions, models and the status data need this bearer token (or set BONESTREAM_API_TOKEN);",
-          "open the status page as /#token=<token>"})
+      description = "completions, models and the status data need this bearer token (or set "
+          + "BONESTREAM_API_TOKEN); open the status page as /#token=<token>")
   Path apiTokenFile;
 
   @Option(names = "--max-prompt-tokens", defaultValue = "2048", paramLabel = "N",
-      description = "longer prompts are refused with a 400 (default: ${DEFAULT-VALUE}; never over the model's context)")
+      description = "longer prompts are refused with a 400 (default: ${DEFAULT-VALUE}; never over the "
+          + "model's context)")
   int maxPromptTokens;
 
   @Option(names = "--max-tokens", defaultValue = "512", paramLabel = "N",
@@ -141,7 +149,8 @@ final class ServeCommand implements Callable<Integer> {
   String queueWait;
 
   @Option(names = "--request-timeout", defaultValue = "10s", paramLabel = "DURATION",
-      description = "the most time reading a request, and writing a response, may each take (default: ${DEFAULT-VALUE})")
+      description = "the most time reading a request, and writing a response, may each take (default: "
+          + "${DEFAULT-VALUE})")
   String requestTimeout;
 
   @Option(names = "--connections", defaultValue = "32", paramLabel = "N",
@@ -159,13 +168,16 @@ final class ServeCommand implements Callable<Integer> {
   String s3Endpoint;
 
   @Option(names = "--s3-region", paramLabel = "R", defaultValue = "${env:AWS_REGION:-us-east-1}",
-      converter = S3Region.class, description = "the region S3 requests are signed for (default: AWS_REGION, else us-east-1)")
+      converter = S3Region.class, description =
+          "the region S3 requests are signed for (default: AWS_REGION, else us-east-1)")
   String s3Region;
 
-  @Option(names = "--s3-path-style", description = "S3 requests as ENDPOINT/BUCKET/KEY (the default with --s3-endpoint)")
+  @Option(names = "--s3-path-style", description =
+      "S3 requests as ENDPOINT/BUCKET/KEY (the default with --s3-endpoint)")
   boolean s3PathStyle;
 
-  @Option(names = "--s3-virtual-host", description = "S3 requests as BUCKET.ENDPOINT/KEY (the default without --s3-endpoint)")
+  @Option(names = "--s3-virtual-host", description =
+      "S3 requests as BUCKET.ENDPOINT/KEY (the default without --s3-endpoint)")
   boolean s3VirtualHost;
 
   @CommandLine.Mixin

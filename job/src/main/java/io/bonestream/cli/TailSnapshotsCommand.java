@@ -39,8 +39,9 @@ final class TailSnapshotsCommand implements Callable<Integer> {
       description = "(default: " + StreamingJob.ADAPTERS_TOPIC + "; with --gated " + StreamingJob.GATED_TOPIC + ")")
   String topic;
 
-  @Option(names = "--gated", description = {"show the snapshots the eval gate held back (not published) instead,",
-      "with their eval loss against the best published one"})
+  @Option(names = "--gated", description =
+      "show the snapshots the eval gate held back (not published) instead, with their "
+      + "eval loss against the best published one")
   boolean gated;
 
   @Option(names = "--from-beginning", description = "start at the oldest manifest (default: only new ones)")

@@ -63,4 +63,18 @@ class HelpTextTest {
     assertTrue(commands >= 15, commands + " commands");
     assertEquals(List.of(), ragged);
   }
+
+  /** An option's description is one string: picocli wraps it in its column (pieces would each end a line). */
+  @Test
+  void everyOptionsDescriptionIsOnePiece() {
+    List<String> pieces = new ArrayList<>();
+    for (var e : BonestreamCli.commandLine().getSubcommands().entrySet()) {
+      for (CommandLine.Model.OptionSpec o : e.getValue().getCommandSpec().options()) {
+        if (o.description().length > 1) {
+          pieces.add(e.getKey() + " " + o.longestName());
+        }
+      }
+    }
+    assertEquals(List.of(), pieces);
+  }
 }
