@@ -34,7 +34,7 @@ public final class CpuAttentionBench {
   /** Times every tiling of {@link #TILES} and prints a line each. */
   public static List<Timing> run(String name, int heads, int kvHeads, int headDim, int batch, int seq, int reps,
       PrintStream out) {
-    if (heads % kvHeads != 0 || batch < 1 || seq < 1 || reps < 1 || headDim < 1) {
+    if (kvHeads < 1 || heads % kvHeads != 0 || batch < 1 || seq < 1 || reps < 1 || headDim < 1) {
       throw new IllegalArgumentException("attention bench: " + heads + " heads, " + kvHeads + " kv heads, hd "
           + headDim + ", " + batch + " x " + seq + ", " + reps + " reps");
     }
