@@ -74,12 +74,11 @@ final class KernelsCommand implements Callable<Integer> {
       if (batch != null && batch < 1 || seq != null && seq < 1 || reps < 1) {
         throw new BonestreamException("--batch, --seq and --reps must be at least 1");
       }
-      for (String name : configs.split(",")) {
-        GpuBench.shape(name.trim());
-      }
+      // every name known before anything runs
+      List<GpuBench.Shape> shapes = java.util.Arrays.stream(configs.split(",")).map(n -> GpuBench.shape(n.trim()))
+          .toList();
       if (cpu) {
-        for (String name : configs.split(",")) {
-          GpuBench.Shape s = GpuBench.shape(name.trim());
+        for (GpuBench.Shape s : shapes) {
           CpuAttentionBench.run(s.name(), s.heads(), s.kvHeads(), s.hidden() / s.heads(),
               batch != null ? batch : s.batch(), seq != null ? seq : s.seq(), reps, System.out);
         }

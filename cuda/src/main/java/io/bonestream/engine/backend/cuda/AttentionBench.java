@@ -47,10 +47,7 @@ final class AttentionBench {
         double b = KernelBench.time(d, n, w::backward);
         out.printf(Locale.ROOT, "kernels %s: %-36s forward %9.3f ms %6.1f TFLOP/s, backward %9.3f ms %6.1f TFLOP/s%n",
             head, path, f * 1e3, w.forwardFlops() / f / 1e12, b * 1e3, 2.5 * w.forwardFlops() / b / 1e12);
-        w.clearOutputs();
-        w.forward();
-        w.backward();
-        float[][] result = w.results();
+        float[][] result = w.solve();
         if (first == null) {
           first = result;
         } else {

@@ -347,10 +347,7 @@ public final class CudaDevice implements Device {
         for (int variant = 0; variant < 3; variant++) {
           tensorAttentionAllowed = variant > 0;
           rowsPerWarp = variant == 2 ? 32 : 16;
-          w.clearOutputs(); // a kernel that writes nothing must not pass on the last variant's results
-          w.forward();
-          w.backward();
-          float[][] got = w.results();
+          float[][] got = w.solve(); // outputs cleared: a kernel that writes nothing cannot pass on the last's
           if (variant == 0) {
             cores = got;
             continue;
@@ -599,8 +596,8 @@ public final class CudaDevice implements Device {
   }
 
   /**
-   * The bytes through a native staging buffer (one memcpy from the mapped checkpoint, then one
-   * copy to the GPU): no conversion, so a bf16 checkpoint's values arrive as they are stored.
+   * The bytes straight from the (mapped) buffer to the GPU: no conversion, so a bf16 checkpoint's
+   * values arrive as they are stored.
    */
   @Override
   public synchronized void uploadBytes(java.nio.ByteBuffer src, Buf dst) {
@@ -612,10 +609,11 @@ public final class CudaDevice implements Device {
     if (bytes == 0) {
       return;
     }
-    try (BytePointer staging = new BytePointer(bytes)) {
-      staging.asByteBuffer().put(src.duplicate());
-      check(cudaMemcpy(new Address(dst.pointer()), staging, bytes, cudaMemcpyHostToDevice), "upload");
-    }
+    // from the buffer itself where it is direct (a mapped checkpoint): JavaCPP's pointer starts at its
+    // position; a heap buffer is copied out first
+    java.nio.ByteBuffer direct = src.isDirect() ? src
+        : java.nio.ByteBuffer.allocateDirect((int) bytes).put(src.duplicate()).flip();
+    check(cudaMemcpy(new Address(dst.pointer()), new BytePointer(direct), bytes, cudaMemcpyHostToDevice), "upload");
     after("upload");
   }
 

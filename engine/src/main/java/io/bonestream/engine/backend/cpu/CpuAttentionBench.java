@@ -54,10 +54,7 @@ public final class CpuAttentionBench {
         out.printf(Locale.ROOT, "kernels %s: tile %3d%-10s forward %9.2f ms %6.1f GFLOP/s, backward %9.2f ms "
             + "%6.1f GFLOP/s%n", head, tile, tile == CpuAttention.TILE ? " (default)" : "", f * 1e3, t.forwardGflops(),
             b * 1e3, t.backwardGflops());
-        w.clearOutputs();
-        w.forward();
-        w.backward();
-        float[][] result = w.results();
+        float[][] result = w.solve();
         if (first == null) {
           first = result;
         } else {

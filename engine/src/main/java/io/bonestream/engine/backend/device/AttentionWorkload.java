@@ -101,6 +101,17 @@ public final class AttentionWorkload implements AutoCloseable {
     }
   }
 
+  /**
+   * The outputs cleared, then the forward and the backward pass: their results (what a check
+   * compares; a kernel that writes nothing leaves zeros).
+   */
+  public float[][] solve() {
+    clearOutputs();
+    forward();
+    backward();
+    return results();
+  }
+
   /** out, dq, dk, dv as float32, in the order of {@link #RESULTS}. */
   public float[][] results() {
     return new float[][] {d.download(out), d.download(dq), d.download(dk), d.download(dv)};

@@ -245,24 +245,29 @@ public final class DeviceCheck {
       ref.randomNormal(rn.r.slice(3, 4096), 0.02f, 77);
       compare("randomNormal" + t, rn, act == DType.BF16 ? 8e-3 : 1e-5);
     }
-    // a checkpoint's bytes in the buffer's own type, from a direct buffer's (odd) position, into a slice
+    // a checkpoint's bytes in the buffer's own type, from a direct (mapped-like) and a heap buffer's
+    // odd position, into a slice
     for (DType t : bf16 ? new DType[] {DType.F32, DType.BF16} : new DType[] {DType.F32}) {
-      int n = 1001;
-      float[] v = randn(n, 1);
-      java.nio.ByteBuffer file = java.nio.ByteBuffer.allocateDirect(7 + n * t.bytes())
-          .order(java.nio.ByteOrder.LITTLE_ENDIAN);
-      for (int i = 0; i < n; i++) {
-        if (t == DType.F32) {
-          file.putFloat(7 + 4 * i, v[i]);
-        } else {
-          file.putShort(7 + 2 * i, Bf16.bits(v[i]));
+      for (boolean direct : new boolean[] {true, false}) {
+        int n = 1001;
+        float[] v = randn(n, 1);
+        int size = 7 + n * t.bytes();
+        java.nio.ByteBuffer file =
+            direct ? java.nio.ByteBuffer.allocateDirect(size) : java.nio.ByteBuffer.allocate(size);
+        file.order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < n; i++) {
+          if (t == DType.F32) {
+            file.putFloat(7 + 4 * i, v[i]);
+          } else {
+            file.putShort(7 + 2 * i, Bf16.bits(v[i]));
+          }
         }
+        java.nio.ByteBuffer bytes = file.duplicate().position(7).limit(size); // from its position
+        Pair into = rand(t, n + 5, 1);
+        dut.uploadBytes(bytes, into.d.slice(5, n));
+        ref.uploadBytes(bytes, into.r.slice(5, n));
+        compare("uploadBytes " + (t == DType.F32 ? "f32" : "bf16") + (direct ? " direct" : " heap"), into, 0);
       }
-      java.nio.ByteBuffer bytes = file.duplicate().position(7).limit(7 + n * t.bytes()); // from its position
-      Pair into = rand(t, n + 5, 1);
-      dut.uploadBytes(bytes, into.d.slice(5, n));
-      ref.uploadBytes(bytes, into.r.slice(5, n));
-      compare("uploadBytes " + (t == DType.F32 ? "f32" : "bf16"), into, 0);
     }
     if (bf16) {
       Pair src = rand(DType.F32, 999, 1);

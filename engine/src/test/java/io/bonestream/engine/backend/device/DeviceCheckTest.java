@@ -41,7 +41,7 @@ class DeviceCheckTest {
         super.uploadBytes(whole.slice(0, src.remaining()), dst);
       }
     };
-    assertEquals(2, failing(fromStart, "uploadBytes"), "bytes from the wrong offset went unnoticed");
+    assertEquals(4, failing(fromStart, "uploadBytes"), "bytes from the wrong offset went unnoticed");
   }
 
   /** Attention with a wrong scale, and a backward pass whose probabilities miss the lse correction. */
