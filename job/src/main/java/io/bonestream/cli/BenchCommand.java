@@ -393,6 +393,8 @@ final class BenchCommand implements Callable<Integer> {
           1e3 * x.versionStateSeconds(), x.versionStateSeconds() / x.plainSeconds());
       out.printf(java.util.Locale.ROOT, "| &nbsp;&nbsp;per step, a version every %d steps | %.4f | %.4f× |%n",
           x.everySteps(), 1e3 * x.versionStatePerStepSeconds(), x.versionStatePerStepSeconds() / x.plainSeconds());
+      out.printf(java.util.Locale.ROOT, "| erasure-retrain: the ids trained since the version recorded, per step | %.4f "
+          + "| %.4f× |%n", 1e3 * x.trainedRecordSeconds(), x.trainedRecordSeconds() / x.plainSeconds());
       out.println();
       double state = x.trainingStateBytes();
       out.println("| state | bytes | × training state | kept |");
@@ -408,6 +410,8 @@ final class BenchCommand implements Callable<Integer> {
           x.maxBytes(), x.reservoirBytes(), x.reservoirBytes() / state);
       out.printf(java.util.Locale.ROOT, "| erasure-retrain version state | %d | %.2f× | per adapter |%n",
           x.versionStateBytes(), x.versionStateBytes() / state);
+      out.printf(java.util.Locale.ROOT, "| erasure-retrain record of the ids trained since the version (at a version) "
+          + "| %d | %.2f× | per adapter |%n", x.trainedRecordBytes(), x.trainedRecordBytes() / state);
       out.printf(java.util.Locale.ROOT, "| anchor set tokens (ids + labels, %d records) | %d | %.2f× "
           + "| per profile, shared by its adapters |%n", x.anchorExamples(), x.anchorTokenBytes(),
           x.anchorTokenBytes() / state);

@@ -114,6 +114,11 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     return new ValueStateDescriptor<>("version-state", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
   }
 
+  /** The ids trained on since the adapter's last version ({@link TrainedSinceVersion}), when it retrains on erasure. */
+  public static ValueStateDescriptor<byte[]> trainedSinceVersionDescriptor() {
+    return new ValueStateDescriptor<>("trained-since-version", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
+  }
+
   private final String modelDir;
   private final AdapterProfiles profiles;
   private final BatchPolicy batchPolicy;
@@ -138,6 +143,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   private transient ValueState<byte[]> progressState;
   private transient ValueState<byte[]> replayState;
   private transient ValueState<byte[]> versionState;
+  private transient ValueState<byte[]> trainedSinceVersion;
   /** Each profile's anchor set, tokenized and scored on the base model once per subtask. */
   private transient Map<ContinualPolicy.Anchor, AnchorSet> anchorSets;
   private transient ListState<TrainingItem> buffer;
@@ -204,6 +210,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     progressState = getRuntimeContext().getState(progressDescriptor());
     replayState = getRuntimeContext().getState(replayDescriptor());
     versionState = getRuntimeContext().getState(versionStateDescriptor());
+    trainedSinceVersion = getRuntimeContext().getState(trainedSinceVersionDescriptor());
     anchorSets = new java.util.IdentityHashMap<>();
     buffer = getRuntimeContext().getListState(new ListStateDescriptor<>("buffer",
         TypeInformation.of(TrainingItem.class)));
@@ -377,6 +384,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       fresh.add(new Example(i.inputIds, i.labels, i.weight));
     }
     ReplayReservoir reservoir = continual.replay().enabled() ? reservoir(id, continual.replay()) : null;
+    boolean stepsTaken = trainer.step() > 0;
     GuardedStep.Outcome o = GuardedStep.take(trainer, fresh, reservoir, continual.replay(), continual.drift().enabled());
     StepResult r = o.result();
     int replayed = o.replayed();
@@ -387,6 +395,9 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       }
       replayState.update(reservoir.toBytes());
       p.replayedExamples += replayed;
+    }
+    if (continual.retrainOnErasure()) {
+      recordTrained(items, o.replays(), stepsTaken);
     }
     buffer.clear();
     p.clearBuffer();
@@ -496,6 +507,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
         emitVersion(id, p, trainer, evalLoss, anchorLoss, baseAnchorLoss, out);
         if (profile.continual().retrainOnErasure()) {
           versionState.update(trainer.encodedState()); // what an erasure that retrains goes back to
+          trainedSinceVersion.update(TrainedSinceVersion.none().toBytes());
         }
       }
     }
@@ -617,32 +629,9 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       metrics(id).replayExamples = r.size();
       metrics(id).replayBytes = r.bytes();
     }
-    boolean retrained = false;
-    long discarded = 0;
-    if (request.eraseRetrain) {
-      if (profiles.forAdapter(id).continual().retrainOnErasure()) {
-        Trainer now = trainer(id);
-        byte[] atVersion = versionState.value();
-        Trainer back;
-        if (atVersion != null) {
-          TrainingState restored = TrainingStateCodec.decode(atVersion);
-          back = Trainer.restore(shared.model(), restored, restored.trainConfig(), device);
-        } else { // no version yet: back to a new adapter
-          AdapterProfile profile = profiles.forAdapter(id);
-          back = Trainer.create(shared.model(), profile.adapter(), profile.train(), device);
-        }
-        discarded = now.step() - back.step();
-        trainers.put(id, back);
-        now.close();
-        unsaved.add(id);
-        p.step = back.step();
-        p.stepsSinceSnapshot = 0;
-        retrained = true;
-      } else {
-        LOG.warn("adapter {}: an erasure asked to retrain, but its profile does not allow it (erasure-retrain); "
-            + "the examples were removed, the weights are unchanged", AdapterIds.printable(id));
-      }
-    }
+    long discarded = request.eraseRetrain ? retrain(id, p, request) : -1;
+    boolean retrained = discarded >= 0;
+    discarded = Math.max(discarded, 0);
     p.pendingErasures.add(new AdapterProgress.ErasureNote(
         request.eraseExampleId == null ? "" : request.eraseExampleId, request.eraseUserId == null ? "" : request.eraseUserId,
         request.topic == null ? "" : request.topic, request.partition, request.offset,
@@ -656,6 +645,64 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
         AdapterIds.printable(id), removedBuffered, removedReplay, removedEval,
         retrained ? "; back to version " + p.version + " (" + discarded + " steps dropped)" : "");
     progressState.update(p.encode());
+  }
+
+  /**
+   * An erasure's retrain: the adapter goes back to its last version's training state (or to a new
+   * adapter before its first version), dropping the steps since, when the profile allows it and a
+   * step since trained on an example the request names ({@link TrainedSinceVersion}); otherwise the
+   * weights stay as they are, and the log says why. The steps dropped, or -1 where none were.
+   */
+  private long retrain(String id, AdapterProgress p, TrainingItem request) throws Exception {
+    AdapterProfile profile = profiles.forAdapter(id);
+    String printable = AdapterIds.printable(id);
+    if (!profile.continual().retrainOnErasure()) {
+      LOG.warn("adapter {}: an erasure asked to retrain, but its profile does not allow it (erasure-retrain); "
+          + "the examples were removed, the weights are unchanged", printable);
+      return -1;
+    }
+    TrainedSinceVersion trained = TrainedSinceVersion.of(trainedSinceVersion.value(), p.step > 0);
+    if (!trained.names(request.eraseExampleId, request.eraseUserId)) {
+      LOG.info("adapter {}: an erasure asked to retrain, but no step since version {} trained on an example it "
+          + "names; the weights are unchanged", printable, p.version);
+      return -1;
+    }
+    byte[] atVersion = versionState.value();
+    if (atVersion == null && p.version > 0) {
+      LOG.warn("adapter {}: an erasure asked to retrain, but no training state of version {} is kept (erasure-retrain "
+          + "was turned on after it was published); the weights are unchanged until the next version", printable,
+          p.version);
+      return -1;
+    }
+    Trainer now = trainer(id);
+    Trainer back;
+    if (atVersion != null) {
+      TrainingState restored = TrainingStateCodec.decode(atVersion);
+      back = Trainer.restore(shared.model(), restored, restored.trainConfig(), device);
+    } else { // no version yet: back to a new adapter
+      back = Trainer.create(shared.model(), profile.adapter(), profile.train(), device);
+    }
+    long discarded = now.step() - back.step();
+    trainers.put(id, back);
+    now.close();
+    unsaved.add(id);
+    p.step = back.step();
+    p.stepsSinceSnapshot = 0;
+    trainedSinceVersion.update(TrainedSinceVersion.none().toBytes());
+    return discarded;
+  }
+
+  /** Adds a step's examples, fresh and replayed, to what an erasure's retrain could undo. */
+  private void recordTrained(List<TrainingItem> fresh, List<ReplayReservoir.Entry> replays, boolean stepsTaken)
+      throws Exception {
+    TrainedSinceVersion trained = TrainedSinceVersion.of(trainedSinceVersion.value(), stepsTaken);
+    for (TrainingItem i : fresh) {
+      trained.add(i.exampleId, i.userId);
+    }
+    for (ReplayReservoir.Entry e : replays) {
+      trained.add(e.exampleId(), e.userId());
+    }
+    trainedSinceVersion.update(trained.toBytes());
   }
 
   /** Emits the adapter as its next version: inline, or as a claim check on a blob written first. */

@@ -38,7 +38,8 @@ import java.util.List;
  * with their lowest and highest). The anchor guard's cost is one evaluation of the anchor set ({@link
  * AnchorSet#score}) per scored snapshot, timed once per block, and amortized over the snapshot
  * interval; erasure-retrain's is one encoded training state per published version, timed and kept
- * likewise. The memory part says what each guard keeps per adapter (the reservoir's keyed-state bytes,
+ * likewise, plus the record of the ids each step trained on ({@link TrainedSinceVersion}: decoded,
+ * added to and encoded at every step, started afresh at every version), timed per step. The memory part says what each guard keeps per adapter (the reservoir's keyed-state bytes,
  * the version state) against the adapter's own training state, and what the anchor set keeps once per
  * profile.
  */
@@ -78,7 +79,7 @@ public final class ContinualBench {
       double replayDriftRatio, double replayDriftRatioMin, double replayDriftRatioMax,
       int anchorExamples, long anchorTokens, double anchorSeconds, int everySteps, double anchorPerStepSeconds,
       double anchorPerStepRatio, double versionStateSeconds, double versionStatePerStepSeconds,
-      int capacity, long maxBytes, int reservoirSize, long reservoirStateBytes, long reservoirBytes,
+      double trainedRecordSeconds, long trainedRecordBytes, int capacity, long maxBytes, int reservoirSize, long reservoirStateBytes, long reservoirBytes,
       long anchorTokenBytes, long versionStateBytes, long trainingStateBytes, long adapterParameterBytes,
       long driftEvents) {}
 
@@ -126,6 +127,9 @@ public final class ContinualBench {
         double[] codecSeconds = new double[repeats];
         double[] anchorSeconds = new double[repeats];
         double[] versionSeconds = new double[repeats];
+        double[] recordSeconds = new double[repeats];
+        byte[] record = TrainedSinceVersion.none().toBytes();
+        long recordBytes = 0;
         long freshTokens = 0;
         int cursor = 0;
         for (int round = -warmup; round < timedRounds; round++) {
@@ -156,6 +160,21 @@ public final class ContinualBench {
           }
           if (round >= 0) {
             codecSeconds[round / perBlock] += codec[0] / perBlock;
+            // erasure-retrain's record of the ids trained on: the fresh ones and the replays' (earlier ones)
+            long t0 = System.nanoTime();
+            TrainedSinceVersion trained = TrainedSinceVersion.fromBytes(record);
+            for (String id : ids) {
+              trained.add(id, "");
+            }
+            for (int k = 0; k < replays; k++) {
+              trained.add("pre-" + Math.floorMod(cursor * 31 + k * 17, 2 * replay.capacity()), "user-" + (k % 7));
+            }
+            record = trained.toBytes();
+            recordSeconds[round / perBlock] += (System.nanoTime() - t0) / 1e9 / perBlock;
+            if (round % s.everySteps() == s.everySteps() - 1) { // a version: the record starts again
+              recordBytes = Math.max(recordBytes, record.length);
+              record = TrainedSinceVersion.none().toBytes();
+            }
           }
           if (round >= 0 && round % perBlock == perBlock - 1) { // once per block: a snapshot's extra work
             int block = round / perBlock;
@@ -196,6 +215,7 @@ public final class ContinualBench {
             median(driftRatios), min(driftRatios), max(driftRatios),
             anchor.size(), anchor.tokens(), anchorScore, s.everySteps(), anchorScore / s.everySteps(),
             anchorScore / s.everySteps() / plain, versionState, versionState / s.everySteps(),
+            median(recordSeconds), Math.max(recordBytes, record.length),
             replay.capacity(), replay.maxBytes(), kept.size(), reservoirState[0].length, kept.bytes(),
             8 * anchor.tokens(), versionBytes.length, trainingBytes.length, paramBytes, driftEvents[0]);
       } finally {

@@ -18,7 +18,11 @@ import org.jspecify.annotations.Nullable;
  */
 final class GuardedStep {
   /** The step, the replays it mixed in (and their tokens), and the fresh batch's loss before it (NaN: none). */
-  record Outcome(StepResult result, int replayed, long replayTokens, double freshLoss) {}
+  record Outcome(StepResult result, List<ReplayReservoir.Entry> replays, long replayTokens, double freshLoss) {
+    int replayed() {
+      return replays.size();
+    }
+  }
 
   private GuardedStep() {}
 
@@ -27,14 +31,14 @@ final class GuardedStep {
     int size = trainer.config().batchSize();
     List<List<Example>> micro = new ArrayList<>(TrainingSession.microBatches(fresh, size));
     int freshBatches = micro.size();
-    int replayed = 0;
+    List<ReplayReservoir.Entry> replayed = new ArrayList<>();
     long replayTokens = 0;
     if (reservoir != null) {
       List<Example> replays = new ArrayList<>();
       for (ReplayReservoir.Entry e : reservoir.replays(policy.replaysFor(fresh.size()), trainer.step())) {
         replays.add(new Example(e.inputIds(), e.labels(), e.weight()));
         replayTokens += e.inputIds().length;
-        replayed++;
+        replayed.add(e);
       }
       micro.addAll(TrainingSession.microBatches(replays, size));
     }

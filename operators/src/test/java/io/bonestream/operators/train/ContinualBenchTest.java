@@ -31,7 +31,7 @@ class ContinualBenchTest {
     assertEquals(2, r.replaysPerStep(), "0.25 of 8 fresh examples");
     assertTrue(r.freshTokensPerStep() > 0);
     for (double t : new double[] {r.plainSeconds(), r.replaySeconds(), r.replayDriftSeconds(),
-        r.reservoirCodecSeconds(), r.anchorSeconds(), r.versionStateSeconds()}) {
+        r.reservoirCodecSeconds(), r.anchorSeconds(), r.versionStateSeconds(), r.trainedRecordSeconds()}) {
       assertTrue(t > 0 && Double.isFinite(t), "a time is positive: " + r);
     }
     assertTrue(r.reservoirCodecSeconds() < r.replaySeconds(), "the codec is part of the replay step");
@@ -51,6 +51,8 @@ class ContinualBenchTest {
     assertTrue(r.reservoirBytes() > 0 && r.reservoirBytes() <= r.maxBytes());
     assertTrue(r.reservoirStateBytes() > 0 && r.reservoirStateBytes() <= r.maxBytes() + 1024);
     assertEquals(r.trainingStateBytes(), r.versionStateBytes(), "the version state is a training state");
+    // 4 steps of 8 fresh ids and 2 replays' example and user ids, fewer than a version's 10: at most 48 fingerprints
+    assertTrue(r.trainedRecordBytes() > 6 + 8 * 8 && r.trainedRecordBytes() <= 6 + 8 * 48, "record " + r);
     assertTrue(r.adapterParameterBytes() > 0 && r.adapterParameterBytes() < r.trainingStateBytes(),
         "the training state holds the parameters and more (the optimizer's moments)");
   }

@@ -317,6 +317,20 @@ class ContinualHarnessTest {
     }
     TrainingItem heldOut = items.stream().filter(i -> eval.heldOut("a", i.exampleId, i.inputIds)).findFirst()
         .orElseThrow();
+    // the first 42 records as the trainer sees them: up to 4 held out, the rest trained 4 to a step,
+    // a version every 4 steps; the last step's examples were trained since the last version
+    List<TrainingItem> trainedOn = new ArrayList<>();
+    int held = 0;
+    for (TrainingItem i : items.subList(0, 42)) {
+      if (held < eval.cap() && eval.heldOut("a", i.exampleId, i.inputIds)) {
+        held++;
+      } else {
+        trainedOn.add(i);
+      }
+    }
+    int steps = trainedOn.size() / 4;
+    assertTrue(steps % 4 != 0, "the test needs a step after the last version");
+    TrainingItem sinceVersion = trainedOn.get(steps * 4 - 1);
     try (var h = TrainerHarness.of(trainer(profile, 4))) {
       h.open();
       TrainerHarness.process(h, items.subList(0, 42)); // not a multiple of 4: some examples wait in the buffer
@@ -324,11 +338,13 @@ class ContinualHarnessTest {
       TrainerHarness.process(h, List.of(TrainingItem.erasure("a", null, "user-2", false, "control", 0, 5)));
       TrainerHarness.process(h, List.of(TrainingItem.erasure("a", heldOut.exampleId, null, true, "control", 0, 6)));
       TrainerHarness.process(h, List.of(TrainingItem.erasure("nobody", "x", null, false, "control", 0, 7)));
+      TrainerHarness.process(h, List.of(TrainingItem.erasure("a", sinceVersion.exampleId, null, true, "control", 0, 8)));
+      TrainerHarness.process(h, List.of(TrainingItem.erasure("a", sinceVersion.exampleId, null, true, "control", 0, 9)));
       TrainerHarness.process(h, items.subList(42, 64));
       List<AdapterSnapshot> all = TrainerHarness.manifests(h.extractOutputValues());
       AdapterSnapshot next = all.get(before);
       List<Erasure> erasures = next.getErasures();
-      assertEquals(2, erasures.size(), next.toString());
+      assertEquals(4, erasures.size(), next.toString());
       Erasure byUser = erasures.get(0);
       assertEquals("user-2", byUser.getUserId());
       assertNull(byUser.getExampleId());
@@ -338,8 +354,15 @@ class ContinualHarnessTest {
       Erasure byExample = erasures.get(1);
       assertEquals(heldOut.exampleId, byExample.getExampleId());
       assertEquals(heldOut.userId.equals("user-2") ? 0 : 1, byExample.getRemovedEval(), byExample.toString());
-      assertTrue(byExample.getRetrained());
-      assertTrue(byExample.getDiscardedSteps() > 0, byExample.toString());
+      assertTrue(!byExample.getRetrained(), "never trained on: nothing to undo " + byExample);
+      assertEquals(0, byExample.getDiscardedSteps());
+      Erasure trained = erasures.get(2);
+      assertEquals(sinceVersion.exampleId, trained.getExampleId());
+      assertTrue(trained.getRetrained(), trained.toString());
+      assertEquals(steps % 4, trained.getDiscardedSteps(), trained.toString());
+      Erasure again = erasures.get(3);
+      assertTrue(!again.getRetrained(), "its step is gone already: a repeated request changes nothing " + again);
+      assertEquals(0, again.getDiscardedSteps());
       for (int k = before + 1; k < all.size(); k++) {
         assertTrue(all.get(k).getErasures().isEmpty(), "told once");
       }
