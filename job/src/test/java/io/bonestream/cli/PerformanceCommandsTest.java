@@ -228,5 +228,7 @@ class PerformanceCommandsTest {
     assertTrue(cli.out().contains("$ bonestream bench --continual 4"), cli.out());
     assertTrue(cli.out().contains("| (a) plain step | "), cli.out());
     assertTrue(cli.out().contains("| erasure-retrain version state | "), cli.out());
+    assertTrue(cli.out().contains("| erasure-retrain record of the ids trained since the version (at a version) | "
+        + j.get("trainedRecordBytes").asLong() + " |"), cli.out());
   }
 }
