@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.LongStream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -26,7 +27,8 @@ import org.junit.jupiter.api.io.TempDir;
  * The demo end to end, shortened to 45 + 30 seconds in two runs on one {@code --data-dir}: the
  * second run restores the first one's savepoint and topics and goes on numbering versions; every
  * adapter's held-out loss falls well below the base model's; the web UI and metrics were served,
- * everything the demo listens on is on loopback and the web UI takes no jar uploads.
+ * everything the demo listens on is on loopback and the web UI takes no jar uploads; and, during the
+ * second run, the Flink web UI in a real browser shows each adapter's metrics ({@link FlinkWebUiCheck}).
  */
 class DemoIT {
   @TempDir Path tmp;
@@ -37,7 +39,7 @@ class DemoIT {
   }
 
   @Test
-  @Timeout(value = 5, unit = TimeUnit.MINUTES)
+  @Timeout(value = 7, unit = TimeUnit.MINUTES)
   void everyAdapterLearnsItsTask() throws Exception {
     StringWriter log = new StringWriter();
     int ui = EmbeddedKafka.freePort();
@@ -103,17 +105,54 @@ class DemoIT {
     });
     probe.start();
     int kafkaPort = EmbeddedKafka.freePort();
+    long t0 = System.nanoTime();
     Demo.Result first = Demo.run(new Demo.Settings(Duration.ofSeconds(45), 3, kafkaPort, ui, metrics, 0, tmp,
         TestFiles.stories260K(), 8, BackendSpec.CPU), new PrintWriter(log, true), never);
     firstRunOver.set(true);
+    System.out.printf("DemoIT: the first run took %d s%n", (System.nanoTime() - t0) / 1_000_000_000);
     probe.join(Duration.ofMinutes(1).toMillis());
     assertFalse(probe.isAlive(), "the probe did not stop");
     String out = log.toString();
     assertTrue(out.contains("stopped with savepoint"), out);
 
+    // the second run: the Flink web UI in a browser while it trains; it stops once that check is over
+    // and it trained 30 s (its progress line at 30 s), within 3 minutes
     StringWriter log2 = new StringWriter();
-    Demo.Result r = Demo.run(new Demo.Settings(Duration.ofSeconds(30), 3, kafkaPort, ui, metrics, 0, tmp,
-        TestFiles.stories260K(), 8, BackendSpec.CPU), new PrintWriter(log2, true), never);
+    CountDownLatch stop = new CountDownLatch(1);
+    AtomicReference<Throwable> webUi = new AtomicReference<>();
+    long t1 = System.nanoTime();
+    long deadline = t1 + Duration.ofMinutes(3).toNanos();
+    Thread check = new Thread(() -> {
+      try {
+        FlinkWebUiCheck.check(tmp, "http://localhost:" + ui, List.of("demo-colors", "demo-sounds"), deadline);
+        System.out.printf("DemoIT: the web UI was checked %d s into the second run%n",
+            (System.nanoTime() - t1) / 1_000_000_000);
+      } catch (org.opentest4j.TestAbortedException skipped) {
+        System.out.println("the web UI was not checked: " + skipped.getMessage());
+      } catch (Throwable t) {
+        webUi.set(t);
+      }
+      try {
+        java.util.regex.Pattern progress = java.util.regex.Pattern.compile("\\[ *([0-9]+)s\\]");
+        while (System.nanoTime() < deadline && progress.matcher(log2.toString()).results()
+            .noneMatch(m -> Integer.parseInt(m.group(1)) >= 30)) {
+          Thread.sleep(500);
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      } finally {
+        stop.countDown();
+      }
+    }, "web-ui-check");
+    check.start();
+    Demo.Result r = Demo.run(new Demo.Settings(Duration.ofMinutes(3), 3, kafkaPort, ui, metrics, 0, tmp,
+        TestFiles.stories260K(), 8, BackendSpec.CPU), new PrintWriter(log2, true), stop);
+    System.out.printf("DemoIT: the second run took %d s%n", (System.nanoTime() - t1) / 1_000_000_000);
+    check.join(Duration.ofMinutes(1).toMillis());
+    assertFalse(check.isAlive(), "the web UI check did not end");
+    if (webUi.get() != null) {
+      throw new AssertionError("the Flink web UI during the second run", webUi.get());
+    }
     String out2 = log2.toString();
     assertTrue(out2.contains("restoring savepoint"), out2);
     assertTrue(out2.contains("versions already published"), out2);

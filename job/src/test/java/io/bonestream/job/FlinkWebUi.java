@@ -41,17 +41,23 @@ final class FlinkWebUi implements AutoCloseable {
 
   /** The metric names the Metrics tab of a vertex offers (typed filter {@code filter}). */
   List<String> vertexMetrics(String jobId, String vertexId, String filter) {
-    driver.get(base + "/#/job/running/" + jobId + "/overview/" + vertexId + "/metrics");
+    String url = base + "/#/job/running/" + jobId + "/overview/" + vertexId + "/metrics";
+    if (!url.equals(driver.getCurrentUrl())) { // a later lookup types into the picker already open
+      driver.get(url);
+    }
     WebDriverWait wait = new WebDriverWait(driver, Duration.ofSeconds(60));
-    // the web UI's metric store fills on its first request ("No Available Metric" until then)
-    for (int attempt = 0; driver.findElements(By.cssSelector("nz-select")).isEmpty() && attempt < 12; attempt++) {
+    // the web UI's metric store fills on its first request ("No Available Metric" until then):
+    // looked for every second, the page loaded again every 5 s, for at most a minute
+    for (int attempt = 1; driver.findElements(By.cssSelector("nz-select")).isEmpty() && attempt <= 60; attempt++) {
       try {
-        Thread.sleep(5000);
+        Thread.sleep(1000);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         break;
       }
-      driver.navigate().refresh();
+      if (attempt % 5 == 0) {
+        driver.navigate().refresh();
+      }
     }
     WebElement select = wait.until(ExpectedConditions.elementToBeClickable(By.cssSelector("nz-select")));
     select.click();
