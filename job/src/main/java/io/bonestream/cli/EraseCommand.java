@@ -5,8 +5,11 @@ import io.bonestream.job.KafkaClients;
 import io.bonestream.job.KafkaProperties;
 import io.bonestream.operators.StreamingJob;
 import io.bonestream.operators.decode.ControlRecords;
+import io.bonestream.operators.publish.SigningKeySource;
+import io.bonestream.schemas.SigningKeys;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Instant;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -23,7 +26,8 @@ import picocli.CommandLine.Option;
     description = {"Asks the running job to forget an example, or all of a user's examples, of one adapter: writes an",
         "erasure request to the control topic (docs/inputs.md#the-control-topic). The adapter's trainer removes",
         "them from its buffers, replay reservoir and eval set, records the erasure in its next manifest, and",
-        "with --retrain trains again from its last version without them (docs/continual.md#erasure)."})
+        "with --retrain trains again from its last version without them (docs/continual.md#erasure).",
+        "A job with control.public-keys acts only on requests signed with one of their private keys (--signing-key)."})
 final class EraseCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -56,6 +60,19 @@ final class EraseCommand implements Callable<Integer> {
   @Option(names = "--kafka-config", paramLabel = "FILE", description = "Kafka client properties (TLS, SASL, ...)")
   Path kafkaConfig;
 
+  @ArgGroup(exclusive = true)
+  Key key;
+
+  static final class Key {
+    @Option(names = "--signing-key", required = true, paramLabel = "FILE",
+        description = "sign the request with this private key file (bonestream keygen; readable by its owner only)")
+    String file;
+
+    @Option(names = "--signing-key-env", required = true, paramLabel = "VAR",
+        description = "sign the request with the private key held by this environment variable")
+    String environmentVariable;
+  }
+
   @Override
   public Integer call() {
     String problem = ControlRecords.problem(adapter, target.exampleId, target.userId);
@@ -65,7 +82,8 @@ final class EraseCommand implements Callable<Integer> {
     if (topic.isBlank()) {
       throw new BonestreamException("--topic is empty");
     }
-    byte[] value = ControlRecords.erase(adapter, target.exampleId, target.userId, retrain);
+    byte[] value = key == null ? ControlRecords.erase(adapter, target.exampleId, target.userId, retrain)
+        : ControlRecords.erase(adapter, target.exampleId, target.userId, retrain, signer(), Instant.now());
     RecordMetadata written;
     try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(bootstrap, KafkaProperties.load(kafkaConfig))) {
       // keyed by adapter: one adapter's requests stay in order on one partition
@@ -83,5 +101,11 @@ final class EraseCommand implements Callable<Integer> {
     spec.commandLine().getOut().println("wrote " + new String(value, StandardCharsets.UTF_8) + " to " + topic
         + " (partition " + written.partition() + ", offset " + written.offset() + ")");
     return 0;
+  }
+
+  private SigningKeys.Signer signer() {
+    SigningKeySource source = key.file != null ? SigningKeySource.file(key.file)
+        : SigningKeySource.environment(key.environmentVariable);
+    return source.load();
   }
 }

@@ -66,7 +66,7 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
     String name = file.getFileName().toString();
     StrictNode c = new StrictNode(root, name, "").allow("kafka", "topics", "model", "max-seq-len",
         "checkpoints", "blob-store", "flink", "adapter-defaults", "adapters", "batching", "snapshots",
-        "backend", "precision", "recompute", "signing", "quotas", "input");
+        "backend", "precision", "recompute", "signing", "quotas", "input", "control");
     StrictNode kafka = c.section("kafka").allow("bootstrap-servers", "properties", "group-id",
         "transactional-id-prefix", "transaction-timeout");
     StrictNode topics = c.section("topics").allow("instructions", "adapters", "dead-letters", "gated",
@@ -77,6 +77,7 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
     StrictNode snaps = c.section("snapshots").allow("every-steps", "every-event-time",
         "every-wall-clock", "inline-limit");
     StrictNode sign = c.section("signing").allow("private-key-file", "private-key-env", "trusted-public-keys");
+    StrictNode control = c.section("control").allow("public-keys", "max-age");
     StrictNode quota = c.section("quotas").allow("max-adapters", "max-share", "share-window-tokens",
         "max-record-bytes", "max-messages", "max-text-chars");
 
@@ -105,6 +106,7 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
           .deadLetterTopic(topics.text("dead-letters", StreamingJob.DEAD_LETTER_TOPIC))
           .gatedTopic(topics.text("gated", StreamingJob.GATED_TOPIC))
           .controlTopic(topics.text("control", StreamingJob.CONTROL_TOPIC))
+          .controlTrust(controlTrust(control))
           .modelDir(c.requiredText("model"))
           .maxSeqLen((int) c.integer("max-seq-len", 512))
           .backend(backend(c, checkBackend))
@@ -147,19 +149,43 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
    * the job is built; public keys travel with the job as PEM text.
    */
   private static List<String> trustedPublicKeys(StrictNode n) {
+    return publicKeyFiles(n, "trusted-public-keys");
+  }
+
+  /** The text of the public key files listed under {@code key}, each checked to hold an Ed25519 key. */
+  private static List<String> publicKeyFiles(StrictNode n, String key) {
     List<String> pems = new ArrayList<>();
-    for (String file : n.strings("trusted-public-keys", List.of())) {
+    for (String file : n.strings(key, List.of())) {
       try {
         String pem = Files.readString(Path.of(file));
-        io.bonestream.schemas.SigningKeys.publicKey(pem, file); // refused here unless it holds an Ed25519 key
-        pems.add(pem);
+        if (pem.contains("PRIVATE KEY")) { // its text would travel with the job: refused, not stripped
+          throw n.error(key + ": " + file + " holds a private key; give its public key file (.pub)");
+        }
+        pems.add(io.bonestream.schemas.SigningKeys.publicPem(
+            io.bonestream.schemas.SigningKeys.publicKey(pem, file))); // refused unless it holds an Ed25519 key
       } catch (IllegalArgumentException e) {
-        throw n.error("trusted-public-keys: " + e.getMessage());
+        throw n.error(key + ": " + e.getMessage());
       } catch (IOException e) {
-        throw n.error("trusted-public-keys: cannot read " + file + ": " + e.getMessage());
+        throw n.error(key + ": cannot read " + file + ": " + e.getMessage());
       }
     }
     return pems;
+  }
+
+  /**
+   * Which control records the job acts on: with {@code public-keys} (files as {@code keygen} writes
+   * them), only requests signed with one of their keys and at most {@code max-age} old (1 day).
+   */
+  private static io.bonestream.operators.decode.ControlTrust controlTrust(StrictNode n) {
+    List<String> keys = publicKeyFiles(n, "public-keys");
+    long maxAge = n.millis("max-age", io.bonestream.operators.decode.ControlTrust.DEFAULT_MAX_AGE.toMillis());
+    if (maxAge <= 0) {
+      throw n.error("max-age must be positive");
+    }
+    if (keys.isEmpty() && n.has("max-age")) {
+      throw n.error("max-age applies to signed control records: give public-keys too");
+    }
+    return new io.bonestream.operators.decode.ControlTrust(keys, java.time.Duration.ofMillis(maxAge));
   }
 
   /** Where training runs; with {@code check}, a GPU backend is opened here, so a missing GPU or library is one error line. */

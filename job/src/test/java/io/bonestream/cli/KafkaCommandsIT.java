@@ -1,6 +1,7 @@
 package io.bonestream.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -40,6 +41,38 @@ class KafkaCommandsIT {
   @AfterAll
   static void stop() {
     kafka.close();
+  }
+
+  @Test
+  @org.junit.jupiter.api.Timeout(120)
+  void aSignedEraseIsActedOnByAJobWithItsPublicKeyOnly() throws Exception {
+    kafka.createTopic("s.control", 1, false);
+    Path keys = tmp.resolve("control-keys");
+    io.bonestream.schemas.SigningKeys.write(io.bonestream.schemas.SigningKeys.generate(), keys, "control");
+    Cli signed = Cli.run("erase", "--bootstrap", kafka.bootstrapServers(), "--topic", "s.control",
+        "--adapter", "colors", "--user-id", "u-7", "--signing-key", keys.resolve("control.key").toString());
+    assertEquals(0, signed.exitCode(), signed.err());
+    var records = KafkaClients.readUntil(kafka.bootstrapServers(), "s.control", Duration.ofSeconds(30),
+        rs -> !rs.isEmpty());
+    var input = io.bonestream.operators.decode.KafkaInputDeserializer.toInput(records.get(0));
+    var trust = new io.bonestream.operators.decode.ControlTrust(List.of(Files.readString(keys.resolve("control.pub"))),
+        Duration.ofMinutes(10));
+    assertEquals("u-7", io.bonestream.operators.decode.ControlRecords.decode(input, trust.verifier()).eraseUserId);
+    var otherKey = new io.bonestream.operators.decode.ControlTrust(List.of(io.bonestream.schemas.SigningKeys.publicPem(
+        io.bonestream.schemas.SigningKeys.generate().getPublic())), Duration.ofMinutes(10));
+    assertThrows(io.bonestream.operators.decode.Rejected.class,
+        () -> io.bonestream.operators.decode.ControlRecords.decode(input, otherKey.verifier()));
+    // a key file others may read: one line, nothing written
+    Files.setPosixFilePermissions(keys.resolve("control.key"),
+        java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+    Cli open = Cli.run("erase", "--bootstrap", kafka.bootstrapServers(), "--topic", "s.control",
+        "--adapter", "colors", "--user-id", "u-7", "--signing-key", keys.resolve("control.key").toString());
+    assertEquals(1, open.exitCode());
+    assertTrue(open.err().contains("control.key") && open.err().strip().lines().count() == 1, open.err());
+    try (var c = KafkaClients.committedReader(kafka.bootstrapServers(), new java.util.Properties())) {
+      var partition = new org.apache.kafka.common.TopicPartition("s.control", 0);
+      assertEquals(1L, c.endOffsets(List.of(partition), Duration.ofSeconds(30)).get(partition));
+    }
   }
 
   @Test

@@ -1,6 +1,7 @@
 package io.bonestream.job;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -136,6 +137,27 @@ class JobConfigTest {
     e = assertThrows(BonestreamException.class, () -> JobConfig.read(write(example().replace(
         signing, "signing:\n  trusted-public-keys: [\"" + tmp.resolve("k/none.pub") + "\"]\n#"))));
     assertTrue(e.getMessage().contains("cannot read") && e.getMessage().contains("none.pub"), e.getMessage());
+  }
+
+  @Test
+  void controlKeysMakeTheJobActOnlyOnSignedRequests() throws Exception {
+    assertFalse(JobConfig.read(write(example())).job().controlTrust().requiresSignature(), "by default: any request");
+    io.bonestream.schemas.SigningKeys.write(io.bonestream.schemas.SigningKeys.generate(), tmp.resolve("k"), "control");
+    String control = "  # public-keys: [/secrets/control.pub]";
+    String keys = "  public-keys: [\"" + tmp.resolve("k/control.pub") + "\"]";
+    var trust = JobConfig.read(write(example().replace(control, keys))).job().controlTrust();
+    assertTrue(trust.requiresSignature());
+    assertEquals(java.time.Duration.ofDays(1), trust.maxAge());
+    trust = JobConfig.read(write(example().replace(control, keys).replace("  # max-age: 1d", "  max-age: 2h")))
+        .job().controlTrust();
+    assertEquals(java.time.Duration.ofHours(2), trust.maxAge());
+    BonestreamException e = assertThrows(BonestreamException.class,
+        () -> JobConfig.read(write(example().replace("  # max-age: 1d", "  max-age: 2h"))));
+    assertTrue(e.getMessage().contains("max-age") && e.getMessage().contains("public-keys"), e.getMessage());
+    e = assertThrows(BonestreamException.class, () -> JobConfig.read(write(example().replace(control,
+        "  public-keys: [\"" + tmp.resolve("k/control.key") + "\"]"))));
+    assertTrue(e.getMessage().contains("public-keys") && e.getMessage().contains("control.key")
+        && e.getMessage().contains("holds a private key"), e.getMessage());
   }
 
   @Test

@@ -6,6 +6,7 @@ import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.engine.model.BaseModel;
 import io.bonestream.operators.KafkaInput;
 import io.bonestream.operators.decode.ControlRecords;
+import io.bonestream.operators.decode.ControlTrust;
 import io.bonestream.operators.decode.DecodeControl;
 import io.bonestream.operators.decode.DecodeInstructions;
 import io.bonestream.operators.decode.InputLimits;
@@ -115,6 +116,11 @@ public final class StreamingJob {
     return b.controlTopic;
   }
 
+  /** Which control records the job acts on ({@link ControlTrust}). */
+  public ControlTrust controlTrust() {
+    return b.controlTrust;
+  }
+
   public String modelDir() {
     return b.modelDir;
   }
@@ -168,7 +174,7 @@ public final class StreamingJob {
         .fromSource(controlBuilder.build(), WatermarkStrategy.noWatermarks(), "control")
         .uid("control-source")
         .setParallelism(1)
-        .process(new DecodeControl(), TypeInformation.of(TrainingItem.class))
+        .process(new DecodeControl(b.controlTrust), TypeInformation.of(TrainingItem.class))
         .setParallelism(1)
         .name("decode-control")
         .uid("decode-control");
@@ -241,6 +247,7 @@ public final class StreamingJob {
     private String deadLetterTopic = DEAD_LETTER_TOPIC;
     private String gatedTopic = GATED_TOPIC;
     private String controlTopic = CONTROL_TOPIC;
+    private ControlTrust controlTrust = ControlTrust.ANY;
     private String groupId = "bonestream";
     private Properties kafkaProperties = new Properties();
     private String modelDir;
@@ -277,6 +284,8 @@ public final class StreamingJob {
     public Builder gatedTopic(String v) { gatedTopic = v; return this; }
     /** Where requests to the job (erasures) are read from; it need not exist when the job starts. */
     public Builder controlTopic(String v) { controlTopic = v; return this; }
+    /** Which control records the job acts on: any valid one (the default) or only signed ones. */
+    public Builder controlTrust(ControlTrust v) { controlTrust = java.util.Objects.requireNonNull(v); return this; }
     public Builder groupId(String v) { groupId = v; return this; }
     /** Client properties for every Kafka client of the job (TLS, SASL, ...). */
     public Builder kafkaProperties(Properties v) { kafkaProperties = v; return this; }

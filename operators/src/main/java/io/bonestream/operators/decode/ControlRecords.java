@@ -6,7 +6,13 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.bonestream.operators.KafkaInput;
 import io.bonestream.operators.TrainingItem;
 import io.bonestream.schemas.AdapterIds;
+import io.bonestream.schemas.SigningKeys;
 import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.Signature;
+import java.time.Instant;
+import java.time.format.DateTimeParseException;
+import java.util.Base64;
 import java.util.Map;
 import java.util.Set;
 import org.jspecify.annotations.Nullable;
@@ -19,12 +25,16 @@ import org.jspecify.annotations.Nullable;
  * <pre>
  * {"type": "erase", "adapter_id": "a", "example_id": "x"}
  * {"type": "erase", "adapter_id": "a", "user_id": "u", "retrain": true}
+ * {"type": "erase", "adapter_id": "a", "user_id": "u", "issued_at": "2026-12-06T10:15:30Z",
+ *  "key_id": "ed25519:…", "signature": "…"}
  * </pre>
  *
  * <p>Exactly one of {@code example_id} and {@code user_id}, each 1 to {@value #MAX_ID_CHARS}
- * characters; {@code retrain} optional (default false); any other field is refused. A valid record
- * becomes {@link TrainingItem#erasure}; anything else is an {@link DeadLetterReason#INVALID_CONTROL_RECORD}
- * dead letter.
+ * characters; {@code retrain} optional (default false); a signed request also has its issue time
+ * (ISO-8601), its key's id and its Ed25519 signature (base64) over {@link ControlTrust#message}; any
+ * other field is refused. Whether a signature is needed, and whose, is the job's {@link ControlTrust}.
+ * A valid record becomes {@link TrainingItem#erasure}; anything else is an
+ * {@link DeadLetterReason#INVALID_CONTROL_RECORD} dead letter.
  */
 public final class ControlRecords {
   /** A control record's most bytes (a request is a few hundred). */
@@ -33,13 +43,20 @@ public final class ControlRecords {
   public static final int MAX_ID_CHARS = RecordValues.MAX_ID_CHARS;
   public static final String ERASE = "erase";
 
-  private static final Set<String> FIELDS = Set.of("type", "adapter_id", "example_id", "user_id", "retrain");
+  private static final Set<String> FIELDS = Set.of("type", "adapter_id", "example_id", "user_id", "retrain",
+      "issued_at", "key_id", "signature");
   private static final ObjectMapper MAPPER = new ObjectMapper();
+  private static final ControlTrust.Verifier UNSIGNED = ControlTrust.ANY.verifier();
 
   private ControlRecords() {}
 
-  /** The erasure request {@code in} holds, with its Kafka coordinates. */
+  /** The erasure request {@code in} holds, with its Kafka coordinates; no signature needed. */
   public static TrainingItem decode(KafkaInput in) throws Rejected {
+    return decode(in, UNSIGNED);
+  }
+
+  /** The erasure request {@code in} holds, signed as {@code trust} requires. */
+  public static TrainingItem decode(KafkaInput in, ControlTrust.Verifier trust) throws Rejected {
     if (in.value == null || in.value.length == 0) {
       throw invalid("a control record without a value (a tombstone?)");
     }
@@ -58,7 +75,7 @@ public final class ControlRecords {
     for (Map.Entry<String, JsonNode> e : node.properties()) {
       if (!FIELDS.contains(e.getKey())) {
         throw invalid("unknown field '" + Texts.abbreviate(e.getKey()) + "' (known: type, adapter_id, "
-            + "example_id, user_id, retrain)");
+            + "example_id, user_id, retrain, issued_at, key_id, signature)");
       }
     }
     String type = text(node, "type");
@@ -89,11 +106,49 @@ public final class ControlRecords {
       }
       retrain = r.booleanValue();
     }
+    String issuedAt = text(node, "issued_at");
+    Instant issued = null;
+    if (issuedAt != null) {
+      try {
+        issued = Instant.parse(issuedAt);
+      } catch (DateTimeParseException e) {
+        throw invalid("issued_at is an ISO-8601 instant (2026-12-06T10:15:30Z), not " + Texts.abbreviate(issuedAt));
+      }
+    }
+    String keyId = text(node, "key_id");
+    String signature = text(node, "signature");
+    if (trust.requiresSignature()) {
+      trust.check(issuedAt == null ? new byte[0] : ControlTrust.message(type, adapterId, exampleId, userId, retrain,
+          issuedAt), keyId, signature, issued, in.timestamp);
+    }
     return TrainingItem.erasure(adapterId, exampleId, userId, retrain, in.topic, in.partition, in.offset);
   }
 
   /** The control record asking {@code adapterId} to forget an example or a user's examples (one of the two). */
   public static byte[] erase(String adapterId, @Nullable String exampleId, @Nullable String userId,
+      boolean retrain) {
+    return request(adapterId, exampleId, userId, retrain).toString().getBytes(StandardCharsets.UTF_8);
+  }
+
+  /** The same request issued at {@code issuedAt} and signed with {@code signer}'s private key. */
+  public static byte[] erase(String adapterId, @Nullable String exampleId, @Nullable String userId,
+      boolean retrain, SigningKeys.Signer signer, Instant issuedAt) {
+    ObjectNode n = request(adapterId, exampleId, userId, retrain);
+    String issued = issuedAt.toString();
+    try {
+      Signature s = Signature.getInstance("Ed25519");
+      s.initSign(signer.privateKey());
+      s.update(ControlTrust.message(ERASE, adapterId, exampleId, userId, retrain, issued));
+      n.put("issued_at", issued);
+      n.put("key_id", signer.keyId());
+      n.put("signature", Base64.getEncoder().encodeToString(s.sign()));
+    } catch (GeneralSecurityException e) {
+      throw new IllegalStateException("cannot sign with " + signer, e);
+    }
+    return n.toString().getBytes(StandardCharsets.UTF_8);
+  }
+
+  private static ObjectNode request(String adapterId, @Nullable String exampleId, @Nullable String userId,
       boolean retrain) {
     ObjectNode n = MAPPER.createObjectNode();
     n.put("type", ERASE);
@@ -107,7 +162,7 @@ public final class ControlRecords {
     if (retrain) {
       n.put("retrain", true);
     }
-    return n.toString().getBytes(StandardCharsets.UTF_8);
+    return n;
   }
 
   /**

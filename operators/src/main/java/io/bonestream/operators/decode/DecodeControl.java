@@ -13,11 +13,19 @@ import org.apache.flink.util.Collector;
  * {@link DecodeInstructions#DEAD_LETTERS} as {@link DeadLetterReason#INVALID_CONTROL_RECORD}. Never fails on input.
  */
 public final class DecodeControl extends ProcessFunction<KafkaInput, TrainingItem> {
+  private final ControlTrust trust;
+  private transient ControlTrust.Verifier verifier;
   private transient Counter accepted;
   private transient Counter refused;
 
+  /** Acting on the requests {@code trust} accepts (signed, where it has keys). */
+  public DecodeControl(ControlTrust trust) {
+    this.trust = trust;
+  }
+
   @Override
   public void open(OpenContext context) {
+    verifier = trust.verifier();
     var group = getRuntimeContext().getMetricGroup();
     accepted = group.counter("control_records_accepted");
     refused = group.counter("control_records_refused");
@@ -28,7 +36,7 @@ public final class DecodeControl extends ProcessFunction<KafkaInput, TrainingIte
     TrainingItem item;
     try {
       try {
-        item = ControlRecords.decode(in);
+        item = ControlRecords.decode(in, verifier);
       } catch (RuntimeException e) {
         throw new Rejected(DeadLetterReason.UNEXPECTED, "cannot decode: " + e);
       }
