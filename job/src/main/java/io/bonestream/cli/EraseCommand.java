@@ -26,7 +26,8 @@ import picocli.CommandLine.Option;
     description = {"Asks the running job to forget an example, or all of a user's examples, of one adapter: writes an",
         "erasure request to the control topic (docs/inputs.md#the-control-topic). The adapter's trainer removes",
         "them from its buffers, replay reservoir and eval set, records the erasure in its next manifest, and",
-        "with --retrain trains again from its last version without them (docs/continual.md#erasure).",
+        "with --retrain, where a step since its last version trained on them, goes back to that version",
+        "(docs/continual.md#erasure).",
         "A job with control.public-keys acts only on requests signed with one of their private keys (--signing-key)."})
 final class EraseCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
@@ -54,7 +55,8 @@ final class EraseCommand implements Callable<Integer> {
     String userId;
   }
 
-  @Option(names = "--retrain", description = "also retrain the adapter from its last version without them")
+  @Option(names = "--retrain",
+      description = "also take the adapter back to its last version, where a step since trained on them")
   boolean retrain;
 
   @Option(names = "--kafka-config", paramLabel = "FILE", description = "Kafka client properties (TLS, SASL, ...)")
