@@ -373,4 +373,29 @@ class ContinualHarnessTest {
     }
   }
 
+  @Test
+  void aRetrainUndoesAReplayOfTheNamedUsersExampleSinceTheLastVersion() throws Exception {
+    AdapterProfile profile = new AdapterProfile(BAT, TRAIN, EvalPolicy.OFF, continual(ContinualPolicy.Anchor.OFF,
+        new ContinualPolicy.Replay(0.5, 64, 1 << 20), ContinualPolicy.Drift.OFF, true));
+    List<TrainingItem> items = colors("a", "c", false);
+    // steps 1-8 (two versions) train user "old"'s examples only; step 9 trains new users' fresh examples
+    // and replays from a reservoir that holds only "old"'s: nothing of "old" but the replays since version 2
+    for (int k = 0; k < items.size(); k++) {
+      items.get(k).userId = k < 32 ? "old" : "new-" + k;
+    }
+    try (var h = TrainerHarness.of(trainer(profile, 4))) {
+      h.open();
+      TrainerHarness.process(h, items.subList(0, 36));
+      int before = TrainerHarness.manifests(h.extractOutputValues()).size();
+      assertEquals(2, before, "versions at steps 4 and 8");
+      TrainerHarness.process(h, List.of(TrainingItem.erasure("a", null, "old", true, "control", 0, 1)));
+      TrainerHarness.process(h, items.subList(36, 52));
+      List<AdapterSnapshot> all = TrainerHarness.manifests(h.extractOutputValues());
+      Erasure e = all.get(before).getErasures().get(0);
+      assertTrue(e.getRetrained(), "step 9 replayed old's examples: " + e);
+      assertEquals(1, e.getDiscardedSteps(), e.toString());
+      assertTrue(e.getRemovedReplay() > 0, e.toString());
+    }
+  }
+
 }
