@@ -102,6 +102,14 @@ public final class SigningKeys {
    * without POSIX modes pass.
    */
   public static void checkPrivateKeyMode(Path file) throws IOException {
+    checkSecretFileMode(file, "private key file");
+  }
+
+  /**
+   * The same check for any file holding a secret ({@code what} names it in the message: "registry
+   * secret file"): others may neither read nor write it; its group may.
+   */
+  public static void checkSecretFileMode(Path file, String what) throws IOException {
     Set<PosixFilePermission> mode;
     try {
       mode = Files.getPosixFilePermissions(file);
@@ -109,7 +117,7 @@ public final class SigningKeys {
       return;
     }
     if (mode.contains(PosixFilePermission.OTHERS_READ) || mode.contains(PosixFilePermission.OTHERS_WRITE)) {
-      throw new IllegalArgumentException("private key file " + file + " is accessible by others (mode "
+      throw new IllegalArgumentException(what + " " + file + " is accessible by others (mode "
           + PosixFilePermissions.toString(mode) + "): chmod 600 it (640 where a group must read it)");
     }
   }

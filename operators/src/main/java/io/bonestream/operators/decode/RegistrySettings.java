@@ -12,8 +12,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermission;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -247,15 +245,10 @@ public final class RegistrySettings implements Serializable {
     }
 
     private void checkMode(Path p) throws IOException {
-      Set<PosixFilePermission> mode;
       try {
-        mode = Files.getPosixFilePermissions(p);
-      } catch (UnsupportedOperationException notPosix) {
-        return;
-      }
-      if (mode.contains(PosixFilePermission.OTHERS_READ) || mode.contains(PosixFilePermission.OTHERS_WRITE)) {
-        throw new BonestreamException("registry secret file " + file + " is accessible by others (mode "
-            + PosixFilePermissions.toString(mode) + "): chmod 600 it (640 where a group must read it)");
+        io.bonestream.schemas.SigningKeys.checkSecretFileMode(p, "registry secret file");
+      } catch (IllegalArgumentException e) {
+        throw new BonestreamException(e.getMessage());
       }
     }
 
