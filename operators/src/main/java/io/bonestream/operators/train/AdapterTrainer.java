@@ -508,6 +508,9 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
         if (profile.continual().retrainOnErasure()) {
           versionState.update(trainer.encodedState()); // what an erasure that retrains goes back to
           trainedSinceVersion.update(TrainedSinceVersion.none().toBytes());
+        } else { // turned off (or never on): nothing of an older version is kept to go back to later
+          versionState.clear();
+          trainedSinceVersion.clear();
         }
       }
     }

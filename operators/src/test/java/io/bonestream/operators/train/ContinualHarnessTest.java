@@ -398,4 +398,40 @@ class ContinualHarnessTest {
     }
   }
 
+  @Test
+  void aRetrainNeverGoesBackFurtherThanTheLastVersionWhenErasureRetrainWasOffMeanwhile() throws Exception {
+    ContinualPolicy.Replay noReplay = ContinualPolicy.Replay.OFF;
+    AdapterProfile on = new AdapterProfile(BAT, TRAIN, EvalPolicy.OFF, continual(ContinualPolicy.Anchor.OFF,
+        noReplay, ContinualPolicy.Drift.OFF, true));
+    AdapterProfile off = new AdapterProfile(BAT, TRAIN, EvalPolicy.OFF, continual(ContinualPolicy.Anchor.OFF,
+        noReplay, ContinualPolicy.Drift.OFF, false));
+    List<TrainingItem> items = colors("a", "c", false);
+    OperatorSubtaskState snapshot;
+    try (var h = TrainerHarness.of(trainer(on, 4))) { // version 1 (step 4) kept for erasures
+      h.open();
+      TrainerHarness.process(h, items.subList(0, 16));
+      snapshot = h.snapshot(1L, 1L);
+    }
+    try (var h = TrainerHarness.of(trainer(off, 4))) { // version 2 (step 8) with erasure-retrain off
+      h.initializeState(snapshot);
+      h.open();
+      TrainerHarness.process(h, items.subList(16, 32));
+      snapshot = h.snapshot(2L, 2L);
+    }
+    try (var h = TrainerHarness.of(trainer(on, 4))) { // on again: one step, then a request naming it
+      h.initializeState(snapshot);
+      h.open();
+      TrainerHarness.process(h, items.subList(32, 36));
+      TrainerHarness.process(h, List.of(TrainingItem.erasure("a", items.get(33).exampleId, null, true, "control", 0, 1)));
+      TrainerHarness.process(h, items.subList(36, 48));
+      List<AdapterSnapshot> published = TrainerHarness.manifests(h.extractOutputValues());
+      assertEquals(1, published.size(), "version 3 at step 12; none if the request sent the adapter back to step 4");
+      Erasure e = published.get(0).getErasures().get(0);
+      assertTrue(!e.getRetrained(), "version 2's state was never kept: not back to version 1 " + e);
+      assertEquals(0, e.getDiscardedSteps());
+      assertEquals(3, published.get(0).getVersion());
+      assertEquals(12, published.get(0).getStats().getStep(), "no step dropped");
+    }
+  }
+
 }
