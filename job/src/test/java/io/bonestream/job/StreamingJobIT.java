@@ -320,34 +320,51 @@ class StreamingJobIT {
     }
     StreamingHarness.produce(kafka.bootstrapServers(), "erase.instructions",
         StreamingHarness.asRecords("erase.instructions", first));
-    // one adapter at most: an erasure must neither be refused by the cap nor take the place of an adapter
+    // one adapter at most: an erasure must neither be refused by the cap nor take the place of an adapter;
+    // control keys: only signed requests are acted on
+    java.security.KeyPair controlKey = io.bonestream.schemas.SigningKeys.generate();
+    var signer = io.bonestream.schemas.SigningKeys.signer(io.bonestream.schemas.SigningKeys.privatePem(controlKey),
+        "control key");
     JobClient client = start(StreamingHarness.job(kafka.bootstrapServers(), "erase", tmp.resolve("b-erase"))
-        .quotas(new io.bonestream.operators.train.Quotas(1, 1.0, 65_536)).build());
+        .quotas(new io.bonestream.operators.train.Quotas(1, 1.0, 65_536))
+        .controlTrust(new io.bonestream.operators.decode.ControlTrust(
+            List.of(io.bonestream.schemas.SigningKeys.publicPem(controlKey.getPublic())), Duration.ofHours(1)))
+        .build());
     List<AdapterSnapshot> snaps;
-    List<org.apache.kafka.clients.consumer.ConsumerRecord<byte[], byte[]>> letters;
+    List<io.bonestream.schemas.DeadLetter> letters;
     try {
       StreamingHarness.readSnapshots(kafka.bootstrapServers(), "erase.adapters", Duration.ofSeconds(120),
           s -> s.size() >= 1);
+      java.time.Instant now = java.time.Instant.now();
       StreamingHarness.produce(kafka.bootstrapServers(), "erase.control", List.of(
           new org.apache.kafka.clients.producer.ProducerRecord<>("erase.control", "nobody".getBytes(),
-              io.bonestream.operators.decode.ControlRecords.erase("nobody", "x", null, false)),
+              io.bonestream.operators.decode.ControlRecords.erase("nobody", "x", null, false, signer, now)),
           new org.apache.kafka.clients.producer.ProducerRecord<>("erase.control", "good".getBytes(),
-              io.bonestream.operators.decode.ControlRecords.erase("good", null, "u-1", false))));
+              io.bonestream.operators.decode.ControlRecords.erase("good", null, "u-1", false, signer, now)),
+          new org.apache.kafka.clients.producer.ProducerRecord<>("erase.control", "good".getBytes(),
+              io.bonestream.operators.decode.ControlRecords.erase("good", null, "u-2", true))));
       // the requests reach the trainer before the next examples (which come by another source): the
       // control source commits its offsets when a checkpoint completes, and an aligned checkpoint
       // completes only after every operator, the trainer too, took what came before its barrier
-      awaitCommitted("erase-control", 2);
+      awaitCommitted("erase-control", 3);
       StreamingHarness.produce(kafka.bootstrapServers(), "erase.instructions",
           StreamingHarness.asRecords("erase.instructions", StreamingHarness.colors("good", 8)));
       snaps = StreamingHarness.readSnapshots(kafka.bootstrapServers(), "erase.adapters", Duration.ofSeconds(120),
           s -> s.size() >= 2);
-      letters = KafkaClients.readUntil(kafka.bootstrapServers(), "erase.dlq", Duration.ofSeconds(3), rs -> false);
+      letters = StreamingHarness.readDeadLetters(kafka.bootstrapServers(), "erase.dlq", Duration.ofSeconds(30),
+          n -> n >= 1);
     } finally {
       client.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
     }
     assertEquals(List.of("good", "good"), snaps.stream().map(a -> a.getAdapterId().toString()).toList(),
         "an erasure for an adapter the job does not train creates none");
-    assertEquals(List.of(), letters, "nothing refused (the cap of one adapter is not reached by the request)");
+    // nothing refused but the unsigned request (the cap of one adapter is not reached by a request)
+    assertEquals(1, letters.size(), letters.toString());
+    io.bonestream.schemas.DeadLetter letter = letters.get(0);
+    assertEquals("erase.control", letter.getTopic());
+    assertEquals(2L, letter.getOffset());
+    assertEquals("INVALID_CONTROL_RECORD", letter.getErrorCode());
+    assertTrue(letter.getErrorMessage().startsWith("unsigned"), letter.getErrorMessage());
     var erasures = snaps.get(1).getErasures();
     assertEquals(1, erasures.size(), erasures.toString());
     assertEquals("u-1", erasures.get(0).getUserId());
