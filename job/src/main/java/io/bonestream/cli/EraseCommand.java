@@ -1,6 +1,7 @@
 package io.bonestream.cli;
 
 import io.bonestream.core.BonestreamException;
+import io.bonestream.core.util.Durations;
 import io.bonestream.job.KafkaClients;
 import io.bonestream.job.KafkaProperties;
 import io.bonestream.operators.StreamingJob;
@@ -9,7 +10,15 @@ import io.bonestream.operators.publish.SigningKeySource;
 import io.bonestream.schemas.SigningKeys;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.io.PrintWriter;
+import java.security.PublicKey;
+import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -65,6 +74,18 @@ final class EraseCommand implements Callable<Integer> {
   @ArgGroup(exclusive = true)
   Key key;
 
+  @Option(names = "--wait", paramLabel = "DURATION",
+      description = "wait up to this long for the version that lists the request, and print what it removed")
+  String wait;
+
+  @Option(names = "--adapters-topic", defaultValue = StreamingJob.ADAPTERS_TOPIC, paramLabel = "T",
+      description = "with --wait: the job's adapters topic (default: ${DEFAULT-VALUE})")
+  String adaptersTopic;
+
+  @Option(names = "--public-key", paramLabel = "FILE",
+      description = "with --wait: count only versions signed with one of these public keys (repeatable)")
+  List<Path> publicKeys = new ArrayList<>();
+
   static final class Key {
     @Option(names = "--signing-key", required = true, paramLabel = "FILE",
         description = "sign the request with this private key file (bonestream keygen; readable by its owner only)")
@@ -84,10 +105,39 @@ final class EraseCommand implements Callable<Integer> {
     if (topic.isBlank()) {
       throw new BonestreamException("--topic is empty");
     }
+    Duration waitFor = wait == null ? null : Durations.parse(wait, "--wait");
+    if (wait == null && (!publicKeys.isEmpty() || !adaptersTopic.equals(StreamingJob.ADAPTERS_TOPIC))) {
+      throw new BonestreamException("--adapters-topic and --public-key go with --wait");
+    }
     byte[] value = key == null ? ControlRecords.erase(adapter, target.exampleId, target.userId, retrain)
         : ControlRecords.erase(adapter, target.exampleId, target.userId, retrain, signer(), Instant.now());
+    Properties props = KafkaProperties.load(kafkaConfig);
+    try (ErasureWait confirmation = waitFor == null ? null
+        : new ErasureWait(bootstrap, props, adaptersTopic, trustedKeys())) {
+      RecordMetadata written = send(value, props);
+      PrintWriter out = spec.commandLine().getOut();
+      out.println("wrote " + new String(value, StandardCharsets.UTF_8) + " to " + topic
+          + " (partition " + written.partition() + ", offset " + written.offset() + ")");
+      if (confirmation == null) {
+        return 0;
+      }
+      out.println("waiting up to " + wait + " for a version of " + adapter + " on " + confirmation.topic()
+          + " that lists it ...");
+      out.flush();
+      ErasureWait.Found found = confirmation.await(adapter, topic, written.partition(), written.offset(), waitFor);
+      if (found == null) {
+        throw new BonestreamException("no version of " + adapter + " listed the request within " + wait
+            + ": the adapter's next version lists it once its trainer has read it (tail-snapshots shows them); "
+            + "a job that holds nothing of " + adapter + " never does");
+      }
+      out.println(found.describe(adapter));
+      return 0;
+    }
+  }
+
+  private RecordMetadata send(byte[] value, Properties props) {
     RecordMetadata written;
-    try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(bootstrap, KafkaProperties.load(kafkaConfig))) {
+    try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(bootstrap, props)) {
       // keyed by adapter: one adapter's requests stay in order on one partition
       var sent = p.send(new ProducerRecord<>(topic, adapter.getBytes(StandardCharsets.UTF_8), value));
       p.flush();
@@ -100,9 +150,20 @@ final class EraseCommand implements Callable<Integer> {
       Thread.currentThread().interrupt();
       throw new BonestreamException("interrupted");
     }
-    spec.commandLine().getOut().println("wrote " + new String(value, StandardCharsets.UTF_8) + " to " + topic
-        + " (partition " + written.partition() + ", offset " + written.offset() + ")");
-    return 0;
+    return written;
+  }
+
+  private Map<String, PublicKey> trustedKeys() {
+    Map<String, PublicKey> trusted = new HashMap<>();
+    for (Path p : publicKeys) {
+      try {
+        PublicKey k = SigningKeys.readPublicKey(p);
+        trusted.put(SigningKeys.keyId(k), k);
+      } catch (IllegalArgumentException e) {
+        throw new BonestreamException(e.getMessage());
+      }
+    }
+    return trusted;
   }
 
   private SigningKeys.Signer signer() {

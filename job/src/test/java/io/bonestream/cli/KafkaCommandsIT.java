@@ -45,6 +45,67 @@ class KafkaCommandsIT {
 
   @Test
   @org.junit.jupiter.api.Timeout(120)
+  void eraseWaitsForTheVersionThatListsTheRequest() throws Exception {
+    kafka.createTopic("w.control", 1, false);
+    kafka.createTopic("w.adapters", 1, false);
+    java.util.concurrent.atomic.AtomicReference<Cli> waited = new java.util.concurrent.atomic.AtomicReference<>();
+    Thread erase = new Thread(() -> waited.set(Cli.run("erase", "--bootstrap", kafka.bootstrapServers(),
+        "--topic", "w.control", "--adapter", "colors", "--user-id", "u-9", "--retrain", "--wait", "60s",
+        "--adapters-topic", "w.adapters")));
+    erase.start();
+    // once the request is on the control topic, the command reads the adapters topic from before it
+    KafkaClients.readUntil(kafka.bootstrapServers(), "w.control", Duration.ofSeconds(30), rs -> !rs.isEmpty());
+    io.bonestream.schemas.Erasure listed = io.bonestream.schemas.Erasure.newBuilder().setUserId("u-9")
+        .setExampleId(null).setTopic("w.control").setPartition(0).setOffset(0).setRemovedBuffered(2)
+        .setRemovedReplay(1).setRemovedEval(0).setRetrained(true).setDiscardedSteps(3).build();
+    try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(kafka.bootstrapServers(), new Properties())) {
+      // another adapter's version listing the same coordinates, and one of colors' listing another request
+      p.send(record("w.adapters", AdapterSnapshot.newBuilder(manifest("other", 1)).setErasures(List.of(listed)).build()));
+      p.send(record("w.adapters", AdapterSnapshot.newBuilder(manifest("colors", 4))
+          .setErasures(List.of(io.bonestream.schemas.Erasure.newBuilder(listed).setOffset(7).build())).build()));
+      p.send(record("w.adapters", AdapterSnapshot.newBuilder(manifest("colors", 5)).setErasures(List.of(listed)).build()));
+      p.flush();
+    }
+    erase.join(Duration.ofSeconds(90).toMillis());
+    Cli c = waited.get();
+    assertTrue(c != null, "erase --wait did not end");
+    assertEquals(0, c.exitCode(), c.err());
+    assertTrue(c.out().contains("applied in colors@5: removed 2 buffered, 1 replay and 0 eval examples; retrained: "
+        + "back to the version before, 3 steps dropped"), c.out());
+
+    // nothing lists the next one: one line after the wait, exit 1 (the request is written)
+    Cli none = Cli.run("erase", "--bootstrap", kafka.bootstrapServers(), "--topic", "w.control", "--adapter", "colors",
+        "--user-id", "u-9", "--wait", "2s", "--adapters-topic", "w.adapters");
+    assertEquals(1, none.exitCode());
+    assertTrue(none.out().contains("offset 1"), none.out());
+    assertTrue(none.err().contains("no version of colors listed the request within 2s")
+        && none.err().strip().lines().count() == 1, none.err());
+    // with --public-key, an unsigned version listing the request does not count
+    Path keys = tmp.resolve("wait-keys");
+    io.bonestream.schemas.SigningKeys.write(io.bonestream.schemas.SigningKeys.generate(), keys, "job");
+    Thread signedOnly = new Thread(() -> waited.set(Cli.run("erase", "--bootstrap", kafka.bootstrapServers(),
+        "--topic", "w.control", "--adapter", "colors", "--user-id", "u-9", "--wait", "6s",
+        "--adapters-topic", "w.adapters", "--public-key", keys.resolve("job.pub").toString())));
+    signedOnly.start();
+    KafkaClients.readUntil(kafka.bootstrapServers(), "w.control", Duration.ofSeconds(30), rs -> rs.size() >= 3);
+    try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(kafka.bootstrapServers(), new Properties())) {
+      p.send(record("w.adapters", AdapterSnapshot.newBuilder(manifest("colors", 6))
+          .setErasures(List.of(io.bonestream.schemas.Erasure.newBuilder(listed).setOffset(2).build())).build()));
+      p.flush();
+    }
+    signedOnly.join(Duration.ofSeconds(60).toMillis());
+    assertEquals(1, waited.get().exitCode(), "an unsigned version confirmed it: " + waited.get().out());
+    // an adapters topic that does not exist: refused before anything is written
+    Cli noTopic = Cli.run("erase", "--bootstrap", kafka.bootstrapServers(), "--topic", "w.control", "--adapter", "colors",
+        "--user-id", "u-9", "--wait", "2s", "--adapters-topic", "w.nothing");
+    assertEquals(1, noTopic.exitCode());
+    assertTrue(noTopic.err().contains("adapters topic w.nothing not found"), noTopic.err());
+    assertEquals(3, KafkaClients.readUntil(kafka.bootstrapServers(), "w.control", Duration.ofSeconds(5),
+        rs -> rs.size() > 3).size(), "the refused request wrote nothing");
+  }
+
+  @Test
+  @org.junit.jupiter.api.Timeout(120)
   void aSignedEraseIsActedOnByAJobWithItsPublicKeyOnly() throws Exception {
     kafka.createTopic("s.control", 1, false);
     Path keys = tmp.resolve("control-keys");
@@ -297,10 +358,14 @@ class KafkaCommandsIT {
   }
 
   private static ProducerRecord<byte[], byte[]> record(AdapterSnapshot s) throws Exception {
+    return record("t.adapters", s);
+  }
+
+  private static ProducerRecord<byte[], byte[]> record(String topic, AdapterSnapshot s) throws Exception {
     ByteBuffer b = AdapterSnapshot.getEncoder().encode(s);
     byte[] v = new byte[b.remaining()];
     b.get(v);
-    return new ProducerRecord<>("t.adapters", s.getAdapterId().getBytes(), v);
+    return new ProducerRecord<>(topic, s.getAdapterId().getBytes(), v);
   }
 
   private static AdapterSnapshot manifest(String id, long version) {
