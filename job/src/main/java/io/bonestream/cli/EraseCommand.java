@@ -11,13 +11,10 @@ import io.bonestream.schemas.SigningKeys;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.io.PrintWriter;
-import java.security.PublicKey;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
@@ -113,7 +110,7 @@ final class EraseCommand implements Callable<Integer> {
         : ControlRecords.erase(adapter, target.exampleId, target.userId, retrain, signer(), Instant.now());
     Properties props = KafkaProperties.load(kafkaConfig);
     try (ErasureWait confirmation = waitFor == null ? null
-        : new ErasureWait(bootstrap, props, adaptersTopic, trustedKeys())) {
+        : new ErasureWait(bootstrap, props, adaptersTopic, TailSnapshotsCommand.publicKeys(publicKeys))) {
       RecordMetadata written = send(value, props);
       PrintWriter out = spec.commandLine().getOut();
       out.println("wrote " + new String(value, StandardCharsets.UTF_8) + " to " + topic
@@ -151,19 +148,6 @@ final class EraseCommand implements Callable<Integer> {
       throw new BonestreamException("interrupted");
     }
     return written;
-  }
-
-  private Map<String, PublicKey> trustedKeys() {
-    Map<String, PublicKey> trusted = new HashMap<>();
-    for (Path p : publicKeys) {
-      try {
-        PublicKey k = SigningKeys.readPublicKey(p);
-        trusted.put(SigningKeys.keyId(k), k);
-      } catch (IllegalArgumentException e) {
-        throw new BonestreamException(e.getMessage());
-      }
-    }
-    return trusted;
   }
 
   private SigningKeys.Signer signer() {

@@ -65,15 +65,7 @@ final class TailSnapshotsCommand implements Callable<Integer> {
   public Integer call() {
     Duration idle = Durations.parse(timeout, "--timeout");
     PrintWriter out = spec.commandLine().getOut();
-    java.util.Map<String, java.security.PublicKey> trusted = new java.util.HashMap<>();
-    for (Path p : publicKeys) {
-      try {
-        java.security.PublicKey k = SigningKeys.readPublicKey(p);
-        trusted.put(SigningKeys.keyId(k), k);
-      } catch (IllegalArgumentException e) {
-        throw new io.bonestream.core.BonestreamException(e.getMessage());
-      }
-    }
+    java.util.Map<String, java.security.PublicKey> trusted = publicKeys(publicKeys);
     if (topic == null) {
       topic = gated ? StreamingJob.GATED_TOPIC : StreamingJob.ADAPTERS_TOPIC;
     }
@@ -114,6 +106,20 @@ final class TailSnapshotsCommand implements Callable<Integer> {
       throw new io.bonestream.core.BonestreamException("no answer from Kafka at " + bootstrap);
     }
     return 0;
+  }
+
+  /** The public key files given by --public-key, by key id; an unreadable one is one line of error. */
+  static java.util.Map<String, java.security.PublicKey> publicKeys(List<Path> files) {
+    java.util.Map<String, java.security.PublicKey> trusted = new java.util.HashMap<>();
+    for (Path p : files) {
+      try {
+        java.security.PublicKey k = SigningKeys.readPublicKey(p);
+        trusted.put(SigningKeys.keyId(k), k);
+      } catch (IllegalArgumentException e) {
+        throw new io.bonestream.core.BonestreamException(e.getMessage());
+      }
+    }
+    return trusted;
   }
 
   /**
