@@ -6,15 +6,18 @@ import io.bonestream.engine.TestFiles
 import io.bonestream.engine.config.TrainConfig
 import io.bonestream.engine.model.BaseModel
 import io.bonestream.operators.StreamingJob
+import io.bonestream.operators.decode.ControlTrust
 import io.bonestream.operators.publish.SnapshotPolicy
 import io.bonestream.operators.train.AdapterProfile
 import io.bonestream.operators.train.AdapterProfiles
 import io.bonestream.operators.train.BatchPolicy
 import io.bonestream.operators.train.ContinualPolicy
 import io.bonestream.operators.train.EvalPolicy
+import io.bonestream.schemas.SigningKeys
 import io.bonestream.subscriber.kotlin.acceptedVersions
 import io.bonestream.subscriber.kotlin.adapterSubscriber
 import java.nio.file.Path
+import java.time.Duration
 import kotlin.test.Test
 import kotlin.test.assertEquals
 import kotlin.test.assertTrue
@@ -54,6 +57,8 @@ class KotlinPipelineTest {
             kafka.createTopic("kt.adapters", 1, true)
             kafka.createTopic("kt.dlq", 1, false)
             val base = BaseModel.load(TestFiles.stories260K())
+            // erasure requests only when signed with this key (none come here)
+            val controlKey = SigningKeys.generate()
             val job = StreamingJob.builder()
                 .bootstrapServers(kafka.bootstrapServers())
                 .instructionsTopic("kt.instructions")
@@ -81,7 +86,9 @@ class KotlinPipelineTest {
                 .snapshotPolicy(SnapshotPolicy(2, 0, 0, SnapshotPolicy.DEFAULT_INLINE_LIMIT, tmp.resolve("blobs").toUri().toString()))
                 .maxSeqLen(64)
                 .transactionalIdPrefix("kotlin")
+                .controlTrust(ControlTrust(listOf(SigningKeys.publicPem(controlKey.public)), Duration.ofHours(1)))
                 .build()
+            assertTrue(job.controlTrust().requiresSignature())
             val env = StreamExecutionEnvironment.getExecutionEnvironment()
             env.setParallelism(1)
             env.enableCheckpointing(500, CheckpointingMode.EXACTLY_ONCE)
