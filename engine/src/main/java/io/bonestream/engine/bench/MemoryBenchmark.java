@@ -71,22 +71,42 @@ public final class MemoryBenchmark {
     }
     double encode = (System.nanoTime() - start) / 1e9;
     long params = live.isEmpty() ? 0 : live.get(0).backend().parameterCount() * 4L * live.size();
-    Runtime rt = Runtime.getRuntime();
-    for (int i = 0; i < 3; i++) {
-      System.gc();
-      try {
-        Thread.sleep(100);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    }
-    long heap = rt.totalMemory() - rt.freeMemory();
+    long heap = settledHeap();
     long arrays = 0;
     for (Trainer t : live) {
       arrays += (t.adapters().flatParameters().length() + t.adapters().flatGradients().length()) * 4L;
     }
     return new Result(base.name(), adapter.method().id(), adapter.r(), live.size(), params, heap,
         Pointer.totalBytes() + arrays, CpuDevice.get().allocatedBytes(), rss(), stateBytes, encode);
+  }
+
+  /**
+   * The Java heap in use after full GCs, once it stops falling (at least 3 GCs, at most 20, 100 ms
+   * apart): the smallest reading. Other threads' garbage, and buffers a cleaner frees only after a
+   * GC, would otherwise land in one measurement and not the next.
+   */
+  static long settledHeap() {
+    Runtime rt = Runtime.getRuntime();
+    long min = Long.MAX_VALUE;
+    long device = -1;
+    for (int i = 0; i < 20; i++) {
+      System.gc();
+      try {
+        Thread.sleep(100);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      }
+      long heap = rt.totalMemory() - rt.freeMemory();
+      long nowDevice = CpuDevice.get().allocatedBytes() + Pointer.totalBytes();
+      boolean settled = i >= 2 && heap >= min && nowDevice == device;
+      min = Math.min(min, heap);
+      device = nowDevice;
+      if (settled) {
+        break;
+      }
+    }
+    return min;
   }
 
   /** The resident set of this process (Linux), or 0. */
