@@ -58,8 +58,12 @@ final class ErasureWait implements AutoCloseable {
    */
   @Nullable Found await(String adapter, String topic, int partition, long offset, Duration timeout) {
     long deadline = System.nanoTime() + timeout.toNanos();
+    byte[] key = adapter.getBytes(java.nio.charset.StandardCharsets.UTF_8);
     while (System.nanoTime() < deadline) {
       for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+        if (!java.util.Arrays.equals(r.key(), key)) {
+          continue; // another adapter's version (the topic is keyed by adapter id): not decoded
+        }
         AdapterSnapshot m;
         try {
           m = KafkaClients.snapshot(r.value());

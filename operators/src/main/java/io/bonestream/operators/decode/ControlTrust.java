@@ -122,11 +122,49 @@ public record ControlTrust(List<String> publicKeyPems, Duration maxAge) implemen
     }
   }
 
-  /** The bytes a request's signature covers: a domain line, then its fields as a JSON array. */
+  /**
+   * The bytes a request's signature covers: {@code bonestream-control-v1}, a newline, then {@code
+   * [type, adapter_id, example_id, user_id, retrain, issued_at]} as compact JSON in UTF-8 (no spaces,
+   * null for the id not given; in strings only {@code "}, {@code \\} and control characters escaped,
+   * {@code \\n} style where JSON has a short escape, else {@code \\u00xx} in lower case): what
+   * Python's {@code json.dumps(fields, separators=(",", ":"), ensure_ascii=False)} writes, so a client
+   * in any language can sign without this library.
+   */
   static byte[] message(String type, String adapterId, @Nullable String exampleId, @Nullable String userId,
       boolean retrain, String issuedAt) {
-    com.fasterxml.jackson.databind.node.ArrayNode a = new com.fasterxml.jackson.databind.ObjectMapper().createArrayNode();
-    a.add(type).add(adapterId).add(exampleId).add(userId).add(retrain).add(issuedAt);
-    return ("bonestream-control-v1\n" + a).getBytes(StandardCharsets.UTF_8);
+    StringBuilder b = new StringBuilder("bonestream-control-v1\n[");
+    for (String s : new String[] {type, adapterId, exampleId, userId}) {
+      json(b, s).append(',');
+    }
+    b.append(retrain).append(',');
+    json(b, issuedAt).append(']');
+    return b.toString().getBytes(StandardCharsets.UTF_8);
+  }
+
+  private static StringBuilder json(StringBuilder b, @Nullable String s) {
+    if (s == null) {
+      return b.append("null");
+    }
+    b.append('"');
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      switch (c) {
+        case '"' -> b.append("\\\"");
+        case '\\' -> b.append("\\\\");
+        case '\n' -> b.append("\\n");
+        case '\r' -> b.append("\\r");
+        case '\t' -> b.append("\\t");
+        case '\b' -> b.append("\\b");
+        case '\f' -> b.append("\\f");
+        default -> {
+          if (c < 0x20) {
+            b.append(String.format("\\u%04x", (int) c));
+          } else {
+            b.append(c);
+          }
+        }
+      }
+    }
+    return b.append('"');
   }
 }

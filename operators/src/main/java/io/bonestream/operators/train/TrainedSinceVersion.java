@@ -25,6 +25,15 @@ final class TrainedSinceVersion {
   static final int MAX_FINGERPRINTS = 16_384;
   private static final byte FORMAT = 1;
 
+  /** One SHA-256 per thread, not one looked up per id. */
+  private static final ThreadLocal<MessageDigest> SHA256 = ThreadLocal.withInitial(() -> {
+    try {
+      return MessageDigest.getInstance("SHA-256");
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("every Java runtime has SHA-256", e);
+    }
+  });
+
   private final Set<Long> fingerprints = new HashSet<>();
   private boolean unknown;
 
@@ -91,14 +100,10 @@ final class TrainedSinceVersion {
   }
 
   static long fingerprint(char kind, String id) {
-    try {
-      MessageDigest sha = MessageDigest.getInstance("SHA-256");
-      sha.update((byte) kind);
-      sha.update(id.getBytes(StandardCharsets.UTF_8));
-      return ByteBuffer.wrap(sha.digest()).getLong();
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException("every Java runtime has SHA-256", e);
-    }
+    MessageDigest sha = SHA256.get();
+    sha.update((byte) kind);
+    sha.update(id.getBytes(StandardCharsets.UTF_8));
+    return ByteBuffer.wrap(sha.digest()).getLong(); // digest() resets it for the next id
   }
 
   byte[] toBytes() {

@@ -71,6 +71,22 @@ class SignedControlRecordsTest {
   }
 
   @Test
+  void theSignatureCoversTheDocumentedBytesWhichPythonsJsonDumpsWrites() throws Exception {
+    String userId = "ü \"q\" \\ \u0001\n";
+    byte[] signed = ControlRecords.erase("a-1", null, userId, true, SIGNER, ISSUED);
+    // written by Python: "bonestream-control-v1\n" + json.dumps(["erase", "a-1", None, user_id, True,
+    // "2026-12-06T10:15:30Z"], separators=(",", ":"), ensure_ascii=False)
+    String documented = "bonestream-control-v1\n[\"erase\",\"a-1\",null,\"ü \\\"q\\\" \\\\ \\u0001\\n\",true,"
+        + "\"2026-12-06T10:15:30Z\"]";
+    java.security.Signature jdk = java.security.Signature.getInstance("Ed25519");
+    jdk.initVerify(JOB_KEY.getPublic());
+    jdk.update(documented.getBytes(StandardCharsets.UTF_8));
+    assertTrue(jdk.verify(java.util.Base64.getDecoder().decode(Json.MAPPER.readTree(signed).get("signature").asText())),
+        "the signature is not over the documented bytes");
+    assertEquals(userId, ControlRecords.decode(in(signed, Duration.ZERO), TRUST).eraseUserId);
+  }
+
+  @Test
   void unsignedForgedAndAlteredRequestsAreRefused() throws Exception {
     assertTrue(refused(ControlRecords.erase("a", "x", null, false), Duration.ZERO).startsWith("unsigned"));
     assertTrue(refused(ControlRecords.erase("a", "x", null, false, STRANGER, ISSUED), Duration.ZERO)
