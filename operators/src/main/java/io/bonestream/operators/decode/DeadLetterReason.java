@@ -65,6 +65,11 @@ public enum DeadLetterReason {
   OVER_ADAPTER_LIMIT,
   /** The adapter's share of its subtask's recent training exceeds max-share while others wait. */
   OVER_SHARE,
+  /**
+   * An erasure request for an adapter with {@code PendingErasures.MAX_PENDING} applied requests that
+   * no version has listed yet (a flood); not applied.
+   */
+  OVER_ERASURE_LIMIT,
   /** Decoding failed in a way no check foresaw (a bug to report; the record is kept here). */
   UNEXPECTED;
 

@@ -46,6 +46,8 @@ public final class DecodeControl extends ProcessFunction<KafkaInput, TrainingIte
           in.partition, in.offset, r.reason(), r.getMessage(), ctx.timerService().currentProcessingTime()));
       return;
     }
+    item.original = in.value; // for the dead-letter topic, should the trainer turn the request away
+    item.originalKey = in.key;
     out.collect(item);
     accepted.inc();
   }

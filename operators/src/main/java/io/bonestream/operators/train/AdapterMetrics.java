@@ -37,6 +37,10 @@ final class AdapterMetrics {
   /** Erasure requests applied, and the kept examples they removed. */
   final Counter erasures;
   final Counter erasedExamples;
+  /** Erasure requests not applied: the adapter had {@link PendingErasures#MAX_PENDING} waiting to be listed. */
+  final Counter overErasureLimit;
+  /** Erasure requests applied that no version has listed yet. */
+  volatile long erasuresPending;
   volatile double anchorLoss = Double.NaN;
   volatile double baseAnchorLoss = Double.NaN;
   /** The loss average the drift signal compares each batch against. */
@@ -75,9 +79,11 @@ final class AdapterMetrics {
     replayedExamples = g.counter("replayed_examples");
     erasures = g.counter("erasures");
     erasedExamples = g.counter("erased_examples");
+    overErasureLimit = g.counter("over_erasure_limit_requests");
     g.gauge("anchor_loss", (Gauge<Double>) () -> anchorLoss);
     g.gauge("base_anchor_loss", (Gauge<Double>) () -> baseAnchorLoss);
     g.gauge("drift_baseline_loss", (Gauge<Double>) () -> driftBaseline);
+    g.gauge("erasures_pending", (Gauge<Long>) () -> erasuresPending);
     g.gauge("replay_examples", (Gauge<Long>) () -> replayExamples);
     g.gauge("replay_bytes", (Gauge<Long>) () -> replayBytes);
     g.gauge("eval_loss", (Gauge<Double>) () -> evalLoss);

@@ -20,12 +20,14 @@ import org.jspecify.annotations.Nullable;
  */
 final class AdapterProgress {
   /**
-   * 4 added the continual-learning bookkeeping (drift signal, pin, anchor, replay, erasures); 3 the
-   * eval gate's; 2 the step, the base fingerprint and the pending resumption; 1 to 3 are still read.
+   * 5 keeps only the number of erasures waiting to be listed (the requests moved to their own state,
+   * {@link PendingErasures}); 4 added the continual-learning bookkeeping (drift signal, pin, anchor,
+   * replay, erasures); 3 the eval gate's; 2 the step, the base fingerprint and the pending resumption;
+   * 1 to 4 are still read.
    * (Some format-2 states carry the eval fields too: a version wrote them before the number moved;
    * they are read when present.)
    */
-  private static final int FORMAT = 4;
+  private static final int FORMAT = 5;
   static final double EMA_DECAY = 0.9;
 
   long version;
@@ -68,15 +70,16 @@ final class AdapterProgress {
   long anchorScoredAtDue = -1;
   long anchorScoredAtTokens = -1;
   long replayedExamples;
-  /** Erasures applied since the last version, told by the next one. */
-  final List<ErasureNote> pendingErasures = new ArrayList<>();
+  /** Erasure requests applied and not yet listed by a version ({@link PendingErasures} holds them). */
+  int erasuresPending;
+  /**
+   * The requests a format-4 state kept here, read but not written again: the trainer moves them to
+   * {@link PendingErasures} when it reads the state.
+   */
+  final List<PendingErasures.Note> legacyErasures = new ArrayList<>();
 
   /** A drift event as the next manifest tells it. */
   record DriftNote(long step, double loss, double baseline, String action) {}
-
-  /** An applied erasure as the next manifest tells it ("" for an id not given). */
-  record ErasureNote(String exampleId, String userId, String topic, int partition, long offset,
-      int removedBuffered, int removedReplay, int removedEval, boolean retrained, long discardedSteps) {}
 
   void recordLoss(double loss) {
     lastLoss = loss;
@@ -96,7 +99,10 @@ final class AdapterProgress {
     lastSnapshotEventTime = lastTrainedEventTime;
   }
 
-  /** A version was published: its lineage and resumption are told, the next version starts afresh. */
+  /**
+   * A version was published: its lineage and resumption are told, the next version starts afresh
+   * (erasures not listed wait for the next one: {@link PendingErasures}).
+   */
   void published() {
     stepsSinceSnapshot = 0;
     lineage.clear();
@@ -105,7 +111,6 @@ final class AdapterProgress {
     resumedFreshOptimizer = false;
     lastSnapshotEventTime = lastTrainedEventTime;
     pendingDrift = null;
-    pendingErasures.clear();
   }
 
   void clearBuffer() {
@@ -163,19 +168,7 @@ final class AdapterProgress {
       out.writeLong(anchorScoredAtDue);
       out.writeLong(anchorScoredAtTokens);
       out.writeLong(replayedExamples);
-      out.writeInt(pendingErasures.size());
-      for (ErasureNote e : pendingErasures) {
-        out.writeUTF(e.exampleId());
-        out.writeUTF(e.userId());
-        out.writeUTF(e.topic());
-        out.writeInt(e.partition());
-        out.writeLong(e.offset());
-        out.writeInt(e.removedBuffered());
-        out.writeInt(e.removedReplay());
-        out.writeInt(e.removedEval());
-        out.writeBoolean(e.retrained());
-        out.writeLong(e.discardedSteps());
-      }
+      out.writeInt(erasuresPending);
       return bytes.toByteArray();
     } catch (IOException e) {
       throw new UncheckedIOException(e);
@@ -236,9 +229,12 @@ final class AdapterProgress {
         p.anchorScoredAtTokens = in.readLong();
         p.replayedExamples = in.readLong();
         int erasures = in.readInt();
-        for (int i = 0; i < erasures; i++) {
-          p.pendingErasures.add(new ErasureNote(in.readUTF(), in.readUTF(), in.readUTF(), in.readInt(), in.readLong(),
-              in.readInt(), in.readInt(), in.readInt(), in.readBoolean(), in.readLong()));
+        if (format >= 5) {
+          p.erasuresPending = erasures;
+        } else { // format 4 kept the requests themselves
+          for (int i = 0; i < erasures; i++) {
+            p.legacyErasures.add(PendingErasures.read(in));
+          }
         }
       }
     } catch (IOException e) {

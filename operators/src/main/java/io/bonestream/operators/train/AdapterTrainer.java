@@ -119,6 +119,11 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     return new ValueStateDescriptor<>("trained-since-version", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
   }
 
+  /** The erasure requests applied and not yet listed by a version ({@link PendingErasures}), in order. */
+  public static ListStateDescriptor<byte[]> pendingErasuresDescriptor() {
+    return new ListStateDescriptor<>("pending-erasures", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
+  }
+
   private final String modelDir;
   private final AdapterProfiles profiles;
   private final BatchPolicy batchPolicy;
@@ -144,6 +149,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   private transient ValueState<byte[]> replayState;
   private transient ValueState<byte[]> versionState;
   private transient ValueState<byte[]> trainedSinceVersion;
+  private transient ListState<byte[]> pendingErasures;
   /** Each profile's anchor set, tokenized and scored on the base model once per subtask. */
   private transient Map<ContinualPolicy.Anchor, AnchorSet> anchorSets;
   private transient ListState<TrainingItem> buffer;
@@ -211,6 +217,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     replayState = getRuntimeContext().getState(replayDescriptor());
     versionState = getRuntimeContext().getState(versionStateDescriptor());
     trainedSinceVersion = getRuntimeContext().getState(trainedSinceVersionDescriptor());
+    pendingErasures = getRuntimeContext().getListState(pendingErasuresDescriptor());
     anchorSets = new java.util.IdentityHashMap<>();
     buffer = getRuntimeContext().getListState(new ListStateDescriptor<>("buffer",
         TypeInformation.of(TrainingItem.class)));
@@ -300,7 +307,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   public void processElement(TrainingItem item, Context ctx, Collector<EncodedRecord> out) throws Exception {
     String id = ctx.getCurrentKey();
     if (item.isErasure()) {
-      erase(id, item);
+      erase(id, item, ctx);
       return;
     }
     if (progressState.value() == null && snapshotPolicy.everyWallClockMs() > 0) {
@@ -589,7 +596,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
    * {@code retrain} and a profile that allows it, the adapter also goes back to its last version's
    * training state, dropping the steps since. An adapter without state has nothing to erase.
    */
-  private void erase(String id, TrainingItem request) throws Exception {
+  private void erase(String id, TrainingItem request, Context ctx) throws Exception {
     byte[] b = progressState.value();
     if (b == null) {
       LOG.info("adapter {}: an erasure request at {} {} {} names an adapter this job holds nothing of",
@@ -597,6 +604,16 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       return;
     }
     AdapterProgress p = progress(id);
+    if (p.erasuresPending >= PendingErasures.MAX_PENDING) { // a flood: the adapter's state would grow without end
+      metrics(id).overErasureLimit.inc();
+      ctx.output(DecodeInstructions.DEAD_LETTERS, DecodeInstructions.deadLetter(
+          request.original == null ? new byte[0] : request.original, request.originalKey, request.topic,
+          request.partition, request.offset, DeadLetterReason.OVER_ERASURE_LIMIT, "adapter '" + id + "' has "
+              + p.erasuresPending + " erasure requests that no version has listed yet (at most "
+              + PendingErasures.MAX_PENDING + "): this one was not applied; send it again once versions list them",
+          ctx.timerService().currentProcessingTime()));
+      return;
+    }
     java.util.function.BiPredicate<String, String> matches = (exampleId, userId) ->
         (request.eraseExampleId != null && request.eraseExampleId.equals(exampleId))
             || (request.eraseUserId != null && request.eraseUserId.equals(userId));
@@ -635,10 +652,12 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     long discarded = request.eraseRetrain ? retrain(id, p, request) : -1;
     boolean retrained = discarded >= 0;
     discarded = Math.max(discarded, 0);
-    p.pendingErasures.add(new AdapterProgress.ErasureNote(
+    pendingErasures.add(PendingErasures.encode(new PendingErasures.Note(
         request.eraseExampleId == null ? "" : request.eraseExampleId, request.eraseUserId == null ? "" : request.eraseUserId,
         request.topic == null ? "" : request.topic, request.partition, request.offset,
-        removedBuffered, removedReplay, removedEval, retrained, discarded));
+        removedBuffered, removedReplay, removedEval, retrained, discarded)));
+    p.erasuresPending++;
+    metrics(id).erasuresPending = p.erasuresPending;
     AdapterMetrics m = metrics(id);
     m.erasures.inc();
     m.erasedExamples.inc(removedBuffered + removedReplay + removedEval);
@@ -718,10 +737,24 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     Object payload = size <= snapshotPolicy.inlineLimitBytes()
         ? SnapshotManifests.inline(files)
         : BlobStore.write(snapshotPolicy.blobStoreUri(), id, p.version, files);
+    List<byte[]> waiting = new ArrayList<>();
+    List<PendingErasures.Note> notes = new ArrayList<>();
+    if (p.erasuresPending > 0) {
+      for (byte[] e : pendingErasures.get()) {
+        waiting.add(e);
+        notes.add(PendingErasures.decode(e));
+      }
+    }
+    int listed = PendingErasures.listable(notes);
     AdapterSnapshot snapshot = SnapshotManifests.published(id, p, trainer, shared, payload,
-        SnapshotManifests.stats(trainer, p, evalLoss, anchorLoss, baseAnchorLoss));
+        SnapshotManifests.stats(trainer, p, evalLoss, anchorLoss, baseAnchorLoss), notes.subList(0, listed));
     out.collect(EncodedRecord.of(id, signer == null ? snapshot : ManifestSignatures.sign(snapshot, signer)));
     p.published();
+    if (p.erasuresPending > 0) { // those not listed wait for the next version
+      pendingErasures.update(new ArrayList<>(waiting.subList(listed, waiting.size())));
+      p.erasuresPending = waiting.size() - listed;
+      metrics(id).erasuresPending = p.erasuresPending;
+    }
     AdapterMetrics m = metrics(id);
     m.snapshots.inc();
     m.version = p.version;
@@ -743,6 +776,14 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   private AdapterProgress progress(String id) throws Exception {
     byte[] b = progressState.value();
     AdapterProgress p = b == null ? new AdapterProgress() : AdapterProgress.decode(b);
+    if (!p.legacyErasures.isEmpty()) { // an earlier build kept them in the progress: moved to their own state
+      for (PendingErasures.Note n : p.legacyErasures) {
+        pendingErasures.add(PendingErasures.encode(n));
+      }
+      p.erasuresPending += p.legacyErasures.size();
+      p.legacyErasures.clear();
+      progressState.update(p.encode());
+    }
     if (reconciled.add(id)) {
       reconcileWithPublished(id, p);
     }

@@ -49,10 +49,11 @@ final class SnapshotManifests {
 
   /**
    * The manifest of version {@code p.version}: {@code payload} is its {@link InlineAdapter} or the
-   * claim check of its blob; the lineage and any resumption are the progress's.
+   * claim check of its blob; the lineage and any resumption are the progress's; {@code erasures} the
+   * applied erasure requests it lists.
    */
   static AdapterSnapshot published(String id, AdapterProgress p, Trainer trainer, SharedModels.Loaded shared,
-      Object payload, TrainingStats stats) {
+      Object payload, TrainingStats stats, List<PendingErasures.Note> erasures) {
     AdapterMethod method = trainer.adapters().config().method();
     return AdapterSnapshot.newBuilder()
         .setAdapterId(id)
@@ -74,7 +75,7 @@ final class SnapshotManifests {
         .setDrift(p.pendingDrift == null ? null : DriftEvent.newBuilder().setStep(p.pendingDrift.step())
             .setLoss(p.pendingDrift.loss()).setBaseline(p.pendingDrift.baseline())
             .setAction(p.pendingDrift.action()).build())
-        .setErasures(erasures(p))
+        .setErasures(erasures(erasures))
         .build();
   }
 
@@ -90,9 +91,9 @@ final class SnapshotManifests {
         .setTolerance(tolerance).setEvalExamples(p.evalCount).setReason(reason).build();
   }
 
-  static List<Erasure> erasures(AdapterProgress p) {
+  static List<Erasure> erasures(List<PendingErasures.Note> notes) {
     List<Erasure> out = new ArrayList<>();
-    for (AdapterProgress.ErasureNote e : p.pendingErasures) {
+    for (PendingErasures.Note e : notes) {
       out.add(Erasure.newBuilder().setExampleId(e.exampleId().isEmpty() ? null : e.exampleId())
           .setUserId(e.userId().isEmpty() ? null : e.userId()).setTopic(e.topic()).setPartition(e.partition())
           .setOffset(e.offset()).setRemovedBuffered(e.removedBuffered()).setRemovedReplay(e.removedReplay())

@@ -51,7 +51,7 @@ class AdapterProgressTest {
     p.anchorScoredAtDue = 3;
     p.anchorScoredAtTokens = 700;
     p.replayedExamples = 12;
-    p.pendingErasures.add(new AdapterProgress.ErasureNote("x", "", "c", 2, 9, 1, 2, 3, true, 4));
+    p.erasuresPending = 3;
     AdapterProgress q = AdapterProgress.decode(p.encode());
     assertEquals(1.25, q.drift.mean());
     assertEquals(0.5, q.drift.variance());
@@ -64,10 +64,69 @@ class AdapterProgressTest {
     assertEquals(3, q.anchorScoredAtDue);
     assertEquals(700, q.anchorScoredAtTokens);
     assertEquals(12, q.replayedExamples);
-    assertEquals(p.pendingErasures, q.pendingErasures);
+    assertEquals(3, q.erasuresPending);
+    assertTrue(q.legacyErasures.isEmpty());
     q.published();
     assertNull(q.pendingDrift);
-    assertTrue(q.pendingErasures.isEmpty());
+    assertEquals(3, q.erasuresPending, "requests a version did not list wait for the next one");
+  }
+
+  @Test
+  void readsTheErasureRequestsFormatFourKeptInTheProgress() throws Exception {
+    // format 4 as the previous release wrote it, field by field, with two requests at its end
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    DataOutputStream out = new DataOutputStream(bytes);
+    out.writeByte(4);
+    out.writeLong(3); // version
+    out.writeDouble(1.25); // last loss
+    out.writeDouble(1.5); // loss EMA
+    out.writeLong(1); // steps since snapshot
+    out.writeLong(Long.MIN_VALUE);
+    out.writeLong(Long.MIN_VALUE);
+    out.writeInt(0); // buffered
+    out.writeLong(0);
+    out.writeLong(Long.MIN_VALUE);
+    out.writeInt(0); // no lineage
+    out.writeLong(14); // step
+    out.writeUTF("abc"); // base fingerprint
+    out.writeLong(0); // resumed from
+    out.writeUTF("");
+    out.writeBoolean(false);
+    out.writeInt(0); // eval examples
+    out.writeDouble(Double.NaN);
+    out.writeLong(0); // gated
+    out.writeDouble(0); // drift mean, variance, batches, no pending losses
+    out.writeDouble(0);
+    out.writeLong(0);
+    out.writeInt(0);
+    out.writeLong(0); // drift events
+    out.writeBoolean(false); // no drift note
+    out.writeBoolean(false); // not pinned
+    out.writeLong(2); // due snapshots
+    out.writeLong(-1);
+    out.writeLong(-1);
+    out.writeLong(5); // replayed examples
+    out.writeInt(2); // two erasure requests
+    for (String id : new String[] {"ex-1", "ex-2"}) {
+      out.writeUTF(id);
+      out.writeUTF("");
+      out.writeUTF("control");
+      out.writeInt(0);
+      out.writeLong(id.equals("ex-1") ? 7 : 8);
+      out.writeInt(1);
+      out.writeInt(0);
+      out.writeInt(0);
+      out.writeBoolean(id.equals("ex-2"));
+      out.writeLong(id.equals("ex-2") ? 3 : 0);
+    }
+    AdapterProgress p = AdapterProgress.decode(bytes.toByteArray());
+    assertEquals(3, p.version);
+    assertEquals(5, p.replayedExamples);
+    assertEquals(0, p.erasuresPending, "counted once the trainer moves them to their own state");
+    assertEquals(java.util.List.of(new PendingErasures.Note("ex-1", "", "control", 0, 7, 1, 0, 0, false, 0),
+        new PendingErasures.Note("ex-2", "", "control", 0, 8, 1, 0, 0, true, 3)), p.legacyErasures);
+    AdapterProgress q = AdapterProgress.decode(p.encode());
+    assertTrue(q.legacyErasures.isEmpty(), "written again without them");
   }
 
   @Test
