@@ -1,5 +1,6 @@
 package io.bonestream.job;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -332,39 +333,51 @@ class StreamingJobIT {
         .build());
     List<AdapterSnapshot> snaps;
     List<io.bonestream.schemas.DeadLetter> letters;
+    byte[] signedU1;
     try {
       StreamingHarness.readSnapshots(kafka.bootstrapServers(), "erase.adapters", Duration.ofSeconds(120),
           s -> s.size() >= 1);
       java.time.Instant now = java.time.Instant.now();
+      signedU1 = io.bonestream.operators.decode.ControlRecords.erase("good", null, "u-1", false, signer, now);
       StreamingHarness.produce(kafka.bootstrapServers(), "erase.control", List.of(
           new org.apache.kafka.clients.producer.ProducerRecord<>("erase.control", "nobody".getBytes(),
               io.bonestream.operators.decode.ControlRecords.erase("nobody", "x", null, false, signer, now)),
+          new org.apache.kafka.clients.producer.ProducerRecord<>("erase.control", "good".getBytes(), signedU1),
           new org.apache.kafka.clients.producer.ProducerRecord<>("erase.control", "good".getBytes(),
-              io.bonestream.operators.decode.ControlRecords.erase("good", null, "u-1", false, signer, now)),
-          new org.apache.kafka.clients.producer.ProducerRecord<>("erase.control", "good".getBytes(),
-              io.bonestream.operators.decode.ControlRecords.erase("good", null, "u-2", true))));
+              io.bonestream.operators.decode.ControlRecords.erase("good", null, "u-2", true)),
+          new org.apache.kafka.clients.producer.ProducerRecord<>("erase.control", "good".getBytes(), signedU1)));
       // the requests reach the trainer before the next examples (which come by another source): the
       // control source commits its offsets when a checkpoint completes, and an aligned checkpoint
       // completes only after every operator, the trainer too, took what came before its barrier
-      awaitCommitted("erase-control", 3);
+      awaitCommitted("erase-control", 4);
       StreamingHarness.produce(kafka.bootstrapServers(), "erase.instructions",
           StreamingHarness.asRecords("erase.instructions", StreamingHarness.colors("good", 8)));
       snaps = StreamingHarness.readSnapshots(kafka.bootstrapServers(), "erase.adapters", Duration.ofSeconds(120),
           s -> s.size() >= 2);
       letters = StreamingHarness.readDeadLetters(kafka.bootstrapServers(), "erase.dlq", Duration.ofSeconds(30),
-          n -> n >= 1);
+          n -> n >= 2);
+      letters = new ArrayList<>(letters);
     } finally {
       client.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
     }
     assertEquals(List.of("good", "good"), snaps.stream().map(a -> a.getAdapterId().toString()).toList(),
         "an erasure for an adapter the job does not train creates none");
-    // nothing refused but the unsigned request (the cap of one adapter is not reached by a request)
-    assertEquals(1, letters.size(), letters.toString());
+    // nothing refused but the unsigned request and the copy of a signed one (the cap of one adapter is
+    // not reached by a request)
+    letters.sort(java.util.Comparator.comparingLong(io.bonestream.schemas.DeadLetter::getOffset));
+    assertEquals(2, letters.size(), letters.toString());
     io.bonestream.schemas.DeadLetter letter = letters.get(0);
     assertEquals("erase.control", letter.getTopic());
     assertEquals(2L, letter.getOffset());
     assertEquals("INVALID_CONTROL_RECORD", letter.getErrorCode());
     assertTrue(letter.getErrorMessage().startsWith("unsigned"), letter.getErrorMessage());
+    io.bonestream.schemas.DeadLetter copy = letters.get(1);
+    assertEquals(3L, copy.getOffset());
+    assertEquals("INVALID_CONTROL_RECORD", copy.getErrorCode());
+    assertTrue(copy.getErrorMessage().startsWith("a copy of a signed request"), copy.getErrorMessage());
+    assertArrayEquals(signedU1, java.util.Arrays.copyOfRange(copy.getOriginal().array(),
+        copy.getOriginal().arrayOffset() + copy.getOriginal().position(),
+        copy.getOriginal().arrayOffset() + copy.getOriginal().limit()), "the request as written");
     var erasures = snaps.get(1).getErasures();
     assertEquals(1, erasures.size(), erasures.toString());
     assertEquals("u-1", erasures.get(0).getUserId());

@@ -28,6 +28,14 @@ public class TrainingItem {
   public String eraseUserId;
   /** An erasure that also asks the adapter to retrain from its last version without them. */
   public boolean eraseRetrain;
+  /**
+   * A signed request's id (64 bits of the SHA-256 of the bytes its signature covers; 0: unsigned),
+   * when it was issued, and after when no copy of it is accepted (epoch milliseconds): the trainer
+   * acts on each signed request once.
+   */
+  public long requestId;
+  public long requestIssuedAt;
+  public long requestExpiresAt;
 
   public TrainingItem() {}
 

@@ -117,11 +117,16 @@ public final class ControlRecords {
     }
     String keyId = text(node, "key_id");
     String signature = text(node, "signature");
+    TrainingItem item = TrainingItem.erasure(adapterId, exampleId, userId, retrain, in.topic, in.partition, in.offset);
     if (trust.requiresSignature()) {
-      trust.check(issuedAt == null ? new byte[0] : ControlTrust.message(type, adapterId, exampleId, userId, retrain,
-          issuedAt), keyId, signature, issued, in.timestamp);
+      byte[] message = issuedAt == null ? new byte[0] : ControlTrust.message(type, adapterId, exampleId, userId,
+          retrain, issuedAt);
+      trust.check(message, keyId, signature, issued, in.timestamp);
+      item.requestId = ControlTrust.requestId(message);
+      item.requestIssuedAt = issued.toEpochMilli();
+      item.requestExpiresAt = trust.expiresAt(issued);
     }
-    return TrainingItem.erasure(adapterId, exampleId, userId, retrain, in.topic, in.partition, in.offset);
+    return item;
   }
 
   /** The control record asking {@code adapterId} to forget an example or a user's examples (one of the two). */

@@ -2,8 +2,11 @@ package io.bonestream.operators.decode;
 
 import io.bonestream.schemas.SigningKeys;
 import java.io.Serializable;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.security.PublicKey;
 import java.security.Signature;
 import java.time.Duration;
@@ -72,6 +75,11 @@ public record ControlTrust(List<String> publicKeyPems, Duration maxAge) implemen
       return !keys.isEmpty();
     }
 
+    /** The last record timestamp (epoch ms) at which a request issued at {@code issuedAt} is still acted on. */
+    long expiresAt(Instant issuedAt) {
+      return issuedAt.plus(maxAge).toEpochMilli();
+    }
+
     /**
      * Refuses a request whose signature over {@code message} is missing, made with a key not
      * trusted, or wrong, or which was issued too long before (or after) {@code recordTimestamp}.
@@ -119,6 +127,20 @@ public record ControlTrust(List<String> publicKeyPems, Duration maxAge) implemen
 
     private static Rejected invalid(String message) {
       return new Rejected(DeadLetterReason.INVALID_CONTROL_RECORD, message);
+    }
+  }
+
+  /**
+   * A signed request's id: the first 8 bytes of the SHA-256 of the bytes its signature covers (never
+   * 0, which stands for unsigned). A copy of a request has its id; a request issued again, another.
+   */
+  static long requestId(byte[] message) {
+    try {
+      byte[] h = MessageDigest.getInstance("SHA-256").digest(message);
+      long id = ByteBuffer.wrap(h).getLong();
+      return id == 0 ? 1 : id;
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("every Java runtime has SHA-256", e);
     }
   }
 

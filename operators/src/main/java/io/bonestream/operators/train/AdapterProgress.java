@@ -21,7 +21,7 @@ import org.jspecify.annotations.Nullable;
 final class AdapterProgress {
   /**
    * 5 keeps only the number of erasures waiting to be listed (the requests moved to their own state,
-   * {@link PendingErasures}); 4 added the continual-learning bookkeeping (drift signal, pin, anchor,
+   * {@link PendingErasures}) and the number of signed requests remembered ({@link SignedRequestsSeen}); 4 added the continual-learning bookkeeping (drift signal, pin, anchor,
    * replay, erasures); 3 the eval gate's; 2 the step, the base fingerprint and the pending resumption;
    * 1 to 4 are still read.
    * (Some format-2 states carry the eval fields too: a version wrote them before the number moved;
@@ -72,6 +72,8 @@ final class AdapterProgress {
   long replayedExamples;
   /** Erasure requests applied and not yet listed by a version ({@link PendingErasures} holds them). */
   int erasuresPending;
+  /** Signed control requests remembered ({@link SignedRequestsSeen}). */
+  int signedRequests;
   /**
    * The requests a format-4 state kept here, read but not written again: the trainer moves them to
    * {@link PendingErasures} when it reads the state.
@@ -169,6 +171,7 @@ final class AdapterProgress {
       out.writeLong(anchorScoredAtTokens);
       out.writeLong(replayedExamples);
       out.writeInt(erasuresPending);
+      out.writeInt(signedRequests);
       return bytes.toByteArray();
     } catch (IOException e) {
       throw new UncheckedIOException(e);
@@ -231,6 +234,7 @@ final class AdapterProgress {
         int erasures = in.readInt();
         if (format >= 5) {
           p.erasuresPending = erasures;
+          p.signedRequests = in.readInt();
         } else { // format 4 kept the requests themselves
           for (int i = 0; i < erasures; i++) {
             p.legacyErasures.add(PendingErasures.read(in));

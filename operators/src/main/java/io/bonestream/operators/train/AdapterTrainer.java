@@ -43,6 +43,7 @@ import org.apache.flink.api.common.TaskInfo;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
@@ -150,6 +151,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   private transient ValueState<byte[]> versionState;
   private transient ValueState<byte[]> trainedSinceVersion;
   private transient ListState<byte[]> pendingErasures;
+  private transient MapState<Long, Long> signedRequests;
   /** Each profile's anchor set, tokenized and scored on the base model once per subtask. */
   private transient Map<ContinualPolicy.Anchor, AnchorSet> anchorSets;
   private transient ListState<TrainingItem> buffer;
@@ -218,6 +220,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     versionState = getRuntimeContext().getState(versionStateDescriptor());
     trainedSinceVersion = getRuntimeContext().getState(trainedSinceVersionDescriptor());
     pendingErasures = getRuntimeContext().getListState(pendingErasuresDescriptor());
+    signedRequests = getRuntimeContext().getMapState(SignedRequestsSeen.descriptor());
     anchorSets = new java.util.IdentityHashMap<>();
     buffer = getRuntimeContext().getListState(new ListStateDescriptor<>("buffer",
         TypeInformation.of(TrainingItem.class)));
@@ -604,14 +607,17 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       return;
     }
     AdapterProgress p = progress(id);
+    if (request.requestId != 0 && SignedRequestsSeen.seen(signedRequests, request.requestId)) {
+      refuse(request, ctx, DeadLetterReason.INVALID_CONTROL_RECORD, "a copy of a signed request adapter '" + id
+          + "' already acted on (issued at " + java.time.Instant.ofEpochMilli(request.requestIssuedAt)
+          + "): acted on once");
+      return;
+    }
     if (p.erasuresPending >= PendingErasures.MAX_PENDING) { // a flood: the adapter's state would grow without end
       metrics(id).overErasureLimit.inc();
-      ctx.output(DecodeInstructions.DEAD_LETTERS, DecodeInstructions.deadLetter(
-          request.original == null ? new byte[0] : request.original, request.originalKey, request.topic,
-          request.partition, request.offset, DeadLetterReason.OVER_ERASURE_LIMIT, "adapter '" + id + "' has "
-              + p.erasuresPending + " erasure requests that no version has listed yet (at most "
-              + PendingErasures.MAX_PENDING + "): this one was not applied; send it again once versions list them",
-          ctx.timerService().currentProcessingTime()));
+      refuse(request, ctx, DeadLetterReason.OVER_ERASURE_LIMIT, "adapter '" + id + "' has " + p.erasuresPending
+          + " erasure requests that no version has listed yet (at most " + PendingErasures.MAX_PENDING
+          + "): this one was not applied; send it again once versions list them");
       return;
     }
     java.util.function.BiPredicate<String, String> matches = (exampleId, userId) ->
@@ -658,6 +664,10 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
         removedBuffered, removedReplay, removedEval, retrained, discarded)));
     p.erasuresPending++;
     metrics(id).erasuresPending = p.erasuresPending;
+    if (request.requestId != 0) {
+      p.signedRequests = SignedRequestsSeen.remember(signedRequests, p.signedRequests, request.requestId,
+          request.requestIssuedAt, request.requestExpiresAt);
+    }
     AdapterMetrics m = metrics(id);
     m.erasures.inc();
     m.erasedExamples.inc(removedBuffered + removedReplay + removedEval);
@@ -667,6 +677,12 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
         AdapterIds.printable(id), removedBuffered, removedReplay, removedEval,
         retrained ? "; back to version " + p.version + " (" + discarded + " steps dropped)" : "");
     progressState.update(p.encode());
+  }
+
+  /** A control request not acted on goes to the dead-letter topic as it was written. */
+  private static void refuse(TrainingItem request, Context ctx, DeadLetterReason reason, String message) {
+    ctx.output(DecodeInstructions.DEAD_LETTERS, DecodeInstructions.deadLetter(request.original, request.originalKey,
+        request.topic, request.partition, request.offset, reason, message, ctx.timerService().currentProcessingTime()));
   }
 
   /**

@@ -52,6 +52,7 @@ class AdapterProgressTest {
     p.anchorScoredAtTokens = 700;
     p.replayedExamples = 12;
     p.erasuresPending = 3;
+    p.signedRequests = 11;
     AdapterProgress q = AdapterProgress.decode(p.encode());
     assertEquals(1.25, q.drift.mean());
     assertEquals(0.5, q.drift.variance());
@@ -65,6 +66,7 @@ class AdapterProgressTest {
     assertEquals(700, q.anchorScoredAtTokens);
     assertEquals(12, q.replayedExamples);
     assertEquals(3, q.erasuresPending);
+    assertEquals(11, q.signedRequests);
     assertTrue(q.legacyErasures.isEmpty());
     q.published();
     assertNull(q.pendingDrift);
@@ -136,10 +138,10 @@ class AdapterProgressTest {
     p.evalCount = 8;
     p.bestEvalLoss = 1.5;
     p.gatedSnapshots = 2;
-    byte[] four = p.encode();
-    // format 3 is format 4 cut before the drift state, with its own number
-    int cut = four.length - (8 + 8 + 8 + 4 + 8 + 1 + 1 + 8 + 8 + 8 + 8 + 4);
-    byte[] three = java.util.Arrays.copyOf(four, cut);
+    byte[] five = p.encode();
+    // format 3 is format 5 cut before the drift state, with its own number
+    int cut = five.length - (8 + 8 + 8 + 4 + 8 + 1 + 1 + 8 + 8 + 8 + 8 + 4 + 4);
+    byte[] three = java.util.Arrays.copyOf(five, cut);
     three[0] = 3;
     AdapterProgress q = AdapterProgress.decode(three);
     assertEquals(4, q.version);

@@ -160,13 +160,14 @@ class PendingErasuresHarnessTest {
   }
 
   /**
-   * The progress as format 4 wrote it: format 5's layout, whose last field (the number of requests
-   * waiting) format 4 followed with the requests themselves.
+   * The progress as format 4 wrote it: format 5's layout without its last two fields (the numbers of
+   * requests waiting and of signed requests remembered), then format 4's number of requests and the
+   * requests themselves.
    */
   private static byte[] asFormatFour(byte[] formatFive, String... exampleIds) throws Exception {
     assertEquals(5, formatFive[0]);
     ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-    bytes.write(formatFive, 0, formatFive.length - 4);
+    bytes.write(formatFive, 0, formatFive.length - 8);
     byte[] head = bytes.toByteArray();
     head[0] = 4;
     bytes.reset();
