@@ -10,6 +10,12 @@ import java.util.List;
  * One immutable adapter version, {@code adapter@version}, verified against this subscriber's base
  * model: the PEFT files as published and their tensors as plain arrays (no ND4J; to generate with
  * it, the serve module loads it onto the engine's model). It never changes once built; a newer version is a new object.
+ *
+ * <p>A version the subscriber verified keeps only the published bytes: {@link #adapter()} reads its
+ * tensors from them at each call (they were checked when the version was verified). Every use of the
+ * tensors turns them into something else (a LoRA for vLLM, ND4J arrays to generate with) and keeps
+ * that, so the subscriber's versions, a few per adapter, hold each adapter once, not twice or three
+ * times (float32 beside bf16 bytes).
  */
 public final class AdapterVersion {
   private final String adapterId;
@@ -19,6 +25,7 @@ public final class AdapterVersion {
   private final int r;
   private final List<String> targetModules;
   private final TrainingStats stats;
+  /** Null in a version built from the published bytes alone (read at each {@link #adapter()}). */
   private final PeftAdapter adapter;
   private final HostModel base;
   private final String configJson;
@@ -78,9 +85,22 @@ public final class AdapterVersion {
     return stats;
   }
 
-  /** The adapter's tensors as plain arrays, checked against the base model's shapes (do not modify them). */
+  /**
+   * A version verified by the subscriber: its tensors are read from {@code weights} when asked for
+   * (the subscriber read and checked them before building it).
+   */
+  AdapterVersion(String adapterId, long version, Instant createdAt, String method, int r,
+      List<String> targetModules, TrainingStats stats, HostModel base, String configJson, byte[] weights) {
+    this(adapterId, version, createdAt, method, r, targetModules, stats, null, base, configJson, weights);
+  }
+
+  /**
+   * The adapter's tensors as plain arrays, checked against the base model's shapes (do not modify
+   * them). A version the subscriber verified reads them from its published bytes at each call (a
+   * float32 copy of the adapter): keep what you build from them rather than calling this again.
+   */
   public PeftAdapter adapter() {
-    return adapter;
+    return adapter != null ? adapter : PeftAdapter.read(configJson, weights, base, name());
   }
 
   /** The base model the adapter was verified against. */

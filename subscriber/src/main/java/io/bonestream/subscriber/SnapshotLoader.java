@@ -74,8 +74,9 @@ final class SnapshotLoader {
           + " holds NaN or infinite values");
     }
     verifier.verify(m, config, weights);
+    // only the bytes are kept: the tensors are read again if and when a caller asks for them
     return new AdapterVersion(m.getAdapterId(), m.getVersion(), m.getCreatedAt(), m.getMethod(), m.getR(),
-        m.getTargetModules(), m.getStats(), adapter, base, config, weights);
+        m.getTargetModules(), m.getStats(), base, config, weights);
   }
 
   /** The largest {@code adapter_config.json} read from a blob store. */
