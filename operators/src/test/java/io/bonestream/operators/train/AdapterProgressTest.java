@@ -78,22 +78,7 @@ class AdapterProgressTest {
     // format 4 as the previous release wrote it, field by field, with two requests at its end
     ByteArrayOutputStream bytes = new ByteArrayOutputStream();
     DataOutputStream out = new DataOutputStream(bytes);
-    out.writeByte(4);
-    out.writeLong(3); // version
-    out.writeDouble(1.25); // last loss
-    out.writeDouble(1.5); // loss EMA
-    out.writeLong(1); // steps since snapshot
-    out.writeLong(Long.MIN_VALUE);
-    out.writeLong(Long.MIN_VALUE);
-    out.writeInt(0); // buffered
-    out.writeLong(0);
-    out.writeLong(Long.MIN_VALUE);
-    out.writeInt(0); // no lineage
-    out.writeLong(14); // step
-    out.writeUTF("abc"); // base fingerprint
-    out.writeLong(0); // resumed from
-    out.writeUTF("");
-    out.writeBoolean(false);
+    writeFormatTwoFields(out, 4, 3);
     out.writeInt(0); // eval examples
     out.writeDouble(Double.NaN);
     out.writeLong(0); // gated
@@ -157,22 +142,7 @@ class AdapterProgressTest {
     // the layout of format 2 before the eval gate, written out field by field
     ByteArrayOutputStream bytes = new ByteArrayOutputStream();
     DataOutputStream out = new DataOutputStream(bytes);
-    out.writeByte(2);
-    out.writeLong(7); // version
-    out.writeDouble(1.25);
-    out.writeDouble(1.5);
-    out.writeLong(1);
-    out.writeLong(Long.MIN_VALUE);
-    out.writeLong(Long.MIN_VALUE);
-    out.writeInt(0);
-    out.writeLong(0);
-    out.writeLong(Long.MIN_VALUE);
-    out.writeInt(0); // no lineage
-    out.writeLong(14); // step
-    out.writeUTF("abc"); // base fingerprint
-    out.writeLong(0); // resumed from
-    out.writeUTF("");
-    out.writeBoolean(false);
+    writeFormatTwoFields(out, 2, 7);
     AdapterProgress p = AdapterProgress.decode(bytes.toByteArray());
     assertEquals(7, p.version);
     assertEquals(14, p.step);
@@ -209,5 +179,29 @@ class AdapterProgressTest {
     assertEquals(-1, p.step);
     assertNull(p.baseFingerprint);
     assertEquals(0, p.resumedFromVersion);
+  }
+
+  /**
+   * The fields formats 2 and later begin with, as format 2 wrote them: {@code version}, losses 1.25
+   * and 1.5, one step since the snapshot, nothing buffered, no lineage, step 14, base "abc", no
+   * resumption.
+   */
+  private static void writeFormatTwoFields(DataOutputStream out, int format, long version) throws Exception {
+    out.writeByte(format);
+    out.writeLong(version);
+    out.writeDouble(1.25); // last loss
+    out.writeDouble(1.5); // loss EMA
+    out.writeLong(1); // steps since snapshot
+    out.writeLong(Long.MIN_VALUE);
+    out.writeLong(Long.MIN_VALUE);
+    out.writeInt(0); // buffered
+    out.writeLong(0);
+    out.writeLong(Long.MIN_VALUE);
+    out.writeInt(0); // no lineage
+    out.writeLong(14); // step
+    out.writeUTF("abc"); // base fingerprint
+    out.writeLong(0); // resumed from
+    out.writeUTF("");
+    out.writeBoolean(false);
   }
 }

@@ -4,9 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.bonestream.core.adapters.AdapterConfig;
-import io.bonestream.core.adapters.AdapterMethod;
-import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.operators.EncodedRecord;
 import io.bonestream.operators.TrainingItem;
 import io.bonestream.operators.decode.DecodeInstructions;
@@ -37,24 +34,19 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Timeout(value = 5, unit = TimeUnit.MINUTES)
 class PendingErasuresHarnessTest {
-  private static final AdapterProfile PROFILE = new AdapterProfile(
-      AdapterConfig.builder().method(AdapterMethod.BAT).r(4).build(),
-      TrainConfig.builder().lr(1e-2).batchSize(4).maxSeqLen(64).build());
-  private static final int[] TOKENS = {1, 72, 43, 287, 9, 300, 14, 2};
-
   @TempDir Path tmp;
 
   /** Four examples: one step, and one version (a version every step). */
   private static List<TrainingItem> batch(int k) {
     List<TrainingItem> out = new ArrayList<>();
     for (int i = 0; i < 4; i++) {
-      out.add(new TrainingItem("a", "e" + k + "-" + i, TOKENS, TOKENS, 1f, Long.MIN_VALUE, "in", 0, k * 4L + i));
+      out.add(TrainerHarness.example("e" + k + "-" + i, k * 4L + i));
     }
     return out;
   }
 
   private KeyedOneInputStreamOperatorTestHarness<String, TrainingItem, EncodedRecord> harness() throws Exception {
-    return TrainerHarness.of(TrainerHarness.trainer(PROFILE, 4, 1, tmp));
+    return TrainerHarness.of(TrainerHarness.trainer(TrainerHarness.BAT4, 4, 1, tmp));
   }
 
   @Test

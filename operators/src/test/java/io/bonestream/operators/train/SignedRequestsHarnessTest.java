@@ -3,9 +3,6 @@ package io.bonestream.operators.train;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.bonestream.core.adapters.AdapterConfig;
-import io.bonestream.core.adapters.AdapterMethod;
-import io.bonestream.engine.config.TrainConfig;
 import io.bonestream.operators.EncodedRecord;
 import io.bonestream.operators.KafkaInput;
 import io.bonestream.operators.TrainingItem;
@@ -39,10 +36,6 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
 class SignedRequestsHarnessTest {
-  private static final AdapterProfile PROFILE = new AdapterProfile(
-      AdapterConfig.builder().method(AdapterMethod.BAT).r(4).build(),
-      TrainConfig.builder().lr(1e-2).batchSize(4).maxSeqLen(64).build());
-  private static final int[] TOKENS = {1, 72, 43, 287, 9, 300, 14, 2};
   private static final KeyPair KEY = SigningKeys.generate();
   private static final SigningKeys.Signer SIGNER = SigningKeys.signer(SigningKeys.privatePem(KEY), "test key");
   private static final ControlTrust.Verifier TRUST =
@@ -52,7 +45,7 @@ class SignedRequestsHarnessTest {
   @TempDir Path tmp;
 
   private static TrainingItem example(String id, long offset) {
-    return new TrainingItem("a", id, TOKENS, TOKENS, 1f, Long.MIN_VALUE, "in", 0, offset);
+    return TrainerHarness.example(id, offset);
   }
 
   /** The request in {@code value} as the decode operator passes it on, read at {@code offset}. */
@@ -70,7 +63,7 @@ class SignedRequestsHarnessTest {
     byte[] issuedAgain = ControlRecords.erase("a", "x-1", null, false, SIGNER, ISSUED.plusSeconds(60));
     List<DeadLetter> letters = new ArrayList<>();
     List<AdapterSnapshot> versions;
-    try (var h = TrainerHarness.of(TrainerHarness.trainer(PROFILE, 4, 1, tmp))) {
+    try (var h = TrainerHarness.of(TrainerHarness.trainer(TrainerHarness.BAT4, 4, 1, tmp))) {
       h.open();
       for (int k = 0; k < 4; k++) { // version 1
         TrainerHarness.process(h, List.of(example("e" + k, k)));
@@ -113,7 +106,7 @@ class SignedRequestsHarnessTest {
     int max = SignedRequestsSeen.MAX_REMEMBERED;
     long t = ISSUED.toEpochMilli();
     long skew = ControlTrust.CLOCK_SKEW.toMillis();
-    try (var h = TrainerHarness.of(TrainerHarness.trainer(PROFILE, 4, 1, tmp))) {
+    try (var h = TrainerHarness.of(TrainerHarness.trainer(TrainerHarness.BAT4, 4, 1, tmp))) {
       h.open();
       h.getOperator().setCurrentKey("a");
       MapState<Long, Long> state = h.getOperator().getPartitionedState(VoidNamespace.INSTANCE,

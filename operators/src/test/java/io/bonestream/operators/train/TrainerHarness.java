@@ -15,7 +15,19 @@ import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 
 /** The training operator in Flink's keyed test harness, and what it emitted, decoded. */
 final class TrainerHarness {
+  /** A small profile: bat r 4, lr 1e-2, batches of 4, 64 tokens at most. */
+  static final AdapterProfile BAT4 = new AdapterProfile(
+      io.bonestream.core.adapters.AdapterConfig.builder().method(io.bonestream.core.adapters.AdapterMethod.BAT).r(4)
+          .build(),
+      io.bonestream.engine.config.TrainConfig.builder().lr(1e-2).batchSize(4).maxSeqLen(64).build());
+  private static final int[] TOKENS = {1, 72, 43, 287, 9, 300, 14, 2};
+
   private TrainerHarness() {}
+
+  /** An example of adapter "a" with eight tokens, all of them targets, read from topic "in" at {@code offset}. */
+  static TrainingItem example(String exampleId, long offset) {
+    return new TrainingItem("a", exampleId, TOKENS, TOKENS, 1f, Long.MIN_VALUE, "in", 0, offset);
+  }
 
   /**
    * The trainer of the harness tests: stories260K on the CPU, {@code profile} for every adapter, a
