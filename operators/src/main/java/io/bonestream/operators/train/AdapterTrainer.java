@@ -31,6 +31,7 @@ import io.bonestream.schemas.ManifestSignatures;
 import io.bonestream.schemas.SigningKeys;
 import io.bonestream.schemas.TrainingStats;
 import java.nio.file.Path;
+import java.time.Instant;
 import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -609,8 +610,9 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     AdapterProgress p = progress(id);
     if (request.requestId != 0 && SignedRequestsSeen.seen(signedRequests, request.requestId)) {
       refuse(request, ctx, DeadLetterReason.INVALID_CONTROL_RECORD, "a copy of a signed request adapter '" + id
-          + "' already acted on (issued at " + java.time.Instant.ofEpochMilli(request.requestIssuedAt)
+          + "' already acted on (issued at " + Instant.ofEpochMilli(request.requestIssuedAt)
           + "): acted on once");
+      progressState.update(p.encode()); // reading it may have renumbered it (NeverBackwards)
       return;
     }
     if (p.erasuresPending >= PendingErasures.MAX_PENDING) { // a flood: the adapter's state would grow without end
@@ -618,6 +620,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       refuse(request, ctx, DeadLetterReason.OVER_ERASURE_LIMIT, "adapter '" + id + "' has " + p.erasuresPending
           + " erasure requests that no version has listed yet (at most " + PendingErasures.MAX_PENDING
           + "): this one was not applied; send it again once versions list them");
+      progressState.update(p.encode());
       return;
     }
     java.util.function.BiPredicate<String, String> matches = (exampleId, userId) ->
