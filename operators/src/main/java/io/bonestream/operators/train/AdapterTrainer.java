@@ -649,12 +649,11 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     }
     int removedReplay = 0;
     byte[] replay = replayState.value();
-    if (replay != null) {
+    java.util.function.Predicate<ReplayReservoir.Entry> named = e -> matches.test(e.exampleId(), e.userId());
+    if (replay != null && ReplayReservoir.keepsAny(replay, named)) { // decoded only where it loses something
       ReplayReservoir r = ReplayReservoir.fromBytes(replay);
-      removedReplay = r.remove(e -> matches.test(e.exampleId(), e.userId()));
-      if (removedReplay > 0) {
-        replayState.update(r.toBytes());
-      }
+      removedReplay = r.remove(named);
+      replayState.update(r.toBytes());
       metrics(id).replayExamples = r.size();
       metrics(id).replayBytes = r.bytes();
     }

@@ -173,6 +173,32 @@ public final class ReplayReservoir {
     }
   }
 
+  /**
+   * Whether an encoded reservoir ({@link #toBytes}) keeps an example {@code matches} names (by example
+   * and user id), reading only the ids: an erasure decodes the reservoir only where it removes
+   * something.
+   */
+  public static boolean keepsAny(byte[] data, Predicate<Entry> matches) {
+    try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(data))) {
+      in.skipNBytes(4 + 8 + 8 + 8); // capacity, max bytes, seed, offered
+      int n = in.readInt();
+      for (int k = 0; k < n; k++) {
+        String id = in.readUTF();
+        String user = in.readUTF();
+        int len = in.readInt();
+        if (matches.test(new Entry(id, user, EMPTY, EMPTY, 0))) {
+          return true;
+        }
+        in.skipNBytes(8L * len + 4); // the tokens and labels, the weight
+      }
+      return false;
+    } catch (IOException x) {
+      throw new UncheckedIOException(x);
+    }
+  }
+
+  private static final int[] EMPTY = new int[0];
+
   public static ReplayReservoir fromBytes(byte[] data) {
     try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(data))) {
       ReplayReservoir r = new ReplayReservoir(in.readInt(), in.readLong(), in.readLong());

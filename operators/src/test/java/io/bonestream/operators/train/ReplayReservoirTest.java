@@ -138,4 +138,29 @@ class ReplayReservoirTest {
     assertEquals(before - 2 * example(3, 5).bytes(), r.bytes());
     assertEquals(List.of(), new ReplayReservoir(4, 100, 1).replays(3, 0));
   }
+
+  @Test
+  void theIdScanOfAnEncodedReservoirFindsWhatItsDecodedEntriesHold() {
+    ReplayReservoir r = new ReplayReservoir(40, 1 << 20, 9);
+    for (int i = 0; i < 200; i++) {
+      int len = 1 + i % 13; // entries of other lengths: the scan must skip each one's tokens exactly
+      r.offer(new ReplayReservoir.Entry("e" + i, i % 3 == 0 ? "" : "u" + i % 7, new int[len], new int[len], 1f));
+    }
+    byte[] encoded = r.toBytes();
+    java.util.Set<String> examples = new java.util.HashSet<>();
+    java.util.Set<String> users = new java.util.HashSet<>();
+    for (ReplayReservoir.Entry e : ReplayReservoir.fromBytes(encoded).entries()) {
+      examples.add(e.exampleId());
+      users.add(e.userId());
+    }
+    for (int i = 0; i < 200; i++) {
+      String id = "e" + i;
+      assertEquals(examples.contains(id), ReplayReservoir.keepsAny(encoded, e -> e.exampleId().equals(id)), id);
+    }
+    for (int u = 0; u < 9; u++) {
+      String user = "u" + u;
+      assertEquals(users.contains(user), ReplayReservoir.keepsAny(encoded, e -> e.userId().equals(user)), user);
+    }
+    assertTrue(!ReplayReservoir.keepsAny(new ReplayReservoir(4, 100, 1).toBytes(), e -> true), "an empty reservoir");
+  }
 }
