@@ -31,8 +31,8 @@ import io.bonestream.schemas.ManifestSignatures;
 import io.bonestream.schemas.SigningKeys;
 import io.bonestream.schemas.TrainingStats;
 import java.nio.file.Path;
-import java.time.Instant;
 import java.nio.file.Paths;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -801,6 +801,9 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       p.erasuresPending += p.legacyErasures.size();
       p.legacyErasures.clear();
       progressState.update(p.encode());
+    }
+    if (p.erasuresPending > 0) {
+      metrics(id).erasuresPending = p.erasuresPending; // also after a restore
     }
     if (reconciled.add(id)) {
       reconcileWithPublished(id, p);
