@@ -34,7 +34,9 @@ import picocli.CommandLine.Option;
         "them from its buffers, replay reservoir and eval set, records the erasure in its next manifest, and",
         "with --retrain, where a step since its last version trained on them, goes back to that version",
         "(docs/continual.md#erasure).",
-        "A job with control.public-keys acts only on requests signed with one of their private keys (--signing-key)."})
+        "A job with control.public-keys acts only on requests signed with one of their private keys (--signing-key).",
+        "--user-ids FILE or --example-ids FILE writes one request per line of FILE (- for standard input), at most",
+        "10,000 a run."})
 final class EraseCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -59,7 +61,18 @@ final class EraseCommand implements Callable<Integer> {
     @Option(names = "--user-id", required = true, paramLabel = "U",
         description = "the user whose examples it forgets (their metadata user_id)")
     String userId;
+
+    @Option(names = "--user-ids", required = true, paramLabel = "FILE",
+        description = "many users: their user ids, one a line (- for standard input)")
+    String userIdsFile;
+
+    @Option(names = "--example-ids", required = true, paramLabel = "FILE",
+        description = "many examples: their example ids, one a line (- for standard input)")
+    String exampleIdsFile;
   }
+
+  /** One request to write: the example id or the user id it names. */
+  private record Request(String exampleId, String userId) {}
 
   @Option(names = "--retrain",
       description = "also take the adapter back to its last version, where a step since trained on them")
@@ -95,10 +108,7 @@ final class EraseCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    String problem = ControlRecords.problem(adapter, target.exampleId, target.userId);
-    if (problem != null) {
-      throw new BonestreamException(problem);
-    }
+    List<Request> requests = requests();
     if (topic.isBlank()) {
       throw new BonestreamException("--topic is empty");
     }
@@ -106,48 +116,99 @@ final class EraseCommand implements Callable<Integer> {
     if (wait == null && (!publicKeys.isEmpty() || !adaptersTopic.equals(StreamingJob.ADAPTERS_TOPIC))) {
       throw new BonestreamException("--adapters-topic and --public-key go with --wait");
     }
-    byte[] value = key == null ? ControlRecords.erase(adapter, target.exampleId, target.userId, retrain)
-        : ControlRecords.erase(adapter, target.exampleId, target.userId, retrain, signer(), Instant.now());
+    SigningKeys.Signer signer = key == null ? null : signer();
+    Instant issued = Instant.now();
+    List<byte[]> values = new ArrayList<>();
+    for (Request r : requests) {
+      values.add(signer == null ? ControlRecords.erase(adapter, r.exampleId(), r.userId(), retrain)
+          : ControlRecords.erase(adapter, r.exampleId(), r.userId(), retrain, signer, issued));
+    }
     Properties props = KafkaProperties.load(kafkaConfig);
     try (ErasureWait confirmation = waitFor == null ? null
         : new ErasureWait(bootstrap, props, adaptersTopic, TailSnapshotsCommand.publicKeys(publicKeys))) {
-      RecordMetadata written = send(value, props);
+      List<RecordMetadata> written = send(values, props);
+      RecordMetadata first = written.get(0);
+      RecordMetadata last = written.get(written.size() - 1);
       PrintWriter out = spec.commandLine().getOut();
-      out.println("wrote " + new String(value, StandardCharsets.UTF_8) + " to " + topic
-          + " (partition " + written.partition() + ", offset " + written.offset() + ")");
+      if (values.size() == 1) {
+        out.println("wrote " + new String(values.get(0), StandardCharsets.UTF_8) + " to " + topic
+            + " (partition " + first.partition() + ", offset " + first.offset() + ")");
+      } else {
+        out.println("wrote " + values.size() + " erasure requests of " + adapter + " (" + (target.userIdsFile != null
+            ? "user ids from " + target.userIdsFile : "example ids from " + target.exampleIdsFile) + ") to " + topic
+            + " (partition " + first.partition() + ", offsets " + first.offset() + " to " + last.offset() + ")");
+      }
       if (confirmation == null) {
         return 0;
       }
-      out.println("waiting up to " + wait + " for a version of " + adapter + " on " + confirmation.topic()
-          + " that lists it ...");
+      out.println("waiting up to " + wait + " for versions of " + adapter + " on " + confirmation.topic()
+          + " that list " + (values.size() == 1 ? "it" : "them") + " ...");
       out.flush();
-      ErasureWait.Found found = confirmation.await(adapter, topic, written.partition(), written.offset(), waitFor);
-      if (found == null) {
-        throw new BonestreamException("no version of " + adapter + " listed the request within " + wait
-            + ": the adapter's next version lists it once its trainer has read it (tail-snapshots shows them); "
-            + "a job that holds nothing of " + adapter + " never does");
+      java.util.Set<Long> offsets = new java.util.TreeSet<>();
+      written.forEach(w -> offsets.add(w.offset()));
+      var found = confirmation.await(adapter, topic, first.partition(), offsets, waitFor);
+      if (found.size() < offsets.size()) {
+        throw new BonestreamException((values.size() == 1 ? "no version of " + adapter + " listed the request"
+            : (offsets.size() - found.size()) + " of the " + values.size() + " requests were not listed by a version of "
+                + adapter) + " within " + wait + ": the adapter's versions list them once its trainer has read them "
+            + "(tail-snapshots shows them); a job that holds nothing of " + adapter + " never does");
       }
-      out.println(found.describe(adapter));
+      out.println(values.size() == 1 ? found.values().iterator().next().describe(adapter)
+          : ErasureWait.Found.describe(adapter, found.values()));
       return 0;
     }
   }
 
-  private RecordMetadata send(byte[] value, Properties props) {
-    RecordMetadata written;
+  /** The requests the options name: one, or one per id of a file, each checked as the job checks it. */
+  private List<Request> requests() {
+    String problem = ControlRecords.problem(adapter, "x", null);
+    if (problem != null) {
+      throw new BonestreamException(problem);
+    }
+    List<Request> requests = new ArrayList<>();
+    if (target.userIdsFile != null) {
+      ErasureIds.read(target.userIdsFile, "user id", System.in).forEach(u -> requests.add(new Request(null, u)));
+    } else if (target.exampleIdsFile != null) {
+      ErasureIds.read(target.exampleIdsFile, "example id", System.in).forEach(x -> requests.add(new Request(x, null)));
+    } else {
+      problem = ControlRecords.problem(adapter, target.exampleId, target.userId);
+      if (problem != null) {
+        throw new BonestreamException(problem);
+      }
+      requests.add(new Request(target.exampleId, target.userId));
+    }
+    return requests;
+  }
+
+  private List<RecordMetadata> send(List<byte[]> values, Properties props) {
+    List<RecordMetadata> written = new ArrayList<>();
     try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(bootstrap, props)) {
       // keyed by adapter: one adapter's requests stay in order on one partition
-      var sent = p.send(new ProducerRecord<>(topic, adapter.getBytes(StandardCharsets.UTF_8), value));
+      List<java.util.concurrent.Future<RecordMetadata>> sent = new ArrayList<>();
+      for (byte[] value : values) {
+        sent.add(p.send(new ProducerRecord<>(topic, adapter.getBytes(StandardCharsets.UTF_8), value)));
+      }
       p.flush();
-      written = sent.get(60, TimeUnit.SECONDS);
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+      for (var s : sent) {
+        written.add(s.get(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS));
+      }
     } catch (ExecutionException e) {
-      throw new BonestreamException("cannot send to " + topic + " at " + bootstrap + ": " + e.getCause().getMessage());
+      throw new BonestreamException("cannot send to " + topic + " at " + bootstrap + ": " + e.getCause().getMessage()
+          + written(written.size(), values.size()));
     } catch (TimeoutException e) {
-      throw new BonestreamException("no answer from Kafka at " + bootstrap + " within 60 s");
+      throw new BonestreamException("no answer from Kafka at " + bootstrap + " within 60 s"
+          + written(written.size(), values.size()));
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new BonestreamException("interrupted");
     }
     return written;
+  }
+
+  /** What was written before a failure, where a run writes more than one request. */
+  private static String written(int written, int all) {
+    return all == 1 ? "" : " (" + written + " of the " + all + " requests were written, in the order of the file)";
   }
 
   private SigningKeys.Signer signer() {

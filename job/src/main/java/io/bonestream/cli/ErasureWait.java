@@ -10,10 +10,11 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.Set;
+import java.util.TreeMap;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.TopicPartition;
-import org.jspecify.annotations.Nullable;
 
 /**
  * {@code erase --wait}: the adapters topic read (committed versions only) from where it ended before
@@ -53,13 +54,15 @@ final class ErasureWait implements AutoCloseable {
   }
 
   /**
-   * The first version of {@code adapter} that lists the request read at {@code topic}, {@code
-   * partition}, {@code offset}, and that erasure; null when none came within {@code timeout}.
+   * For each of the requests read at {@code topic}, {@code partition} and {@code offsets}, the first
+   * version of {@code adapter} that lists it, and that erasure; waits until every request is listed
+   * or {@code timeout} passed (the answer then lacks those not listed).
    */
-  @Nullable Found await(String adapter, String topic, int partition, long offset, Duration timeout) {
+  Map<Long, Found> await(String adapter, String topic, int partition, Set<Long> offsets, Duration timeout) {
     long deadline = System.nanoTime() + timeout.toNanos();
     byte[] key = adapter.getBytes(java.nio.charset.StandardCharsets.UTF_8);
-    while (System.nanoTime() < deadline) {
+    Map<Long, Found> found = new TreeMap<>();
+    while (found.size() < offsets.size() && System.nanoTime() < deadline) {
       for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
         if (!java.util.Arrays.equals(r.key(), key)) {
           continue; // another adapter's version (the topic is keyed by adapter id): not decoded
@@ -76,17 +79,36 @@ final class ErasureWait implements AutoCloseable {
           continue;
         }
         for (Erasure e : m.getErasures()) {
-          if (e.getTopic().equals(topic) && e.getPartition() == partition && e.getOffset() == offset) {
-            return new Found(m.getVersion(), e);
+          if (e.getTopic().equals(topic) && e.getPartition() == partition && offsets.contains(e.getOffset())) {
+            found.putIfAbsent(e.getOffset(), new Found(m.getVersion(), e));
           }
         }
       }
     }
-    return null;
+    return found;
   }
 
   /** A version that lists the request, and what it says was done. */
   record Found(long version, Erasure erasure) {
+    /** Many requests' erasures, as one line. */
+    static String describe(String adapter, java.util.Collection<Found> found) {
+      java.util.SortedSet<Long> versions = new java.util.TreeSet<>();
+      long buffered = 0;
+      long replay = 0;
+      long eval = 0;
+      int retrained = 0;
+      for (Found f : found) {
+        versions.add(f.version());
+        buffered += f.erasure().getRemovedBuffered();
+        replay += f.erasure().getRemovedReplay();
+        eval += f.erasure().getRemovedEval();
+        retrained += f.erasure().getRetrained() ? 1 : 0;
+      }
+      return found.size() + " requests applied in " + adapter + "@" + versions.first()
+          + (versions.size() > 1 ? " to " + adapter + "@" + versions.last() : "") + ": removed " + buffered
+          + " buffered, " + replay + " replay and " + eval + " eval examples; " + retrained + " retrained";
+    }
+
     String describe(String adapter) {
       Erasure e = erasure;
       return "applied in " + adapter + "@" + version + ": removed " + e.getRemovedBuffered() + " buffered, "

@@ -45,6 +45,74 @@ class KafkaCommandsIT {
 
   @Test
   @org.junit.jupiter.api.Timeout(120)
+  void eraseWritesOneRequestPerIdOfAFileAndWaitsForTheVersionsThatListThemAll() throws Exception {
+    kafka.createTopic("b.control", 1, false);
+    kafka.createTopic("b.adapters", 1, false);
+    Path ids = tmp.resolve("users.txt");
+    // a blank line, a Windows line end, a repeated id and one that is not ASCII
+    java.nio.file.Files.writeString(ids, "u-1\n\nu-2\r\nu-1\n\u00fc-3\n");
+    java.util.concurrent.atomic.AtomicReference<Cli> waited = new java.util.concurrent.atomic.AtomicReference<>();
+    Thread erase = new Thread(() -> waited.set(Cli.run("erase", "--bootstrap", kafka.bootstrapServers(),
+        "--topic", "b.control", "--adapter", "colors", "--user-ids", ids.toString(), "--wait", "60s",
+        "--adapters-topic", "b.adapters")));
+    erase.start();
+    var written = KafkaClients.readUntil(kafka.bootstrapServers(), "b.control", Duration.ofSeconds(30),
+        rs -> rs.size() >= 3);
+    List<String> users = new java.util.ArrayList<>();
+    for (var r : written) {
+      users.add(io.bonestream.operators.decode.ControlRecords.decode(new io.bonestream.operators.KafkaInput(r.key(),
+          r.value(), r.topic(), r.partition(), r.offset(), r.timestamp())).eraseUserId);
+    }
+    assertEquals(List.of("u-1", "u-2", "\u00fc-3"), users, "one request per id, in the file's order, each once");
+    io.bonestream.schemas.Erasure listed = io.bonestream.schemas.Erasure.newBuilder().setUserId("u-1")
+        .setExampleId(null).setTopic("b.control").setPartition(0).setOffset(0).setRemovedBuffered(2)
+        .setRemovedReplay(1).setRemovedEval(0).setRetrained(false).setDiscardedSteps(0).build();
+    try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(kafka.bootstrapServers(), new Properties())) {
+      // a burst is listed over two versions
+      p.send(record("b.adapters", AdapterSnapshot.newBuilder(manifest("colors", 3)).setErasures(List.of(listed,
+          io.bonestream.schemas.Erasure.newBuilder(listed).setOffset(1).build())).build()));
+      p.flush();
+      Thread.sleep(500);
+      assertTrue(erase.isAlive(), "ended before the third request was listed: " + waited.get());
+      p.send(record("b.adapters", AdapterSnapshot.newBuilder(manifest("colors", 4)).setErasures(List.of(
+          io.bonestream.schemas.Erasure.newBuilder(listed).setOffset(2).setRetrained(true).setDiscardedSteps(1).build()))
+          .build()));
+      p.flush();
+    }
+    erase.join(Duration.ofSeconds(90).toMillis());
+    Cli c = waited.get();
+    assertTrue(c != null, "erase --wait did not end");
+    assertEquals(0, c.exitCode(), c.err());
+    assertTrue(c.out().contains("wrote 3 erasure requests of colors (user ids from " + ids + ") to b.control "
+        + "(partition 0, offsets 0 to 2)"), c.out());
+    assertTrue(c.out().contains("3 requests applied in colors@3 to colors@4: removed 6 buffered, 3 replay and 0 eval "
+        + "examples; 1 retrained"), c.out());
+
+    // an id the job would refuse: one line naming the line, nothing written
+    Path bad = tmp.resolve("bad.txt");
+    java.nio.file.Files.writeString(bad, "u-4\n" + "x".repeat(257) + "\n");
+    Cli refused = Cli.run("erase", "--bootstrap", kafka.bootstrapServers(), "--topic", "b.control", "--adapter",
+        "colors", "--user-ids", bad.toString());
+    assertEquals(1, refused.exitCode());
+    assertTrue(refused.err().contains(bad + " line 2: user id of 257 characters, over the limit of 256")
+        && refused.err().strip().lines().count() == 1, refused.err());
+    // more ids than an adapter holds waiting to be listed
+    StringBuilder many = new StringBuilder();
+    for (int i = 0; i <= ErasureIds.MAX_IDS; i++) {
+      many.append("x-").append(i).append('\n');
+    }
+    Path tooMany = tmp.resolve("many.txt");
+    java.nio.file.Files.writeString(tooMany, many);
+    Cli over = Cli.run("erase", "--bootstrap", kafka.bootstrapServers(), "--topic", "b.control", "--adapter",
+        "colors", "--example-ids", tooMany.toString());
+    assertEquals(1, over.exitCode());
+    assertTrue(over.err().contains("holds more than 10000 example ids"), over.err());
+    assertEquals(3, KafkaClients.readUntil(kafka.bootstrapServers(), "b.control", Duration.ofSeconds(3),
+        rs -> rs.size() > 3).size(), "the refused runs wrote nothing");
+  }
+
+  @Test
+  @org.junit.jupiter.api.Timeout(120)
   void eraseWaitsForTheVersionThatListsTheRequest() throws Exception {
     kafka.createTopic("w.control", 1, false);
     kafka.createTopic("w.adapters", 1, false);

@@ -121,6 +121,12 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     return new ValueStateDescriptor<>("trained-since-version", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
   }
 
+  /**
+   * The most erasure requests an adapter holds applied and not yet listed by a version; past it, its
+   * requests are dead letters ({@code OVER_ERASURE_LIMIT}).
+   */
+  public static final int MAX_PENDING_ERASURES = PendingErasures.MAX_PENDING;
+
   /** The erasure requests applied and not yet listed by a version ({@link PendingErasures}), in order. */
   public static ListStateDescriptor<byte[]> pendingErasuresDescriptor() {
     return new ListStateDescriptor<>("pending-erasures", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
