@@ -32,7 +32,7 @@ class DemoConsoleIT {
   @Timeout(value = 6, unit = TimeUnit.MINUTES)
   void aRestartedDemosConsoleDoesNotCryWolf() throws Exception {
     Path data = tmp.resolve("data");
-    String[] args = {"demo", "--data-dir", data.toString(), "--duration", "25s",
+    String[] args = {"demo", "--data-dir", data.toString(), "--duration", "15s",
         "--model", TestFiles.stories260K().toString(),
         "--kafka-port", String.valueOf(EmbeddedKafka.freePort()), "--ui-port", String.valueOf(EmbeddedKafka.freePort()),
         "--metrics-port", String.valueOf(EmbeddedKafka.freePort()), "--serve-port", "0"};
