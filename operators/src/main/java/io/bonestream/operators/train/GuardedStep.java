@@ -17,10 +17,19 @@ import org.jspecify.annotations.Nullable;
  * times exactly this.
  */
 final class GuardedStep {
-  /** The step, the replays it mixed in (and their tokens), and the fresh batch's loss before it (NaN: none). */
-  record Outcome(StepResult result, List<ReplayReservoir.Entry> replays, long replayTokens, double freshLoss) {
+  /** The step, the replays it mixed in, and the fresh batch's loss before it (NaN: none). */
+  record Outcome(StepResult result, List<ReplayReservoir.Entry> replays, double freshLoss) {
     int replayed() {
       return replays.size();
+    }
+
+    /** The replays' tokens (the step's tokens beyond the fresh examples'). */
+    long replayTokens() {
+      long tokens = 0;
+      for (ReplayReservoir.Entry e : replays) {
+        tokens += e.inputIds().length;
+      }
+      return tokens;
     }
   }
 
@@ -32,12 +41,10 @@ final class GuardedStep {
     List<List<Example>> micro = new ArrayList<>(TrainingSession.microBatches(fresh, size));
     int freshBatches = micro.size();
     List<ReplayReservoir.Entry> replayed = new ArrayList<>();
-    long replayTokens = 0;
     if (reservoir != null) {
       List<Example> replays = new ArrayList<>();
       for (ReplayReservoir.Entry e : reservoir.replays(policy.replaysFor(fresh.size()), trainer.step())) {
         replays.add(new Example(e.inputIds(), e.labels(), e.weight()));
-        replayTokens += e.inputIds().length;
         replayed.add(e);
       }
       micro.addAll(TrainingSession.microBatches(replays, size));
@@ -45,6 +52,6 @@ final class GuardedStep {
     TrainingSession.Measured m = trainer.stepMeasuring(micro, measureFresh ? freshBatches : 0);
     StepResult r = m.result();
     double freshLoss = measureFresh && !r.skipped() ? m.firstLoss() : Double.NaN;
-    return new Outcome(r, replayed, replayTokens, freshLoss);
+    return new Outcome(r, replayed, freshLoss);
   }
 }
