@@ -15,6 +15,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
@@ -36,7 +37,7 @@ import picocli.CommandLine.Option;
         "(docs/continual.md#erasure).",
         "A job with control.public-keys acts only on requests signed with one of their private keys (--signing-key).",
         "--user-ids FILE or --example-ids FILE writes one request per line of FILE (- for standard input), at most",
-        "10,000 a run."})
+        "10,000 a run for each adapter; --adapter more than once, or --all-adapters, one for each adapter."})
 final class EraseCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -48,8 +49,12 @@ final class EraseCommand implements Callable<Integer> {
       description = "the job's control topic, topics.control (default: ${DEFAULT-VALUE})")
   String topic;
 
-  @Option(names = "--adapter", required = true, paramLabel = "ID", description = "the adapter that forgets")
-  String adapter;
+  @Option(names = "--adapter", paramLabel = "ID", description = "the adapter that forgets (repeatable)")
+  List<String> adapters = new ArrayList<>();
+
+  @Option(names = "--all-adapters",
+      description = "every adapter with a version on the adapters topic (--adapters-topic), instead of --adapter")
+  boolean allAdapters;
 
   @ArgGroup(exclusive = true, multiplicity = "1")
   Target target;
@@ -89,7 +94,7 @@ final class EraseCommand implements Callable<Integer> {
   String wait;
 
   @Option(names = "--adapters-topic", defaultValue = StreamingJob.ADAPTERS_TOPIC, paramLabel = "T",
-      description = "with --wait: the job's adapters topic (default: ${DEFAULT-VALUE})")
+      description = "with --wait or --all-adapters: the job's adapters topic (default: ${DEFAULT-VALUE})")
   String adaptersTopic;
 
   @Option(names = "--public-key", paramLabel = "FILE",
@@ -106,72 +111,114 @@ final class EraseCommand implements Callable<Integer> {
     String environmentVariable;
   }
 
+  /** The most requests one run writes, over all its adapters. */
+  static final int MAX_REQUESTS = 100_000;
+
   @Override
   public Integer call() {
+    if (allAdapters == !adapters.isEmpty()) {
+      throw new BonestreamException("name the adapters that forget: --adapter ID (one or more) or --all-adapters");
+    }
     List<Request> requests = requests();
     if (topic.isBlank()) {
       throw new BonestreamException("--topic is empty");
     }
     Duration waitFor = wait == null ? null : Durations.parse(wait, "--wait");
-    if (wait == null && (!publicKeys.isEmpty() || !adaptersTopic.equals(StreamingJob.ADAPTERS_TOPIC))) {
-      throw new BonestreamException("--adapters-topic and --public-key go with --wait");
+    if (wait == null && !publicKeys.isEmpty()) {
+      throw new BonestreamException("--public-key goes with --wait");
+    }
+    if (wait == null && !allAdapters && !adaptersTopic.equals(StreamingJob.ADAPTERS_TOPIC)) {
+      throw new BonestreamException("--adapters-topic goes with --wait or --all-adapters");
+    }
+    Properties props = KafkaProperties.load(kafkaConfig);
+    List<String> ids = allAdapters ? PublishedAdapterIds.read(bootstrap, props, adaptersTopic)
+        : List.copyOf(new java.util.LinkedHashSet<>(adapters));
+    if ((long) ids.size() * requests.size() > MAX_REQUESTS) {
+      throw new BonestreamException(ids.size() + " adapters times " + requests.size() + " ids is more than "
+          + MAX_REQUESTS + " requests a run");
     }
     SigningKeys.Signer signer = key == null ? null : signer();
     Instant issued = Instant.now();
+    List<String> forAdapter = new ArrayList<>();
     List<byte[]> values = new ArrayList<>();
-    for (Request r : requests) {
-      values.add(signer == null ? ControlRecords.erase(adapter, r.exampleId(), r.userId(), retrain)
-          : ControlRecords.erase(adapter, r.exampleId(), r.userId(), retrain, signer, issued));
+    for (String adapter : ids) {
+      for (Request r : requests) {
+        forAdapter.add(adapter);
+        values.add(signer == null ? ControlRecords.erase(adapter, r.exampleId(), r.userId(), retrain)
+            : ControlRecords.erase(adapter, r.exampleId(), r.userId(), retrain, signer, issued));
+      }
     }
-    Properties props = KafkaProperties.load(kafkaConfig);
     try (ErasureWait confirmation = waitFor == null ? null
         : new ErasureWait(bootstrap, props, adaptersTopic, TailSnapshotsCommand.publicKeys(publicKeys))) {
-      List<RecordMetadata> written = send(values, props);
-      RecordMetadata first = written.get(0);
-      RecordMetadata last = written.get(written.size() - 1);
+      List<RecordMetadata> written = send(forAdapter, values, props);
       PrintWriter out = spec.commandLine().getOut();
+      RecordMetadata first = written.get(0);
+      String what = target.userIdsFile != null ? "user ids from " + target.userIdsFile
+          : target.exampleIdsFile != null ? "example ids from " + target.exampleIdsFile
+          : target.userId != null ? "user id " + target.userId : "example id " + target.exampleId;
       if (values.size() == 1) {
         out.println("wrote " + new String(values.get(0), StandardCharsets.UTF_8) + " to " + topic
             + " (partition " + first.partition() + ", offset " + first.offset() + ")");
+      } else if (ids.size() == 1) {
+        out.println("wrote " + values.size() + " erasure requests of " + ids.get(0) + " (" + what + ") to " + topic
+            + " (partition " + first.partition() + ", offsets " + first.offset() + " to "
+            + written.get(written.size() - 1).offset() + ")");
       } else {
-        out.println("wrote " + values.size() + " erasure requests of " + adapter + " (" + (target.userIdsFile != null
-            ? "user ids from " + target.userIdsFile : "example ids from " + target.exampleIdsFile) + ") to " + topic
-            + " (partition " + first.partition() + ", offsets " + first.offset() + " to " + last.offset() + ")");
+        out.println("wrote " + values.size() + " erasure requests (" + what + ") for " + ids.size() + " adapters ("
+            + String.join(", ", ids.size() <= 5 ? ids : ids.subList(0, 5)) + (ids.size() > 5 ? ", ..." : "")
+            + ") to " + topic);
       }
       if (confirmation == null) {
         return 0;
       }
-      out.println("waiting up to " + wait + " for versions of " + adapter + " on " + confirmation.topic()
-          + " that list " + (values.size() == 1 ? "it" : "them") + " ...");
+      out.println("waiting up to " + wait + " for versions of " + (ids.size() == 1 ? ids.get(0) : "the adapters")
+          + " on " + confirmation.topic() + " that list " + (values.size() == 1 ? "it" : "them") + " ...");
       out.flush();
-      java.util.Set<Long> offsets = new java.util.TreeSet<>();
-      written.forEach(w -> offsets.add(w.offset()));
-      var found = confirmation.await(adapter, topic, first.partition(), offsets, waitFor);
-      if (found.size() < offsets.size()) {
-        throw new BonestreamException((values.size() == 1 ? "no version of " + adapter + " listed the request"
-            : (offsets.size() - found.size()) + " of the " + values.size() + " requests were not listed by a version of "
-                + adapter) + " within " + wait + ": the adapter's versions list them once its trainer has read them "
-            + "(tail-snapshots shows them); a job that holds nothing of " + adapter + " never does");
+      Map<String, ErasureWait.Wanted> wanted = new java.util.TreeMap<>();
+      for (int i = 0; i < written.size(); i++) {
+        RecordMetadata w = written.get(i);
+        wanted.computeIfAbsent(forAdapter.get(i), a -> new ErasureWait.Wanted(w.partition(), new java.util.TreeSet<>()))
+            .offsets().add(w.offset());
       }
-      out.println(values.size() == 1 ? found.values().iterator().next().describe(adapter)
-          : ErasureWait.Found.describe(adapter, found.values()));
+      Map<String, Map<Long, ErasureWait.Found>> found = confirmation.await(wanted, topic, waitFor);
+      int listed = found.values().stream().mapToInt(Map::size).sum();
+      if (listed < values.size()) {
+        List<String> waiting = found.entrySet().stream()
+            .filter(e -> e.getValue().size() < wanted.get(e.getKey()).offsets().size()).map(Map.Entry::getKey).toList();
+        throw new BonestreamException((values.size() == 1 ? "no version of " + ids.get(0) + " listed the request"
+            : (values.size() - listed) + " of the " + values.size() + " requests were not listed by a version of "
+                + String.join(", ", waiting.size() <= 5 ? waiting : waiting.subList(0, 5))
+                + (waiting.size() > 5 ? " and " + (waiting.size() - 5) + " more" : ""))
+            + " within " + wait + ": an adapter's versions list its requests once its trainer has read them "
+            + "(tail-snapshots shows them); a job that holds nothing of an adapter never does");
+      }
+      if (values.size() == 1) {
+        out.println(found.get(ids.get(0)).values().iterator().next().describe(ids.get(0)));
+      } else if (ids.size() == 1) {
+        out.println(ErasureWait.Found.describe(ids.get(0), found.get(ids.get(0)).values()));
+      } else {
+        out.println(ErasureWait.Found.describe(found));
+      }
       return 0;
     }
   }
 
   /** The requests the options name: one, or one per id of a file, each checked as the job checks it. */
   private List<Request> requests() {
-    String problem = ControlRecords.problem(adapter, "x", null);
-    if (problem != null) {
-      throw new BonestreamException(problem);
+    for (String adapter : adapters) {
+      String problem = ControlRecords.problem(adapter, "x", null);
+      if (problem != null) {
+        throw new BonestreamException(problem);
+      }
     }
+    String problem;
     List<Request> requests = new ArrayList<>();
     if (target.userIdsFile != null) {
       ErasureIds.read(target.userIdsFile, "user id", System.in).forEach(u -> requests.add(new Request(null, u)));
     } else if (target.exampleIdsFile != null) {
       ErasureIds.read(target.exampleIdsFile, "example id", System.in).forEach(x -> requests.add(new Request(x, null)));
     } else {
-      problem = ControlRecords.problem(adapter, target.exampleId, target.userId);
+      problem = ControlRecords.problem("a", target.exampleId, target.userId);
       if (problem != null) {
         throw new BonestreamException(problem);
       }
@@ -180,13 +227,13 @@ final class EraseCommand implements Callable<Integer> {
     return requests;
   }
 
-  private List<RecordMetadata> send(List<byte[]> values, Properties props) {
+  private List<RecordMetadata> send(List<String> adapters, List<byte[]> values, Properties props) {
     List<RecordMetadata> written = new ArrayList<>();
     try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(bootstrap, props)) {
       // keyed by adapter: one adapter's requests stay in order on one partition
       List<java.util.concurrent.Future<RecordMetadata>> sent = new ArrayList<>();
-      for (byte[] value : values) {
-        sent.add(p.send(new ProducerRecord<>(topic, adapter.getBytes(StandardCharsets.UTF_8), value)));
+      for (int i = 0; i < values.size(); i++) {
+        sent.add(p.send(new ProducerRecord<>(topic, adapters.get(i).getBytes(StandardCharsets.UTF_8), values.get(i))));
       }
       p.flush();
       long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);

@@ -53,18 +53,28 @@ final class ErasureWait implements AutoCloseable {
     }
   }
 
+  /** The requests of one adapter to wait for: where they were written (one partition: keyed by adapter). */
+  record Wanted(int partition, Set<Long> offsets) {}
+
   /**
-   * For each of the requests read at {@code topic}, {@code partition} and {@code offsets}, the first
-   * version of {@code adapter} that lists it, and that erasure; waits until every request is listed
-   * or {@code timeout} passed (the answer then lacks those not listed).
+   * For each adapter and each of its requests (written to {@code topic}), the first version of the
+   * adapter that lists it, and that erasure; waits until every request is listed or {@code timeout}
+   * passed (the answer then lacks those not listed).
    */
-  Map<Long, Found> await(String adapter, String topic, int partition, Set<Long> offsets, Duration timeout) {
+  Map<String, Map<Long, Found>> await(Map<String, Wanted> wanted, String topic, Duration timeout) {
     long deadline = System.nanoTime() + timeout.toNanos();
-    byte[] key = adapter.getBytes(java.nio.charset.StandardCharsets.UTF_8);
-    Map<Long, Found> found = new TreeMap<>();
-    while (found.size() < offsets.size() && System.nanoTime() < deadline) {
+    Map<String, Map<Long, Found>> found = new TreeMap<>();
+    int all = 0;
+    for (Map.Entry<String, Wanted> w : wanted.entrySet()) {
+      found.put(w.getKey(), new TreeMap<>());
+      all += w.getValue().offsets().size();
+    }
+    int listed = 0;
+    while (listed < all && System.nanoTime() < deadline) {
       for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
-        if (!java.util.Arrays.equals(r.key(), key)) {
+        String adapter = r.key() == null ? null : new String(r.key(), java.nio.charset.StandardCharsets.UTF_8);
+        Wanted w = adapter == null ? null : wanted.get(adapter);
+        if (w == null) {
           continue; // another adapter's version (the topic is keyed by adapter id): not decoded
         }
         AdapterSnapshot m;
@@ -78,9 +88,11 @@ final class ErasureWait implements AutoCloseable {
                 != ManifestSignatures.Verdict.VALID)) {
           continue;
         }
+        Map<Long, Found> mine = found.get(adapter);
         for (Erasure e : m.getErasures()) {
-          if (e.getTopic().equals(topic) && e.getPartition() == partition && offsets.contains(e.getOffset())) {
-            found.putIfAbsent(e.getOffset(), new Found(m.getVersion(), e));
+          if (e.getTopic().equals(topic) && e.getPartition() == w.partition() && w.offsets().contains(e.getOffset())
+              && mine.putIfAbsent(e.getOffset(), new Found(m.getVersion(), e)) == null) {
+            listed++;
           }
         }
       }
@@ -107,6 +119,26 @@ final class ErasureWait implements AutoCloseable {
       return found.size() + " requests applied in " + adapter + "@" + versions.first()
           + (versions.size() > 1 ? " to " + adapter + "@" + versions.last() : "") + ": removed " + buffered
           + " buffered, " + replay + " replay and " + eval + " eval examples; " + retrained + " retrained";
+    }
+
+    /** Many adapters' erasures, as one line. */
+    static String describe(Map<String, Map<Long, Found>> found) {
+      int requests = 0;
+      long buffered = 0;
+      long replay = 0;
+      long eval = 0;
+      int retrained = 0;
+      for (Map<Long, Found> m : found.values()) {
+        for (Found f : m.values()) {
+          requests++;
+          buffered += f.erasure().getRemovedBuffered();
+          replay += f.erasure().getRemovedReplay();
+          eval += f.erasure().getRemovedEval();
+          retrained += f.erasure().getRetrained() ? 1 : 0;
+        }
+      }
+      return requests + " requests applied in " + found.size() + " adapters: removed " + buffered + " buffered, "
+          + replay + " replay and " + eval + " eval examples; " + retrained + " retrained";
     }
 
     String describe(String adapter) {

@@ -113,6 +113,81 @@ class KafkaCommandsIT {
 
   @Test
   @org.junit.jupiter.api.Timeout(120)
+  void eraseAllAdaptersWritesOneRequestPerAdapterWithAVersionAndWaitsForEach() throws Exception {
+    kafka.createTopic("m.control", 1, false);
+    kafka.createTopic("m.adapters", 1, false);
+    try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(kafka.bootstrapServers(), new Properties())) {
+      p.send(record("m.adapters", manifest("beta", 1)));
+      p.send(record("m.adapters", manifest("alpha", 1)));
+      p.send(record("m.adapters", manifest("alpha", 2)));
+      p.send(new ProducerRecord<>("m.adapters", "not an id!".getBytes(), new byte[] {1}));
+      p.flush();
+    }
+    java.util.concurrent.atomic.AtomicReference<Cli> waited = new java.util.concurrent.atomic.AtomicReference<>();
+    Thread erase = new Thread(() -> waited.set(Cli.run("erase", "--bootstrap", kafka.bootstrapServers(),
+        "--topic", "m.control", "--all-adapters", "--user-id", "u-5", "--wait", "60s", "--adapters-topic", "m.adapters")));
+    erase.start();
+    var written = KafkaClients.readUntil(kafka.bootstrapServers(), "m.control", Duration.ofSeconds(30),
+        rs -> rs.size() >= 2);
+    List<String> adapters = new java.util.ArrayList<>();
+    for (var r : written) {
+      TrainingItemView i = TrainingItemView.of(r);
+      assertEquals("u-5", i.userId());
+      adapters.add(i.adapterId());
+    }
+    assertEquals(List.of("alpha", "beta"), adapters, "one request per adapter with a version, each once");
+    io.bonestream.schemas.Erasure listed = io.bonestream.schemas.Erasure.newBuilder().setUserId("u-5")
+        .setExampleId(null).setTopic("m.control").setPartition(0).setOffset(0).setRemovedBuffered(1)
+        .setRemovedReplay(0).setRemovedEval(1).setRetrained(false).setDiscardedSteps(0).build();
+    try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(kafka.bootstrapServers(), new Properties())) {
+      // beta's version listing alpha's request's coordinates does not count for alpha
+      p.send(record("m.adapters", AdapterSnapshot.newBuilder(manifest("beta", 2)).setErasures(List.of(listed)).build()));
+      p.send(record("m.adapters", AdapterSnapshot.newBuilder(manifest("alpha", 3)).setErasures(List.of(listed)).build()));
+      p.flush();
+      Thread.sleep(500);
+      assertTrue(erase.isAlive(), "ended before beta's request was listed: " + waited.get());
+      p.send(record("m.adapters", AdapterSnapshot.newBuilder(manifest("beta", 3))
+          .setErasures(List.of(io.bonestream.schemas.Erasure.newBuilder(listed).setOffset(1).build())).build()));
+      p.flush();
+    }
+    erase.join(Duration.ofSeconds(90).toMillis());
+    Cli c = waited.get();
+    assertTrue(c != null, "erase --wait did not end");
+    assertEquals(0, c.exitCode(), c.err());
+    assertTrue(c.out().contains("wrote 2 erasure requests (user id u-5) for 2 adapters (alpha, beta) to m.control"),
+        c.out());
+    assertTrue(c.out().contains("2 requests applied in 2 adapters: removed 2 buffered, 0 replay and 2 eval examples; "
+        + "0 retrained"), c.out());
+
+    // --adapter more than once: one request for each
+    Cli two = Cli.run("erase", "--bootstrap", kafka.bootstrapServers(), "--topic", "m.control", "--adapter", "alpha",
+        "--adapter", "gamma", "--example-id", "x-1");
+    assertEquals(0, two.exitCode(), two.err());
+    assertTrue(two.out().contains("wrote 2 erasure requests (example id x-1) for 2 adapters (alpha, gamma)"), two.out());
+    // both, or neither: one line, nothing written
+    for (String[] args : List.of(new String[] {"--adapter", "alpha", "--all-adapters"}, new String[] {})) {
+      List<String> line = new java.util.ArrayList<>(List.of("erase", "--bootstrap", kafka.bootstrapServers(),
+          "--topic", "m.control", "--user-id", "u-5"));
+      line.addAll(List.of(args));
+      Cli refused = Cli.run(line.toArray(String[]::new));
+      assertEquals(1, refused.exitCode(), refused.out());
+      assertTrue(refused.err().contains("--adapter ID (one or more) or --all-adapters"), refused.err());
+    }
+    assertEquals(4, KafkaClients.readUntil(kafka.bootstrapServers(), "m.control", Duration.ofSeconds(3),
+        rs -> rs.size() > 4).size(), "the refused runs wrote nothing");
+  }
+
+  /** A control record as the job reads it. */
+  private record TrainingItemView(String adapterId, String userId) {
+    static TrainingItemView of(org.apache.kafka.clients.consumer.ConsumerRecord<byte[], byte[]> r) throws Exception {
+      var i = io.bonestream.operators.decode.ControlRecords.decode(new io.bonestream.operators.KafkaInput(r.key(),
+          r.value(), r.topic(), r.partition(), r.offset(), r.timestamp()));
+      return new TrainingItemView(i.adapterId, i.eraseUserId);
+    }
+  }
+
+  @Test
+  @org.junit.jupiter.api.Timeout(120)
   void eraseWaitsForTheVersionThatListsTheRequest() throws Exception {
     kafka.createTopic("w.control", 1, false);
     kafka.createTopic("w.adapters", 1, false);
