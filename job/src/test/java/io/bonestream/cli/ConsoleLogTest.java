@@ -70,7 +70,11 @@ class ConsoleLogTest {
     assertNotNull(BenignLibraryMessages.match("ai.djl.util.cuda.CudaUtils", "WARN", "Failed to detect GPU count"));
     assertNotNull(BenignLibraryMessages.match("org.apache.flink.metrics.MetricGroup", "WARN",
         "Name collision: Group already contains a Metric with the name 'pendingCommittables'."));
+    String executor = "org.apache.flink.runtime.rpc.RpcEndpoint$MainThreadExecutor";
+    assertNotNull(BenignLibraryMessages.match(executor, "WARN", "The scheduled executor service is shutdown and "
+        + "ignores the command org.apache.flink.runtime.heartbeat.HeartbeatManagerSenderImpl@4de854bc"));
     // the same loggers' real problems
+    assertNull(BenignLibraryMessages.match(executor, "WARN", "Some other executor problem"));
     assertNull(BenignLibraryMessages.match(COMMITTER, "ERROR", REAL_LOSS));
     assertNull(BenignLibraryMessages.match(COMMITTER, "ERROR", "Unable to commit transaction (x) because it's in an "
         + "invalid state. Most likely the transaction has been aborted for some reason."));

@@ -11,8 +11,8 @@ import java.util.TreeMap;
 import java.util.stream.Stream;
 
 /**
- * The TCP sockets this JVM listens on, from Linux's {@code /proc}: the socket inodes among the
- * process's open files, looked up in {@code /proc/self/net/tcp} and {@code tcp6}. For tests that
+ * The TCP sockets a process listens on, from Linux's {@code /proc}: the socket inodes among the
+ * process's open files, looked up in {@code /proc/PID/net/tcp} and {@code tcp6}. For tests that
  * check where servers bind.
  */
 final class ListeningSockets {
@@ -22,10 +22,11 @@ final class ListeningSockets {
     return Files.isReadable(Path.of("/proc/self/net/tcp")) && Files.isDirectory(Path.of("/proc/self/fd"));
   }
 
-  /** Listening sockets by inode: "address:port" (IPv4 dotted, IPv6 as 32 hex digits). */
-  static Map<Long, String> now() {
+  /** The listening sockets of process {@code pid} by inode: "address:port" (IPv4 dotted, IPv6 as 32 hex digits). */
+  static Map<Long, String> of(long pid) {
+    Path proc = Path.of("/proc", String.valueOf(pid));
     Set<Long> mine = new HashSet<>();
-    try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
+    try (Stream<Path> fds = Files.list(proc.resolve("fd"))) {
       for (Path fd : fds.toList()) {
         try {
           String target = Files.readSymbolicLink(fd).toString();
@@ -37,13 +38,13 @@ final class ListeningSockets {
         }
       }
     } catch (IOException e) {
-      throw new IllegalStateException("cannot list /proc/self/fd", e);
+      throw new IllegalStateException("cannot list " + proc.resolve("fd"), e);
     }
     Map<Long, String> out = new TreeMap<>();
-    for (String table : List.of("/proc/self/net/tcp", "/proc/self/net/tcp6")) {
+    for (String table : List.of("net/tcp", "net/tcp6")) {
       List<String> lines;
       try {
-        lines = Files.readAllLines(Path.of(table));
+        lines = Files.readAllLines(proc.resolve(table));
       } catch (IOException e) {
         continue; // no IPv6
       }
@@ -59,7 +60,7 @@ final class ListeningSockets {
     return out;
   }
 
-  /** Whether an address as {@link #now} writes it is a loopback address (IPv4, IPv6 or IPv4-mapped). */
+  /** Whether an address as {@link #of} writes it is a loopback address (IPv4, IPv6 or IPv4-mapped). */
   static boolean isLoopback(String addressAndPort) {
     String a = addressAndPort.substring(0, addressAndPort.lastIndexOf(':'));
     return a.startsWith("127.") || a.equals("00000000000000000000000001000000") // ::1
