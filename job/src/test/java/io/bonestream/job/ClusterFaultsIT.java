@@ -12,6 +12,8 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -48,13 +50,21 @@ class ClusterFaultsIT {
   static void startClusterAndRunBaseline() throws Exception {
     FileTrees.delete(DIR);
     kafkaPort = EmbeddedKafka.freePort();
-    kafka = BrokerProcess.start(kafkaPort, DIR.resolve("kafka"), DIR.resolve("kafka.log"));
-    cluster = FlinkCluster.builder().workDir(DIR.resolve("flink")).taskManagers(2).slotsPerTaskManager(2)
-        .javaOption("-Dorg.bytedeco.javacpp.cachedir=" + System.getProperty("bonestream.javacpp.cachedir"))
-        .start();
+    // the broker and the cluster start side by side, and the jar uploads while the input is written
+    CompletableFuture<BrokerProcess> broker = CompletableFuture.supplyAsync(
+        () -> BrokerProcess.start(kafkaPort, DIR.resolve("kafka"), DIR.resolve("kafka.log")));
+    try {
+      cluster = FlinkCluster.builder().workDir(DIR.resolve("flink")).taskManagers(2).slotsPerTaskManager(2)
+          .javaOption("-Dorg.bytedeco.javacpp.cachedir=" + System.getProperty("bonestream.javacpp.cachedir"))
+          .start();
+    } finally {
+      kafka = broker.get(2, TimeUnit.MINUTES); // closed after all, whatever happened
+    }
+    CompletableFuture<String> upload = CompletableFuture.supplyAsync(
+        () -> cluster.rest().uploadJar(Path.of(System.getProperty("bonestream.flink.jar"))));
     kafka.createTopic("in", 2, false);
     input = ClusterInput.produce(kafka.bootstrapServers(), "in", LONG ? 160 : 64, 13);
-    jarId = cluster.rest().uploadJar(Path.of(System.getProperty("bonestream.flink.jar")));
+    jarId = upload.get(2, TimeUnit.MINUTES);
     baseline = new ClusterRun(cluster, kafka.bootstrapServers(), jarId, input, DIR, "baseline");
     baseline.submit(2, null);
     baseline.awaitCompletion(input, RUN_TIMEOUT);

@@ -18,6 +18,8 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.apache.flink.api.common.JobStatus;
@@ -53,10 +55,16 @@ class ClusterSubmitIT {
   @BeforeAll
   static void start() throws Exception {
     FileTrees.delete(DIR);
-    kafka = EmbeddedKafka.start(0, DIR.resolve("kafka"), true);
-    cluster = FlinkCluster.builder().workDir(DIR.resolve("flink")).taskManagers(1).slotsPerTaskManager(2)
-        .javaOption("-Dorg.bytedeco.javacpp.cachedir=" + System.getProperty("bonestream.javacpp.cachedir"))
-        .start();
+    // the broker starts while the cluster's processes do
+    CompletableFuture<EmbeddedKafka> broker = CompletableFuture.supplyAsync(
+        () -> EmbeddedKafka.start(0, DIR.resolve("kafka"), true));
+    try {
+      cluster = FlinkCluster.builder().workDir(DIR.resolve("flink")).taskManagers(1).slotsPerTaskManager(2)
+          .javaOption("-Dorg.bytedeco.javacpp.cachedir=" + System.getProperty("bonestream.javacpp.cachedir"))
+          .start();
+    } finally {
+      kafka = broker.get(2, TimeUnit.MINUTES); // closed after all, whatever happened
+    }
     kafka.createTopic("in", 2, false);
     input = ClusterInput.produce(kafka.bootstrapServers(), "in", 64, 13);
   }

@@ -48,7 +48,10 @@ public final class FlinkCluster implements AutoCloseable {
         .set("execution.checkpointing.dir", work.resolve("checkpoints").toUri().toString())
         .set("execution.checkpointing.savepoint-dir", work.resolve("savepoints").toUri().toString())
         .set("web.upload.dir", work.resolve("jars").toString())
-        .set("io.tmp.dirs", work.resolve("tmp").toString());
+        .set("io.tmp.dirs", work.resolve("tmp").toString())
+        // TaskManagers start beside the JobManager (see start): one that finds no JobManager yet tries again
+        // in 1 s, not Flink's default 10 s
+        .set("cluster.registration.error-delay", "1000");
     String opts = config.get("env.java.opts.all");
     config.set("env.java.opts.all", (opts == null ? "" : opts + " ") + String.join(" ", b.javaOptions));
     this.rest = FlinkRestClient.builder().baseUri(restUrl).build();
@@ -75,10 +78,11 @@ public final class FlinkCluster implements AutoCloseable {
     }
     jobManager = process("jobmanager", List.of("jobmanager", "-D", "metrics.reporter.prom.port=" + freePort()),
         Map.of());
-    awaitRest(Duration.ofSeconds(60));
+    // the JVMs start at once: a TaskManager reaches the JobManager at its configured RPC port once it is up
     for (int i = 0; i < taskManagerCount; i++) {
       startTaskManager();
     }
+    awaitRest(Duration.ofSeconds(60));
     awaitTaskManagers(taskManagerCount, Duration.ofSeconds(60));
     return this;
   }
