@@ -4,6 +4,7 @@ import io.bonestream.core.BonestreamException;
 import io.bonestream.core.util.Durations;
 import io.bonestream.job.KafkaClients;
 import io.bonestream.job.KafkaProperties;
+import io.bonestream.operators.EveryAdapter;
 import io.bonestream.operators.StreamingJob;
 import io.bonestream.operators.decode.ControlRecords;
 import io.bonestream.operators.publish.SigningKeySource;
@@ -37,7 +38,8 @@ import picocli.CommandLine.Option;
         "(docs/continual.md#erasure).",
         "A job with control.public-keys acts only on requests signed with one of their private keys (--signing-key).",
         "--user-ids FILE or --example-ids FILE writes one request per line of FILE (- for standard input), at most",
-        "10,000 a run for each adapter; --adapter more than once, or --all-adapters, one for each adapter."})
+        "10,000 a run for each adapter; --adapter more than once: one for each adapter. --all-adapters writes one",
+        "request to every adapter the job holds (\"adapter_id\": \"*\"), those without a version yet included."})
 final class EraseCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -52,8 +54,8 @@ final class EraseCommand implements Callable<Integer> {
   @Option(names = "--adapter", paramLabel = "ID", description = "the adapter that forgets (repeatable)")
   List<String> adapters = new ArrayList<>();
 
-  @Option(names = "--all-adapters",
-      description = "every adapter with a version on the adapters topic (--adapters-topic), instead of --adapter")
+  @Option(names = "--all-adapters", description = "every adapter the job holds, instead of --adapter; with --wait: "
+      + "waits for the versions of those with a version on the adapters topic (--adapters-topic)")
   boolean allAdapters;
 
   @ArgGroup(exclusive = true, multiplicity = "1")
@@ -127,12 +129,15 @@ final class EraseCommand implements Callable<Integer> {
     if (wait == null && !publicKeys.isEmpty()) {
       throw new BonestreamException("--public-key goes with --wait");
     }
-    if (wait == null && !allAdapters && !adaptersTopic.equals(StreamingJob.ADAPTERS_TOPIC)) {
-      throw new BonestreamException("--adapters-topic goes with --wait or --all-adapters");
+    if (wait == null && !adaptersTopic.equals(StreamingJob.ADAPTERS_TOPIC)) {
+      throw new BonestreamException("--adapters-topic goes with --wait");
     }
     Properties props = KafkaProperties.load(kafkaConfig);
-    List<String> ids = allAdapters ? PublishedAdapterIds.read(bootstrap, props, adaptersTopic)
-        : List.copyOf(new java.util.LinkedHashSet<>(adapters));
+    // --all-adapters: one request to every adapter, which the job copies to each it holds
+    List<String> ids = allAdapters ? List.of(EveryAdapter.ID) : List.copyOf(new java.util.LinkedHashSet<>(adapters));
+    // with --wait, whose versions must list the requests: those with a version now (the others list them in their first)
+    List<String> awaited = !allAdapters ? ids
+        : waitFor == null ? List.of() : PublishedAdapterIds.read(bootstrap, props, adaptersTopic);
     if ((long) ids.size() * requests.size() > MAX_REQUESTS) {
       throw new BonestreamException(ids.size() + " adapters times " + requests.size() + " ids is more than "
           + MAX_REQUESTS + " requests a run");
@@ -160,7 +165,8 @@ final class EraseCommand implements Callable<Integer> {
         out.println("wrote " + new String(values.get(0), StandardCharsets.UTF_8) + " to " + topic
             + " (partition " + first.partition() + ", offset " + first.offset() + ")");
       } else if (ids.size() == 1) {
-        out.println("wrote " + values.size() + " erasure requests of " + ids.get(0) + " (" + what + ") to " + topic
+        out.println("wrote " + values.size() + " erasure requests " + (allAdapters ? "for every adapter" : "of " + ids.get(0))
+            + " (" + what + ") to " + topic
             + " (partition " + first.partition() + ", offsets " + first.offset() + " to "
             + written.get(written.size() - 1).offset() + ")");
       } else {
@@ -171,33 +177,46 @@ final class EraseCommand implements Callable<Integer> {
       if (confirmation == null) {
         return 0;
       }
-      out.println("waiting up to " + wait + " for versions of " + (ids.size() == 1 ? ids.get(0) : "the adapters")
+      if (awaited.isEmpty()) { // --all-adapters, and no adapter has a version yet
+        out.println("no adapter has a version on " + confirmation.topic() + " yet: nothing to wait for; each adapter "
+            + "the job holds lists " + (values.size() == 1 ? "the request" : "the requests") + " in its next version");
+        return 0;
+      }
+      out.println("waiting up to " + wait + " for versions of " + (awaited.size() == 1 ? awaited.get(0)
+          : allAdapters ? "the " + awaited.size() + " adapters with a version" : "the adapters")
           + " on " + confirmation.topic() + " that list " + (values.size() == 1 ? "it" : "them") + " ...");
       out.flush();
       Map<String, ErasureWait.Wanted> wanted = new java.util.TreeMap<>();
       for (int i = 0; i < written.size(); i++) {
         RecordMetadata w = written.get(i);
-        wanted.computeIfAbsent(forAdapter.get(i), a -> new ErasureWait.Wanted(w.partition(), new java.util.TreeSet<>()))
-            .offsets().add(w.offset());
+        for (String adapter : allAdapters ? awaited : List.of(forAdapter.get(i))) {
+          wanted.computeIfAbsent(adapter, a -> new ErasureWait.Wanted(w.partition(), new java.util.TreeSet<>()))
+              .offsets().add(w.offset());
+        }
       }
+      int expected = wanted.values().stream().mapToInt(w -> w.offsets().size()).sum();
       Map<String, Map<Long, ErasureWait.Found>> found = confirmation.await(wanted, topic, waitFor);
       int listed = found.values().stream().mapToInt(Map::size).sum();
-      if (listed < values.size()) {
+      if (listed < expected) {
         List<String> waiting = found.entrySet().stream()
             .filter(e -> e.getValue().size() < wanted.get(e.getKey()).offsets().size()).map(Map.Entry::getKey).toList();
-        throw new BonestreamException((values.size() == 1 ? "no version of " + ids.get(0) + " listed the request"
-            : (values.size() - listed) + " of the " + values.size() + " requests were not listed by a version of "
+        throw new BonestreamException((expected == 1 ? "no version of " + awaited.get(0) + " listed the request"
+            : (expected - listed) + " of the " + expected + " listings awaited are missing from the versions of "
                 + String.join(", ", waiting.size() <= 5 ? waiting : waiting.subList(0, 5))
                 + (waiting.size() > 5 ? " and " + (waiting.size() - 5) + " more" : ""))
             + " within " + wait + ": an adapter's versions list its requests once its trainer has read them "
             + "(tail-snapshots shows them); a job that holds nothing of an adapter never does");
       }
-      if (values.size() == 1) {
-        out.println(found.get(ids.get(0)).values().iterator().next().describe(ids.get(0)));
-      } else if (ids.size() == 1) {
-        out.println(ErasureWait.Found.describe(ids.get(0), found.get(ids.get(0)).values()));
+      if (expected == 1) {
+        out.println(found.get(awaited.get(0)).values().iterator().next().describe(awaited.get(0)));
+      } else if (found.size() == 1) {
+        out.println(ErasureWait.Found.describe(awaited.get(0), found.get(awaited.get(0)).values()));
       } else {
         out.println(ErasureWait.Found.describe(found));
+      }
+      if (allAdapters) {
+        out.println("adapters without a version yet list " + (values.size() == 1 ? "it" : "them")
+            + " in their first");
       }
       return 0;
     }

@@ -121,23 +121,24 @@ final class ErasureWait implements AutoCloseable {
           + " buffered, " + replay + " replay and " + eval + " eval examples; " + retrained + " retrained";
     }
 
-    /** Many adapters' erasures, as one line. */
+    /** Many adapters' erasures, as one line (a request to every adapter counted once). */
     static String describe(Map<String, Map<Long, Found>> found) {
-      int requests = 0;
+      java.util.Set<Long> requests = new java.util.HashSet<>();
       long buffered = 0;
       long replay = 0;
       long eval = 0;
       int retrained = 0;
       for (Map<Long, Found> m : found.values()) {
+        requests.addAll(m.keySet()); // by offset: one run writes to one topic
         for (Found f : m.values()) {
-          requests++;
           buffered += f.erasure().getRemovedBuffered();
           replay += f.erasure().getRemovedReplay();
           eval += f.erasure().getRemovedEval();
           retrained += f.erasure().getRetrained() ? 1 : 0;
         }
       }
-      return requests + " requests applied in " + found.size() + " adapters: removed " + buffered + " buffered, "
+      return requests.size() + (requests.size() == 1 ? " request" : " requests") + " applied in " + found.size()
+          + " adapters: removed " + buffered + " buffered, "
           + replay + " replay and " + eval + " eval examples; " + retrained + " retrained";
     }
 

@@ -9,8 +9,8 @@ import java.util.TreeSet;
 import org.apache.kafka.common.KafkaException;
 
 /**
- * {@code erase --all-adapters}: the ids of the adapters that have a committed version on the
- * adapters topic, read as the job reads it back at start ({@link PublishedVersions#scan}: from the
+ * {@code erase --all-adapters --wait}: the ids of the adapters that have a committed version on the
+ * adapters topic (those whose versions the command waits for), read as the job reads it back at start ({@link PublishedVersions#scan}: from the
  * beginning to the end, each record a manifest under its own adapter's key, bounded in time).
  */
 final class PublishedAdapterIds {
@@ -24,10 +24,6 @@ final class PublishedAdapterIds {
     } catch (KafkaException | IllegalStateException e) {
       throw new BonestreamException("cannot read the adapters topic " + topic + " at " + bootstrap + ": "
           + e.getMessage());
-    }
-    if (ids.isEmpty()) {
-      throw new BonestreamException("no adapter has a version on " + topic + " at " + bootstrap
-          + ": nothing to erase from (--adapters-topic)");
     }
     return List.copyOf(ids);
   }

@@ -387,6 +387,61 @@ class StreamingJobIT {
     assertTrue(snaps.get(0).getErasures().isEmpty());
   }
 
+  @Test
+  @org.junit.jupiter.api.Timeout(300)
+  void aRequestToEveryAdapterReachesEachTheJobHoldsThoseWithoutAVersionToo() throws Exception {
+    topics("every", 1);
+    kafka.createTopic("every.control", 1, false);
+    // alpha: 8 examples train v1, then 2 of user u-1 stay buffered; beta: 3 examples, one of u-1, no version yet
+    List<io.bonestream.schemas.InstructionRecord> alpha = new ArrayList<>(StreamingHarness.colors("alpha", 10));
+    List<io.bonestream.schemas.InstructionRecord> beta = new ArrayList<>(StreamingHarness.opposites("beta", 3));
+    for (int i = 8; i < 10; i++) {
+      alpha.set(i, io.bonestream.schemas.InstructionRecord.newBuilder(alpha.get(i))
+          .setMetadata(Map.of("user_id", "u-1")).build());
+    }
+    beta.set(1, io.bonestream.schemas.InstructionRecord.newBuilder(beta.get(1)).setMetadata(Map.of("user_id", "u-1"))
+        .build());
+    List<io.bonestream.schemas.InstructionRecord> first = new ArrayList<>(alpha);
+    first.addAll(beta);
+    StreamingHarness.produce(kafka.bootstrapServers(), "every.instructions",
+        StreamingHarness.asRecords("every.instructions", first));
+    JobClient client = start(StreamingHarness.job(kafka.bootstrapServers(), "every", tmp.resolve("b-every")).build());
+    List<AdapterSnapshot> snaps;
+    try {
+      StreamingHarness.readSnapshots(kafka.bootstrapServers(), "every.adapters", Duration.ofSeconds(120),
+          s -> s.size() >= 1);
+      awaitCommitted("every", first.size()); // beta's three are in the trainer's state
+      StreamingHarness.produce(kafka.bootstrapServers(), "every.control", List.of(
+          new org.apache.kafka.clients.producer.ProducerRecord<>("every.control", "*".getBytes(),
+              io.bonestream.operators.decode.ControlRecords.erase(io.bonestream.operators.EveryAdapter.ID, null, "u-1",
+                  false))));
+      awaitCommitted("every-control", 1);
+      List<io.bonestream.schemas.InstructionRecord> more = new ArrayList<>(StreamingHarness.colors("alpha", 8));
+      more.addAll(StreamingHarness.opposites("beta", 6)); // beta's 2 left and 6: two steps, its first version
+      StreamingHarness.produce(kafka.bootstrapServers(), "every.instructions",
+          StreamingHarness.asRecords("every.instructions", more));
+      snaps = StreamingHarness.readSnapshots(kafka.bootstrapServers(), "every.adapters", Duration.ofSeconds(120),
+          s -> s.size() >= 3);
+    } finally {
+      client.cancel().get(1, java.util.concurrent.TimeUnit.MINUTES);
+    }
+    Map<String, List<AdapterSnapshot>> byAdapter = new java.util.TreeMap<>();
+    snaps.forEach(m -> byAdapter.computeIfAbsent(m.getAdapterId().toString(), k -> new ArrayList<>()).add(m));
+    assertEquals(List.of("alpha", "beta"), List.copyOf(byAdapter.keySet()), snaps.toString());
+    assertTrue(byAdapter.get("alpha").get(0).getErasures().isEmpty());
+    AdapterSnapshot alphaV2 = byAdapter.get("alpha").get(1);
+    AdapterSnapshot betaV1 = byAdapter.get("beta").get(0);
+    for (AdapterSnapshot v : List.of(alphaV2, betaV1)) {
+      assertEquals(1, v.getErasures().size(), v.getAdapterId() + ": " + v.getErasures());
+      assertEquals("u-1", v.getErasures().get(0).getUserId());
+      assertEquals(0L, v.getErasures().get(0).getOffset());
+    }
+    assertEquals(2, alphaV2.getErasures().get(0).getRemovedBuffered());
+    assertEquals(1, betaV1.getErasures().get(0).getRemovedBuffered(), "beta, which had no version, forgot u-1 too");
+    long trained = betaV1.getLineage().stream().mapToLong(io.bonestream.schemas.OffsetRange::getRecords).sum();
+    assertEquals(8, trained, "beta's first version: its 2 other first examples and the 6 after, not u-1's");
+  }
+
   /** Waits (60 s at most) until consumer group {@code group} committed offset {@code offset} or later. */
   private static void awaitCommitted(String group, long offset) throws Exception {
     try (org.apache.kafka.clients.admin.Admin admin = kafka.admin()) {

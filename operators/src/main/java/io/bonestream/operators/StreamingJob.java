@@ -36,6 +36,7 @@ import org.apache.flink.connector.kafka.source.KafkaSourceBuilder;
 import io.bonestream.operators.decode.InputSpec;
 import io.bonestream.operators.decode.Subscription;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
+import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
@@ -168,13 +169,17 @@ public final class StreamingJob {
     // no quota, and an erasure for an adapter the job does not train admits none. The topic is read
     // as a pattern of its one name, so that a job whose control topic does not exist yet still
     // starts (partition discovery finds it once it is created, from its earliest record).
+    // the trainer's max parallelism, set on it and known to decode-control: a request to every adapter goes to
+    // each of its key groups (EveryAdapter)
+    int maxParallelism = env.getMaxParallelism() > 0 ? env.getMaxParallelism()
+        : KeyGroupRangeAssignment.DEFAULT_LOWER_BOUND_MAX_PARALLELISM;
     KafkaSourceBuilder<KafkaInput> controlBuilder = source(b.groupId + "-control");
     controlBuilder.setTopicPattern(Pattern.compile(Pattern.quote(b.controlTopic)));
     SingleOutputStreamOperator<TrainingItem> erasures = env
         .fromSource(controlBuilder.build(), WatermarkStrategy.noWatermarks(), "control")
         .uid("control-source")
         .setParallelism(1)
-        .process(new DecodeControl(b.controlTrust), TypeInformation.of(TrainingItem.class))
+        .process(new DecodeControl(b.controlTrust, maxParallelism), TypeInformation.of(TrainingItem.class))
         .setParallelism(1)
         .name("decode-control")
         .uid("decode-control");
@@ -187,7 +192,8 @@ public final class StreamingJob {
             b.maxCachedAdapters, b.continueFromPublished
                 ? new PublishedVersions(b.bootstrapServers, b.kafkaProperties, b.adaptersTopic) : null,
             b.backend, b.signing, b.trustedPublicKeys, b.quotas).recordsMaxSeqLen(b.maxSeqLen)))
-        .uid(AdapterTrainer.UID);
+        .uid(AdapterTrainer.UID)
+        .setMaxParallelism(maxParallelism);
     deadLetters.union(manifests.getSideOutput(DecodeInstructions.DEAD_LETTERS))
         .sinkTo(sink(b.deadLetterTopic, "dlq"))
         .name("dead-letters")

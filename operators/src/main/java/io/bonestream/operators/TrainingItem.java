@@ -50,6 +50,17 @@ public class TrainingItem {
     return i;
   }
 
+  /** A copy of this erasure request for adapter {@code id} (the same request: coordinates, signature's id and times). */
+  public TrainingItem forAdapter(String id) {
+    TrainingItem i = erasure(id, eraseExampleId, eraseUserId, eraseRetrain, topic, partition, offset);
+    i.requestId = requestId;
+    i.requestIssuedAt = requestIssuedAt;
+    i.requestExpiresAt = requestExpiresAt;
+    i.original = original;
+    i.originalKey = originalKey;
+    return i;
+  }
+
   /** Whether this is an erasure request rather than an example. */
   public boolean isErasure() {
     return eraseExampleId != null || eraseUserId != null;

@@ -3,6 +3,7 @@ package io.bonestream.operators.decode;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.bonestream.operators.EveryAdapter;
 import io.bonestream.operators.KafkaInput;
 import io.bonestream.operators.TrainingItem;
 import io.bonestream.schemas.AdapterIds;
@@ -25,11 +26,13 @@ import org.jspecify.annotations.Nullable;
  * <pre>
  * {"type": "erase", "adapter_id": "a", "example_id": "x"}
  * {"type": "erase", "adapter_id": "a", "user_id": "u", "retrain": true}
+ * {"type": "erase", "adapter_id": "*", "user_id": "u"}
  * {"type": "erase", "adapter_id": "a", "user_id": "u", "issued_at": "2026-12-06T10:15:30Z",
  *  "key_id": "ed25519:…", "signature": "…"}
  * </pre>
  *
- * <p>Exactly one of {@code example_id} and {@code user_id}, each 1 to {@value #MAX_ID_CHARS}
+ * <p>{@code adapter_id} is an adapter's id, or {@value EveryAdapter#ID} for every adapter the job holds
+ * ({@link EveryAdapter}). Exactly one of {@code example_id} and {@code user_id}, each 1 to {@value #MAX_ID_CHARS}
  * characters; {@code retrain} optional (default false); a signed request also has its issue time
  * (ISO-8601), its key's id and its Ed25519 signature (base64) over {@link ControlTrust#message}; any
  * other field is refused. Whether a signature is needed, and whose, is the job's {@link ControlTrust}.
@@ -89,8 +92,9 @@ public final class ControlRecords {
     if (adapterId == null) {
       throw invalid("no adapter_id");
     }
-    if (!AdapterIds.isValid(adapterId)) {
-      throw invalid("adapter_id '" + Texts.abbreviate(adapterId) + "' is not " + AdapterIds.RULE);
+    if (!adapterId.equals(EveryAdapter.ID) && !AdapterIds.isValid(adapterId)) {
+      throw invalid("adapter_id '" + Texts.abbreviate(adapterId) + "' is not " + AdapterIds.RULE
+          + ", nor " + EveryAdapter.ID + " (every adapter)");
     }
     String exampleId = id(node, "example_id");
     String userId = id(node, "user_id");
@@ -175,7 +179,7 @@ public final class ControlRecords {
    * clients, before they write).
    */
   public static @Nullable String problem(String adapterId, @Nullable String exampleId, @Nullable String userId) {
-    if (!AdapterIds.isValid(adapterId)) {
+    if (!adapterId.equals(EveryAdapter.ID) && !AdapterIds.isValid(adapterId)) {
       return "adapter id '" + Texts.abbreviate(adapterId) + "' is not " + AdapterIds.RULE;
     }
     if ((exampleId == null) == (userId == null)) {

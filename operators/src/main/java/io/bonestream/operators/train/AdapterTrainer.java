@@ -14,6 +14,7 @@ import io.bonestream.engine.peft.PeftExporter;
 import io.bonestream.engine.peft.PeftImporter;
 import io.bonestream.engine.train.Trainer;
 import io.bonestream.operators.EncodedRecord;
+import io.bonestream.operators.EveryAdapter;
 import io.bonestream.operators.TrainingItem;
 import io.bonestream.operators.decode.DeadLetterReason;
 import io.bonestream.operators.decode.DecodeInstructions;
@@ -167,16 +168,20 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   private transient Map<String, Trainer> trainers;
   /** Adapters whose live trainer has steps its keyed training state does not have yet. */
   private transient Set<String> unsaved;
-  /** Runs an action with another adapter's key current (set by {@link AdapterTrainerOperator}). */
-  interface KeySwitch {
+  /** The operator's keys (set by {@link AdapterTrainerOperator}). */
+  interface Keys {
+    /** Runs an action with another adapter's key current. */
     void underKey(String key, StateAction action) throws Exception;
+
+    /** The adapters with state in key group {@code group} of this subtask, sorted. */
+    List<String> inKeyGroup(int group) throws Exception;
   }
 
   interface StateAction {
     void run() throws Exception;
   }
 
-  private transient KeySwitch keySwitch;
+  private transient Keys keys;
   private transient Map<String, AdapterMetrics> metrics;
   private transient Map<ReadBackCheck.Refusal, Counter> refusedManifests;
 
@@ -242,7 +247,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
           if (unsaved.remove(id)) {
             byte[] state = eldest.getValue().encodedState();
             try {
-              keySwitch.underKey(id, () -> {
+              keys.underKey(id, () -> {
                 trainingState.update(state);
                 metrics(id).stateBytes = state.length;
               });
@@ -256,7 +261,7 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
       }
     };
     unsaved = new HashSet<>();
-    if (keySwitch == null) {
+    if (keys == null) {
       throw new IllegalStateException("AdapterTrainer runs inside AdapterTrainerOperator");
     }
     metrics = new HashMap<>();
@@ -317,7 +322,11 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
   public void processElement(TrainingItem item, Context ctx, Collector<EncodedRecord> out) throws Exception {
     String id = ctx.getCurrentKey();
     if (item.isErasure()) {
-      erase(id, item, ctx);
+      if (EveryAdapter.isKey(id)) {
+        eraseEverywhere(id, item, ctx);
+      } else {
+        erase(id, item, ctx);
+      }
       return;
     }
     if (progressState.value() == null && snapshotPolicy.everyWallClockMs() > 0) {
@@ -687,6 +696,22 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     progressState.update(p.encode());
   }
 
+  /**
+   * A copy of a request to every adapter ({@link EveryAdapter}): applied to each adapter of its key
+   * group in this subtask, as a request to that adapter alone would be.
+   */
+  private void eraseEverywhere(String key, TrainingItem request, Context ctx) throws Exception {
+    int maxParallelism = getRuntimeContext().getTaskInfo().getMaxNumberOfParallelSubtasks();
+    if (EveryAdapter.maxParallelism(key) != maxParallelism) { // not this job's copies: some adapters would be missed
+      refuse(request, ctx, DeadLetterReason.UNEXPECTED, "a request to every adapter copied for max parallelism "
+          + EveryAdapter.maxParallelism(key) + ", not the trainer's " + maxParallelism + ": not applied");
+      return;
+    }
+    for (String id : keys.inKeyGroup(KeyGroupRangeAssignment.assignToKeyGroup(key, maxParallelism))) {
+      keys.underKey(id, () -> erase(id, request.forAdapter(id), ctx));
+    }
+  }
+
   /** A control request not acted on goes to the dead-letter topic as it was written. */
   private static void refuse(TrainingItem request, Context ctx, DeadLetterReason reason, String message) {
     ctx.output(DecodeInstructions.DEAD_LETTERS, DecodeInstructions.deadLetter(request.original, request.originalKey,
@@ -923,8 +948,8 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     return new HashSet<>(unsaved);
   }
 
-  void keySwitch(KeySwitch keySwitch) {
-    this.keySwitch = keySwitch;
+  void keys(Keys keys) {
+    this.keys = keys;
   }
 
   /**

@@ -2,7 +2,12 @@ package io.bonestream.operators.train;
 
 import io.bonestream.operators.EncodedRecord;
 import io.bonestream.operators.TrainingItem;
+import java.util.List;
+import java.util.stream.Stream;
+import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
+import org.apache.flink.runtime.state.KeyedStateBackend;
 import org.apache.flink.runtime.state.StateSnapshotContext;
+import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.streaming.api.operators.KeyedProcessOperator;
 
 /**
@@ -24,13 +29,27 @@ public final class AdapterTrainerOperator extends KeyedProcessOperator<String, T
   public void open() throws Exception {
     // a trainer evicted from the cache writes its unsaved state under its own key, then the key of
     // the record being processed is current again
-    ((AdapterTrainer) getUserFunction()).keySwitch((key, action) -> {
-      Object current = getCurrentKey();
-      setCurrentKey(key);
-      try {
-        action.run();
-      } finally {
-        setCurrentKey(current);
+    int maxParallelism = getRuntimeContext().getTaskInfo().getMaxNumberOfParallelSubtasks();
+    ((AdapterTrainer) getUserFunction()).keys(new AdapterTrainer.Keys() {
+      @Override
+      public void underKey(String key, AdapterTrainer.StateAction action) throws Exception {
+        Object current = getCurrentKey();
+        setCurrentKey(key);
+        try {
+          action.run();
+        } finally {
+          setCurrentKey(current);
+        }
+      }
+
+      @Override
+      public List<String> inKeyGroup(int group) {
+        // every adapter has progress state from its first record or request on
+        KeyedStateBackend<String> backend = getKeyedStateBackend();
+        try (Stream<String> all = backend.getKeys(AdapterTrainer.progressDescriptor().getName(),
+            VoidNamespace.INSTANCE)) {
+          return all.filter(k -> KeyGroupRangeAssignment.assignToKeyGroup(k, maxParallelism) == group).sorted().toList();
+        }
       }
     });
     super.open();

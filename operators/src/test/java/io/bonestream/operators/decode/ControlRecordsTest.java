@@ -74,6 +74,9 @@ class ControlRecordsTest {
     assertTrue(ControlRecords.problem("a", "", null).contains("empty"));
     assertTrue(ControlRecords.problem("a", null, "u".repeat(257)).contains("over the limit of 256"));
     assertTrue(ControlRecords.problem("../a", "x", null).contains("adapter id"));
+    assertEquals(null, ControlRecords.problem(io.bonestream.operators.EveryAdapter.ID, null, "u"));
+    assertEquals(io.bonestream.operators.EveryAdapter.ID, ControlRecords.decode(in(new String(
+        ControlRecords.erase(io.bonestream.operators.EveryAdapter.ID, null, "u", false)))).adapterId);
   }
 
   @Test
@@ -95,6 +98,10 @@ class ControlRecordsTest {
     assertEquals(256, ControlRecords.MAX_ID_CHARS);
     assertTrue(refused("{\"type\": \"erase\", \"adapter_id\": \"\", \"example_id\": \"x\"}").contains("adapter_id"));
     assertTrue(refused("{\"type\": \"erase\", \"adapter_id\": \"../a\", \"example_id\": \"x\"}").contains("adapter_id"));
+    // "*" alone names every adapter; a reserved key of the job's copies is not an adapter id
+    assertTrue(refused("{\"type\": \"erase\", \"adapter_id\": \"*128/0\", \"user_id\": \"u\"}")
+        .contains("nor * (every adapter)"));
+    assertTrue(refused("{\"type\": \"erase\", \"adapter_id\": \"**\", \"user_id\": \"u\"}").contains("adapter_id"));
     assertTrue(refused("{\"type\": \"erase\", \"example_id\": \"x\"}").contains("no adapter_id"));
   }
 

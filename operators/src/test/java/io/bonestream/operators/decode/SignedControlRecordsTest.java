@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.bonestream.core.util.Json;
+import io.bonestream.operators.EveryAdapter;
 import io.bonestream.operators.KafkaInput;
 import io.bonestream.operators.TrainingItem;
 import io.bonestream.schemas.SigningKeys;
@@ -112,7 +113,7 @@ class SignedControlRecordsTest {
   void theDecodeOperatorActsOnSignedRequestsAndDeadLettersTheRest() throws Exception {
     ControlTrust trust = new ControlTrust(List.of(SigningKeys.publicPem(JOB_KEY.getPublic())), Duration.ofHours(1));
     try (var h = org.apache.flink.streaming.util.ProcessFunctionTestHarnesses.forProcessFunction(
-        new DecodeControl(trust))) {
+        new DecodeControl(trust, 128))) {
       h.processElement(in(ControlRecords.erase("a", null, "u-1", false, SIGNER, ISSUED), Duration.ZERO), 0);
       h.processElement(in(ControlRecords.erase("a", null, "u-2", false), Duration.ZERO), 0);
       h.processElement(in(ControlRecords.erase("a", null, "u-3", false, STRANGER, ISSUED), Duration.ZERO), 0);
@@ -120,6 +121,13 @@ class SignedControlRecordsTest {
       assertEquals(1, acted.size());
       assertEquals("u-1", acted.get(0).eraseUserId);
       assertEquals(2, h.getSideOutput(DecodeInstructions.DEAD_LETTERS).size(), "the unsigned and the forged one");
+      // a signed request to every adapter: one copy per key group of the trainer, each the same signed request
+      h.processElement(in(ControlRecords.erase(EveryAdapter.ID, null, "u-4", true, SIGNER, ISSUED), Duration.ZERO), 0);
+      List<TrainingItem> copies = h.extractOutputValues().subList(1, h.extractOutputValues().size());
+      assertEquals(EveryAdapter.keys(128), copies.stream().map(i -> i.adapterId).toList());
+      assertTrue(copies.stream().allMatch(i -> "u-4".equals(i.eraseUserId) && i.eraseRetrain
+          && i.requestId == copies.get(0).requestId && i.requestId != 0 && i.original != null));
+      assertEquals(2, h.getSideOutput(DecodeInstructions.DEAD_LETTERS).size());
     }
   }
 
