@@ -31,8 +31,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 @Command(name = "erase", mixinStandardHelpOptions = true, sortOptions = false,
-    description = {"Asks the running job to forget an example, or all of a user's examples, of one adapter: writes an",
-        "erasure request to the control topic (docs/inputs.md#the-control-topic). The adapter's trainer removes",
+    description = {"Asks the running job to forget an example, or all of a user's examples, of an adapter (or several, or",
+        "all): writes an erasure request to the control topic (docs/inputs.md#the-control-topic). The adapter's trainer removes",
         "them from its buffers, replay reservoir and eval set, records the erasure in its next manifest, and",
         "with --retrain, where a step since its last version trained on them, goes back to that version",
         "(docs/continual.md#erasure).",

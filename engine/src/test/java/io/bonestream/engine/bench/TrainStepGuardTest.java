@@ -50,7 +50,7 @@ class TrainStepGuardTest {
   /** Tokens/s of the best timed step. */
   private static double best(BaseModel base, AdapterConfig adapter, int timedSteps, BackendFactory factory,
       String backend) {
-    TrainBenchmark.Result r = TrainBenchmark.run(base, adapter, 8, 256, 2, timedSteps, 1, factory, backend);
+    TrainBenchmark.Result r = TrainBenchmark.run(base, adapter, 8, 256, 1, timedSteps, 1, factory, backend);
     return 8 * 256 / Arrays.stream(r.stepTimes()).min().orElseThrow();
   }
 
@@ -65,8 +65,8 @@ class TrainStepGuardTest {
     StringBuilder measured = new StringBuilder();
     double ratio = 0;
     for (int attempt = 1; attempt <= ATTEMPTS && ratio < recorded * SHARE; attempt++) {
-      double cpu = best(base, adapter, 5, BackendFactory.CPU, "cpu");
-      double reference = best(base, adapter, 3, BackendFactory.ND4J, "nd4j");
+      double cpu = best(base, adapter, 4, BackendFactory.CPU, "cpu");
+      double reference = best(base, adapter, 2, BackendFactory.ND4J, "nd4j");
       ratio = cpu / reference;
       measured.append(attempt == 1 ? "" : ", ").append(String.format(Locale.ROOT, "%.2f", ratio));
       System.out.printf(Locale.ROOT, "stories260K %s: cpu %.0f tokens/s, reference engine %.0f: %.2f×, recorded %.2f×, "
