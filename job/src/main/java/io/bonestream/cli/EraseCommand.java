@@ -96,7 +96,7 @@ final class EraseCommand implements Callable<Integer> {
   String wait;
 
   @Option(names = "--adapters-topic", defaultValue = StreamingJob.ADAPTERS_TOPIC, paramLabel = "T",
-      description = "with --wait or --all-adapters: the job's adapters topic (default: ${DEFAULT-VALUE})")
+      description = "with --wait: the job's adapters topic (default: ${DEFAULT-VALUE})")
   String adaptersTopic;
 
   @Option(names = "--public-key", paramLabel = "FILE",

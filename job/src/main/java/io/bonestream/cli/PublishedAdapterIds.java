@@ -10,8 +10,10 @@ import org.apache.kafka.common.KafkaException;
 
 /**
  * {@code erase --all-adapters --wait}: the ids of the adapters that have a committed version on the
- * adapters topic (those whose versions the command waits for), read as the job reads it back at start ({@link PublishedVersions#scan}: from the
- * beginning to the end, each record a manifest under its own adapter's key, bounded in time).
+ * adapters topic (those whose versions the command waits for), read as the job reads it back at start
+ * ({@link PublishedVersions#scan}: from the beginning to the end, each record a manifest under its own
+ * adapter's key, bounded in time; not signature-checked: the ids only choose whose versions to read, and
+ * {@code --public-key} checks those).
  */
 final class PublishedAdapterIds {
   private PublishedAdapterIds() {}

@@ -168,9 +168,9 @@ public final class StreamingJob {
     // Requests (erasures) have a source of their own, and join after admission: they count against
     // no quota, and an erasure for an adapter the job does not train admits none. The topic is read
     // as a pattern of its one name, so that a job whose control topic does not exist yet still
-    // starts (partition discovery finds it once it is created, from its earliest record).
-    // the trainer's max parallelism, set on it and known to decode-control: a request to every adapter goes to
-    // each of its key groups (EveryAdapter)
+    // starts (partition discovery finds it once it is created, from its earliest record). decode-control
+    // knows the trainer's max parallelism (set on the trainer below): a request to every adapter goes to
+    // each of its key groups (EveryAdapter).
     int maxParallelism = env.getMaxParallelism() > 0 ? env.getMaxParallelism()
         : KeyGroupRangeAssignment.DEFAULT_LOWER_BOUND_MAX_PARALLELISM;
     KafkaSourceBuilder<KafkaInput> controlBuilder = source(b.groupId + "-control");

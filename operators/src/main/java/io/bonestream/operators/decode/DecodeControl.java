@@ -1,9 +1,9 @@
 package io.bonestream.operators.decode;
 
 import io.bonestream.operators.EveryAdapter;
+import io.bonestream.operators.KafkaInput;
 import io.bonestream.operators.TrainingItem;
 import java.util.List;
-import io.bonestream.operators.KafkaInput;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
