@@ -76,7 +76,7 @@ final class BenchCommand implements Callable<Integer> {
       description = "bat, bone, lora (default: bone)")
   List<AdapterMethod> methods;
 
-  @Option(names = "--r", description = "(default: the config's)")
+  @Option(names = "--r", description = "block size (bat, bone) or rank (lora) (default: the config's)")
   Integer r;
 
   @Option(names = "--steps", defaultValue = "5", description = "timed steps (default: ${DEFAULT-VALUE})")
@@ -432,14 +432,16 @@ final class BenchCommand implements Callable<Integer> {
 
   /** Whether config {@code name} is a model folder (--model, stories260K), not a shape of random weights. */
   private boolean isFolder(String name) {
-    return model != null || name.equals("stories260K");
+    return model != null || name.equalsIgnoreCase("stories260K");
   }
 
   private Path modelDir(String name) {
     if (model != null) {
       return model;
     }
-    return Path.of(System.getProperty("bonestream.home", ".")).resolve("models").resolve(name);
+    // the bundled model's folder; the name in any case
+    return Path.of(System.getProperty("bonestream.home", ".")).resolve("models")
+        .resolve(name.equalsIgnoreCase("stories260K") ? "stories260K" : name);
   }
 
   private Shape shape(String name) {

@@ -28,7 +28,7 @@ final class KernelsCommand implements Callable<Integer> {
       + "(default: ${DEFAULT-VALUE})")
   String backend;
 
-  @Option(names = "--r", description = "(default: the config's)")
+  @Option(names = "--r", description = "block size (bat, bone) or rank (lora) (default: the config's)")
   Integer r;
 
   @Option(names = "--reps", defaultValue = "20", description = "timed launches per kernel (default: ${DEFAULT-VALUE})")

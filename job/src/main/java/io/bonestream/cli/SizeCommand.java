@@ -28,13 +28,14 @@ final class SizeCommand implements Callable<Integer> {
   @Option(names = "--model", paramLabel = "DIR", description = "a Hugging Face model folder (its config.json)")
   Path model;
 
-  @Option(names = "--config", paramLabel = "NAME", description = "or a named shape: 25M, tinyllama-1.1B, llama3-8B")
+  @Option(names = "--config", paramLabel = "NAME", description = "or a named shape: 25M, tinyllama-1.1B, llama3-8B (in any case)")
   String config;
 
   @Option(names = "--method", defaultValue = "bone", description = "bat, bone, lora or mini (default: ${DEFAULT-VALUE})")
   String method;
 
-  @Option(names = "--r", defaultValue = "64", description = "(default: ${DEFAULT-VALUE})")
+  @Option(names = "--r", defaultValue = "64",
+      description = "block size (bat, bone) or rank (lora) (default: ${DEFAULT-VALUE})")
   int r;
 
   @Option(names = "--mini-r", defaultValue = "1", description = "mini's block width (default: ${DEFAULT-VALUE})")
@@ -77,7 +78,10 @@ final class SizeCommand implements Callable<Integer> {
     if (cpu && precision != null && Precision.fromId(precision) != Precision.FP32) {
       throw new BonestreamException("the cpu backend computes in float32 only: --precision fp32");
     }
-    ModelConfig c = model != null ? ModelConfig.read(model) : longEnough(GpuBench.shape(config), seq).config();
+    GpuBench.Shape shape = model != null ? null : GpuBench.find(config).orElseThrow(() ->
+        new BonestreamException("unknown shape '" + config + "' (known: " + GpuBench.KNOWN + ")"));
+    ModelConfig c = model != null ? ModelConfig.read(model) : longEnough(shape, seq).config();
+    String name = model != null ? model.getFileName().toString() : shape.name();
     AdapterMethod m = AdapterMethod.fromId(method);
     AdapterConfig adapter = AdapterConfig.builder().method(m).r(r).miniR(m == AdapterMethod.MINI ? miniR : 1).build();
     TrainConfig train = TrainConfig.builder().batchSize(batch).build();
@@ -85,7 +89,7 @@ final class SizeCommand implements Callable<Integer> {
     if (cpu) {
       MemoryPlan plan = MemoryPlan.onCpu(c, adapter, train, recompute, batch, seq);
       out.printf(Locale.ROOT, "%s (%d layers, hidden %d), %s r=%d, %d x %d tokens, fp32 on the cpu backend%s%n",
-          model != null ? model.getFileName() : config, c.numLayers(), c.hiddenSize(), m, r, batch, seq,
+          name, c.numLayers(), c.hiddenSize(), m, r, batch, seq,
           recompute ? ", recomputing" : "");
       out.printf(Locale.ROOT, "native: %.3f GiB = base model (float32) %.3f + adapter and optimizer %.3f + activations"
           + " %.3f, beside the JVM heap (plus about 64 MiB of per-thread scratch and the runtime's libraries:"
@@ -97,7 +101,7 @@ final class SizeCommand implements Callable<Integer> {
     Precision p = Precision.fromId(precision == null ? "bf16" : precision);
     MemoryPlan plan = MemoryPlan.of(c, adapter, train, p, recompute, batch, seq);
     out.printf(Locale.ROOT, "%s (%d layers, hidden %d), %s r=%d, %d x %d tokens, %s%s%n",
-        model != null ? model.getFileName() : config, c.numLayers(), c.hiddenSize(), m, r, batch, seq, p,
+        name, c.numLayers(), c.hiddenSize(), m, r, batch, seq, p,
         recompute ? ", recomputing" : "");
     out.printf(Locale.ROOT, "GPU:  %.2f GiB = weights %.2f + adapter and optimizer %.2f + activations %.2f"
         + " (plus the CUDA context and cuBLAS workspace)%n", MemoryPlan.gib(plan.deviceBytes()),

@@ -44,4 +44,16 @@ class SizeCommandTest {
     assertEquals(1, tpu.exitCode());
     assertTrue(tpu.err().contains("unknown backend 'tpu' (known: cpu, cuda)"), tpu.err());
   }
+
+  @Test
+  void aShapeIsNamedInAnyCaseAndAnUnknownOneListsTheKnown() {
+    Cli lower = Cli.run("size", "--config", "tinyllama-1.1B", "--seq", "256");
+    Cli mixed = Cli.run("size", "--config", "TinyLlama-1.1B", "--seq", "256");
+    assertEquals(0, mixed.exitCode(), mixed.err());
+    assertEquals(lower.out(), mixed.out());
+    Cli unknown = Cli.run("size", "--config", "llama3-70B");
+    assertEquals(1, unknown.exitCode());
+    assertTrue(unknown.err().contains("unknown shape 'llama3-70B' (known: 25M, tinyllama-1.1B, llama3-8B)"),
+        unknown.err());
+  }
 }

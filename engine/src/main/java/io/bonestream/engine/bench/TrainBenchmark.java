@@ -60,7 +60,9 @@ public final class TrainBenchmark {
       "110M", new Shape("110M", 768, 2048, 12, 12, 12, 32000, 4, 256, 32));
 
   public static Shape shape(String name) {
-    Shape s = SHAPES.get(name);
+    // the name in any case, as GpuBench's shapes
+    Shape s = SHAPES.entrySet().stream().filter(e -> e.getKey().equalsIgnoreCase(name)).map(Map.Entry::getValue)
+        .findFirst().orElse(null);
     if (s == null) {
       throw new BonestreamException("unknown bench config '" + name + "' (known: stories260K, 25M, 110M)");
     }

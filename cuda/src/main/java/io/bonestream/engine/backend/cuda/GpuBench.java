@@ -22,6 +22,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * {@code bonestream bench --backend cuda}: training steps of random-weight models generated on the
@@ -48,11 +49,17 @@ public final class GpuBench {
       "llama3-8B", new Shape("llama3-8B", 4096, 14336, 32, 32, 8, 128256, 4, 1024, 64));
 
   public static Shape shape(String name) {
-    Shape s = SHAPES.get(name);
-    if (s == null) {
-      throw new BonestreamException("unknown bench config '" + name + "' (known: 25M, tinyllama-1.1B, llama3-8B)");
-    }
-    return s;
+    return find(name).orElseThrow(() ->
+        new BonestreamException("unknown bench config '" + name + "' (known: " + KNOWN + ")"));
+  }
+
+  /** The names {@link #SHAPES} knows, for messages. */
+  public static final String KNOWN = "25M, tinyllama-1.1B, llama3-8B";
+
+  /** A named shape, the name in any case (TinyLlama-1.1B is tinyllama-1.1B). */
+  public static Optional<Shape> find(String name) {
+    return SHAPES.entrySet().stream().filter(e -> e.getKey().equalsIgnoreCase(name)).map(Map.Entry::getValue)
+        .findFirst();
   }
 
   /** One measured configuration. */
