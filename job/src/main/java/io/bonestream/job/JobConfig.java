@@ -1,5 +1,6 @@
 package io.bonestream.job;
 
+import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -30,6 +31,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 
 /**
  * The settings of {@code bonestream run}, from a YAML file. Every key is documented in
@@ -60,8 +64,10 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
       root = new ObjectMapper(new YAMLFactory()).readTree(Files.readString(file));
     } catch (NoSuchFileException e) {
       throw new BonestreamException("config file not found: " + file);
+    } catch (JsonProcessingException e) {
+      throw new BonestreamException("cannot read " + file + ": " + yamlError(e));
     } catch (IOException e) {
-      throw new BonestreamException("cannot read " + file + ": " + e.getMessage().split("\n")[0]);
+      throw new BonestreamException("cannot read " + file + ": " + firstLine(e.getMessage()));
     }
     String name = file.getFileName().toString();
     StrictNode c = new StrictNode(root, name, "").allow("kafka", "topics", "model", "max-seq-len",
@@ -344,6 +350,31 @@ public record JobConfig(StreamingJob job, String checkpointDir, long checkpointI
 
   private static final ObjectMapper JSON = new ObjectMapper()
       .enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+
+  /**
+   * A YAML syntax error on one line: where the problem is, and the parser's words without the
+   * excerpt of the file it quotes. SnakeYAML's message names the problem's place last
+   * ({@code  in 'reader', line 2, column 1:}); Jackson's own location is the last token read,
+   * which may be lines earlier.
+   */
+  static String yamlError(JsonProcessingException e) {
+    String message = e.getOriginalMessage() == null ? "" : e.getOriginalMessage();
+    String where = "";
+    Matcher mark = YAML_MARK.matcher(message);
+    while (mark.find()) {
+      where = "line " + mark.group(1) + ", column " + mark.group(2) + ": ";
+    }
+    JsonLocation at = e.getLocation();
+    if (where.isEmpty() && at != null && at.getLineNr() > 0) {
+      where = "line " + at.getLineNr() + ", column " + at.getColumnNr() + ": ";
+    }
+    // the parser's own lines start at the margin; the quoted excerpt, the caret and the marks are indented
+    String what = message.lines().filter(l -> !l.isBlank() && !Character.isWhitespace(l.charAt(0)))
+        .map(String::strip).collect(Collectors.joining(": "));
+    return where + (what.isEmpty() ? e.getClass().getSimpleName() : what);
+  }
+
+  private static final Pattern YAML_MARK = Pattern.compile("(?m)^ in '[^']*', line (\\d+), column (\\d+):");
 
   private static String firstLine(String message) {
     return message == null ? "" : message.split("\n")[0];

@@ -40,6 +40,18 @@ class JobConfigTest {
     assertEquals(false, c.job().backend().recompute());
   }
 
+  @Test
+  void aYamlSyntaxErrorSaysWhereAndWhat() throws Exception {
+    Path f = write("kafka:\n  bootstrap-servers: localhost:9092\ntopics:\n  adapters: [a, b\n");
+    BonestreamException e = assertThrows(BonestreamException.class, () -> JobConfig.read(f));
+    assertTrue(e.getMessage().startsWith("cannot read " + f + ": line 5, column 1: "), e.getMessage());
+    assertTrue(e.getMessage().contains("expected ',' or ']'"), e.getMessage());
+    assertFalse(e.getMessage().contains("\n"), e.getMessage());
+    Path tab = write("kafka:\n\tbootstrap-servers: x\n");
+    e = assertThrows(BonestreamException.class, () -> JobConfig.read(tab));
+    assertTrue(e.getMessage().startsWith("cannot read " + tab + ": line 2, column 1: "), e.getMessage());
+  }
+
   /** The example's commented input list, made live (and topics.instructions dropped). */
   private String exampleWithInputs() throws Exception {
     StringBuilder out = new StringBuilder();

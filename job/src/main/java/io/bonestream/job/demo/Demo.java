@@ -226,8 +226,9 @@ public final class Demo {
       if (ev == null) {
         out.printf(Locale.ROOT, "  %-16s no version yet%n", e.getKey());
       } else {
-        out.printf(Locale.ROOT, "  %-16s %.3f -> %.3f (v%d)  \"%s\"  before: \"%s\"  after: \"%s\"%n", e.getKey(),
-            ev.baseLoss(), ev.adapterLoss(), ev.version(), DemoSubscriber.sampleQuestion(e.getValue()),
+        // the version padded, so that the questions line up from v1 to v99999
+        out.printf(Locale.ROOT, "  %-16s %.3f -> %.3f %-7s \"%s\"  before: \"%s\"  after: \"%s\"%n", e.getKey(),
+            ev.baseLoss(), ev.adapterLoss(), "(v" + ev.version() + ")", DemoSubscriber.sampleQuestion(e.getValue()),
             subscriber.baseAnswer(e.getValue()), ev.answer());
       }
     }

@@ -511,13 +511,17 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
         double tolerance = gate.policy().tolerance();
         if (decision == EvalGate.Decision.HOLD_GATED) {
           m.gatedSnapshots.inc();
-          LOG.warn("adapter {}: the eval gate held back a snapshot at step {}: eval loss {} against the best "
-              + "published {} (tolerance {})", id, trainer.step(), evalLoss, p.bestEvalLoss, tolerance);
+          LOG.warn("adapter {}: the eval gate held back a snapshot at step {}: eval loss {} above {}, the best "
+              + "published {} + {}", id, trainer.step(), LogNumbers.loss(evalLoss),
+              LogNumbers.loss(p.bestEvalLoss * (1 + tolerance)), LogNumbers.loss(p.bestEvalLoss),
+              LogNumbers.percent(tolerance));
         } else if (decision == EvalGate.Decision.HOLD_ANCHOR) {
           m.anchorGatedSnapshots.inc();
           tolerance = anchorPolicy.tolerance();
-          LOG.warn("adapter {}: the anchor guard held back a snapshot at step {}: anchor loss {} against the base "
-              + "model's {} (tolerance {})", id, trainer.step(), anchorLoss, baseAnchorLoss, tolerance);
+          LOG.warn("adapter {}: the anchor guard held back a snapshot at step {}: anchor loss {} above {}, the base "
+              + "model's {} + {}", id, trainer.step(), LogNumbers.loss(anchorLoss),
+              LogNumbers.loss(baseAnchorLoss * (1 + tolerance)), LogNumbers.loss(baseAnchorLoss),
+              LogNumbers.percent(tolerance));
         } else {
           m.pinnedSnapshots.inc();
           LOG.info("adapter {}: a snapshot at step {} is held back: a drift pinned version {} until the new eval "
@@ -560,7 +564,8 @@ public final class AdapterTrainer extends KeyedProcessFunction<String, TrainingI
     p.pendingDrift = new AdapterProgress.DriftNote(trainer.step(), v.loss(), v.baseline(), policy.onDrift().name());
     m.driftEvents.inc();
     LOG.warn("adapter {}: drift at step {}: the batch loss {} stayed above the recent average {} ({} batches in a "
-        + "row); policy {}", id, trainer.step(), v.loss(), v.baseline(), policy.sustain(), policy.onDrift());
+        + "row); policy {}", id, trainer.step(), LogNumbers.loss(v.loss()), LogNumbers.loss(v.baseline()),
+        policy.sustain(), policy.onDrift());
     switch (policy.onDrift()) {
       case NONE -> { }
       case REWARM -> {
