@@ -112,6 +112,7 @@ final class ProduceCommand implements Callable<Integer> {
       prepared.forEach(r -> records.add(new ProducerRecord<>(topic, r.key(), r.json())));
     }
     try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(bootstrap, KafkaProperties.load(kafkaConfig))) {
+      KafkaClients.awaitTopic(p, bootstrap, KafkaProperties.load(kafkaConfig), topic);
       List<java.util.concurrent.Future<?>> sent = new ArrayList<>();
       for (ProducerRecord<byte[], byte[]> r : records) {
         headers.forEach((k, v) -> r.headers().add(k, v.getBytes(StandardCharsets.UTF_8)));
@@ -122,8 +123,8 @@ final class ProduceCommand implements Callable<Integer> {
         try {
           f.get(60, TimeUnit.SECONDS);
         } catch (java.util.concurrent.ExecutionException e) {
-          throw new BonestreamException("cannot send to " + topic + " at " + bootstrap + ": "
-              + e.getCause().getMessage());
+          throw new BonestreamException(KafkaClients.sendFailure(bootstrap, KafkaProperties.load(kafkaConfig), topic,
+              e.getCause()));
         } catch (java.util.concurrent.TimeoutException e) {
           throw new BonestreamException("no answer from Kafka at " + bootstrap + " within 60 s");
         }

@@ -48,6 +48,11 @@ public final class EmbeddedKafka implements AutoCloseable {
 
   /** Starts a broker on {@code port} (0 = any free port) with its data in {@code dataDir}. */
   public static EmbeddedKafka start(int port, Path dataDir, boolean deleteOnClose) {
+    return start(port, dataDir, deleteOnClose, Map.of());
+  }
+
+  /** As {@link #start(int, Path, boolean)}, with these broker settings over the defaults. */
+  public static EmbeddedKafka start(int port, Path dataDir, boolean deleteOnClose, Map<String, String> settings) {
     try {
       Files.createDirectories(dataDir);
       int brokerPort = port == 0 ? freePort() : port;
@@ -75,6 +80,7 @@ public final class EmbeddedKafka implements AutoCloseable {
       p.put("share.coordinator.state.topic.min.isr", "1");
       p.put("group.initial.rebalance.delay.ms", "0");
       p.put("controlled.shutdown.enable", "false");
+      p.putAll(settings);
       KafkaConfig config = KafkaConfig.fromProps(p, false);
       new Formatter()
           .setPrintStream(new PrintStream(OutputStream.nullOutputStream()))

@@ -272,4 +272,22 @@ class BadInputTest {
         + "\nadapter-defaults:\n  r: 4\nsigning:\n  private-key-file: " + tmp.resolve("k/missing.key") + "\n");
     assertOneLineError(Cli.run("run", "--config", yaml.toString()), 1, "signing key file", "not found");
   }
+
+  @Test
+  @org.junit.jupiter.api.Timeout(60)
+  void aBrokerThatDoesNotAnswerIsSaidSo() throws IOException {
+    // the producer's wait for the topic's metadata, shortened from its 60 s
+    Path client = tmp.resolve("client.properties");
+    Files.writeString(client, "max.block.ms=2000\n");
+    String nobody;
+    try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+      nobody = "localhost:" + s.getLocalPort(); // closed again: nothing listens there
+    }
+    Path data = tmp.resolve("one.jsonl");
+    Files.writeString(data, GOOD);
+    assertOneLineError(Cli.run("produce", "--bootstrap", nobody, "--kafka-config", client.toString(), "--adapter",
+        "a", "--file", data.toString()), 1, "no answer from Kafka at " + nobody);
+    assertOneLineError(Cli.run("erase", "--bootstrap", nobody, "--kafka-config", client.toString(), "--adapter", "a",
+        "--user-id", "u"), 1, "no answer from Kafka at " + nobody);
+  }
 }

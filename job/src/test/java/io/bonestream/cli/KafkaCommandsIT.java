@@ -389,6 +389,27 @@ class KafkaCommandsIT {
   }
 
   @Test
+  @org.junit.jupiter.api.Timeout(120)
+  void aTopicThatDoesNotExistIsSaidSoWhereTheBrokerCreatesNone() throws Exception {
+    try (EmbeddedKafka strict = EmbeddedKafka.start(0, tmp.resolve("strict-kafka"), true,
+        java.util.Map.of("auto.create.topics.enable", "false"))) {
+      Path client = tmp.resolve("strict-client.properties");
+      Files.writeString(client, "max.block.ms=3000\n"); // the wait for the topic's metadata, from 60 s
+      Path data = TestFiles.models().getParent().resolve("examples/colors.jsonl");
+      Cli produce = Cli.run("produce", "--bootstrap", strict.bootstrapServers(), "--kafka-config", client.toString(),
+          "--topic", "no.such.topic", "--adapter", "colors", "--file", data.toString());
+      assertEquals(1, produce.exitCode(), produce.err());
+      assertEquals("error: no topic no.such.topic at " + strict.bootstrapServers()
+          + " (this command does not create topics)", produce.err().strip());
+      Cli erase = Cli.run("erase", "--bootstrap", strict.bootstrapServers(), "--kafka-config", client.toString(),
+          "--adapter", "colors", "--user-id", "u");
+      assertEquals(1, erase.exitCode(), erase.err());
+      assertTrue(erase.err().startsWith("error: no topic bonestream.control at " + strict.bootstrapServers()),
+          erase.err());
+    }
+  }
+
+  @Test
   void produceWritesJsonAndInspectShowsHowEachRecordDecodes() throws Exception {
     kafka.createTopic("p.chats", 1, false);
     Path data = tmp.resolve("chats.jsonl");
