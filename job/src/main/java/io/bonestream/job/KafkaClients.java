@@ -92,6 +92,8 @@ public final class KafkaClients {
     p.put("enable.auto.commit", "false");
     p.put("auto.offset.reset", "earliest");
     p.put("group.id", "bonestream-reader-" + UUID.randomUUID());
+    // a reader never creates the topic it asks about (a mistyped name on a broker that creates topics on first use)
+    p.put("allow.auto.create.topics", "false");
     p.putAll(extra);
     p.put("bootstrap.servers", bootstrap);
     p.put("key.deserializer", ByteArrayDeserializer.class.getName());
@@ -134,12 +136,27 @@ public final class KafkaClients {
 
   /**
    * Reads every partition of a topic from the beginning (no consumer group, so no rebalance wait)
-   * and hands each record over, until stopped.
+   * and hands each record over, until stopped. A topic that does not exist yet is waited for (its
+   * first writer creates it).
    */
   public static void follow(KafkaConsumer<byte[], byte[]> c, String topic,
       Consumer<ConsumerRecord<byte[], byte[]>> onRecord, java.util.function.BooleanSupplier stop) {
-    List<org.apache.kafka.common.TopicPartition> parts = c.partitionsFor(topic).stream()
-        .map(p -> new org.apache.kafka.common.TopicPartition(topic, p.partition())).toList();
+    List<org.apache.kafka.common.TopicPartition> parts = List.of();
+    while (parts.isEmpty()) {
+      if (stop.getAsBoolean()) {
+        return;
+      }
+      parts = c.partitionsFor(topic).stream()
+          .map(p -> new org.apache.kafka.common.TopicPartition(topic, p.partition())).toList();
+      if (parts.isEmpty()) {
+        try {
+          Thread.sleep(200);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          return;
+        }
+      }
+    }
     c.assign(parts);
     c.seekToBeginning(parts);
     while (!stop.getAsBoolean()) {

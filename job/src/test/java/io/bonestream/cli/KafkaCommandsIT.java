@@ -390,6 +390,30 @@ class KafkaCommandsIT {
 
   @Test
   @org.junit.jupiter.api.Timeout(120)
+  void readersOfATopicThatDoesNotExistSaySoAndCreateNone() throws Exception {
+    // this broker creates topics on first use (Kafka's default): a reader's lookup must not
+    Cli inspect = Cli.run("inspect", "--bootstrap", kafka.bootstrapServers(), "--topic", "r.typo1");
+    assertEquals(1, inspect.exitCode(), inspect.err());
+    assertTrue(inspect.err().contains("topic r.typo1 not found"), inspect.err());
+    Cli tail = Cli.run("tail-snapshots", "--bootstrap", kafka.bootstrapServers(), "--topic", "r.typo2",
+        "--timeout", "2s");
+    assertEquals(1, tail.exitCode(), tail.err());
+    assertTrue(tail.err().contains("topic r.typo2 not found"), tail.err());
+    kafka.createTopic("r.control", 1, false);
+    Cli erase = Cli.run("erase", "--bootstrap", kafka.bootstrapServers(), "--topic", "r.control", "--adapter", "a",
+        "--user-id", "u", "--wait", "2s", "--adapters-topic", "r.typo3");
+    assertEquals(1, erase.exitCode(), erase.err());
+    assertTrue(erase.err().contains("adapters topic r.typo3 not found"), erase.err());
+    Thread.sleep(1000); // a creation a lookup had asked for would be done by now
+    try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(
+        java.util.Map.<String, Object>of("bootstrap.servers", kafka.bootstrapServers()))) {
+      var names = admin.listTopics().names().get(30, java.util.concurrent.TimeUnit.SECONDS);
+      assertTrue(names.stream().noneMatch(n -> n.startsWith("r.typo")), "created: " + names);
+    }
+  }
+
+  @Test
+  @org.junit.jupiter.api.Timeout(120)
   void aTopicThatDoesNotExistIsSaidSoWhereTheBrokerCreatesNone() throws Exception {
     try (EmbeddedKafka strict = EmbeddedKafka.start(0, tmp.resolve("strict-kafka"), true,
         java.util.Map.of("auto.create.topics.enable", "false"))) {

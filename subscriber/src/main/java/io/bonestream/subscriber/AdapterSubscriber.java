@@ -131,6 +131,8 @@ public final class AdapterSubscriber implements AutoCloseable {
     Properties p = new Properties();
     p.put("group.id", "bonestream-subscriber-" + UUID.randomUUID());
     p.put("enable.auto.commit", "false");
+    // a subscriber never creates the topic it follows: a mistyped name is an error, not a new empty topic
+    p.put("allow.auto.create.topics", "false");
     p.putAll(kafkaProperties);
     p.put("bootstrap.servers", bootstrapServers);
     p.put("isolation.level", "read_committed");

@@ -65,6 +65,18 @@ class LeanSubscriberIT {
     List<AdapterUpdate> updates = new CopyOnWriteArrayList<>();
     try (TestBroker kafka = TestBroker.start(tmp.resolve("kafka"))) {
       kafka.createTopic(TOPIC);
+      // a mistyped topic is an error, and stays missing (the broker creates topics on first use)
+      try (AdapterSubscriber typo = AdapterSubscriber.builder().bootstrapServers(kafka.bootstrapServers())
+          .topic("lean.adaptres").baseModel(TestModels.BASE).trustedKey(KEYS.getPublic()).build()) {
+        Exception e = assertThrows(Exception.class, typo::start);
+        assertTrue(e.getMessage().contains("topic lean.adaptres not found"), e.getMessage());
+      }
+      try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(
+          Map.<String, Object>of("bootstrap.servers", kafka.bootstrapServers()))) {
+        Thread.sleep(1000); // a creation the lookup had asked for would be done by now
+        assertEquals(java.util.Set.of(TOPIC), admin.listTopics().names().get(30, TimeUnit.SECONDS),
+            "the subscriber created the topic it looked for");
+      }
       try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(Map.of("bootstrap.servers",
           kafka.bootstrapServers()), new ByteArraySerializer(), new ByteArraySerializer())) {
         for (AdapterSnapshot m : List.of(manifest("tenant-bone", bone, boneFiles), manifest("tenant-bat", bat, batFiles))) {

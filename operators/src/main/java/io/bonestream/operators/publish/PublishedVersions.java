@@ -112,6 +112,8 @@ public final class PublishedVersions implements PublishedSnapshots {
 
   private KafkaConsumer<byte[], byte[]> consumer() {
     Properties p = new Properties();
+    // reading what was published creates nothing: the adapters topic is made by its first write (or an admin)
+    p.put("allow.auto.create.topics", "false");
     p.putAll(kafkaProperties);
     p.put("bootstrap.servers", bootstrapServers);
     p.put("isolation.level", "read_committed");
