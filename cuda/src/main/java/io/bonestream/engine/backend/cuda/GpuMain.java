@@ -196,6 +196,9 @@ public final class GpuMain {
     if (h != null && Files.exists(Paths.get(h, inBundle))) {
       return Paths.get(h, inBundle).toString();
     }
+    if (h != null && Files.exists(Paths.get(h, inRepo))) { // ./bonestream's home: the repository, from any folder
+      return Paths.get(h, inRepo).toString();
+    }
     for (Path dir = Paths.get("").toAbsolutePath(); dir != null; dir = dir.getParent()) {
       if (Files.exists(dir.resolve(inRepo))) {
         return dir.resolve(inRepo).toString();

@@ -32,4 +32,22 @@ class CpuSelftestTest {
     assertTrue(text.contains("training golden bat_r4_adamw_clip_20steps"), text);
     assertTrue(text.strip().endsWith("PASS"), text);
   }
+
+  /**
+   * As {@code ./bonestream selftest --backend cpu} runs it from another folder than the
+   * repository: the model, goldens and task come from {@code bonestream.home}, the repository.
+   */
+  @Test
+  void theCpuBackendPassesFromAnyFolder(@org.junit.jupiter.api.io.TempDir java.nio.file.Path elsewhere)
+      throws Exception {
+    java.nio.file.Path repository = java.nio.file.Path.of("").toAbsolutePath().getParent();
+    Process p = new ProcessBuilder(ProcessHandle.current().info().command().orElse("java"),
+        "-Dbonestream.home=" + repository, "-cp", System.getProperty("java.class.path"),
+        GpuMain.class.getName(), "selftest", "--backend", "cpu")
+        .directory(elsewhere.toFile()).redirectErrorStream(true).start();
+    String text = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertTrue(p.waitFor(5, java.util.concurrent.TimeUnit.MINUTES), text);
+    assertEquals(0, p.exitValue(), text);
+    assertTrue(text.strip().endsWith("PASS"), text);
+  }
 }
