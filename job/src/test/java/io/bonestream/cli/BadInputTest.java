@@ -187,6 +187,9 @@ class BadInputTest {
         "exclude each other");
     assertOneLineError(Cli.run("run", "--config", yaml.toString(), "--from-savepoint",
         tmp.resolve("no-such-savepoint").toString()), 1, "no checkpoint or savepoint at");
+    Files.writeString(yaml, Files.readString(yaml).replace("model: " + TestFiles.stories260K(), "model: modles/x"));
+    assertOneLineError(Cli.run("run", "--config", yaml.toString()), 1, "model folder not found: modles/x",
+        "(a relative path is taken from the working folder, " + Path.of("").toAbsolutePath() + ")");
   }
 
   @Test

@@ -369,7 +369,8 @@ public final class StreamingJob {
             + "default maximum; got " + transactionTimeoutMs);
       }
       if (!Files.isDirectory(Paths.get(modelDir))) {
-        throw new BonestreamException("model folder not found: " + modelDir);
+        throw new BonestreamException("model folder not found: " + modelDir + (Paths.get(modelDir).isAbsolute() ? ""
+            : " (a relative path is taken from the working folder, " + Paths.get("").toAbsolutePath() + ")"));
       }
       BaseModel model = validatedWith != null ? validatedWith : BaseModel.load(Paths.get(modelDir));
       profiles.validate(model);
