@@ -1,5 +1,6 @@
 package io.bonestream.cli;
 
+import io.bonestream.core.BonestreamException;
 import io.bonestream.engine.backend.BackendSpec;
 import io.bonestream.engine.backend.Backends;
 import io.bonestream.core.util.Durations;
@@ -71,6 +72,9 @@ final class DemoCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     Duration length = Durations.parse(duration, "--duration");
+    if (length.isZero()) {
+      throw new BonestreamException("--duration must be longer than 0 s (e.g. 30s, 5m)");
+    }
     // with a temporary data folder the log file goes under the working folder: it outlives the demo
     log.start("demo", dataDir != null ? dataDir.resolve("logs") : Path.of("logs"), spec.commandLine().getOut());
     // Ctrl-C / SIGTERM end the demo early but cleanly (with --data-dir: a savepoint to resume from)

@@ -193,6 +193,12 @@ class BadInputTest {
   }
 
   @Test
+  void demoMistakes() {
+    assertOneLineError(Cli.run("demo", "--duration", "0s"), 1, "--duration must be longer than 0 s");
+    assertOneLineError(Cli.run("demo", "--duration", "banana"), 1, "'banana' is not a duration");
+  }
+
+  @Test
   void s3Mistakes() {
     String[] serve = {"serve", "--model", TestFiles.stories260K().toString(), "--bootstrap", "localhost:1",
         "--allow-unsigned"};
