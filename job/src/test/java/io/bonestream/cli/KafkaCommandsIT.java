@@ -404,6 +404,11 @@ class KafkaCommandsIT {
         "--user-id", "u", "--wait", "2s", "--adapters-topic", "r.typo3");
     assertEquals(1, erase.exitCode(), erase.err());
     assertTrue(erase.err().contains("adapters topic r.typo3 not found"), erase.err());
+    // the job's read-back of the adapters topic when a trainer starts: nothing published, nothing made
+    var published = new io.bonestream.operators.publish.PublishedVersions(kafka.bootstrapServers(),
+        new java.util.Properties(), "r.typo4");
+    assertEquals(java.util.Map.of(), published.scan(id -> true,
+        io.bonestream.operators.publish.ReadBackCheck.of(null, List.of()), (id, why) -> { }));
     Thread.sleep(1000); // a creation a lookup had asked for would be done by now
     try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(
         java.util.Map.<String, Object>of("bootstrap.servers", kafka.bootstrapServers()))) {
