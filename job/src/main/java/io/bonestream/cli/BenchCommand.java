@@ -51,25 +51,25 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--dim", description = "random model: hidden size (with --layers ... --vocab: a custom shape)")
   Integer dim;
 
-  @Option(names = "--layers")
+  @Option(names = "--layers", description = "a custom model's layers (default: 25M's)")
   Integer layers;
 
-  @Option(names = "--heads")
+  @Option(names = "--heads", description = "a custom model's attention heads (default: 25M's)")
   Integer heads;
 
-  @Option(names = "--kv-heads")
+  @Option(names = "--kv-heads", description = "a custom model's key/value heads (default: --heads, else 25M's)")
   Integer kvHeads;
 
   @Option(names = "--hidden", description = "intermediate size")
   Integer hidden;
 
-  @Option(names = "--vocab")
+  @Option(names = "--vocab", description = "a custom model's vocabulary size (default: 25M's)")
   Integer vocab;
 
-  @Option(names = "--batch", description = "(default: the config's)")
+  @Option(names = "--batch", description = "sequences per step (default: the config's)")
   Integer batch;
 
-  @Option(names = "--seq", description = "(default: the config's)")
+  @Option(names = "--seq", description = "tokens per sequence (default: the config's)")
   Integer seq;
 
   @Option(names = {"--methods", "--method"}, split = ",", paramLabel = "M[,M]", converter = Converters.Method.class,

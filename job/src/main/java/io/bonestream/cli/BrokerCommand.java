@@ -15,7 +15,8 @@ import picocli.CommandLine.Option;
 final class BrokerCommand implements Callable<Integer> {
   static final String READY = "broker ready at ";
 
-  @Option(names = "--port", defaultValue = "9092", description = "(default: ${DEFAULT-VALUE}; 0 = any free port)")
+  @Option(names = "--port", defaultValue = "9092",
+      description = "the port it listens on, on localhost (default: ${DEFAULT-VALUE}; 0 = any free port)")
   int port;
 
   @Option(names = "--data-dir", required = true, paramLabel = "DIR", description = "the broker's logs (kept: a restart resumes)")

@@ -44,10 +44,12 @@ final class CompareCommand implements Callable<Integer> {
   @Option(names = "--task", defaultValue = "colors", description = "colors, sounds, opposites, counting (default: ${DEFAULT-VALUE})")
   String task;
 
-  @Option(names = "--methods", split = ",", defaultValue = "bat,bone,lora", converter = Converters.Method.class)
+  @Option(names = "--methods", split = ",", defaultValue = "bat,bone,lora", converter = Converters.Method.class,
+      description = "learning: the methods compared (default: ${DEFAULT-VALUE})")
   List<AdapterMethod> methods;
 
-  @Option(names = "--lrs", split = ",", defaultValue = "3e-3,1e-2,3e-2", description = "(default: ${DEFAULT-VALUE})")
+  @Option(names = "--lrs", split = ",", defaultValue = "3e-3,1e-2,3e-2",
+      description = "learning: the learning rates tried for each method (default: ${DEFAULT-VALUE})")
   List<Double> lrs;
 
   @Option(names = "--r", defaultValue = "4", description = "bat/bone width; sets the parameter budget (default: ${DEFAULT-VALUE})")
@@ -57,22 +59,26 @@ final class CompareCommand implements Callable<Integer> {
       + " harm: steps of the first phase (default 100)")
   Integer steps;
 
-  @Option(names = "--eval-every", defaultValue = "10")
+  @Option(names = "--eval-every", defaultValue = "10",
+      description = "steps between evaluations on the held-out prompts (default: ${DEFAULT-VALUE})")
   int evalEvery;
 
-  @Option(names = "--batch-size", defaultValue = "8")
+  @Option(names = "--batch-size", defaultValue = "8", description = "examples per step (default: ${DEFAULT-VALUE})")
   int batch;
 
-  @Option(names = "--train-examples", defaultValue = "256")
+  @Option(names = "--train-examples", defaultValue = "256",
+      description = "training examples drawn from the task (default: ${DEFAULT-VALUE})")
   int trainExamples;
 
-  @Option(names = "--seed", defaultValue = "42")
+  @Option(names = "--seed", defaultValue = "42",
+      description = "the examples drawn and the adapters' initialization (default: ${DEFAULT-VALUE})")
   long seed;
 
-  @Option(names = "--threads", defaultValue = "0")
+  @Option(names = "--threads", defaultValue = "0",
+      description = "compute threads; 0 = auto (default: ${DEFAULT-VALUE})")
   int threads;
 
-  @Option(names = "--out", required = true, paramLabel = "DIR")
+  @Option(names = "--out", required = true, paramLabel = "DIR", description = "the folder for the CSV and the plot")
   Path out;
 
   @Option(names = "--task-a", defaultValue = "colors", description = "drift, harm: the first task (default: ${DEFAULT-VALUE})")

@@ -23,7 +23,7 @@ final class DemoCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   @Option(names = "--duration", defaultValue = "5m", paramLabel = "DURATION", description =
-      "(default: ${DEFAULT-VALUE})")
+      "how long it runs, e.g. 30s, 10m (default: ${DEFAULT-VALUE})")
   String duration;
 
   @Option(names = "--adapters", defaultValue = "3", paramLabel = "N", description =
@@ -31,7 +31,7 @@ final class DemoCommand implements Callable<Integer> {
   int adapters;
 
   @Option(names = "--kafka-port", defaultValue = "9092", paramLabel = "PORT", description =
-      "(default: ${DEFAULT-VALUE})")
+      "the Kafka broker's port, on localhost (default: ${DEFAULT-VALUE})")
   int kafkaPort;
 
   @Option(names = "--ui-port", defaultValue = "8081", paramLabel = "PORT", description =

@@ -41,14 +41,16 @@ final class GenerateCommand implements Callable<Integer> {
     int[] ids;
   }
 
-  @Option(names = "--max-new-tokens", defaultValue = "128", paramLabel = "N", description = "(default: ${DEFAULT-VALUE})")
+  @Option(names = "--max-new-tokens", defaultValue = "128", paramLabel = "N",
+      description = "tokens to generate at most; the end-of-sequence token stops earlier (default: ${DEFAULT-VALUE})")
   int maxNewTokens;
 
   @Option(names = "--temperature", defaultValue = "0", paramLabel = "X",
       description = "0 = greedy (default: ${DEFAULT-VALUE})")
   double temperature;
 
-  @Option(names = "--top-p", defaultValue = "1.0", paramLabel = "X", description = "(default: ${DEFAULT-VALUE})")
+  @Option(names = "--top-p", defaultValue = "1.0", paramLabel = "X",
+      description = "nucleus sampling: the smallest set of tokens holding this probability (default: ${DEFAULT-VALUE})")
   double topP;
 
   @Option(names = "--seed", defaultValue = "0", paramLabel = "N", description = "sampling seed (default: ${DEFAULT-VALUE})")

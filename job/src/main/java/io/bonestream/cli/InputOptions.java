@@ -19,13 +19,13 @@ final class InputOptions {
       description = "field:<path>, key, header:<name> or constant:<id> (default: field:adapter_id)")
   String adapterId;
 
-  @Option(names = "--example-id", paramLabel = "SRC", description = "(default: field:example_id)")
+  @Option(names = "--example-id", paramLabel = "SRC", description = "where the example id comes from, as --adapter-id (default: field:example_id)")
   String exampleId;
 
-  @Option(names = "--user-id", paramLabel = "SRC", description = "(default: field:metadata.user_id)")
+  @Option(names = "--user-id", paramLabel = "SRC", description = "where the user id comes from, as --adapter-id (default: field:metadata.user_id)")
   String userId;
 
-  @Option(names = "--weight", paramLabel = "SRC", description = "(default: field:weight)")
+  @Option(names = "--weight", paramLabel = "SRC", description = "where the example's loss weight comes from, as --adapter-id (default: field:weight)")
   String weight;
 
   @Option(names = "--event-time", paramLabel = "SRC", description = "... or kafka-timestamp (default: field:event_time)")

@@ -41,7 +41,7 @@ final class InspectCommand implements Callable<Integer> {
   @Option(names = "--bootstrap", paramLabel = "HOST:PORT", description = "Kafka bootstrap servers (default: job.yaml's)")
   String bootstrap;
 
-  @Option(names = "--topic", required = true, paramLabel = "T")
+  @Option(names = "--topic", required = true, paramLabel = "T", description = "the topic to read")
   String topic;
 
   @Option(names = "--records", defaultValue = "10", paramLabel = "N", description = "how many (default: ${DEFAULT-VALUE})")
@@ -55,13 +55,15 @@ final class InspectCommand implements Callable<Integer> {
       description = "the model whose tokenizer the job uses (default: the bundled stories260K)")
   Path model;
 
-  @Option(names = "--max-seq-len", defaultValue = "512", paramLabel = "N", description = "(default: ${DEFAULT-VALUE})")
+  @Option(names = "--max-seq-len", defaultValue = "512", paramLabel = "N",
+      description = "tokens per example, as the job's max-seq-len (default: ${DEFAULT-VALUE})")
   int maxSeqLen;
 
   @Option(names = "--kafka-config", paramLabel = "FILE", description = "Kafka client properties (TLS, SASL, ...)")
   Path kafkaConfig;
 
-  @Option(names = "--timeout", defaultValue = "30s", paramLabel = "D", description = "(default: ${DEFAULT-VALUE})")
+  @Option(names = "--timeout", defaultValue = "30s", paramLabel = "D",
+      description = "how long to wait for Kafka and the records (default: ${DEFAULT-VALUE})")
   String timeout;
 
   @Mixin InputOptions input;

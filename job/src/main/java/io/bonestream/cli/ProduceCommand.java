@@ -45,7 +45,7 @@ final class ProduceCommand implements Callable<Integer> {
   String bootstrap;
 
   @Option(names = "--topic", defaultValue = StreamingJob.INSTRUCTIONS_TOPIC, paramLabel = "T",
-      description = "(default: ${DEFAULT-VALUE})")
+      description = "the topic the records go to (default: ${DEFAULT-VALUE})")
   String topic;
 
   @Option(names = "--adapter", paramLabel = "ID",

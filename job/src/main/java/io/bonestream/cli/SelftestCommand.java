@@ -18,7 +18,7 @@ final class SelftestCommand implements Callable<Integer> {
           + "device, on the CPU) (default: ${DEFAULT-VALUE})")
   String backend;
 
-  @Option(names = "--precision", paramLabel = "bf16|fp32", description = "(default: bf16; fp32 for cpu, its only one)")
+  @Option(names = "--precision", paramLabel = "bf16|fp32", description = "the precision checked (default: bf16; fp32 for cpu, its only one)")
   String precision;
 
   @Option(names = "--model", paramLabel = "DIR", description = "stories260K (default: models/stories260K)")

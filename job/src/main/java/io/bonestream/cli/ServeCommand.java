@@ -46,14 +46,15 @@ final class ServeCommand implements Callable<Integer> {
   String bootstrap;
 
   @Option(names = "--topic", defaultValue = StreamingJob.ADAPTERS_TOPIC, paramLabel = "T", description =
-      "(default: ${DEFAULT-VALUE})")
+      "the job's adapters topic (default: ${DEFAULT-VALUE})")
   String topic;
 
   @Option(names = "--host", defaultValue = "127.0.0.1", paramLabel = "ADDRESS",
       description = "the address to listen on (default: ${DEFAULT-VALUE}, loopback; 0.0.0.0: every interface)")
   String host;
 
-  @Option(names = "--port", defaultValue = "8000", paramLabel = "PORT", description = "(default: ${DEFAULT-VALUE})")
+  @Option(names = "--port", defaultValue = "8000", paramLabel = "PORT",
+      description = "the completions API's port (default: ${DEFAULT-VALUE})")
   int port;
 
   @Option(names = "--export-dir", paramLabel = "DIR",

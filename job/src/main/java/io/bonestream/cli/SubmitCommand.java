@@ -42,7 +42,7 @@ final class SubmitCommand implements Callable<Integer> {
       description = "a savepoint or retained checkpoint to start from")
   String savepoint;
 
-  @Option(names = "--parallelism", paramLabel = "N", description = "(default: the cluster's parallelism.default)")
+  @Option(names = "--parallelism", paramLabel = "N", description = "the job's parallelism (default: the cluster's parallelism.default)")
   Integer parallelism;
 
   @Override

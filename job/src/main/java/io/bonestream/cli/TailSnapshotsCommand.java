@@ -36,7 +36,7 @@ final class TailSnapshotsCommand implements Callable<Integer> {
   String bootstrap;
 
   @Option(names = "--topic", paramLabel = "T",
-      description = "(default: " + StreamingJob.ADAPTERS_TOPIC + "; with --gated " + StreamingJob.GATED_TOPIC + ")")
+      description = "the topic to read (default: " + StreamingJob.ADAPTERS_TOPIC + "; with --gated " + StreamingJob.GATED_TOPIC + ")")
   String topic;
 
   @Option(names = "--gated", description =

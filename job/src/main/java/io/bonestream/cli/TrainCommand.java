@@ -51,22 +51,26 @@ final class TrainCommand implements Callable<Integer> {
   int miniR;
 
   @Option(names = "--optimizer", paramLabel = "adamw|sgd", converter = Converters.Optimizer.class,
-      defaultValue = "adamw", description = "(default: ${DEFAULT-VALUE})")
+      defaultValue = "adamw", description = "the optimizer of the adapter's weights (default: ${DEFAULT-VALUE})")
   OptimizerKind optimizer;
 
   @Option(names = "--lr", defaultValue = "1e-4", paramLabel = "X", description = "learning rate (default: ${DEFAULT-VALUE})")
   double lr;
 
-  @Option(names = "--weight-decay", defaultValue = "0", paramLabel = "X", description = "(default: ${DEFAULT-VALUE})")
+  @Option(names = "--weight-decay", defaultValue = "0", paramLabel = "X",
+      description = "AdamW's decoupled weight decay (default: ${DEFAULT-VALUE})")
   double weightDecay;
 
-  @Option(names = "--beta1", defaultValue = "0.9", paramLabel = "X", description = "(default: ${DEFAULT-VALUE})")
+  @Option(names = "--beta1", defaultValue = "0.9", paramLabel = "X",
+      description = "AdamW's first-moment decay (default: ${DEFAULT-VALUE})")
   double beta1;
 
-  @Option(names = "--beta2", defaultValue = "0.999", paramLabel = "X", description = "(default: ${DEFAULT-VALUE})")
+  @Option(names = "--beta2", defaultValue = "0.999", paramLabel = "X",
+      description = "AdamW's second-moment decay (default: ${DEFAULT-VALUE})")
   double beta2;
 
-  @Option(names = "--eps", defaultValue = "1e-8", paramLabel = "X", description = "(default: ${DEFAULT-VALUE})")
+  @Option(names = "--eps", defaultValue = "1e-8", paramLabel = "X",
+      description = "AdamW's epsilon (default: ${DEFAULT-VALUE})")
   double eps;
 
   @Option(names = "--max-grad-norm", defaultValue = "1.0", paramLabel = "X",
@@ -74,10 +78,11 @@ final class TrainCommand implements Callable<Integer> {
   double maxGradNorm;
 
   @Option(names = "--schedule", paramLabel = "constant|linear|cosine", converter = Converters.Schedule.class,
-      defaultValue = "constant", description = "(default: ${DEFAULT-VALUE})")
+      defaultValue = "constant", description = "the learning rate over the steps, after the warmup (default: ${DEFAULT-VALUE})")
   ScheduleKind schedule;
 
-  @Option(names = "--warmup-steps", defaultValue = "0", paramLabel = "N", description = "(default: ${DEFAULT-VALUE})")
+  @Option(names = "--warmup-steps", defaultValue = "0", paramLabel = "N",
+      description = "steps of a linear rise of the learning rate from 0 (default: ${DEFAULT-VALUE})")
   long warmupSteps;
 
   @CommandLine.ArgGroup(exclusive = true, multiplicity = "1")
@@ -91,17 +96,20 @@ final class TrainCommand implements Callable<Integer> {
     int epochs;
   }
 
-  @Option(names = "--batch-size", defaultValue = "4", paramLabel = "N", description = "(default: ${DEFAULT-VALUE})")
+  @Option(names = "--batch-size", defaultValue = "4", paramLabel = "N",
+      description = "examples per micro-batch (default: ${DEFAULT-VALUE})")
   int batchSize;
 
   @Option(names = "--grad-accum", defaultValue = "1", paramLabel = "N",
       description = "micro-batches per step (default: ${DEFAULT-VALUE})")
   int gradAccum;
 
-  @Option(names = "--max-seq-len", defaultValue = "512", paramLabel = "N", description = "(default: ${DEFAULT-VALUE})")
+  @Option(names = "--max-seq-len", defaultValue = "512", paramLabel = "N",
+      description = "tokens per example; a longer one keeps its last ones, and BOS (default: ${DEFAULT-VALUE})")
   int maxSeqLen;
 
-  @Option(names = "--seed", defaultValue = "42", paramLabel = "N", description = "(default: ${DEFAULT-VALUE})")
+  @Option(names = "--seed", defaultValue = "42", paramLabel = "N",
+      description = "the adapter's initialization and the shuffle (default: ${DEFAULT-VALUE})")
   long seed;
 
   @Option(names = "--shuffle", defaultValue = "true", arity = "1", paramLabel = "true|false",

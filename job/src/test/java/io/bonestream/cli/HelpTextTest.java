@@ -77,4 +77,19 @@ class HelpTextTest {
     }
     assertEquals(List.of(), pieces);
   }
+
+  /** Every option says what it is: none shows a bare name, or only its default, in --help. */
+  @Test
+  void everyOptionIsDescribed() {
+    List<String> bare = new ArrayList<>();
+    for (var e : BonestreamCli.commandLine().getSubcommands().entrySet()) {
+      for (CommandLine.Model.OptionSpec o : e.getValue().getCommandSpec().options()) {
+        String text = String.join(" ", o.description()).replaceAll("\\(default: [^)]*\\)", "").strip();
+        if (text.isEmpty() && !o.usageHelp() && !o.versionHelp() && !o.hidden()) {
+          bare.add(e.getKey() + " " + o.longestName());
+        }
+      }
+    }
+    assertEquals(List.of(), bare);
+  }
 }
