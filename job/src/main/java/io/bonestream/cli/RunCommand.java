@@ -54,6 +54,9 @@ final class RunCommand implements Callable<Integer> {
     Configuration conf = LocalFlink.configuration(8081, 9249, 1, c.checkpointDir(), c.flink());
     Recovery.Plan plan = Recovery.plan(c.job(), c.checkpointDir(), fromSavepoint, fresh,
         conf.get(StateBackendOptions.STATE_BACKEND));
+    // a wrong address is one line here, not a job failing over with a page of stack traces each time
+    io.bonestream.job.KafkaClients.requireAnswer(c.job().bootstrapServers(), c.job().kafkaProperties(),
+        "kafka.bootstrap-servers in " + config.getFileName());
     plan.report().forEach(out::println);
     out.flush();
     JobClient client = LocalFlink.start(c.job(), conf, c.checkpointIntervalMs(), "bonestream", plan);

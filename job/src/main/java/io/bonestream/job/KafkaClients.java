@@ -38,6 +38,43 @@ public final class KafkaClients {
   }
 
   /**
+   * Fails with one line unless a broker at {@code bootstrap} answers within the client's
+   * {@code default.api.timeout.ms} (30 s where unset): a job started on a wrong address would
+   * otherwise fail over again and again, each time with a page of stack traces.
+   */
+  public static void requireAnswer(String bootstrap, Properties extra, String where) {
+    Properties p = new Properties();
+    p.putAll(extra);
+    p.put("bootstrap.servers", bootstrap);
+    long waitMs = Long.parseLong(p.getProperty("default.api.timeout.ms", "30000"));
+    p.putIfAbsent("default.api.timeout.ms", String.valueOf(waitMs));
+    p.put("request.timeout.ms", String.valueOf(Math.min(waitMs, 30_000)));
+    Admin admin = Admin.create(p);
+    try {
+      admin.describeCluster().nodes().get(waitMs, TimeUnit.MILLISECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new io.bonestream.core.BonestreamException("interrupted");
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof org.apache.kafka.common.errors.TimeoutException) {
+        throw new io.bonestream.core.BonestreamException(noAnswer(bootstrap, waitMs, where));
+      }
+      throw new io.bonestream.core.BonestreamException("Kafka at " + bootstrap + " refused this client ("
+          + where + "): " + e.getCause().getMessage());
+    } catch (java.util.concurrent.TimeoutException e) {
+      throw new io.bonestream.core.BonestreamException(noAnswer(bootstrap, waitMs, where));
+    } finally {
+      admin.close(Duration.ofSeconds(2));
+    }
+  }
+
+  private static String noAnswer(String bootstrap, long waitMs, String where) {
+    return "no answer from Kafka at " + bootstrap + " within "
+        + (waitMs % 1000 == 0 ? waitMs / 1000 + " s" : waitMs + " ms")
+        + " (" + where + ")";
+  }
+
+  /**
    * Waits (up to the producer's {@code max.block.ms}) until {@code p} knows {@code topic}'s
    * partitions, before a command sends anything: otherwise each {@code send} of a long file would
    * wait that long on its own for a broker that does not answer or a topic that is not there.

@@ -298,5 +298,12 @@ class BadInputTest {
         "a", "--file", data.toString()), 1, "no answer from Kafka at " + nobody);
     assertOneLineError(Cli.run("erase", "--bootstrap", nobody, "--kafka-config", client.toString(), "--adapter", "a",
         "--user-id", "u"), 1, "no answer from Kafka at " + nobody);
+    // run: before the job starts (it would fail over again and again, each time with a page of stack traces)
+    Path yaml = tmp.resolve("nobody.yaml");
+    Files.writeString(yaml, "kafka:\n  bootstrap-servers: " + nobody + "\n  properties: {default.api.timeout.ms: 2000}"
+        + "\nmodel: " + TestFiles.stories260K() + "\ncheckpoints:\n  dir: " + tmp.resolve("ckpt").toUri()
+        + "\nblob-store: " + tmp.resolve("b").toUri() + "\nadapter-defaults:\n  r: 4\n");
+    assertOneLineError(Cli.run("run", "--config", yaml.toString()), 1,
+        "no answer from Kafka at " + nobody + " within 2 s (kafka.bootstrap-servers in nobody.yaml)");
   }
 }
