@@ -140,9 +140,15 @@ public final class AdapterSubscriber implements AutoCloseable {
     p.put("value.deserializer", ByteArrayDeserializer.class.getName());
     KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p);
     List<TopicPartition> parts;
+    // the client's own bound where it sets one (default.api.timeout.ms), else 30 s
+    Duration wait = Duration.ofMillis(Long.parseLong(p.getProperty("default.api.timeout.ms", "30000")));
     try {
-      parts = c.partitionsFor(topic, Duration.ofSeconds(30)).stream()
+      parts = c.partitionsFor(topic, wait).stream()
           .map(i -> new TopicPartition(topic, i.partition())).toList();
+    } catch (org.apache.kafka.common.errors.TimeoutException e) {
+      c.close();
+      throw new BonestreamException("no answer from Kafka at " + bootstrapServers + " within " + wait.toSeconds()
+          + " s (topic " + topic + ")");
     } catch (RuntimeException e) {
       c.close();
       throw new BonestreamException("cannot read topic " + topic + " at " + bootstrapServers + ": " + e.getMessage());

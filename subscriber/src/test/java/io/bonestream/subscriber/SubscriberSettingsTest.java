@@ -23,4 +23,21 @@ class SubscriberSettingsTest {
     builder().trustedKey(SigningKeys.generate().getPublic()).build();
     builder().allowUnsigned(true).build();
   }
+
+  @Test
+  @org.junit.jupiter.api.Timeout(30)
+  void aBrokerThatDoesNotAnswerIsSaidSoWithinTheClientsTimeout() throws Exception {
+    String nobody;
+    try (java.net.ServerSocket socket = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+      nobody = "localhost:" + socket.getLocalPort(); // closed again: nothing listens there
+    }
+    java.util.Properties client = new java.util.Properties();
+    client.put("default.api.timeout.ms", "2000");
+    try (AdapterSubscriber s = AdapterSubscriber.builder().bootstrapServers(nobody).baseModel(S3BlobFetcherIT.BASE)
+        .allowUnsigned(true).kafkaProperties(client).build()) {
+      BonestreamException e = assertThrows(BonestreamException.class, s::start);
+      org.junit.jupiter.api.Assertions.assertEquals("no answer from Kafka at " + nobody
+          + " within 2 s (topic bonestream.adapters)", e.getMessage());
+    }
+  }
 }
