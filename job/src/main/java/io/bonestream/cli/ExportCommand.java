@@ -1,6 +1,5 @@
 package io.bonestream.cli;
 
-import io.bonestream.core.BonestreamException;
 import io.bonestream.core.adapters.AdapterMethod;
 import io.bonestream.core.peft.PeftExport;
 import io.bonestream.core.peft.PeftFormat;
@@ -44,9 +43,8 @@ final class ExportCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     PrintWriter o = spec.commandLine().getOut();
-    if (out.toAbsolutePath().normalize().equals(adapter.toAbsolutePath().normalize())) {
-      throw new BonestreamException("--out must differ from --adapter");
-    }
+    OutputFolder.requireOutside(out, model, "--model");
+    OutputFolder.requireOutside(out, adapter, "--adapter");
     BaseModel base = BaseModel.load(model);
     AdapterSet adapters = PeftImporter.read(adapter, base);
     PeftExport.Result r = PeftExporter.export(adapters, base, model, format, rank, out);

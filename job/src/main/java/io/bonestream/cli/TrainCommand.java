@@ -139,6 +139,7 @@ final class TrainCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     PrintWriter o = spec.commandLine().getOut();
+    OutputFolder.requireOutside(out, model, "--model");
     Threads.configure(Threads.auto(threads, ModelConfig.read(model).hiddenSize()));
     AdapterConfig.Builder adapter = AdapterConfig.builder().method(method).r(r).targetModules(targets);
     adapter.miniR(miniR);

@@ -1,5 +1,6 @@
 package io.bonestream.cli;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -164,6 +165,30 @@ class BadInputTest {
     assertOneLineError(Cli.run("export", "--model", TestFiles.stories260K().toString(), "--adapter",
         tmp.resolve("none").toString(), "--format", "lora", "--out", tmp.resolve("o").toString()), 1,
         "adapter_config.json");
+  }
+
+  /** An output folder that is an input folder, or inside one, is refused before anything is written. */
+  @Test
+  void anOutputFolderThatWouldWriteOverAnInputIsRefused() throws Exception {
+    Path model = copyModel();
+    Path data = TestFiles.models().getParent().resolve("examples/colors.jsonl");
+    Path adapter = tmp.resolve("adapter");
+    Cli trained = Cli.run("train", "--model", model.toString(), "--data", data.toString(), "--r", "4", "--steps", "1",
+        "--out", adapter.toString());
+    assertEquals(0, trained.exitCode(), trained.err());
+    byte[] weights = Files.readAllBytes(model.resolve("model.safetensors"));
+    assertOneLineError(Cli.run("export", "--model", model.toString(), "--adapter", adapter.toString(), "--format",
+        "merged", "--out", model.toString()), 1, "is the --model folder: it would be written over");
+    // the same folder through a symbolic link, and a folder inside the model's
+    Path link = Files.createSymbolicLink(tmp.resolve("model-link"), model);
+    assertOneLineError(Cli.run("export", "--model", model.toString(), "--adapter", adapter.toString(), "--format",
+        "merged", "--out", link.toString()), 1, "is the --model folder");
+    assertOneLineError(Cli.run("export", "--model", model.toString(), "--adapter", adapter.toString(), "--format",
+        "miss", "--out", adapter.toString()), 1, "is the --adapter folder");
+    assertOneLineError(Cli.run("train", "--model", model.toString(), "--data", data.toString(), "--r", "4", "--steps",
+        "1", "--out", model.resolve("adapters/a").toString()), 1, "is inside the --model folder");
+    assertArrayEquals(weights, Files.readAllBytes(model.resolve("model.safetensors")), "the base model changed");
+    assertFalse(Files.exists(model.resolve("adapters")), "train wrote into the model folder");
   }
 
   private Path copyModel() throws IOException {
