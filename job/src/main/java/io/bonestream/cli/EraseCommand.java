@@ -2,6 +2,7 @@ package io.bonestream.cli;
 
 import io.bonestream.core.BonestreamException;
 import io.bonestream.core.util.Durations;
+import io.bonestream.job.KafkaChecks;
 import io.bonestream.job.KafkaClients;
 import io.bonestream.job.KafkaProperties;
 import io.bonestream.operators.EveryAdapter;
@@ -249,7 +250,7 @@ final class EraseCommand implements Callable<Integer> {
   private List<RecordMetadata> send(List<String> adapters, List<byte[]> values, Properties props) {
     List<RecordMetadata> written = new ArrayList<>();
     try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(bootstrap, props)) {
-      KafkaClients.awaitTopic(p, bootstrap, props, topic);
+      KafkaChecks.awaitTopic(p, bootstrap, props, topic);
       // keyed by adapter: one adapter's requests stay in order on one partition
       List<java.util.concurrent.Future<RecordMetadata>> sent = new ArrayList<>();
       for (int i = 0; i < values.size(); i++) {
@@ -261,7 +262,7 @@ final class EraseCommand implements Callable<Integer> {
         written.add(s.get(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS));
       }
     } catch (ExecutionException e) {
-      throw new BonestreamException(KafkaClients.sendFailure(bootstrap, props, topic, e.getCause())
+      throw new BonestreamException(KafkaChecks.sendFailure(bootstrap, props, topic, e.getCause())
           + written(written.size(), values.size()));
     } catch (TimeoutException e) {
       throw new BonestreamException("no answer from Kafka at " + bootstrap + " within 60 s"

@@ -6,6 +6,7 @@ import io.bonestream.core.BonestreamException;
 import io.bonestream.core.util.Json;
 import io.bonestream.engine.data.RecordParser;
 import io.bonestream.job.InstructionRecords;
+import io.bonestream.job.KafkaChecks;
 import io.bonestream.job.KafkaClients;
 import io.bonestream.job.KafkaProperties;
 import io.bonestream.operators.StreamingJob;
@@ -24,6 +25,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Properties;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -111,8 +113,9 @@ final class ProduceCommand implements Callable<Integer> {
     } else {
       prepared.forEach(r -> records.add(new ProducerRecord<>(topic, r.key(), r.json())));
     }
-    try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(bootstrap, KafkaProperties.load(kafkaConfig))) {
-      KafkaClients.awaitTopic(p, bootstrap, KafkaProperties.load(kafkaConfig), topic);
+    Properties client = KafkaProperties.load(kafkaConfig);
+    try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(bootstrap, client)) {
+      KafkaChecks.awaitTopic(p, bootstrap, client, topic);
       List<java.util.concurrent.Future<?>> sent = new ArrayList<>();
       for (ProducerRecord<byte[], byte[]> r : records) {
         headers.forEach((k, v) -> r.headers().add(k, v.getBytes(StandardCharsets.UTF_8)));
@@ -123,7 +126,7 @@ final class ProduceCommand implements Callable<Integer> {
         try {
           f.get(60, TimeUnit.SECONDS);
         } catch (java.util.concurrent.ExecutionException e) {
-          throw new BonestreamException(KafkaClients.sendFailure(bootstrap, KafkaProperties.load(kafkaConfig), topic,
+          throw new BonestreamException(KafkaChecks.sendFailure(bootstrap, client, topic,
               e.getCause()));
         } catch (java.util.concurrent.TimeoutException e) {
           throw new BonestreamException("no answer from Kafka at " + bootstrap + " within 60 s");

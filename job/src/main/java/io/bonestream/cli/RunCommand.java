@@ -2,6 +2,7 @@ package io.bonestream.cli;
 
 import io.bonestream.core.BonestreamException;
 import io.bonestream.job.JobConfig;
+import io.bonestream.job.KafkaChecks;
 import io.bonestream.job.LocalFlink;
 import io.bonestream.job.recovery.GracefulStop;
 import io.bonestream.job.recovery.Recovery;
@@ -55,7 +56,7 @@ final class RunCommand implements Callable<Integer> {
     Recovery.Plan plan = Recovery.plan(c.job(), c.checkpointDir(), fromSavepoint, fresh,
         conf.get(StateBackendOptions.STATE_BACKEND));
     // a wrong address is one line here, not a job failing over with a page of stack traces each time
-    io.bonestream.job.KafkaClients.requireAnswer(c.job().bootstrapServers(), c.job().kafkaProperties(),
+    KafkaChecks.requireAnswer(c.job().bootstrapServers(), c.job().kafkaProperties(),
         "kafka.bootstrap-servers in " + config.getFileName());
     plan.report().forEach(out::println);
     out.flush();
