@@ -75,6 +75,10 @@ final class DemoCommand implements Callable<Integer> {
     if (length.isZero()) {
       throw new BonestreamException("--duration must be longer than 0 s (e.g. 30s, 5m)");
     }
+    Ports.requireFree("localhost", String.valueOf(kafkaPort), "--kafka-port");
+    Ports.requireFree(bind, String.valueOf(uiPort), "--ui-port");
+    Ports.requireFree(bind, String.valueOf(metricsPort), "--metrics-port");
+    Ports.requireFree(bind, String.valueOf(servePort), "--serve-port");
     // with a temporary data folder the log file goes under the working folder: it outlives the demo
     log.start("demo", dataDir != null ? dataDir.resolve("logs") : Path.of("logs"), spec.commandLine().getOut());
     // Ctrl-C / SIGTERM end the demo early but cleanly (with --data-dir: a savepoint to resume from)

@@ -55,6 +55,10 @@ final class RunCommand implements Callable<Integer> {
     Configuration conf = LocalFlink.configuration(8081, 9249, 1, c.checkpointDir(), c.flink());
     Recovery.Plan plan = Recovery.plan(c.job(), c.checkpointDir(), fromSavepoint, fresh,
         conf.get(StateBackendOptions.STATE_BACKEND));
+    Ports.requireFree(conf.getString("rest.bind-address", "127.0.0.1"), conf.getString("rest.port", "8081"),
+        "the web UI: rest.port in job.yaml's flink section");
+    Ports.requireFree(conf.getString("metrics.reporter.prom.host", "127.0.0.1"),
+        conf.getString("metrics.reporter.prom.port", "9249"), "the metrics: metrics.reporter.prom.port in job.yaml's flink section");
     // a wrong address is one line here, not a job failing over with a page of stack traces each time
     KafkaChecks.requireAnswer(c.job().bootstrapServers(), c.job().kafkaProperties(),
         "kafka.bootstrap-servers in " + config.getFileName());

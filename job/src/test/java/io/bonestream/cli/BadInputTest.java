@@ -218,9 +218,27 @@ class BadInputTest {
   }
 
   @Test
-  void demoMistakes() {
+  void demoMistakes() throws IOException {
     assertOneLineError(Cli.run("demo", "--duration", "0s"), 1, "--duration must be longer than 0 s");
     assertOneLineError(Cli.run("demo", "--duration", "banana"), 1, "'banana' is not a duration");
+    // a port that something else listens on (a first demo): its name, before anything starts
+    try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+      String port = String.valueOf(taken.getLocalPort());
+      assertOneLineError(Cli.run("demo", "--kafka-port", port), 1,
+          "port " + port + " on localhost (--kafka-port) is in use");
+      assertOneLineError(Cli.run("demo", "--kafka-port", "0", "--ui-port", port), 1,
+          "port " + port + " on 127.0.0.1 (--ui-port) is in use");
+      assertOneLineError(Cli.run("demo", "--kafka-port", "0", "--ui-port", "0", "--metrics-port", port), 1,
+          "(--metrics-port) is in use");
+      assertOneLineError(Cli.run("demo", "--kafka-port", "0", "--ui-port", "0", "--metrics-port", "0", "--serve-port",
+          port), 1, "(--serve-port) is in use");
+      Path yaml = tmp.resolve("ports.yaml");
+      Files.writeString(yaml, "kafka:\n  bootstrap-servers: localhost:1\nmodel: " + TestFiles.stories260K()
+          + "\ncheckpoints:\n  dir: " + tmp.resolve("ckpt").toUri() + "\nblob-store: " + tmp.resolve("b").toUri()
+          + "\nadapter-defaults:\n  r: 4\nflink:\n  rest.port: " + port + "\n");
+      assertOneLineError(Cli.run("run", "--config", yaml.toString()), 1,
+          "(the web UI: rest.port in job.yaml's flink section) is in use");
+    }
   }
 
   @Test
