@@ -346,6 +346,7 @@ final class ServeCommand implements Callable<Integer> {
     java.time.Duration timeout = Durations.parse(requestTimeout, "--request-timeout");
     java.time.Duration wait = Durations.parse(queueWait, "--queue-wait");
     long cacheBytes = Durations.parseBytes(mergedCache, "--merged-cache");
+    Ports.requireFree(host, String.valueOf(port), "--port");
     log.start("serve", Path.of("logs"), out);
     Threads.configure(Threads.auto(0, ModelConfig.read(model).hiddenSize()));
     SharedModels.Loaded loaded = SharedModels.acquire(model);

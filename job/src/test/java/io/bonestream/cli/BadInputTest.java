@@ -238,6 +238,8 @@ class BadInputTest {
           + "\nadapter-defaults:\n  r: 4\nflink:\n  rest.port: " + port + "\n");
       assertOneLineError(Cli.run("run", "--config", yaml.toString()), 1,
           "(the web UI: rest.port in job.yaml's flink section) is in use");
+      assertOneLineError(Cli.run("serve", "--model", TestFiles.stories260K().toString(), "--bootstrap", "localhost:1",
+          "--allow-unsigned", "--port", port), 1, "port " + port + " on 127.0.0.1 (--port) is in use");
     }
   }
 
