@@ -30,6 +30,8 @@ final class BrokerCommand implements Callable<Integer> {
     for (String t : topics) {
       partitions(t); // usage errors before the broker starts
     }
+    // before Kafka's own attempt, which logs a page of stack traces first
+    Ports.requireFree("localhost", String.valueOf(port), "--port");
     EmbeddedKafka kafka = EmbeddedKafka.start(port, dataDir, false);
     Runtime.getRuntime().addShutdownHook(new Thread(kafka::close, "broker-shutdown"));
     for (String t : topics) {

@@ -101,8 +101,11 @@ public final class EmbeddedKafka implements AutoCloseable {
     } catch (IOException e) {
       throw new BonestreamException("cannot start the embedded Kafka broker: " + e.getMessage());
     } catch (RuntimeException e) {
-      if (e.getMessage() != null && e.getMessage().contains("Address already in use")) {
-        throw new BonestreamException("cannot start the embedded Kafka broker: port " + port + " is in use");
+      // Kafka wraps the BindException ("Received a fatal error while waiting for ... Acceptors"): look down the chain
+      for (Throwable t = e; t != null; t = t.getCause()) {
+        if (t.getMessage() != null && t.getMessage().contains("Address already in use")) {
+          throw new BonestreamException("cannot start the embedded Kafka broker: port " + port + " is in use");
+        }
       }
       throw e;
     } catch (Exception e) {

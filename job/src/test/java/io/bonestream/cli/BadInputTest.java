@@ -240,6 +240,8 @@ class BadInputTest {
           "(the web UI: rest.port in job.yaml's flink section) is in use");
       assertOneLineError(Cli.run("serve", "--model", TestFiles.stories260K().toString(), "--bootstrap", "localhost:1",
           "--allow-unsigned", "--port", port), 1, "port " + port + " on 127.0.0.1 (--port) is in use");
+      assertOneLineError(Cli.run("broker", "--data-dir", tmp.resolve("broker").toString(), "--port", port), 1,
+          "port " + port + " on localhost (--port) is in use");
     }
   }
 

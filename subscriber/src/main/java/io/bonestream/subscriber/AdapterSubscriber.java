@@ -147,8 +147,8 @@ public final class AdapterSubscriber implements AutoCloseable {
           .map(i -> new TopicPartition(topic, i.partition())).toList();
     } catch (org.apache.kafka.common.errors.TimeoutException e) {
       c.close();
-      throw new BonestreamException("no answer from Kafka at " + bootstrapServers + " within " + wait.toSeconds()
-          + " s (topic " + topic + ")");
+      throw new BonestreamException("no answer from Kafka at " + bootstrapServers + " within "
+          + (wait.toMillis() % 1000 == 0 ? wait.toSeconds() + " s" : wait.toMillis() + " ms") + " (topic " + topic + ")");
     } catch (RuntimeException e) {
       c.close();
       throw new BonestreamException("cannot read topic " + topic + " at " + bootstrapServers + ": " + e.getMessage());
