@@ -409,9 +409,12 @@ class KafkaCommandsIT {
         new java.util.Properties(), "r.typo4");
     assertEquals(java.util.Map.of(), published.scan(id -> true,
         io.bonestream.operators.publish.ReadBackCheck.of(null, List.of()), (id, why) -> { }));
-    Thread.sleep(1000); // a creation a lookup had asked for would be done by now
     try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(
         java.util.Map.<String, Object>of("bootstrap.servers", kafka.bootstrapServers()))) {
+      // a topic made after the lookups: the controller's log is ordered, so a creation one of them asked for
+      // is committed by the time this one is (a condition, not a fixed sleep)
+      admin.createTopics(List.of(new org.apache.kafka.clients.admin.NewTopic("r.marker", 1, (short) 1))).all()
+          .get(30, java.util.concurrent.TimeUnit.SECONDS);
       var names = admin.listTopics().names().get(30, java.util.concurrent.TimeUnit.SECONDS);
       assertTrue(names.stream().noneMatch(n -> n.startsWith("r.typo")), "created: " + names);
     }

@@ -73,8 +73,11 @@ class LeanSubscriberIT {
       }
       try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(
           Map.<String, Object>of("bootstrap.servers", kafka.bootstrapServers()))) {
-        Thread.sleep(1000); // a creation the lookup had asked for would be done by now
-        assertEquals(java.util.Set.of(TOPIC), admin.listTopics().names().get(30, TimeUnit.SECONDS),
+        // a topic made after the lookup: the controller's log is ordered, so a creation the lookup asked for
+        // is committed by the time this one is (a condition, not a fixed sleep)
+        admin.createTopics(List.of(new org.apache.kafka.clients.admin.NewTopic("lean.marker", 1, (short) 1))).all()
+            .get(30, TimeUnit.SECONDS);
+        assertEquals(java.util.Set.of(TOPIC, "lean.marker"), admin.listTopics().names().get(30, TimeUnit.SECONDS),
             "the subscriber created the topic it looked for");
       }
       try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(Map.of("bootstrap.servers",
