@@ -24,7 +24,13 @@ public final class KafkaChecks {
    * {@code default.api.timeout.ms} (30 s where unset); {@code where} names the setting.
    */
   public static void requireAnswer(String bootstrap, Properties extra, String where) {
-    long waitMs = Long.parseLong(extra.getProperty("default.api.timeout.ms", "30000"));
+    long waitMs;
+    try {
+      waitMs = Long.parseLong(extra.getProperty("default.api.timeout.ms", "30000").strip());
+    } catch (NumberFormatException e) {
+      throw new BonestreamException("default.api.timeout.ms (" + where + "'s client properties) is not a number of"
+          + " milliseconds: '" + extra.getProperty("default.api.timeout.ms") + "'");
+    }
     Admin admin = admin(bootstrap, extra, waitMs);
     try {
       admin.describeCluster().nodes().get(waitMs, TimeUnit.MILLISECONDS);

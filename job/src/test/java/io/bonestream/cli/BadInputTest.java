@@ -352,5 +352,7 @@ class BadInputTest {
         + "\nblob-store: " + tmp.resolve("b").toUri() + "\nadapter-defaults:\n  r: 4\n");
     assertOneLineError(Cli.run("run", "--config", yaml.toString()), 1,
         "no answer from Kafka at " + nobody + " within 2 s (kafka.bootstrap-servers in nobody.yaml)");
+    Files.writeString(yaml, Files.readString(yaml).replace("default.api.timeout.ms: 2000", "default.api.timeout.ms: soon"));
+    assertOneLineError(Cli.run("run", "--config", yaml.toString()), 1, "default.api.timeout.ms", "'soon'");
   }
 }
