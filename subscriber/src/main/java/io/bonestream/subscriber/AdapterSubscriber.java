@@ -141,14 +141,7 @@ public final class AdapterSubscriber implements AutoCloseable {
     KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p);
     List<TopicPartition> parts;
     // the client's own bound where it sets one (default.api.timeout.ms), else 30 s
-    Duration wait;
-    try {
-      wait = Duration.ofMillis(Long.parseLong(p.getProperty("default.api.timeout.ms", "30000").strip()));
-    } catch (NumberFormatException e) {
-      c.close();
-      throw new BonestreamException("the Kafka client property default.api.timeout.ms is not a number of"
-          + " milliseconds: '" + p.getProperty("default.api.timeout.ms") + "'");
-    }
+    Duration wait = Duration.ofMillis(Long.parseLong(p.getProperty("default.api.timeout.ms", "30000")));
     try {
       parts = c.partitionsFor(topic, wait).stream()
           .map(i -> new TopicPartition(topic, i.partition())).toList();
